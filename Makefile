@@ -1,0 +1,55 @@
+# carrier_opt — the two set-up commands are `make demo` and `make test`.
+# Both create .venv with the first Python >= 3.11 found and install the project into it.
+
+PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
+	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+	2>/dev/null && { echo $$p; break; }; done)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export CARRIER_OPT_HOME ?= $(CURDIR)/.carrier_opt
+export DAGSTER_HOME ?= $(CARRIER_OPT_HOME)/dagster_home
+HOST ?= 127.0.0.1
+PORT ?= 3000
+
+.PHONY: install test lint format demo ui ddl clean
+
+$(BIN)/python:
+	@test -n "$(PYTHON)" || { echo "Python 3.11 or newer is needed (set PYTHON=...)" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/pip install --quiet -e ".[dev,mssql]"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+test: lint
+	$(BIN)/pytest
+
+demo: $(STAMP)
+	$(BIN)/carrier-opt demo
+
+ui: $(STAMP)
+	@mkdir -p "$(DAGSTER_HOME)"
+	@test -f "$(DAGSTER_HOME)/dagster.yaml" || cp dagster.yaml "$(DAGSTER_HOME)/dagster.yaml"
+	@echo "Dagster UI on http://$(HOST):$(PORT) (DAGSTER_HOME=$(DAGSTER_HOME)); Ctrl-C stops both."
+	@trap 'kill 0' INT TERM EXIT; \
+	$(BIN)/dagster-daemon run -w workspace.yaml & \
+	$(BIN)/dagster-webserver -h $(HOST) -p $(PORT) -w workspace.yaml
+
+# Regenerate the committed DDL in sql/ after a new migration.
+ddl: $(STAMP)
+	for d in mssql postgresql sqlite; do $(BIN)/carrier-opt db ddl --dialect $$d > sql/$$d.sql; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,135 @@
+"""The ``carrier-opt`` command line.
+
+Every error carrier_opt raises on purpose (:class:`CarrierOptError`) becomes one line on
+standard error and a non-zero exit status, never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from carrier_opt.errors import CarrierOptError
+from carrier_opt.settings import DATABASE_URL_ENV
+
+database_url_option = click.option(
+    "--database-url",
+    envvar=DATABASE_URL_ENV,
+    default=None,
+    metavar="URL",
+    help=f"SQLAlchemy database URL (default: ${DATABASE_URL_ENV}, else SQLite under "
+    "$CARRIER_OPT_HOME).",
+)
+
+
+class FriendlyGroup(click.Group):
+    """A click group that turns carrier_opt errors into one clear line."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CarrierOptError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group(cls=FriendlyGroup)
+@click.version_option(package_name="carrier-opt")
+def cli() -> None:
+    """carrier-opt: optimize IoT/M2M SIM rate plans with Dagster."""
+
+
+@cli.group(cls=FriendlyGroup)
+def db() -> None:
+    """Create, upgrade and describe the database schema."""
+
+
+@db.command("upgrade")
+@database_url_option
+def db_upgrade(database_url: str | None) -> None:
+    """Create the schema in an empty database or upgrade it to the newest revision."""
+    from carrier_opt.db import migrate
+    from carrier_opt.db.engine import display_url, make_engine
+
+    engine = make_engine(database_url)
+    before, after = migrate.upgrade(engine)
+    where = display_url(engine.url)
+    if before == after:
+        click.echo(f"{where}: already at revision {after}, nothing to do")
+    else:
+        click.echo(f"{where}: upgraded from {before or '(empty)'} to {after}")
+
+
+@db.command("current")
+@database_url_option
+def db_current(database_url: str | None) -> None:
+    """Print the database's schema revision and the newest one this version ships."""
+    from carrier_opt.db import migrate
+    from carrier_opt.db.engine import check_connection, make_engine
+
+    engine = make_engine(database_url)
+    check_connection(engine)
+    current = migrate.current_revision(engine)
+    click.echo(f"current: {current or '(empty database)'}  head: {migrate.head_revision()}")
+
+
+@db.command("tables")
+@database_url_option
+def db_tables(database_url: str | None) -> None:
+    """List the tables and views in the database."""
+    from carrier_opt.db import migrate
+    from carrier_opt.db.engine import check_connection, make_engine
+
+    engine = make_engine(database_url)
+    check_connection(engine)
+    for name in migrate.table_names(engine):
+        click.echo(name)
+    for name in migrate.view_names(engine):
+        click.echo(f"{name} (view)")
+
+
+@db.command("revision")
+@click.option("-m", "--message", required=True, help="What the schema change does.")
+@database_url_option
+def db_revision(message: str, database_url: str | None) -> None:
+    """Write a migration for model changes (developers; review the script it writes)."""
+    from carrier_opt.db import migrate
+    from carrier_opt.db.engine import make_engine
+
+    click.echo(f"wrote {migrate.new_revision(make_engine(database_url), message)}")
+
+
+@db.command("ddl")
+@click.option(
+    "--dialect",
+    type=click.Choice(["mssql", "postgresql", "sqlite"]),
+    required=True,
+    help="SQL dialect of the script.",
+)
+@click.option(
+    "--from-revision",
+    default=None,
+    metavar="REV",
+    help="Print only the upgrade from this revision (default: from an empty database).",
+)
+def db_ddl(dialect: str, from_revision: str | None) -> None:
+    """Print the SQL that creates or upgrades the schema (for a DBA to review and apply)."""
+    from carrier_opt.db import migrate
+
+    click.echo(migrate.ddl(dialect, from_revision), nl=False)  # type: ignore[arg-type]
+
+
+@cli.command("demo")
+@database_url_option
+def demo(database_url: str | None) -> None:
+    """Run the pipeline on embedded defaults: for now, set up the database and list it."""
+    from carrier_opt.demo import run_demo
+
+    for line in run_demo(database_url):
+        click.echo(line)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point."""
+    cli.main(args=argv if argv is not None else sys.argv[1:], prog_name="carrier-opt")

@@ -1,0 +1,1 @@
+"""Persistence: models of the legacy tables, engines, migrations (and, later, sync and results)."""

@@ -1,0 +1,88 @@
+"""SQLAlchemy models of the legacy carrier-optimization tables (legacy names kept).
+
+Importing this package registers every table on :data:`Base.metadata`, which Alembic and the
+DDL generator read.
+"""
+
+from carrier_opt.db.models.base import (
+    ACTIVE_RUN_STATUSES,
+    Base,
+    ChargeType,
+    OptimizationType,
+    RunStatus,
+    SecretSource,
+)
+from carrier_opt.db.models.customers import CustomerRatePool, OptimizationGroup, RevCustomer, Site
+from carrier_opt.db.models.devices import (
+    Device,
+    JasperDeviceStaging,
+    JasperUsageStaging,
+    MobilityDevice,
+)
+from carrier_opt.db.models.plans import (
+    JasperCarrierRatePlan,
+    JasperCommunicationPlan,
+    JasperCustomerRatePlan,
+)
+from carrier_opt.db.models.providers import (
+    BillingPeriod,
+    IntegrationType,
+    JasperAuthentication,
+    ServiceProvider,
+)
+from carrier_opt.db.models.queues import (
+    OptimizationCommGroup,
+    OptimizationCommGroupCommPlan,
+    OptimizationCommGroupRatePlan,
+    OptimizationQueue,
+    OptimizationQueueRatePlan,
+)
+from carrier_opt.db.models.results import (
+    OptimizationDeviceResult,
+    OptimizationMobilityDeviceResult,
+    OptimizationMobilitySharedPoolResult,
+    OptimizationSharedPoolResult,
+)
+from carrier_opt.db.models.sessions import (
+    OptimizationCustomerProcessing,
+    OptimizationInstance,
+    OptimizationInstanceResultFile,
+    OptimizationSession,
+)
+
+__all__ = [
+    "ACTIVE_RUN_STATUSES",
+    "Base",
+    "BillingPeriod",
+    "ChargeType",
+    "CustomerRatePool",
+    "Device",
+    "IntegrationType",
+    "JasperAuthentication",
+    "JasperCarrierRatePlan",
+    "JasperCommunicationPlan",
+    "JasperCustomerRatePlan",
+    "JasperDeviceStaging",
+    "JasperUsageStaging",
+    "MobilityDevice",
+    "OptimizationCommGroup",
+    "OptimizationCommGroupCommPlan",
+    "OptimizationCommGroupRatePlan",
+    "OptimizationCustomerProcessing",
+    "OptimizationDeviceResult",
+    "OptimizationGroup",
+    "OptimizationInstance",
+    "OptimizationInstanceResultFile",
+    "OptimizationMobilityDeviceResult",
+    "OptimizationMobilitySharedPoolResult",
+    "OptimizationQueue",
+    "OptimizationQueueRatePlan",
+    "OptimizationSession",
+    "OptimizationSharedPoolResult",
+    "OptimizationType",
+    "RevCustomer",
+    "RunStatus",
+    "SecretSource",
+    "ServiceProvider",
+    "Site",
+]

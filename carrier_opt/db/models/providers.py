@@ -1,0 +1,112 @@
+"""Service providers, how we reach their carrier platform, and their billing periods."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Integer,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from carrier_opt.db.models.base import AuditMixin, Base, SecretSource, one_of
+from carrier_opt.db.types import UtcDateTime
+
+
+class IntegrationType(AuditMixin, Base):
+    """Kind of carrier platform a provider is reached through (Jasper, ...)."""
+
+    __tablename__ = "IntegrationType"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(50), unique=True)
+    description: Mapped[str | None] = mapped_column(String(255))
+
+
+class ServiceProvider(AuditMixin, Base):
+    """A carrier account we optimize, with its billing cycle and run settings.
+
+    The billing cycle is described by the day of month (and hour) it ends in the provider's own
+    time zone; periods are resolved from it into :class:`BillingPeriod` rows.
+    """
+
+    __tablename__ = "ServiceProvider"
+    __table_args__ = (
+        CheckConstraint(
+            "billing_cycle_end_day BETWEEN 1 AND 31", name="billing_cycle_end_day_range"
+        ),
+        CheckConstraint(
+            "billing_cycle_end_hour BETWEEN 0 AND 23", name="billing_cycle_end_hour_range"
+        ),
+        CheckConstraint(
+            "optimization_start_hour_local IS NULL OR "
+            "optimization_start_hour_local BETWEEN 0 AND 23",
+            name="optimization_start_hour_range",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    display_name: Mapped[str | None] = mapped_column(String(255))
+    integration_type_id: Mapped[int] = mapped_column(ForeignKey("IntegrationType.id"), index=True)
+    tenant_id: Mapped[int | None] = mapped_column(Integer)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    time_zone: Mapped[str] = mapped_column(String(64), default="UTC")
+    billing_cycle_end_day: Mapped[int] = mapped_column(Integer)
+    billing_cycle_end_hour: Mapped[int] = mapped_column(Integer, default=0)
+    # Missing hour = no hourly runs on the last day (the sensor warns instead of crashing).
+    optimization_start_hour_local: Mapped[int | None] = mapped_column(Integer)
+    allow_automatic_rate_plan_updates: Mapped[bool] = mapped_column(Boolean, default=False)
+    max_rate_plans_per_group: Mapped[int] = mapped_column(Integer, default=15)
+
+    integration_type: Mapped[IntegrationType] = relationship()
+
+
+class JasperAuthentication(AuditMixin, Base):
+    """How to call a provider's Jasper API.
+
+    Holds only a *reference* to the API key (an environment variable name or an AWS Secrets
+    Manager id), never the key itself, so a database dump leaks no credential.
+    """
+
+    __tablename__ = "JasperAuthentication"
+    __table_args__ = (one_of("secret_source", SecretSource, "secret_source_known"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    service_provider_id: Mapped[int] = mapped_column(
+        ForeignKey("ServiceProvider.id", ondelete="CASCADE"), unique=True
+    )
+    base_url: Mapped[str] = mapped_column(String(500))
+    username: Mapped[str] = mapped_column(String(255))
+    secret_source: Mapped[str] = mapped_column(String(30), default=SecretSource.ENV.value)
+    secret_ref: Mapped[str] = mapped_column(String(500))
+    account_id: Mapped[str | None] = mapped_column(String(50))
+    max_pages_to_process: Mapped[int | None] = mapped_column(Integer)
+
+    service_provider: Mapped[ServiceProvider] = relationship()
+
+
+class BillingPeriod(AuditMixin, Base):
+    """One billing cycle of a provider, keyed ``YYYY-MM`` by the month in which it ends.
+
+    Start and end are stored as aware UTC instants; ``time_zone`` is the provider's zone the
+    period was resolved in, kept so reports can show local dates.
+    """
+
+    __tablename__ = "BillingPeriod"
+    __table_args__ = (
+        UniqueConstraint("service_provider_id", "period_key"),
+        CheckConstraint("period_end > period_start", name="period_end_after_start"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    service_provider_id: Mapped[int] = mapped_column(ForeignKey("ServiceProvider.id"))
+    period_key: Mapped[str] = mapped_column(String(7))
+    period_start: Mapped[datetime] = mapped_column(UtcDateTime())
+    period_end: Mapped[datetime] = mapped_column(UtcDateTime())
+    time_zone: Mapped[str] = mapped_column(String(64))

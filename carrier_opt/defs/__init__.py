@@ -1,0 +1,1 @@
+"""Dagster definitions, kept thin: each body calls core/, db/, jasper/ or delivery/."""

@@ -1,0 +1,1 @@
+"""Software-defined assets, in the order data flows through them."""

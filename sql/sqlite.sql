@@ -1,0 +1,662 @@
+CREATE TABLE alembic_version (
+    version_num VARCHAR(32) NOT NULL, 
+    CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)
+);
+
+-- Running upgrade  -> 0001
+
+CREATE TABLE "IntegrationType" (
+    id INTEGER NOT NULL, 
+    name VARCHAR(50) NOT NULL, 
+    description VARCHAR(255), 
+    created_at DATETIME NOT NULL, 
+    modified_at DATETIME, 
+    CONSTRAINT "pk_IntegrationType" PRIMARY KEY (id), 
+    CONSTRAINT "uq_IntegrationType_name" UNIQUE (name)
+);
+
+CREATE TABLE "RevCustomer" (
+    id INTEGER NOT NULL, 
+    tenant_id INTEGER, 
+    rev_customer_number VARCHAR(50) NOT NULL, 
+    name VARCHAR(255) NOT NULL, 
+    is_active BOOLEAN NOT NULL, 
+    created_at DATETIME NOT NULL, 
+    modified_at DATETIME, 
+    CONSTRAINT "pk_RevCustomer" PRIMARY KEY (id), 
+    CONSTRAINT "uq_RevCustomer_tenant_id_rev_customer_number" UNIQUE (tenant_id, rev_customer_number)
+);
+
+CREATE TABLE "ServiceProvider" (
+    id INTEGER NOT NULL, 
+    name VARCHAR(100) NOT NULL, 
+    display_name VARCHAR(255), 
+    integration_type_id INTEGER NOT NULL, 
+    tenant_id INTEGER, 
+    is_active BOOLEAN NOT NULL, 
+    time_zone VARCHAR(64) NOT NULL, 
+    billing_cycle_end_day INTEGER NOT NULL, 
+    billing_cycle_end_hour INTEGER NOT NULL, 
+    optimization_start_hour_local INTEGER, 
+    allow_automatic_rate_plan_updates BOOLEAN NOT NULL, 
+    max_rate_plans_per_group INTEGER NOT NULL, 
+    created_at DATETIME NOT NULL, 
+    modified_at DATETIME, 
+    CONSTRAINT "pk_ServiceProvider" PRIMARY KEY (id), 
+    CONSTRAINT "ck_ServiceProvider_billing_cycle_end_day_range" CHECK (billing_cycle_end_day BETWEEN 1 AND 31), 
+    CONSTRAINT "ck_ServiceProvider_billing_cycle_end_hour_range" CHECK (billing_cycle_end_hour BETWEEN 0 AND 23), 
+    CONSTRAINT "ck_ServiceProvider_optimization_start_hour_range" CHECK (optimization_start_hour_local IS NULL OR optimization_start_hour_local BETWEEN 0 AND 23), 
+    CONSTRAINT "fk_ServiceProvider_integration_type_id" FOREIGN KEY(integration_type_id) REFERENCES "IntegrationType" (id), 
+    CONSTRAINT "uq_ServiceProvider_name" UNIQUE (name)
+);
+
+CREATE INDEX "ix_ServiceProvider_integration_type_id" ON "ServiceProvider" (integration_type_id);
+
+CREATE TABLE "Site" (
+    id INTEGER NOT NULL, 
+    tenant_id INTEGER, 
+    name VARCHAR(255) NOT NULL, 
+    rev_customer_id INTEGER, 
+    notification_emails VARCHAR(1000), 
+    is_active BOOLEAN NOT NULL, 
+    created_at DATETIME NOT NULL, 
+    modified_at DATETIME, 
+    CONSTRAINT "pk_Site" PRIMARY KEY (id), 
+    CONSTRAINT "fk_Site_rev_customer_id" FOREIGN KEY(rev_customer_id) REFERENCES "RevCustomer" (id)
+);
+
+CREATE INDEX "ix_Site_rev_customer_id" ON "Site" (rev_customer_id);
+
+CREATE TABLE "BillingPeriod" (
+    id INTEGER NOT NULL, 
+    service_provider_id INTEGER NOT NULL, 
+    period_key VARCHAR(7) NOT NULL, 
+    period_start DATETIME NOT NULL, 
+    period_end DATETIME NOT NULL, 
+    time_zone VARCHAR(64) NOT NULL, 
+    created_at DATETIME NOT NULL, 
+    modified_at DATETIME, 
+    CONSTRAINT "pk_BillingPeriod" PRIMARY KEY (id), 
+    CONSTRAINT "ck_BillingPeriod_period_end_after_start" CHECK (period_end > period_start), 
+    CONSTRAINT "fk_BillingPeriod_service_provider_id" FOREIGN KEY(service_provider_id) REFERENCES "ServiceProvider" (id), 
+    CONSTRAINT "uq_BillingPeriod_service_provider_id_period_key" UNIQUE (service_provider_id, period_key)
+);
+
+CREATE TABLE "CustomerRatePool" (
+    id INTEGER NOT NULL, 
+    service_provider_id INTEGER NOT NULL, 
+    rev_customer_id INTEGER, 
+    name VARCHAR(255) NOT NULL, 
+    is_active BOOLEAN NOT NULL, 
+    created_at DATETIME NOT NULL, 
+    modified_at DATETIME, 
+    CONSTRAINT "pk_CustomerRatePool" PRIMARY KEY (id), 
+    CONSTRAINT "fk_CustomerRatePool_rev_customer_id" FOREIGN KEY(rev_customer_id) REFERENCES "RevCustomer" (id), 
+    CONSTRAINT "fk_CustomerRatePool_service_provider_id" FOREIGN KEY(service_provider_id) REFERENCES "ServiceProvider" (id), 
+    CONSTRAINT "uq_CustomerRatePool_service_provider_id_name" UNIQUE (service_provider_id, name)
+);
+
+CREATE INDEX "ix_CustomerRatePool_rev_customer_id" ON "CustomerRatePool" (rev_customer_id);
+
+CREATE TABLE "JasperAuthentication" (
+    id INTEGER NOT NULL, 
+    service_provider_id INTEGER NOT NULL, 
+    base_url VARCHAR(500) NOT NULL, 
+    username VARCHAR(255) NOT NULL, 
+    secret_source VARCHAR(30) NOT NULL, 
+    secret_ref VARCHAR(500) NOT NULL, 
+    account_id VARCHAR(50), 
+    max_pages_to_process INTEGER, 
+    created_at DATETIME NOT NULL, 
+    modified_at DATETIME, 
+    CONSTRAINT "pk_JasperAuthentication" PRIMARY KEY (id), 
+    CONSTRAINT "ck_JasperAuthentication_secret_source_known" CHECK (secret_source IN ('env', 'aws_secretsmanager')), 
+    CONSTRAINT "fk_JasperAuthentication_service_provider_id" FOREIGN KEY(service_provider_id) REFERENCES "ServiceProvider" (id) ON DELETE CASCADE, 
+    CONSTRAINT "uq_JasperAuthentication_service_provider_id" UNIQUE (service_provider_id)
+);
+
+CREATE TABLE "JasperCarrierRatePlan" (
+    id INTEGER NOT NULL, 
+    service_provider_id INTEGER NOT NULL, 
+    rate_plan_code VARCHAR(255) NOT NULL, 
+    display_name VARCHAR(255), 
+    base_rate NUMERIC(18, 4) NOT NULL, 
+    data_allowance_mb NUMERIC(18, 6) NOT NULL, 
+    overage_rate NUMERIC(18, 4) NOT NULL, 
+    data_per_overage_charge_mb NUMERIC(18, 6) NOT NULL, 
+    sms_rate NUMERIC(18, 4) NOT NULL, 
+    is_pooled BOOLEAN NOT NULL, 
+    charge_type VARCHAR(20) NOT NULL, 
+    rate_plan_type VARCHAR(100), 
+    is_active BOOLEAN NOT NULL, 
+    created_at DATETIME NOT NULL, 
+    modified_at DATETIME, 
+    CONSTRAINT "pk_JasperCarrierRatePlan" PRIMARY KEY (id), 
+    CONSTRAINT "ck_JasperCarrierRatePlan_charge_type_known" CHECK (charge_type IN ('rate_and_overage', 'overage_only', 'rate_only')), 
+    CONSTRAINT "ck_JasperCarrierRatePlan_prices_not_negative" CHECK (base_rate >= 0 AND overage_rate >= 0 AND sms_rate >= 0), 
+    CONSTRAINT "ck_JasperCarrierRatePlan_allowance_not_negative" CHECK (data_allowance_mb >= 0), 
+    CONSTRAINT "ck_JasperCarrierRatePlan_overage_unit_positive" CHECK (data_per_overage_charge_mb > 0), 
+    CONSTRAINT "fk_JasperCarrierRatePlan_service_provider_id" FOREIGN KEY(service_provider_id) REFERENCES "ServiceProvider" (id), 
+    CONSTRAINT "uq_JasperCarrierRatePlan_service_provider_id_rate_plan_code" UNIQUE (service_provider_id, rate_plan_code)
+);
+
+CREATE TABLE "JasperCommunicationPlan" (
+    id INTEGER NOT NULL, 
+    service_provider_id INTEGER NOT NULL, 
+    name VARCHAR(255) NOT NULL, 
+    alias VARCHAR(255), 
+    is_active BOOLEAN NOT NULL, 
+    created_at DATETIME NOT NULL, 
+    modified_at DATETIME, 
+    CONSTRAINT "pk_JasperCommunicationPlan" PRIMARY KEY (id), 
+    CONSTRAINT "fk_JasperCommunicationPlan_service_provider_id" FOREIGN KEY(service_provider_id) REFERENCES "ServiceProvider" (id), 
+    CONSTRAINT "uq_JasperCommunicationPlan_service_provider_id_name" UNIQUE (service_provider_id, name)
+);
+
+CREATE TABLE "JasperDeviceStaging" (
+    id INTEGER NOT NULL, 
+    service_provider_id INTEGER NOT NULL, 
+    page_number INTEGER, 
+    staged_at DATETIME NOT NULL, 
+    iccid VARCHAR(22) NOT NULL, 
+    imsi VARCHAR(20), 
+    msisdn VARCHAR(20), 
+    imei VARCHAR(20), 
+    status VARCHAR(30), 
+    communication_plan VARCHAR(255), 
+    carrier_rate_plan_code VARCHAR(255), 
+    account_id VARCHAR(50), 
+    customer VARCHAR(255), 
+    date_activated DATETIME, 
+    date_added DATETIME, 
+    date_updated DATETIME, 
+    CONSTRAINT "pk_JasperDeviceStaging" PRIMARY KEY (id), 
+    CONSTRAINT "fk_JasperDeviceStaging_service_provider_id" FOREIGN KEY(service_provider_id) REFERENCES "ServiceProvider" (id)
+);
+
+CREATE INDEX "ix_JasperDeviceStaging_service_provider_id_iccid" ON "JasperDeviceStaging" (service_provider_id, iccid);
+
+CREATE TABLE "JasperUsageStaging" (
+    id INTEGER NOT NULL, 
+    service_provider_id INTEGER NOT NULL, 
+    iccid VARCHAR(22) NOT NULL, 
+    rate_plan_code VARCHAR(255), 
+    cycle_start_date DATE, 
+    data_usage_bytes BIGINT NOT NULL, 
+    sms_usage INTEGER NOT NULL, 
+    voice_usage_seconds INTEGER NOT NULL, 
+    source VARCHAR(10) NOT NULL, 
+    usage_date DATETIME, 
+    staged_at DATETIME NOT NULL, 
+    CONSTRAINT "pk_JasperUsageStaging" PRIMARY KEY (id), 
+    CONSTRAINT "ck_JasperUsageStaging_source_known" CHECK (source IN ('bulk', 'ctd')), 
+    CONSTRAINT "fk_JasperUsageStaging_service_provider_id" FOREIGN KEY(service_provider_id) REFERENCES "ServiceProvider" (id)
+);
+
+CREATE INDEX "ix_JasperUsageStaging_service_provider_id_iccid" ON "JasperUsageStaging" (service_provider_id, iccid);
+
+CREATE TABLE "OptimizationGroup" (
+    id INTEGER NOT NULL, 
+    service_provider_id INTEGER NOT NULL, 
+    name VARCHAR(255) NOT NULL, 
+    rate_plan_types VARCHAR(1000), 
+    max_rate_plans INTEGER NOT NULL, 
+    is_active BOOLEAN NOT NULL, 
+    created_at DATETIME NOT NULL, 
+    modified_at DATETIME, 
+    CONSTRAINT "pk_OptimizationGroup" PRIMARY KEY (id), 
+    CONSTRAINT "ck_OptimizationGroup_max_rate_plans_positive" CHECK (max_rate_plans > 0), 
+    CONSTRAINT "fk_OptimizationGroup_service_provider_id" FOREIGN KEY(service_provider_id) REFERENCES "ServiceProvider" (id), 
+    CONSTRAINT "uq_OptimizationGroup_service_provider_id_name" UNIQUE (service_provider_id, name)
+);
+
+CREATE TABLE "JasperCustomerRatePlan" (
+    id INTEGER NOT NULL, 
+    service_provider_id INTEGER NOT NULL, 
+    rate_plan_code VARCHAR(255) NOT NULL, 
+    display_name VARCHAR(255), 
+    customer_rate_pool_id INTEGER, 
+    base_rate NUMERIC(18, 4) NOT NULL, 
+    data_allowance_mb NUMERIC(18, 6) NOT NULL, 
+    overage_rate NUMERIC(18, 4) NOT NULL, 
+    data_per_overage_charge_mb NUMERIC(18, 6) NOT NULL, 
+    sms_rate NUMERIC(18, 4) NOT NULL, 
+    is_pooled BOOLEAN NOT NULL, 
+    charge_type VARCHAR(20) NOT NULL, 
+    rate_plan_type VARCHAR(100), 
+    is_active BOOLEAN NOT NULL, 
+    created_at DATETIME NOT NULL, 
+    modified_at DATETIME, 
+    CONSTRAINT "pk_JasperCustomerRatePlan" PRIMARY KEY (id), 
+    CONSTRAINT "ck_JasperCustomerRatePlan_charge_type_known" CHECK (charge_type IN ('rate_and_overage', 'overage_only', 'rate_only')), 
+    CONSTRAINT "ck_JasperCustomerRatePlan_prices_not_negative" CHECK (base_rate >= 0 AND overage_rate >= 0 AND sms_rate >= 0), 
+    CONSTRAINT "ck_JasperCustomerRatePlan_allowance_not_negative" CHECK (data_allowance_mb >= 0), 
+    CONSTRAINT "ck_JasperCustomerRatePlan_overage_unit_positive" CHECK (data_per_overage_charge_mb > 0), 
+    CONSTRAINT "fk_JasperCustomerRatePlan_customer_rate_pool_id" FOREIGN KEY(customer_rate_pool_id) REFERENCES "CustomerRatePool" (id), 
+    CONSTRAINT "fk_JasperCustomerRatePlan_service_provider_id" FOREIGN KEY(service_provider_id) REFERENCES "ServiceProvider" (id), 
+    CONSTRAINT "uq_JasperCustomerRatePlan_service_provider_id_rate_plan_code" UNIQUE (service_provider_id, rate_plan_code)
+);
+
+CREATE INDEX "ix_JasperCustomerRatePlan_customer_rate_pool_id" ON "JasperCustomerRatePlan" (customer_rate_pool_id);
+
+CREATE TABLE "MobilityDevice" (
+    id INTEGER NOT NULL, 
+    service_provider_id INTEGER NOT NULL, 
+    billing_period_id INTEGER, 
+    optimization_group_id INTEGER, 
+    carrier_rate_plan_id INTEGER, 
+    rate_plan_type VARCHAR(100), 
+    rev_customer_id INTEGER, 
+    site_id INTEGER, 
+    is_active BOOLEAN NOT NULL, 
+    last_synced_at DATETIME, 
+    iccid VARCHAR(22) NOT NULL, 
+    imsi VARCHAR(20), 
+    msisdn VARCHAR(20), 
+    imei VARCHAR(20), 
+    status VARCHAR(30), 
+    communication_plan VARCHAR(255), 
+    carrier_rate_plan_code VARCHAR(255), 
+    account_id VARCHAR(50), 
+    customer VARCHAR(255), 
+    date_activated DATETIME, 
+    date_added DATETIME, 
+    date_updated DATETIME, 
+    ctd_data_usage_bytes BIGINT, 
+    usage_mb FLOAT, 
+    projected_usage_mb FLOAT, 
+    ctd_sms_usage INTEGER, 
+    ctd_voice_usage_seconds INTEGER, 
+    sms_charge_amount NUMERIC(18, 4), 
+    usage_date DATETIME, 
+    created_at DATETIME NOT NULL, 
+    modified_at DATETIME, 
+    CONSTRAINT "pk_MobilityDevice" PRIMARY KEY (id), 
+    CONSTRAINT "ck_MobilityDevice_usage_not_negative" CHECK ((ctd_data_usage_bytes IS NULL OR ctd_data_usage_bytes >= 0) AND (ctd_sms_usage IS NULL OR ctd_sms_usage >= 0)), 
+    CONSTRAINT "fk_MobilityDevice_billing_period_id" FOREIGN KEY(billing_period_id) REFERENCES "BillingPeriod" (id), 
+    CONSTRAINT "fk_MobilityDevice_carrier_rate_plan_id" FOREIGN KEY(carrier_rate_plan_id) REFERENCES "JasperCarrierRatePlan" (id), 
+    CONSTRAINT "fk_MobilityDevice_optimization_group_id" FOREIGN KEY(optimization_group_id) REFERENCES "OptimizationGroup" (id), 
+    CONSTRAINT "fk_MobilityDevice_rev_customer_id" FOREIGN KEY(rev_customer_id) REFERENCES "RevCustomer" (id), 
+    CONSTRAINT "fk_MobilityDevice_service_provider_id" FOREIGN KEY(service_provider_id) REFERENCES "ServiceProvider" (id), 
+    CONSTRAINT "fk_MobilityDevice_site_id" FOREIGN KEY(site_id) REFERENCES "Site" (id), 
+    CONSTRAINT "uq_MobilityDevice_service_provider_id_iccid" UNIQUE (service_provider_id, iccid)
+);
+
+CREATE INDEX "ix_MobilityDevice_billing_period_id" ON "MobilityDevice" (billing_period_id);
+
+CREATE INDEX "ix_MobilityDevice_carrier_rate_plan_id" ON "MobilityDevice" (carrier_rate_plan_id);
+
+CREATE INDEX "ix_MobilityDevice_optimization_group_id" ON "MobilityDevice" (optimization_group_id);
+
+CREATE INDEX "ix_MobilityDevice_rev_customer_id" ON "MobilityDevice" (rev_customer_id);
+
+CREATE INDEX "ix_MobilityDevice_service_provider_id_status" ON "MobilityDevice" (service_provider_id, status);
+
+CREATE INDEX "ix_MobilityDevice_site_id" ON "MobilityDevice" (site_id);
+
+CREATE TABLE "OptimizationSession" (
+    id INTEGER NOT NULL, 
+    session_guid VARCHAR(36) NOT NULL, 
+    service_provider_id INTEGER NOT NULL, 
+    billing_period_id INTEGER NOT NULL, 
+    tenant_id INTEGER, 
+    optimization_type VARCHAR(20) NOT NULL, 
+    status VARCHAR(20) NOT NULL, 
+    progress_percent INTEGER NOT NULL, 
+    dagster_run_id VARCHAR(64), 
+    started_at DATETIME, 
+    completed_at DATETIME, 
+    error_message TEXT, 
+    created_at DATETIME NOT NULL, 
+    modified_at DATETIME, 
+    CONSTRAINT "pk_OptimizationSession" PRIMARY KEY (id), 
+    CONSTRAINT "ck_OptimizationSession_optimization_type_known" CHECK (optimization_type IN ('m2m', 'mobility', 'customer')), 
+    CONSTRAINT "ck_OptimizationSession_status_known" CHECK (status IN ('pending', 'running', 'completed', 'failed', 'cancelled')), 
+    CONSTRAINT "ck_OptimizationSession_progress_percent_range" CHECK (progress_percent BETWEEN 0 AND 100), 
+    CONSTRAINT "fk_OptimizationSession_billing_period_id" FOREIGN KEY(billing_period_id) REFERENCES "BillingPeriod" (id), 
+    CONSTRAINT "fk_OptimizationSession_service_provider_id" FOREIGN KEY(service_provider_id) REFERENCES "ServiceProvider" (id), 
+    CONSTRAINT "uq_OptimizationSession_session_guid" UNIQUE (session_guid)
+);
+
+CREATE INDEX "ix_OptimizationSession_billing_period_id" ON "OptimizationSession" (billing_period_id);
+
+CREATE INDEX "ix_OptimizationSession_service_provider_id_status" ON "OptimizationSession" (service_provider_id, status);
+
+CREATE TABLE "Device" (
+    id INTEGER NOT NULL, 
+    service_provider_id INTEGER NOT NULL, 
+    billing_period_id INTEGER, 
+    carrier_rate_plan_id INTEGER, 
+    customer_rate_plan_id INTEGER, 
+    customer_rate_pool_id INTEGER, 
+    rev_customer_id INTEGER, 
+    site_id INTEGER, 
+    is_active BOOLEAN NOT NULL, 
+    last_synced_at DATETIME, 
+    iccid VARCHAR(22) NOT NULL, 
+    imsi VARCHAR(20), 
+    msisdn VARCHAR(20), 
+    imei VARCHAR(20), 
+    status VARCHAR(30), 
+    communication_plan VARCHAR(255), 
+    carrier_rate_plan_code VARCHAR(255), 
+    account_id VARCHAR(50), 
+    customer VARCHAR(255), 
+    date_activated DATETIME, 
+    date_added DATETIME, 
+    date_updated DATETIME, 
+    ctd_data_usage_bytes BIGINT, 
+    usage_mb FLOAT, 
+    projected_usage_mb FLOAT, 
+    ctd_sms_usage INTEGER, 
+    ctd_voice_usage_seconds INTEGER, 
+    sms_charge_amount NUMERIC(18, 4), 
+    usage_date DATETIME, 
+    created_at DATETIME NOT NULL, 
+    modified_at DATETIME, 
+    CONSTRAINT "pk_Device" PRIMARY KEY (id), 
+    CONSTRAINT "ck_Device_usage_not_negative" CHECK ((ctd_data_usage_bytes IS NULL OR ctd_data_usage_bytes >= 0) AND (ctd_sms_usage IS NULL OR ctd_sms_usage >= 0)), 
+    CONSTRAINT "fk_Device_billing_period_id" FOREIGN KEY(billing_period_id) REFERENCES "BillingPeriod" (id), 
+    CONSTRAINT "fk_Device_carrier_rate_plan_id" FOREIGN KEY(carrier_rate_plan_id) REFERENCES "JasperCarrierRatePlan" (id), 
+    CONSTRAINT "fk_Device_customer_rate_plan_id" FOREIGN KEY(customer_rate_plan_id) REFERENCES "JasperCustomerRatePlan" (id), 
+    CONSTRAINT "fk_Device_customer_rate_pool_id" FOREIGN KEY(customer_rate_pool_id) REFERENCES "CustomerRatePool" (id), 
+    CONSTRAINT "fk_Device_rev_customer_id" FOREIGN KEY(rev_customer_id) REFERENCES "RevCustomer" (id), 
+    CONSTRAINT "fk_Device_service_provider_id" FOREIGN KEY(service_provider_id) REFERENCES "ServiceProvider" (id), 
+    CONSTRAINT "fk_Device_site_id" FOREIGN KEY(site_id) REFERENCES "Site" (id), 
+    CONSTRAINT "uq_Device_service_provider_id_iccid" UNIQUE (service_provider_id, iccid)
+);
+
+CREATE INDEX "ix_Device_billing_period_id" ON "Device" (billing_period_id);
+
+CREATE INDEX "ix_Device_carrier_rate_plan_id" ON "Device" (carrier_rate_plan_id);
+
+CREATE INDEX "ix_Device_customer_rate_plan_id" ON "Device" (customer_rate_plan_id);
+
+CREATE INDEX "ix_Device_customer_rate_pool_id" ON "Device" (customer_rate_pool_id);
+
+CREATE INDEX "ix_Device_rev_customer_id" ON "Device" (rev_customer_id);
+
+CREATE INDEX "ix_Device_service_provider_id_communication_plan" ON "Device" (service_provider_id, communication_plan);
+
+CREATE INDEX "ix_Device_service_provider_id_date_updated" ON "Device" (service_provider_id, date_updated);
+
+CREATE INDEX "ix_Device_service_provider_id_status" ON "Device" (service_provider_id, status);
+
+CREATE INDEX "ix_Device_site_id" ON "Device" (site_id);
+
+CREATE TABLE "OptimizationInstance" (
+    id INTEGER NOT NULL, 
+    optimization_session_id INTEGER NOT NULL, 
+    service_provider_id INTEGER NOT NULL, 
+    billing_period_id INTEGER NOT NULL, 
+    rev_customer_id INTEGER, 
+    status VARCHAR(20) NOT NULL, 
+    run_started_at DATETIME, 
+    run_completed_at DATETIME, 
+    device_count INTEGER, 
+    cost_before NUMERIC(18, 4), 
+    cost_after NUMERIC(18, 4), 
+    legacy_cost NUMERIC(18, 4), 
+    lower_bound NUMERIC(18, 4), 
+    error_message TEXT, 
+    created_at DATETIME NOT NULL, 
+    modified_at DATETIME, 
+    CONSTRAINT "pk_OptimizationInstance" PRIMARY KEY (id), 
+    CONSTRAINT "ck_OptimizationInstance_status_known" CHECK (status IN ('pending', 'running', 'completed', 'failed', 'cancelled')), 
+    CONSTRAINT "fk_OptimizationInstance_billing_period_id" FOREIGN KEY(billing_period_id) REFERENCES "BillingPeriod" (id), 
+    CONSTRAINT "fk_OptimizationInstance_optimization_session_id" FOREIGN KEY(optimization_session_id) REFERENCES "OptimizationSession" (id) ON DELETE CASCADE, 
+    CONSTRAINT "fk_OptimizationInstance_rev_customer_id" FOREIGN KEY(rev_customer_id) REFERENCES "RevCustomer" (id), 
+    CONSTRAINT "fk_OptimizationInstance_service_provider_id" FOREIGN KEY(service_provider_id) REFERENCES "ServiceProvider" (id)
+);
+
+CREATE INDEX "ix_OptimizationInstance_billing_period_id" ON "OptimizationInstance" (billing_period_id);
+
+CREATE INDEX "ix_OptimizationInstance_optimization_session_id" ON "OptimizationInstance" (optimization_session_id);
+
+CREATE INDEX "ix_OptimizationInstance_rev_customer_id" ON "OptimizationInstance" (rev_customer_id);
+
+CREATE INDEX "ix_OptimizationInstance_service_provider_id_status" ON "OptimizationInstance" (service_provider_id, status);
+
+CREATE TABLE "OptimizationCommGroup" (
+    id INTEGER NOT NULL, 
+    optimization_instance_id INTEGER NOT NULL, 
+    name VARCHAR(255) NOT NULL, 
+    device_count INTEGER, 
+    skipped_reason TEXT, 
+    created_at DATETIME NOT NULL, 
+    modified_at DATETIME, 
+    CONSTRAINT "pk_OptimizationCommGroup" PRIMARY KEY (id), 
+    CONSTRAINT "fk_OptimizationCommGroup_optimization_instance_id" FOREIGN KEY(optimization_instance_id) REFERENCES "OptimizationInstance" (id) ON DELETE CASCADE, 
+    CONSTRAINT "uq_OptimizationCommGroup_optimization_instance_id_name" UNIQUE (optimization_instance_id, name)
+);
+
+CREATE TABLE "OptimizationCustomerProcessing" (
+    id INTEGER NOT NULL, 
+    optimization_session_id INTEGER NOT NULL, 
+    rev_customer_id INTEGER NOT NULL, 
+    optimization_instance_id INTEGER, 
+    status VARCHAR(20) NOT NULL, 
+    started_at DATETIME, 
+    completed_at DATETIME, 
+    error_message TEXT, 
+    created_at DATETIME NOT NULL, 
+    modified_at DATETIME, 
+    CONSTRAINT "pk_OptimizationCustomerProcessing" PRIMARY KEY (id), 
+    CONSTRAINT "ck_OptimizationCustomerProcessing_status_known" CHECK (status IN ('pending', 'running', 'completed', 'failed', 'cancelled')), 
+    CONSTRAINT "fk_OptimizationCustomerProcessing_optimization_instance_id" FOREIGN KEY(optimization_instance_id) REFERENCES "OptimizationInstance" (id), 
+    CONSTRAINT "fk_OptimizationCustomerProcessing_optimization_session_id" FOREIGN KEY(optimization_session_id) REFERENCES "OptimizationSession" (id) ON DELETE CASCADE, 
+    CONSTRAINT "fk_OptimizationCustomerProcessing_rev_customer_id" FOREIGN KEY(rev_customer_id) REFERENCES "RevCustomer" (id), 
+    CONSTRAINT "uq_OptimizationCustomerProcessing_optimization_session_id_rev_customer_id" UNIQUE (optimization_session_id, rev_customer_id)
+);
+
+CREATE INDEX "ix_OptimizationCustomerProcessing_optimization_instance_id" ON "OptimizationCustomerProcessing" (optimization_instance_id);
+
+CREATE INDEX "ix_OptimizationCustomerProcessing_rev_customer_id" ON "OptimizationCustomerProcessing" (rev_customer_id);
+
+CREATE TABLE "OptimizationInstanceResultFile" (
+    id INTEGER NOT NULL, 
+    optimization_instance_id INTEGER NOT NULL, 
+    file_name VARCHAR(255) NOT NULL, 
+    report_kind VARCHAR(50) NOT NULL, 
+    content_type VARCHAR(100) NOT NULL, 
+    content BLOB, 
+    storage_uri VARCHAR(1000), 
+    size_bytes BIGINT, 
+    sha256 VARCHAR(64), 
+    created_at DATETIME NOT NULL, 
+    modified_at DATETIME, 
+    CONSTRAINT "pk_OptimizationInstanceResultFile" PRIMARY KEY (id), 
+    CONSTRAINT "ck_OptimizationInstanceResultFile_content_or_storage_uri" CHECK (content IS NOT NULL OR storage_uri IS NOT NULL), 
+    CONSTRAINT "fk_OptimizationInstanceResultFile_optimization_instance_id" FOREIGN KEY(optimization_instance_id) REFERENCES "OptimizationInstance" (id) ON DELETE CASCADE, 
+    CONSTRAINT "uq_OptimizationInstanceResultFile_optimization_instance_id_file_name" UNIQUE (optimization_instance_id, file_name)
+);
+
+CREATE TABLE "OptimizationCommGroup_CommPlan" (
+    id INTEGER NOT NULL, 
+    optimization_comm_group_id INTEGER NOT NULL, 
+    communication_plan_id INTEGER NOT NULL, 
+    CONSTRAINT "pk_OptimizationCommGroup_CommPlan" PRIMARY KEY (id), 
+    CONSTRAINT "fk_OptimizationCommGroup_CommPlan_communication_plan_id" FOREIGN KEY(communication_plan_id) REFERENCES "JasperCommunicationPlan" (id), 
+    CONSTRAINT "fk_OptimizationCommGroup_CommPlan_optimization_comm_group_id" FOREIGN KEY(optimization_comm_group_id) REFERENCES "OptimizationCommGroup" (id) ON DELETE CASCADE, 
+    CONSTRAINT "uq_OptimizationCommGroup_CommPlan_optimization_comm_group_id_communication_plan_id" UNIQUE (optimization_comm_group_id, communication_plan_id)
+);
+
+CREATE INDEX "ix_OptimizationCommGroup_CommPlan_communication_plan_id" ON "OptimizationCommGroup_CommPlan" (communication_plan_id);
+
+CREATE TABLE "OptimizationCommGroup_RatePlan" (
+    id INTEGER NOT NULL, 
+    optimization_comm_group_id INTEGER NOT NULL, 
+    carrier_rate_plan_id INTEGER NOT NULL, 
+    CONSTRAINT "pk_OptimizationCommGroup_RatePlan" PRIMARY KEY (id), 
+    CONSTRAINT "fk_OptimizationCommGroup_RatePlan_carrier_rate_plan_id" FOREIGN KEY(carrier_rate_plan_id) REFERENCES "JasperCarrierRatePlan" (id), 
+    CONSTRAINT "fk_OptimizationCommGroup_RatePlan_optimization_comm_group_id" FOREIGN KEY(optimization_comm_group_id) REFERENCES "OptimizationCommGroup" (id) ON DELETE CASCADE, 
+    CONSTRAINT "uq_OptimizationCommGroup_RatePlan_optimization_comm_group_id_carrier_rate_plan_id" UNIQUE (optimization_comm_group_id, carrier_rate_plan_id)
+);
+
+CREATE INDEX "ix_OptimizationCommGroup_RatePlan_carrier_rate_plan_id" ON "OptimizationCommGroup_RatePlan" (carrier_rate_plan_id);
+
+CREATE TABLE "OptimizationQueue" (
+    id INTEGER NOT NULL, 
+    optimization_instance_id INTEGER NOT NULL, 
+    optimization_comm_group_id INTEGER, 
+    strategy VARCHAR(100) NOT NULL, 
+    status VARCHAR(20) NOT NULL, 
+    total_cost NUMERIC(18, 4), 
+    is_winner BOOLEAN NOT NULL, 
+    run_started_at DATETIME, 
+    run_completed_at DATETIME, 
+    error_message TEXT, 
+    created_at DATETIME NOT NULL, 
+    modified_at DATETIME, 
+    CONSTRAINT "pk_OptimizationQueue" PRIMARY KEY (id), 
+    CONSTRAINT "ck_OptimizationQueue_status_known" CHECK (status IN ('pending', 'running', 'completed', 'failed', 'cancelled')), 
+    CONSTRAINT "fk_OptimizationQueue_optimization_comm_group_id" FOREIGN KEY(optimization_comm_group_id) REFERENCES "OptimizationCommGroup" (id), 
+    CONSTRAINT "fk_OptimizationQueue_optimization_instance_id" FOREIGN KEY(optimization_instance_id) REFERENCES "OptimizationInstance" (id) ON DELETE CASCADE
+);
+
+CREATE INDEX "ix_OptimizationQueue_instance_group_status" ON "OptimizationQueue" (optimization_instance_id, optimization_comm_group_id, status);
+
+CREATE INDEX "ix_OptimizationQueue_optimization_comm_group_id" ON "OptimizationQueue" (optimization_comm_group_id);
+
+CREATE TABLE "OptimizationDeviceResult" (
+    id INTEGER NOT NULL, 
+    optimization_queue_id INTEGER NOT NULL, 
+    device_id INTEGER NOT NULL, 
+    current_carrier_rate_plan_id INTEGER, 
+    assigned_carrier_rate_plan_id INTEGER NOT NULL, 
+    usage_mb FLOAT NOT NULL, 
+    sms_usage INTEGER NOT NULL, 
+    proration FLOAT NOT NULL, 
+    charge_amount NUMERIC(18, 4) NOT NULL, 
+    base_rate_amount NUMERIC(18, 4) NOT NULL, 
+    rate_charge_amount NUMERIC(18, 4) NOT NULL, 
+    overage_charge_amount NUMERIC(18, 4) NOT NULL, 
+    sms_charge_amount NUMERIC(18, 4) NOT NULL, 
+    CONSTRAINT "pk_OptimizationDeviceResult" PRIMARY KEY (id), 
+    CONSTRAINT "fk_OptimizationDeviceResult_assigned_carrier_rate_plan_id" FOREIGN KEY(assigned_carrier_rate_plan_id) REFERENCES "JasperCarrierRatePlan" (id), 
+    CONSTRAINT "fk_OptimizationDeviceResult_current_carrier_rate_plan_id" FOREIGN KEY(current_carrier_rate_plan_id) REFERENCES "JasperCarrierRatePlan" (id), 
+    CONSTRAINT "fk_OptimizationDeviceResult_device_id" FOREIGN KEY(device_id) REFERENCES "Device" (id), 
+    CONSTRAINT "fk_OptimizationDeviceResult_optimization_queue_id" FOREIGN KEY(optimization_queue_id) REFERENCES "OptimizationQueue" (id) ON DELETE CASCADE
+);
+
+CREATE INDEX "ix_OptimizationDeviceResult_assigned_carrier_rate_plan_id" ON "OptimizationDeviceResult" (assigned_carrier_rate_plan_id);
+
+CREATE INDEX "ix_OptimizationDeviceResult_device_id" ON "OptimizationDeviceResult" (device_id);
+
+CREATE INDEX "ix_OptimizationDeviceResult_optimization_queue_id" ON "OptimizationDeviceResult" (optimization_queue_id);
+
+CREATE TABLE "OptimizationMobilityDeviceResult" (
+    id INTEGER NOT NULL, 
+    optimization_queue_id INTEGER NOT NULL, 
+    mobility_device_id INTEGER NOT NULL, 
+    optimization_group_id INTEGER, 
+    current_carrier_rate_plan_id INTEGER, 
+    assigned_carrier_rate_plan_id INTEGER NOT NULL, 
+    usage_mb FLOAT NOT NULL, 
+    sms_usage INTEGER NOT NULL, 
+    proration FLOAT NOT NULL, 
+    charge_amount NUMERIC(18, 4) NOT NULL, 
+    base_rate_amount NUMERIC(18, 4) NOT NULL, 
+    rate_charge_amount NUMERIC(18, 4) NOT NULL, 
+    overage_charge_amount NUMERIC(18, 4) NOT NULL, 
+    sms_charge_amount NUMERIC(18, 4) NOT NULL, 
+    CONSTRAINT "pk_OptimizationMobilityDeviceResult" PRIMARY KEY (id), 
+    CONSTRAINT "fk_OptimizationMobilityDeviceResult_assigned_carrier_rate_plan_id" FOREIGN KEY(assigned_carrier_rate_plan_id) REFERENCES "JasperCarrierRatePlan" (id), 
+    CONSTRAINT "fk_OptimizationMobilityDeviceResult_current_carrier_rate_plan_id" FOREIGN KEY(current_carrier_rate_plan_id) REFERENCES "JasperCarrierRatePlan" (id), 
+    CONSTRAINT "fk_OptimizationMobilityDeviceResult_mobility_device_id" FOREIGN KEY(mobility_device_id) REFERENCES "MobilityDevice" (id), 
+    CONSTRAINT "fk_OptimizationMobilityDeviceResult_optimization_group_id" FOREIGN KEY(optimization_group_id) REFERENCES "OptimizationGroup" (id), 
+    CONSTRAINT "fk_OptimizationMobilityDeviceResult_optimization_queue_id" FOREIGN KEY(optimization_queue_id) REFERENCES "OptimizationQueue" (id) ON DELETE CASCADE
+);
+
+CREATE INDEX "ix_OptimizationMobilityDeviceResult_assigned_carrier_rate_plan_id" ON "OptimizationMobilityDeviceResult" (assigned_carrier_rate_plan_id);
+
+CREATE INDEX "ix_OptimizationMobilityDeviceResult_mobility_device_id" ON "OptimizationMobilityDeviceResult" (mobility_device_id);
+
+CREATE INDEX "ix_OptimizationMobilityDeviceResult_optimization_group_id" ON "OptimizationMobilityDeviceResult" (optimization_group_id);
+
+CREATE INDEX "ix_OptimizationMobilityDeviceResult_optimization_queue_id" ON "OptimizationMobilityDeviceResult" (optimization_queue_id);
+
+CREATE TABLE "OptimizationMobilitySharedPoolResult" (
+    id INTEGER NOT NULL, 
+    optimization_instance_id INTEGER NOT NULL, 
+    optimization_queue_id INTEGER, 
+    mobility_device_id INTEGER NOT NULL, 
+    customer_rate_pool_id INTEGER NOT NULL, 
+    customer_rate_plan_id INTEGER, 
+    pool_overage_share_amount NUMERIC(18, 4) NOT NULL, 
+    usage_mb FLOAT NOT NULL, 
+    sms_usage INTEGER NOT NULL, 
+    proration FLOAT NOT NULL, 
+    charge_amount NUMERIC(18, 4) NOT NULL, 
+    base_rate_amount NUMERIC(18, 4) NOT NULL, 
+    rate_charge_amount NUMERIC(18, 4) NOT NULL, 
+    overage_charge_amount NUMERIC(18, 4) NOT NULL, 
+    sms_charge_amount NUMERIC(18, 4) NOT NULL, 
+    CONSTRAINT "pk_OptimizationMobilitySharedPoolResult" PRIMARY KEY (id), 
+    CONSTRAINT "fk_OptimizationMobilitySharedPoolResult_customer_rate_plan_id" FOREIGN KEY(customer_rate_plan_id) REFERENCES "JasperCustomerRatePlan" (id), 
+    CONSTRAINT "fk_OptimizationMobilitySharedPoolResult_customer_rate_pool_id" FOREIGN KEY(customer_rate_pool_id) REFERENCES "CustomerRatePool" (id), 
+    CONSTRAINT "fk_OptimizationMobilitySharedPoolResult_mobility_device_id" FOREIGN KEY(mobility_device_id) REFERENCES "MobilityDevice" (id), 
+    CONSTRAINT "fk_OptimizationMobilitySharedPoolResult_optimization_instance_id" FOREIGN KEY(optimization_instance_id) REFERENCES "OptimizationInstance" (id) ON DELETE CASCADE, 
+    CONSTRAINT "fk_OptimizationMobilitySharedPoolResult_optimization_queue_id" FOREIGN KEY(optimization_queue_id) REFERENCES "OptimizationQueue" (id)
+);
+
+CREATE INDEX "ix_OptimizationMobilitySharedPoolResult_customer_rate_pool_id" ON "OptimizationMobilitySharedPoolResult" (customer_rate_pool_id);
+
+CREATE INDEX "ix_OptimizationMobilitySharedPoolResult_mobility_device_id" ON "OptimizationMobilitySharedPoolResult" (mobility_device_id);
+
+CREATE INDEX "ix_OptimizationMobilitySharedPoolResult_optimization_instance_id" ON "OptimizationMobilitySharedPoolResult" (optimization_instance_id);
+
+CREATE INDEX "ix_OptimizationMobilitySharedPoolResult_optimization_queue_id" ON "OptimizationMobilitySharedPoolResult" (optimization_queue_id);
+
+CREATE TABLE "OptimizationQueue_RatePlan" (
+    id INTEGER NOT NULL, 
+    optimization_queue_id INTEGER NOT NULL, 
+    carrier_rate_plan_id INTEGER NOT NULL, 
+    sequence_order INTEGER NOT NULL, 
+    CONSTRAINT "pk_OptimizationQueue_RatePlan" PRIMARY KEY (id), 
+    CONSTRAINT "ck_OptimizationQueue_RatePlan_sequence_order_not_negative" CHECK (sequence_order >= 0), 
+    CONSTRAINT "fk_OptimizationQueue_RatePlan_carrier_rate_plan_id" FOREIGN KEY(carrier_rate_plan_id) REFERENCES "JasperCarrierRatePlan" (id), 
+    CONSTRAINT "fk_OptimizationQueue_RatePlan_optimization_queue_id" FOREIGN KEY(optimization_queue_id) REFERENCES "OptimizationQueue" (id) ON DELETE CASCADE, 
+    CONSTRAINT "uq_OptimizationQueue_RatePlan_optimization_queue_id_sequence_order" UNIQUE (optimization_queue_id, sequence_order)
+);
+
+CREATE INDEX "ix_OptimizationQueue_RatePlan_carrier_rate_plan_id" ON "OptimizationQueue_RatePlan" (carrier_rate_plan_id);
+
+CREATE TABLE "OptimizationSharedPoolResult" (
+    id INTEGER NOT NULL, 
+    optimization_instance_id INTEGER NOT NULL, 
+    optimization_queue_id INTEGER, 
+    device_id INTEGER NOT NULL, 
+    customer_rate_pool_id INTEGER NOT NULL, 
+    customer_rate_plan_id INTEGER, 
+    pool_overage_share_amount NUMERIC(18, 4) NOT NULL, 
+    usage_mb FLOAT NOT NULL, 
+    sms_usage INTEGER NOT NULL, 
+    proration FLOAT NOT NULL, 
+    charge_amount NUMERIC(18, 4) NOT NULL, 
+    base_rate_amount NUMERIC(18, 4) NOT NULL, 
+    rate_charge_amount NUMERIC(18, 4) NOT NULL, 
+    overage_charge_amount NUMERIC(18, 4) NOT NULL, 
+    sms_charge_amount NUMERIC(18, 4) NOT NULL, 
+    CONSTRAINT "pk_OptimizationSharedPoolResult" PRIMARY KEY (id), 
+    CONSTRAINT "fk_OptimizationSharedPoolResult_customer_rate_plan_id" FOREIGN KEY(customer_rate_plan_id) REFERENCES "JasperCustomerRatePlan" (id), 
+    CONSTRAINT "fk_OptimizationSharedPoolResult_customer_rate_pool_id" FOREIGN KEY(customer_rate_pool_id) REFERENCES "CustomerRatePool" (id), 
+    CONSTRAINT "fk_OptimizationSharedPoolResult_device_id" FOREIGN KEY(device_id) REFERENCES "Device" (id), 
+    CONSTRAINT "fk_OptimizationSharedPoolResult_optimization_instance_id" FOREIGN KEY(optimization_instance_id) REFERENCES "OptimizationInstance" (id) ON DELETE CASCADE, 
+    CONSTRAINT "fk_OptimizationSharedPoolResult_optimization_queue_id" FOREIGN KEY(optimization_queue_id) REFERENCES "OptimizationQueue" (id)
+);
+
+CREATE INDEX "ix_OptimizationSharedPoolResult_customer_rate_pool_id" ON "OptimizationSharedPoolResult" (customer_rate_pool_id);
+
+CREATE INDEX "ix_OptimizationSharedPoolResult_device_id" ON "OptimizationSharedPoolResult" (device_id);
+
+CREATE INDEX "ix_OptimizationSharedPoolResult_optimization_instance_id" ON "OptimizationSharedPoolResult" (optimization_instance_id);
+
+CREATE INDEX "ix_OptimizationSharedPoolResult_optimization_queue_id" ON "OptimizationSharedPoolResult" (optimization_queue_id);
+
+CREATE VIEW "vwOptimizationSessionRunning" AS SELECT "OptimizationSession".id AS optimization_session_id, "OptimizationSession".session_guid, "OptimizationSession".service_provider_id, "OptimizationSession".billing_period_id, "OptimizationSession".optimization_type, "OptimizationSession".status AS session_status, "OptimizationSession".created_at AS session_created_at, "OptimizationInstance".id AS optimization_instance_id, "OptimizationInstance".status AS instance_status, "OptimizationInstance".run_started_at, "OptimizationInstance".run_completed_at 
+FROM "OptimizationSession" LEFT OUTER JOIN "OptimizationInstance" ON "OptimizationInstance".optimization_session_id = "OptimizationSession".id 
+WHERE "OptimizationSession".status IN ('pending', 'running');
+
+INSERT INTO alembic_version (version_num) VALUES ('0001') RETURNING version_num;
+
