@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export CARRIER_OPT_HOME ?= $(CURDIR)/.carrier_opt
-export DAGSTER_HOME ?= $(CARRIER_OPT_HOME)/dagster_home
+UI_DAGSTER_HOME ?= $(CARRIER_OPT_HOME)/dagster_home
 HOST ?= 127.0.0.1
 PORT ?= 3000
 
@@ -40,10 +40,10 @@ demo: $(STAMP)
 	$(BIN)/carrier-opt demo
 
 ui: $(STAMP)
-	@mkdir -p "$(DAGSTER_HOME)"
-	@test -f "$(DAGSTER_HOME)/dagster.yaml" || cp dagster.yaml "$(DAGSTER_HOME)/dagster.yaml"
-	@echo "Dagster UI on http://$(HOST):$(PORT) (DAGSTER_HOME=$(DAGSTER_HOME)); Ctrl-C stops both."
-	@trap 'kill 0' INT TERM EXIT; \
+	@mkdir -p "$(UI_DAGSTER_HOME)"
+	@test -f "$(UI_DAGSTER_HOME)/dagster.yaml" || cp dagster.yaml "$(UI_DAGSTER_HOME)/dagster.yaml"
+	@echo "Dagster UI on http://$(HOST):$(PORT) (DAGSTER_HOME=$(UI_DAGSTER_HOME)); Ctrl-C stops both."
+	@export DAGSTER_HOME="$(UI_DAGSTER_HOME)"; trap 'kill 0' INT TERM EXIT; \
 	$(BIN)/dagster-daemon run -w workspace.yaml & \
 	$(BIN)/dagster-webserver -h $(HOST) -p $(PORT) -w workspace.yaml
 

@@ -1,5 +1,6 @@
 """The Dagster definitions load, validate and run against both databases."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -40,7 +41,8 @@ def test_database_schema_asset_creates_the_schema_and_reports_it(database_url):
     engine.dispose()
 
 
-def test_dagster_validates_the_workspace():
+def test_dagster_validates_the_workspace(tmp_path):
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path)}
     completed = subprocess.run(
         [
             str(Path(sys.executable).parent / "dagster"),
@@ -53,5 +55,6 @@ def test_dagster_validates_the_workspace():
         capture_output=True,
         text=True,
         timeout=300,
+        env=env,
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr
