@@ -130,6 +130,16 @@ def demo(database_url: str | None) -> None:
         click.echo(line)
 
 
+def _register_subsystem_commands() -> None:
+    """Commands that live beside the system they drive (kept out of this module's imports)."""
+    from carrier_opt.jasper.cli import fake_jasper
+
+    cli.add_command(fake_jasper)
+
+
+_register_subsystem_commands()
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     cli.main(args=argv if argv is not None else sys.argv[1:], prog_name="carrier-opt")

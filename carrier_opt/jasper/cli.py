@@ -1,0 +1,97 @@
+"""``carrier-opt fake-jasper``: serve the local fake Jasper API from a terminal until Ctrl-C.
+
+For demos and manual testing: point the sync (or curl) at the printed base URL with the
+printed credentials. Registered in ``carrier_opt/cli.py`` with one ``add_command`` line.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import click
+
+from carrier_opt.jasper.fake import DEFAULT_API_KEY, DEFAULT_USERNAME, FakeFaults, FakeJasper
+
+
+@click.command("fake-jasper")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8089, show_default=True, help="Port (0: any free port).")
+@click.option("--devices", default=1000, show_default=True, help="SIMs in the synthetic fleet.")
+@click.option("--seed", default=0, show_default=True, help="Seed of the fleet and the faults.")
+@click.option("--username", default=DEFAULT_USERNAME, show_default=True)
+@click.option("--api-key", default=DEFAULT_API_KEY, show_default=True)
+@click.option("--error-rate", default=0.0, show_default=True, help="Share of calls answered 500.")
+@click.option(
+    "--throttle-rate",
+    default=0.0,
+    show_default=True,
+    help="Share of calls answered 400/40000029 or 429.",
+)
+@click.option("--latency", default=0.0, show_default=True, help="Seconds added to every answer.")
+@click.option(
+    "--duplicates",
+    default=0,
+    show_default=True,
+    help="SIMs modified mid-search so they appear on two pages.",
+)
+@click.option(
+    "--malformed-fraction",
+    default=0.0,
+    show_default=True,
+    help="Share of SIMs with broken records.",
+)
+@click.option(
+    "--missing-usage-fraction",
+    default=0.0,
+    show_default=True,
+    help="Share of SIMs left out of bulk usage.",
+)
+def fake_jasper(
+    host: str,
+    port: int,
+    devices: int,
+    seed: int,
+    username: str,
+    api_key: str,
+    error_rate: float,
+    throttle_rate: float,
+    latency: float,
+    duplicates: int,
+    malformed_fraction: float,
+    missing_usage_fraction: float,
+) -> None:
+    """Serve a fake Jasper API with a seeded synthetic fleet until Ctrl-C."""
+    try:
+        faults = FakeFaults(
+            error_rate=error_rate,
+            throttle_rate=throttle_rate,
+            latency_s=latency,
+            duplicates_per_search=duplicates,
+            malformed_fraction=malformed_fraction,
+            missing_usage_fraction=missing_usage_fraction,
+        )
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    fake = FakeJasper(
+        devices, seed, host=host, port=port, username=username, api_key=api_key, faults=faults
+    )
+    try:
+        fake.start()
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    click.echo(f"fake Jasper serving {devices} SIMs (seed {seed}) at {fake.base_url}")
+    click.echo(f"credentials: username {username!r}, API key {api_key!r}")
+    click.echo(f"try: curl -u {username}:{api_key} {fake.base_url}echo/hello")
+    click.echo("Ctrl-C to stop")
+    try:
+        wait_for_interrupt(fake)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        fake.stop()
+        click.echo(f"stopped after {len(fake.request_log)} calls")
+
+
+def wait_for_interrupt(fake: FakeJasper) -> None:
+    """Block until Ctrl-C (``KeyboardInterrupt``) while ``fake`` serves in its own thread."""
+    threading.Event().wait()
