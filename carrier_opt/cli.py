@@ -6,6 +6,7 @@ standard error and a non-zero exit status, never a traceback.
 
 from __future__ import annotations
 
+import pathlib
 import sys
 from typing import Any
 
@@ -118,6 +119,98 @@ def db_ddl(dialect: str, from_revision: str | None) -> None:
     from carrier_opt.db import migrate
 
     click.echo(migrate.ddl(dialect, from_revision), nl=False)  # type: ignore[arg-type]
+
+
+@cli.command("optimize")
+@click.argument(
+    "instance_dir", type=click.Path(exists=True, file_okay=False, path_type=pathlib.Path)
+)
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=pathlib.Path),
+    help="Assignments CSV to write (iccid, rate_plan_code, current_rate_plan_code).",
+)
+@click.option(
+    "--summary",
+    "summary_path",
+    type=click.Path(dir_okay=False, path_type=pathlib.Path),
+    help="JSON summary: costs, lower bound, gap, legacy cost, devices, seconds, ...",
+)
+@click.option(
+    "--time-limit",
+    type=click.FloatRange(min=0.1),
+    default=60.0,
+    show_default=True,
+    help="Seconds the optimizer may spend (the legacy baseline is computed first).",
+)
+@click.option(
+    "--legacy-sequences",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Rate-plan sequences the legacy baseline tries (default: 200, fewer above 20 k "
+    "SIMs; 0: base assignment only).",
+)
+def optimize_command(
+    instance_dir: pathlib.Path,
+    out: pathlib.Path,
+    summary_path: pathlib.Path | None,
+    time_limit: float,
+    legacy_sequences: int | None,
+) -> None:
+    """Optimize an instance folder (optimizer contract) and write the assignment."""
+    from carrier_opt.core.instance import InstanceInputError
+    from carrier_opt.core.run import run_optimization
+
+    try:
+        outcome = run_optimization(
+            instance_dir,
+            out,
+            summary_path,
+            time_limit_s=time_limit,
+            legacy_sequences=legacy_sequences,
+            progress=_progress_bar(),
+        )
+    except InstanceInputError as exc:
+        for problem in exc.problems:
+            click.echo(f"error: {problem}", err=True)
+        raise SystemExit(2) from None
+    click.echo(outcome.headline())
+
+
+def _progress_bar():
+    """A progress callback drawing a bar on a terminal's stderr; None when not a terminal."""
+    if not sys.stderr.isatty():
+        return None
+    bar = click.progressbar(length=1000, label="optimizing", file=sys.stderr)
+    bar.__enter__()
+    state = {"shown": 0}
+
+    def update(stage: str, fraction: float) -> None:
+        target = int(1000 * fraction)
+        bar.label = stage
+        if target > state["shown"]:
+            bar.update(target - state["shown"])
+            state["shown"] = target
+        if stage == "done":
+            bar.__exit__(None, None, None)
+
+    return update
+
+
+@cli.group(cls=FriendlyGroup)
+def bench() -> None:
+    """Benchmarks that print tables (see docs/benchmarks.md)."""
+
+
+@bench.command("optimizer", context_settings={"ignore_unknown_options": True})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def bench_optimizer(args: tuple[str, ...]) -> None:
+    """Optimizer speed, memory and quality on generated fleets and reference instances."""
+    from carrier_opt.bench.optimizer import main as run_benchmark
+
+    run_benchmark(list(args))
 
 
 @cli.command("demo")

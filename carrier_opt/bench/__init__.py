@@ -1,0 +1,1 @@
+"""Benchmarks that print tables (speed, memory, quality); run by `carrier-opt bench ...`."""

@@ -1,0 +1,113 @@
+"""Optimizer benchmark: generated fleets of 2 k to 1 M SIMs plus every reference instance.
+
+Each row runs in its own Python process so its peak RSS is its own. Columns: devices, seconds
+(optimizer only: bound, search, proof — not file loading or the legacy baseline), peak RSS,
+cost, bound, gap %, legacy cost and the saving against it. Compare rows of one run: machines
+are noisy, ratios are what carry over.
+
+    python -m carrier_opt.bench.optimizer [--sizes 2000,20000,...] [--instances DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+DEFAULT_SIZES = (2_000, 20_000, 200_000, 1_000_000)
+DEFAULT_INSTANCES = Path(__file__).resolve().parents[2].parent / "shared" / "instances"
+COLUMNS = (
+    ("instance", "{:<22}"),
+    ("devices", "{:>9,}"),
+    ("seconds", "{:>8.1f}"),
+    ("peak_rss_mb", "{:>8,.0f}"),
+    ("cost", "{:>15,.2f}"),
+    ("bound", "{:>15,.2f}"),
+    ("gap_pct", "{:>8.4f}"),
+    ("legacy_cost", "{:>15,.2f}"),
+    ("saving_vs_legacy_pct", "{:>8.2f}"),
+    ("proven", "{:>6}"),
+)
+HEADERS = ("instance", "devices", "seconds", "RSS MB", "cost", "bound", "gap %", "legacy cost",
+           "vs leg %", "proven")  # fmt: skip
+
+
+def measure(source: str, time_limit_s: float) -> dict:
+    """Optimize one instance (``synthetic:N`` or a folder) in this process and measure it."""
+    from carrier_opt.core.instance import load_instance
+    from carrier_opt.core.legacy import legacy_baseline
+    from carrier_opt.core.optimizer import optimize
+    from carrier_opt.core.run import default_legacy_sequences
+    from carrier_opt.core.synthetic import synthetic_account
+
+    if source.startswith("synthetic:"):
+        n = int(source.split(":", 1)[1])
+        instance, name = synthetic_account(n, seed=n).instance(), f"synthetic-{n // 1000}k"
+    else:
+        instance, name = load_instance(source), Path(source).name
+    legacy = legacy_baseline(instance, max_sequences=default_legacy_sequences(instance.n_devices))
+    started = time.monotonic()
+    result = optimize(instance, time_limit_s=time_limit_s, starts=[legacy.assignment])
+    seconds = time.monotonic() - started
+    return {
+        "instance": name,
+        "devices": instance.n_devices,
+        "seconds": seconds,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "cost": result.cost,
+        "bound": result.bound.value,
+        "gap_pct": 100 * result.gap,
+        "legacy_cost": legacy.cost,
+        "saving_vs_legacy_pct": 100 * (legacy.cost - result.cost) / legacy.cost,
+        "proven": "yes" if result.proven_optimal else "no",
+    }
+
+
+def run_row(source: str, time_limit_s: float) -> dict:
+    """Measure one row in a fresh interpreter (own peak RSS, JIT cache shared on disk)."""
+    completed = subprocess.run(
+        [sys.executable, "-m", "carrier_opt.bench.optimizer", "--one", source,
+         "--time-limit", str(time_limit_s)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def format_table(rows: list[dict]) -> str:
+    """The rows as a fixed-width text table (also valid Markdown when fenced)."""
+    widths = [len(fmt.format(rows[0][key])) if rows else 8 for key, fmt in COLUMNS]
+    header = " ".join(h.rjust(w) if i else h.ljust(w) for i, (h, w) in
+                      enumerate(zip(HEADERS, widths, strict=True)))  # fmt: skip
+    lines = [header, "-" * len(header)]
+    lines += [" ".join(fmt.format(row[key]) for key, fmt in COLUMNS) for row in rows]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command line of the benchmark (also behind `carrier-opt bench optimizer`)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default=",".join(map(str, DEFAULT_SIZES)))
+    parser.add_argument("--instances", default=str(DEFAULT_INSTANCES))
+    parser.add_argument("--time-limit", type=float, default=30.0)
+    parser.add_argument("--one", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.one:
+        print(json.dumps(measure(args.one, args.time_limit)))
+        return
+    sources = [f"synthetic:{int(n)}" for n in args.sizes.split(",") if n]
+    folder = Path(args.instances)
+    if folder.is_dir():
+        sources += [str(p) for p in sorted(folder.iterdir()) if (p / "devices.csv").is_file()]
+    rows = []
+    for source in sources:
+        rows.append(run_row(source, args.time_limit))
+        print(f"  done: {rows[-1]['instance']}", file=sys.stderr, flush=True)
+    print(format_table(rows))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,633 @@
+"""Optimization instance: the three CSV files of the optimizer contract, loaded and checked.
+
+An instance folder holds ``rate_plans.csv``, ``comm_plan_rate_plans.csv`` and ``devices.csv``
+(see ``optimizer-contract.md``). :func:`load_instance` reads them into an :class:`Instance` of
+numpy arrays that the pricing, the lower bound and the optimizer share.
+
+Validation never stops at the first problem: every problem found is collected and one
+:class:`InstanceInputError` is raised whose message holds one line per problem, formatted
+``file:row:column: what is wrong``. ``row`` is the 1-based line number in the file counting the
+header (so the first data row is 2); ``-`` stands for "the whole file" or "no single column".
+To keep the message readable on huge files, at most :data:`MAX_PROBLEMS_PER_KIND` lines are
+written per (file, column, kind of problem); one more line then says how many were left out.
+
+Rate plans that cannot be priced (``data_per_overage_charge_mb <= 0``, a negative price or a
+negative allowance) are not fatal: they are left out of the offer and listed in
+:attr:`Instance.dropped_plans`, as the contract asks. Devices currently on such a plan keep
+``current_plan == -1``; a *locked* device on such a plan is fatal because it cannot be priced
+and may not move.
+
+The module also reads and writes assignment files (``iccid, rate_plan_code``), writing through
+a temporary file and :func:`os.replace` so that a crash never leaves half a file behind.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from carrier_opt.errors import InputError
+
+RATE_PLANS_FILE = "rate_plans.csv"
+COMM_PLAN_RATE_PLANS_FILE = "comm_plan_rate_plans.csv"
+DEVICES_FILE = "devices.csv"
+
+RATE_PLAN_COLUMNS = (
+    "rate_plan_code",
+    "base_rate",
+    "data_allowance_mb",
+    "overage_rate",
+    "data_per_overage_charge_mb",
+    "sms_rate",
+    "pooled",
+)
+COMM_PLAN_COLUMNS = ("communication_plan", "rate_plan_code")
+DEVICE_COLUMNS = ("iccid", "communication_plan", "rate_plan_code", "usage_mb")
+OPTIONAL_DEVICE_COLUMNS = ("sms_count", "proration", "locked")
+ASSIGNMENT_COLUMNS = ("iccid", "rate_plan_code")
+
+MAX_PROBLEMS_PER_KIND = 100
+"""Cap on reported lines per (file, column, kind); a summary line tells how many were cut."""
+
+_TRUE_WORDS = frozenset({"true", "t", "yes", "y", "1"})
+_FALSE_WORDS = frozenset({"false", "f", "no", "n", "0"})
+_FIRST_DATA_ROW = 2  # line 1 is the header
+
+
+# --------------------------------------------------------------------------- problems
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with the input, located as precisely as the input allows."""
+
+    file: str
+    row: int | None
+    column: str | None
+    message: str
+
+    def __str__(self) -> str:
+        row = "-" if self.row is None else str(self.row)
+        column = self.column or "-"
+        return f"{self.file}:{row}:{column}: {self.message}"
+
+
+class InstanceInputError(InputError):
+    """Bad instance or assignment files; ``problems`` lists each one (also one line each in str)."""
+
+    def __init__(self, problems: Iterable[Problem]) -> None:
+        self.problems: tuple[Problem, ...] = tuple(problems)
+        super().__init__("\n".join(str(problem) for problem in self.problems))
+
+
+@dataclass
+class _ProblemLog:
+    """Collects problems, capping each (file, column, kind) so huge files stay readable."""
+
+    problems: list[Problem] = field(default_factory=list)
+    _counts: Counter[tuple[str, str | None, str]] = field(default_factory=Counter)
+
+    def add(self, file: str, row: int | None, column: str | None, message: str, kind: str) -> None:
+        key = (file, column, kind)
+        self._counts[key] += 1
+        if self._counts[key] <= MAX_PROBLEMS_PER_KIND:
+            self.problems.append(Problem(file, row, column, message))
+
+    def raise_if_any(self) -> None:
+        """Raise one error with every problem collected so far (and the cut-off counts)."""
+        if not self.problems:
+            return
+        for (file, column, kind), count in self._counts.items():
+            if count > MAX_PROBLEMS_PER_KIND:
+                left_out = count - MAX_PROBLEMS_PER_KIND
+                message = f"... and {left_out} more rows with the same problem ({kind})"
+                self.problems.append(Problem(file, None, column, message))
+        raise InstanceInputError(self.problems)
+
+
+# --------------------------------------------------------------------------- the instance
+
+
+@dataclass(frozen=True)
+class DroppedPlan:
+    """A rate plan left out of the offer because it cannot be priced, and why."""
+
+    rate_plan_code: str
+    reason: str
+
+
+@dataclass(frozen=True, eq=False)
+class Instance:
+    """One account's rate plans and SIMs for one billing period, as read-only numpy arrays.
+
+    Plan arrays are indexed by plan (only the plans offered, i.e. not dropped); device arrays
+    by device in file order. ``allowed[c, p]`` says whether communication plan ``c`` may use
+    rate plan ``p``.
+    """
+
+    plan_codes: np.ndarray  # str, (n_plans,)
+    base_rate: np.ndarray  # USD per device and period
+    allowance_mb: np.ndarray  # MB per device (added to the pool when pooled)
+    overage_rate: np.ndarray  # USD per overage unit
+    overage_unit_mb: np.ndarray  # MB per overage unit, > 0
+    sms_rate: np.ndarray  # USD per SMS
+    pooled: np.ndarray  # bool
+    iccids: np.ndarray  # str, (n_devices,)
+    usage_mb: np.ndarray
+    sms_count: np.ndarray  # float64 holding whole numbers
+    proration: np.ndarray  # in (0, 1]
+    locked: np.ndarray  # bool
+    current_plan: np.ndarray  # int64 plan index, -1 when the current plan was dropped
+    comm_plan: np.ndarray  # int64 index into comm_plan_codes
+    comm_plan_codes: np.ndarray  # str, (n_comm_plans,)
+    allowed: np.ndarray  # bool, (n_comm_plans, n_plans)
+    dropped_plans: tuple[DroppedPlan, ...] = ()
+
+    def __post_init__(self) -> None:
+        for value in self.__dict__.values():
+            if isinstance(value, np.ndarray):
+                value.setflags(write=False)
+
+    @property
+    def n_plans(self) -> int:
+        """Number of rate plans offered."""
+        return len(self.plan_codes)
+
+    @property
+    def n_devices(self) -> int:
+        """Number of SIMs."""
+        return len(self.iccids)
+
+    @property
+    def overage_rate_per_mb(self) -> np.ndarray:
+        """USD per MB of overage once the ceil is dropped: the LP relaxation's slope."""
+        return self.overage_rate / self.overage_unit_mb
+
+    def allowed_for_devices(self) -> np.ndarray:
+        """Bool (n_devices, n_plans): which plans each SIM may use (locked: only its own)."""
+        allowed = self.allowed[self.comm_plan].copy()
+        locked = np.flatnonzero(self.locked)
+        allowed[locked] = False
+        allowed[locked, self.current_plan[locked]] = True
+        return allowed
+
+
+# --------------------------------------------------------------------------- reading files
+
+
+def _read_table(folder: Path, name: str, log: _ProblemLog) -> pd.DataFrame | None:
+    """Read a CSV as strings, keeping blank lines so that row numbers stay line numbers."""
+    path = folder / name
+    if not path.is_file():
+        log.add(name, None, None, f"file is missing (looked for {path})", "missing file")
+        return None
+    try:
+        frame = pd.read_csv(
+            path,
+            dtype=str,
+            keep_default_na=False,
+            na_filter=False,
+            skip_blank_lines=False,
+            encoding="utf-8",
+        )
+    except pd.errors.EmptyDataError:
+        log.add(name, 1, None, "file is empty (no header row)", "empty file")
+        return None
+    except (pd.errors.ParserError, UnicodeDecodeError) as error:
+        log.add(name, None, None, f"cannot be read as CSV: {error}", "unreadable")
+        return None
+    frame.columns = [str(column).strip() for column in frame.columns]
+    return frame
+
+
+def _line(frame: pd.DataFrame, position: int) -> int:
+    """File line of the row at ``position`` (the index still counts dropped blank lines)."""
+    return int(frame.index[position]) + _FIRST_DATA_ROW
+
+
+def _blank_rows(frame: pd.DataFrame) -> np.ndarray:
+    """Rows whose every cell is empty (blank lines): ignored, as CSV readers usually do."""
+    if frame.shape[1] == 0:
+        return np.zeros(len(frame), dtype=bool)
+    return (frame.apply(lambda column: column.str.strip() == "")).all(axis=1).to_numpy()
+
+
+def _check_columns(
+    frame: pd.DataFrame, name: str, required: Iterable[str], log: _ProblemLog
+) -> bool:
+    """Report every missing required column; True when all are present."""
+    missing = [column for column in required if column not in frame.columns]
+    for column in missing:
+        log.add(name, 1, column, "required column is missing", "missing column")
+    return not missing
+
+
+def _text(frame: pd.DataFrame, name: str, column: str, log: _ProblemLog) -> pd.Series:
+    """A required text column; empty cells are reported."""
+    values = frame[column]
+    empty = (values.str.strip() == "").to_numpy()
+    for position in np.flatnonzero(empty):
+        log.add(name, _line(frame, position), column, "value is missing", "missing value")
+    return values
+
+
+def _numbers(
+    frame: pd.DataFrame,
+    name: str,
+    column: str,
+    log: _ProblemLog,
+    *,
+    default: float | None = None,
+    allow_negative: bool = False,
+) -> np.ndarray:
+    """Parse a numeric column, reporting empty (when required), unparsable and negative cells.
+
+    Bad cells come back as NaN so later checks can skip them.
+    """
+    if column not in frame.columns:
+        return np.full(len(frame), np.nan if default is None else default)
+    raw = frame[column].str.strip()
+    empty = (raw == "").to_numpy()
+    numbers = np.array(pd.to_numeric(raw, errors="coerce"), dtype=float)
+    if default is not None:
+        numbers[empty] = default
+    else:
+        for position in np.flatnonzero(empty):
+            log.add(name, _line(frame, position), column, "value is missing", "missing value")
+    bad = ~empty & ~np.isfinite(numbers)
+    for index in np.flatnonzero(bad):
+        message = f"{raw.iat[index]!r} is not a number"
+        log.add(name, _line(frame, index), column, message, "not a number")
+    numbers[bad] = np.nan
+    if not allow_negative:
+        negative = numbers < 0
+        for index in np.flatnonzero(negative):
+            message = f"{raw.iat[index]} is negative; must be >= 0"
+            log.add(name, _line(frame, index), column, message, "negative")
+        numbers[negative] = np.nan
+    return numbers
+
+
+def _booleans(
+    frame: pd.DataFrame, name: str, column: str, log: _ProblemLog, *, default: bool | None
+) -> np.ndarray:
+    """Parse true/false (also yes/no, 1/0, t/f); empty cells take ``default`` if given."""
+    if column not in frame.columns:
+        return np.full(len(frame), bool(default))
+    words = frame[column].str.strip().str.lower()
+    true = np.array(words.isin(_TRUE_WORDS), dtype=bool)
+    false = np.array(words.isin(_FALSE_WORDS), dtype=bool)
+    empty = (words == "").to_numpy()
+    if default is not None:
+        true |= empty & default
+        false |= empty & (not default)
+    for index in np.flatnonzero(~true & ~false):
+        message = (
+            "value is missing"
+            if empty[index]
+            else f"{frame[column].iat[index]!r} is not true or false"
+        )
+        log.add(name, _line(frame, index), column, message, "not a boolean")
+    return true
+
+
+def _report_duplicates(
+    values: pd.Series, name: str, column: str, what: str, log: _ProblemLog
+) -> np.ndarray:
+    """Report every repeat of a value that must be unique; returns the repeat mask."""
+    repeats = values.duplicated(keep="first").to_numpy() & (values.str.strip() != "").to_numpy()
+    if repeats.any():
+        first_row = {}
+        for line, value in zip(values.index + _FIRST_DATA_ROW, values.to_numpy(), strict=True):
+            first_row.setdefault(value, int(line))
+        for index in np.flatnonzero(repeats):
+            value = values.iat[index]
+            message = f"duplicate {what} {value!r} (first on row {first_row[value]})"
+            log.add(name, int(values.index[index]) + _FIRST_DATA_ROW, column, message, "duplicate")
+    return repeats
+
+
+# --------------------------------------------------------------------------- rate plans
+
+
+@dataclass(frozen=True)
+class _RatePlans:
+    codes: np.ndarray  # every well-formed code, offered or not
+    offered: np.ndarray  # bool per code
+    numbers: dict[str, np.ndarray]
+    pooled: np.ndarray
+    dropped: tuple[DroppedPlan, ...]
+
+
+def _drop_reason(numbers: dict[str, np.ndarray], index: int) -> str | None:
+    """Why a parsed plan cannot be offered, or None when it can."""
+    if numbers["data_per_overage_charge_mb"][index] <= 0:
+        return "data_per_overage_charge_mb must be > 0"
+    for column in ("base_rate", "overage_rate", "sms_rate"):
+        if numbers[column][index] < 0:
+            return f"{column} is negative"
+    if numbers["data_allowance_mb"][index] < 0:
+        return "data_allowance_mb is negative"
+    return None
+
+
+def _parse_rate_plans(frame: pd.DataFrame, log: _ProblemLog) -> _RatePlans | None:
+    """Check rate_plans.csv; plans that parse but cannot be priced are dropped, not fatal."""
+    name = RATE_PLANS_FILE
+    if not _check_columns(frame, name, RATE_PLAN_COLUMNS, log):
+        return None
+    frame = frame[~_blank_rows(frame)]
+    codes = _text(frame, name, "rate_plan_code", log)
+    repeats = _report_duplicates(codes, name, "rate_plan_code", "rate_plan_code", log)
+    numbers = {
+        column: _numbers(frame, name, column, log, allow_negative=True)
+        for column in RATE_PLAN_COLUMNS[1:-1]
+    }
+    pooled = _booleans(frame, name, "pooled", log, default=None)
+    well_formed = ~np.isnan(np.column_stack(list(numbers.values()))).any(axis=1)
+    offered = well_formed & ~repeats & (codes.str.strip() != "").to_numpy()
+    dropped = []
+    for index in np.flatnonzero(offered):
+        reason = _drop_reason(numbers, index)
+        if reason is not None:
+            offered[index] = False
+            dropped.append(DroppedPlan(str(codes.iat[index]), reason))
+    return _RatePlans(codes.to_numpy(dtype=object), offered, numbers, pooled, tuple(dropped))
+
+
+# --------------------------------------------------------------------------- comm plans
+
+
+def _parse_comm_plans(
+    frame: pd.DataFrame, plans: _RatePlans | None, log: _ProblemLog
+) -> tuple[pd.Series, pd.Series] | None:
+    """Check comm_plan_rate_plans.csv; returns the (comm plan, rate plan) pairs offered."""
+    name = COMM_PLAN_RATE_PLANS_FILE
+    if not _check_columns(frame, name, COMM_PLAN_COLUMNS, log):
+        return None
+    frame = frame[~_blank_rows(frame)]
+    comm = _text(frame, name, "communication_plan", log)
+    codes = _text(frame, name, "rate_plan_code", log)
+    keep = (comm.str.strip() != "").to_numpy() & (codes.str.strip() != "").to_numpy()
+    if plans is not None:
+        known = codes.isin(plans.codes).to_numpy()
+        for index in np.flatnonzero(keep & ~known):
+            message = f"unknown rate plan {codes.iat[index]!r} (not in {RATE_PLANS_FILE})"
+            log.add(name, _line(frame, index), "rate_plan_code", message, "unknown plan")
+        offered_codes = plans.codes[plans.offered]
+        keep &= codes.isin(offered_codes).to_numpy()
+    return comm[keep], codes[keep]
+
+
+# --------------------------------------------------------------------------- devices
+
+
+def _parse_devices(frame: pd.DataFrame, log: _ProblemLog) -> dict[str, object] | None:
+    """Check devices.csv on its own (cross-file checks come later)."""
+    name = DEVICES_FILE
+    if not _check_columns(frame, name, DEVICE_COLUMNS, log):
+        return None
+    frame = frame[~_blank_rows(frame)]
+    lines = frame.index.to_numpy() + _FIRST_DATA_ROW
+    iccids = _text(frame, name, "iccid", log)
+    _report_duplicates(iccids, name, "iccid", "iccid", log)
+    device = {
+        "lines": lines,
+        "iccids": iccids,
+        "comm": _text(frame, name, "communication_plan", log),
+        "plan": _text(frame, name, "rate_plan_code", log),
+        "usage_mb": _numbers(frame, name, "usage_mb", log),
+        "sms_count": _sms_counts(frame, log),
+        "proration": _prorations(frame, log),
+        "locked": _booleans(frame, name, "locked", log, default=False),
+    }
+    return device
+
+
+def _sms_counts(frame: pd.DataFrame, log: _ProblemLog) -> np.ndarray:
+    """sms_count: optional, a whole number >= 0 (0 when absent)."""
+    counts = _numbers(frame, DEVICES_FILE, "sms_count", log, default=0.0)
+    fractional = np.isfinite(counts) & (counts != np.round(counts))
+    for index in np.flatnonzero(fractional):
+        message = f"{frame['sms_count'].iat[index]} is not a whole number"
+        log.add(DEVICES_FILE, _line(frame, index), "sms_count", message, "fractional")
+    return counts
+
+
+def _prorations(frame: pd.DataFrame, log: _ProblemLog) -> np.ndarray:
+    """proration: optional, 0 < p <= 1 (1 when absent)."""
+    prorations = _numbers(frame, DEVICES_FILE, "proration", log, default=1.0, allow_negative=True)
+    outside = np.isfinite(prorations) & ((prorations <= 0) | (prorations > 1))
+    for index in np.flatnonzero(outside):
+        message = f"{frame['proration'].iat[index]} is outside (0, 1]"
+        log.add(DEVICES_FILE, _line(frame, index), "proration", message, "proration")
+    return prorations
+
+
+# --------------------------------------------------------------------------- cross checks
+
+
+def _assemble(
+    plans: _RatePlans, pairs: tuple[pd.Series, pd.Series], devices: dict, log: _ProblemLog
+) -> Instance:
+    """Cross-file checks, then the Instance (only called when every file parsed)."""
+    offered = np.flatnonzero(plans.offered)
+    plan_codes = plans.codes[offered]
+    plan_index = pd.Index(plan_codes)
+    lines = devices["lines"]
+    device_codes = devices["plan"]
+    all_codes = pd.Index(plans.codes[plans.codes != ""]).drop_duplicates()
+    unknown = ~device_codes.isin(all_codes).to_numpy() & (device_codes.str.strip() != "").to_numpy()
+    for index in np.flatnonzero(unknown):
+        message = f"unknown rate plan {device_codes.iat[index]!r} (not in {RATE_PLANS_FILE})"
+        log.add(DEVICES_FILE, int(lines[index]), "rate_plan_code", message, "unknown plan")
+    current_plan = plan_index.get_indexer(device_codes).astype(np.int64)
+
+    comm_codes, comm_plan = _communication_plans(pairs, devices["comm"])
+    allowed = np.zeros((len(comm_codes), len(plan_codes)), dtype=bool)
+    allowed[comm_codes.get_indexer(pairs[0]), plan_index.get_indexer(pairs[1])] = True
+
+    locked = devices["locked"]
+    _check_choices(devices, allowed[comm_plan].any(axis=1), locked, log)
+    _check_locked(devices, locked & ~unknown & (current_plan < 0), log)
+    return Instance(
+        plan_codes=plan_codes.astype(object),
+        base_rate=plans.numbers["base_rate"][offered],
+        allowance_mb=plans.numbers["data_allowance_mb"][offered],
+        overage_rate=plans.numbers["overage_rate"][offered],
+        overage_unit_mb=plans.numbers["data_per_overage_charge_mb"][offered],
+        sms_rate=plans.numbers["sms_rate"][offered],
+        pooled=plans.pooled[offered],
+        iccids=devices["iccids"].to_numpy(dtype=object),
+        usage_mb=devices["usage_mb"],
+        sms_count=devices["sms_count"],
+        proration=devices["proration"],
+        locked=locked,
+        current_plan=current_plan,
+        comm_plan=comm_plan,
+        comm_plan_codes=comm_codes.to_numpy(dtype=object),
+        allowed=allowed,
+        dropped_plans=plans.dropped,
+    )
+
+
+def _communication_plans(
+    pairs: tuple[pd.Series, pd.Series], device_comm: pd.Series
+) -> tuple[pd.Index, np.ndarray]:
+    """Every communication plan named in either file, and each device's index into them."""
+    comm_codes = pd.Index(pd.concat([pairs[0], device_comm]).unique())
+    return comm_codes, comm_codes.get_indexer(device_comm).astype(np.int64)
+
+
+def _check_choices(devices: dict, has_choice: np.ndarray, locked: np.ndarray, log) -> None:
+    """An unlocked SIM needs at least one valid plan allowed by its communication plan."""
+    comm = devices["comm"]
+    stuck = ~has_choice & ~locked & (comm.str.strip() != "").to_numpy()
+    for index in np.flatnonzero(stuck):
+        message = f"communication plan {comm.iat[index]!r} allows no valid rate plan"
+        line = int(devices["lines"][index])
+        log.add(DEVICES_FILE, line, "communication_plan", message, "no plan")
+
+
+def _check_locked(devices: dict, on_dropped_plan: np.ndarray, log: _ProblemLog) -> None:
+    """A locked SIM must stay on its plan, so that plan has to be one we can price."""
+    for index in np.flatnonzero(on_dropped_plan):
+        message = (
+            f"locked device is on rate plan {devices['plan'].iat[index]!r}, "
+            f"which is invalid and not offered"
+        )
+        line = int(devices["lines"][index])
+        log.add(DEVICES_FILE, line, "rate_plan_code", message, "locked on invalid plan")
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def load_instance(folder: str | os.PathLike[str]) -> Instance:
+    """Load and fully validate an instance folder.
+
+    Raises :class:`InstanceInputError` (an :class:`InputError`) listing every problem found in
+    all three files, so a user fixes everything in one go rather than one error per run.
+    """
+    folder = Path(folder)
+    log = _ProblemLog()
+    frames = {
+        name: _read_table(folder, name, log)
+        for name in (RATE_PLANS_FILE, COMM_PLAN_RATE_PLANS_FILE, DEVICES_FILE)
+    }
+    return instance_from_frames(
+        frames[RATE_PLANS_FILE], frames[COMM_PLAN_RATE_PLANS_FILE], frames[DEVICES_FILE], log
+    )
+
+
+def instance_from_frames(
+    rate_plans: pd.DataFrame | None,
+    comm_plan_rate_plans: pd.DataFrame | None,
+    devices: pd.DataFrame | None,
+    log: _ProblemLog | None = None,
+) -> Instance:
+    """Validate tables shaped like the three CSV files (rows in file order) into an Instance.
+
+    Lets callers that already hold the data (database, tests) reuse exactly the file rules;
+    row numbers in messages are reported as if the frames had been read from CSV files.
+    """
+    log = log or _ProblemLog()
+    plans = pairs = device_data = None
+    if rate_plans is not None:
+        plans = _parse_rate_plans(_as_text(rate_plans), log)
+    if comm_plan_rate_plans is not None:
+        pairs = _parse_comm_plans(_as_text(comm_plan_rate_plans), plans, log)
+    if devices is not None:
+        device_data = _parse_devices(_as_text(devices), log)
+    if plans is None or pairs is None or device_data is None:
+        log.raise_if_any()
+        raise InputError("an instance needs rate plans, communication plans and devices")
+    instance = _assemble(plans, pairs, device_data, log)
+    log.raise_if_any()
+    return instance
+
+
+def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with string cells and a fresh 0..n-1 index, as if read from CSV."""
+    frame = frame.reset_index(drop=True)
+    frame.columns = [str(column).strip() for column in frame.columns]
+    return frame.astype(str).replace({"nan": "", "None": ""}) if len(frame.columns) else frame
+
+
+def write_assignment(
+    path: str | os.PathLike[str],
+    instance: Instance,
+    assignment: np.ndarray,
+    extra_columns: dict[str, np.ndarray] | None = None,
+) -> None:
+    """Write ``iccid, rate_plan_code`` (plus optional extra columns) atomically.
+
+    The file is written next to its destination and moved into place with
+    :func:`os.replace`, so readers see either the old file or the complete new one.
+    """
+    frame = pd.DataFrame(
+        {"iccid": instance.iccids, "rate_plan_code": instance.plan_codes[assignment]}
+    )
+    for column, values in (extra_columns or {}).items():
+        frame[column] = values
+    atomic_write_text(path, frame.to_csv(index=False, lineterminator="\n"))
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
+    """Write ``text`` to ``path`` so that nothing half-written is ever visible there."""
+    path = Path(path)
+    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as temp_file:
+            temp_file.write(text)
+            temp_file.flush()
+            os.fsync(temp_file.fileno())
+        os.replace(temp_name, path)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+
+
+def read_assignment(path: str | os.PathLike[str], instance: Instance) -> np.ndarray:
+    """Read an assignment file back into plan indices, one per device of ``instance``.
+
+    Every device must appear exactly once with an offered rate plan; all problems are
+    reported together like the instance files.
+    """
+    path = Path(path)
+    log = _ProblemLog()
+    frame = _read_table(path.parent, path.name, log)
+    if frame is None or not _check_columns(frame, path.name, ASSIGNMENT_COLUMNS, log):
+        log.raise_if_any()
+    frame = frame[~_blank_rows(frame)]
+    iccids, codes = frame["iccid"], frame["rate_plan_code"]
+    lines = frame.index.to_numpy() + _FIRST_DATA_ROW
+    device = pd.Index(instance.iccids).get_indexer(iccids)
+    plan = pd.Index(instance.plan_codes).get_indexer(codes)
+    seen = pd.Series(device).duplicated().to_numpy() & (device >= 0)
+    for position in np.flatnonzero(device < 0):
+        message = f"unknown iccid {iccids.iat[position]!r}"
+        log.add(path.name, int(lines[position]), "iccid", message, "unknown iccid")
+    for position in np.flatnonzero(seen):
+        message = f"duplicate iccid {iccids.iat[position]!r}"
+        log.add(path.name, int(lines[position]), "iccid", message, "duplicate")
+    for position in np.flatnonzero(plan < 0):
+        message = f"unknown or not offered rate plan {codes.iat[position]!r}"
+        log.add(path.name, int(lines[position]), "rate_plan_code", message, "unknown plan")
+    assignment = np.full(instance.n_devices, -1, dtype=np.int64)
+    ok = (device >= 0) & (plan >= 0)
+    assignment[device[ok]] = plan[ok]
+    known = np.zeros(instance.n_devices, dtype=bool)
+    known[device[device >= 0]] = True
+    for index in np.flatnonzero(~known):
+        message = f"device {instance.iccids[index]!r} has no row"
+        log.add(path.name, None, "iccid", message, "missing device")
+    log.raise_if_any()
+    return assignment

@@ -1,0 +1,435 @@
+"""The rate-plan optimizer: near-optimal assignment of SIMs to plans, with a proof of quality.
+
+How it works, and why:
+
+1. **Lower bound and prices.** :func:`core.bound.lagrangian_bound` finds one price ``λ_p``
+   per pooled plan (USD per MB of pool load) at which the LP relaxation is tight. At those
+   prices each SIM's best plan is the cheapest *line* ``lin[d, p] + λ_p · load[d, p]`` — the
+   whole account is priced at once, so pools shared across communication groups are handled
+   together.
+2. **Start.** Every SIM takes its cheapest line (locked SIMs stay put). This is the LP optimum
+   except for SIMs tied between plans, which decide whether pools end at their allowance.
+3. **Polish.** Numba local search with exact costs (pooled ``ceil`` included): single moves
+   until none improves, then swaps among SIMs close to a tie (where single moves get stuck
+   because a pool sits at its allowance). The current assignment and any caller-given starts
+   (the legacy baseline) are polished too; the cheapest wins, so the answer is never worse
+   than any of them.
+4. **Prove or improve.** For any assignment ``x``, ``cost(x) ≥ L(λ) + Σ_d (rc[d, x_d] −
+   min_p rc[d, p])`` with reduced costs ``rc = lin + λ·load``. So a (SIM, plan) pair whose
+   reduced-cost excess alone exceeds ``best − L(λ)`` cannot appear in any better assignment.
+   What is left is usually small: an exact MILP (HiGHS) over it either improves the answer or
+   proves it optimal.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import sparse
+from scipy.optimize import Bounds, LinearConstraint, milp
+
+from carrier_opt.core import local_search as ls
+from carrier_opt.core.bound import LowerBound, lagrangian_bound, linearised_costs
+from carrier_opt.core.instance import Instance
+from carrier_opt.core.pricing import total_cost
+
+ProgressCallback = Callable[[str, float], None]
+"""Called with (stage description, fraction of the run done) so a CLI can draw a bar."""
+
+MILP_MAX_FREE_PAIRS = 20_000
+"""Most (SIM, plan) alternatives handed to the exact MILP. HiGHS proves small restricted
+problems optimal in seconds but may overrun its time limit on large ones, so beyond this the
+polished answer stands (its gap to the bound is still reported)."""
+
+MIN_TIE_PAIRS, MAX_TIE_PAIRS = 20_000, 100_000
+"""How many near-tie (SIM, plan) alternatives the tie-splitting LP considers: a third of the
+SIM count within these limits (enough for the LP over them to reach the bound, small enough
+to solve in a second or two)."""
+
+SWAP_CANDIDATES = 3_000
+"""SIMs nearest a tie that take part in swaps and make room in two-move chains."""
+
+MISPLACED_CANDIDATES = 1_000
+"""SIMs farthest from their cheapest line that the swap and chain passes try to move."""
+
+MAX_POLISH_ROUNDS = 20
+
+MAX_TIE_ROUNDS = 8
+"""LP re-solves while fixing fractional SIMs; the cheapest rounding seen is kept."""
+
+TIE_TIME_SHARE = 0.3
+"""Share of the remaining time the tie-splitting LPs may use."""
+
+
+@dataclass(frozen=True)
+class Stage:
+    """What one step of the optimizer achieved (for summaries and benchmarks)."""
+
+    name: str
+    cost: float
+    seconds: float
+
+
+@dataclass(frozen=True)
+class OptimizationResult:
+    """The best assignment found and the evidence of its quality."""
+
+    assignment: np.ndarray  # plan index per SIM
+    cost: float  # USD, exact cost model
+    bound: LowerBound  # LP bound (Lagrangian): no assignment costs less than bound.value
+    proven_optimal: bool  # the MILP closed the remaining gap
+    proven_bound: float  # best valid lower bound known (≥ bound.value when the MILP ran)
+    seconds: float
+    stages: tuple[Stage, ...] = field(default=())
+
+    @property
+    def gap(self) -> float:
+        """``(cost − bound) / bound`` against the LP bound, as the contract defines it."""
+        return (self.cost - self.bound.value) / max(abs(self.bound.value), 1e-12)
+
+
+@dataclass(frozen=True)
+class PairCosts:
+    """Per (SIM, plan) cost pieces shared by every stage (``lin`` is +inf if not allowed)."""
+
+    lin: np.ndarray  # USD without pooled overage
+    load: np.ndarray  # MB a SIM adds to its plan's pool (0 for plans that are not pooled)
+    movable: np.ndarray  # bool per SIM: False for locked SIMs
+
+    @classmethod
+    def of(cls, instance: Instance) -> PairCosts:
+        """Build the pieces with the relaxation's own formulas (one source of truth)."""
+        devices = np.arange(instance.n_devices)
+        plans = np.arange(instance.n_plans)
+        lin, load = linearised_costs(instance, devices, plans)
+        lin[~instance.allowed_for_devices()] = np.inf
+        return cls(np.ascontiguousarray(lin), np.ascontiguousarray(load), ~instance.locked)
+
+
+class _Run:
+    """Deadline, progress and stage bookkeeping of one optimization."""
+
+    def __init__(self, time_limit_s: float, progress: ProgressCallback | None) -> None:
+        self.started = time.monotonic()
+        self.deadline = self.started + time_limit_s
+        self.time_limit_s = time_limit_s
+        self.progress = progress
+        self.stages: list[Stage] = []
+
+    def left(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def report(self, name: str, cost: float) -> None:
+        elapsed = time.monotonic() - self.started
+        self.stages.append(Stage(name, cost, elapsed))
+        if self.progress is not None:
+            self.progress(name, min(elapsed / self.time_limit_s, 1.0))
+
+
+def optimize(
+    instance: Instance,
+    *,
+    time_limit_s: float = 60.0,
+    starts: Sequence[np.ndarray] = (),
+    progress: ProgressCallback | None = None,
+) -> OptimizationResult:
+    """Cheapest assignment found within ``time_limit_s``, never worse than any valid start.
+
+    ``starts`` are extra assignments to compare with and polish (the legacy baseline); the
+    current assignment is always one when it is valid.
+    """
+    run = _Run(time_limit_s, progress)
+    pieces = PairCosts.of(instance)
+    bound = lagrangian_bound(instance, time_limit_s=max(0.25 * time_limit_s, 1.0))
+    run.report("lower bound", bound.value)
+    reduced = pieces.lin + bound.prices * pieces.load
+    best = _polish(instance, pieces, _split_ties(instance, pieces, reduced, run), reduced, run)
+    run.report("priced start polished", _cost(instance, pieces, best))
+    for start in (instance.current_plan, *starts):
+        # Polishing a worse start rarely beats the priced one: only a cheaper start is polished.
+        if _is_valid(pieces, start) and _cost(instance, pieces, start) < _cost(
+            instance, pieces, best
+        ):
+            best = _polish(instance, pieces, start.astype(np.int64), reduced, run)
+    best_cost = _cost(instance, pieces, best)
+    run.report("starts compared", best_cost)
+    proven, proven_bound = False, bound.value
+    if run.left() > 0:
+        best, proven, proven_bound = _prove_or_improve(instance, pieces, reduced, best, run)
+        best_cost = _cost(instance, pieces, best)
+        run.report("MILP", best_cost)
+    return OptimizationResult(
+        assignment=best,
+        cost=total_cost(instance, best),  # the pricing module is the reference cost model
+        bound=bound,
+        proven_optimal=proven,
+        proven_bound=max(proven_bound, bound.value),
+        seconds=time.monotonic() - run.started,
+        stages=tuple(run.stages),
+    )
+
+
+def _split_ties(
+    instance: Instance, pieces: PairCosts, reduced: np.ndarray, run: _Run
+) -> np.ndarray:
+    """Each SIM on its cheapest line, with SIMs (nearly) tied split by the LP over them.
+
+    Ties are where pools end up over or under their allowance: deciding them one SIM at a
+    time (local search) gets stuck, while the LP over the tied pairs splits each tie class so
+    the pools end at their allowance. A basic LP solution leaves at most one SIM per pool
+    fractional; rounding a heavy one would throw its pool far off balance, so fractional SIMs
+    are fixed to their largest share and the LP is solved again — the other tied SIMs then
+    rebalance around them — until every SIM is whole.
+    """
+    start = np.argmin(reduced, axis=1).astype(np.int64)
+    excess = reduced - reduced.min(axis=1, keepdims=True)
+    keep = excess <= _tie_threshold(excess, pieces.movable)
+    if keep.sum() - keep.shape[0] <= 0:
+        return start
+    best, best_cost = start, _cost(instance, pieces, start)
+    deadline = time.monotonic() + run.left() * TIE_TIME_SHARE
+    for _ in range(MAX_TIE_ROUNDS):
+        model = _restricted_model(instance, pieces, keep)
+        left = deadline - time.monotonic()
+        if len(model.free_rows) == 0 or left <= 0:
+            break
+        found = _solve(model, integral=False, time_left_s=left)
+        if found is None:
+            break
+        rounded, shares = found[0], found[3]
+        cost = _cost(instance, pieces, rounded)
+        if cost < best_cost:
+            best, best_cost = rounded, cost
+        fractional = np.unique(model.free_rows[(shares > 1e-6) & (shares < 1 - 1e-6)])
+        if len(fractional) == 0:
+            break
+        keep[fractional] = False
+        keep[fractional, rounded[fractional]] = True
+    return best
+
+
+def _tie_threshold(excess: np.ndarray, movable: np.ndarray) -> float:
+    """Reduced-cost excess below which a pair counts as tied: exact ties at least, then the
+    closest pairs up to the LP's size budget."""
+    alternatives = excess[movable]
+    alternatives = alternatives[np.isfinite(alternatives) & (alternatives > 0)]
+    if len(alternatives) == 0:
+        return 1e-9
+    wanted = min(max(len(movable) // 3, MIN_TIE_PAIRS), MAX_TIE_PAIRS)
+    budget = min(wanted, len(alternatives))
+    return max(1e-9, float(np.partition(alternatives, budget - 1)[budget - 1]))
+
+
+def _is_valid(pieces: PairCosts, assignment: np.ndarray) -> bool:
+    if assignment.shape != pieces.movable.shape or (assignment < 0).any():
+        return False
+    if (assignment >= pieces.lin.shape[1]).any():
+        return False
+    return bool(np.isfinite(pieces.lin[np.arange(len(assignment)), assignment]).all())
+
+
+def _cost(instance: Instance, pieces: PairCosts, assignment: np.ndarray) -> float:
+    return ls.assignment_cost(
+        assignment,
+        pieces.lin,
+        pieces.load,
+        instance.pooled,
+        instance.overage_rate,
+        instance.overage_unit_mb,
+    )
+
+
+def _polish(
+    instance: Instance,
+    pieces: PairCosts,
+    assignment: np.ndarray,
+    reduced: np.ndarray,
+    run: _Run,
+) -> np.ndarray:
+    """Single moves to a local optimum, then swaps and two-move chains while they help."""
+    assign = assignment.copy()
+    loads = ls.pool_loads(assign, pieces.load, instance.pooled, instance.n_plans)
+    kernel_args = (instance.pooled, instance.overage_rate, instance.overage_unit_mb, loads)
+    near_ties = _near_ties(reduced, pieces.movable)
+    for _ in range(MAX_POLISH_ROUNDS):
+        while run.left() > 0:
+            moves, _ = ls.single_move_pass(
+                assign, pieces.lin, pieces.load, pieces.movable, *kernel_args
+            )
+            if moves == 0:
+                break
+        if run.left() <= 0 or len(near_ties) < 2:
+            break
+        misplaced = _misplaced(reduced, assign, pieces.movable)
+        candidates = np.union1d(near_ties, misplaced)
+        swaps, _ = ls.swap_pass(assign, pieces.lin, pieces.load, candidates, *kernel_args)
+        chains, _ = ls.ejection_pass(
+            assign, pieces.lin, pieces.load, misplaced, near_ties, *kernel_args
+        )
+        if swaps + chains == 0:
+            break
+    return assign
+
+
+def _misplaced(reduced: np.ndarray, assign: np.ndarray, movable: np.ndarray) -> np.ndarray:
+    """Movable SIMs farthest from their cheapest line: each costs the gap its excess."""
+    excess = reduced[np.arange(len(assign)), assign] - reduced.min(axis=1)
+    excess = np.where(movable, excess, 0.0)
+    count = min(MISPLACED_CANDIDATES, int((excess > 1e-9).sum()))
+    if count == 0:
+        return np.empty(0, dtype=np.int64)
+    return np.sort(np.argpartition(-excess, count - 1)[:count]).astype(np.int64)
+
+
+def _near_ties(reduced: np.ndarray, movable: np.ndarray) -> np.ndarray:
+    """Movable SIMs whose two cheapest lines are closest: where swaps can pay off."""
+    if reduced.shape[1] < 2:
+        return np.empty(0, dtype=np.int64)
+    two = np.partition(reduced, 1, axis=1)[:, :2]
+    margin = np.where(movable & np.isfinite(two[:, 1]), two[:, 1] - two[:, 0], np.inf)
+    count = min(SWAP_CANDIDATES, int(np.isfinite(margin).sum()))
+    if count < 2:
+        return np.empty(0, dtype=np.int64)
+    return np.sort(np.argpartition(margin, count - 1)[:count]).astype(np.int64)
+
+
+def _prove_or_improve(
+    instance: Instance,
+    pieces: PairCosts,
+    reduced: np.ndarray,
+    best: np.ndarray,
+    run: _Run,
+) -> tuple[np.ndarray, bool, float]:
+    """Reduced-cost fixing, then an exact MILP over the pairs that could still improve.
+
+    Returns (assignment, proven optimal, valid lower bound).
+    """
+    best_cost = _cost(instance, pieces, best)
+    floor = reduced.min(axis=1)
+    dual_value = float(floor.sum())
+    # Slack for the contract's 1e-9 ceil tolerance and float noise: fixing stays rigorous.
+    slack = float(instance.overage_rate[instance.pooled].sum()) * 1e-9 + 1e-7 * abs(best_cost)
+    budget = best_cost - dual_value + slack
+    if budget <= 0:
+        return best, True, best_cost
+    keep = (reduced - floor[:, None]) < budget
+    if int(keep.sum()) - keep.shape[0] > MILP_MAX_FREE_PAIRS:
+        return best, False, dual_value
+    found = _solve(_restricted_model(instance, pieces, keep), integral=True, time_left_s=run.left())
+    if found is None:
+        return best, False, dual_value
+    assignment, optimal, milp_bound, _ = found
+    cost = _cost(instance, pieces, assignment)
+    if cost < best_cost:
+        best, best_cost = assignment, cost
+    # Any better assignment lies in the restricted problem, whose optimum is ≥ milp_bound.
+    proven_bound = min(best_cost, max(milp_bound, dual_value))
+    return best, optimal and best_cost <= milp_bound + 0.005, proven_bound
+
+
+@dataclass(frozen=True)
+class _Restricted:
+    """The assignment model over kept (SIM, plan) pairs; SIMs with one kept pair are fixed."""
+
+    fixed_plan: np.ndarray  # plan per SIM (meaningful where the SIM has one kept pair)
+    free_rows: np.ndarray  # SIM of each free pair
+    free_plans: np.ndarray  # plan of each free pair
+    c: np.ndarray
+    constraints: list[LinearConstraint]
+    upper: np.ndarray
+    const: float  # USD of the fixed SIMs' own pieces
+
+
+@contextmanager
+def _native_stdout_silenced() -> Iterator[None]:
+    """Silence C-level stdout while HiGHS runs.
+
+    Some HiGHS builds print MIP debugging lines straight to file descriptor 1 even with
+    output switched off; they would corrupt a CLI's output or a piped CSV.
+    """
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 1)
+            yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def _restricted_model(instance: Instance, pieces: PairCosts, keep: np.ndarray) -> _Restricted:
+    """Variables x[d, p] for the free pairs plus whole overage units o_p per pool."""
+    fixed = keep.sum(axis=1) == 1
+    fixed_plan = np.argmax(keep, axis=1).astype(np.int64)
+    free_rows, free_plans = np.nonzero(keep & ~fixed[:, None])
+    n_x = len(free_rows)
+    pools = np.flatnonzero(instance.pooled)
+    n_vars = n_x + len(pools)
+    fixed_rows = np.flatnonzero(fixed)
+    const = float(pieces.lin[fixed_rows, fixed_plan[fixed_rows]].sum())
+    c = np.concatenate([pieces.lin[free_rows, free_plans], instance.overage_rate[pools]])
+    _, row_of = np.unique(free_rows, return_inverse=True)
+    one_plan = sparse.csr_matrix(
+        (np.ones(n_x), (row_of, np.arange(n_x))), shape=(int(row_of.max(initial=-1)) + 1, n_vars)
+    )
+    fixed_load = np.bincount(
+        fixed_plan[fixed_rows],
+        weights=pieces.load[fixed_rows, fixed_plan[fixed_rows]],
+        minlength=instance.n_plans,
+    )
+    pool_of_plan = np.full(instance.n_plans, -1)
+    pool_of_plan[pools] = np.arange(len(pools))
+    in_pool = instance.pooled[free_plans]
+    # unit_p · o_p − Σ load[d, p] · x[d, p] ≥ load of the fixed SIMs on p
+    rows = np.concatenate([pool_of_plan[free_plans[in_pool]], np.arange(len(pools))])
+    cols = np.concatenate([np.flatnonzero(in_pool), n_x + np.arange(len(pools))])
+    vals = np.concatenate(
+        [-pieces.load[free_rows[in_pool], free_plans[in_pool]], instance.overage_unit_mb[pools]]
+    )
+    constraints = [LinearConstraint(one_plan, 1, 1)]
+    if len(pools):
+        capacity = sparse.csr_matrix((vals, (rows, cols)), shape=(len(pools), n_vars))
+        constraints.append(LinearConstraint(capacity, fixed_load[pools], np.inf))
+    upper = np.concatenate([np.ones(n_x), np.full(len(pools), np.inf)])
+    return _Restricted(fixed_plan, free_rows, free_plans, c, constraints, upper, const)
+
+
+def _solve(
+    model: _Restricted, *, integral: bool, time_left_s: float
+) -> tuple[np.ndarray, bool, float, np.ndarray] | None:
+    """Solve the restricted model with HiGHS (as a MILP, or its LP with rounding).
+
+    Returns (assignment, solved to optimality, dual bound in USD, share of each free pair) or
+    None without a solution.
+    The LP's fractional SIMs (at most one per pool in a basic solution) take their largest
+    share; the polish repairs what that costs.
+    """
+    n_x = len(model.free_rows)
+    if n_x == 0:
+        # Every SIM has one candidate: that single solution is the restricted optimum, and
+        # the caller prices it and keeps the cheaper answer, so nothing better remains.
+        return model.fixed_plan.copy(), True, np.inf, np.empty(0)
+    with _native_stdout_silenced():
+        result = milp(
+            model.c,
+            integrality=np.full(len(model.c), 1 if integral else 0),
+            bounds=Bounds(np.zeros(len(model.c)), model.upper),
+            constraints=model.constraints,
+            options={"time_limit": max(time_left_s, 0.5), "mip_rel_gap": 1e-9, "disp": False},
+        )
+    if result.x is None:
+        return None
+    assignment = model.fixed_plan.copy()
+    share = result.x[:n_x]
+    order = np.lexsort((share, model.free_rows))  # per SIM, its largest share last
+    assignment[model.free_rows[order]] = model.free_plans[order]
+    dual_bound = getattr(result, "mip_dual_bound", None) if integral else result.fun
+    bound = model.const + (dual_bound if dual_bound is not None else -np.inf)
+    return assignment, result.status == 0, float(bound), share

@@ -1,0 +1,199 @@
+"""The contract's cost model, vectorised: what an assignment of SIMs to rate plans costs.
+
+An *assignment* is an int array with one plan index (into ``Instance.plan_codes``) per device.
+For every rate plan with its set of devices ``D`` (see ``optimizer-contract.md``)::
+
+    base    = base_rate × Σ proration
+    sms     = sms_rate  × Σ sms_count
+    pooled:     overage = ceil(max(0, Σ usage − allowance × Σ proration) / unit) × overage_rate
+    not pooled: overage = Σ ceil(max(0, usage − allowance × proration) / unit) × overage_rate
+
+``ceil`` forgives :data:`CEIL_TOLERANCE` overage units of float noise. Money stays float here;
+rounding to cents happens only at the edges (files, reports).
+
+Per-device attribution of a pooled plan's overage (a reporting choice — the bill itself is per
+pool): each SIM pays the share of the pool's overage charge proportional to its own *excess*,
+``max(0, usage − allowance × proration)``, over the pool's total excess. SIMs within their own
+share of the pool pay nothing; the SIMs that drain the pool pay for it. The pool overage is
+positive only if some SIM has a positive excess, so the shares are always defined and sum to
+the pool's charge.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from carrier_opt.core.instance import Instance, Problem
+from carrier_opt.errors import InputError
+
+CEIL_TOLERANCE = 1e-9
+"""Overage units forgiven inside ``ceil`` so that 3.0000000001 units bill as 3."""
+
+MAX_REPORTED_PROBLEMS = 100
+"""How many invalid devices :func:`validate_assignment` spells out before summarising."""
+
+
+def overage_units(excess_mb: np.ndarray, unit_mb: np.ndarray | float) -> np.ndarray:
+    """Whole overage units billed for ``excess_mb`` (negative excess bills nothing)."""
+    units = np.ceil(np.maximum(excess_mb, 0.0) / unit_mb - CEIL_TOLERANCE)
+    return np.maximum(units, 0.0)
+
+
+def _plan_sums(instance: Instance, assignment: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-plan sums of devices, proration, SMS and usage (np.bincount, one pass each)."""
+    n_plans = instance.n_plans
+
+    def total(weights: np.ndarray | None) -> np.ndarray:
+        return np.bincount(assignment, weights=weights, minlength=n_plans).astype(float)
+
+    return {
+        "devices": total(None),
+        "proration": total(instance.proration),
+        "sms": total(instance.sms_count),
+        "usage_mb": total(instance.usage_mb),
+    }
+
+
+def _device_excess_mb(instance: Instance, assignment: np.ndarray) -> np.ndarray:
+    """Each SIM's usage beyond its own prorated allowance (0 when within it)."""
+    allowance = instance.allowance_mb[assignment] * instance.proration
+    return np.maximum(instance.usage_mb - allowance, 0.0)
+
+
+def _overages(
+    instance: Instance, assignment: np.ndarray, sums: dict[str, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """(per-plan overage charge, per-device overage charge) under the contract's rules."""
+    pooled_plan = instance.pooled
+    excess = _device_excess_mb(instance, assignment)
+    on_pooled = pooled_plan[assignment]
+
+    own_units = overage_units(excess, instance.overage_unit_mb[assignment])
+    device_overage = np.where(on_pooled, 0.0, own_units * instance.overage_rate[assignment])
+    plan_overage = np.bincount(assignment, weights=device_overage, minlength=instance.n_plans)
+
+    pool_excess = sums["usage_mb"] - instance.allowance_mb * sums["proration"]
+    pool_charge = overage_units(pool_excess, instance.overage_unit_mb) * instance.overage_rate
+    pool_charge = np.where(pooled_plan, pool_charge, 0.0)
+    plan_overage = plan_overage + pool_charge
+
+    pooled_excess = np.where(on_pooled, excess, 0.0)
+    excess_per_plan = np.bincount(assignment, weights=pooled_excess, minlength=instance.n_plans)
+    share = np.divide(
+        pooled_excess,
+        excess_per_plan[assignment],
+        out=np.zeros_like(pooled_excess),
+        where=pooled_excess > 0,
+    )
+    device_overage = device_overage + share * pool_charge[assignment]
+    return plan_overage, device_overage
+
+
+def total_cost(instance: Instance, assignment: np.ndarray) -> float:
+    """Total bill of ``assignment`` in USD: the number every optimizer decision compares."""
+    return float(plan_breakdown(instance, assignment)["cost_usd"].sum())
+
+
+def plan_breakdown(instance: Instance, assignment: np.ndarray) -> pd.DataFrame:
+    """One row per offered rate plan: what it costs and why.
+
+    Columns: ``devices``, ``billable_devices`` (Σ proration), ``usage_mb``, ``allowance_mb``
+    (prorated allowance of its devices — the pool size when pooled), ``sms``, ``base_usd``,
+    ``sms_usd``, ``overage_usd``, ``cost_usd``. Indexed by rate plan code; plans without devices
+    are included with zeros so reports can show the whole offer.
+    """
+    assignment = np.asarray(assignment, dtype=np.int64)
+    sums = _plan_sums(instance, assignment)
+    plan_overage, _ = _overages(instance, assignment, sums)
+    frame = pd.DataFrame(
+        {
+            "devices": sums["devices"].astype(np.int64),
+            "billable_devices": sums["proration"],
+            "usage_mb": sums["usage_mb"],
+            "allowance_mb": instance.allowance_mb * sums["proration"],
+            "sms": sums["sms"],
+            "base_usd": instance.base_rate * sums["proration"],
+            "sms_usd": instance.sms_rate * sums["sms"],
+            "overage_usd": plan_overage,
+        },
+        index=pd.Index(instance.plan_codes, name="rate_plan_code"),
+    )
+    frame["cost_usd"] = frame["base_usd"] + frame["sms_usd"] + frame["overage_usd"]
+    return frame
+
+
+def device_breakdown(instance: Instance, assignment: np.ndarray) -> pd.DataFrame:
+    """One row per SIM: its plan and charges; the charges sum to :func:`total_cost`.
+
+    Pooled overage is shared out in proportion to each SIM's excess over its own prorated
+    allowance (see the module docstring for why).
+    """
+    assignment = np.asarray(assignment, dtype=np.int64)
+    sums = _plan_sums(instance, assignment)
+    _, device_overage = _overages(instance, assignment, sums)
+    base = instance.base_rate[assignment] * instance.proration
+    sms = instance.sms_rate[assignment] * instance.sms_count
+    return pd.DataFrame(
+        {
+            "iccid": instance.iccids,
+            "rate_plan_code": instance.plan_codes[assignment],
+            "usage_mb": instance.usage_mb,
+            "base_usd": base,
+            "sms_usd": sms,
+            "overage_usd": device_overage,
+            "cost_usd": base + sms + device_overage,
+        }
+    )
+
+
+def assignment_problems(instance: Instance, assignment: np.ndarray) -> list[Problem]:
+    """Every way ``assignment`` breaks the contract's validity rule (empty list: valid).
+
+    Valid: one offered plan per device, allowed by its communication plan; a locked device on
+    its current plan (whether or not its communication plan lists that plan).
+    """
+    assignment = np.asarray(assignment)
+    where = "assignment"
+    if assignment.shape != (instance.n_devices,):
+        message = f"has shape {assignment.shape}, expected ({instance.n_devices},)"
+        return [Problem(where, None, None, message)]
+    if not np.issubdtype(assignment.dtype, np.integer):
+        return [Problem(where, None, None, f"holds {assignment.dtype}, expected plan indices")]
+    in_range = (assignment >= 0) & (assignment < instance.n_plans)
+    safe = np.where(in_range, assignment, 0)
+    allowed = instance.allowed[instance.comm_plan, safe]
+    locked_ok = safe == instance.current_plan
+    ok = in_range & np.where(instance.locked, locked_ok, allowed)
+    problems = []
+    for device in np.flatnonzero(~ok)[:MAX_REPORTED_PROBLEMS]:
+        problems.append(
+            Problem(where, None, "rate_plan_code", _why_invalid(instance, device, assignment))
+        )
+    if (~ok).sum() > MAX_REPORTED_PROBLEMS:
+        left_out = int((~ok).sum()) - MAX_REPORTED_PROBLEMS
+        problems.append(Problem(where, None, None, f"... and {left_out} more invalid devices"))
+    return problems
+
+
+def _why_invalid(instance: Instance, device: int, assignment: np.ndarray) -> str:
+    """A sentence naming the SIM and what is wrong with its plan."""
+    iccid = instance.iccids[device]
+    plan = int(assignment[device])
+    if not 0 <= plan < instance.n_plans:
+        return f"device {iccid!r}: plan index {plan} is not an offered rate plan"
+    code = instance.plan_codes[plan]
+    if instance.locked[device]:
+        current = instance.current_plan[device]
+        return (
+            f"locked device {iccid!r} must stay on {instance.plan_codes[current]!r}, not {code!r}"
+        )
+    comm = instance.comm_plan_codes[instance.comm_plan[device]]
+    return f"device {iccid!r}: communication plan {comm!r} does not allow rate plan {code!r}"
+
+
+def validate_assignment(instance: Instance, assignment: np.ndarray) -> None:
+    """Raise :class:`InputError` listing every invalid device; return quietly when valid."""
+    problems = assignment_problems(instance, assignment)
+    if problems:
+        raise InputError("\n".join(str(problem) for problem in problems))

@@ -1,0 +1,138 @@
+"""The Lagrangian lower bound: valid (never above a real cost) and tight (equals the LP)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import sparse
+from scipy.optimize import linprog
+
+from carrier_opt.core.bound import lagrangian_bound
+from carrier_opt.core.instance import Instance, load_instance
+from carrier_opt.core.pricing import total_cost
+from carrier_opt_tests.core.strategies import (
+    REFERENCE_NAMES,
+    instances,
+    random_valid_assignment,
+    reference_dir,
+    write_instance,
+)
+
+HALF_CENT = 0.005
+
+
+def lp_relaxation(instance: Instance) -> float:
+    """The LP relaxation solved directly (an independent oracle for small instances).
+
+    Variables: x[d, p] for each allowed (SIM, plan), s_p ≥ pool p's load for pooled plans.
+    A SIM's own overage on a plan that is not pooled is a constant, so it keeps its ceil.
+    """
+    allowed = instance.allowed_for_devices()
+    pairs = np.argwhere(allowed)
+    costs, pool_rows, pool_loads = [], [], []
+    pooled = list(np.flatnonzero(instance.pooled))
+    for d, p in pairs:
+        excess = instance.usage_mb[d] - instance.allowance_mb[p] * instance.proration[d]
+        cost = instance.base_rate[p] * instance.proration[d]
+        cost += instance.sms_rate[p] * instance.sms_count[d]
+        if instance.pooled[p]:
+            pool_rows.append(pooled.index(p))
+            pool_loads.append(excess)
+        else:
+            units = math.ceil(max(excess, 0.0) / instance.overage_unit_mb[p] - 1e-9)
+            cost += max(units, 0) * instance.overage_rate[p]
+            pool_rows.append(-1)
+            pool_loads.append(0.0)
+        costs.append(cost)
+    n_x, n_s = len(pairs), len(pooled)
+    rates = [instance.overage_rate[p] / instance.overage_unit_mb[p] for p in pooled]
+    a_eq = sparse.csr_matrix(
+        (np.ones(n_x), (pairs[:, 0], np.arange(n_x))), shape=(instance.n_devices, n_x + n_s)
+    )
+    a_ub = np.zeros((max(n_s, 1), n_x + n_s))
+    for column, (row, load) in enumerate(zip(pool_rows, pool_loads, strict=True)):
+        if row >= 0:
+            a_ub[row, column] = load
+    for row in range(n_s):
+        a_ub[row, n_x + row] = -1.0
+    result = linprog(
+        np.array(costs + rates),
+        A_ub=a_ub if n_s else None,
+        b_ub=np.zeros(n_s) if n_s else None,
+        A_eq=a_eq,
+        b_eq=np.ones(instance.n_devices),
+        bounds=(0, None),
+        method="highs",
+    )
+    assert result.status == 0
+    return float(result.fun)
+
+
+def cheapest_assignment_cost(instance: Instance) -> float:
+    """Brute force over every valid assignment (tiny instances only)."""
+    choices = [np.flatnonzero(row) for row in instance.allowed_for_devices()]
+    return min(
+        total_cost(instance, np.array(combo, dtype=np.int64))
+        for combo in itertools.product(*choices)
+    )
+
+
+@pytest.mark.parametrize("name", REFERENCE_NAMES)
+def test_reference_bounds_match_the_lp(name):
+    folder = reference_dir(name)
+    expected = json.loads((folder / "expected.json").read_text())
+    instance = load_instance(folder)
+    bound = lagrangian_bound(instance)
+    assert bound.value <= expected.get("best_known", math.inf) + HALF_CENT
+    assert bound.value <= expected["current_cost"]
+    assert bound.value == pytest.approx(expected["lp_bound"], rel=1e-4)
+    assert bound.value >= expected["lagrange_bound"] - HALF_CENT
+    assert bound.upper_estimate >= bound.value
+
+
+@settings(max_examples=60, deadline=None)
+@given(instance=instances(max_devices=6, max_plans=3))
+def test_bound_never_exceeds_the_cheapest_assignment(instance):
+    bound = lagrangian_bound(instance)
+    assert bound.value <= cheapest_assignment_cost(instance) + 1e-6
+
+
+@settings(max_examples=60, deadline=None)
+@given(instance=instances(), seeds=st.lists(st.integers(0, 2**32 - 1), min_size=1, max_size=5))
+def test_bound_never_exceeds_a_random_valid_assignment(instance, seeds):
+    bound = lagrangian_bound(instance)
+    for seed in seeds:
+        assert bound.value <= total_cost(instance, random_valid_assignment(instance, seed)) + 1e-6
+
+
+@settings(max_examples=60, deadline=None)
+@given(instance=instances())
+def test_bound_equals_the_lp_relaxation(instance):
+    bound = lagrangian_bound(instance)
+    expected = lp_relaxation(instance)
+    assert bound.value == pytest.approx(expected, rel=1e-6, abs=1e-6)
+    assert bound.upper_estimate >= expected - 1e-6 * max(abs(expected), 1.0)
+
+
+def test_prices_stay_within_each_pooled_plans_overage_rate(tmp_path):
+    instance = load_instance(write_instance(tmp_path))
+    bound = lagrangian_bound(instance)
+    cap = np.where(instance.pooled, instance.overage_rate / instance.overage_unit_mb, 0.0)
+    assert np.all(bound.prices >= 0)
+    assert np.all(bound.prices <= cap + 1e-12)
+
+
+def test_locked_sims_still_load_their_pool(tmp_path):
+    # D3 (locked, 900 MB on BIG, 1000 MB allowance) leaves 100 MB of BIG's pool free.
+    # Unlocked D2 (150 MB, proration 0.5) can use POOL or BIG: on BIG its load fits in
+    # D3's spare allowance. Without D3's pool share D2's choice would look costlier.
+    instance = load_instance(write_instance(tmp_path))
+    bound = lagrangian_bound(instance)
+    assert bound.value == pytest.approx(lp_relaxation(instance), abs=1e-6)
+    assert bound.value <= total_cost(instance, instance.current_plan) + 1e-9

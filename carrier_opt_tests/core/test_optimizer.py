@@ -1,0 +1,78 @@
+"""The optimizer: valid, never worse than its starts, at the bound where it can prove it."""
+
+import itertools
+import json
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from carrier_opt.core.instance import load_instance
+from carrier_opt.core.optimizer import optimize
+from carrier_opt.core.pricing import total_cost, validate_assignment
+from carrier_opt.core.synthetic import synthetic_account
+from carrier_opt_tests.core.strategies import REFERENCE_NAMES, instances, reference_dir
+
+HALF_CENT = 0.005
+
+
+def brute_force_optimum(instance) -> float:
+    """Cheapest valid assignment by enumeration (tiny instances only)."""
+    allowed = instance.allowed_for_devices()
+    choices = [np.flatnonzero(row) for row in allowed]
+    return min(
+        total_cost(instance, np.array(assignment, dtype=np.int64))
+        for assignment in itertools.product(*choices)
+    )
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(instances(max_devices=6, max_plans=3))
+def test_small_instances_are_solved_to_optimality(instance):
+    result = optimize(instance, time_limit_s=10)
+    validate_assignment(instance, result.assignment)
+    assert result.cost == pytest.approx(total_cost(instance, result.assignment), abs=1e-6)
+    locked = instance.locked
+    assert (result.assignment[locked] == instance.current_plan[locked]).all()
+    optimum = brute_force_optimum(instance)
+    assert result.bound.value <= optimum + 1e-6
+    assert result.cost <= optimum + HALF_CENT
+    assert result.cost <= total_cost(instance, instance.current_plan) + 1e-9
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(instances(max_devices=40, max_plans=5))
+def test_never_worse_than_the_current_assignment_or_a_given_start(instance):
+    rng = np.random.default_rng(0)
+    allowed = instance.allowed_for_devices()
+    start = np.array([rng.choice(np.flatnonzero(row)) for row in allowed], dtype=np.int64)
+    result = optimize(instance, time_limit_s=5, starts=[start])
+    validate_assignment(instance, result.assignment)
+    assert result.bound.value <= result.cost + 1e-6
+    assert result.cost <= total_cost(instance, instance.current_plan) + 1e-9
+    assert result.cost <= total_cost(instance, start) + 1e-9
+
+
+@pytest.mark.parametrize("name", REFERENCE_NAMES)
+def test_reference_instances_reach_their_targets(name):
+    folder = reference_dir(name)
+    expected = json.loads((folder / "expected.json").read_text())
+    instance = load_instance(folder)
+    result = optimize(instance, time_limit_s=4)
+    validate_assignment(instance, result.assignment)
+    assert result.cost == pytest.approx(total_cost(instance, result.assignment), abs=1e-6)
+    assert result.bound.value == pytest.approx(expected["lp_bound"], rel=1e-4)
+    assert result.cost <= expected["current_cost"] + HALF_CENT
+    assert result.gap <= 0.005
+    if expected.get("best_known_proven_optimal"):
+        assert result.cost == pytest.approx(expected["best_known"], abs=HALF_CENT)
+    if expected["devices"] >= 20_000:
+        assert result.gap <= 0.0005
+
+
+def test_a_generated_fleet_lands_close_to_its_bound():
+    instance = synthetic_account(5_000, seed=7).instance()
+    result = optimize(instance, time_limit_s=10)
+    validate_assignment(instance, result.assignment)
+    assert result.gap <= 0.005
+    assert result.cost < 0.5 * total_cost(instance, instance.current_plan)
