@@ -225,9 +225,11 @@ def demo(database_url: str | None) -> None:
 
 def _register_subsystem_commands() -> None:
     """Commands that live beside the system they drive (kept out of this module's imports)."""
+    from carrier_opt.commands.carrier import instance, provider, rate_plans, sync
     from carrier_opt.jasper.cli import fake_jasper
 
-    cli.add_command(fake_jasper)
+    for command in (fake_jasper, provider, sync, rate_plans, instance):
+        cli.add_command(command)
 
 
 _register_subsystem_commands()

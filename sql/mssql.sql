@@ -822,6 +822,58 @@ INSERT INTO alembic_version (version_num) OUTPUT inserted.version_num VALUES ('0
 
 GO
 
+-- Running upgrade 0001 -> 0002
+
+CREATE TABLE [JasperCommunicationPlan_RatePlan] (
+    id INTEGER NOT NULL IDENTITY, 
+    communication_plan_id INTEGER NOT NULL, 
+    carrier_rate_plan_id INTEGER NOT NULL, 
+    created_at DATETIMEOFFSET NOT NULL, 
+    modified_at DATETIMEOFFSET NULL, 
+    CONSTRAINT [pk_JasperCommunicationPlan_RatePlan] PRIMARY KEY (id), 
+    CONSTRAINT [fk_JasperCommunicationPlan_RatePlan_carrier_rate_plan_id] FOREIGN KEY(carrier_rate_plan_id) REFERENCES [JasperCarrierRatePlan] (id) ON DELETE CASCADE, 
+    CONSTRAINT [fk_JasperCommunicationPlan_RatePlan_communication_plan_id] FOREIGN KEY(communication_plan_id) REFERENCES [JasperCommunicationPlan] (id) ON DELETE CASCADE, 
+    CONSTRAINT [uq_JasperCommunicationPlan_RatePlan_communication_plan_id_carrier_rate_plan_id] UNIQUE (communication_plan_id, carrier_rate_plan_id)
+);
+
+GO
+
+CREATE INDEX [ix_JasperCommunicationPlan_RatePlan_carrier_rate_plan_id] ON [JasperCommunicationPlan_RatePlan] (carrier_rate_plan_id);
+
+GO
+
+CREATE TABLE [DeviceRatePlanHistory] (
+    id BIGINT NOT NULL IDENTITY, 
+    device_id BIGINT NOT NULL, 
+    service_provider_id INTEGER NOT NULL, 
+    iccid VARCHAR(22) NOT NULL, 
+    previous_rate_plan_code VARCHAR(255) NULL, 
+    new_rate_plan_code VARCHAR(255) NULL, 
+    date_updated DATETIMEOFFSET NULL, 
+    changed_at DATETIMEOFFSET NOT NULL, 
+    CONSTRAINT [pk_DeviceRatePlanHistory] PRIMARY KEY (id), 
+    CONSTRAINT [fk_DeviceRatePlanHistory_device_id] FOREIGN KEY(device_id) REFERENCES [Device] (id) ON DELETE CASCADE, 
+    CONSTRAINT [fk_DeviceRatePlanHistory_service_provider_id] FOREIGN KEY(service_provider_id) REFERENCES [ServiceProvider] (id)
+);
+
+GO
+
+CREATE INDEX [ix_DeviceRatePlanHistory_device_id] ON [DeviceRatePlanHistory] (device_id);
+
+GO
+
+CREATE INDEX [ix_DeviceRatePlanHistory_service_provider_id_iccid] ON [DeviceRatePlanHistory] (service_provider_id, iccid);
+
+GO
+
+ALTER TABLE [JasperAuthentication] ADD username_ref VARCHAR(500) NULL;
+
+GO
+
+UPDATE alembic_version SET version_num='0002' WHERE alembic_version.version_num = '0001';
+
+GO
+
 COMMIT;
 
 GO

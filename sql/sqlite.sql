@@ -660,3 +660,41 @@ WHERE "OptimizationSession".status IN ('pending', 'running');
 
 INSERT INTO alembic_version (version_num) VALUES ('0001') RETURNING version_num;
 
+-- Running upgrade 0001 -> 0002
+
+CREATE TABLE "JasperCommunicationPlan_RatePlan" (
+    id INTEGER NOT NULL, 
+    communication_plan_id INTEGER NOT NULL, 
+    carrier_rate_plan_id INTEGER NOT NULL, 
+    created_at DATETIME NOT NULL, 
+    modified_at DATETIME, 
+    CONSTRAINT "pk_JasperCommunicationPlan_RatePlan" PRIMARY KEY (id), 
+    CONSTRAINT "fk_JasperCommunicationPlan_RatePlan_carrier_rate_plan_id" FOREIGN KEY(carrier_rate_plan_id) REFERENCES "JasperCarrierRatePlan" (id) ON DELETE CASCADE, 
+    CONSTRAINT "fk_JasperCommunicationPlan_RatePlan_communication_plan_id" FOREIGN KEY(communication_plan_id) REFERENCES "JasperCommunicationPlan" (id) ON DELETE CASCADE, 
+    CONSTRAINT "uq_JasperCommunicationPlan_RatePlan_communication_plan_id_carrier_rate_plan_id" UNIQUE (communication_plan_id, carrier_rate_plan_id)
+);
+
+CREATE INDEX "ix_JasperCommunicationPlan_RatePlan_carrier_rate_plan_id" ON "JasperCommunicationPlan_RatePlan" (carrier_rate_plan_id);
+
+CREATE TABLE "DeviceRatePlanHistory" (
+    id INTEGER NOT NULL, 
+    device_id INTEGER NOT NULL, 
+    service_provider_id INTEGER NOT NULL, 
+    iccid VARCHAR(22) NOT NULL, 
+    previous_rate_plan_code VARCHAR(255), 
+    new_rate_plan_code VARCHAR(255), 
+    date_updated DATETIME, 
+    changed_at DATETIME NOT NULL, 
+    CONSTRAINT "pk_DeviceRatePlanHistory" PRIMARY KEY (id), 
+    CONSTRAINT "fk_DeviceRatePlanHistory_device_id" FOREIGN KEY(device_id) REFERENCES "Device" (id) ON DELETE CASCADE, 
+    CONSTRAINT "fk_DeviceRatePlanHistory_service_provider_id" FOREIGN KEY(service_provider_id) REFERENCES "ServiceProvider" (id)
+);
+
+CREATE INDEX "ix_DeviceRatePlanHistory_device_id" ON "DeviceRatePlanHistory" (device_id);
+
+CREATE INDEX "ix_DeviceRatePlanHistory_service_provider_id_iccid" ON "DeviceRatePlanHistory" (service_provider_id, iccid);
+
+ALTER TABLE "JasperAuthentication" ADD COLUMN username_ref VARCHAR(500);
+
+UPDATE alembic_version SET version_num='0002' WHERE alembic_version.version_num = '0001';
+

@@ -15,6 +15,7 @@ from carrier_opt.db.models.base import (
 from carrier_opt.db.models.customers import CustomerRatePool, OptimizationGroup, RevCustomer, Site
 from carrier_opt.db.models.devices import (
     Device,
+    DeviceRatePlanHistory,
     JasperDeviceStaging,
     JasperUsageStaging,
     MobilityDevice,
@@ -22,6 +23,7 @@ from carrier_opt.db.models.devices import (
 from carrier_opt.db.models.plans import (
     JasperCarrierRatePlan,
     JasperCommunicationPlan,
+    JasperCommunicationPlanRatePlan,
     JasperCustomerRatePlan,
 )
 from carrier_opt.db.models.providers import (
@@ -57,10 +59,12 @@ __all__ = [
     "ChargeType",
     "CustomerRatePool",
     "Device",
+    "DeviceRatePlanHistory",
     "IntegrationType",
     "JasperAuthentication",
     "JasperCarrierRatePlan",
     "JasperCommunicationPlan",
+    "JasperCommunicationPlanRatePlan",
     "JasperCustomerRatePlan",
     "JasperDeviceStaging",
     "JasperUsageStaging",

@@ -2,7 +2,8 @@
 
 A sync fills the staging tables, then merges them into ``Device`` in one transaction, so a
 crash leaves ``Device`` untouched or fully updated. Staging rows may repeat an ICCID (a SIM
-modified while paging shows up twice); the merge keeps the latest.
+modified while paging shows up twice); the merge keeps the latest. Every change of a SIM's
+carrier rate plan seen by a merge is kept in ``DeviceRatePlanHistory``.
 """
 
 from __future__ import annotations
@@ -167,3 +168,24 @@ class JasperUsageStaging(Base):
     source: Mapped[str] = mapped_column(String(10))
     usage_date: Mapped[datetime | None] = mapped_column(UtcDateTime())
     staged_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class DeviceRatePlanHistory(Base):
+    """A change of a SIM's carrier rate plan, as a sync found it (the legacy merge's history)."""
+
+    __tablename__ = "DeviceRatePlanHistory"
+    __table_args__ = (
+        Index("ix_DeviceRatePlanHistory_service_provider_id_iccid", "service_provider_id", "iccid"),
+    )
+
+    id: Mapped[int] = mapped_column(BIG_ID, primary_key=True)
+    device_id: Mapped[int] = mapped_column(
+        BIG_ID, ForeignKey("Device.id", ondelete="CASCADE"), index=True
+    )
+    service_provider_id: Mapped[int] = mapped_column(ForeignKey("ServiceProvider.id"))
+    iccid: Mapped[str] = mapped_column(String(22))
+    previous_rate_plan_code: Mapped[str | None] = mapped_column(String(255))
+    new_rate_plan_code: Mapped[str | None] = mapped_column(String(255))
+    # The carrier's modification time of the SIM record that carried the new plan.
+    date_updated: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    changed_at: Mapped[datetime] = mapped_column(UtcDateTime())

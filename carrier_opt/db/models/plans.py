@@ -1,10 +1,15 @@
-"""Communication plans and the rate plans (carrier and customer) with their prices."""
+"""Communication plans and the rate plans (carrier and customer) with their prices.
+
+``JasperCommunicationPlan_RatePlan`` holds, per provider, which carrier rate plans a SIM on a
+communication plan may use (loaded with ``carrier-opt rate-plans load``). The per-instance
+``OptimizationCommGroup*`` tables are built from it at run time.
+"""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, String, UniqueConstraint
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from carrier_opt.db.models.base import AuditMixin, Base, ChargeType, one_of
@@ -78,4 +83,22 @@ class JasperCustomerRatePlan(RatePlanPricing, AuditMixin, Base):
     display_name: Mapped[str | None] = mapped_column(String(255))
     customer_rate_pool_id: Mapped[int | None] = mapped_column(
         ForeignKey("CustomerRatePool.id"), index=True
+    )
+
+
+class JasperCommunicationPlanRatePlan(AuditMixin, Base):
+    """A carrier rate plan that SIMs on a communication plan may use (provider level)."""
+
+    __tablename__ = "JasperCommunicationPlan_RatePlan"
+    __table_args__ = (
+        UniqueConstraint("communication_plan_id", "carrier_rate_plan_id"),
+        Index("ix_JasperCommunicationPlan_RatePlan_carrier_rate_plan_id", "carrier_rate_plan_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    communication_plan_id: Mapped[int] = mapped_column(
+        ForeignKey("JasperCommunicationPlan.id", ondelete="CASCADE")
+    )
+    carrier_rate_plan_id: Mapped[int] = mapped_column(
+        ForeignKey("JasperCarrierRatePlan.id", ondelete="CASCADE")
     )

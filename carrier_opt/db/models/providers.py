@@ -72,6 +72,10 @@ class JasperAuthentication(AuditMixin, Base):
 
     Holds only a *reference* to the API key (an environment variable name or an AWS Secrets
     Manager id), never the key itself, so a database dump leaks no credential.
+
+    The username is either stored literally in ``username`` or, when ``username_ref`` is set,
+    read at run time from the place ``username_ref`` names (an environment variable for
+    ``secret_source='env'``); ``username`` is then the empty string.
     """
 
     __tablename__ = "JasperAuthentication"
@@ -83,6 +87,7 @@ class JasperAuthentication(AuditMixin, Base):
     )
     base_url: Mapped[str] = mapped_column(String(500))
     username: Mapped[str] = mapped_column(String(255))
+    username_ref: Mapped[str | None] = mapped_column(String(500))
     secret_source: Mapped[str] = mapped_column(String(30), default=SecretSource.ENV.value)
     secret_ref: Mapped[str] = mapped_column(String(500))
     account_id: Mapped[str | None] = mapped_column(String(50))

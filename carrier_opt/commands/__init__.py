@@ -1,0 +1,1 @@
+"""Click commands kept beside ``carrier_opt/cli.py``, registered there with ``add_command``."""

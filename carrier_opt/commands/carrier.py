@@ -1,0 +1,284 @@
+"""Commands that talk to the carrier and prepare optimizations from what it said.
+
+``provider add``, ``sync``, ``rate-plans load`` and ``instance export``; registered on the main
+``carrier-opt`` group with ``cli.add_command(...)``. Every command takes ``--database-url``
+(default ``$CARRIER_OPT_DATABASE_URL``) and raises :class:`~carrier_opt.errors.CarrierOptError`
+for anything the user must fix; the main group turns those into one line.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from carrier_opt.errors import DatabaseError, InputError
+from carrier_opt.settings import DATABASE_URL_ENV
+
+if TYPE_CHECKING:  # heavy imports stay out of the command line's start-up
+    from sqlalchemy import Engine
+
+    from carrier_opt.db.sync import ProgressCallback, SyncProgress
+
+MAX_PROBLEMS_SHOWN = 5
+
+database_url_option = click.option(
+    "--database-url",
+    envvar=DATABASE_URL_ENV,
+    default=None,
+    metavar="URL",
+    help=f"SQLAlchemy database URL (default: ${DATABASE_URL_ENV}, else SQLite under "
+    "$CARRIER_OPT_HOME).",
+)
+
+
+def ready_engine(database_url: str | None) -> Engine:
+    """An engine on a reachable database whose schema is at the newest revision."""
+    from carrier_opt.db import migrate
+    from carrier_opt.db.engine import check_connection, display_url, make_engine
+
+    engine = make_engine(database_url)
+    check_connection(engine)
+    current, head = migrate.current_revision(engine), migrate.head_revision()
+    if current != head:
+        raise DatabaseError(
+            f"{display_url(engine.url)} is at schema revision {current or '(empty)'}, "
+            f"not {head}: run carrier-opt db upgrade"
+        )
+    return engine
+
+
+# --- provider --------------------------------------------------------------------------------
+
+
+@click.group("provider")
+def provider() -> None:
+    """Register the carrier accounts (service providers) to optimize."""
+
+
+@provider.command("add")
+@click.argument("name")
+@click.option("--jasper-url", required=True, help="Base URL, e.g. https://host/rws/api/v1/.")
+@click.option(
+    "--billing-cycle-end-day",
+    required=True,
+    type=click.IntRange(1, 31),
+    help="Day of the month the billing cycle ends (31: the month's last day).",
+)
+@click.option("--timezone", "time_zone", required=True, help="IANA zone, e.g. America/Chicago.")
+@click.option(
+    "--billing-cycle-end-hour",
+    default=0,
+    show_default=True,
+    type=click.IntRange(0, 23),
+    help="Hours after the end day's midnight at which the cycle ends.",
+)
+@click.option(
+    "--username-env",
+    default="JASPER_USERNAME",
+    show_default=True,
+    help="Environment variable holding the Jasper username (read at run time).",
+)
+@click.option(
+    "--api-key-env",
+    default="JASPER_API_KEY",
+    show_default=True,
+    help="Environment variable holding the Jasper API key (read at run time).",
+)
+@click.option(
+    "--optimization-start-hour",
+    type=click.IntRange(0, 23),
+    default=None,
+    help="Local hour from which the last day of the cycle runs hourly.",
+)
+@click.option("--account-id", default=None, help="Jasper account id to restrict searches to.")
+@database_url_option
+def provider_add(
+    name: str,
+    jasper_url: str,
+    billing_cycle_end_day: int,
+    time_zone: str,
+    billing_cycle_end_hour: int,
+    username_env: str,
+    api_key_env: str,
+    optimization_start_hour: int | None,
+    account_id: str | None,
+    database_url: str | None,
+) -> None:
+    """Add service provider NAME; only the credentials' variable names are stored."""
+    from carrier_opt.db.providers import add_provider
+
+    provider_id = add_provider(
+        ready_engine(database_url),
+        name,
+        jasper_url=jasper_url,
+        billing_cycle_end_day=billing_cycle_end_day,
+        billing_cycle_end_hour=billing_cycle_end_hour,
+        time_zone=time_zone,
+        username_env=username_env,
+        api_key_env=api_key_env,
+        optimization_start_hour=optimization_start_hour,
+        account_id=account_id,
+    )
+    click.echo(
+        f"added service provider {name} (id {provider_id}); credentials are read from "
+        f"${username_env} and ${api_key_env}"
+    )
+
+
+# --- sync ------------------------------------------------------------------------------------
+
+
+@click.command("sync")
+@click.argument("name")
+@click.option(
+    "--since",
+    default=None,
+    metavar="ISO8601",
+    help="Fetch SIMs modified since then (default: incremental, at most a year back).",
+)
+@click.option(
+    "--calls-per-second",
+    default=5.0,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Cap on carrier API calls per second (Cisco asks for at most 5).",
+)
+@database_url_option
+def sync(name: str, since: str | None, calls_per_second: float, database_url: str | None) -> None:
+    """Sync provider NAME's SIMs, then their usage, from the carrier into the database."""
+    from carrier_opt.db.providers import jasper_credentials, load_provider
+    from carrier_opt.db.sync import sync_provider
+    from carrier_opt.jasper.client import JasperClient
+
+    engine = ready_engine(database_url)
+    modified_since = _parse_since(since)
+    with engine.connect() as connection:
+        settings = load_provider(connection, name)
+    client = JasperClient(
+        settings.base_url, *jasper_credentials(settings), calls_per_second=calls_per_second
+    )
+    with client:
+        report = sync_provider(
+            engine, name, client=client, since=modified_since, progress=_progress_printer()
+        )
+    _end_progress_line()
+    if report.problems:
+        click.echo(f"skipped {len(report.problems)} malformed carrier record(s):", err=True)
+        for line in report.problems[:MAX_PROBLEMS_SHOWN]:
+            click.echo(f"  {line}", err=True)
+        if len(report.problems) > MAX_PROBLEMS_SHOWN:
+            click.echo(f"  ... and {len(report.problems) - MAX_PROBLEMS_SHOWN} more", err=True)
+    click.echo(report.summary())
+
+
+def _parse_since(raw: str | None) -> datetime | None:
+    if raw is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(raw.strip())
+    except ValueError:
+        raise InputError(
+            f"--since {raw!r} is not ISO 8601, e.g. 2026-03-01T00:00:00+00:00"
+        ) from None
+    if moment.tzinfo is None:
+        raise InputError(f"--since {raw!r} needs a UTC offset, e.g. 2026-03-01T00:00:00+00:00")
+    return moment.astimezone(UTC)
+
+
+def _progress_printer() -> ProgressCallback | None:
+    """A callback drawing one updating progress line on a terminal's stderr (else None)."""
+    if not sys.stderr.isatty():
+        return None
+
+    def show(progress: SyncProgress) -> None:
+        of = f"/{progress.total}" if progress.total is not None else ""
+        unit = {"devices": "pages", "usage": "rate plans", "ctd-usage": "SIMs"}.get(
+            progress.phase, "steps"
+        )
+        click.echo(f"\r{progress.phase}: {progress.done}{of} {unit}\033[K", err=True, nl=False)
+
+    return show
+
+
+def _end_progress_line() -> None:
+    if sys.stderr.isatty():
+        click.echo("\r\033[K", err=True, nl=False)
+
+
+# --- rate plans ------------------------------------------------------------------------------
+
+
+@click.group("rate-plans")
+def rate_plans() -> None:
+    """Carrier rate-plan prices and the plans each communication plan allows."""
+
+
+@rate_plans.command("load")
+@click.argument("provider_name", metavar="PROVIDER")
+@click.option(
+    "--rate-plans",
+    "rate_plans_csv",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="rate_plans.csv of the optimizer contract.",
+)
+@click.option(
+    "--comm-plans",
+    "comm_plans_csv",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="comm_plan_rate_plans.csv of the optimizer contract.",
+)
+@database_url_option
+def rate_plans_load(
+    provider_name: str, rate_plans_csv: Path, comm_plans_csv: Path, database_url: str | None
+) -> None:
+    """Validate and load PROVIDER's rate plans and allowed pairs (nothing written on error)."""
+    from carrier_opt.db.rate_plans import load_rate_plans
+
+    loaded = load_rate_plans(
+        ready_engine(database_url), provider_name, rate_plans_csv, comm_plans_csv
+    )
+    click.echo(
+        f"{provider_name}: {loaded.rate_plans_inserted} rate plans added, "
+        f"{loaded.rate_plans_updated} updated, {loaded.pairs} allowed pairs, "
+        f"{loaded.communication_plans_added} new communication plans"
+    )
+
+
+# --- instance --------------------------------------------------------------------------------
+
+
+@click.group("instance")
+def instance() -> None:
+    """Optimization instances built from the database."""
+
+
+@instance.command("export")
+@click.argument("name")
+@click.option("--billing-period", required=True, metavar="YYYY-MM", help="The period's key.")
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Instance folder to write (replaced whole if it exists).",
+)
+@database_url_option
+def instance_export(
+    name: str, billing_period: str, out_dir: Path, database_url: str | None
+) -> None:
+    """Write provider NAME's billing period as an instance folder for carrier-opt optimize."""
+    from carrier_opt.db.export import export_instance
+
+    summary = export_instance(ready_engine(database_url), name, billing_period, out_dir)
+    click.echo(
+        f"wrote {summary.folder}: {summary.devices} SIMs ({summary.locked} locked), "
+        f"{summary.rate_plans} rate plans, {summary.pairs} allowed pairs for "
+        f"{summary.period.key} ({summary.period.start.isoformat()} to "
+        f"{summary.period.end.isoformat()})"
+    )

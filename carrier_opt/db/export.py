@@ -1,0 +1,242 @@
+"""Write one provider's billing period as an optimizer instance folder (the contract's CSVs).
+
+``rate_plans.csv`` and ``comm_plan_rate_plans.csv`` come from ``JasperCarrierRatePlan`` and
+``JasperCommunicationPlan_RatePlan``; ``devices.csv`` from the ``Device`` rows a sync wrote
+for that period, with ``usage_mb`` = projected usage and ``proration`` from the activation date
+(:mod:`carrier_opt.core.usage`), plus the extra columns ``ctd_usage_mb, status, msisdn,
+date_activated``.
+
+Which SIMs: those synced for the period that are ACTIVATED or used data or SMS in it (an
+inventory SIM costs nothing and must not be "optimized"). A SIM whose communication plan allows
+no rate plan is written ``locked=true``: it stays on its plan but still counts in its pool.
+
+The folder is written to a temporary sibling and renamed into place, so a crash never leaves a
+half-written instance and an existing folder is replaced whole.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+import pandas as pd
+from sqlalchemy import Connection, Engine, or_, select
+
+from carrier_opt.core.billing import BillingPeriodSpan, period_for_key
+from carrier_opt.core.usage import PROJECTED_STATUSES, project_usage_frame, prorations
+from carrier_opt.db.merge import COMM_PLAN, DEVICE, RATE_PLAN
+from carrier_opt.db.models import BillingPeriod
+from carrier_opt.db.providers import load_provider
+from carrier_opt.db.rate_plans import PAIR, PAIR_COLUMNS, RATE_PLAN_COLUMNS
+from carrier_opt.errors import InputError
+
+DEVICE_EXPORT_COLUMNS = (
+    "iccid",
+    "communication_plan",
+    "rate_plan_code",
+    "usage_mb",
+    "sms_count",
+    "proration",
+    "locked",
+    "ctd_usage_mb",
+    "status",
+    "msisdn",
+    "date_activated",
+)
+_MAX_LISTED = 5
+
+
+@dataclass(frozen=True)
+class ExportSummary:
+    """What an export wrote."""
+
+    folder: Path
+    period: BillingPeriodSpan
+    devices: int
+    locked: int
+    rate_plans: int
+    pairs: int
+
+
+def export_instance(
+    engine: Engine, provider_name: str, period_key: str, out_dir: Path
+) -> ExportSummary:
+    """Write the instance folder of ``provider_name``'s period ``period_key`` to ``out_dir``."""
+    with engine.connect() as connection:
+        provider = load_provider(connection, provider_name)
+        period = period_for_key(provider.cycle, period_key)
+        period_id = connection.scalar(
+            select(BillingPeriod.id).where(
+                BillingPeriod.service_provider_id == provider.id,
+                BillingPeriod.period_key == period.key,
+            )
+        )
+        if period_id is None:
+            raise InputError(
+                f"{provider.name} has no synced data for billing period {period.key}: "
+                f"run carrier-opt sync {provider.name} during that period"
+            )
+        plans = _rate_plans(connection, provider.id)
+        pairs = _pairs(connection, provider.id)
+        devices = _devices(connection, provider.id, period_id)
+    if plans.empty:
+        raise InputError(
+            f"{provider.name} has no rate plan prices: load them with "
+            f"carrier-opt rate-plans load {provider.name} --rate-plans ... --comm-plans ..."
+        )
+    if devices.empty:
+        raise InputError(f"{provider.name} has no billable SIMs synced for {period.key}")
+    _require_priced(devices, set(plans["rate_plan_code"]), provider.name)
+    frame = _device_frame(devices, pairs, period)
+    _write_atomically(Path(out_dir), plans, pairs, frame)
+    return ExportSummary(
+        folder=Path(out_dir),
+        period=period,
+        devices=len(frame),
+        locked=int((frame["locked"] == "true").sum()),
+        rate_plans=len(plans),
+        pairs=len(pairs),
+    )
+
+
+def _rate_plans(connection: Connection, provider_id: int) -> pd.DataFrame:
+    rows = connection.execute(
+        select(
+            RATE_PLAN.c.rate_plan_code,
+            RATE_PLAN.c.base_rate,
+            RATE_PLAN.c.data_allowance_mb,
+            RATE_PLAN.c.overage_rate,
+            RATE_PLAN.c.data_per_overage_charge_mb,
+            RATE_PLAN.c.sms_rate,
+            RATE_PLAN.c.is_pooled,
+        )
+        .where(RATE_PLAN.c.service_provider_id == provider_id, RATE_PLAN.c.is_active)
+        .order_by(RATE_PLAN.c.rate_plan_code)
+    ).all()
+    frame = pd.DataFrame([tuple(row) for row in rows], columns=list(RATE_PLAN_COLUMNS))
+    for column in RATE_PLAN_COLUMNS[1:-1]:
+        frame[column] = frame[column].map(_decimal_text)
+    frame["pooled"] = frame["pooled"].map(lambda pooled: "true" if pooled else "false")
+    return frame
+
+
+def _pairs(connection: Connection, provider_id: int) -> pd.DataFrame:
+    rows = connection.execute(
+        select(COMM_PLAN.c.name, RATE_PLAN.c.rate_plan_code)
+        .select_from(
+            PAIR.join(COMM_PLAN, COMM_PLAN.c.id == PAIR.c.communication_plan_id).join(
+                RATE_PLAN, RATE_PLAN.c.id == PAIR.c.carrier_rate_plan_id
+            )
+        )
+        .where(COMM_PLAN.c.service_provider_id == provider_id, RATE_PLAN.c.is_active)
+        .order_by(COMM_PLAN.c.name, RATE_PLAN.c.rate_plan_code)
+    ).all()
+    return pd.DataFrame([tuple(row) for row in rows], columns=list(PAIR_COLUMNS))
+
+
+def _devices(connection: Connection, provider_id: int, period_id: int) -> pd.DataFrame:
+    columns = (
+        DEVICE.c.iccid,
+        DEVICE.c.communication_plan,
+        DEVICE.c.carrier_rate_plan_code,
+        DEVICE.c.usage_mb,
+        DEVICE.c.ctd_sms_usage,
+        DEVICE.c.status,
+        DEVICE.c.msisdn,
+        DEVICE.c.date_activated,
+        DEVICE.c.usage_date,
+    )
+    rows = connection.execute(
+        select(*columns)
+        .where(
+            DEVICE.c.service_provider_id == provider_id,
+            DEVICE.c.billing_period_id == period_id,
+            or_(
+                DEVICE.c.status.in_(sorted(PROJECTED_STATUSES)),
+                DEVICE.c.ctd_data_usage_bytes > 0,
+                DEVICE.c.ctd_sms_usage > 0,
+            ),
+        )
+        .order_by(DEVICE.c.iccid)
+    ).all()
+    names = [column.name for column in columns]
+    return pd.DataFrame([tuple(row) for row in rows], columns=names, dtype=object)
+
+
+def _require_priced(devices: pd.DataFrame, priced: set[str], provider: str) -> None:
+    """Every SIM's current plan must have prices, or its cost is unknown: say which are not."""
+    unpriced = devices.loc[~devices["carrier_rate_plan_code"].isin(priced)]
+    if unpriced.empty:
+        return
+    counts = unpriced["carrier_rate_plan_code"].fillna("(none)").value_counts()
+    listed = ", ".join(f"{code!r} ({count} SIMs)" for code, count in counts[:_MAX_LISTED].items())
+    more = f" and {len(counts) - _MAX_LISTED} more" if len(counts) > _MAX_LISTED else ""
+    raise InputError(
+        f"{provider}: {len(unpriced)} SIMs are on rate plans without prices: {listed}{more}; "
+        f"add them to rate_plans.csv and run carrier-opt rate-plans load {provider} ..."
+    )
+
+
+def _device_frame(
+    devices: pd.DataFrame, pairs: pd.DataFrame, period: BillingPeriodSpan
+) -> pd.DataFrame:
+    usage_mb = devices["usage_mb"].fillna(0.0).astype(float)
+    with_choice = set(pairs["communication_plan"])
+    return pd.DataFrame(
+        {
+            "iccid": devices["iccid"],
+            "communication_plan": devices["communication_plan"].fillna(""),
+            "rate_plan_code": devices["carrier_rate_plan_code"],
+            "usage_mb": project_usage_frame(
+                usage_mb, devices["status"], devices["usage_date"], period
+            ).round(6),
+            "sms_count": devices["ctd_sms_usage"].fillna(0).astype(int),
+            "proration": prorations(devices["date_activated"], period).round(6),
+            "locked": [
+                "false" if comm in with_choice else "true" for comm in devices["communication_plan"]
+            ],
+            "ctd_usage_mb": usage_mb.round(6),
+            "status": devices["status"].fillna(""),
+            "msisdn": devices["msisdn"].fillna(""),
+            "date_activated": [
+                "" if moment is None or pd.isna(moment) else moment.isoformat()
+                for moment in devices["date_activated"]
+            ],
+        },
+        columns=list(DEVICE_EXPORT_COLUMNS),
+    )
+
+
+def _write_atomically(
+    out_dir: Path, plans: pd.DataFrame, pairs: pd.DataFrame, devices: pd.DataFrame
+) -> None:
+    """Write the three files into a temporary sibling folder, then rename it into place."""
+    out_dir = out_dir.resolve()
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+    try:
+        plans.to_csv(staging / "rate_plans.csv", index=False)
+        pairs.to_csv(staging / "comm_plan_rate_plans.csv", index=False)
+        devices.to_csv(staging / "devices.csv", index=False)
+        if out_dir.exists():
+            retired = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
+            os.replace(out_dir, retired / out_dir.name)
+            os.replace(staging, out_dir)
+            shutil.rmtree(retired, ignore_errors=True)
+        else:
+            os.replace(staging, out_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def _decimal_text(value: Decimal | float | None) -> str:
+    """A price or size without trailing zeros (``13.3300`` → ``13.33``)."""
+    if value is None:
+        return ""
+    text = format(Decimal(str(value)).normalize(), "f")
+    return text

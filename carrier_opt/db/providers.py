@@ -1,0 +1,218 @@
+"""Service providers: registering one, reading its settings back, reaching its carrier API.
+
+Credentials never enter the database. ``JasperAuthentication`` stores the *names* of the
+environment variables holding the username (``username_ref``) and the API key (``secret_ref``,
+``secret_source='env'``); :func:`jasper_credentials` reads them at run time.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, Engine, insert, select
+
+from carrier_opt.core.billing import BillingCycle, BillingPeriodSpan
+from carrier_opt.db.models import (
+    BillingPeriod,
+    IntegrationType,
+    JasperAuthentication,
+    SecretSource,
+    ServiceProvider,
+)
+from carrier_opt.db.types import utc_now
+from carrier_opt.errors import ConfigurationError, InputError
+
+JASPER_INTEGRATION = "Jasper"
+DEFAULT_USERNAME_ENV = "JASPER_USERNAME"
+DEFAULT_API_KEY_ENV = "JASPER_API_KEY"
+
+
+@dataclass(frozen=True)
+class ProviderSettings:
+    """What a sync or an export needs to know about one provider."""
+
+    id: int
+    name: str
+    cycle: BillingCycle
+    base_url: str
+    username: str
+    username_ref: str | None
+    secret_source: str
+    secret_ref: str
+    account_id: str | None
+
+
+def add_provider(
+    engine: Engine,
+    name: str,
+    *,
+    jasper_url: str,
+    billing_cycle_end_day: int,
+    time_zone: str,
+    billing_cycle_end_hour: int = 0,
+    username_env: str = DEFAULT_USERNAME_ENV,
+    api_key_env: str = DEFAULT_API_KEY_ENV,
+    optimization_start_hour: int | None = None,
+    account_id: str | None = None,
+) -> int:
+    """Register a Jasper provider and how to reach it; answers its id.
+
+    Only the environment variable names are stored; raises :class:`InputError` when the name is
+    taken or a setting is out of range.
+    """
+    BillingCycle(billing_cycle_end_day, billing_cycle_end_hour, time_zone)  # validates
+    if optimization_start_hour is not None and not 0 <= optimization_start_hour <= 23:
+        raise InputError(f"optimization start hour must be 0..23, got {optimization_start_hour}")
+    for variable in (username_env, api_key_env):
+        if not variable or not variable.replace("_", "").isalnum():
+            raise InputError(f"{variable!r} is not an environment variable name")
+    now = utc_now()
+    with engine.begin() as connection:
+        if connection.scalar(select(ServiceProvider.id).where(ServiceProvider.name == name)):
+            raise InputError(f"service provider {name!r} already exists")
+        integration_id = _jasper_integration_id(connection)
+        provider_id = connection.execute(
+            insert(ServiceProvider).values(
+                name=name,
+                integration_type_id=integration_id,
+                is_active=True,
+                time_zone=time_zone,
+                billing_cycle_end_day=billing_cycle_end_day,
+                billing_cycle_end_hour=billing_cycle_end_hour,
+                optimization_start_hour_local=optimization_start_hour,
+                allow_automatic_rate_plan_updates=False,
+                max_rate_plans_per_group=15,
+                created_at=now,
+            )
+        ).inserted_primary_key[0]
+        connection.execute(
+            insert(JasperAuthentication).values(
+                service_provider_id=provider_id,
+                base_url=jasper_url,
+                username="",
+                username_ref=username_env,
+                secret_source=SecretSource.ENV.value,
+                secret_ref=api_key_env,
+                account_id=account_id,
+                created_at=now,
+            )
+        )
+    return int(provider_id)
+
+
+def load_provider(connection: Connection, name: str) -> ProviderSettings:
+    """The settings of provider ``name``, or :class:`InputError` if there is none."""
+    row = connection.execute(
+        select(
+            ServiceProvider.id,
+            ServiceProvider.name,
+            ServiceProvider.billing_cycle_end_day,
+            ServiceProvider.billing_cycle_end_hour,
+            ServiceProvider.time_zone,
+            JasperAuthentication.id.label("auth_id"),
+            JasperAuthentication.base_url,
+            JasperAuthentication.username,
+            JasperAuthentication.username_ref,
+            JasperAuthentication.secret_source,
+            JasperAuthentication.secret_ref,
+            JasperAuthentication.account_id,
+        )
+        .join(
+            JasperAuthentication,
+            JasperAuthentication.service_provider_id == ServiceProvider.id,
+            isouter=True,
+        )
+        .where(ServiceProvider.name == name)
+    ).first()
+    if row is None:
+        raise InputError(
+            f"no service provider named {name!r}: add it with carrier-opt provider add {name} ..."
+        )
+    if row.auth_id is None:
+        raise ConfigurationError(f"service provider {name!r} has no Jasper API settings")
+    return ProviderSettings(
+        id=row.id,
+        name=row.name,
+        cycle=BillingCycle(row.billing_cycle_end_day, row.billing_cycle_end_hour, row.time_zone),
+        base_url=row.base_url,
+        username=row.username,
+        username_ref=row.username_ref,
+        secret_source=row.secret_source,
+        secret_ref=row.secret_ref,
+        account_id=row.account_id,
+    )
+
+
+def jasper_credentials(provider: ProviderSettings) -> tuple[str, str]:
+    """``(username, api_key)`` read from where the provider's settings point (never logged)."""
+    if provider.secret_source != SecretSource.ENV.value:
+        raise ConfigurationError(
+            f"provider {provider.name!r}: secret source {provider.secret_source!r} is not "
+            "supported by the command line yet; use environment variables"
+        )
+    username = _from_env(provider.username_ref, provider) if provider.username_ref else None
+    api_key = _from_env(provider.secret_ref, provider)
+    return username or provider.username, api_key
+
+
+def ensure_billing_period(connection: Connection, provider_id: int, span: BillingPeriodSpan) -> int:
+    """The ``BillingPeriod`` row of ``span`` (inserted on first use); answers its id."""
+    existing = connection.execute(
+        select(BillingPeriod.id, BillingPeriod.period_start, BillingPeriod.period_end).where(
+            BillingPeriod.service_provider_id == provider_id,
+            BillingPeriod.period_key == span.key,
+        )
+    ).first()
+    if existing is not None:
+        if (existing.period_start, existing.period_end) != (span.start, span.end):
+            connection.execute(
+                BillingPeriod.__table__.update()
+                .where(BillingPeriod.id == existing.id)
+                .values(
+                    period_start=span.start,
+                    period_end=span.end,
+                    time_zone=span.time_zone,
+                    modified_at=utc_now(),
+                )
+            )
+        return int(existing.id)
+    return int(
+        connection.execute(
+            insert(BillingPeriod).values(
+                service_provider_id=provider_id,
+                period_key=span.key,
+                period_start=span.start,
+                period_end=span.end,
+                time_zone=span.time_zone,
+                created_at=utc_now(),
+            )
+        ).inserted_primary_key[0]
+    )
+
+
+def _from_env(variable: str, provider: ProviderSettings) -> str:
+    value = os.environ.get(variable, "")
+    if not value:
+        raise ConfigurationError(
+            f"provider {provider.name!r}: environment variable {variable} is not set "
+            "(it holds the Jasper credential)"
+        )
+    return value
+
+
+def _jasper_integration_id(connection: Connection) -> int:
+    found = connection.scalar(
+        select(IntegrationType.id).where(IntegrationType.name == JASPER_INTEGRATION)
+    )
+    if found is not None:
+        return int(found)
+    return int(
+        connection.execute(
+            insert(IntegrationType).values(
+                name=JASPER_INTEGRATION,
+                description="Cisco Jasper / IoT Control Center REST API",
+                created_at=utc_now(),
+            )
+        ).inserted_primary_key[0]
+    )

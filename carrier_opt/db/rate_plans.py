@@ -1,0 +1,312 @@
+"""Carrier rate-plan prices and allowed (communication plan → rate plan) pairs, from CSV.
+
+The carrier API exposes no prices, so they are loaded from the optimizer contract's files:
+``rate_plans.csv`` (``rate_plan_code, base_rate, data_allowance_mb, overage_rate,
+data_per_overage_charge_mb, sms_rate, pooled``) and ``comm_plan_rate_plans.csv``
+(``communication_plan, rate_plan_code``).
+
+Every row is validated before anything is written; each problem is one line
+``file:row:column: what is wrong`` (``row`` counts the header as line 1, as in
+:mod:`carrier_opt.core.instance`), and one :class:`InputError` carries them all. A valid load is
+one transaction: rate plans are inserted or updated by code, the provider's allowed pairs are
+replaced by the file's, unknown communication plans are added, SIMs are linked to their plans.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+from sqlalchemy import Connection, Engine, delete, insert, select, update
+
+from carrier_opt.db.merge import COMM_PLAN, RATE_PLAN, link_rate_plans
+from carrier_opt.db.models import JasperCommunicationPlanRatePlan
+from carrier_opt.db.providers import load_provider
+from carrier_opt.db.types import utc_now
+from carrier_opt.errors import InputError
+
+RATE_PLAN_COLUMNS = (
+    "rate_plan_code",
+    "base_rate",
+    "data_allowance_mb",
+    "overage_rate",
+    "data_per_overage_charge_mb",
+    "sms_rate",
+    "pooled",
+)
+PAIR_COLUMNS = ("communication_plan", "rate_plan_code")
+PAIR = JasperCommunicationPlanRatePlan.__table__
+_TRUE = {"true", "t", "yes", "y", "1"}
+_FALSE = {"false", "f", "no", "n", "0"}
+_MAX_CODE_CHARS = 255
+
+
+@dataclass(frozen=True)
+class RatePlanPrices:
+    """One validated row of ``rate_plans.csv``."""
+
+    rate_plan_code: str
+    base_rate: Decimal
+    data_allowance_mb: Decimal
+    overage_rate: Decimal
+    data_per_overage_charge_mb: Decimal
+    sms_rate: Decimal
+    pooled: bool
+
+
+@dataclass(frozen=True)
+class RatePlanLoad:
+    """What a load wrote."""
+
+    rate_plans_inserted: int
+    rate_plans_updated: int
+    pairs: int
+    communication_plans_added: int
+
+
+class _Problems:
+    """Problem lines collected while reading, in file order."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def add(self, path: Path, row: int | str, column: str, message: str) -> None:
+        self.lines.append(f"{path.name}:{row}:{column}: {message}")
+
+
+def read_rate_plans(path: Path, problems: _Problems) -> list[RatePlanPrices]:
+    """Validated rows of a ``rate_plans.csv`` (problems are collected, not raised)."""
+    plans: list[RatePlanPrices] = []
+    seen: dict[str, int] = {}
+    for line, row in _rows(path, RATE_PLAN_COLUMNS, problems):
+        code = _code(path, line, "rate_plan_code", row, problems)
+        if code is not None and code in seen:
+            problems.add(path, line, "rate_plan_code", f"{code!r} repeats line {seen[code]}")
+            code = None
+        elif code is not None:
+            seen[code] = line
+        numbers = {
+            "base_rate": _number(path, line, "base_rate", row, problems, positive=False),
+            "data_allowance_mb": _number(
+                path, line, "data_allowance_mb", row, problems, positive=False
+            ),
+            "overage_rate": _number(path, line, "overage_rate", row, problems, positive=False),
+            "data_per_overage_charge_mb": _number(
+                path, line, "data_per_overage_charge_mb", row, problems, positive=True
+            ),
+            "sms_rate": _number(path, line, "sms_rate", row, problems, positive=False),
+        }
+        pooled = _flag(path, line, "pooled", row, problems)
+        if code is not None and pooled is not None and None not in numbers.values():
+            plans.append(RatePlanPrices(code, pooled=pooled, **numbers))  # type: ignore[arg-type]
+    return plans
+
+
+def read_pairs(path: Path, known_plans: set[str], problems: _Problems) -> list[tuple[str, str]]:
+    """Validated ``(communication_plan, rate_plan_code)`` pairs of ``comm_plan_rate_plans.csv``."""
+    pairs: list[tuple[str, str]] = []
+    seen: dict[tuple[str, str], int] = {}
+    for line, row in _rows(path, PAIR_COLUMNS, problems):
+        comm = _code(path, line, "communication_plan", row, problems)
+        plan = _code(path, line, "rate_plan_code", row, problems)
+        if plan is not None and plan not in known_plans:
+            problems.add(
+                path, line, "rate_plan_code", f"unknown rate plan {plan!r} (not in rate plans)"
+            )
+            plan = None
+        if comm is None or plan is None:
+            continue
+        if (comm, plan) in seen:
+            problems.add(path, line, "-", f"pair repeats line {seen[comm, plan]}")
+            continue
+        seen[comm, plan] = line
+        pairs.append((comm, plan))
+    return pairs
+
+
+def load_rate_plans(
+    engine: Engine, provider_name: str, rate_plans_csv: Path, comm_plans_csv: Path
+) -> RatePlanLoad:
+    """Validate both files, then write them for the provider in one transaction.
+
+    Raises :class:`InputError` listing every problem (and writes nothing) when any row is bad.
+    """
+    problems = _Problems()
+    plans = read_rate_plans(Path(rate_plans_csv), problems)
+    with engine.connect() as connection:
+        provider = load_provider(connection, provider_name)
+        stored = set(
+            connection.scalars(
+                select(RATE_PLAN.c.rate_plan_code).where(
+                    RATE_PLAN.c.service_provider_id == provider.id
+                )
+            )
+        )
+    pairs = read_pairs(Path(comm_plans_csv), stored | {p.rate_plan_code for p in plans}, problems)
+    if problems.lines:
+        raise InputError(
+            f"{len(problems.lines)} problem(s), nothing loaded:\n" + "\n".join(problems.lines)
+        )
+    with engine.begin() as connection:
+        now = utc_now()
+        inserted = updated = 0
+        for plan in plans:
+            values = _plan_values(plan)
+            if plan.rate_plan_code in stored:
+                connection.execute(
+                    update(RATE_PLAN)
+                    .where(
+                        RATE_PLAN.c.service_provider_id == provider.id,
+                        RATE_PLAN.c.rate_plan_code == plan.rate_plan_code,
+                    )
+                    .values(**values, modified_at=now)
+                )
+                updated += 1
+            else:
+                connection.execute(
+                    insert(RATE_PLAN).values(
+                        service_provider_id=provider.id,
+                        rate_plan_code=plan.rate_plan_code,
+                        created_at=now,
+                        **values,
+                    )
+                )
+                inserted += 1
+        plan_ids = dict(
+            connection.execute(
+                select(RATE_PLAN.c.rate_plan_code, RATE_PLAN.c.id).where(
+                    RATE_PLAN.c.service_provider_id == provider.id
+                )
+            ).all()
+        )
+        comm_ids, added = _communication_plan_ids(connection, provider.id, pairs, now)
+        _remove_provider_pairs(connection, provider.id)
+        if pairs:
+            connection.execute(
+                insert(PAIR),
+                [
+                    {
+                        "communication_plan_id": comm_ids[comm],
+                        "carrier_rate_plan_id": plan_ids[plan],
+                        "created_at": now,
+                    }
+                    for comm, plan in pairs
+                ],
+            )
+        link_rate_plans(connection, provider.id)
+    return RatePlanLoad(inserted, updated, len(pairs), added)
+
+
+def _plan_values(plan: RatePlanPrices) -> dict[str, object]:
+    return {
+        "base_rate": plan.base_rate,
+        "data_allowance_mb": plan.data_allowance_mb,
+        "overage_rate": plan.overage_rate,
+        "data_per_overage_charge_mb": plan.data_per_overage_charge_mb,
+        "sms_rate": plan.sms_rate,
+        "is_pooled": plan.pooled,
+        "charge_type": "rate_and_overage",
+        "is_active": True,
+    }
+
+
+def _communication_plan_ids(
+    connection: Connection, provider_id: int, pairs: list[tuple[str, str]], now: datetime
+) -> tuple[dict[str, int], int]:
+    """Ids of the pairs' communication plans, adding the ones not yet known."""
+    known = dict(
+        connection.execute(
+            select(COMM_PLAN.c.name, COMM_PLAN.c.id).where(
+                COMM_PLAN.c.service_provider_id == provider_id
+            )
+        ).all()
+    )
+    added = 0
+    for comm in sorted({comm for comm, _plan in pairs} - set(known)):
+        known[comm] = connection.execute(
+            insert(COMM_PLAN).values(
+                service_provider_id=provider_id, name=comm, is_active=True, created_at=now
+            )
+        ).inserted_primary_key[0]
+        added += 1
+    return known, added
+
+
+def _remove_provider_pairs(connection: Connection, provider_id: int) -> None:
+    """The file replaces the provider's allowed pairs."""
+    provider_comm_plans = select(COMM_PLAN.c.id).where(
+        COMM_PLAN.c.service_provider_id == provider_id
+    )
+    connection.execute(delete(PAIR).where(PAIR.c.communication_plan_id.in_(provider_comm_plans)))
+
+
+def _rows(
+    path: Path, columns: tuple[str, ...], problems: _Problems
+) -> Iterator[tuple[int, dict[str, str]]]:
+    """``(line, row)`` of a CSV file whose header has ``columns`` (a problem otherwise)."""
+    try:
+        handle = path.open(newline="", encoding="utf-8-sig")
+    except OSError as exc:
+        problems.add(path, "-", "-", f"cannot read the file: {exc.strerror}")
+        return
+    with handle:
+        reader = csv.DictReader(handle)
+        header = [name.strip() for name in reader.fieldnames or []]
+        missing = [column for column in columns if column not in header]
+        if missing:
+            problems.add(path, 1, ",".join(missing), "missing column(s)")
+            return
+        reader.fieldnames = header
+        try:
+            for row in reader:
+                if not any((value or "").strip() for value in row.values()):
+                    continue  # blank line
+                yield reader.line_num, row
+        except (csv.Error, UnicodeDecodeError) as exc:
+            problems.add(path, reader.line_num, "-", f"not a readable CSV file: {exc}")
+
+
+def _code(path: Path, line: int, column: str, row: dict, problems: _Problems) -> str | None:
+    value = (row.get(column) or "").strip()
+    if not value:
+        problems.add(path, line, column, "is empty")
+        return None
+    if len(value) > _MAX_CODE_CHARS:
+        problems.add(path, line, column, f"longer than {_MAX_CODE_CHARS} characters")
+        return None
+    return value
+
+
+def _number(
+    path: Path, line: int, column: str, row: dict, problems: _Problems, *, positive: bool
+) -> Decimal | None:
+    raw = (row.get(column) or "").strip()
+    try:
+        value = Decimal(raw)
+    except InvalidOperation:
+        problems.add(path, line, column, f"{raw!r} is not a number")
+        return None
+    if not value.is_finite():
+        problems.add(path, line, column, f"{raw!r} is not a finite number")
+        return None
+    if positive and value <= 0:
+        problems.add(path, line, column, f"must be greater than 0, got {raw}")
+        return None
+    if value < 0:
+        problems.add(path, line, column, f"must not be negative, got {raw}")
+        return None
+    return value
+
+
+def _flag(path: Path, line: int, column: str, row: dict, problems: _Problems) -> bool | None:
+    raw = (row.get(column) or "").strip().lower()
+    if raw in _TRUE:
+        return True
+    if raw in _FALSE:
+        return False
+    problems.add(path, line, column, f"{raw!r} is not true or false")
+    return None
