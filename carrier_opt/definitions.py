@@ -1,15 +1,14 @@
 """The one Dagster ``Definitions`` object of carrier_opt (``workspace.yaml`` points here)."""
 
-from __future__ import annotations
-
 import dagster as dg
 
+from carrier_opt.defs.assets.optimization import optimization_assets
 from carrier_opt.defs.assets.schema import database_schema
-from carrier_opt.defs.jobs import setup_database
-from carrier_opt.defs.resources import DatabaseResource
+from carrier_opt.defs.jobs import optimize_billing_period, setup_database
+from carrier_opt.defs.resources import resources_for
 
 defs = dg.Definitions(
-    assets=[database_schema],
-    jobs=[setup_database],
-    resources={"database": DatabaseResource()},
+    assets=[database_schema, *optimization_assets],
+    jobs=[setup_database, optimize_billing_period],
+    resources=resources_for(),
 )

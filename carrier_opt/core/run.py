@@ -37,7 +37,7 @@ class RunOutcome:
         return (
             f"{s['devices']} devices: current {current} -> optimized "
             f"{s['optimized_cost']:,.2f} USD (legacy {legacy}); lower bound "
-            f"{s['lower_bound']:,.2f}, gap {100 * s['gap']:.4f} %{proof}; "
+            f"{s['lower_bound']:,.2f}, gap {100 * max(s['gap'], 0.0):.4f} %{proof}; "
             f"{s['devices_changed']} SIMs change plan; {s['seconds']:.1f} s"
         )
 

@@ -62,10 +62,23 @@ class ExportSummary:
     pairs: int
 
 
-def export_instance(
-    engine: Engine, provider_name: str, period_key: str, out_dir: Path
-) -> ExportSummary:
-    """Write the instance folder of ``provider_name``'s period ``period_key`` to ``out_dir``."""
+@dataclass(frozen=True)
+class InstanceTables:
+    """A provider's billing period as the three contract tables, held in memory."""
+
+    period: BillingPeriodSpan
+    billing_period_id: int
+    rate_plans: pd.DataFrame
+    comm_plan_rate_plans: pd.DataFrame
+    devices: pd.DataFrame
+
+
+def instance_tables(engine: Engine, provider_name: str, period_key: str) -> InstanceTables:
+    """Read ``provider_name``'s period ``period_key`` as the contract's three tables.
+
+    Raises :class:`InputError` naming what is missing: a period never synced, no prices, no
+    billable SIMs, SIMs on plans without prices.
+    """
     with engine.connect() as connection:
         provider = load_provider(connection, provider_name)
         period = period_for_key(provider.cycle, period_key)
@@ -92,14 +105,22 @@ def export_instance(
         raise InputError(f"{provider.name} has no billable SIMs synced for {period.key}")
     _require_priced(devices, set(plans["rate_plan_code"]), provider.name)
     frame = _device_frame(devices, pairs, period)
-    _write_atomically(Path(out_dir), plans, pairs, frame)
+    return InstanceTables(period, int(period_id), plans, pairs, frame)
+
+
+def export_instance(
+    engine: Engine, provider_name: str, period_key: str, out_dir: Path
+) -> ExportSummary:
+    """Write the instance folder of ``provider_name``'s period ``period_key`` to ``out_dir``."""
+    tables = instance_tables(engine, provider_name, period_key)
+    _write_atomically(Path(out_dir), tables.rate_plans, tables.comm_plan_rate_plans, tables.devices)
     return ExportSummary(
         folder=Path(out_dir),
-        period=period,
-        devices=len(frame),
-        locked=int((frame["locked"] == "true").sum()),
-        rate_plans=len(plans),
-        pairs=len(pairs),
+        period=tables.period,
+        devices=len(tables.devices),
+        locked=int((tables.devices["locked"] == "true").sum()),
+        rate_plans=len(tables.rate_plans),
+        pairs=len(tables.comm_plan_rate_plans),
     )
 
 

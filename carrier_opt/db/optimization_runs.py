@@ -1,0 +1,414 @@
+"""Persistence of one optimization run: session, instance, communication groups, queues,
+device results and the winner — the legacy tables, filled the way the legacy system did.
+
+A session is refused while another one for the provider is still running (the view
+``vwOptimizationSessionRunning``), except on the last day of the cycle when that session's
+instance has completed — the legacy rule that lets hourly last-day runs follow each other.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Engine, delete, insert, select, update
+
+from carrier_opt.core.billing import period_for_key
+from carrier_opt.core.instance import Instance
+from carrier_opt.core.pricing import device_breakdown
+from carrier_opt.db.models import (
+    JasperCarrierRatePlan,
+    JasperCommunicationPlan,
+    OptimizationCommGroup,
+    OptimizationCommGroupCommPlan,
+    OptimizationCommGroupRatePlan,
+    OptimizationDeviceResult,
+    OptimizationInstance,
+    OptimizationQueue,
+    OptimizationQueueRatePlan,
+    OptimizationSession,
+    RunStatus,
+)
+from carrier_opt.db.models.devices import Device
+from carrier_opt.db.providers import ensure_billing_period, load_provider
+from carrier_opt.db.types import utc_now
+from carrier_opt.db.views import session_running_view_table
+from carrier_opt.errors import CarrierOptError
+
+RESULT_BATCH_ROWS = 10_000
+
+
+class SessionRefused(CarrierOptError):
+    """Another optimization of the provider is still running."""
+
+
+@dataclass(frozen=True)
+class RunIds:
+    """The rows one optimization run owns."""
+
+    provider_id: int
+    billing_period_id: int
+    session_id: int
+    instance_id: int
+    session_guid: str
+
+
+@dataclass(frozen=True)
+class CommGroup:
+    """Communication plans sharing one set of allowed rate plans."""
+
+    name: str
+    communication_plans: tuple[str, ...]
+    rate_plans: tuple[str, ...]
+    skipped_reason: str | None
+
+
+def start_session(
+    engine: Engine, provider_name: str, period_key: str, *, run_id: str, now: datetime
+) -> RunIds:
+    """Open a session and its instance for the provider's period, or refuse (legacy rule)."""
+    with engine.begin() as connection:
+        provider = load_provider(connection, provider_name)
+        period = period_for_key(provider.cycle, period_key)
+        period_id = ensure_billing_period(connection, provider.id, period)
+        view = session_running_view_table()
+        running = connection.execute(
+            select(view.c.session_guid, view.c.instance_status).where(
+                view.c.service_provider_id == provider.id
+            )
+        ).all()
+        last_day = now.astimezone(provider.cycle.zone).date() == period.last_local_day
+        blocking = [r for r in running if not (last_day and r.instance_status == "completed")]
+        if blocking:
+            raise SessionRefused(
+                f"{provider.name}: optimization session {blocking[0].session_guid} is still "
+                "running; a new one starts when it ends (or mark it failed if it crashed)"
+            )
+        guid = str(uuid.uuid4())
+        session_id = connection.execute(
+            insert(OptimizationSession).values(
+                session_guid=guid, service_provider_id=provider.id, billing_period_id=period_id,
+                optimization_type="m2m", status=RunStatus.RUNNING.value, progress_percent=0,
+                dagster_run_id=run_id, started_at=now, created_at=now,
+            )
+        ).inserted_primary_key[0]  # fmt: skip
+        instance_id = connection.execute(
+            insert(OptimizationInstance).values(
+                optimization_session_id=session_id, service_provider_id=provider.id,
+                billing_period_id=period_id, status=RunStatus.RUNNING.value,
+                run_started_at=now, created_at=now,
+            )
+        ).inserted_primary_key[0]  # fmt: skip
+    return RunIds(provider.id, period_id, int(session_id), int(instance_id), guid)
+
+
+def run_ids_for(engine: Engine, run_id: str) -> RunIds:
+    """The session a Dagster run opened (assets after the first find it this way)."""
+    with engine.connect() as connection:
+        row = connection.execute(
+            select(
+                OptimizationSession.service_provider_id,
+                OptimizationSession.billing_period_id,
+                OptimizationSession.id,
+                OptimizationInstance.id.label("instance_id"),
+                OptimizationSession.session_guid,
+            )
+            .join(
+                OptimizationInstance,
+                OptimizationInstance.optimization_session_id == OptimizationSession.id,
+            )
+            .where(OptimizationSession.dagster_run_id == run_id)
+            .order_by(OptimizationSession.id.desc())
+        ).first()
+    if row is None:
+        raise CarrierOptError(
+            f"run {run_id} has no optimization session: materialize staged_devices first "
+            "(the whole optimize_billing_period job does it in order)"
+        )
+    return RunIds(*row)
+
+
+def set_progress(engine: Engine, ids: RunIds, percent: int) -> None:
+    """Record a progress milestone (0/20/30/40/50/100 %) on the session."""
+    with engine.begin() as connection:
+        connection.execute(
+            update(OptimizationSession)
+            .where(OptimizationSession.id == ids.session_id)
+            .values(progress_percent=percent, modified_at=utc_now())
+        )
+
+
+def finish(
+    engine: Engine, ids: RunIds, status: RunStatus, *, error: str | None = None, **costs: float
+) -> None:
+    """Close the session and instance as completed or failed (costs stored as Numeric)."""
+    now = utc_now()
+    money = {key: Decimal(f"{value:.4f}") for key, value in costs.items() if value is not None}
+    with engine.begin() as connection:
+        connection.execute(
+            update(OptimizationInstance)
+            .where(OptimizationInstance.id == ids.instance_id)
+            .values(status=status.value, run_completed_at=now, error_message=error, **money)
+        )
+        connection.execute(
+            update(OptimizationSession)
+            .where(OptimizationSession.id == ids.session_id)
+            .values(status=status.value, completed_at=now, error_message=error, modified_at=now)
+        )
+
+
+def update_instance(engine: Engine, ids: RunIds, **values: object) -> None:
+    """Store figures on the instance row as they become known (device count, costs)."""
+    clean = {
+        key: Decimal(f"{value:.4f}") if isinstance(value, float) else value
+        for key, value in values.items()
+    }
+    with engine.begin() as connection:
+        connection.execute(
+            update(OptimizationInstance)
+            .where(OptimizationInstance.id == ids.instance_id)
+            .values(modified_at=utc_now(), **clean)
+        )
+
+
+def instance_figures(engine: Engine, ids: RunIds) -> dict[str, float]:
+    """Cost before, legacy cost and lower bound stored on the instance (0 when unknown)."""
+    with engine.connect() as connection:
+        row = connection.execute(
+            select(
+                OptimizationInstance.cost_before,
+                OptimizationInstance.legacy_cost,
+                OptimizationInstance.lower_bound,
+            ).where(OptimizationInstance.id == ids.instance_id)
+        ).one()
+    return {name: float(value or 0) for name, value in row._mapping.items()}
+
+
+def comm_groups(pairs: pd.DataFrame, max_rate_plans: int) -> list[CommGroup]:
+    """Group communication plans with identical allowed rate-plan sets (the legacy grouping);
+    a group offering more than ``max_rate_plans`` plans is skipped with the reason."""
+    allowed = pairs.groupby("communication_plan")["rate_plan_code"].agg(
+        lambda codes: tuple(sorted(codes))
+    )
+    groups = []
+    for index, (plans, members) in enumerate(
+        sorted(allowed.groupby(allowed).groups.items(), key=lambda item: item[0])
+    ):
+        reason = None
+        if len(plans) > max_rate_plans:
+            reason = f"{len(plans)} rate plans exceed the limit of {max_rate_plans} per group"
+        groups.append(CommGroup(f"group-{index + 1}", tuple(sorted(members)), plans, reason))
+    return groups
+
+
+def write_comm_groups(engine: Engine, ids: RunIds, groups: list[CommGroup]) -> None:
+    """Record the groups of this instance with their communication and rate plans."""
+    now = utc_now()
+    with engine.begin() as connection:
+        comm_ids = _ids_by_name(
+            connection, JasperCommunicationPlan, JasperCommunicationPlan.name, ids.provider_id
+        )
+        plan_ids = _plan_ids(connection, ids.provider_id)
+        for group in groups:
+            group_id = connection.execute(
+                insert(OptimizationCommGroup).values(
+                    optimization_instance_id=ids.instance_id, name=group.name,
+                    skipped_reason=group.skipped_reason, created_at=now,
+                )
+            ).inserted_primary_key[0]  # fmt: skip
+            members = [
+                {"optimization_comm_group_id": group_id, "communication_plan_id": comm_ids[name]}
+                for name in group.communication_plans
+                if name in comm_ids
+            ]
+            if members:
+                connection.execute(insert(OptimizationCommGroupCommPlan), members)
+            offered = [
+                {"optimization_comm_group_id": group_id, "carrier_rate_plan_id": plan_ids[code]}
+                for code in group.rate_plans
+            ]
+            if offered:
+                connection.execute(insert(OptimizationCommGroupRatePlan), offered)
+
+
+def create_queue(engine: Engine, ids: RunIds, strategy: str, plan_codes: list[str]) -> int:
+    """One queue (a strategy and its rate-plan sequence), pending until its result is written."""
+    now = utc_now()
+    with engine.begin() as connection:
+        plan_ids = _plan_ids(connection, ids.provider_id)
+        queue_id = connection.execute(
+            insert(OptimizationQueue).values(
+                optimization_instance_id=ids.instance_id, strategy=strategy,
+                status=RunStatus.PENDING.value, created_at=now,
+            )
+        ).inserted_primary_key[0]  # fmt: skip
+        sequence = [
+            {"optimization_queue_id": queue_id, "carrier_rate_plan_id": plan_ids[code],
+             "sequence_order": order}
+            for order, code in enumerate(plan_codes)
+        ]  # fmt: skip
+        if sequence:
+            connection.execute(insert(OptimizationQueueRatePlan), sequence)
+    return int(queue_id)
+
+
+def queues_of(engine: Engine, ids: RunIds) -> dict[str, int]:
+    """The instance's queues by strategy."""
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(OptimizationQueue.strategy, OptimizationQueue.id).where(
+                OptimizationQueue.optimization_instance_id == ids.instance_id
+            )
+        ).all()
+    return {strategy: int(queue_id) for strategy, queue_id in rows}
+
+
+def write_queue_result(
+    engine: Engine, ids: RunIds, queue_id: int, instance: Instance, assignment: np.ndarray
+) -> float:
+    """Price ``assignment`` per SIM and store it as the queue's device results; answers the
+    queue's total cost (USD). Replaces earlier results of the queue (re-materialization)."""
+    breakdown = device_breakdown(instance, assignment)
+    total = float(breakdown["cost_usd"].sum())
+    started = utc_now()
+    with engine.begin() as connection:
+        device_ids = _device_ids(connection, ids.provider_id)
+        plan_ids = _plan_ids(connection, ids.provider_id)
+        connection.execute(
+            delete(OptimizationDeviceResult).where(
+                OptimizationDeviceResult.optimization_queue_id == queue_id
+            )
+        )
+        rows = _result_rows(queue_id, instance, breakdown, device_ids, plan_ids)
+        for start in range(0, len(rows), RESULT_BATCH_ROWS):
+            connection.execute(
+                insert(OptimizationDeviceResult), rows[start : start + RESULT_BATCH_ROWS]
+            )
+        connection.execute(
+            update(OptimizationQueue)
+            .where(OptimizationQueue.id == queue_id)
+            .values(
+                status=RunStatus.COMPLETED.value, total_cost=Decimal(f"{total:.4f}"),
+                run_started_at=started, run_completed_at=utc_now(), modified_at=utc_now(),
+            )
+        )  # fmt: skip
+    return total
+
+
+def choose_winner(engine: Engine, ids: RunIds) -> tuple[str, float]:
+    """Mark the cheapest finished queue the winner and delete the losers' device results
+    (as the legacy cleanup did); answers (strategy, total cost)."""
+    with engine.begin() as connection:
+        queues = connection.execute(
+            select(OptimizationQueue.id, OptimizationQueue.strategy, OptimizationQueue.total_cost)
+            .where(
+                OptimizationQueue.optimization_instance_id == ids.instance_id,
+                OptimizationQueue.status == RunStatus.COMPLETED.value,
+            )
+            .order_by(OptimizationQueue.total_cost, OptimizationQueue.id)
+        ).all()
+        if not queues:
+            raise CarrierOptError(
+                f"instance {ids.instance_id} has no finished queue to choose from"
+            )
+        winner = queues[0]
+        connection.execute(
+            update(OptimizationQueue)
+            .where(OptimizationQueue.optimization_instance_id == ids.instance_id)
+            .values(is_winner=OptimizationQueue.id == winner.id)
+        )
+        losers = [queue.id for queue in queues[1:]]
+        if losers:
+            connection.execute(
+                delete(OptimizationDeviceResult).where(
+                    OptimizationDeviceResult.optimization_queue_id.in_(losers)
+                )
+            )
+    return winner.strategy, float(winner.total_cost)
+
+
+def winning_assignment(engine: Engine, ids: RunIds) -> pd.DataFrame:
+    """The winner's rows: iccid, current and assigned plan codes, charges."""
+    current = JasperCarrierRatePlan.__table__.alias("current_plan")
+    assigned = JasperCarrierRatePlan.__table__.alias("assigned_plan")
+    result = OptimizationDeviceResult.__table__
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(
+                Device.iccid,
+                current.c.rate_plan_code.label("current_rate_plan_code"),
+                assigned.c.rate_plan_code.label("rate_plan_code"),
+                result.c.charge_amount,
+            )
+            .select_from(result)
+            .join(OptimizationQueue, OptimizationQueue.id == result.c.optimization_queue_id)
+            .join(Device, Device.id == result.c.device_id)
+            .join(assigned, assigned.c.id == result.c.assigned_carrier_rate_plan_id)
+            .outerjoin(current, current.c.id == result.c.current_carrier_rate_plan_id)
+            .where(
+                OptimizationQueue.optimization_instance_id == ids.instance_id,
+                OptimizationQueue.is_winner.is_(True),
+            )
+            .order_by(Device.iccid)
+        ).all()
+    return pd.DataFrame(
+        [tuple(row) for row in rows],
+        columns=["iccid", "current_rate_plan_code", "rate_plan_code", "charge_amount"],
+    )
+
+
+def _result_rows(
+    queue_id: int,
+    instance: Instance,
+    breakdown: pd.DataFrame,
+    device_ids: dict[str, int],
+    plan_ids: dict[str, int],
+) -> list[dict]:
+    current_codes = [
+        instance.plan_codes[p] if p >= 0 else None for p in instance.current_plan.tolist()
+    ]
+    base_rates = dict(zip(instance.plan_codes.tolist(), instance.base_rate.tolist(), strict=True))
+    rows = []
+    for i, row in enumerate(breakdown.itertuples(index=False)):
+        rows.append(
+            {
+                "optimization_queue_id": queue_id,
+                "device_id": device_ids[row.iccid],
+                "current_carrier_rate_plan_id": plan_ids.get(current_codes[i]),
+                "assigned_carrier_rate_plan_id": plan_ids[row.rate_plan_code],
+                "usage_mb": float(row.usage_mb),
+                "sms_usage": int(instance.sms_count[i]),
+                "proration": float(instance.proration[i]),
+                "charge_amount": _money(row.cost_usd),
+                "base_rate_amount": _money(base_rates[row.rate_plan_code]),
+                "rate_charge_amount": _money(row.base_usd),
+                "overage_charge_amount": _money(row.overage_usd),
+                "sms_charge_amount": _money(row.sms_usd),
+            }
+        )
+    return rows
+
+
+def _money(value: float) -> Decimal:
+    return Decimal(f"{value:.4f}")
+
+
+def _plan_ids(connection, provider_id: int) -> dict[str, int]:
+    return _ids_by_name(
+        connection, JasperCarrierRatePlan, JasperCarrierRatePlan.rate_plan_code, provider_id
+    )
+
+
+def _device_ids(connection, provider_id: int) -> dict[str, int]:
+    return _ids_by_name(connection, Device, Device.iccid, provider_id)
+
+
+def _ids_by_name(connection, model, column, provider_id: int) -> dict[str, int]:
+    rows = connection.execute(
+        select(column, model.id).where(model.service_provider_id == provider_id)
+    ).all()
+    return {name: int(row_id) for name, row_id in rows}

@@ -1,0 +1,311 @@
+"""The optimization of one provider's billing period, as a chain of partitioned assets.
+
+Read top to bottom, this is the data flow: carrier API → staging → ``Device`` (staged_devices)
+→ usage projected for the period (device_usage) → communication groups (comm_groups) → queues
+(rate_plan_permutations) → each queue's priced assignment (queue_results) → the winner
+(winning_assignments). State lives in the legacy tables; a run finds its session by run id.
+"""
+
+import functools
+from datetime import UTC, datetime
+
+import dagster as dg
+import pandas as pd
+
+from carrier_opt.core.billing import period_for_key
+from carrier_opt.core.instance import Instance, instance_from_frames
+from carrier_opt.core.legacy import legacy_baseline
+from carrier_opt.core.optimizer import optimize
+from carrier_opt.core.run import default_legacy_sequences
+from carrier_opt.db import optimization_runs as runs
+from carrier_opt.db.export import InstanceTables, instance_tables
+from carrier_opt.db.models import RunStatus
+from carrier_opt.db.providers import load_provider
+from carrier_opt.db.sync import sync_provider
+from carrier_opt.defs.partitions import provider_and_period, provider_period_partitions
+from carrier_opt.defs.resources import DatabaseResource, JasperResource, PlatformProgress
+from carrier_opt.errors import CarrierOptError
+
+GROUP = "optimization"
+OPTIMIZER_TIME_LIMIT_S = 60.0
+QUEUE_STRATEGIES = ("current", "legacy", "optimizer")
+
+
+def clock() -> datetime:
+    """The current time (tests replace it to run a period as if it were then)."""
+    return datetime.now(UTC)
+
+
+def _partition(context: dg.AssetExecutionContext) -> tuple[str, str]:
+    return provider_and_period(context.partition_key)
+
+
+def _fail_session_on_error(engine, run_id: str, error: BaseException) -> None:
+    """Mark the run's session failed so it does not block the next run (legacy view)."""
+    try:
+        ids = runs.run_ids_for(engine, run_id)
+    except CarrierOptError:
+        return
+    runs.finish(engine, ids, RunStatus.FAILED, error=f"{type(error).__name__}: {error}")
+
+
+def _guarded(fn):
+    """Run an asset body; on failure close the run's session as failed, then re-raise."""
+
+    @functools.wraps(fn)
+    def wrapper(context: dg.AssetExecutionContext, database: DatabaseResource, *args, **kwargs):
+        try:
+            return fn(context, database, *args, **kwargs)
+        except Exception as exc:
+            _fail_session_on_error(database.engine(), context.run.run_id, exc)
+            raise
+
+    return wrapper
+
+
+@dg.asset(group_name=GROUP, partitions_def=provider_period_partitions, kinds={"jasper"})
+@_guarded
+def staged_devices(
+    context: dg.AssetExecutionContext,
+    database: DatabaseResource,
+    jasper: JasperResource,
+    progress: PlatformProgress,
+) -> dg.MaterializeResult:
+    """SIMs and usage synced from the carrier into staging, then merged into ``Device``.
+
+    Opens the run's optimization session (refused while another runs). A closed period is
+    not synced — the carrier has no cycle-to-date usage for it — and uses stored usage.
+    """
+    provider, period_key = _partition(context)
+    engine, now = database.engine(), clock()
+    ids = runs.start_session(engine, provider, period_key, run_id=context.run.run_id, now=now)
+    progress.report(ids.session_guid, 0, "session started")
+    with engine.connect() as connection:
+        period = period_for_key(load_provider(connection, provider).cycle, period_key)
+    if now >= period.end:
+        context.log.info("period %s is closed: using the usage stored for it", period_key)
+        progress.report(ids.session_guid, 30, "closed period: stored usage")
+        return dg.MaterializeResult(metadata={"synced": False, "reason": "closed period"})
+    if now < period.start:
+        raise CarrierOptError(f"billing period {period_key} of {provider} has not started yet")
+    progress.report(ids.session_guid, 20, "device sync started")
+    runs.set_progress(engine, ids, 20)
+    with jasper.client_for(engine, provider) as client:
+        report = sync_provider(engine, provider, client=client, now=now)
+    runs.set_progress(engine, ids, 30)
+    progress.report(ids.session_guid, 30, "devices synchronized")
+    context.log.info(report.summary())
+    merge = report.merge
+    return dg.MaterializeResult(
+        metadata={
+            "synced": True,
+            "devices_inserted": merge.inserted,
+            "devices_updated": merge.updated,
+            "devices_unchanged": merge.unchanged,
+            "api_calls": report.api.calls,
+            "api_retries": report.api.retries,
+            "skipped_records": len(report.problems),
+            "seconds": round(report.seconds, 1),
+        }
+    )
+
+
+@dg.asset(group_name=GROUP, partitions_def=provider_period_partitions, deps=[staged_devices])
+@_guarded
+def device_usage(
+    context: dg.AssetExecutionContext, database: DatabaseResource
+) -> dg.MaterializeResult:
+    """The period's billable SIMs with usage projected to the period end and proration."""
+    provider, period_key = _partition(context)
+    tables = instance_tables(database.engine(), provider, period_key)
+    devices = tables.devices
+    runs.update_instance(
+        database.engine(), runs.run_ids_for(database.engine(), context.run.run_id),
+        device_count=len(devices),
+    )  # fmt: skip
+    return dg.MaterializeResult(
+        metadata={
+            "devices": len(devices),
+            "usage_mb_cycle_to_date": round(float(devices["ctd_usage_mb"].sum()), 1),
+            "usage_mb_projected": round(float(devices["usage_mb"].sum()), 1),
+            "prorated_devices": int((devices["proration"] < 1).sum()),
+            "period_start": tables.period.start.isoformat(),
+            "period_end": tables.period.end.isoformat(),
+        }
+    )
+
+
+@dg.asset(group_name=GROUP, partitions_def=provider_period_partitions, deps=[device_usage])
+@_guarded
+def comm_groups(
+    context: dg.AssetExecutionContext, database: DatabaseResource
+) -> dg.MaterializeResult:
+    """Communication plans grouped by identical allowed rate plans; over-limit groups skipped
+    with a warning (their SIMs keep their plans but still count in their pools)."""
+    provider, period_key = _partition(context)
+    engine = database.engine()
+    ids = runs.run_ids_for(engine, context.run.run_id)
+    tables = instance_tables(engine, provider, period_key)
+    groups = runs.comm_groups(tables.comm_plan_rate_plans, _plan_limit(engine, provider))
+    runs.write_comm_groups(engine, ids, groups)
+    for group in groups:
+        if group.skipped_reason:
+            context.log.warning("%s skipped: %s", group.name, group.skipped_reason)
+    table = "\n".join(
+        f"| {g.name} | {len(g.communication_plans)} | {len(g.rate_plans)} | "
+        f"{g.skipped_reason or 'optimized'} |"
+        for g in groups
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "groups": len(groups),
+            "skipped_groups": sum(1 for g in groups if g.skipped_reason),
+            "groups_table": dg.MetadataValue.md(
+                "| group | comm plans | rate plans | status |\n|---|---|---|---|\n" + table
+            ),
+        }
+    )
+
+
+@dg.asset(group_name=GROUP, partitions_def=provider_period_partitions, deps=[comm_groups])
+@_guarded
+def rate_plan_permutations(
+    context: dg.AssetExecutionContext, database: DatabaseResource, progress: PlatformProgress
+) -> dg.MaterializeResult:
+    """The queues tried for the period: the current assignment, the legacy strategies' best
+    and the optimizer, each with its rate-plan sequence."""
+    provider, period_key = _partition(context)
+    engine = database.engine()
+    ids = runs.run_ids_for(engine, context.run.run_id)
+    tables = instance_tables(engine, provider, period_key)
+    plans = tables.rate_plans.sort_values("data_allowance_mb")["rate_plan_code"].tolist()
+    for strategy in QUEUE_STRATEGIES:
+        runs.create_queue(engine, ids, strategy, plans)
+    runs.set_progress(engine, ids, 40)
+    progress.report(ids.session_guid, 40, "queues created")
+    return dg.MaterializeResult(metadata={"queues": len(QUEUE_STRATEGIES), "plans": len(plans)})
+
+
+@dg.asset(
+    group_name=GROUP, partitions_def=provider_period_partitions, deps=[rate_plan_permutations]
+)
+@_guarded
+def queue_results(
+    context: dg.AssetExecutionContext, database: DatabaseResource, progress: PlatformProgress
+) -> dg.MaterializeResult:
+    """Each queue's assignment priced SIM by SIM; the optimizer's lower bound and gap."""
+    provider, period_key = _partition(context)
+    engine = database.engine()
+    ids = runs.run_ids_for(engine, context.run.run_id)
+    tables = instance_tables(engine, provider, period_key)
+    instance = _instance(tables, _skipped_comm_plans(engine, provider, tables))
+    legacy = legacy_baseline(instance, max_sequences=default_legacy_sequences(instance.n_devices))
+    result = optimize(instance, time_limit_s=OPTIMIZER_TIME_LIMIT_S, starts=[legacy.assignment])
+    assignments = {
+        "current": instance.current_plan,
+        "legacy": legacy.assignment,
+        "optimizer": result.assignment,
+    }
+    queues = runs.queues_of(engine, ids)
+    costs = {
+        strategy: runs.write_queue_result(engine, ids, queues[strategy], instance, assignment)
+        for strategy, assignment in assignments.items()
+    }
+    runs.update_instance(
+        engine, ids, lower_bound=result.bound.value, legacy_cost=legacy.cost,
+        cost_before=costs["current"],
+    )  # fmt: skip
+    runs.set_progress(engine, ids, 50)
+    progress.report(ids.session_guid, 50, "optimization calculated")
+    return dg.MaterializeResult(
+        metadata={
+            "lower_bound": round(result.bound.value, 2),
+            "gap_pct": round(100 * result.gap, 4),
+            "proven_optimal": result.proven_optimal,
+            "optimizer_seconds": round(result.seconds, 1),
+            "queue_costs": dg.MetadataValue.md(
+                "| queue | cost (USD) |\n|---|---:|\n"
+                + "\n".join(f"| {name} | {cost:,.2f} |" for name, cost in costs.items())
+            ),
+        }
+    )
+
+
+@dg.asset(group_name=GROUP, partitions_def=provider_period_partitions, deps=[queue_results])
+@_guarded
+def winning_assignments(
+    context: dg.AssetExecutionContext, database: DatabaseResource, progress: PlatformProgress
+) -> dg.MaterializeResult:
+    """The cheapest queue wins; losers' device results are deleted; the session completes."""
+    engine = database.engine()
+    ids = runs.run_ids_for(engine, context.run.run_id)
+    strategy, cost = runs.choose_winner(engine, ids)
+    winners = runs.winning_assignment(engine, ids)
+    figures = runs.instance_figures(engine, ids)
+    before = figures["cost_before"]
+    runs.finish(engine, ids, RunStatus.COMPLETED, cost_after=cost)
+    runs.set_progress(engine, ids, 100)
+    progress.report(ids.session_guid, 100, "results ready")
+    changed = winners[winners["rate_plan_code"] != winners["current_rate_plan_code"]]
+    bound = figures["lower_bound"]
+    return dg.MaterializeResult(
+        metadata={
+            "devices": len(winners),
+            "winning_queue": strategy,
+            "cost_before": round(before, 2),
+            "cost_after": round(cost, 2),
+            "saving": round(before - cost, 2),
+            "saving_pct": round(100 * (before - cost) / before, 2) if before else 0.0,
+            "legacy_cost": round(figures["legacy_cost"], 2),
+            "lower_bound": round(bound, 2),
+            "gap_pct": round(100 * (cost - bound) / bound, 4) if bound else 0.0,
+            "devices_changing_plan": len(changed),
+            "session_guid": ids.session_guid,
+            "changes_by_plan": dg.MetadataValue.md(_changes_table(changed)),
+        }
+    )
+
+
+def _changes_table(changed: pd.DataFrame) -> str:
+    if changed.empty:
+        return "No SIM changes plan."
+    moves = changed.groupby(["current_rate_plan_code", "rate_plan_code"]).size()
+    moves = moves.sort_values(ascending=False).head(15)
+    lines = [f"| {a} | {b} | {n} |" for (a, b), n in moves.items()]
+    return "| from | to | SIMs |\n|---|---|---:|\n" + "\n".join(lines)
+
+
+def _plan_limit(engine, provider: str) -> int:
+    from carrier_opt.db.models import ServiceProvider
+
+    with engine.connect() as connection:
+        return int(
+            connection.scalar(
+                ServiceProvider.__table__.select()
+                .with_only_columns(ServiceProvider.max_rate_plans_per_group)
+                .where(ServiceProvider.name == provider)
+            )
+        )
+
+
+def _skipped_comm_plans(engine, provider: str, tables: InstanceTables) -> set[str]:
+    groups = runs.comm_groups(tables.comm_plan_rate_plans, _plan_limit(engine, provider))
+    return {cp for g in groups if g.skipped_reason for cp in g.communication_plans}
+
+
+def _instance(tables: InstanceTables, skipped: set[str]) -> Instance:
+    """The optimizer instance; SIMs of skipped groups are locked on their current plan."""
+    devices = tables.devices.copy()
+    locked = devices["communication_plan"].isin(skipped)
+    devices.loc[locked, "locked"] = "true"
+    return instance_from_frames(tables.rate_plans, tables.comm_plan_rate_plans, devices)
+
+
+optimization_assets = [
+    staged_devices,
+    device_usage,
+    comm_groups,
+    rate_plan_permutations,
+    queue_results,
+    winning_assignments,
+]

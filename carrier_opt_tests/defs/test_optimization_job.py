@@ -1,0 +1,98 @@
+"""A whole partition materialized against the fake carrier over HTTP, on both databases."""
+
+import dagster as dg
+import pytest
+from sqlalchemy import func, select
+
+from carrier_opt.core.instance import load_instance
+from carrier_opt.core.optimizer import optimize
+from carrier_opt.db.export import export_instance
+from carrier_opt.db.models import OptimizationDeviceResult, OptimizationSession, RunStatus
+from carrier_opt.db.rate_plans import load_rate_plans
+from carrier_opt.defs.assets import optimization
+from carrier_opt.defs.partitions import SERVICE_PROVIDER, partition_key
+from carrier_opt.defs.resources import DatabaseResource, JasperResource, PlatformProgress
+from carrier_opt.jasper.fake import FakeJasper
+from carrier_opt_tests.db.sync_support import (
+    API_KEY_ENV,
+    USERNAME_ENV,
+    add_fake_provider,
+    write_fake_price_files,
+)
+
+
+@pytest.fixture
+def fake_provider(migrated_engine, monkeypatch, tmp_path):
+    """The fake carrier with a registered, priced provider 'acme'; the clock at the fake's."""
+    with FakeJasper(devices=400, seed=5) as fake:
+        monkeypatch.setenv(USERNAME_ENV, fake.credentials[0])
+        monkeypatch.setenv(API_KEY_ENV, fake.credentials[1])
+        add_fake_provider(migrated_engine, fake)
+        load_rate_plans(migrated_engine, "acme", *write_fake_price_files(tmp_path / "prices"))
+        monkeypatch.setattr(optimization, "clock", fake.now)
+        yield fake
+
+
+def materialize_partition(database_url: str, key: dg.MultiPartitionKey):
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(SERVICE_PROVIDER, ["acme"])
+        return dg.materialize(
+            optimization.optimization_assets,
+            partition_key=key,
+            instance=instance,
+            resources={
+                "database": DatabaseResource(database_url=database_url),
+                "jasper": JasperResource(calls_per_second=200),
+                "progress": PlatformProgress(),
+            },
+            raise_on_error=False,
+        )
+
+
+def test_a_partition_runs_end_to_end_and_matches_the_command_line_optimizer(
+    fake_provider, migrated_engine, database_url, tmp_path
+):
+    period = fake_provider.now().strftime("%Y-%m")
+    result = materialize_partition(database_url, partition_key("acme", period))
+    assert result.success
+    winner = result.asset_materializations_for_node("winning_assignments")[0].metadata
+    assert winner["cost_after"].value <= winner["legacy_cost"].value
+    assert winner["lower_bound"].value <= winner["cost_after"].value + 0.005
+    assert winner["cost_after"].value < winner["cost_before"].value
+
+    folder = tmp_path / "instance"
+    export_instance(migrated_engine, "acme", period, folder)
+    offline = optimize(load_instance(folder), time_limit_s=20)
+    assert winner["cost_after"].value == pytest.approx(offline.cost, abs=0.01)
+
+    with migrated_engine.connect() as connection:
+        session = connection.execute(select(OptimizationSession)).one()
+        results = connection.scalar(select(func.count()).select_from(OptimizationDeviceResult))
+    assert session.status == RunStatus.COMPLETED.value
+    assert session.progress_percent == 100
+    assert results == winner["devices"].value  # losers' rows were cleaned
+
+
+def test_a_second_run_is_refused_while_one_is_running(fake_provider, migrated_engine, database_url):
+    period = fake_provider.now().strftime("%Y-%m")
+    with migrated_engine.begin() as connection:
+        connection.execute(
+            OptimizationSession.__table__.update().values(status=RunStatus.RUNNING.value)
+        )
+    first = materialize_partition(database_url, partition_key("acme", period))
+    assert first.success
+    with migrated_engine.begin() as connection:
+        connection.execute(
+            OptimizationSession.__table__.update().values(status=RunStatus.RUNNING.value)
+        )
+    second = materialize_partition(database_url, partition_key("acme", period))
+    assert not second.success
+    failure = next(e for e in second.all_events if e.is_step_failure)
+    assert "is still running" in str(failure.step_failure_data.error)
+
+
+def test_a_period_never_synced_fails_with_its_message(fake_provider, database_url):
+    result = materialize_partition(database_url, partition_key("acme", "2025-02"))
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    assert "no billable SIMs synced for 2025-02" in str(failure.step_failure_data.error)
