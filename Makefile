@@ -37,7 +37,9 @@ test: lint
 	$(BIN)/pytest
 
 demo: $(STAMP)
-	$(BIN)/carrier-opt demo
+	@mkdir -p "$(UI_DAGSTER_HOME)"
+	@test -f "$(UI_DAGSTER_HOME)/dagster.yaml" || cp dagster.yaml "$(UI_DAGSTER_HOME)/dagster.yaml"
+	DAGSTER_HOME="$(UI_DAGSTER_HOME)" $(BIN)/carrier-opt demo
 
 ui: $(STAMP)
 	@mkdir -p "$(UI_DAGSTER_HOME)"

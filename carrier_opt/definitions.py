@@ -6,9 +6,11 @@ from carrier_opt.defs.assets.optimization import optimization_assets
 from carrier_opt.defs.assets.schema import database_schema
 from carrier_opt.defs.jobs import optimize_billing_period, setup_database
 from carrier_opt.defs.resources import resources_for
+from carrier_opt.defs.sensors import billing_window_sensor
 
 defs = dg.Definitions(
     assets=[database_schema, *optimization_assets],
     jobs=[setup_database, optimize_billing_period],
+    sensors=[billing_window_sensor],
     resources=resources_for(),
 )

@@ -874,6 +874,90 @@ UPDATE alembic_version SET version_num='0002' WHERE alembic_version.version_num 
 
 GO
 
+-- Running upgrade 0002 -> 0003
+
+CREATE TABLE [ProviderNotificationRecipient] (
+    id INTEGER NOT NULL IDENTITY, 
+    service_provider_id INTEGER NOT NULL, 
+    kind VARCHAR(3) NOT NULL, 
+    address VARCHAR(320) NOT NULL, 
+    created_at DATETIMEOFFSET NOT NULL, 
+    modified_at DATETIMEOFFSET NULL, 
+    CONSTRAINT [pk_ProviderNotificationRecipient] PRIMARY KEY (id), 
+    CONSTRAINT [ck_ProviderNotificationRecipient_kind_known] CHECK (kind IN ('to', 'cc', 'bcc')), 
+    CONSTRAINT [fk_ProviderNotificationRecipient_service_provider_id] FOREIGN KEY(service_provider_id) REFERENCES [ServiceProvider] (id) ON DELETE CASCADE, 
+    CONSTRAINT [uq_ProviderNotificationRecipient_service_provider_id_kind_address] UNIQUE (service_provider_id, kind, address)
+);
+
+GO
+
+CREATE INDEX [ix_ProviderNotificationRecipient_service_provider_id] ON [ProviderNotificationRecipient] (service_provider_id);
+
+GO
+
+CREATE TABLE [RatePlanUpdate] (
+    id BIGINT NOT NULL IDENTITY, 
+    service_provider_id INTEGER NOT NULL, 
+    optimization_instance_id INTEGER NOT NULL, 
+    iccid VARCHAR(22) NOT NULL, 
+    from_rate_plan_code VARCHAR(255) NULL, 
+    to_rate_plan_code VARCHAR(255) NOT NULL, 
+    saving_usd NUMERIC(18, 4) NULL, 
+    status VARCHAR(20) NOT NULL, 
+    batch_number INTEGER NULL, 
+    attempts INTEGER NOT NULL, 
+    http_status INTEGER NULL, 
+    carrier_error_code VARCHAR(20) NULL, 
+    carrier_error_message TEXT NULL, 
+    requested_at DATETIMEOFFSET NULL, 
+    completed_at DATETIMEOFFSET NULL, 
+    created_at DATETIMEOFFSET NOT NULL, 
+    modified_at DATETIMEOFFSET NULL, 
+    CONSTRAINT [pk_RatePlanUpdate] PRIMARY KEY (id), 
+    CONSTRAINT [ck_RatePlanUpdate_status_known] CHECK (status IN ('dry_run', 'sending', 'sent', 'failed', 'skipped_no_go')), 
+    CONSTRAINT [ck_RatePlanUpdate_attempts_not_negative] CHECK (attempts >= 0), 
+    CONSTRAINT [fk_RatePlanUpdate_optimization_instance_id] FOREIGN KEY(optimization_instance_id) REFERENCES [OptimizationInstance] (id) ON DELETE CASCADE, 
+    CONSTRAINT [fk_RatePlanUpdate_service_provider_id] FOREIGN KEY(service_provider_id) REFERENCES [ServiceProvider] (id), 
+    CONSTRAINT [uq_RatePlanUpdate_optimization_instance_id_iccid_to_rate_plan_code] UNIQUE (optimization_instance_id, iccid, to_rate_plan_code)
+);
+
+GO
+
+CREATE INDEX [ix_RatePlanUpdate_service_provider_id_status] ON [RatePlanUpdate] (service_provider_id, status);
+
+GO
+
+CREATE TABLE [RatePlanUpdateBatch] (
+    id INTEGER NOT NULL IDENTITY, 
+    service_provider_id INTEGER NOT NULL, 
+    optimization_instance_id INTEGER NOT NULL, 
+    batch_number INTEGER NOT NULL, 
+    devices INTEGER NOT NULL, 
+    succeeded INTEGER NOT NULL, 
+    failed INTEGER NOT NULL, 
+    started_at DATETIMEOFFSET NOT NULL, 
+    finished_at DATETIMEOFFSET NULL, 
+    devices_per_minute FLOAT NULL, 
+    success_rate FLOAT NULL, 
+    created_at DATETIMEOFFSET NOT NULL, 
+    modified_at DATETIMEOFFSET NULL, 
+    CONSTRAINT [pk_RatePlanUpdateBatch] PRIMARY KEY (id), 
+    CONSTRAINT [ck_RatePlanUpdateBatch_counts_valid] CHECK (devices >= 0 AND succeeded >= 0 AND failed >= 0), 
+    CONSTRAINT [fk_RatePlanUpdateBatch_optimization_instance_id] FOREIGN KEY(optimization_instance_id) REFERENCES [OptimizationInstance] (id) ON DELETE CASCADE, 
+    CONSTRAINT [fk_RatePlanUpdateBatch_service_provider_id] FOREIGN KEY(service_provider_id) REFERENCES [ServiceProvider] (id), 
+    CONSTRAINT [uq_RatePlanUpdateBatch_optimization_instance_id_batch_number] UNIQUE (optimization_instance_id, batch_number)
+);
+
+GO
+
+CREATE INDEX [ix_RatePlanUpdateBatch_service_provider_id] ON [RatePlanUpdateBatch] (service_provider_id);
+
+GO
+
+UPDATE alembic_version SET version_num='0003' WHERE alembic_version.version_num = '0002';
+
+GO
+
 COMMIT;
 
 GO

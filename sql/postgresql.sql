@@ -700,5 +700,75 @@ ALTER TABLE "JasperAuthentication" ADD COLUMN username_ref VARCHAR(500);
 
 UPDATE alembic_version SET version_num='0002' WHERE alembic_version.version_num = '0001';
 
+-- Running upgrade 0002 -> 0003
+
+CREATE TABLE "ProviderNotificationRecipient" (
+    id SERIAL NOT NULL, 
+    service_provider_id INTEGER NOT NULL, 
+    kind VARCHAR(3) NOT NULL, 
+    address VARCHAR(320) NOT NULL, 
+    created_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    modified_at TIMESTAMP WITH TIME ZONE, 
+    CONSTRAINT "pk_ProviderNotificationRecipient" PRIMARY KEY (id), 
+    CONSTRAINT "ck_ProviderNotificationRecipient_kind_known" CHECK (kind IN ('to', 'cc', 'bcc')), 
+    CONSTRAINT "fk_ProviderNotificationRecipient_service_provider_id" FOREIGN KEY(service_provider_id) REFERENCES "ServiceProvider" (id) ON DELETE CASCADE, 
+    CONSTRAINT "uq_ProviderNotificationRecipient_service_provider_id_ki_1bae" UNIQUE (service_provider_id, kind, address)
+);
+
+CREATE INDEX "ix_ProviderNotificationRecipient_service_provider_id" ON "ProviderNotificationRecipient" (service_provider_id);
+
+CREATE TABLE "RatePlanUpdate" (
+    id BIGSERIAL NOT NULL, 
+    service_provider_id INTEGER NOT NULL, 
+    optimization_instance_id INTEGER NOT NULL, 
+    iccid VARCHAR(22) NOT NULL, 
+    from_rate_plan_code VARCHAR(255), 
+    to_rate_plan_code VARCHAR(255) NOT NULL, 
+    saving_usd NUMERIC(18, 4), 
+    status VARCHAR(20) NOT NULL, 
+    batch_number INTEGER, 
+    attempts INTEGER NOT NULL, 
+    http_status INTEGER, 
+    carrier_error_code VARCHAR(20), 
+    carrier_error_message TEXT, 
+    requested_at TIMESTAMP WITH TIME ZONE, 
+    completed_at TIMESTAMP WITH TIME ZONE, 
+    created_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    modified_at TIMESTAMP WITH TIME ZONE, 
+    CONSTRAINT "pk_RatePlanUpdate" PRIMARY KEY (id), 
+    CONSTRAINT "ck_RatePlanUpdate_status_known" CHECK (status IN ('dry_run', 'sending', 'sent', 'failed', 'skipped_no_go')), 
+    CONSTRAINT "ck_RatePlanUpdate_attempts_not_negative" CHECK (attempts >= 0), 
+    CONSTRAINT "fk_RatePlanUpdate_optimization_instance_id" FOREIGN KEY(optimization_instance_id) REFERENCES "OptimizationInstance" (id) ON DELETE CASCADE, 
+    CONSTRAINT "fk_RatePlanUpdate_service_provider_id" FOREIGN KEY(service_provider_id) REFERENCES "ServiceProvider" (id), 
+    CONSTRAINT "uq_RatePlanUpdate_optimization_instance_id_iccid_to_rat_3d14" UNIQUE (optimization_instance_id, iccid, to_rate_plan_code)
+);
+
+CREATE INDEX "ix_RatePlanUpdate_service_provider_id_status" ON "RatePlanUpdate" (service_provider_id, status);
+
+CREATE TABLE "RatePlanUpdateBatch" (
+    id SERIAL NOT NULL, 
+    service_provider_id INTEGER NOT NULL, 
+    optimization_instance_id INTEGER NOT NULL, 
+    batch_number INTEGER NOT NULL, 
+    devices INTEGER NOT NULL, 
+    succeeded INTEGER NOT NULL, 
+    failed INTEGER NOT NULL, 
+    started_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    finished_at TIMESTAMP WITH TIME ZONE, 
+    devices_per_minute FLOAT, 
+    success_rate FLOAT, 
+    created_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    modified_at TIMESTAMP WITH TIME ZONE, 
+    CONSTRAINT "pk_RatePlanUpdateBatch" PRIMARY KEY (id), 
+    CONSTRAINT "ck_RatePlanUpdateBatch_counts_valid" CHECK (devices >= 0 AND succeeded >= 0 AND failed >= 0), 
+    CONSTRAINT "fk_RatePlanUpdateBatch_optimization_instance_id" FOREIGN KEY(optimization_instance_id) REFERENCES "OptimizationInstance" (id) ON DELETE CASCADE, 
+    CONSTRAINT "fk_RatePlanUpdateBatch_service_provider_id" FOREIGN KEY(service_provider_id) REFERENCES "ServiceProvider" (id), 
+    CONSTRAINT "uq_RatePlanUpdateBatch_optimization_instance_id_batch_number" UNIQUE (optimization_instance_id, batch_number)
+);
+
+CREATE INDEX "ix_RatePlanUpdateBatch_service_provider_id" ON "RatePlanUpdateBatch" (service_provider_id);
+
+UPDATE alembic_version SET version_num='0003' WHERE alembic_version.version_num = '0002';
+
 COMMIT;
 

@@ -101,6 +101,21 @@ def add_provider(
     return int(provider_id)
 
 
+def set_jasper_url(engine: Engine, name: str, jasper_url: str) -> None:
+    """Point an existing provider at another Jasper base URL (the demo's fake moves ports)."""
+    with engine.begin() as connection:
+        provider_id = connection.scalar(
+            select(ServiceProvider.id).where(ServiceProvider.name == name)
+        )
+        if provider_id is None:
+            raise InputError(f"unknown service provider {name!r}")
+        connection.execute(
+            JasperAuthentication.__table__.update()
+            .where(JasperAuthentication.service_provider_id == provider_id)
+            .values(base_url=jasper_url, modified_at=utc_now())
+        )
+
+
 def load_provider(connection: Connection, name: str) -> ProviderSettings:
     """The settings of provider ``name``, or :class:`InputError` if there is none."""
     row = connection.execute(

@@ -38,6 +38,10 @@ EXPECTED_TABLES = {
     # Added by carrier_opt (migration 0002), not in the legacy schema:
     "JasperCommunicationPlan_RatePlan",
     "DeviceRatePlanHistory",
+    # Added by carrier_opt (migration 0003), not in the legacy schema:
+    "ProviderNotificationRecipient",
+    "RatePlanUpdate",
+    "RatePlanUpdateBatch",
 }
 
 MONEY_COLUMNS = {

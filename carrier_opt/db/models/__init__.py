@@ -13,6 +13,13 @@ from carrier_opt.db.models.base import (
     SecretSource,
 )
 from carrier_opt.db.models.customers import CustomerRatePool, OptimizationGroup, RevCustomer, Site
+from carrier_opt.db.models.delivery import (
+    ProviderNotificationRecipient,
+    RatePlanUpdate,
+    RatePlanUpdateBatch,
+    RatePlanUpdateStatus,
+    RecipientKind,
+)
 from carrier_opt.db.models.devices import (
     Device,
     DeviceRatePlanHistory,
@@ -84,6 +91,11 @@ __all__ = [
     "OptimizationSession",
     "OptimizationSharedPoolResult",
     "OptimizationType",
+    "ProviderNotificationRecipient",
+    "RatePlanUpdate",
+    "RatePlanUpdateBatch",
+    "RatePlanUpdateStatus",
+    "RecipientKind",
     "RevCustomer",
     "RunStatus",
     "SecretSource",

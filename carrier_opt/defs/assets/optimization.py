@@ -27,8 +27,14 @@ from carrier_opt.defs.resources import DatabaseResource, JasperResource, Platfor
 from carrier_opt.errors import CarrierOptError
 
 GROUP = "optimization"
-OPTIMIZER_TIME_LIMIT_S = 60.0
 QUEUE_STRATEGIES = ("current", "legacy", "optimizer")
+
+
+class OptimizerConfig(dg.Config):
+    """Run settings of the optimization step (editable in the launchpad)."""
+
+    time_limit_s: float = 60.0
+    """Seconds the optimizer may spend after the legacy baseline (bound, search, proof)."""
 
 
 def clock() -> datetime:
@@ -191,7 +197,10 @@ def rate_plan_permutations(
 )
 @_guarded
 def queue_results(
-    context: dg.AssetExecutionContext, database: DatabaseResource, progress: PlatformProgress
+    context: dg.AssetExecutionContext,
+    database: DatabaseResource,
+    progress: PlatformProgress,
+    config: OptimizerConfig,
 ) -> dg.MaterializeResult:
     """Each queue's assignment priced SIM by SIM; the optimizer's lower bound and gap."""
     provider, period_key = _partition(context)
@@ -200,7 +209,7 @@ def queue_results(
     tables = instance_tables(engine, provider, period_key)
     instance = _instance(tables, _skipped_comm_plans(engine, provider, tables))
     legacy = legacy_baseline(instance, max_sequences=default_legacy_sequences(instance.n_devices))
-    result = optimize(instance, time_limit_s=OPTIMIZER_TIME_LIMIT_S, starts=[legacy.assignment])
+    result = optimize(instance, time_limit_s=config.time_limit_s, starts=[legacy.assignment])
     assignments = {
         "current": instance.current_plan,
         "legacy": legacy.assignment,

@@ -1,0 +1,175 @@
+"""Sensors: start the optimization when a provider's billing period is in its run window.
+
+``billing_window_sensor`` ticks every 5 minutes. Each tick makes **one** query (the active
+providers' cycle settings) and never calls the carrier API, so it stays far inside Dagster's
+60-second sensor timeout. For each provider :func:`carrier_opt.core.run_window.scheduled_runs`
+names the runs due now; every one carries a ``run_key`` (``provider|YYYY-MM|YYYY-MM-DD`` and,
+on the last day, ``...|HH``), and Dagster starts a run only for a ``run_key`` this sensor has
+not used before. Emitting the same key tick after tick is therefore safe and is what makes a
+missed tick (daemon restart, slow tick) harmless: the next tick still asks for today's run.
+
+Every active provider also becomes a ``service_provider`` partition if it is not one yet, so a
+provider added straight to the database (not through ``carrier-opt provider add``) appears in
+the UI and can be run by hand.
+
+The sensor is **stopped by default**: a fresh ``dagster dev`` must not start optimizations (and
+later carrier rate-plan changes) that nobody asked for. Turn it on in the UI or with
+``dagster sensor start billing_window_sensor``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import dagster as dg
+from sqlalchemy import Engine, select
+
+from carrier_opt.core.billing import BillingCycle
+from carrier_opt.core.run_window import DueRun, WindowDecision, scheduled_runs
+from carrier_opt.db.models import ServiceProvider
+from carrier_opt.db.types import utc_now
+from carrier_opt.defs.jobs import OPTIMIZE_JOB_NAME
+from carrier_opt.defs.partitions import (
+    SERVICE_PROVIDER,
+    partition_key,
+    service_provider_partitions,
+)
+from carrier_opt.defs.resources import DatabaseResource
+from carrier_opt.errors import InputError
+
+SENSOR_NAME = "billing_window_sensor"
+MINIMUM_INTERVAL_SECONDS = 300
+
+TRIGGER_TAG = "carrier_opt/trigger"
+LOCAL_DATE_TAG = "carrier_opt/local_date"
+LOCAL_HOUR_TAG = "carrier_opt/local_hour"
+DAILY_TRIGGER = "billing_window_daily"
+HOURLY_TRIGGER = "billing_window_last_day_hourly"
+
+Clock = Callable[[], datetime]
+"""Answers the current instant as an aware UTC datetime."""
+
+
+@dataclass(frozen=True)
+class ActiveProvider:
+    """The settings of one active provider that decide when it runs (nothing secret)."""
+
+    name: str
+    time_zone: str
+    billing_cycle_end_day: int
+    billing_cycle_end_hour: int
+    optimization_start_hour_local: int | None
+
+
+def active_providers(engine: Engine) -> list[ActiveProvider]:
+    """The active providers' cycle settings, by name: the one query a tick makes."""
+    query = (
+        select(
+            ServiceProvider.name,
+            ServiceProvider.time_zone,
+            ServiceProvider.billing_cycle_end_day,
+            ServiceProvider.billing_cycle_end_hour,
+            ServiceProvider.optimization_start_hour_local,
+        )
+        .where(ServiceProvider.is_active.is_(True))
+        .order_by(ServiceProvider.name)
+    )
+    with engine.connect() as connection:
+        return [ActiveProvider(*row) for row in connection.execute(query)]
+
+
+def build_billing_window_sensor(
+    clock: Clock = utc_now, name: str = SENSOR_NAME
+) -> dg.SensorDefinition:
+    """The billing-window sensor reading the time from ``clock``.
+
+    Production uses the wall clock; tests pass a fixed instant, because
+    ``build_sensor_context`` has no notion of "now" and patching a module global would couple
+    tests to this module's internals.
+    """
+
+    @dg.sensor(
+        name=name,
+        job_name=OPTIMIZE_JOB_NAME,
+        minimum_interval_seconds=MINIMUM_INTERVAL_SECONDS,
+        default_status=dg.DefaultSensorStatus.STOPPED,
+        description=(
+            "Requests one optimization run per day in each active provider's last 8 billing "
+            "days and one per hour on the last day from its start hour (local time). "
+            "Stopped by default so a fresh deployment starts nothing unasked."
+        ),
+    )
+    def billing_window(
+        context: dg.SensorEvaluationContext, database: DatabaseResource
+    ) -> dg.SensorResult:
+        return evaluate_billing_window(context, active_providers(database.engine()), clock())
+
+    return billing_window
+
+
+def evaluate_billing_window(
+    context: dg.SensorEvaluationContext, providers: Sequence[ActiveProvider], now: datetime
+) -> dg.SensorResult:
+    """The tick's result for these providers at ``now``: due runs and new provider partitions."""
+    run_requests: list[dg.RunRequest] = []
+    for provider in providers:
+        decision = _decide(context, provider, now)
+        if decision is not None:
+            run_requests.extend(run_request(decision, due) for due in decision.due)
+    known = set(context.instance.get_dynamic_partitions(SERVICE_PROVIDER))
+    new_names = [provider.name for provider in providers if provider.name not in known]
+    skip_reason = None
+    if not run_requests:
+        skip_reason = (
+            f"none of the {len(providers)} active service providers is in its run window "
+            f"at {now.isoformat()}"
+        )
+    return dg.SensorResult(
+        run_requests=run_requests,
+        dynamic_partitions_requests=(
+            [service_provider_partitions.build_add_request(new_names)] if new_names else None
+        ),
+        skip_reason=skip_reason,
+    )
+
+
+def run_request(decision: WindowDecision, due: DueRun) -> dg.RunRequest:
+    """The Dagster run request of one due run, keyed so Dagster starts it at most once."""
+    tags = {
+        TRIGGER_TAG: HOURLY_TRIGGER if due.is_hourly else DAILY_TRIGGER,
+        LOCAL_DATE_TAG: due.local_date.isoformat(),
+    }
+    if due.local_hour is not None:
+        tags[LOCAL_HOUR_TAG] = f"{due.local_hour:02d}"
+    return dg.RunRequest(
+        run_key=due.run_key,
+        partition_key=partition_key(decision.provider, decision.period_key),
+        tags=tags,
+    )
+
+
+def _decide(
+    context: dg.SensorEvaluationContext, provider: ActiveProvider, now: datetime
+) -> WindowDecision | None:
+    """The provider's window decision, or None (logged) when its settings are unusable.
+
+    One provider with a bad time zone must not stop every other provider's runs, so the error
+    is logged with what to fix instead of failing the tick.
+    """
+    try:
+        cycle = BillingCycle(
+            provider.billing_cycle_end_day, provider.billing_cycle_end_hour, provider.time_zone
+        )
+        decision = scheduled_runs(provider.name, cycle, provider.optimization_start_hour_local, now)
+    except InputError as error:
+        context.log.error(f"service provider {provider.name!r} skipped: {error}")
+        return None
+    if decision.warning:
+        context.log.warning(decision.warning)
+    return decision
+
+
+billing_window_sensor = build_billing_window_sensor()
+"""The sensor ``definitions.py`` registers (stopped until someone turns it on)."""

@@ -1,0 +1,445 @@
+"""E-mail about runs: the report on success, diagnostics on failure, warnings, Go/No-Go.
+
+Message *builders* are pure functions returning a :class:`Notification` (subject, plain-text
+body, attachments); a *notifier* turns one into an RFC 5322 message and sends it:
+:class:`SmtpNotifier` (stdlib ``smtplib``) or :class:`SesNotifier` (boto3 ``send_raw_email``,
+which carries attachments). Who receives what is per provider, in the database
+(``ProviderNotificationRecipient``: ``to``, ``cc``, ``bcc``); BCC addresses travel in the
+envelope only, never in a header.
+
+Secrets: the SMTP password is read from an environment variable named in the configuration,
+only when sending, and appears in no log, message or ``repr``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import smtplib
+import ssl
+import traceback
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from typing import Any, Protocol
+
+from sqlalchemy import Connection, delete, insert, select
+
+from carrier_opt.core.instance import DroppedPlan
+from carrier_opt.db.models import ProviderNotificationRecipient, RecipientKind
+from carrier_opt.db.types import utc_now
+from carrier_opt.delivery.rate_plan_updates import BUFFER_MINUTES, Decision
+from carrier_opt.delivery.report_data import ReportData
+from carrier_opt.delivery.workbook import CONTENT_TYPE as XLSX_CONTENT_TYPE
+from carrier_opt.errors import CarrierOptError, ConfigurationError, InputError
+
+log = logging.getLogger(__name__)
+
+SUBJECT_PREFIX = "[carrier_opt]"
+MAX_ATTACHMENT_BYTES = 7 * 1024 * 1024
+"""Largest workbook attached; SES refuses raw messages over 10 MB and base64 adds a third."""
+
+MAX_TRACEBACK_LINES = 40
+
+
+class NotificationError(CarrierOptError):
+    """An e-mail could not be handed to the mail server (the message says which and why)."""
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file attached to a notification."""
+
+    file_name: str
+    content_type: str
+    content: bytes
+
+
+@dataclass(frozen=True)
+class Notification:
+    """A message ready to send: ``kind`` is success, error, warning or go_no_go."""
+
+    kind: str
+    subject: str
+    body: str
+    attachments: tuple[Attachment, ...] = ()
+
+
+@dataclass(frozen=True)
+class Recipients:
+    """Where a provider's messages go; ``bcc`` never appears in the headers."""
+
+    to: tuple[str, ...] = ()
+    cc: tuple[str, ...] = ()
+    bcc: tuple[str, ...] = ()
+
+    @property
+    def everyone(self) -> tuple[str, ...]:
+        """Every envelope recipient (to, cc and bcc), each once."""
+        return tuple(dict.fromkeys((*self.to, *self.cc, *self.bcc)))
+
+    def __bool__(self) -> bool:
+        return bool(self.everyone)
+
+
+# --------------------------------------------------------------------------- recipients
+
+
+def notification_recipients(connection: Connection, provider_id: int) -> Recipients:
+    """The provider's to/cc/bcc addresses, in a stable (alphabetical) order."""
+    table = ProviderNotificationRecipient.__table__
+    rows = connection.execute(
+        select(table.c.kind, table.c.address)
+        .where(table.c.service_provider_id == provider_id)
+        .order_by(table.c.kind, table.c.address)
+    )
+    by_kind: dict[str, list[str]] = {kind.value: [] for kind in RecipientKind}
+    for kind, address in rows:
+        by_kind[kind].append(address)
+    return Recipients(*(tuple(by_kind[kind.value]) for kind in RecipientKind))
+
+
+def set_notification_recipients(
+    connection: Connection,
+    provider_id: int,
+    *,
+    to: Iterable[str],
+    cc: Iterable[str] = (),
+    bcc: Iterable[str] = (),
+) -> Recipients:
+    """Replace the provider's recipients (in the caller's transaction); answers them."""
+    wanted = {
+        RecipientKind.TO: _addresses(to),
+        RecipientKind.CC: _addresses(cc),
+        RecipientKind.BCC: _addresses(bcc),
+    }
+    table = ProviderNotificationRecipient.__table__
+    connection.execute(delete(table).where(table.c.service_provider_id == provider_id))
+    rows = [
+        {
+            "service_provider_id": provider_id,
+            "kind": kind.value,
+            "address": address,
+            "created_at": utc_now(),
+        }
+        for kind, addresses in wanted.items()
+        for address in addresses
+    ]
+    if rows:
+        connection.execute(insert(table), rows)
+    return notification_recipients(connection, provider_id)
+
+
+def _addresses(values: Iterable[str]) -> list[str]:
+    """Trimmed, de-duplicated addresses; something without ``@`` is refused."""
+    addresses = list(dict.fromkeys(value.strip() for value in values if value and value.strip()))
+    for address in addresses:
+        local, _, domain = address.rpartition("@")
+        if not local or not domain or any(c in address for c in " ,;<>\r\n"):
+            raise InputError(f"{address!r} is not an e-mail address")
+    return addresses
+
+
+# --------------------------------------------------------------------------- builders
+
+
+def success_message(
+    data: ReportData,
+    *,
+    workbook: bytes | None,
+    file_name: str,
+    report_uri: str | None = None,
+    run_url: str | None = None,
+    max_attachment_bytes: int = MAX_ATTACHMENT_BYTES,
+) -> Notification:
+    """The report mail: headline figures in the body, the workbook attached.
+
+    A workbook larger than ``max_attachment_bytes`` is not attached (mail servers refuse
+    it); the body then points at ``report_uri``.
+    """
+    saving = "n/a" if data.saving is None else _usd(data.saving)
+    subject = (
+        f"{SUBJECT_PREFIX} {data.provider} {data.period_key}: optimization done, "
+        f"saving {saving} on {data.devices:,} SIMs"
+    )
+    lines = [
+        f"The rate-plan optimization of {data.provider} for billing period {data.period_key} "
+        "is done.",
+        "",
+        *_headline(data),
+        "",
+    ]
+    attachments: tuple[Attachment, ...] = ()
+    if workbook is not None and len(workbook) <= max_attachment_bytes:
+        attachments = (Attachment(file_name, XLSX_CONTENT_TYPE, workbook),)
+        lines.append(f"The full report is attached ({file_name}).")
+    elif workbook is not None:
+        size_mb = len(workbook) / 1_048_576
+        lines.append(f"The report ({file_name}, {size_mb:.1f} MB) is too large to attach.")
+    if report_uri:
+        lines.append(f"Stored at: {report_uri}")
+    if run_url:
+        lines.append(f"Run: {run_url}")
+    return Notification("success", subject, "\n".join(lines) + "\n", attachments)
+
+
+def _headline(data: ReportData) -> list[str]:
+    """The figures a reader wants without opening the workbook."""
+    percent = "" if data.saving_percent is None else f" ({data.saving_percent:.2f} %)"
+    lines = [
+        f"Period:             {data.period_start_local:%Y-%m-%d %H:%M} to "
+        f"{data.period_end_local:%Y-%m-%d %H:%M} ({data.time_zone})",
+        f"SIMs:               {data.devices:,} ({data.devices_changed:,} change plan)",
+        f"Cost before:        {_usd(data.cost_before)}",
+        f"Cost after:         {_usd(data.cost_after)}",
+        f"Saving:             {_usd(data.saving)}{percent}",
+    ]
+    if data.lower_bound is not None:
+        gap = "" if data.gap is None else f", gap {100 * max(data.gap, 0.0):.3f} %"
+        proof = ", proven optimal" if data.proven_optimal else ""
+        lines.append(f"Lower bound:        {_usd(data.lower_bound)}{gap}{proof}")
+    if data.legacy_cost is not None:
+        lines.append(f"Legacy strategies:  {_usd(data.legacy_cost)}")
+    if data.seconds is not None:
+        lines.append(f"Run time:           {data.seconds:,.1f} s")
+    for code, reason in data.dropped_plans:
+        lines.append(f"Plan dropped as invalid: {code} ({reason})")
+    return lines
+
+
+def error_message(
+    *,
+    asset: str,
+    error: BaseException | str,
+    provider: str | None = None,
+    period_key: str | None = None,
+    run_url: str | None = None,
+    run_id: str | None = None,
+) -> Notification:
+    """Diagnostics for a failed step: which asset, what error, where to look.
+
+    The traceback's last :data:`MAX_TRACEBACK_LINES` lines are included; the project's
+    exceptions never carry credentials, so this is safe to mail.
+    """
+    where = " ".join(part for part in (provider, period_key) if part)
+    headline = str(error).splitlines()[0] if str(error) else type(error).__name__
+    subject = f"{SUBJECT_PREFIX} FAILED {where + ': ' if where else ''}{asset}: {headline}"
+    lines = [f"The step {asset!r} failed{' for ' + where if where else ''}.", ""]
+    if isinstance(error, BaseException):
+        lines.append(f"Error: {type(error).__name__}: {error}")
+    else:
+        lines.append(f"Error: {error}")
+    if run_id:
+        lines.append(f"Run id: {run_id}")
+    if run_url:
+        lines.append(f"Run: {run_url}")
+    if isinstance(error, BaseException) and error.__traceback__ is not None:
+        trace = "".join(traceback.format_exception(error)).splitlines()
+        lines += ["", "Traceback (last lines):", *trace[-MAX_TRACEBACK_LINES:]]
+    return Notification("error", _one_line(subject), "\n".join(lines) + "\n")
+
+
+def warning_message(
+    *,
+    provider: str,
+    period_key: str,
+    oversized_groups: Mapping[str, int] | None = None,
+    max_plans_per_group: int = 15,
+    dropped_plans: Sequence[DroppedPlan | tuple[str, str]] = (),
+    other: Sequence[str] = (),
+    run_url: str | None = None,
+) -> Notification | None:
+    """Things a person should fix, or ``None`` when there are none.
+
+    ``oversized_groups`` maps a communication group to its number of rate plans (those over
+    ``max_plans_per_group`` were skipped); ``dropped_plans`` are plans left out as invalid.
+    """
+    lines: list[str] = []
+    for group, plans in sorted((oversized_groups or {}).items()):
+        lines.append(
+            f"- Communication group {group!r} has {plans} rate plans (more than "
+            f"{max_plans_per_group}): it was not optimized."
+        )
+    for plan in dropped_plans:
+        code, reason = (plan.rate_plan_code, plan.reason) if isinstance(plan, DroppedPlan) else plan
+        lines.append(f"- Rate plan {code!r} was dropped as invalid ({reason}); fix its prices.")
+    lines += [f"- {text}" for text in other]
+    if not lines:
+        return None
+    subject = f"{SUBJECT_PREFIX} {provider} {period_key}: {len(lines)} warning(s)"
+    body = [f"The optimization of {provider} for {period_key} needs attention:", "", *lines]
+    if run_url:
+        body += ["", f"Run: {run_url}"]
+    return Notification("warning", subject, "\n".join(body) + "\n")
+
+
+def go_no_go_message(
+    *,
+    provider: str,
+    period_key: str,
+    decision: Decision,
+    enabled: bool = True,
+    run_url: str | None = None,
+) -> Notification:
+    """Whether rate-plan changes go to the carrier now, with the numbers behind the verdict."""
+    verdict = "Go" if decision.go else "No Go"
+    subject = (
+        f"{SUBJECT_PREFIX} {provider} {period_key}: {verdict} for {decision.devices:,} "
+        "rate-plan change(s)"
+    )
+    lines = [decision.reason + ".", ""]
+    if not enabled:
+        lines.append(
+            "Automatic rate-plan updates are off for this provider: nothing is sent; the "
+            "changes are recorded as a dry run."
+        )
+    elif decision.go:
+        lines.append("The changes are being sent to the carrier in batches of up to 250.")
+    else:
+        lines.append(
+            f"Nothing is sent: fewer than {BUFFER_MINUTES} minutes would be left before the "
+            "billing period ends. Apply the recommended plans by hand if still worthwhile."
+        )
+    if run_url:
+        lines += ["", f"Run: {run_url}"]
+    return Notification("go_no_go", subject, "\n".join(lines) + "\n")
+
+
+def _usd(amount: float | None) -> str:
+    return "n/a" if amount is None else f"{amount:,.2f} USD"
+
+
+def _one_line(text: str, limit: int = 200) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# --------------------------------------------------------------------------- sending
+
+
+def build_email(notification: Notification, sender: str, recipients: Recipients) -> EmailMessage:
+    """The RFC 5322 message: From, To, Cc (never Bcc), plain-text body, attachments."""
+    if not recipients:
+        raise ConfigurationError(
+            "no e-mail recipients: add rows to ProviderNotificationRecipient for the provider"
+        )
+    message = EmailMessage()
+    message["From"] = sender
+    if recipients.to:
+        message["To"] = ", ".join(recipients.to)
+    if recipients.cc:
+        message["Cc"] = ", ".join(recipients.cc)
+    message["Subject"] = notification.subject
+    message["Date"] = formatdate(localtime=False, usegmt=True)
+    message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or None)
+    message["X-Carrier-Opt-Kind"] = notification.kind
+    message.set_content(notification.body)
+    for attachment in notification.attachments:
+        maintype, _, subtype = attachment.content_type.partition("/")
+        message.add_attachment(
+            attachment.content,
+            maintype=maintype,
+            subtype=subtype or "octet-stream",
+            filename=attachment.file_name,
+        )
+    return message
+
+
+class Notifier(Protocol):
+    """Something that can deliver a notification; answers the message id."""
+
+    def send(self, notification: Notification, recipients: Recipients) -> str:
+        """Deliver ``notification`` to ``recipients``."""
+        ...
+
+
+@dataclass
+class SmtpNotifier:
+    """Send through an SMTP server (STARTTLS when ``use_tls``; login when ``username``).
+
+    ``password_env`` names the environment variable holding the password; it is read at send
+    time and never stored on the object.
+    """
+
+    host: str
+    port: int
+    sender: str
+    username: str | None = None
+    password_env: str | None = None
+    use_tls: bool = False
+    timeout_s: float = 30.0
+    _ssl_context: ssl.SSLContext | None = field(default=None, repr=False)
+
+    def send(self, notification: Notification, recipients: Recipients) -> str:
+        """Hand the message to the server; :class:`NotificationError` when it refuses."""
+        message = build_email(notification, self.sender, recipients)
+        try:
+            with smtplib.SMTP(self.host, self.port, timeout=self.timeout_s) as smtp:
+                if self.use_tls:
+                    smtp.starttls(context=self._ssl_context or ssl.create_default_context())
+                if self.username:
+                    smtp.login(self.username, self._password())
+                refused = smtp.send_message(
+                    message, from_addr=self.sender, to_addrs=list(recipients.everyone)
+                )
+        except (smtplib.SMTPException, OSError) as exc:
+            raise NotificationError(
+                f"SMTP server {self.host}:{self.port} did not take the {notification.kind} "
+                f"mail: {type(exc).__name__}: {_smtp_reason(exc)}"
+            ) from None
+        if refused:
+            log.warning("SMTP server refused %d recipient(s): %s", len(refused), sorted(refused))
+        log.info("sent %s mail to %d recipient(s)", notification.kind, len(recipients.everyone))
+        return str(message["Message-ID"])
+
+    def _password(self) -> str:
+        if not self.password_env:
+            raise ConfigurationError(
+                f"SMTP user {self.username!r} needs password_env: the name of the environment "
+                "variable holding the password"
+            )
+        password = os.environ.get(self.password_env)
+        if not password:
+            raise ConfigurationError(
+                f"the environment variable {self.password_env} (SMTP password) is not set"
+            )
+        return password
+
+
+def _smtp_reason(exc: BaseException) -> str:
+    """The server's answer without echoing anything we sent (never the password)."""
+    if isinstance(exc, smtplib.SMTPResponseException):
+        detail = exc.smtp_error
+        text = detail.decode("utf-8", "replace") if isinstance(detail, bytes) else str(detail)
+        return f"{exc.smtp_code} {text}"
+    return str(exc) or type(exc).__name__
+
+
+class SesNotifier:
+    """Send through Amazon SES (``send_raw_email``, so attachments travel too)."""
+
+    def __init__(self, client: Any, sender: str) -> None:
+        self._client = client
+        self.sender = sender
+
+    def __repr__(self) -> str:
+        return f"SesNotifier(sender={self.sender!r})"
+
+    def send(self, notification: Notification, recipients: Recipients) -> str:
+        """Hand the message to SES; answers SES's message id."""
+        message = build_email(notification, self.sender, recipients)
+        try:
+            answer = self._client.send_raw_email(
+                Source=self.sender,
+                Destinations=list(recipients.everyone),
+                RawMessage={"Data": message.as_bytes()},
+            )
+        except Exception as exc:  # botocore errors have no common base worth importing here
+            raise NotificationError(
+                f"SES did not take the {notification.kind} mail: {type(exc).__name__}: {exc}"
+            ) from exc
+        log.info(
+            "sent %s mail via SES to %d recipient(s)", notification.kind, len(recipients.everyone)
+        )
+        return str(answer["MessageId"])

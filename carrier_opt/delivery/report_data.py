@@ -1,0 +1,355 @@
+"""The figures of one optimization report, in cents, before any spreadsheet is involved.
+
+Kept apart from the workbook so the arithmetic can be tested on its own and reused by the
+e-mail body and the Dagster metadata.
+
+**Rounding (which figure is authoritative).** The cost model works in float USD; a report shows
+cents. Rounding each line on its own would make the lines add up to something a few cents away
+from the bill, so lines are *apportioned* instead: every charge component of every SIM (base,
+SMS, overage) is rounded down to the cent, and the cents still missing to reach the bill
+rounded to the cent (half up) go, one each, to the components with the largest remainders
+(Hamilton's method). Hence, exactly:
+
+* ``Σ lines == cost_before / cost_after`` (the Summary's figures),
+* every line is within one cent of the cost model's per-SIM charge
+  (:func:`carrier_opt.core.pricing.device_breakdown`),
+* ``cost_before`` / ``cost_after`` equal ``total_cost`` rounded half-up to the cent, so they
+  match an ``OptimizationInstance`` cost (stored with four decimals) to the cent.
+
+The authoritative figure is the bill: the instance's total cost rounded to the cent. A component
+that is exactly zero (no SMS, no overage) is never given a stray cent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
+
+import numpy as np
+import pandas as pd
+
+from carrier_opt.core.billing import BillingPeriodSpan, zone_of
+from carrier_opt.core.instance import Instance
+from carrier_opt.core.pricing import device_breakdown, total_cost, validate_assignment
+from carrier_opt.errors import InputError
+
+COMPONENTS = ("base", "sms", "overage")
+"""Charge components of a SIM's cost, in the order the sheets show them."""
+
+ASSIGNMENT_COLUMNS = (
+    "iccid",
+    "msisdn",
+    "communication_plan",
+    "current_rate_plan",
+    "recommended_rate_plan",
+    "usage_mb",
+    "projected_usage_mb",
+    "sms_count",
+    "proration",
+    "shared_pool",
+    "cost_before",
+    "cost_after",
+    "saving",
+    "changed",
+    *(f"{c}_before" for c in COMPONENTS),
+    *(f"{c}_after" for c in COMPONENTS),
+)
+
+AUTHORITATIVE_NOTE = (
+    "The total cost is authoritative: the cost model's bill rounded to the cent (half up). "
+    "Per-SIM amounts are apportioned so that they add up to it exactly; each is within one "
+    "cent of the unrounded per-SIM charge."
+)
+
+
+@dataclass(frozen=True, eq=False)
+class ReportData:
+    """Everything the optimization report shows, money already in cents (as floats of 2 dp).
+
+    ``cost_before`` is ``None`` when the current assignment cannot be priced (a SIM is on a
+    plan that was dropped as invalid); the "before" columns are then empty.
+    ``assignments`` has the columns of :data:`ASSIGNMENT_COLUMNS`, one row per SIM;
+    ``plan_statistics`` one row per offered rate plan (sums of the assignment lines);
+    ``shared_pool`` the shared-pool SIMs (locked: counted in a pool but not optimized), or
+    ``None`` when there are none — they are also in ``assignments``.
+    """
+
+    provider: str
+    period_key: str
+    period_start: datetime
+    period_end: datetime
+    time_zone: str
+    devices: int
+    cost_before: float | None
+    cost_after: float
+    lower_bound: float | None
+    gap: float | None
+    legacy_cost: float | None
+    seconds: float | None
+    proven_optimal: bool
+    assignments: pd.DataFrame
+    plan_statistics: pd.DataFrame
+    shared_pool: pd.DataFrame | None = None
+    dropped_plans: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def saving(self) -> float | None:
+        """Cost before minus cost after, in USD to the cent (``None`` when before is unknown)."""
+        if self.cost_before is None:
+            return None
+        return _cents_to_usd(_usd_to_cents(self.cost_before) - _usd_to_cents(self.cost_after))
+
+    @property
+    def saving_percent(self) -> float | None:
+        """The saving as a share of the cost before, in percent."""
+        if self.cost_before is None or self.cost_before == 0:
+            return None
+        return 100.0 * (self.saving or 0.0) / self.cost_before
+
+    @property
+    def devices_changed(self) -> int:
+        """How many SIMs the recommendation moves to another plan."""
+        return int(self.assignments["changed"].sum())
+
+    @property
+    def period_start_local(self) -> datetime:
+        """Start of the billing period in the provider's time zone."""
+        return self.period_start.astimezone(zone_of(self.time_zone))
+
+    @property
+    def period_end_local(self) -> datetime:
+        """End of the billing period in the provider's time zone."""
+        return self.period_end.astimezone(zone_of(self.time_zone))
+
+
+def round_half_up_cents(amount: float) -> int:
+    """``amount`` USD in whole cents, rounded half up (the bill's rounding rule)."""
+    cents = Decimal(repr(float(amount))) * 100
+    return int(cents.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def apportion_cents(amounts: np.ndarray, total_cents: int) -> np.ndarray:
+    """Whole cents for each of ``amounts`` (USD ≥ 0) that add up to ``total_cents`` exactly.
+
+    Largest-remainder method: floor every amount, then give one cent each to the largest
+    remainders. Exact-cent amounts have no remainder and are never changed. Raises
+    :class:`ValueError` when ``total_cents`` is not within one cent per amount of ``Σ amounts``.
+    """
+    raw = np.round(np.asarray(amounts, dtype=float) * 100.0, 6)  # drop float noise
+    floors = np.floor(raw)
+    remainders = raw - floors
+    missing = int(total_cents - floors.sum())
+    if not 0 <= missing <= int((remainders > 0).sum()):
+        raise ValueError(
+            f"cannot apportion {total_cents} cents over amounts adding up to {raw.sum():.4f}"
+        )
+    result = floors.astype(np.int64)
+    if missing:
+        # Stable sort: equal remainders are served in row order, so the result is reproducible.
+        order = np.argsort(-remainders, kind="stable")[:missing]
+        result[order] += 1
+    return result
+
+
+def report_data_from(
+    instance: Instance,
+    current: np.ndarray,
+    recommended: np.ndarray,
+    *,
+    provider: str,
+    period: BillingPeriodSpan,
+    legacy_cost: float | None = None,
+    lower_bound: float | None = None,
+    gap: float | None = None,
+    seconds: float | None = None,
+    proven_optimal: bool = False,
+    device_info: pd.DataFrame | None = None,
+) -> ReportData:
+    """Price both assignments with the cost model and lay the figures out for the report.
+
+    ``current`` may hold ``-1`` for SIMs on a dropped plan; the "before" side is then left
+    empty. ``device_info`` adds per-ICCID columns the instance does not carry: ``msisdn`` and
+    ``projected_usage_mb`` (both optional). ``recommended`` must be a valid assignment.
+    """
+    current = np.asarray(current, dtype=np.int64)
+    recommended = np.asarray(recommended, dtype=np.int64)
+    validate_assignment(instance, recommended)
+    if current.shape != recommended.shape:
+        raise InputError(
+            f"current assignment has shape {current.shape}, expected {recommended.shape}"
+        )
+    priced_before = bool((current >= 0).all())
+
+    after, cost_after = _apportioned_lines(instance, recommended)
+    if priced_before:
+        before, cost_before = _apportioned_lines(instance, current)
+    else:
+        before, cost_before = None, None
+    assignments = _assignment_frame(instance, current, recommended, before, after, device_info)
+    return ReportData(
+        provider=provider,
+        period_key=period.key,
+        period_start=period.start,
+        period_end=period.end,
+        time_zone=period.time_zone,
+        devices=instance.n_devices,
+        cost_before=None if cost_before is None else _cents_to_usd(cost_before),
+        cost_after=_cents_to_usd(cost_after),
+        lower_bound=lower_bound,
+        gap=gap,
+        legacy_cost=legacy_cost,
+        seconds=seconds,
+        proven_optimal=proven_optimal,
+        assignments=assignments,
+        plan_statistics=_plan_statistics(instance, current, recommended, assignments),
+        shared_pool=_shared_pool(assignments),
+        dropped_plans=tuple((p.rate_plan_code, p.reason) for p in instance.dropped_plans),
+    )
+
+
+def _apportioned_lines(instance: Instance, assignment: np.ndarray) -> tuple[pd.DataFrame, int]:
+    """Per-SIM base/sms/overage in whole cents adding up to the bill; and the bill in cents."""
+    lines = device_breakdown(instance, assignment)
+    components = lines[[f"{c}_usd" for c in COMPONENTS]].to_numpy(dtype=float)
+    # The bill is total_cost itself (what the pipeline stores), not a re-summation of lines.
+    bill_cents = round_half_up_cents(total_cost(instance, assignment))
+    cents = apportion_cents(components.ravel(), bill_cents).reshape(components.shape)
+    frame = pd.DataFrame(cents, columns=list(COMPONENTS))
+    frame["cost"] = cents.sum(axis=1)
+    return frame, bill_cents
+
+
+def _assignment_frame(
+    instance: Instance,
+    current: np.ndarray,
+    recommended: np.ndarray,
+    before: pd.DataFrame | None,
+    after: pd.DataFrame,
+    device_info: pd.DataFrame | None,
+) -> pd.DataFrame:
+    """One row per SIM with identity, plans, usage and both sides' charges in USD."""
+    codes = instance.plan_codes
+    current_codes = np.array([codes[p] if p >= 0 else None for p in current.tolist()], dtype=object)
+    info = _device_info(instance, device_info)
+    frame = pd.DataFrame(
+        {
+            "iccid": instance.iccids.astype(object),
+            "msisdn": info["msisdn"].to_numpy(dtype=object),
+            "communication_plan": instance.comm_plan_codes[instance.comm_plan].astype(object),
+            "current_rate_plan": current_codes,
+            "recommended_rate_plan": codes[recommended].astype(object),
+            "usage_mb": instance.usage_mb.astype(float),
+            "projected_usage_mb": info["projected_usage_mb"].to_numpy(dtype=float),
+            "sms_count": instance.sms_count.astype(np.int64),
+            "proration": instance.proration.astype(float),
+            "shared_pool": instance.locked.astype(bool),
+        }
+    )
+    frame["cost_before"] = _usd_column(None if before is None else before["cost"])
+    frame["cost_after"] = _usd_column(after["cost"])
+    frame["saving"] = _usd_column(None if before is None else before["cost"] - after["cost"])
+    frame["changed"] = current != recommended
+    for component in COMPONENTS:
+        frame[f"{component}_before"] = _usd_column(None if before is None else before[component])
+    for component in COMPONENTS:
+        frame[f"{component}_after"] = _usd_column(after[component])
+    return frame[list(ASSIGNMENT_COLUMNS)]
+
+
+def _device_info(instance: Instance, device_info: pd.DataFrame | None) -> pd.DataFrame:
+    """``msisdn`` and ``projected_usage_mb`` per SIM in instance order (blank when unknown)."""
+    index = pd.Index(instance.iccids.astype(str), name="iccid")
+    empty = pd.DataFrame(
+        {"msisdn": pd.Series(None, index=index, dtype=object), "projected_usage_mb": np.nan},
+        index=index,
+    )
+    if device_info is None or device_info.empty:
+        return empty
+    if "iccid" not in device_info.columns:
+        raise InputError("device_info needs an 'iccid' column")
+    info = (
+        device_info.assign(iccid=device_info["iccid"].astype(str))
+        .drop_duplicates("iccid", keep="last")
+        .set_index("iccid")
+    )
+    for column in ("msisdn", "projected_usage_mb"):
+        if column in info.columns:
+            empty[column] = info[column].reindex(index).to_numpy()
+    empty["msisdn"] = empty["msisdn"].astype(object).where(empty["msisdn"].notna(), None)
+    return empty
+
+
+def _plan_statistics(
+    instance: Instance, current: np.ndarray, recommended: np.ndarray, assignments: pd.DataFrame
+) -> pd.DataFrame:
+    """Per offered plan, before and after: devices, pooled allowance, usage and charges.
+
+    Charges are sums of the apportioned lines, so each column adds up to the Summary.
+    """
+    rows = pd.DataFrame(
+        {
+            "rate_plan": instance.plan_codes.astype(object),
+            "pooled": instance.pooled.astype(bool),
+            "base_rate": instance.base_rate.astype(float),
+            "data_allowance_mb": instance.allowance_mb.astype(float),
+        }
+    )
+    for side, assignment in (("before", current), ("after", recommended)):
+        valid = assignment >= 0
+        plan = assignment[valid]
+
+        def per_plan(values: np.ndarray, plan: np.ndarray = plan, valid: np.ndarray = valid):
+            return np.bincount(plan, weights=values[valid], minlength=instance.n_plans)
+
+        rows[f"devices_{side}"] = per_plan(np.ones(instance.n_devices)).astype(np.int64)
+        rows[f"pool_allowance_mb_{side}"] = instance.allowance_mb * per_plan(instance.proration)
+        rows[f"usage_mb_{side}"] = per_plan(instance.usage_mb)
+        for component in (*COMPONENTS, "cost"):
+            column = f"{component}_{side}"
+            amounts = assignments["cost_" + side if component == "cost" else column]
+            if amounts.isna().all():
+                rows[column] = np.nan
+                continue
+            cents = np.rint(amounts.fillna(0).to_numpy(dtype=float) * 100).astype(np.int64)
+            rows[column] = per_plan(cents.astype(float)) / 100.0
+    return rows
+
+
+def _shared_pool(assignments: pd.DataFrame) -> pd.DataFrame | None:
+    """The shared-pool SIMs (in a pool, not optimized), or ``None`` when there are none."""
+    shared = assignments[assignments["shared_pool"]]
+    if shared.empty:
+        return None
+    columns = [
+        "iccid",
+        "msisdn",
+        "communication_plan",
+        "recommended_rate_plan",
+        "usage_mb",
+        "projected_usage_mb",
+        "sms_count",
+        "proration",
+        *(f"{c}_after" for c in COMPONENTS),
+        "cost_after",
+    ]
+    return (
+        shared[columns]
+        .rename(columns={"recommended_rate_plan": "rate_plan"})
+        .reset_index(drop=True)
+    )
+
+
+def _usd_column(cents: pd.Series | np.ndarray | None) -> np.ndarray | float:
+    """Whole cents as USD floats of two decimals; NaN (an empty cell) when not priced."""
+    if cents is None:
+        return np.nan
+    return np.asarray(cents, dtype=np.int64) / 100.0
+
+
+def _usd_to_cents(amount: float) -> int:
+    return round(amount * 100)
+
+
+def _cents_to_usd(cents: int) -> float:
+    return cents / 100.0

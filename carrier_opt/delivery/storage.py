@@ -1,0 +1,207 @@
+"""Where reports are kept (a local folder or S3) and how the database remembers them.
+
+A :class:`ResultStore` takes bytes under a relative key and answers a URI (``file://...`` or
+``s3://bucket/key``); :func:`record_result_file` writes that URI with the file's size and
+SHA-256 into ``OptimizationInstanceResultFile``, so anyone can find and verify a report from
+the database alone. Re-running a report for the same instance and file name replaces the row,
+not duplicates it (the table is unique on instance and file name).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+from urllib.parse import unquote, urlsplit
+
+from sqlalchemy import Connection, insert, select, update
+
+from carrier_opt.db.models import OptimizationInstanceResultFile
+from carrier_opt.db.types import utc_now
+from carrier_opt.errors import ConfigurationError, InputError
+
+OPTIMIZATION_REPORT = "optimization_report"
+"""``report_kind`` of the Excel optimization report."""
+
+_SAFE_SEGMENT = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@runtime_checkable
+class ResultStore(Protocol):
+    """Somewhere to put report files; ``key`` is a relative, slash-separated path."""
+
+    def put(self, key: str, content: bytes, content_type: str) -> str:
+        """Store ``content`` under ``key`` (replacing what was there); answer its URI."""
+        ...
+
+    def get(self, uri: str) -> bytes:
+        """The bytes stored at ``uri`` (as answered by :meth:`put`)."""
+        ...
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """A stored report: where it is and how to check it is the one we wrote."""
+
+    uri: str
+    size: int
+    sha256: str
+
+
+def report_key(provider: str, period_key: str, instance_id: int, file_name: str) -> str:
+    """``<provider>/<period>/instance-<id>/<file>``, each part made safe for paths and S3."""
+    parts = [provider, period_key, f"instance-{int(instance_id)}", file_name]
+    return "/".join(_safe_segment(part) for part in parts)
+
+
+def report_file_name(provider: str, period_key: str, instance_id: int) -> str:
+    """The optimization report's file name, e.g. ``acme_2026-03_instance-7_optimization.xlsx``."""
+    return _safe_segment(f"{provider}_{period_key}_instance-{int(instance_id)}_optimization.xlsx")
+
+
+def _safe_segment(text: str) -> str:
+    segment = _SAFE_SEGMENT.sub("_", str(text)).strip("._")
+    if not segment:
+        raise InputError(f"{text!r} cannot be used in a storage key")
+    return segment
+
+
+class LocalResultStore:
+    """Files under a local folder (the default: a laptop or a shared volume).
+
+    Written through a temporary file and :func:`os.replace`, so a reader never sees half a
+    workbook.
+    """
+
+    def __init__(self, folder: str | os.PathLike[str]) -> None:
+        self.folder = Path(folder).expanduser().resolve()
+
+    def __repr__(self) -> str:
+        return f"LocalResultStore({str(self.folder)!r})"
+
+    def put(self, key: str, content: bytes, content_type: str) -> str:
+        """Write ``content`` to ``folder/key`` atomically; answer its ``file://`` URI."""
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        try:
+            with os.fdopen(handle, "wb") as temp_file:
+                temp_file.write(content)
+                temp_file.flush()
+                os.fsync(temp_file.fileno())
+            os.replace(temp_name, path)
+        except BaseException:
+            Path(temp_name).unlink(missing_ok=True)
+            raise
+        return path.as_uri()
+
+    def get(self, uri: str) -> bytes:
+        """Read a file this store wrote."""
+        parts = urlsplit(uri)
+        if parts.scheme != "file":
+            raise InputError(f"{uri!r} is not a file:// URI")
+        return Path(unquote(parts.path)).read_bytes()
+
+    def _path(self, key: str) -> Path:
+        path = (self.folder / key).resolve()
+        if not path.is_relative_to(self.folder) or path == self.folder:
+            raise InputError(f"storage key {key!r} leaves the result folder")
+        return path
+
+
+class S3ResultStore:
+    """Objects in an S3 bucket under ``prefix`` (a boto3 S3 client is passed in).
+
+    The client carries its own credentials (instance role, environment); none pass through
+    here, and none appear in ``repr``.
+    """
+
+    def __init__(self, bucket: str, prefix: str = "", client: Any = None) -> None:
+        if not bucket:
+            raise ConfigurationError("S3ResultStore needs a bucket name")
+        if client is None:
+            import boto3  # only needed when S3 is used
+
+            client = boto3.client("s3")
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self._client = client
+
+    def __repr__(self) -> str:
+        return f"S3ResultStore(bucket={self.bucket!r}, prefix={self.prefix!r})"
+
+    def put(self, key: str, content: bytes, content_type: str) -> str:
+        """Upload ``content``; answer ``s3://bucket/prefix/key``."""
+        object_key = f"{self.prefix}/{key}" if self.prefix else key
+        self._client.put_object(
+            Bucket=self.bucket,
+            Key=object_key,
+            Body=content,
+            ContentType=content_type,
+            ChecksumAlgorithm="SHA256",
+        )
+        return f"s3://{self.bucket}/{object_key}"
+
+    def get(self, uri: str) -> bytes:
+        """Download an object this store wrote."""
+        parts = urlsplit(uri)
+        if parts.scheme != "s3" or not parts.netloc:
+            raise InputError(f"{uri!r} is not an s3:// URI")
+        answer = self._client.get_object(Bucket=parts.netloc, Key=parts.path.lstrip("/"))
+        return answer["Body"].read()
+
+
+def store_file(store: ResultStore, key: str, content: bytes, content_type: str) -> StoredFile:
+    """Put ``content`` in ``store`` and answer its URI, size and SHA-256."""
+    uri = store.put(key, content, content_type)
+    return StoredFile(uri=uri, size=len(content), sha256=hashlib.sha256(content).hexdigest())
+
+
+def record_result_file(
+    connection: Connection,
+    instance_id: int,
+    file_name: str,
+    kind: str,
+    content_type: str,
+    uri: str,
+    size: int,
+    sha256: str,
+) -> int:
+    """Insert or replace the ``OptimizationInstanceResultFile`` row; answer its id.
+
+    Runs in the caller's transaction. The content itself is not stored in the database (the
+    URI points at it).
+    """
+    table = OptimizationInstanceResultFile.__table__
+    values = {
+        "report_kind": kind,
+        "content_type": content_type,
+        "content": None,
+        "storage_uri": uri,
+        "size_bytes": size,
+        "sha256": sha256,
+    }
+    existing = connection.scalar(
+        select(table.c.id).where(
+            table.c.optimization_instance_id == instance_id, table.c.file_name == file_name
+        )
+    )
+    if existing is not None:
+        connection.execute(
+            update(table).where(table.c.id == existing).values(**values, modified_at=utc_now())
+        )
+        return int(existing)
+    return int(
+        connection.execute(
+            insert(table).values(
+                optimization_instance_id=instance_id,
+                file_name=file_name,
+                created_at=utc_now(),
+                **values,
+            )
+        ).inserted_primary_key[0]
+    )

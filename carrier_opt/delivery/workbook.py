@@ -1,0 +1,324 @@
+"""The optimization report as an Excel workbook (xlsxwriter), built in memory.
+
+Sheets: **Summary** (headline figures and a chart of cost by rate plan before/after),
+**Statistics** (per rate plan), **Assignments** (per SIM) and **Shared pool** (only when
+shared-pool SIMs exist; they are also listed in Assignments — do not add the two sheets up).
+
+Every figure comes from :class:`~carrier_opt.delivery.report_data.ReportData`, already in
+cents, so the totals rows are exact sums of the lines and equal the Summary (see
+``report_data.py`` for the rounding rule). Totals rows are ``SUM`` formulas with their value
+cached, so Excel and readers that do not calculate (openpyxl, pandas) see the same number.
+
+Text from the carrier (ICCIDs, plan names) is always written as text: an ICCID must not turn
+into a rounded number, and a plan called ``=HYPERLINK(...)`` must not become a formula.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+import xlsxwriter
+from xlsxwriter.utility import xl_rowcol_to_cell
+from xlsxwriter.workbook import Workbook
+from xlsxwriter.worksheet import Worksheet
+
+from carrier_opt.delivery.report_data import AUTHORITATIVE_NOTE, COMPONENTS, ReportData
+
+CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+SUMMARY, STATISTICS, ASSIGNMENTS, SHARED_POOL = (
+    "Summary",
+    "Statistics",
+    "Assignments",
+    "Shared pool",
+)
+TOTAL_LABEL = "Total"
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a table sheet: data field, header, cell kind and width."""
+
+    field: str
+    header: str
+    kind: str  # text | money | mb | int | ratio | yes_no | bool
+    width: float = 14
+
+
+_FORMATS = {
+    "money": {"num_format": "#,##0.00"},
+    "mb": {"num_format": "#,##0.000"},
+    "int": {"num_format": "#,##0"},
+    "ratio": {"num_format": "0.0000"},
+    "percent": {"num_format": "0.00%"},
+    "datetime": {"num_format": "yyyy-mm-dd hh:mm"},
+    "seconds": {"num_format": "#,##0.0"},
+}
+_SUMMED_KINDS = {"money", "mb", "int"}
+
+STATISTICS_COLUMNS: tuple[Column, ...] = (
+    Column("rate_plan", "Rate plan", "text", 22),
+    Column("pooled", "Pooled", "bool", 8),
+    Column("base_rate", "Base rate (USD)", "money"),
+    Column("data_allowance_mb", "Allowance per SIM (MB)", "mb", 16),
+    *(
+        column
+        for side, label in (("before", "before"), ("after", "after"))
+        for column in (
+            Column(f"devices_{side}", f"Devices {label}", "int", 12),
+            Column(f"pool_allowance_mb_{side}", f"Pooled allowance {label} (MB)", "mb", 18),
+            Column(f"usage_mb_{side}", f"Usage {label} (MB)", "mb", 16),
+            Column(f"base_{side}", f"Base charge {label} (USD)", "money", 16),
+            Column(f"overage_{side}", f"Overage charge {label} (USD)", "money", 18),
+            Column(f"sms_{side}", f"SMS charge {label} (USD)", "money", 16),
+            Column(f"cost_{side}", f"Cost {label} (USD)", "money", 16),
+        )
+    ),
+)
+
+ASSIGNMENT_SHEET_COLUMNS: tuple[Column, ...] = (
+    Column("iccid", "ICCID", "text", 22),
+    Column("msisdn", "MSISDN", "text", 16),
+    Column("communication_plan", "Communication plan", "text", 22),
+    Column("current_rate_plan", "Current rate plan", "text", 20),
+    Column("recommended_rate_plan", "Recommended rate plan", "text", 22),
+    Column("usage_mb", "Usage (MB)", "mb"),
+    Column("projected_usage_mb", "Projected usage (MB)", "mb", 16),
+    Column("sms_count", "SMS", "int", 8),
+    Column("proration", "Proration", "ratio", 10),
+    Column("shared_pool", "Shared pool", "yes_no", 10),
+    Column("cost_before", "Cost before (USD)", "money", 15),
+    Column("cost_after", "Cost after (USD)", "money", 15),
+    Column("saving", "Saving (USD)", "money", 13),
+    Column("changed", "Change", "yes_no", 8),
+    *(Column(f"{c}_before", f"{c.capitalize()} before (USD)", "money") for c in COMPONENTS),
+    *(Column(f"{c}_after", f"{c.capitalize()} after (USD)", "money") for c in COMPONENTS),
+)
+
+SHARED_POOL_COLUMNS: tuple[Column, ...] = (
+    Column("iccid", "ICCID", "text", 22),
+    Column("msisdn", "MSISDN", "text", 16),
+    Column("communication_plan", "Communication plan", "text", 22),
+    Column("rate_plan", "Rate plan (pool)", "text", 20),
+    Column("usage_mb", "Usage (MB)", "mb"),
+    Column("projected_usage_mb", "Projected usage (MB)", "mb", 16),
+    Column("sms_count", "SMS", "int", 8),
+    Column("proration", "Proration", "ratio", 10),
+    *(Column(f"{c}_after", f"{c.capitalize()} (USD)", "money") for c in COMPONENTS),
+    Column("cost_after", "Cost (USD)", "money"),
+)
+
+
+def build_workbook(data: ReportData) -> bytes:
+    """The report as ``.xlsx`` bytes (nothing touches the disk)."""
+    buffer = io.BytesIO()
+    workbook = xlsxwriter.Workbook(
+        buffer,
+        {
+            "in_memory": True,
+            "strings_to_numbers": False,
+            "strings_to_formulas": False,
+            "strings_to_urls": False,
+        },
+    )
+    formats = _formats(workbook)
+    summary = workbook.add_worksheet(SUMMARY)
+    statistics_rows = _write_table(
+        workbook.add_worksheet(STATISTICS), data.plan_statistics, STATISTICS_COLUMNS, formats
+    )
+    _write_table(
+        workbook.add_worksheet(ASSIGNMENTS), data.assignments, ASSIGNMENT_SHEET_COLUMNS, formats
+    )
+    if data.shared_pool is not None:
+        sheet = workbook.add_worksheet(SHARED_POOL)
+        _write_table(sheet, data.shared_pool, SHARED_POOL_COLUMNS, formats, first_row=2)
+        sheet.write_string(
+            0,
+            0,
+            "Shared-pool SIMs are counted in their pool but not optimized. They are "
+            "also listed in Assignments: do not add the two sheets up.",
+            formats["note"],
+        )
+    _write_summary(summary, data, formats)
+    _add_cost_chart(workbook, summary, data, statistics_rows)
+    workbook.close()
+    return buffer.getvalue()
+
+
+def _formats(workbook: Workbook) -> dict[str, Any]:
+    formats = {kind: workbook.add_format(spec) for kind, spec in _FORMATS.items()}
+    formats["header"] = workbook.add_format(
+        {"bold": True, "text_wrap": True, "valign": "top", "bg_color": "#DDEBF7", "border": 1}
+    )
+    formats["title"] = workbook.add_format({"bold": True, "font_size": 14})
+    formats["label"] = workbook.add_format({"bold": True})
+    formats["note"] = workbook.add_format({"italic": True, "text_wrap": True, "valign": "top"})
+    for kind in ("money", "mb", "int"):
+        formats[f"total_{kind}"] = workbook.add_format({**_FORMATS[kind], "bold": True, "top": 1})
+    formats["total_label"] = workbook.add_format({"bold": True, "top": 1})
+    return formats
+
+
+def _write_table(
+    sheet: Worksheet,
+    frame: pd.DataFrame,
+    columns: Sequence[Column],
+    formats: dict[str, Any],
+    *,
+    first_row: int = 0,
+) -> int:
+    """Header, one row per record, then a totals row; frozen header, autofilter, widths.
+
+    Answers the number of data rows. The autofilter covers the data only, so sorting never
+    moves the totals row.
+    """
+    header_row = first_row
+    sheet.set_row(header_row, 30)
+    for index, column in enumerate(columns):
+        sheet.write_string(header_row, index, column.header, formats["header"])
+        sheet.set_column(index, index, column.width)
+    for index, column in enumerate(columns):
+        _write_column(sheet, header_row + 1, index, frame[column.field], column.kind, formats)
+    rows = len(frame)
+    total_row = header_row + rows + 1
+    sheet.write_string(total_row, 0, TOTAL_LABEL, formats["total_label"])
+    for index, column in enumerate(columns[1:], start=1):
+        if column.kind not in _SUMMED_KINDS:
+            continue
+        values = pd.to_numeric(frame[column.field], errors="coerce")
+        if values.isna().all():
+            continue
+        first = xl_rowcol_to_cell(header_row + 1, index)
+        last = xl_rowcol_to_cell(max(total_row - 1, header_row + 1), index)
+        total = _cached_total(values, column.kind)
+        sheet.write_formula(
+            total_row, index, f"=SUM({first}:{last})", formats[f"total_{column.kind}"], total
+        )
+    sheet.freeze_panes(header_row + 1, 1)
+    sheet.autofilter(header_row, 0, header_row + max(rows, 1), len(columns) - 1)
+    return rows
+
+
+def _cached_total(values: pd.Series, kind: str) -> float | int:
+    """The value a totals-row ``SUM`` shows before Excel recalculates: exact for money."""
+    values = values.fillna(0)
+    if kind == "money":  # add whole cents, so 0.1 + 0.2 does not show 0.30000000000000004
+        return int(sum(round(value * 100) for value in values)) / 100
+    if kind == "int":
+        return int(values.sum())
+    return float(values.sum())
+
+
+def _write_column(
+    sheet: Worksheet,
+    first_row: int,
+    column: int,
+    values: pd.Series,
+    kind: str,
+    formats: dict[str, Any],
+) -> None:
+    """Write one column cell by cell: blanks for missing values, text as text."""
+    cell_format = formats.get(kind)
+    for offset, value in enumerate(values.tolist()):
+        row = first_row + offset
+        if _missing(value):
+            continue
+        if kind == "text":
+            sheet.write_string(row, column, str(value))
+        elif kind == "yes_no":
+            sheet.write_string(row, column, "yes" if value else "no")
+        elif kind == "bool":
+            sheet.write_boolean(row, column, bool(value))
+        else:
+            sheet.write_number(row, column, float(value), cell_format)
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA
+
+
+def _write_summary(sheet: Worksheet, data: ReportData, formats: dict[str, Any]) -> None:
+    """Label/value pairs in columns A and B (a reader can find a figure by its label)."""
+    sheet.set_column(0, 0, 34)
+    sheet.set_column(1, 1, 26)
+    sheet.set_column(2, 2, 60)
+    sheet.write_string(0, 0, f"Rate-plan optimization — {data.provider}", formats["title"])
+    for row, (label, value, kind) in enumerate(summary_rows(data), start=2):
+        sheet.write_string(row, 0, label, formats["label"])
+        if _missing(value):
+            sheet.write_string(row, 1, "n/a")
+        elif kind == "text":
+            sheet.write_string(row, 1, str(value))
+        elif kind == "datetime":
+            sheet.write_datetime(row, 1, value, formats["datetime"])
+        else:
+            sheet.write_number(row, 1, float(value), formats.get(kind))
+    note_row = 2 + len(summary_rows(data)) + 1
+    sheet.merge_range(note_row, 0, note_row + 2, 2, AUTHORITATIVE_NOTE, formats["note"])
+
+
+def summary_rows(data: ReportData) -> list[tuple[str, Any, str]]:
+    """The Summary sheet's (label, value, kind) rows, in order; also handy for e-mail bodies."""
+
+    def local(moment: datetime) -> datetime:  # Excel has no time zones: local wall time
+        return moment.replace(tzinfo=None)
+
+    gap = None if data.gap is None else max(data.gap, 0.0)
+    saving_vs_legacy = (
+        None if data.legacy_cost is None else round(data.legacy_cost - data.cost_after, 2)
+    )
+    dropped = "; ".join(f"{code} ({reason})" for code, reason in data.dropped_plans) or "none"
+    return [
+        ("Service provider", data.provider, "text"),
+        ("Billing period", data.period_key, "text"),
+        ("Period start (local)", local(data.period_start_local), "datetime"),
+        ("Period end (local)", local(data.period_end_local), "datetime"),
+        ("Time zone", data.time_zone, "text"),
+        ("Devices", data.devices, "int"),
+        ("SIMs changing plan", data.devices_changed, "int"),
+        ("Cost before (USD)", data.cost_before, "money"),
+        ("Cost after (USD)", data.cost_after, "money"),
+        ("Saving (USD)", data.saving, "money"),
+        (
+            "Saving (%)",
+            None if data.saving_percent is None else data.saving_percent / 100,
+            "percent",
+        ),
+        ("Lower bound (USD)", data.lower_bound, "money"),
+        ("Gap to lower bound", gap, "percent"),
+        ("Proven optimal", "yes" if data.proven_optimal else "no", "text"),
+        ("Legacy-strategy cost (USD)", data.legacy_cost, "money"),
+        ("Saving vs legacy strategy (USD)", saving_vs_legacy, "money"),
+        ("Run time (s)", None if data.seconds is None else round(data.seconds, 1), "seconds"),
+        ("Plans dropped as invalid", dropped, "text"),
+    ]
+
+
+def _add_cost_chart(workbook: Workbook, summary: Worksheet, data: ReportData, plans: int) -> None:
+    """A column chart of cost by rate plan, before and after, read from the Statistics sheet."""
+    if plans == 0:
+        return
+    fields = [column.field for column in STATISTICS_COLUMNS]
+    chart = workbook.add_chart({"type": "column"})
+    categories = [STATISTICS, 1, 0, plans, 0]
+    for side, label in (("before", "Before"), ("after", "After")):
+        if side == "before" and data.cost_before is None:
+            continue
+        column = fields.index(f"cost_{side}")
+        chart.add_series(
+            {
+                "name": label,
+                "categories": categories,
+                "values": [STATISTICS, 1, column, plans, column],
+            }
+        )
+    chart.set_title({"name": "Cost by rate plan (USD)"})
+    chart.set_x_axis({"name": "Rate plan"})
+    chart.set_y_axis({"name": "USD", "num_format": "#,##0"})
+    chart.set_size({"width": 720, "height": 360})
+    summary.insert_chart(2, 3, chart)

@@ -1,0 +1,90 @@
+"""Reports land in a folder or in S3 and are recorded once per instance and file name."""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+from moto import mock_aws
+from sqlalchemy import func, select
+
+from carrier_opt.db.models import OptimizationInstanceResultFile
+from carrier_opt.delivery.storage import (
+    LocalResultStore,
+    ResultStore,
+    S3ResultStore,
+    record_result_file,
+    report_key,
+    store_file,
+)
+from carrier_opt.errors import InputError
+from carrier_opt_tests.delivery.support import seed_instance
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def test_local_store_writes_under_its_folder_and_reads_back(tmp_path):
+    store = LocalResultStore(tmp_path)
+    assert isinstance(store, ResultStore)
+    uri = store.put("acme/2026-03/report.xlsx", b"first", XLSX)
+    assert uri.startswith("file://") and uri.endswith("/acme/2026-03/report.xlsx")
+    store.put("acme/2026-03/report.xlsx", b"second", XLSX)
+    assert store.get(uri) == b"second"
+    assert [p.name for p in (tmp_path / "acme" / "2026-03").iterdir()] == ["report.xlsx"]
+
+
+def test_local_store_refuses_keys_that_leave_its_folder(tmp_path):
+    with pytest.raises(InputError, match="leaves the result folder"):
+        LocalResultStore(tmp_path / "reports").put("../outside.xlsx", b"x", XLSX)
+
+
+def test_report_keys_are_safe_path_segments():
+    key = report_key("ACME / Europe", "2026-03", 7, "report.xlsx")
+    assert key == "ACME_Europe/2026-03/instance-7/report.xlsx"
+
+
+@mock_aws
+def test_s3_store_uploads_with_content_type_and_answers_an_s3_uri():
+    client = boto3.client("s3", region_name="us-east-1")
+    client.create_bucket(Bucket="reports")
+    store = S3ResultStore("reports", prefix="carrier-opt/", client=client)
+    stored = store_file(store, "acme/2026-03/r.xlsx", b"workbook bytes", XLSX)
+    assert stored.uri == "s3://reports/carrier-opt/acme/2026-03/r.xlsx"
+    assert stored.size == len(b"workbook bytes") and len(stored.sha256) == 64
+    head = client.head_object(Bucket="reports", Key="carrier-opt/acme/2026-03/r.xlsx")
+    assert head["ContentType"] == XLSX
+    assert store.get(stored.uri) == b"workbook bytes"
+    assert "reports" in repr(store) and "Secret" not in repr(store)
+
+
+@pytest.mark.database
+def test_recording_a_result_file_twice_replaces_the_row(migrated_engine):
+    seeded = seed_instance(migrated_engine)
+    with migrated_engine.begin() as connection:
+        first = record_result_file(
+            connection,
+            seeded.instance_id,
+            "r.xlsx",
+            "optimization_report",
+            XLSX,
+            "file:///a/r.xlsx",
+            10,
+            "a" * 64,
+        )
+    with migrated_engine.begin() as connection:
+        second = record_result_file(
+            connection,
+            seeded.instance_id,
+            "r.xlsx",
+            "optimization_report",
+            XLSX,
+            "s3://b/r.xlsx",
+            20,
+            "b" * 64,
+        )
+    assert first == second
+    with migrated_engine.connect() as connection:
+        table = OptimizationInstanceResultFile.__table__
+        assert connection.scalar(select(func.count()).select_from(table)) == 1
+        row = connection.execute(select(table)).one()
+    assert (row.storage_uri, row.size_bytes, row.sha256) == ("s3://b/r.xlsx", 20, "b" * 64)
+    assert row.content is None and row.modified_at is not None

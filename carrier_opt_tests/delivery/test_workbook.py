@@ -1,0 +1,193 @@
+"""The Excel report: every sheet, its layout, and totals equal to the database's to the cent."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from decimal import ROUND_HALF_UP, Decimal
+
+import openpyxl
+import pytest
+from sqlalchemy import select
+
+from carrier_opt.core.pricing import total_cost
+from carrier_opt.db.models import OptimizationInstance, OptimizationInstanceResultFile
+from carrier_opt.delivery.report_data import report_data_from
+from carrier_opt.delivery.storage import (
+    OPTIMIZATION_REPORT,
+    LocalResultStore,
+    record_result_file,
+    report_file_name,
+    report_key,
+    store_file,
+)
+from carrier_opt.delivery.workbook import CONTENT_TYPE, build_workbook
+from carrier_opt_tests.delivery.support import PERIOD, seed_instance, small_instance
+
+
+def cents(value) -> Decimal:
+    """A cell or database amount in cents, rounded half up as the report does."""
+    amount = value if isinstance(value, Decimal) else Decimal(repr(value))
+    return amount.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+def table(sheet, header_row: int = 1):
+    """(headers, data rows, totals row) of a table sheet."""
+    rows = list(sheet.iter_rows(min_row=header_row, values_only=True))
+    headers, body = list(rows[0]), rows[1:]
+    total_index = next(i for i, row in enumerate(body) if row[0] == "Total")
+    return (
+        headers,
+        [dict(zip(headers, row, strict=True)) for row in body[:total_index]],
+        dict(zip(headers, body[total_index], strict=True)),
+    )
+
+
+def summary_values(sheet) -> dict:
+    return {row[0]: row[1] for row in sheet.iter_rows(min_row=3, max_col=2, values_only=True)}
+
+
+@pytest.mark.database
+def test_report_totals_match_the_database_to_the_cent(migrated_engine, tmp_path):
+    instance = small_instance()
+    recommended = instance.current_plan.copy()
+    recommended[1] = 1
+    seeded = seed_instance(
+        migrated_engine,
+        cost_before=total_cost(instance, instance.current_plan),
+        cost_after=total_cost(instance, recommended),
+    )
+    data = report_data_from(
+        instance,
+        instance.current_plan,
+        recommended,
+        provider="acme",
+        period=PERIOD,
+        legacy_cost=99.5,
+        lower_bound=40.0,
+        gap=0.02,
+        seconds=3.2,
+        proven_optimal=True,
+    )
+    content = build_workbook(data)
+
+    # Stored and recorded, as the pipeline does it.
+    store = LocalResultStore(tmp_path / "reports")
+    name = report_file_name("acme", PERIOD.key, seeded.instance_id)
+    stored = store_file(
+        store, report_key("acme", PERIOD.key, seeded.instance_id, name), content, CONTENT_TYPE
+    )
+    with migrated_engine.begin() as connection:
+        record_result_file(
+            connection,
+            seeded.instance_id,
+            name,
+            OPTIMIZATION_REPORT,
+            CONTENT_TYPE,
+            stored.uri,
+            stored.size,
+            stored.sha256,
+        )
+    with migrated_engine.connect() as connection:
+        db_instance = connection.execute(select(OptimizationInstance)).one()
+        db_file = connection.execute(select(OptimizationInstanceResultFile)).one()
+    read_back = store.get(db_file.storage_uri)
+    assert hashlib.sha256(read_back).hexdigest() == db_file.sha256
+    assert db_file.size_bytes == len(content)
+
+    workbook = openpyxl.load_workbook(io.BytesIO(read_back), data_only=True)
+    assert workbook.sheetnames == ["Summary", "Statistics", "Assignments", "Shared pool"]
+
+    summary = summary_values(workbook["Summary"])
+    assert cents(summary["Cost before (USD)"]) == cents(db_instance.cost_before)
+    assert cents(summary["Cost after (USD)"]) == cents(db_instance.cost_after)
+    assert cents(summary["Saving (USD)"]) == cents(summary["Cost before (USD)"]) - cents(
+        summary["Cost after (USD)"]
+    )
+    assert summary["Service provider"] == "acme"
+    assert summary["Billing period"] == "2026-03"
+    assert summary["Time zone"] == "America/Chicago"
+    assert summary["Devices"] == 5 and summary["SIMs changing plan"] == 1
+    assert summary["Lower bound (USD)"] == 40.0 and summary["Gap to lower bound"] == 0.02
+    assert summary["Legacy-strategy cost (USD)"] == 99.5
+    assert summary["Proven optimal"] == "yes" and summary["Run time (s)"] == 3.2
+    assert summary["Period end (local)"].hour == 0  # local midnight, not UTC
+
+    headers, lines, totals = table(workbook["Assignments"])
+    assert len(lines) == 5
+    for side in ("before", "after"):
+        column = f"Cost {side} (USD)"
+        line_sum = sum(cents(line[column]) for line in lines)
+        assert line_sum == cents(summary[f"Cost {side} (USD)"]) == cents(totals[column])
+        parts = [f"{c} {side} (USD)" for c in ("Base", "Sms", "Overage")]
+        for line in lines:
+            assert sum(cents(line[p]) for p in parts) == cents(line[column])
+    assert [line["ICCID"] for line in lines] == list(instance.iccids)  # text, not 8.9e18
+    assert [line["Change"] for line in lines] == ["no", "yes", "no", "no", "no"]
+    assert lines[1]["Recommended rate plan"] == "POOL_100MB"
+    assert lines[1]["Current rate plan"] == "POOL_10MB"
+    assert {"MSISDN", "Communication plan", "Usage (MB)", "Projected usage (MB)"} <= set(headers)
+
+    _, plans, plan_totals = table(workbook["Statistics"])
+    assert [plan["Rate plan"] for plan in plans] == ["POOL_10MB", "POOL_100MB", "IND_20MB"]
+    for side in ("before", "after"):
+        assert sum(cents(p[f"Cost {side} (USD)"]) for p in plans) == cents(
+            summary[f"Cost {side} (USD)"]
+        )
+        assert cents(plan_totals[f"Cost {side} (USD)"]) == cents(summary[f"Cost {side} (USD)"])
+        assert sum(p[f"Devices {side}"] for p in plans) == 5
+        for charge in ("Base", "Overage", "SMS"):
+            column = f"{charge} charge {side} (USD)"
+            per_sim = f"{'Sms' if charge == 'SMS' else charge} {side} (USD)"
+            assert sum(cents(p[column]) for p in plans) == sum(cents(x[per_sim]) for x in lines)
+    pool = plans[0]
+    assert pool["Pooled"] is True
+    assert pool["Pooled allowance before (MB)"] == pytest.approx(10 * (1 + 1 + 0.3333))
+
+    _, shared, shared_totals = table(workbook["Shared pool"], header_row=3)
+    assert [row["ICCID"] for row in shared] == [instance.iccids[3]]
+    assert cents(shared_totals["Cost (USD)"]) == cents(shared[0]["Cost (USD)"])
+
+
+def test_sheets_have_formats_frozen_headers_filters_and_widths():
+    instance = small_instance()
+    data = report_data_from(
+        instance, instance.current_plan, instance.current_plan, provider="acme", period=PERIOD
+    )
+    workbook = openpyxl.load_workbook(io.BytesIO(build_workbook(data)))
+    for name, header_row in (("Statistics", 1), ("Assignments", 1), ("Shared pool", 3)):
+        sheet = workbook[name]
+        assert sheet.freeze_panes == f"B{header_row + 1}", name
+        assert sheet.auto_filter.ref and sheet.auto_filter.ref.startswith(f"A{header_row}"), name
+        assert sheet.column_dimensions["A"].width > 15, name
+    assignments = workbook["Assignments"]
+    headers = [cell.value for cell in assignments[1]]
+    money = assignments.cell(row=2, column=headers.index("Cost after (USD)") + 1)
+    assert money.number_format == "#,##0.00"
+    usage = assignments.cell(row=2, column=headers.index("Usage (MB)") + 1)
+    assert usage.number_format == "#,##0.000"
+    total = assignments.cell(row=7, column=headers.index("Cost after (USD)") + 1)
+    assert total.value.startswith("=SUM(")  # a live formula, with its value cached
+    summary = {row[0].value: row[1] for row in workbook["Summary"].iter_rows(min_row=3, max_col=2)}
+    assert summary["Saving (%)"].number_format == "0.00%"
+    assert summary["Cost after (USD)"].number_format == "#,##0.00"
+
+
+def test_no_shared_pool_sheet_without_shared_pool_sims():
+    instance = small_instance(locked=False)
+    data = report_data_from(
+        instance, instance.current_plan, instance.current_plan, provider="acme", period=PERIOD
+    )
+    workbook = openpyxl.load_workbook(io.BytesIO(build_workbook(data)))
+    assert workbook.sheetnames == ["Summary", "Statistics", "Assignments"]
+
+
+def test_carrier_text_is_never_a_formula():
+    instance = small_instance(locked=False)
+    data = report_data_from(
+        instance, instance.current_plan, instance.current_plan, provider="=1+1", period=PERIOD
+    )
+    data.assignments.loc[0, "communication_plan"] = '=HYPERLINK("http://x")'
+    workbook = openpyxl.load_workbook(io.BytesIO(build_workbook(data)))
+    assert workbook["Assignments"]["C2"].data_type == "s"
+    assert workbook["Summary"]["B3"].value == "=1+1" and workbook["Summary"]["B3"].data_type == "s"
