@@ -4,12 +4,14 @@ import dagster as dg
 
 from carrier_opt.defs.assets.optimization import optimization_assets
 from carrier_opt.defs.assets.schema import database_schema
+from carrier_opt.defs.checks import optimization_checks
 from carrier_opt.defs.jobs import optimize_billing_period, setup_database
 from carrier_opt.defs.resources import resources_for
 from carrier_opt.defs.sensors import billing_window_sensor
 
 defs = dg.Definitions(
     assets=[database_schema, *optimization_assets],
+    asset_checks=optimization_checks,
     jobs=[setup_database, optimize_billing_period],
     sensors=[billing_window_sensor],
     resources=resources_for(),

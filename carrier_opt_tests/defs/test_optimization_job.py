@@ -10,6 +10,7 @@ from carrier_opt.db.export import export_instance
 from carrier_opt.db.models import OptimizationDeviceResult, OptimizationSession, RunStatus
 from carrier_opt.db.rate_plans import load_rate_plans
 from carrier_opt.defs.assets import optimization
+from carrier_opt.defs.checks import optimization_checks
 from carrier_opt.defs.partitions import SERVICE_PROVIDER, partition_key
 from carrier_opt.defs.resources import DatabaseResource, JasperResource, PlatformProgress
 from carrier_opt.jasper.fake import FakeJasper
@@ -37,7 +38,7 @@ def materialize_partition(database_url: str, key: dg.MultiPartitionKey):
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(SERVICE_PROVIDER, ["acme"])
         return dg.materialize(
-            optimization.optimization_assets,
+            [*optimization.optimization_assets, *optimization_checks],
             partition_key=key,
             instance=instance,
             resources={
@@ -71,6 +72,9 @@ def test_a_partition_runs_end_to_end_and_matches_the_command_line_optimizer(
     assert session.status == RunStatus.COMPLETED.value
     assert session.progress_percent == 100
     assert results == winner["devices"].value  # losers' rows were cleaned
+    checks = result.get_asset_check_evaluations()
+    assert len(checks) == 3
+    assert all(check.passed for check in checks), [(c.check_name, c.metadata) for c in checks]
 
 
 def test_a_second_run_is_refused_while_one_is_running(fake_provider, migrated_engine, database_url):
