@@ -7,10 +7,12 @@ printed credentials. Registered in ``carrier_opt/cli.py`` with one ``add_command
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import click
 
 from carrier_opt.jasper.fake import DEFAULT_API_KEY, DEFAULT_USERNAME, FakeFaults, FakeJasper
+from carrier_opt.jasper.fake_prices import write_fake_prices
 
 
 @click.command("fake-jasper")
@@ -46,6 +48,13 @@ from carrier_opt.jasper.fake import DEFAULT_API_KEY, DEFAULT_USERNAME, FakeFault
     show_default=True,
     help="Share of SIMs left out of bulk usage.",
 )
+@click.option(
+    "--write-prices",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Write the fake operator's price list (rate_plans.csv, comm_plan_rate_plans.csv) "
+    "into this folder for `carrier-opt rate-plans load`, then serve.",
+)
 def fake_jasper(
     host: str,
     port: int,
@@ -59,8 +68,12 @@ def fake_jasper(
     duplicates: int,
     malformed_fraction: float,
     missing_usage_fraction: float,
+    write_prices: Path | None,
 ) -> None:
     """Serve a fake Jasper API with a seeded synthetic fleet until Ctrl-C."""
+    if write_prices is not None:
+        plans_csv, pairs_csv = write_fake_prices(write_prices)
+        click.echo(f"prices written: {plans_csv} and {pairs_csv}")
     try:
         faults = FakeFaults(
             error_rate=error_rate,
