@@ -152,12 +152,21 @@ def db_ddl(dialect: str, from_revision: str | None) -> None:
     help="Rate-plan sequences the legacy baseline tries (default: 200, fewer above 20 k "
     "SIMs; 0: base assignment only).",
 )
+@click.option(
+    "--strategy",
+    type=click.Choice(["optimizer", "legacy"]),
+    default="optimizer",
+    show_default=True,
+    help="Whose assignment to write: the optimizer's, or the legacy strategies' (to reproduce "
+    "the old system's answer).",
+)
 def optimize_command(
     instance_dir: pathlib.Path,
     out: pathlib.Path,
     summary_path: pathlib.Path | None,
     time_limit: float,
     legacy_sequences: int | None,
+    strategy: str,
 ) -> None:
     """Optimize an instance folder (optimizer contract) and write the assignment."""
     from carrier_opt.core.instance import InstanceInputError
@@ -170,6 +179,7 @@ def optimize_command(
             summary_path,
             time_limit_s=time_limit,
             legacy_sequences=legacy_sequences,
+            strategy=strategy,
             progress=_progress_bar(),
         )
     except InstanceInputError as exc:

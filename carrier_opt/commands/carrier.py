@@ -127,6 +127,24 @@ def provider_add(
         f"added service provider {name} (id {provider_id}); credentials are read from "
         f"${username_env} and ${api_key_env}"
     )
+    click.echo(_register_partition(name))
+
+
+def _register_partition(name: str) -> str:
+    """Make the provider a Dagster partition right away when a Dagster instance is configured
+    (``DAGSTER_HOME``); otherwise the billing-window sensor adds it on its next tick."""
+    import os
+
+    if not os.environ.get("DAGSTER_HOME"):
+        return "the billing-window sensor adds it to Dagster's partitions on its next tick"
+    import dagster as dg
+
+    from carrier_opt.defs.partitions import SERVICE_PROVIDER
+
+    with dg.DagsterInstance.get() as instance:
+        if not instance.has_dynamic_partition(SERVICE_PROVIDER, name):
+            instance.add_dynamic_partitions(SERVICE_PROVIDER, [name])
+    return f"added {name} to the Dagster partitions of {os.environ['DAGSTER_HOME']}"
 
 
 # --- sync ------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from carrier_opt.core.instance import Instance, atomic_write_text, load_instance
 from carrier_opt.core.legacy import legacy_baseline
 from carrier_opt.core.optimizer import OptimizationResult, ProgressCallback, optimize
 from carrier_opt.core.summary import optimization_summary
+from carrier_opt.errors import InputError
 
 
 @dataclass(frozen=True)
@@ -34,11 +35,14 @@ class RunOutcome:
         current = "n/a" if s["current_cost"] is None else f"{s['current_cost']:,.2f}"
         legacy = "n/a" if s["legacy_cost"] is None else f"{s['legacy_cost']:,.2f}"
         proof = ", proven optimal" if s["proven_optimal"] else ""
+        written = ""
+        if s.get("strategy_written") == "legacy":
+            written = "; wrote the legacy strategies' assignment"
         return (
             f"{s['devices']} devices: current {current} -> optimized "
             f"{s['optimized_cost']:,.2f} USD (legacy {legacy}); lower bound "
             f"{s['lower_bound']:,.2f}, gap {100 * max(s['gap'], 0.0):.4f} %{proof}; "
-            f"{s['devices_changed']} SIMs change plan; {s['seconds']:.1f} s"
+            f"{s['devices_changed']} SIMs change plan; {s['seconds']:.1f} s{written}"
         )
 
 
@@ -49,9 +53,16 @@ def run_optimization(
     *,
     time_limit_s: float = 60.0,
     legacy_sequences: int | None = None,
+    strategy: str = "optimizer",
     progress: ProgressCallback | None = None,
 ) -> RunOutcome:
-    """Load, compute the legacy baseline, optimize, then write the assignment and summary."""
+    """Load, compute the legacy baseline, optimize, then write the assignment and summary.
+
+    ``strategy="legacy"`` writes the legacy strategies' answer instead of the optimizer's
+    (to reproduce what the old system would have done); the summary still reports both.
+    """
+    if strategy not in STRATEGIES:
+        raise InputError(f"unknown strategy {strategy!r}: choose one of {', '.join(STRATEGIES)}")
     started = time.monotonic()
     instance = load_instance(instance_dir)
     _check_writable(Path(out), Path(summary_path) if summary_path else None)
@@ -67,15 +78,20 @@ def run_optimization(
         instance, result, legacy_cost=legacy.cost, seconds=time.monotonic() - started
     )
     summary["legacy_winner"] = legacy.winner
+    summary["strategy_written"] = strategy
+    written = result.assignment if strategy == "optimizer" else legacy.assignment
     current_codes = [
         instance.plan_codes[p] if p >= 0 else "" for p in instance.current_plan.tolist()
     ]
-    write_assignment(out, instance, result.assignment, {"current_rate_plan_code": current_codes})
+    write_assignment(out, instance, written, {"current_rate_plan_code": current_codes})
     if summary_path is not None:
         atomic_write_text(summary_path, json.dumps(summary, indent=2) + "\n")
     if progress is not None:
         progress("done", 1.0)
     return RunOutcome(instance, result, summary)
+
+
+STRATEGIES = ("optimizer", "legacy")
 
 
 def default_legacy_sequences(n_devices: int) -> int:
@@ -86,8 +102,6 @@ def default_legacy_sequences(n_devices: int) -> int:
 
 def _check_writable(*paths: Path | None) -> None:
     """Fail before the long computation when an output folder does not exist."""
-    from carrier_opt.errors import InputError
-
     for path in paths:
         if path is not None and not path.parent.resolve().is_dir():
             raise InputError(f"{path}: folder {path.parent} does not exist")

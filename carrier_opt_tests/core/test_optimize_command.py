@@ -3,6 +3,7 @@
 import json
 
 import pandas as pd
+import pytest
 from click.testing import CliRunner
 
 from carrier_opt.cli import cli
@@ -73,3 +74,19 @@ def test_assignment_file_has_one_row_per_device(tmp_path):
     frame = pd.read_csv(out, dtype=str)
     assert list(frame.columns[:2]) == ["iccid", "rate_plan_code"]
     assert sorted(frame["iccid"]) == ["D1", "D2", "D3"]
+
+
+def test_the_legacy_strategy_can_be_reproduced(tmp_path):
+    from carrier_opt.core.legacy import legacy_baseline
+
+    folder = write_instance(tmp_path)
+    out, summary_path = tmp_path / "legacy.csv", tmp_path / "s.json"
+    result = invoke(
+        "optimize", str(folder), "--out", str(out), "--summary", str(summary_path),
+        "--strategy", "legacy",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    instance = load_instance(folder)
+    written = read_assignment(out, instance)
+    assert total_cost(instance, written) == pytest.approx(legacy_baseline(instance).cost)
+    assert json.loads(summary_path.read_text())["strategy_written"] == "legacy"
