@@ -958,6 +958,47 @@ UPDATE alembic_version SET version_num='0003' WHERE alembic_version.version_num 
 
 GO
 
+-- Running upgrade 0003 -> 0004
+
+CREATE TABLE [DeviceUsagePeriod] (
+    id BIGINT NOT NULL IDENTITY, 
+    device_id BIGINT NOT NULL, 
+    billing_period_id INTEGER NOT NULL, 
+    status VARCHAR(30) NULL, 
+    communication_plan VARCHAR(255) NULL, 
+    carrier_rate_plan_code VARCHAR(255) NULL, 
+    msisdn VARCHAR(20) NULL, 
+    date_activated DATETIMEOFFSET NULL, 
+    ctd_data_usage_bytes BIGINT NULL, 
+    usage_mb FLOAT NULL, 
+    projected_usage_mb FLOAT NULL, 
+    ctd_sms_usage INTEGER NULL, 
+    ctd_voice_usage_seconds INTEGER NULL, 
+    usage_date DATETIMEOFFSET NULL, 
+    recorded_at DATETIMEOFFSET NOT NULL, 
+    CONSTRAINT [pk_DeviceUsagePeriod] PRIMARY KEY (id), 
+    CONSTRAINT [ck_DeviceUsagePeriod_usage_not_negative] CHECK ((ctd_data_usage_bytes IS NULL OR ctd_data_usage_bytes >= 0) AND (ctd_sms_usage IS NULL OR ctd_sms_usage >= 0)), 
+    CONSTRAINT [fk_DeviceUsagePeriod_billing_period_id] FOREIGN KEY(billing_period_id) REFERENCES [BillingPeriod] (id), 
+    CONSTRAINT [fk_DeviceUsagePeriod_device_id] FOREIGN KEY(device_id) REFERENCES [Device] (id) ON DELETE CASCADE, 
+    CONSTRAINT [uq_DeviceUsagePeriod_device_id_billing_period_id] UNIQUE (device_id, billing_period_id)
+);
+
+GO
+
+CREATE INDEX [ix_DeviceUsagePeriod_billing_period_id] ON [DeviceUsagePeriod] (billing_period_id);
+
+GO
+
+INSERT INTO [DeviceUsagePeriod] (device_id, billing_period_id, recorded_at, status, communication_plan, carrier_rate_plan_code, msisdn, date_activated, ctd_data_usage_bytes, usage_mb, projected_usage_mb, ctd_sms_usage, ctd_voice_usage_seconds, usage_date) SELECT [Device].id, [Device].billing_period_id, coalesce([Device].last_synced_at, [Device].created_at) AS coalesce_1, [Device].status, [Device].communication_plan, [Device].carrier_rate_plan_code, [Device].msisdn, [Device].date_activated, [Device].ctd_data_usage_bytes, [Device].usage_mb, [Device].projected_usage_mb, [Device].ctd_sms_usage, [Device].ctd_voice_usage_seconds, [Device].usage_date 
+FROM [Device] 
+WHERE [Device].billing_period_id IS NOT NULL;
+
+GO
+
+UPDATE alembic_version SET version_num='0004' WHERE alembic_version.version_num = '0003';
+
+GO
+
 COMMIT;
 
 GO

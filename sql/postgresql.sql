@@ -770,5 +770,38 @@ CREATE INDEX "ix_RatePlanUpdateBatch_service_provider_id" ON "RatePlanUpdateBatc
 
 UPDATE alembic_version SET version_num='0003' WHERE alembic_version.version_num = '0002';
 
+-- Running upgrade 0003 -> 0004
+
+CREATE TABLE "DeviceUsagePeriod" (
+    id BIGSERIAL NOT NULL, 
+    device_id BIGINT NOT NULL, 
+    billing_period_id INTEGER NOT NULL, 
+    status VARCHAR(30), 
+    communication_plan VARCHAR(255), 
+    carrier_rate_plan_code VARCHAR(255), 
+    msisdn VARCHAR(20), 
+    date_activated TIMESTAMP WITH TIME ZONE, 
+    ctd_data_usage_bytes BIGINT, 
+    usage_mb FLOAT, 
+    projected_usage_mb FLOAT, 
+    ctd_sms_usage INTEGER, 
+    ctd_voice_usage_seconds INTEGER, 
+    usage_date TIMESTAMP WITH TIME ZONE, 
+    recorded_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    CONSTRAINT "pk_DeviceUsagePeriod" PRIMARY KEY (id), 
+    CONSTRAINT "ck_DeviceUsagePeriod_usage_not_negative" CHECK ((ctd_data_usage_bytes IS NULL OR ctd_data_usage_bytes >= 0) AND (ctd_sms_usage IS NULL OR ctd_sms_usage >= 0)), 
+    CONSTRAINT "fk_DeviceUsagePeriod_billing_period_id" FOREIGN KEY(billing_period_id) REFERENCES "BillingPeriod" (id), 
+    CONSTRAINT "fk_DeviceUsagePeriod_device_id" FOREIGN KEY(device_id) REFERENCES "Device" (id) ON DELETE CASCADE, 
+    CONSTRAINT "uq_DeviceUsagePeriod_device_id_billing_period_id" UNIQUE (device_id, billing_period_id)
+);
+
+CREATE INDEX "ix_DeviceUsagePeriod_billing_period_id" ON "DeviceUsagePeriod" (billing_period_id);
+
+INSERT INTO "DeviceUsagePeriod" (device_id, billing_period_id, recorded_at, status, communication_plan, carrier_rate_plan_code, msisdn, date_activated, ctd_data_usage_bytes, usage_mb, projected_usage_mb, ctd_sms_usage, ctd_voice_usage_seconds, usage_date) SELECT "Device".id, "Device".billing_period_id, coalesce("Device".last_synced_at, "Device".created_at) AS coalesce_1, "Device".status, "Device".communication_plan, "Device".carrier_rate_plan_code, "Device".msisdn, "Device".date_activated, "Device".ctd_data_usage_bytes, "Device".usage_mb, "Device".projected_usage_mb, "Device".ctd_sms_usage, "Device".ctd_voice_usage_seconds, "Device".usage_date 
+FROM "Device" 
+WHERE "Device".billing_period_id IS NOT NULL;
+
+UPDATE alembic_version SET version_num='0004' WHERE alembic_version.version_num = '0003';
+
 COMMIT;
 

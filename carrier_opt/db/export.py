@@ -1,10 +1,12 @@
 """Write one provider's billing period as an optimizer instance folder (the contract's CSVs).
 
 ``rate_plans.csv`` and ``comm_plan_rate_plans.csv`` come from ``JasperCarrierRatePlan`` and
-``JasperCommunicationPlan_RatePlan``; ``devices.csv`` from the ``Device`` rows a sync wrote
-for that period, with ``usage_mb`` = projected usage and ``proration`` from the activation date
-(:mod:`carrier_opt.core.usage`), plus the extra columns ``ctd_usage_mb, status, msisdn,
-date_activated``.
+``JasperCommunicationPlan_RatePlan``; ``devices.csv`` from the usage the syncs stored for that
+period (``DeviceUsagePeriod``, joined with ``Device`` for the ICCID), with ``usage_mb`` =
+projected usage and ``proration`` from the activation date (:mod:`carrier_opt.core.usage`), plus
+the extra columns ``ctd_usage_mb, status, msisdn, date_activated``. Reading the period's own
+rows rather than ``Device`` (which holds the last synced period only) is what lets a past,
+closed period be exported and optimized again: the carrier cannot report its usage any more.
 
 Which SIMs: those synced for the period that are ACTIVATED or used data or SMS in it (an
 inventory SIM costs nothing and must not be "optimized"). A SIM whose communication plan allows
@@ -24,13 +26,13 @@ from decimal import Decimal
 from pathlib import Path
 
 import pandas as pd
-from sqlalchemy import Connection, Engine, or_, select
+from sqlalchemy import Connection, Engine, exists, func, or_, select
 
 from carrier_opt.core.billing import BillingPeriodSpan, period_for_key
 from carrier_opt.core.usage import PROJECTED_STATUSES, project_usage_frame, prorations
-from carrier_opt.db.merge import COMM_PLAN, DEVICE, RATE_PLAN
+from carrier_opt.db.merge import COMM_PLAN, DEVICE, RATE_PLAN, USAGE_PERIOD
 from carrier_opt.db.models import BillingPeriod
-from carrier_opt.db.providers import load_provider
+from carrier_opt.db.providers import ProviderSettings, load_provider
 from carrier_opt.db.rate_plans import PAIR, PAIR_COLUMNS, RATE_PLAN_COLUMNS
 from carrier_opt.errors import InputError
 
@@ -76,23 +78,13 @@ class InstanceTables:
 def instance_tables(engine: Engine, provider_name: str, period_key: str) -> InstanceTables:
     """Read ``provider_name``'s period ``period_key`` as the contract's three tables.
 
-    Raises :class:`InputError` naming what is missing: a period never synced, no prices, no
-    billable SIMs, SIMs on plans without prices.
+    Raises :class:`InputError` naming what is missing: no usage stored for the period (never
+    synced), no prices, no billable SIMs, SIMs on plans without prices.
     """
     with engine.connect() as connection:
         provider = load_provider(connection, provider_name)
         period = period_for_key(provider.cycle, period_key)
-        period_id = connection.scalar(
-            select(BillingPeriod.id).where(
-                BillingPeriod.service_provider_id == provider.id,
-                BillingPeriod.period_key == period.key,
-            )
-        )
-        if period_id is None:
-            raise InputError(
-                f"{provider.name} has no synced data for billing period {period.key}: "
-                f"run carrier-opt sync {provider.name} during that period"
-            )
+        period_id = _period_with_usage(connection, provider, period)
         plans = _rate_plans(connection, provider.id)
         pairs = _pairs(connection, provider.id)
         devices = _devices(connection, provider.id, period_id)
@@ -106,6 +98,24 @@ def instance_tables(engine: Engine, provider_name: str, period_key: str) -> Inst
     _require_priced(devices, set(plans["rate_plan_code"]), provider.name)
     frame = _device_frame(devices, pairs, period)
     return InstanceTables(period, int(period_id), plans, pairs, frame)
+
+
+def require_stored_usage(engine: Engine, provider_name: str, period_key: str) -> int:
+    """Check that usage is stored for ``provider_name``'s period ``period_key``; answers the
+    number of SIMs stored for it.
+
+    What a run of a closed period checks first: the carrier only reports cycle-to-date usage,
+    so such a run can only use what syncs during the period stored, and must say so plainly
+    when there is none. Raises :class:`InputError` otherwise.
+    """
+    with engine.connect() as connection:
+        provider = load_provider(connection, provider_name)
+        period = period_for_key(provider.cycle, period_key)
+        period_id = _period_with_usage(connection, provider, period)
+        stored = connection.scalar(
+            select(func.count()).where(USAGE_PERIOD.c.billing_period_id == period_id)
+        )
+    return int(stored or 0)
 
 
 def export_instance(
@@ -122,6 +132,30 @@ def export_instance(
         rate_plans=len(tables.rate_plans),
         pairs=len(tables.comm_plan_rate_plans),
     )
+
+
+def _period_with_usage(
+    connection: Connection, provider: ProviderSettings, period: BillingPeriodSpan
+) -> int:
+    """The id of the provider's ``BillingPeriod`` for ``period`` if usage is stored for it."""
+    period_id = connection.scalar(
+        select(BillingPeriod.id).where(
+            BillingPeriod.service_provider_id == provider.id,
+            BillingPeriod.period_key == period.key,
+        )
+    )
+    # A run of the period creates the BillingPeriod row, so the row alone proves no sync.
+    stored = period_id is not None and connection.scalar(
+        select(exists().where(USAGE_PERIOD.c.billing_period_id == period_id))
+    )
+    if not stored:
+        raise InputError(
+            f"{provider.name} has no usage stored for billing period {period.key}: "
+            f"no synced data for billing period {period.key}; run carrier-opt sync "
+            f"{provider.name} while the period is open (the carrier reports cycle-to-date "
+            "usage only, so a closed period cannot be synced afterwards)"
+        )
+    return int(period_id)  # type: ignore[arg-type]
 
 
 def _rate_plans(connection: Connection, provider_id: int) -> pd.DataFrame:
@@ -160,26 +194,29 @@ def _pairs(connection: Connection, provider_id: int) -> pd.DataFrame:
 
 
 def _devices(connection: Connection, provider_id: int, period_id: int) -> pd.DataFrame:
+    """The period's billable SIMs as the syncs of that period stored them."""
+    stored = USAGE_PERIOD
     columns = (
         DEVICE.c.iccid,
-        DEVICE.c.communication_plan,
-        DEVICE.c.carrier_rate_plan_code,
-        DEVICE.c.usage_mb,
-        DEVICE.c.ctd_sms_usage,
-        DEVICE.c.status,
-        DEVICE.c.msisdn,
-        DEVICE.c.date_activated,
-        DEVICE.c.usage_date,
+        stored.c.communication_plan,
+        stored.c.carrier_rate_plan_code,
+        stored.c.usage_mb,
+        stored.c.ctd_sms_usage,
+        stored.c.status,
+        stored.c.msisdn,
+        stored.c.date_activated,
+        stored.c.usage_date,
     )
     rows = connection.execute(
         select(*columns)
+        .select_from(stored.join(DEVICE, DEVICE.c.id == stored.c.device_id))
         .where(
+            stored.c.billing_period_id == period_id,
             DEVICE.c.service_provider_id == provider_id,
-            DEVICE.c.billing_period_id == period_id,
             or_(
-                DEVICE.c.status.in_(sorted(PROJECTED_STATUSES)),
-                DEVICE.c.ctd_data_usage_bytes > 0,
-                DEVICE.c.ctd_sms_usage > 0,
+                stored.c.status.in_(sorted(PROJECTED_STATUSES)),
+                stored.c.ctd_data_usage_bytes > 0,
+                stored.c.ctd_sms_usage > 0,
             ),
         )
         .order_by(DEVICE.c.iccid)

@@ -12,7 +12,10 @@ changes. Steps, in order:
 2. record rate-plan changes of known SIMs in ``DeviceRatePlanHistory``;
 3. update known SIMs whose carrier fields changed; 4. insert new SIMs;
 5. write usage (bytes, MB, SMS, voice, projected MB, billing period) onto ``Device``;
-6. add communication plans not seen before; 7. link SIMs to priced rate plans.
+6. add communication plans not seen before; 7. link SIMs to priced rate plans;
+8. record the period's state of every SIM with usage in it in ``DeviceUsagePeriod`` (update
+   the rows a previous sync of the period wrote, insert the others), because the next
+   period's sync overwrites ``Device`` and a closed period can never be synced again.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ from carrier_opt.core.usage import BYTES_PER_MB, PROJECTED_STATUSES
 from carrier_opt.db.models import (
     Device,
     DeviceRatePlanHistory,
+    DeviceUsagePeriod,
     JasperCarrierRatePlan,
     JasperCommunicationPlan,
 )
@@ -56,6 +60,7 @@ DEVICE: Table = Device.__table__  # type: ignore[assignment]
 HISTORY: Table = DeviceRatePlanHistory.__table__  # type: ignore[assignment]
 COMM_PLAN: Table = JasperCommunicationPlan.__table__  # type: ignore[assignment]
 RATE_PLAN: Table = JasperCarrierRatePlan.__table__  # type: ignore[assignment]
+USAGE_PERIOD: Table = DeviceUsagePeriod.__table__  # type: ignore[assignment]
 
 SYNCED_FIELDS = (
     "imsi",
@@ -72,6 +77,21 @@ SYNCED_FIELDS = (
 )
 """Device columns the carrier owns: copied from staging, compared to detect a change."""
 
+PERIOD_FIELDS = (
+    "status",
+    "communication_plan",
+    "carrier_rate_plan_code",
+    "msisdn",
+    "date_activated",
+    "ctd_data_usage_bytes",
+    "usage_mb",
+    "projected_usage_mb",
+    "ctd_sms_usage",
+    "ctd_voice_usage_seconds",
+    "usage_date",
+)
+"""``Device`` columns kept per billing period in ``DeviceUsagePeriod`` (what the export reads)."""
+
 
 @dataclass(frozen=True)
 class MergeCounts:
@@ -85,6 +105,8 @@ class MergeCounts:
     rate_plan_changes: int = 0
     usage_rows: int = 0
     communication_plans_added: int = 0
+    period_usage_inserted: int = 0
+    period_usage_updated: int = 0
 
 
 def merge_staging(
@@ -115,6 +137,9 @@ def merge_staging(
     )
     comm_plans = add_communication_plans(connection, provider_id, merged_at)
     link_rate_plans(connection, provider_id)
+    period_updated, period_inserted = record_period_usage(
+        connection, provider_id, merged_at, billing_period_id
+    )
     return MergeCounts(
         staged=int(staged or 0),
         duplicates_dropped=duplicates,
@@ -124,6 +149,8 @@ def merge_staging(
         rate_plan_changes=changes,
         usage_rows=usage_rows,
         communication_plans_added=comm_plans,
+        period_usage_inserted=period_inserted,
+        period_usage_updated=period_updated,
     )
 
 
@@ -370,6 +397,50 @@ def link_rate_plans(connection: Connection, provider_id: int) -> None:
         )
         .values(carrier_rate_plan_id=None)
     )
+
+
+def record_period_usage(
+    connection: Connection, provider_id: int, merged_at: datetime, billing_period_id: int | None
+) -> tuple[int, int]:
+    """Upsert the period's row of every SIM whose ``Device`` usage belongs to the period.
+
+    Answers (updated, inserted). Two set-based statements instead of a dialect's upsert
+    (``ON CONFLICT``, ``MERGE``): update the rows an earlier sync of the period wrote where
+    something changed, then insert the missing ones. Both read ``Device`` after steps 3–7, so
+    the rows hold exactly what ``Device`` says for the period at the end of this merge. No
+    period (a merge outside a sync) records nothing.
+    """
+    if billing_period_id is None:
+        return 0, 0
+    history = USAGE_PERIOD
+    in_period = and_(
+        DEVICE.c.service_provider_id == provider_id,
+        DEVICE.c.billing_period_id == billing_period_id,
+    )
+    any_change = or_(*(history.c[name].is_distinct_from(DEVICE.c[name]) for name in PERIOD_FIELDS))
+    updated = _run(
+        connection,
+        update(history)
+        .where(
+            history.c.device_id == DEVICE.c.id,
+            history.c.billing_period_id == billing_period_id,
+            in_period,
+            any_change,
+        )
+        .values({name: DEVICE.c[name] for name in PERIOD_FIELDS} | {"recorded_at": merged_at}),
+    )
+    recorded = exists().where(
+        history.c.device_id == DEVICE.c.id, history.c.billing_period_id == billing_period_id
+    )
+    missing = select(
+        DEVICE.c.id,
+        literal(billing_period_id, Integer()),
+        *(DEVICE.c[name] for name in PERIOD_FIELDS),
+        literal(merged_at, UtcDateTime()),
+    ).where(in_period, ~recorded)
+    columns = ["device_id", "billing_period_id", *PERIOD_FIELDS, "recorded_at"]
+    inserted = _run(connection, insert(history).from_select(columns, missing))
+    return updated, inserted
 
 
 def _same_sim(staging: Table) -> ColumnElement[bool]:

@@ -134,7 +134,7 @@ def sync_provider(
     try:
         clear_staging(engine, provider.id)
         report.devices_staged = _stage_devices(engine, client, provider, since, report, notify)
-        usage_date = utc_now()
+        usage_date = now  # the sync's own clock: a pinned "now" dates its usage too
         covered = _stage_bulk_usage(engine, client, provider, period, usage_date, report, notify)
         _stage_missing_usage(engine, client, provider, period, usage_date, covered, report, notify)
         notify(SyncProgress("merge", 0, 1))

@@ -42,6 +42,8 @@ EXPECTED_TABLES = {
     "ProviderNotificationRecipient",
     "RatePlanUpdate",
     "RatePlanUpdateBatch",
+    # Added by carrier_opt (migration 0004), not in the legacy schema:
+    "DeviceUsagePeriod",
 }
 
 MONEY_COLUMNS = {

@@ -99,4 +99,7 @@ def test_a_period_never_synced_fails_with_its_message(fake_provider, database_ur
     result = materialize_partition(database_url, partition_key("acme", "2025-02"))
     assert not result.success
     failure = next(e for e in result.all_events if e.is_step_failure)
-    assert "no billable SIMs synced for 2025-02" in str(failure.step_failure_data.error)
+    # 2025-02 is a closed period: the run uses stored usage, and there is none.
+    assert "acme has no usage stored for billing period 2025-02" in str(
+        failure.step_failure_data.error
+    )

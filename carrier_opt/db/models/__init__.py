@@ -23,6 +23,7 @@ from carrier_opt.db.models.delivery import (
 from carrier_opt.db.models.devices import (
     Device,
     DeviceRatePlanHistory,
+    DeviceUsagePeriod,
     JasperDeviceStaging,
     JasperUsageStaging,
     MobilityDevice,
@@ -67,6 +68,7 @@ __all__ = [
     "CustomerRatePool",
     "Device",
     "DeviceRatePlanHistory",
+    "DeviceUsagePeriod",
     "IntegrationType",
     "JasperAuthentication",
     "JasperCarrierRatePlan",

@@ -4,6 +4,10 @@ A sync fills the staging tables, then merges them into ``Device`` in one transac
 crash leaves ``Device`` untouched or fully updated. Staging rows may repeat an ICCID (a SIM
 modified while paging shows up twice); the merge keeps the latest. Every change of a SIM's
 carrier rate plan seen by a merge is kept in ``DeviceRatePlanHistory``.
+
+``Device`` holds the usage of the last synced billing period only; every merge also records the
+period's state of each SIM in ``DeviceUsagePeriod``, so a past period can still be exported and
+optimized (a backfill) after the next period's sync has overwritten ``Device``.
 """
 
 from __future__ import annotations
@@ -189,3 +193,36 @@ class DeviceRatePlanHistory(Base):
     # The carrier's modification time of the SIM record that carried the new plan.
     date_updated: Mapped[datetime | None] = mapped_column(UtcDateTime())
     changed_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class DeviceUsagePeriod(Base):
+    """A SIM's state and usage in one billing period, as the last sync in that period saw it.
+
+    ``Device`` is overwritten by every sync, so once the next period is synced the previous
+    period's usage would be gone, and the carrier reports cycle-to-date usage only: a closed
+    period can never be synced again. The merge upserts one row per (SIM, period) with what the
+    optimizer needs (plans, status, usage), and the export reads a period from here, so any
+    period ever synced can be optimized again.
+    """
+
+    __tablename__ = "DeviceUsagePeriod"
+    __table_args__ = (UniqueConstraint("device_id", "billing_period_id"), *sim_checks())
+
+    id: Mapped[int] = mapped_column(BIG_ID, primary_key=True)
+    device_id: Mapped[int] = mapped_column(BIG_ID, ForeignKey("Device.id", ondelete="CASCADE"))
+    # Not cascading: billing periods are never deleted, and SQL Server refuses a second
+    # cascade path into this table.
+    billing_period_id: Mapped[int] = mapped_column(ForeignKey("BillingPeriod.id"), index=True)
+    status: Mapped[str | None] = mapped_column(String(30))
+    communication_plan: Mapped[str | None] = mapped_column(String(255))
+    carrier_rate_plan_code: Mapped[str | None] = mapped_column(String(255))
+    msisdn: Mapped[str | None] = mapped_column(String(20))
+    date_activated: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    ctd_data_usage_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    usage_mb: Mapped[float | None] = mapped_column(Float)
+    projected_usage_mb: Mapped[float | None] = mapped_column(Float)
+    ctd_sms_usage: Mapped[int | None] = mapped_column(Integer)
+    ctd_voice_usage_seconds: Mapped[int | None] = mapped_column(Integer)
+    usage_date: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # When a merge last wrote the row (the sync that saw this state).
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime())

@@ -18,7 +18,7 @@ from carrier_opt.core.legacy import legacy_baseline
 from carrier_opt.core.optimizer import optimize
 from carrier_opt.core.run import default_legacy_sequences
 from carrier_opt.db import optimization_runs as runs
-from carrier_opt.db.export import InstanceTables, instance_tables
+from carrier_opt.db.export import InstanceTables, instance_tables, require_stored_usage
 from carrier_opt.db.models import RunStatus
 from carrier_opt.db.providers import load_provider
 from carrier_opt.db.sync import sync_provider
@@ -89,9 +89,16 @@ def staged_devices(
     with engine.connect() as connection:
         period = period_for_key(load_provider(connection, provider).cycle, period_key)
     if now >= period.end:
-        context.log.info("period %s is closed: using the usage stored for it", period_key)
+        # The carrier only reports cycle-to-date usage: a backfill of a closed period runs on
+        # what the period's syncs stored, and fails here, plainly, when nothing was stored.
+        stored = require_stored_usage(engine, provider, period_key)
+        context.log.info(
+            "period %s is closed: using the usage stored for it (%d SIMs)", period_key, stored
+        )
         progress.report(ids.session_guid, 30, "closed period: stored usage")
-        return dg.MaterializeResult(metadata={"synced": False, "reason": "closed period"})
+        return dg.MaterializeResult(
+            metadata={"synced": False, "reason": "closed period", "stored_sims": stored}
+        )
     if now < period.start:
         raise CarrierOptError(f"billing period {period_key} of {provider} has not started yet")
     progress.report(ids.session_guid, 20, "device sync started")

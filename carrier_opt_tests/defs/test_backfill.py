@@ -1,0 +1,108 @@
+"""Backfills of past billing periods run on stored usage, on SQLite and PostgreSQL.
+
+The carrier reports cycle-to-date usage only, so a run of a closed period cannot sync: it must
+use what the period's syncs stored (``DeviceUsagePeriod``) and fail plainly when there is none.
+Two past months are synced with pinned clocks, then their partitions are materialized with the
+assets' clock months later — the carrier fakes are gone by then, so any sync attempt would fail.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import dagster as dg
+import pytest
+from sqlalchemy import Engine, select
+
+from carrier_opt.db.models import OptimizationSession, RunStatus
+from carrier_opt.db.rate_plans import load_rate_plans
+from carrier_opt.db.sync import sync_provider
+from carrier_opt.defs.assets import optimization
+from carrier_opt.defs.checks import optimization_checks
+from carrier_opt.defs.partitions import SERVICE_PROVIDER, partition_key
+from carrier_opt.defs.resources import DatabaseResource, JasperResource, PlatformProgress
+from carrier_opt.jasper.fake import FakeJasper
+from carrier_opt_tests.db.sync_support import add_fake_provider, write_fake_price_files
+from carrier_opt_tests.jasper.support import client_for
+
+SYNCED_AT = {
+    "2025-03": datetime(2025, 3, 18, 9, 30, tzinfo=UTC),
+    "2025-04": datetime(2025, 4, 22, 14, 0, tzinfo=UTC),
+}
+BACKFILL_AT = datetime(2025, 6, 10, 8, 0, tzinfo=UTC)
+"""When the backfill runs: March, April and May are all closed periods by then."""
+DEVICES = 80
+
+
+@pytest.fixture
+def two_synced_periods(migrated_engine: Engine, monkeypatch, tmp_path) -> Engine:
+    """'acme', priced, synced once in March and once in April 2025; the clock in June."""
+    for moment in SYNCED_AT.values():
+        with FakeJasper(devices=DEVICES, seed=9, now=moment) as fake:
+            if moment == SYNCED_AT["2025-03"]:
+                add_fake_provider(migrated_engine, fake)
+            sync_provider(migrated_engine, "acme", client=client_for(fake), now=moment)
+    load_rate_plans(migrated_engine, "acme", *write_fake_price_files(tmp_path / "prices"))
+    monkeypatch.setattr(optimization, "clock", lambda: BACKFILL_AT)
+    return migrated_engine
+
+
+def materialize(instance: dg.DagsterInstance, database_url: str, period_key: str):
+    return dg.materialize(
+        [*optimization.optimization_assets, *optimization_checks],
+        partition_key=partition_key("acme", period_key),
+        instance=instance,
+        resources={
+            "database": DatabaseResource(database_url=database_url),
+            "jasper": JasperResource(calls_per_second=200),
+            "progress": PlatformProgress(),
+        },
+        raise_on_error=False,
+    )
+
+
+def first_metadata(result, asset: str) -> dict:
+    return {
+        k: v.value for k, v in result.asset_materializations_for_node(asset)[0].metadata.items()
+    }
+
+
+def test_a_backfill_of_two_past_periods_runs_on_stored_usage(two_synced_periods, database_url):
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(SERVICE_PROVIDER, ["acme"])
+        results = {key: materialize(instance, database_url, key) for key in SYNCED_AT}
+
+        for key, result in results.items():
+            assert result.success, key
+            staged = first_metadata(result, "staged_devices")
+            assert (staged["synced"], staged["stored_sims"]) == (False, DEVICES)
+            usage = first_metadata(result, "device_usage")
+            assert usage["period_start"].startswith(key)
+            assert all(check.passed for check in result.get_asset_check_evaluations())
+        march, april = (first_metadata(results[key], "winning_assignments") for key in SYNCED_AT)
+        assert march["cost_before"] != april["cost_before"]  # each period's own usage
+        assert march["session_guid"] != april["session_guid"]
+
+        materialized = instance.get_materialized_partitions(dg.AssetKey("winning_assignments"))
+    assert {partition_key("acme", key) for key in SYNCED_AT} <= set(materialized)
+    with two_synced_periods.connect() as connection:
+        statuses = connection.scalars(select(OptimizationSession.status)).all()
+    assert statuses == [RunStatus.COMPLETED.value] * 2
+
+
+def test_a_past_period_without_stored_usage_fails_with_its_message(
+    two_synced_periods, database_url
+):
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(SERVICE_PROVIDER, ["acme"])
+        result = materialize(instance, database_url, "2025-05")
+    assert not result.success
+    failure = next(event for event in result.all_events if event.is_step_failure)
+    assert failure.step_key == "staged_devices"
+    assert "acme has no usage stored for billing period 2025-05" in str(
+        failure.step_failure_data.error
+    )
+    with two_synced_periods.connect() as connection:
+        session = connection.execute(select(OptimizationSession)).one()
+    assert session.status == RunStatus.FAILED.value  # it does not block the next run
+    assert "no usage stored" in session.error_message
