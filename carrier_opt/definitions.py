@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from carrier_opt.defs.assets.delivery import delivery_assets, delivery_sensors
 from carrier_opt.defs.assets.optimization import optimization_assets
 from carrier_opt.defs.assets.schema import database_schema
 from carrier_opt.defs.checks import optimization_checks
@@ -10,9 +11,9 @@ from carrier_opt.defs.resources import resources_for
 from carrier_opt.defs.sensors import billing_window_sensor
 
 defs = dg.Definitions(
-    assets=[database_schema, *optimization_assets],
+    assets=[database_schema, *optimization_assets, *delivery_assets],
     asset_checks=optimization_checks,
     jobs=[setup_database, optimize_billing_period],
-    sensors=[billing_window_sensor],
+    sensors=[billing_window_sensor, *delivery_sensors],
     resources=resources_for(),
 )

@@ -2,8 +2,11 @@
 
 It starts the fake Jasper (20 000 SIMs, realistic plans and prices) on loopback, registers a
 demo provider, loads its prices and materializes one partition of ``optimize_billing_period``
-in-process through the same definitions the UI uses. With ``DAGSTER_HOME`` set (``make demo``
-sets it to the one ``make ui`` uses) the run and its asset metadata then show in the UI.
+in-process through the same definitions the UI uses — optimization, then the Excel report
+(stored under ``$CARRIER_OPT_HOME/reports``; its path is printed), the mail (the local notifier
+only logs) and the rate-plan updates (a dry run: the demo provider does not allow them).
+With ``DAGSTER_HOME`` set (``make demo`` sets it to the one ``make ui`` uses) the run and its
+asset metadata then show in the UI.
 
 Production keeps Jasper's 5 calls/s; the demo raises the client's rate against the fake so
 it finishes in seconds, and says so.
@@ -123,7 +126,22 @@ def _closing_summary(result: dg.ExecuteInProcessResult, seconds: float) -> Itera
     yield f"lower bound:           {meta['lower_bound']:,.2f} USD, gap {meta['gap_pct']:.4f} %"
     yield f"SIMs changing plan:    {meta['devices_changing_plan']:,}"
     yield f"optimizer seconds:     {queues['optimizer_seconds']}"
+    yield from _delivery_summary(result)
     yield f"demo seconds in all:   {seconds:.1f}"
+
+
+def _delivery_summary(result: dg.ExecuteInProcessResult) -> Iterator[str]:
+    """Where the workbook is, and what the rate-plan updates did (a dry run by default)."""
+    report = {k: v.value for k, v in _metadata(result, "optimization_report").items()}
+    updates = {k: v.value for k, v in _metadata(result, "rate_plan_updates").items()}
+    yield f"report workbook:       {report['report']}"
+    if updates["enabled"]:
+        yield f"rate-plan updates:     {updates['sent']:,} sent ({updates['decision']})"
+    else:
+        yield (
+            f"rate-plan updates:     dry run, {updates['dry_run']:,} saving changes recorded "
+            "(automatic updates are off for the provider)"
+        )
 
 
 def _metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict:

@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from carrier_opt.defs.assets.delivery import GROUP as DELIVERY_GROUP
 from carrier_opt.defs.assets.optimization import GROUP
 from carrier_opt.defs.assets.schema import database_schema
 
@@ -16,9 +17,10 @@ setup_database = dg.define_asset_job(
 
 optimize_billing_period = dg.define_asset_job(
     OPTIMIZE_JOB_NAME,
-    selection=dg.AssetSelection.groups(GROUP),
+    selection=dg.AssetSelection.groups(GROUP, DELIVERY_GROUP),
     description=(
-        "Sync a provider's SIMs and usage, optimize its billing period and keep the winning "
-        "assignment. One run per service provider × billing period partition."
+        "Sync a provider's SIMs and usage, optimize its billing period, keep the winning "
+        "assignment, then store the report, mail it and push (or dry-run) the rate-plan "
+        "changes. One run per service provider × billing period partition."
     ),
 )

@@ -93,6 +93,8 @@ class LocalResultStore:
                 temp_file.write(content)
                 temp_file.flush()
                 os.fsync(temp_file.fileno())
+            # mkstemp creates 0600 files; a report is meant to be read by the team.
+            os.chmod(temp_name, 0o644)
             os.replace(temp_name, path)
         except BaseException:
             Path(temp_name).unlink(missing_ok=True)

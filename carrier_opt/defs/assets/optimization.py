@@ -214,7 +214,7 @@ def queue_results(
     engine = database.engine()
     ids = runs.run_ids_for(engine, context.run.run_id)
     tables = instance_tables(engine, provider, period_key)
-    instance = _instance(tables, _skipped_comm_plans(engine, provider, tables))
+    instance, _, _ = optimization_instance(engine, provider, tables)
     legacy = legacy_baseline(instance, max_sequences=default_legacy_sequences(instance.n_devices))
     result = optimize(instance, time_limit_s=config.time_limit_s, starts=[legacy.assignment])
     assignments = {
@@ -304,9 +304,16 @@ def _plan_limit(engine, provider: str) -> int:
         )
 
 
-def _skipped_comm_plans(engine, provider: str, tables: InstanceTables) -> set[str]:
-    groups = runs.comm_groups(tables.comm_plan_rate_plans, _plan_limit(engine, provider))
-    return {cp for g in groups if g.skipped_reason for cp in g.communication_plans}
+def optimization_instance(
+    engine, provider: str, tables: InstanceTables
+) -> tuple[Instance, list[runs.CommGroup], int]:
+    """The instance the optimizer sees, the provider's communication groups and its limit of
+    rate plans per group: SIMs of groups skipped for offering more plans stay locked on their
+    plans (they still count in their pools). Reports price the winner on this same instance."""
+    limit = _plan_limit(engine, provider)
+    groups = runs.comm_groups(tables.comm_plan_rate_plans, limit)
+    skipped = {cp for g in groups if g.skipped_reason for cp in g.communication_plans}
+    return _instance(tables, skipped), groups, limit
 
 
 def _instance(tables: InstanceTables, skipped: set[str]) -> Instance:

@@ -1,0 +1,438 @@
+"""A whole partition including delivery: the stored report, the mail, the carrier updates.
+
+Runs against the fake carrier over HTTP on loopback, a real SMTP server (aiosmtpd) on
+127.0.0.1, moto for S3 and SES, on SQLite and PostgreSQL.
+"""
+
+import io
+from collections import Counter
+from datetime import timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import boto3
+import dagster as dg
+import openpyxl
+import pytest
+from moto import mock_aws
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.ses.models import ses_backends
+from sqlalchemy import select, update
+
+from carrier_opt.core.billing import BillingCycle, period_for_key
+from carrier_opt.db.models import (
+    OptimizationInstance,
+    OptimizationInstanceResultFile,
+    RatePlanUpdate,
+    RatePlanUpdateBatch,
+    ServiceProvider,
+)
+from carrier_opt.db.providers import load_provider
+from carrier_opt.defs.assets import delivery, optimization
+from carrier_opt.defs.partitions import SERVICE_PROVIDER, partition_key
+from carrier_opt.defs.resources import (
+    DatabaseResource,
+    JasperResource,
+    NotifierResource,
+    PlatformProgress,
+    ResultStoreResource,
+    resources_for,
+)
+from carrier_opt.delivery.notify import set_notification_recipients
+from carrier_opt.delivery.rate_plan_updates import BATCH_SIZE
+from carrier_opt.jasper.fake import FakeJasper
+from carrier_opt_tests.db.sync_support import (
+    API_KEY_ENV,
+    USERNAME_ENV,
+    add_fake_provider,
+    write_fake_price_files,
+)
+from carrier_opt_tests.delivery.conftest import smtp_server  # noqa: F401  (fixture)
+
+TO, CC, BCC = ("ops@example.com",), ("billing@example.com",), ("audit@example.com",)
+SENDER = "carrier-opt@example.com"
+
+
+def start_fake(engine, monkeypatch, tmp_path, fake: FakeJasper) -> FakeJasper:
+    """Register 'acme' against ``fake`` with prices and recipients; the clock at the fake's."""
+    monkeypatch.setenv(USERNAME_ENV, fake.credentials[0])
+    monkeypatch.setenv(API_KEY_ENV, fake.credentials[1])
+    add_fake_provider(engine, fake)
+    load_rate_plans(engine, tmp_path)
+    with engine.begin() as connection:
+        provider_id = load_provider(connection, "acme").id
+        set_notification_recipients(connection, provider_id, to=TO, cc=CC, bcc=BCC)
+    monkeypatch.setattr(optimization, "clock", fake.now)
+    return fake
+
+
+def load_rate_plans(engine, tmp_path: Path) -> None:
+    from carrier_opt.db.rate_plans import load_rate_plans as load
+
+    load(engine, "acme", *write_fake_price_files(tmp_path / "prices"))
+
+
+@pytest.fixture
+def fake_provider(migrated_engine, monkeypatch, tmp_path):
+    """The fake carrier (400 SIMs) with 'acme' registered, priced and with recipients."""
+    with FakeJasper(devices=400, seed=5) as fake:
+        yield start_fake(migrated_engine, monkeypatch, tmp_path, fake)
+
+
+def allow_updates(engine, allowed: bool = True) -> None:
+    with engine.begin() as connection:
+        connection.execute(
+            update(ServiceProvider).values(allow_automatic_rate_plan_updates=allowed)
+        )
+
+
+def smtp_notifier(server) -> NotifierResource:
+    return NotifierResource(
+        kind="smtp",
+        smtp_host=server.host,
+        smtp_port=server.port,
+        sender=SENDER,
+        dagster_ui_url="http://dagster.example.com",
+    )
+
+
+def materialize_partition(
+    database_url: str,
+    period: str,
+    *,
+    result_store: ResultStoreResource,
+    notifier: NotifierResource,
+    instance: dg.DagsterInstance | None = None,
+) -> dg.ExecuteInProcessResult:
+    """Every asset of optimize_billing_period for acme's ``period``, as one run."""
+    with dg.instance_for_test() as own:
+        instance = instance or own
+        if not instance.has_dynamic_partition(SERVICE_PROVIDER, "acme"):
+            instance.add_dynamic_partitions(SERVICE_PROVIDER, ["acme"])
+        return dg.materialize(
+            [*optimization.optimization_assets, *delivery.delivery_assets],
+            partition_key=partition_key("acme", period),
+            instance=instance,
+            resources={
+                "database": DatabaseResource(database_url=database_url),
+                "jasper": JasperResource(calls_per_second=500),
+                "progress": PlatformProgress(),
+                "result_store": result_store,
+                "notifier": notifier,
+            },
+            run_config={"ops": {"queue_results": {"config": {"time_limit_s": 10.0}}}},
+            raise_on_error=False,
+        )
+
+
+def metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict:
+    return {
+        k: v.value for k, v in result.asset_materializations_for_node(asset)[0].metadata.items()
+    }
+
+
+def cents(value) -> Decimal:
+    amount = value if isinstance(value, Decimal) else Decimal(repr(value))
+    return amount.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+def summary(workbook: openpyxl.Workbook) -> dict:
+    sheet = workbook["Summary"]
+    return {row[0]: row[1] for row in sheet.iter_rows(min_row=3, max_col=2, values_only=True)}
+
+
+def assignments(workbook: openpyxl.Workbook) -> tuple[list[dict], dict]:
+    """(SIM rows, totals row) of the Assignments sheet."""
+    rows = list(workbook["Assignments"].iter_rows(values_only=True))
+    headers, body = rows[0], rows[1:]
+    total = next(i for i, row in enumerate(body) if row[0] == "Total")
+    as_dicts = [dict(zip(headers, row, strict=True)) for row in body]
+    return as_dicts[:total], as_dicts[total]
+
+
+def stored_instance(engine):
+    with engine.connect() as connection:
+        instance = connection.execute(
+            select(OptimizationInstance.__table__).order_by(OptimizationInstance.id.desc())
+        ).first()
+        files = connection.execute(
+            select(OptimizationInstanceResultFile.__table__).where(
+                OptimizationInstanceResultFile.optimization_instance_id == instance.id
+            )
+        ).all()
+    return instance, files
+
+
+def expected_changes(sim_rows: list[dict]) -> set[tuple[str, str]]:
+    """What the report recommends sending: moved SIMs (not shared-pool) that save money."""
+    return {
+        (row["ICCID"], row["Recommended rate plan"])
+        for row in sim_rows
+        if row["Change"] == "yes" and row["Shared pool"] == "no" and row["Saving (USD)"] > 0
+    }
+
+
+def test_a_partition_stores_the_report_mails_it_and_sends_no_update_when_disabled(
+    fake_provider,
+    migrated_engine,
+    database_url,
+    tmp_path,
+    smtp_server,  # noqa: F811
+):
+    period = fake_provider.now().strftime("%Y-%m")
+    store = ResultStoreResource(folder=str(tmp_path / "reports"))
+    result = materialize_partition(
+        database_url, period, result_store=store, notifier=smtp_notifier(smtp_server)
+    )
+    assert result.success
+
+    # Stored, recorded, and its totals equal the database's to the cent.
+    instance, files = stored_instance(migrated_engine)
+    assert len(files) == 1 and files[0].report_kind == "optimization_report"
+    path = Path(unquote(urlsplit(files[0].storage_uri).path))
+    assert path.is_file() and path.is_relative_to(tmp_path / "reports")
+    content = path.read_bytes()
+    assert files[0].size_bytes == len(content)
+    workbook = openpyxl.load_workbook(io.BytesIO(content), data_only=True)
+    figures = summary(workbook)
+    assert cents(figures["Cost before (USD)"]) == cents(instance.cost_before)
+    assert cents(figures["Cost after (USD)"]) == cents(instance.cost_after)
+    sim_rows, total = assignments(workbook)
+    assert cents(total["Cost after (USD)"]) == cents(instance.cost_after)
+    assert cents(sum(Decimal(repr(r["Cost after (USD)"])) for r in sim_rows)) == cents(
+        instance.cost_after
+    )
+    assert instance.cost_after < instance.cost_before
+
+    report = metadata(result, "optimization_report")
+    assert report["report"] == str(path)
+    assert report["totals_match_database"] is True
+    assert "| ICCID | from | to | saving (USD) |" in report["top_savings"]
+
+    # One success mail, to to/cc/bcc, with the workbook attached; bcc only in the envelope.
+    success = [
+        m for m in smtp_server.inbox.messages if m.message["X-Carrier-Opt-Kind"] == "success"
+    ]
+    assert len(success) == 1
+    mail = success[0]
+    assert sorted(mail.rcpt_tos) == sorted((*TO, *CC, *BCC))
+    assert mail.message["To"] == TO[0] and mail.message["Cc"] == CC[0]
+    assert mail.message["Bcc"] is None
+    attached = list(mail.message.iter_attachments())
+    assert [a.get_filename() for a in attached] == [files[0].file_name]
+    assert attached[0].get_content() == content
+    body = mail.message.get_body(("plain",)).get_content()
+    assert f"{float(cents(instance.cost_after)):,.2f} USD" in body
+    assert "http://dagster.example.com/runs/" in body
+
+    # Updates off (the default): nothing reaches the carrier; the changes are a dry run.
+    assert fake_provider.edits == []
+    assert not any(r.method == "PUT" for r in fake_provider.request_log)
+    updates = metadata(result, "rate_plan_updates")
+    assert updates["enabled"] is False and updates["sent"] == 0
+    with migrated_engine.connect() as connection:
+        statuses = Counter(connection.scalars(select(RatePlanUpdate.status)).all())
+    assert statuses == {"dry_run": len(expected_changes(sim_rows))}
+    assert updates["dry_run"] == len(expected_changes(sim_rows)) > 0
+    go_no_go = [
+        m for m in smtp_server.inbox.messages if m.message["X-Carrier-Opt-Kind"] == "go_no_go"
+    ]
+    assert len(go_no_go) == 1
+    assert "Automatic rate-plan updates are off" in go_no_go[0].message.get_content()
+
+
+@pytest.fixture
+def large_fake_provider(migrated_engine, monkeypatch, tmp_path):
+    """Enough SIMs (1 500) for more than one batch of 250 saving changes."""
+    with FakeJasper(devices=1500, seed=5) as fake:
+        yield start_fake(migrated_engine, monkeypatch, tmp_path, fake)
+
+
+def test_enabled_updates_put_exactly_the_saving_changes_once_across_reruns(
+    large_fake_provider, migrated_engine, database_url, tmp_path
+):
+    fake_provider = large_fake_provider
+    allow_updates(migrated_engine)
+    period = fake_provider.now().strftime("%Y-%m")
+    store = ResultStoreResource(folder=str(tmp_path / "reports"))
+    first = materialize_partition(
+        database_url, period, result_store=store, notifier=NotifierResource()
+    )
+    assert first.success
+
+    _, files = stored_instance(migrated_engine)
+    workbook = openpyxl.load_workbook(
+        Path(unquote(urlsplit(files[0].storage_uri).path)), data_only=True
+    )
+    wanted = expected_changes(assignments(workbook)[0])
+    edits = fake_provider.edits
+    assert wanted and len(edits) == len(wanted)
+    assert {(e.iccid, e.fields["ratePlan"]) for e in edits} == wanted
+    updates = metadata(first, "rate_plan_updates")
+    assert updates["decision"] == "Go" and updates["sent"] == len(wanted)
+    with migrated_engine.connect() as connection:
+        batches = connection.execute(select(RatePlanUpdateBatch.__table__)).all()
+    assert len(batches) >= 2 and all(b.devices <= BATCH_SIZE for b in batches)
+    assert sum(b.devices for b in batches) == len(wanted)
+
+    # A re-run of the partition re-syncs (the SIMs are now on their new plans) and optimizes
+    # again: nothing already sent is sent again; whatever it sends is one of its own saving
+    # changes (a further move the new optimization found), never a SIM moved back.
+    again = materialize_partition(
+        database_url, period, result_store=store, notifier=NotifierResource()
+    )
+    assert again.success
+    _, files = stored_instance(migrated_engine)
+    workbook = openpyxl.load_workbook(
+        Path(unquote(urlsplit(files[0].storage_uri).path)), data_only=True
+    )
+    later = {(e.iccid, e.fields["ratePlan"]) for e in fake_provider.edits[len(edits) :]}
+    assert not later & wanted
+    assert later <= expected_changes(assignments(workbook)[0])
+    assert not {iccid for iccid, _ in later} & {iccid for iccid, _ in wanted}
+    assert metadata(again, "rate_plan_updates")["sent"] == len(later)
+    assert metadata(again, "rate_plan_updates")["already_sent"] == 0
+
+
+def test_nothing_is_put_inside_the_ten_minute_buffer(
+    migrated_engine, monkeypatch, tmp_path, database_url
+):
+    end = period_for_key(BillingCycle(31, 0, "UTC"), "2026-01").end
+    with FakeJasper(devices=200, seed=7, now=end - timedelta(minutes=9)) as fake:
+        start_fake(migrated_engine, monkeypatch, tmp_path, fake)
+        allow_updates(migrated_engine)
+        result = materialize_partition(
+            database_url,
+            "2026-01",
+            result_store=ResultStoreResource(folder=str(tmp_path / "reports")),
+            notifier=NotifierResource(),
+        )
+        assert result.success
+        assert fake.edits == []
+    updates = metadata(result, "rate_plan_updates")
+    assert updates["enabled"] is True and updates["decision"] == "No Go"
+    assert updates["sent"] == 0 and updates["skipped_no_go"] > 0
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_s3_store_and_ses_deliver_the_report(fake_provider, migrated_engine, database_url):
+    with mock_aws():
+        boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="reports")
+        ses = boto3.client("ses", region_name="us-east-1")
+        ses.verify_email_identity(EmailAddress=SENDER)
+        period = fake_provider.now().strftime("%Y-%m")
+        result = materialize_partition(
+            database_url,
+            period,
+            result_store=ResultStoreResource(
+                kind="s3", bucket="reports", prefix="carrier-opt", region_name="us-east-1"
+            ),
+            notifier=NotifierResource(kind="ses", ses_region="us-east-1", sender=SENDER),
+        )
+        assert result.success
+        _, files = stored_instance(migrated_engine)
+        uri = files[0].storage_uri
+        assert uri.startswith("s3://reports/carrier-opt/acme/")
+        key = uri.removeprefix("s3://reports/")
+        body = boto3.client("s3", region_name="us-east-1").get_object(Bucket="reports", Key=key)
+        content = body["Body"].read()
+        assert len(content) == files[0].size_bytes
+        assert metadata(result, "optimization_report")["report"] == uri
+        sent = ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sent_messages
+    success = [m for m in sent if b"X-Carrier-Opt-Kind: success" in m.raw_data.encode()]
+    assert len(success) == 1
+    assert set(success[0].destinations) == {*TO, *CC, *BCC}  # moto adds header copies
+    assert files[0].file_name in success[0].raw_data
+
+
+def test_a_failed_run_mails_its_diagnostics_with_the_run_link(
+    fake_provider,
+    migrated_engine,
+    database_url,
+    tmp_path,
+    smtp_server,  # noqa: F811
+):
+    notifier = smtp_notifier(smtp_server)
+    with dg.instance_for_test() as instance:
+        result = materialize_partition(
+            database_url,
+            "2025-02",  # never synced: the run fails
+            result_store=ResultStoreResource(folder=str(tmp_path / "reports")),
+            notifier=notifier,
+            instance=instance,
+        )
+        assert not result.success
+        context = dg.build_run_status_sensor_context(
+            sensor_name="optimization_failure_mail",
+            dagster_event=result.get_run_failure_event(),
+            dagster_instance=instance,
+            dagster_run=result.dagster_run,
+            resources={
+                "database": DatabaseResource(database_url=database_url),
+                "notifier": notifier,
+            },
+        ).for_run_failure()
+        delivery.optimization_failure_mail(context)
+    errors = [m for m in smtp_server.inbox.messages if m.message["X-Carrier-Opt-Kind"] == "error"]
+    assert len(errors) == 1
+    mail = errors[0]
+    assert sorted(mail.rcpt_tos) == sorted((*TO, *CC, *BCC))
+    assert "FAILED acme 2025-02" in mail.message["Subject"]
+    body = mail.message.get_content()
+    failure = result.get_step_failure_events()[0]
+    error = failure.step_failure_data.error.cause or failure.step_failure_data.error
+    assert error.message.splitlines()[0] in body  # the user's error, not Dagster's wrapper
+    assert f"http://dagster.example.com/runs/{result.run_id}" in body
+    assert f"The step {failure.step_key!r} failed for acme 2025-02" in body
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_provider_without_recipients_gets_no_mail_and_the_run_succeeds(
+    fake_provider,
+    migrated_engine,
+    database_url,
+    tmp_path,
+    smtp_server,  # noqa: F811
+):
+    with migrated_engine.begin() as connection:
+        set_notification_recipients(connection, load_provider(connection, "acme").id, to=[])
+    result = materialize_partition(
+        database_url,
+        fake_provider.now().strftime("%Y-%m"),
+        result_store=ResultStoreResource(folder=str(tmp_path / "reports")),
+        notifier=smtp_notifier(smtp_server),
+    )
+    assert result.success
+    assert smtp_server.inbox.messages == []
+    sent = metadata(result, "notifications")
+    assert sent["recipients"] == 0 and sent["sent"] == "none"
+
+
+def test_prod_resources_read_the_delivery_settings_from_the_environment(monkeypatch):
+    settings = {
+        "CARRIER_OPT_DATABASE_URL": "sqlite:///x.db",
+        "CARRIER_OPT_RESULT_STORE": "s3",
+        "CARRIER_OPT_REPORTS_BUCKET": "reports",
+        "CARRIER_OPT_REPORTS_PREFIX": "carrier-opt",
+        "CARRIER_OPT_NOTIFIER": "smtp",
+        "CARRIER_OPT_SMTP_HOST": "mail.example.com",
+        "CARRIER_OPT_SMTP_PORT": "587",
+        "CARRIER_OPT_SMTP_TLS": "true",
+        "CARRIER_OPT_SMTP_PASSWORD_ENV": "SMTP_PASSWORD",
+        "CARRIER_OPT_DAGSTER_URL": "https://dagster.example.com/",
+    }
+    for name, value in settings.items():
+        monkeypatch.setenv(name, value)
+    prod = resources_for("prod")
+    store, notifier = prod["result_store"], prod["notifier"]
+    assert (store.kind, store.bucket, store.prefix) == ("s3", "reports", "carrier-opt")
+    assert (notifier.kind, notifier.smtp_host, notifier.smtp_port) == (
+        "smtp",
+        "mail.example.com",
+        587,
+    )
+    assert notifier.smtp_use_tls and notifier.smtp_password_env == "SMTP_PASSWORD"
+    assert notifier.run_url("abc") == "https://dagster.example.com/runs/abc"
+    local = resources_for("local")
+    assert local["notifier"].kind == "none" and local["result_store"].kind == "local"
