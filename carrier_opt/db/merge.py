@@ -53,7 +53,7 @@ from carrier_opt.db.models import (
     JasperCarrierRatePlan,
     JasperCommunicationPlan,
 )
-from carrier_opt.db.staging import DEVICE_STAGING, USAGE_STAGING
+from carrier_opt.db.staging import DEVICE_STAGING, SYNCED_FIELDS, USAGE_STAGING
 from carrier_opt.db.types import UtcDateTime
 
 DEVICE: Table = Device.__table__  # type: ignore[assignment]
@@ -62,20 +62,6 @@ COMM_PLAN: Table = JasperCommunicationPlan.__table__  # type: ignore[assignment]
 RATE_PLAN: Table = JasperCarrierRatePlan.__table__  # type: ignore[assignment]
 USAGE_PERIOD: Table = DeviceUsagePeriod.__table__  # type: ignore[assignment]
 
-SYNCED_FIELDS = (
-    "imsi",
-    "msisdn",
-    "imei",
-    "status",
-    "communication_plan",
-    "carrier_rate_plan_code",
-    "account_id",
-    "customer",
-    "date_activated",
-    "date_added",
-    "date_updated",
-)
-"""Device columns the carrier owns: copied from staging, compared to detect a change."""
 
 PERIOD_FIELDS = (
     "status",

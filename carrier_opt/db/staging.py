@@ -24,11 +24,7 @@ from carrier_opt.jasper.payloads import CtdUsage, Device, RatePlanUsage
 DEVICE_STAGING: Table = JasperDeviceStaging.__table__  # type: ignore[assignment]
 USAGE_STAGING: Table = JasperUsageStaging.__table__  # type: ignore[assignment]
 
-DEVICE_COLUMNS = (
-    "service_provider_id",
-    "page_number",
-    "staged_at",
-    "iccid",
+SYNCED_FIELDS = (
     "imsi",
     "msisdn",
     "imei",
@@ -41,6 +37,10 @@ DEVICE_COLUMNS = (
     "date_added",
     "date_updated",
 )
+"""Device columns the carrier owns: staged as sent, then copied into ``Device`` by the merge,
+which compares them to detect a change."""
+
+DEVICE_COLUMNS = ("service_provider_id", "page_number", "staged_at", "iccid", *SYNCED_FIELDS)
 USAGE_COLUMNS = (
     "service_provider_id",
     "iccid",
