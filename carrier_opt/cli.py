@@ -12,17 +12,8 @@ from typing import Any
 
 import click
 
+from carrier_opt.commands.options import database_url_option
 from carrier_opt.errors import CarrierOptError
-from carrier_opt.settings import DATABASE_URL_ENV
-
-database_url_option = click.option(
-    "--database-url",
-    envvar=DATABASE_URL_ENV,
-    default=None,
-    metavar="URL",
-    help=f"SQLAlchemy database URL (default: ${DATABASE_URL_ENV}, else SQLite under "
-    "$CARRIER_OPT_HOME).",
-)
 
 
 class FriendlyGroup(click.Group):

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from carrier_opt.commands.options import database_url_option
 from carrier_opt.errors import DatabaseError, InputError
-from carrier_opt.settings import DATABASE_URL_ENV
 
 if TYPE_CHECKING:  # heavy imports stay out of the command line's start-up
     from sqlalchemy import Engine
@@ -24,15 +24,6 @@ if TYPE_CHECKING:  # heavy imports stay out of the command line's start-up
     from carrier_opt.db.sync import ProgressCallback, SyncProgress
 
 MAX_PROBLEMS_SHOWN = 5
-
-database_url_option = click.option(
-    "--database-url",
-    envvar=DATABASE_URL_ENV,
-    default=None,
-    metavar="URL",
-    help=f"SQLAlchemy database URL (default: ${DATABASE_URL_ENV}, else SQLite under "
-    "$CARRIER_OPT_HOME).",
-)
 
 
 def ready_engine(database_url: str | None) -> Engine:
