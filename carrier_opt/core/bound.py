@@ -21,6 +21,11 @@ Every ``λ`` in the box gives a valid lower bound, each SIM picks its plan indep
 vectorised pass over devices × plans), and ``max_λ L(λ)`` equals the LP optimum (LP duality).
 Locked SIMs have a single allowed plan: their own, so they still load their pool.
 
+Charge types enter only through the billed rates: an ``overage_only`` plan's base term is 0,
+a ``rate_only`` plan bills no own overage and — even when pooled — has no pool (no load, price
+cap 0), because its pool never bills. Everything downstream (the optimizer's ``PairCosts``
+included) reads these pieces, so it follows automatically.
+
 ``L`` is concave and piecewise linear in as many variables as there are pooled plans (a dozen
 or so). :func:`lagrangian_bound` maximises it in two stages:
 
@@ -123,15 +128,16 @@ def linearised_costs(instance: Instance, devices: np.ndarray, plans: np.ndarray)
     proration = instance.proration[devices, None]
     load = instance.usage_mb[devices, None] - instance.allowance_mb[plans] * proration
     lin = (
-        instance.base_rate[plans] * proration
+        instance.billed_base_rate[plans] * proration
         + instance.sms_rate[plans] * instance.sms_count[devices, None]
     )
     # A SIM's own overage on a plan that is not pooled does not depend on the others: keep
     # it exact (ceil included) — still a valid relaxation, and a tighter one.
     own_overage = (
-        overage_units(load, instance.overage_unit_mb[plans]) * instance.overage_rate[plans]
+        overage_units(load, instance.overage_unit_mb[plans]) * instance.billed_overage_rate[plans]
     )
-    pooled = instance.pooled[plans]
+    # A rate_only pool never bills, so it carries no load: its SIMs cost only lin.
+    pooled = instance.bills_pool[plans]
     lin = lin + np.where(pooled, 0.0, own_overage)
     return lin, np.where(pooled, load, 0.0)
 
@@ -149,7 +155,7 @@ def dual_function(instance: Instance) -> DualFunction:
         devices = np.flatnonzero(instance.locked & (instance.current_plan == plan))
         plans = np.array([plan])
         groups.append(_Group(plans, devices, *linearised_costs(instance, devices, plans)))
-    cap = np.where(instance.pooled, instance.overage_rate_per_mb, 0.0)
+    cap = np.where(instance.bills_pool, instance.overage_rate_per_mb, 0.0)
     return DualFunction(tuple(groups), cap, instance.n_plans, instance.n_devices)
 
 

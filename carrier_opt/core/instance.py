@@ -11,6 +11,14 @@ header (so the first data row is 2); ``-`` stands for "the whole file" or "no si
 To keep the message readable on huge files, at most :data:`MAX_PROBLEMS_PER_KIND` lines are
 written per (file, column, kind of problem); one more line then says how many were left out.
 
+``rate_plans.csv`` may carry an optional ``charge_type`` column (see
+``docs/optimizer-contract-extensions.md``): ``rate_and_overage`` (the contract's model, and the
+meaning of an absent column or an empty cell), ``overage_only`` (the base rate is billed in
+advance elsewhere, so only allowance overage and SMS are charged here) or ``rate_only`` (base
+rate and SMS, never any overage). :class:`Instance` keeps the listed prices untouched and
+exposes the *billed* ones (:attr:`Instance.billed_base_rate`, :attr:`Instance.billed_overage_rate`,
+:attr:`Instance.bills_pool`) that every cost computation uses.
+
 Rate plans that cannot be priced (``data_per_overage_charge_mb <= 0``, a negative price or a
 negative allowance) are not fatal: they are left out of the offer and listed in
 :attr:`Instance.dropped_plans`, as the contract asks. Devices currently on such a plan keep
@@ -51,6 +59,15 @@ RATE_PLAN_COLUMNS = (
 COMM_PLAN_COLUMNS = ("communication_plan", "rate_plan_code")
 DEVICE_COLUMNS = ("iccid", "communication_plan", "rate_plan_code", "usage_mb")
 OPTIONAL_DEVICE_COLUMNS = ("sms_count", "proration", "locked")
+OPTIONAL_RATE_PLAN_COLUMNS = ("charge_type",)
+
+RATE_AND_OVERAGE = "rate_and_overage"
+OVERAGE_ONLY = "overage_only"
+RATE_ONLY = "rate_only"
+CHARGE_TYPES = (RATE_AND_OVERAGE, OVERAGE_ONLY, RATE_ONLY)
+"""Values of the optional ``charge_type`` column (the database's ``charge_type`` values)."""
+DEFAULT_CHARGE_TYPE = RATE_AND_OVERAGE
+"""Charge type of a plan whose ``charge_type`` is absent or empty: the contract's model."""
 ASSIGNMENT_COLUMNS = ("iccid", "rate_plan_code")
 
 MAX_PROBLEMS_PER_KIND = 100
@@ -149,8 +166,17 @@ class Instance:
     comm_plan_codes: np.ndarray  # str, (n_comm_plans,)
     allowed: np.ndarray  # bool, (n_comm_plans, n_plans)
     dropped_plans: tuple[DroppedPlan, ...] = ()
+    # str per plan, one of CHARGE_TYPES; None (callers building an Instance by hand) means
+    # every plan is rate_and_overage, so the contract's model applies unchanged.
+    charge_type: np.ndarray | None = None
 
     def __post_init__(self) -> None:
+        if self.charge_type is None:
+            default = np.full(len(self.plan_codes), DEFAULT_CHARGE_TYPE, dtype=object)
+            object.__setattr__(self, "charge_type", default)
+        unknown = set(self.charge_type.tolist()) - set(CHARGE_TYPES)
+        if unknown or len(self.charge_type) != len(self.plan_codes):
+            raise ValueError(f"charge_type must hold one of {CHARGE_TYPES} per plan")
         for value in self.__dict__.values():
             if isinstance(value, np.ndarray):
                 value.setflags(write=False)
@@ -166,9 +192,41 @@ class Instance:
         return len(self.iccids)
 
     @property
+    def bills_base(self) -> np.ndarray:
+        """Bool per plan: the base rate is charged in this period (not ``overage_only``)."""
+        return self.charge_type != OVERAGE_ONLY
+
+    @property
+    def bills_overage(self) -> np.ndarray:
+        """Bool per plan: usage beyond the allowance is charged (not ``rate_only``)."""
+        return self.charge_type != RATE_ONLY
+
+    @property
+    def billed_base_rate(self) -> np.ndarray:
+        """USD per device and period actually billed here: 0 for ``overage_only`` plans.
+
+        ``base_rate`` keeps the listed price for reports; costs always use this one.
+        """
+        return np.where(self.bills_base, self.base_rate, 0.0)
+
+    @property
+    def billed_overage_rate(self) -> np.ndarray:
+        """USD per overage unit actually billed: 0 for ``rate_only`` plans (never overage)."""
+        return np.where(self.bills_overage, self.overage_rate, 0.0)
+
+    @property
+    def bills_pool(self) -> np.ndarray:
+        """Bool per plan: a pool whose overage is billed (pooled and not ``rate_only``).
+
+        A pooled ``rate_only`` plan never bills its pool, so every cost computation treats it
+        as a plan whose SIMs each cost a constant: no pool load, no pool price.
+        """
+        return self.pooled & self.bills_overage
+
+    @property
     def overage_rate_per_mb(self) -> np.ndarray:
-        """USD per MB of overage once the ceil is dropped: the LP relaxation's slope."""
-        return self.overage_rate / self.overage_unit_mb
+        """USD per MB of billed overage once the ceil is dropped: the LP relaxation's slope."""
+        return self.billed_overage_rate / self.overage_unit_mb
 
     def allowed_for_devices(self) -> np.ndarray:
         """Bool (n_devices, n_plans): which plans each SIM may use (locked: only its own)."""
@@ -324,6 +382,29 @@ class _RatePlans:
     numbers: dict[str, np.ndarray]
     pooled: np.ndarray
     dropped: tuple[DroppedPlan, ...]
+    charge_type: np.ndarray  # str per code, one of CHARGE_TYPES
+
+
+def _charge_types(frame: pd.DataFrame, name: str, log: _ProblemLog) -> np.ndarray:
+    """The optional charge_type column: absent or empty means :data:`DEFAULT_CHARGE_TYPE`.
+
+    Values are matched case-insensitively (the database stores lower case); anything else is
+    reported, because guessing how a plan is billed would silently misprice it.
+    """
+    if "charge_type" not in frame.columns:
+        return np.full(len(frame), DEFAULT_CHARGE_TYPE, dtype=object)
+    words = frame["charge_type"].str.strip().str.lower()
+    words = words.where(words != "", DEFAULT_CHARGE_TYPE)
+    valid = words.isin(CHARGE_TYPES).to_numpy()
+    for index in np.flatnonzero(~valid):
+        message = (
+            f"{frame['charge_type'].iat[index]!r} is not a charge type; "
+            f"use one of {', '.join(CHARGE_TYPES)} (empty: {DEFAULT_CHARGE_TYPE})"
+        )
+        log.add(name, _line(frame, index), "charge_type", message, "charge type")
+    # A bad cell is fatal (reported above); the default stands in so that the plan is not
+    # also reported as missing by every file that names it.
+    return words.where(valid, DEFAULT_CHARGE_TYPE).to_numpy(dtype=object)
 
 
 def _drop_reason(numbers: dict[str, np.ndarray], index: int) -> str | None:
@@ -351,6 +432,7 @@ def _parse_rate_plans(frame: pd.DataFrame, log: _ProblemLog) -> _RatePlans | Non
         for column in RATE_PLAN_COLUMNS[1:-1]
     }
     pooled = _booleans(frame, name, "pooled", log, default=None)
+    charge_type = _charge_types(frame, name, log)
     well_formed = ~np.isnan(np.column_stack(list(numbers.values()))).any(axis=1)
     offered = well_formed & ~repeats & (codes.str.strip() != "").to_numpy()
     dropped = []
@@ -359,7 +441,9 @@ def _parse_rate_plans(frame: pd.DataFrame, log: _ProblemLog) -> _RatePlans | Non
         if reason is not None:
             offered[index] = False
             dropped.append(DroppedPlan(str(codes.iat[index]), reason))
-    return _RatePlans(codes.to_numpy(dtype=object), offered, numbers, pooled, tuple(dropped))
+    return _RatePlans(
+        codes.to_numpy(dtype=object), offered, numbers, pooled, tuple(dropped), charge_type
+    )
 
 
 # --------------------------------------------------------------------------- comm plans
@@ -475,6 +559,7 @@ def _assemble(
         comm_plan_codes=comm_codes.to_numpy(dtype=object),
         allowed=allowed,
         dropped_plans=plans.dropped,
+        charge_type=plans.charge_type[offered],
     )
 
 
@@ -555,10 +640,16 @@ def instance_from_frames(
 
 
 def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
-    """The frame with string cells and a fresh 0..n-1 index, as if read from CSV."""
+    """The frame with string cells and a fresh 0..n-1 index, as if read from CSV.
+
+    Missing cells (None, NaN) become empty strings like empty CSV cells; pandas 3 keeps them
+    missing through ``astype(str)``, hence the ``fillna``.
+    """
     frame = frame.reset_index(drop=True)
     frame.columns = [str(column).strip() for column in frame.columns]
-    return frame.astype(str).replace({"nan": "", "None": ""}) if len(frame.columns) else frame
+    if not len(frame.columns):
+        return frame
+    return frame.astype(str).fillna("").replace({"nan": "", "None": ""})
 
 
 def write_assignment(

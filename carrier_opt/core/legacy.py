@@ -20,6 +20,11 @@ the seed document only names its ingredients. This module's interpretation:
   worse than it. (The seed picked winners per communication group; with pools shared across
   groups one account-wide winner is the consistent reading.)
 
+Costs follow the same model as :mod:`core.pricing`, charge types included: placements use the
+billed base and overage rates, and a pooled ``rate_only`` plan counts as a plan without a
+billed pool (its SIMs never add overage). Ties in the base assignment go to the cheaper
+*billed* base rate.
+
 Being a reconstruction, it matches the reference ``seed_style_cost`` only approximately.
 """
 
@@ -52,8 +57,9 @@ def base_assignment(instance: Instance) -> np.ndarray:
     fits = allowed & (allowance >= instance.usage_mb[:, None])
     # Rank: smallest fitting allowance first, cheaper base rate breaks ties; otherwise largest.
     big = np.inf
-    fit_rank = np.where(fits, allowance + instance.base_rate * 1e-9, big)
-    fallback_rank = np.where(allowed, -allowance + instance.base_rate * 1e-9, big)
+    base_rate = instance.billed_base_rate
+    fit_rank = np.where(fits, allowance + base_rate * 1e-9, big)
+    fallback_rank = np.where(allowed, -allowance + base_rate * 1e-9, big)
     has_fit = fits.any(axis=1)
     choice = np.where(has_fit, fit_rank.argmin(axis=1), fallback_rank.argmin(axis=1))
     return choice.astype(np.int64)
@@ -122,12 +128,12 @@ def _greedy_queue(
         instance.usage_mb,
         instance.proration,
         instance.sms_count,
-        instance.base_rate,
+        instance.billed_base_rate,
         instance.allowance_mb,
-        instance.overage_rate,
+        instance.billed_overage_rate,
         instance.overage_unit_mb,
         instance.sms_rate,
-        instance.pooled,
+        instance.bills_pool,
         pool_usage,
         pool_proration,
         assignment,

@@ -19,6 +19,9 @@ How it works, and why:
    reduced-cost excess alone exceeds ``best − L(λ)`` cannot appear in any better assignment.
    What is left is usually small: an exact MILP (HiGHS) over it either improves the answer or
    proves it optimal.
+
+Pool kernels see only pools that bill (:attr:`Instance.bills_pool`) at billed overage rates,
+so charge types (``docs/optimizer-contract-extensions.md``) follow the pricing module.
 """
 
 from __future__ import annotations
@@ -239,8 +242,8 @@ def _cost(instance: Instance, pieces: PairCosts, assignment: np.ndarray) -> floa
         assignment,
         pieces.lin,
         pieces.load,
-        instance.pooled,
-        instance.overage_rate,
+        instance.bills_pool,
+        instance.billed_overage_rate,
         instance.overage_unit_mb,
     )
 
@@ -254,8 +257,9 @@ def _polish(
 ) -> np.ndarray:
     """Single moves to a local optimum, then swaps and two-move chains while they help."""
     assign = assignment.copy()
-    loads = ls.pool_loads(assign, pieces.load, instance.pooled, instance.n_plans)
-    kernel_args = (instance.pooled, instance.overage_rate, instance.overage_unit_mb, loads)
+    pools = instance.bills_pool
+    loads = ls.pool_loads(assign, pieces.load, pools, instance.n_plans)
+    kernel_args = (pools, instance.billed_overage_rate, instance.overage_unit_mb, loads)
     near_ties = _near_ties(reduced, pieces.movable)
     for _ in range(MAX_POLISH_ROUNDS):
         while run.left() > 0:
@@ -314,7 +318,9 @@ def _prove_or_improve(
     floor = reduced.min(axis=1)
     dual_value = float(floor.sum())
     # Slack for the contract's 1e-9 ceil tolerance and float noise: fixing stays rigorous.
-    slack = float(instance.overage_rate[instance.pooled].sum()) * 1e-9 + 1e-7 * abs(best_cost)
+    slack = float(instance.billed_overage_rate[instance.bills_pool].sum()) * 1e-9 + 1e-7 * abs(
+        best_cost
+    )
     budget = best_cost - dual_value + slack
     if budget <= 0:
         return best, True, best_cost
@@ -370,11 +376,11 @@ def _restricted_model(instance: Instance, pieces: PairCosts, keep: np.ndarray) -
     fixed_plan = np.argmax(keep, axis=1).astype(np.int64)
     free_rows, free_plans = np.nonzero(keep & ~fixed[:, None])
     n_x = len(free_rows)
-    pools = np.flatnonzero(instance.pooled)
+    pools = np.flatnonzero(instance.bills_pool)
     n_vars = n_x + len(pools)
     fixed_rows = np.flatnonzero(fixed)
     const = float(pieces.lin[fixed_rows, fixed_plan[fixed_rows]].sum())
-    c = np.concatenate([pieces.lin[free_rows, free_plans], instance.overage_rate[pools]])
+    c = np.concatenate([pieces.lin[free_rows, free_plans], instance.billed_overage_rate[pools]])
     _, row_of = np.unique(free_rows, return_inverse=True)
     one_plan = sparse.csr_matrix(
         (np.ones(n_x), (row_of, np.arange(n_x))), shape=(int(row_of.max(initial=-1)) + 1, n_vars)
@@ -386,7 +392,7 @@ def _restricted_model(instance: Instance, pieces: PairCosts, keep: np.ndarray) -
     )
     pool_of_plan = np.full(instance.n_plans, -1)
     pool_of_plan[pools] = np.arange(len(pools))
-    in_pool = instance.pooled[free_plans]
+    in_pool = instance.bills_pool[free_plans]
     # unit_p · o_p − Σ load[d, p] · x[d, p] ≥ load of the fixed SIMs on p
     rows = np.concatenate([pool_of_plan[free_plans[in_pool]], np.arange(len(pools))])
     cols = np.concatenate([np.flatnonzero(in_pool), n_x + np.arange(len(pools))])

@@ -8,6 +8,12 @@ For every rate plan with its set of devices ``D`` (see ``optimizer-contract.md``
     pooled:     overage = ceil(max(0, Σ usage − allowance × Σ proration) / unit) × overage_rate
     not pooled: overage = Σ ceil(max(0, usage − allowance × proration) / unit) × overage_rate
 
+Charge types (the optional ``charge_type`` column, ``docs/optimizer-contract-extensions.md``)
+only switch terms off: ``overage_only`` plans bill no base (it was billed in advance),
+``rate_only`` plans bill no overage, own or pooled. So the formulas above run on the
+instance's *billed* rates (:attr:`Instance.billed_base_rate`,
+:attr:`Instance.billed_overage_rate`); plans without a ``charge_type`` bill exactly as before.
+
 ``ceil`` forgives :data:`CEIL_TOLERANCE` overage units of float noise. Money stays float here;
 rounding to cents happens only at the edges (files, reports).
 
@@ -65,16 +71,17 @@ def _overages(
     instance: Instance, assignment: np.ndarray, sums: dict[str, np.ndarray]
 ) -> tuple[np.ndarray, np.ndarray]:
     """(per-plan overage charge, per-device overage charge) under the contract's rules."""
-    pooled_plan = instance.pooled
+    pooled_plan = instance.bills_pool
+    overage_rate = instance.billed_overage_rate
     excess = _device_excess_mb(instance, assignment)
     on_pooled = pooled_plan[assignment]
 
     own_units = overage_units(excess, instance.overage_unit_mb[assignment])
-    device_overage = np.where(on_pooled, 0.0, own_units * instance.overage_rate[assignment])
+    device_overage = np.where(on_pooled, 0.0, own_units * overage_rate[assignment])
     plan_overage = np.bincount(assignment, weights=device_overage, minlength=instance.n_plans)
 
     pool_excess = sums["usage_mb"] - instance.allowance_mb * sums["proration"]
-    pool_charge = overage_units(pool_excess, instance.overage_unit_mb) * instance.overage_rate
+    pool_charge = overage_units(pool_excess, instance.overage_unit_mb) * overage_rate
     pool_charge = np.where(pooled_plan, pool_charge, 0.0)
     plan_overage = plan_overage + pool_charge
 
@@ -100,8 +107,9 @@ def plan_breakdown(instance: Instance, assignment: np.ndarray) -> pd.DataFrame:
 
     Columns: ``devices``, ``billable_devices`` (Σ proration), ``usage_mb``, ``allowance_mb``
     (prorated allowance of its devices — the pool size when pooled), ``sms``, ``base_usd``,
-    ``sms_usd``, ``overage_usd``, ``cost_usd``. Indexed by rate plan code; plans without devices
-    are included with zeros so reports can show the whole offer.
+    ``sms_usd``, ``overage_usd``, ``cost_usd``. ``base_usd`` is what is billed this period (0
+    on ``overage_only`` plans, whose base is billed in advance). Indexed by rate plan code;
+    plans without devices are included with zeros so reports can show the whole offer.
     """
     assignment = np.asarray(assignment, dtype=np.int64)
     sums = _plan_sums(instance, assignment)
@@ -113,7 +121,7 @@ def plan_breakdown(instance: Instance, assignment: np.ndarray) -> pd.DataFrame:
             "usage_mb": sums["usage_mb"],
             "allowance_mb": instance.allowance_mb * sums["proration"],
             "sms": sums["sms"],
-            "base_usd": instance.base_rate * sums["proration"],
+            "base_usd": instance.billed_base_rate * sums["proration"],
             "sms_usd": instance.sms_rate * sums["sms"],
             "overage_usd": plan_overage,
         },
@@ -132,7 +140,7 @@ def device_breakdown(instance: Instance, assignment: np.ndarray) -> pd.DataFrame
     assignment = np.asarray(assignment, dtype=np.int64)
     sums = _plan_sums(instance, assignment)
     _, device_overage = _overages(instance, assignment, sums)
-    base = instance.base_rate[assignment] * instance.proration
+    base = instance.billed_base_rate[assignment] * instance.proration
     sms = instance.sms_rate[assignment] * instance.sms_count
     return pd.DataFrame(
         {

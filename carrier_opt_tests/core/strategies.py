@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from hypothesis import strategies as st
 
-from carrier_opt.core.instance import Instance, instance_from_frames
+from carrier_opt.core.instance import CHARGE_TYPES, Instance, instance_from_frames
 
 SHARED_INSTANCES = Path(__file__).resolve().parents[2].parent / "shared" / "instances"
 """Reference instances live in the ``shared`` folder beside the repository folder."""
@@ -71,8 +71,15 @@ def reference_dir(name: str) -> Path:
 
 
 @st.composite
-def instances(draw, max_devices: int = 12, max_plans: int = 4) -> Instance:
-    """Small random valid instances: mixed pooled/individual plans, proration, locked SIMs."""
+def instances(
+    draw, max_devices: int = 12, max_plans: int = 4, charge_types: bool = False
+) -> Instance:
+    """Small random valid instances: mixed pooled/individual plans, proration, locked SIMs.
+
+    ``charge_types=True`` also draws the optional ``charge_type`` column (sometimes left out,
+    cells sometimes empty); the default draws exactly what it drew before the column existed,
+    so existing tests keep their examples.
+    """
     n_plans = draw(st.integers(1, max_plans))
     money = st.floats(0, 50, allow_nan=False).map(lambda x: round(x, 2))
     plans = pd.DataFrame(
@@ -96,6 +103,9 @@ def instances(draw, max_devices: int = 12, max_plans: int = 4) -> Instance:
             "pooled": draw(st.lists(st.booleans(), min_size=n_plans, max_size=n_plans)),
         }
     )
+    if charge_types and draw(st.integers(0, 3)) > 0:  # mostly with the column
+        kinds = st.sampled_from(("", *CHARGE_TYPES))
+        plans["charge_type"] = draw(st.lists(kinds, min_size=n_plans, max_size=n_plans))
     n_comm = draw(st.integers(1, 3))
     allowed = [
         draw(st.sets(st.integers(0, n_plans - 1), min_size=1, max_size=n_plans))
