@@ -154,6 +154,14 @@ def optimize(
     reduced = pieces.lin + bound.prices * pieces.load
     best = _polish(instance, pieces, _split_ties(instance, pieces, reduced, run), reduced, run)
     run.report("priced start polished", _cost(instance, pieces, best))
+    if run.left() > 0:
+        # The polish balances pools with "filler" SIMs off their cheapest line; one more tie
+        # LP around the polished answer lets the tied SIMs take that role instead.
+        again = _split_ties(instance, pieces, reduced, run, base=best)
+        again = _polish(instance, pieces, again, reduced, run)
+        if _cost(instance, pieces, again) < _cost(instance, pieces, best):
+            best = again
+        run.report("re-split around the polished answer", _cost(instance, pieces, best))
     for start in (instance.current_plan, *starts):
         # Polishing a worse start rarely beats the priced one: only a cheaper start is polished.
         if _is_valid(pieces, start) and _cost(instance, pieces, start) < _cost(
@@ -179,7 +187,11 @@ def optimize(
 
 
 def _split_ties(
-    instance: Instance, pieces: PairCosts, reduced: np.ndarray, run: _Run
+    instance: Instance,
+    pieces: PairCosts,
+    reduced: np.ndarray,
+    run: _Run,
+    base: np.ndarray | None = None,
 ) -> np.ndarray:
     """Each SIM on its cheapest line, with SIMs (nearly) tied split by the LP over them.
 
@@ -189,10 +201,16 @@ def _split_ties(
     fractional; rounding a heavy one would throw its pool far off balance, so fractional SIMs
     are fixed to their largest share and the LP is solved again — the other tied SIMs then
     rebalance around them — until every SIM is whole.
+
+    With ``base`` (an assignment), every SIM may also keep its plan there: the LP then starts
+    from that answer and only improves what the ties allow.
     """
     start = np.argmin(reduced, axis=1).astype(np.int64)
     excess = reduced - reduced.min(axis=1, keepdims=True)
     keep = excess <= _tie_threshold(excess, pieces.movable)
+    if base is not None:
+        start = base.copy()
+        keep[np.arange(len(base)), base] = True
     if keep.sum() - keep.shape[0] <= 0:
         return start
     best, best_cost = start, _cost(instance, pieces, start)

@@ -168,11 +168,12 @@ def _rate_plans(connection: Connection, provider_id: int) -> pd.DataFrame:
             RATE_PLAN.c.data_per_overage_charge_mb,
             RATE_PLAN.c.sms_rate,
             RATE_PLAN.c.is_pooled,
+            RATE_PLAN.c.charge_type,
         )
         .where(RATE_PLAN.c.service_provider_id == provider_id, RATE_PLAN.c.is_active)
         .order_by(RATE_PLAN.c.rate_plan_code)
     ).all()
-    frame = pd.DataFrame([tuple(row) for row in rows], columns=list(RATE_PLAN_COLUMNS))
+    frame = pd.DataFrame([tuple(row) for row in rows], columns=[*RATE_PLAN_COLUMNS, "charge_type"])
     for column in RATE_PLAN_COLUMNS[1:-1]:
         frame[column] = frame[column].map(_decimal_text)
     frame["pooled"] = frame["pooled"].map(lambda pooled: "true" if pooled else "false")

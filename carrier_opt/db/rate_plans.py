@@ -23,6 +23,7 @@ from pathlib import Path
 
 from sqlalchemy import Connection, Engine, delete, insert, select, update
 
+from carrier_opt.core.instance import CHARGE_TYPES, DEFAULT_CHARGE_TYPE
 from carrier_opt.db.merge import COMM_PLAN, RATE_PLAN, link_rate_plans
 from carrier_opt.db.models import JasperCommunicationPlanRatePlan
 from carrier_opt.db.providers import load_provider
@@ -56,6 +57,7 @@ class RatePlanPrices:
     data_per_overage_charge_mb: Decimal
     sms_rate: Decimal
     pooled: bool
+    charge_type: str = DEFAULT_CHARGE_TYPE
 
 
 @dataclass(frozen=True)
@@ -101,8 +103,16 @@ def read_rate_plans(path: Path, problems: _Problems) -> list[RatePlanPrices]:
             "sms_rate": _number(path, line, "sms_rate", row, problems, positive=False),
         }
         pooled = _flag(path, line, "pooled", row, problems)
-        if code is not None and pooled is not None and None not in numbers.values():
-            plans.append(RatePlanPrices(code, pooled=pooled, **numbers))  # type: ignore[arg-type]
+        charge_type = _charge_type(path, line, row, problems)
+        if (
+            code is not None
+            and pooled is not None
+            and charge_type is not None
+            and None not in numbers.values()
+        ):
+            plans.append(
+                RatePlanPrices(code, pooled=pooled, charge_type=charge_type, **numbers)  # type: ignore[arg-type]
+            )
     return plans
 
 
@@ -209,7 +219,7 @@ def _plan_values(plan: RatePlanPrices) -> dict[str, object]:
         "data_per_overage_charge_mb": plan.data_per_overage_charge_mb,
         "sms_rate": plan.sms_rate,
         "is_pooled": plan.pooled,
-        "charge_type": "rate_and_overage",
+        "charge_type": plan.charge_type,
         "is_active": True,
     }
 
@@ -242,6 +252,20 @@ def _remove_provider_pairs(connection: Connection, provider_id: int) -> None:
         COMM_PLAN.c.service_provider_id == provider_id
     )
     connection.execute(delete(PAIR).where(PAIR.c.communication_plan_id.in_(provider_comm_plans)))
+
+
+def _charge_type(path: Path, line: int, row: dict[str, str], problems: _Problems) -> str | None:
+    """The optional ``charge_type`` cell (the optimizer contract's extension); empty: default."""
+    value = (row.get("charge_type") or "").strip().lower()
+    if not value:
+        return DEFAULT_CHARGE_TYPE
+    if value not in CHARGE_TYPES:
+        problems.add(
+            path, line, "charge_type",
+            f"{value!r} is not a charge type; use one of {', '.join(CHARGE_TYPES)}",
+        )  # fmt: skip
+        return None
+    return value
 
 
 def _rows(
