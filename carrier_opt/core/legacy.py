@@ -38,6 +38,22 @@ import numpy as np
 from carrier_opt.core.instance import Instance
 from carrier_opt.core.pricing import CEIL_TOLERANCE, total_cost
 
+BASE_QUEUE = "base assignment"
+
+
+@dataclass(frozen=True)
+class LegacyQueue:
+    """One queue the legacy strategies tried: its name, rate-plan sequence and cost."""
+
+    name: str
+    plans: tuple[int, ...]  # plan indices in sequence order
+    cost: float
+
+
+def queue_name(sequence_number: int, order: str) -> str:
+    """Stable name of a legacy queue (sequence numbers start at 1), as recorded in the DB."""
+    return f"legacy #{sequence_number:03d}, {order}"
+
 
 @dataclass(frozen=True)
 class LegacyResult:
@@ -48,6 +64,8 @@ class LegacyResult:
     base_cost: float  # cost of the base assignment alone
     queues: int  # queues tried (sequences × orders)
     winner: str  # "base" or a description of the winning queue
+    winning_queue: str = BASE_QUEUE  # name of the winning queue (see queue_name)
+    tried: tuple[LegacyQueue, ...] = ()  # every queue with its cost, base assignment first
 
 
 def base_assignment(instance: Instance) -> np.ndarray:
@@ -88,26 +106,44 @@ def device_orders(instance: Instance) -> dict[str, np.ndarray]:
     }
 
 
+def legacy_queues(
+    instance: Instance, max_sequences: int = 200
+) -> list[tuple[str, tuple[int, ...]]]:
+    """(name, rate-plan sequence) of every queue :func:`legacy_baseline` tries, in its order,
+    base assignment first — so the queues can be recorded before they are priced."""
+    all_plans = tuple(int(p) for p in np.argsort(instance.allowance_mb, kind="stable"))
+    queues = [(BASE_QUEUE, all_plans)]
+    orders = list(device_orders(instance))
+    for number, sequence in enumerate(rate_plan_sequences(instance, max_sequences), start=1):
+        plans = tuple(int(p) for p in sequence)
+        queues.extend((queue_name(number, order), plans) for order in orders)
+    return queues
+
+
 def legacy_baseline(instance: Instance, max_sequences: int = 200) -> LegacyResult:
     """Best of the base assignment and every legacy queue (module docstring)."""
     base = base_assignment(instance)
     base_cost = total_cost(instance, base)
-    best, best_cost, winner = base, base_cost, "base"
+    best, best_cost, winner, winning_queue = base, base_cost, "base", BASE_QUEUE
+    all_plans = tuple(int(p) for p in np.argsort(instance.allowance_mb, kind="stable"))
+    tried = [LegacyQueue(BASE_QUEUE, all_plans, base_cost)]
     allowed = instance.allowed_for_devices()
     orders = device_orders(instance)
     sequences = rate_plan_sequences(instance, max_sequences)
-    for sequence in sequences:
+    for number, sequence in enumerate(sequences, start=1):
         in_sequence = np.zeros(instance.n_plans, dtype=bool)
         in_sequence[sequence] = True
         candidates = allowed & in_sequence & ~instance.locked[:, None]
         for name, order in orders.items():
             assignment = _greedy_queue(instance, order, candidates, base)
             cost = total_cost(instance, assignment)
+            tried.append(LegacyQueue(queue_name(number, name), tuple(map(int, sequence)), cost))
             if cost < best_cost - 1e-9:
                 best, best_cost = assignment, cost
                 winner = f"{name}, plans {list(instance.plan_codes[sequence])}"
+                winning_queue = tried[-1].name
     queues = len(sequences) * len(orders)
-    return LegacyResult(best, best_cost, base_cost, queues, winner)
+    return LegacyResult(best, best_cost, base_cost, queues, winner, winning_queue, tuple(tried))
 
 
 def _greedy_queue(

@@ -235,36 +235,61 @@ def write_comm_groups(engine: Engine, ids: RunIds, groups: list[CommGroup]) -> N
                 connection.execute(insert(OptimizationCommGroupRatePlan), offered)
 
 
-def create_queue(engine: Engine, ids: RunIds, strategy: str, plan_codes: list[str]) -> int:
-    """One queue (a strategy and its rate-plan sequence), pending until its result is written."""
+def create_queues(engine: Engine, ids: RunIds, queues: list[tuple[str, list[str]]]) -> None:
+    """Queues (strategy name, rate-plan sequence) of the instance, pending until priced."""
     now = utc_now()
     with engine.begin() as connection:
         plan_ids = _plan_ids(connection, ids.provider_id)
-        queue_id = connection.execute(
-            insert(OptimizationQueue).values(
-                optimization_instance_id=ids.instance_id, strategy=strategy,
-                status=RunStatus.PENDING.value, created_at=now,
-            )
-        ).inserted_primary_key[0]  # fmt: skip
-        sequence = [
-            {"optimization_queue_id": queue_id, "carrier_rate_plan_id": plan_ids[code],
-             "sequence_order": order}
-            for order, code in enumerate(plan_codes)
-        ]  # fmt: skip
-        if sequence:
-            connection.execute(insert(OptimizationQueueRatePlan), sequence)
-    return int(queue_id)
+        connection.execute(
+            insert(OptimizationQueue),
+            [
+                {"optimization_instance_id": ids.instance_id, "strategy": strategy,
+                 "status": RunStatus.PENDING.value, "created_at": now}
+                for strategy, _ in queues
+            ],
+        )  # fmt: skip
+        queue_ids = _queue_ids(connection, ids)
+        connection.execute(
+            insert(OptimizationQueueRatePlan),
+            [
+                {"optimization_queue_id": queue_ids[strategy],
+                 "carrier_rate_plan_id": plan_ids[code], "sequence_order": order}
+                for strategy, codes in queues
+                for order, code in enumerate(codes)
+            ],
+        )  # fmt: skip
+
+
+def record_queue_costs(engine: Engine, ids: RunIds, costs: dict[str, float]) -> None:
+    """Store the total cost of queues priced without per-SIM rows (the legacy queues that did
+    not win: the legacy system deleted their device results anyway)."""
+    now = utc_now()
+    with engine.begin() as connection:
+        queue_ids = _queue_ids(connection, ids)
+        for strategy, cost in costs.items():
+            connection.execute(
+                update(OptimizationQueue)
+                .where(OptimizationQueue.id == queue_ids[strategy])
+                .values(
+                    status=RunStatus.COMPLETED.value, total_cost=_money(cost),
+                    run_completed_at=now, modified_at=now,
+                )
+            )  # fmt: skip
+
+
+def _queue_ids(connection, ids: RunIds) -> dict[str, int]:
+    rows = connection.execute(
+        select(OptimizationQueue.strategy, OptimizationQueue.id).where(
+            OptimizationQueue.optimization_instance_id == ids.instance_id
+        )
+    ).all()
+    return {strategy: int(queue_id) for strategy, queue_id in rows}
 
 
 def queues_of(engine: Engine, ids: RunIds) -> dict[str, int]:
     """The instance's queues by strategy."""
     with engine.connect() as connection:
-        rows = connection.execute(
-            select(OptimizationQueue.strategy, OptimizationQueue.id).where(
-                OptimizationQueue.optimization_instance_id == ids.instance_id
-            )
-        ).all()
-    return {strategy: int(queue_id) for strategy, queue_id in rows}
+        return _queue_ids(connection, ids)
 
 
 def write_queue_result(
@@ -303,11 +328,19 @@ def choose_winner(engine: Engine, ids: RunIds) -> tuple[str, float]:
     """Mark the cheapest finished queue the winner and delete the losers' device results
     (as the legacy cleanup did); answers (strategy, total cost)."""
     with engine.begin() as connection:
+        with_results = (
+            select(OptimizationDeviceResult.id)
+            .where(OptimizationDeviceResult.optimization_queue_id == OptimizationQueue.id)
+            .exists()
+        )
+        # Only priced queues with per-SIM rows can win: a legacy queue tied with the legacy
+        # winner (which has rows) must not win on its id.
         queues = connection.execute(
             select(OptimizationQueue.id, OptimizationQueue.strategy, OptimizationQueue.total_cost)
             .where(
                 OptimizationQueue.optimization_instance_id == ids.instance_id,
                 OptimizationQueue.status == RunStatus.COMPLETED.value,
+                with_results,
             )
             .order_by(OptimizationQueue.total_cost, OptimizationQueue.id)
         ).all()

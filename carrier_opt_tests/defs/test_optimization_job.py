@@ -7,7 +7,13 @@ from sqlalchemy import func, select
 from carrier_opt.core.instance import load_instance
 from carrier_opt.core.optimizer import optimize
 from carrier_opt.db.export import export_instance
-from carrier_opt.db.models import OptimizationDeviceResult, OptimizationSession, RunStatus
+from carrier_opt.db.models import (
+    OptimizationDeviceResult,
+    OptimizationQueue,
+    OptimizationQueueRatePlan,
+    OptimizationSession,
+    RunStatus,
+)
 from carrier_opt.db.rate_plans import load_rate_plans
 from carrier_opt.defs.assets import optimization
 from carrier_opt.defs.checks import optimization_checks
@@ -72,6 +78,21 @@ def test_a_partition_runs_end_to_end_and_matches_the_command_line_optimizer(
     assert session.status == RunStatus.COMPLETED.value
     assert session.progress_percent == 100
     assert results == winner["devices"].value  # losers' rows were cleaned
+    with migrated_engine.connect() as connection:
+        queues = connection.execute(
+            select(
+                OptimizationQueue.strategy, OptimizationQueue.total_cost, OptimizationQueue.status
+            )
+        ).all()
+        sequence_rows = connection.scalar(
+            select(func.count()).select_from(OptimizationQueueRatePlan)
+        )
+    permutations = result.asset_materializations_for_node("rate_plan_permutations")[0].metadata
+    assert len(queues) == permutations["queues"].value > 3  # current, legacy ones, optimizer
+    assert all(status == "completed" and cost is not None for _, cost, status in queues)
+    legacy_costs = [float(cost) for name, cost, _ in queues if name.startswith(("legacy", "base"))]
+    assert min(legacy_costs) == pytest.approx(winner["legacy_cost"].value, abs=0.01)
+    assert sequence_rows >= len(queues)
     checks = result.get_asset_check_evaluations()
     assert len(checks) == 3
     assert all(check.passed for check in checks), [(c.check_name, c.metadata) for c in checks]

@@ -10,11 +10,12 @@ import functools
 from datetime import UTC, datetime
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 
 from carrier_opt.core.billing import period_for_key
 from carrier_opt.core.instance import Instance, instance_from_frames
-from carrier_opt.core.legacy import legacy_baseline
+from carrier_opt.core.legacy import legacy_baseline, legacy_queues
 from carrier_opt.core.optimizer import optimize
 from carrier_opt.core.run import default_legacy_sequences
 from carrier_opt.db import optimization_runs as runs
@@ -27,7 +28,8 @@ from carrier_opt.defs.resources import DatabaseResource, JasperResource, Platfor
 from carrier_opt.errors import CarrierOptError
 
 GROUP = "optimization"
-QUEUE_STRATEGIES = ("current", "legacy", "optimizer")
+CURRENT, OPTIMIZER = "current", "optimizer"
+"""Queue names of the current assignment and the optimizer (legacy queues: core.legacy)."""
 
 
 class OptimizerConfig(dg.Config):
@@ -185,18 +187,29 @@ def comm_groups(
 def rate_plan_permutations(
     context: dg.AssetExecutionContext, database: DatabaseResource, progress: PlatformProgress
 ) -> dg.MaterializeResult:
-    """The queues tried for the period: the current assignment, the legacy strategies' best
-    and the optimizer, each with its rate-plan sequence."""
+    """The queues tried for the period, each with its rate-plan sequence: the current
+    assignment, every legacy strategy (base assignment, then rate-plan sequences × {no
+    grouping, by communication plan} × {largest, smallest first}) and the optimizer."""
     provider, period_key = _partition(context)
     engine = database.engine()
     ids = runs.run_ids_for(engine, context.run.run_id)
-    tables = instance_tables(engine, provider, period_key)
-    plans = tables.rate_plans.sort_values("data_allowance_mb")["rate_plan_code"].tolist()
-    for strategy in QUEUE_STRATEGIES:
-        runs.create_queue(engine, ids, strategy, plans)
+    instance, _, _ = optimization_instance(
+        engine, provider, instance_tables(engine, provider, period_key)
+    )
+    codes = instance.plan_codes
+    everything = [str(c) for c in codes[np.argsort(instance.allowance_mb, kind="stable")]]
+    legacy = legacy_queues(instance, default_legacy_sequences(instance.n_devices))
+    queues = [
+        (CURRENT, everything),
+        *((name, [str(codes[p]) for p in plans]) for name, plans in legacy),
+        (OPTIMIZER, everything),
+    ]
+    runs.create_queues(engine, ids, queues)
     runs.set_progress(engine, ids, 40)
     progress.report(ids.session_guid, 40, "queues created")
-    return dg.MaterializeResult(metadata={"queues": len(QUEUE_STRATEGIES), "plans": len(plans)})
+    return dg.MaterializeResult(
+        metadata={"queues": len(queues), "legacy_queues": len(legacy), "plans": len(codes)}
+    )
 
 
 @dg.asset(
@@ -217,19 +230,23 @@ def queue_results(
     instance, _, _ = optimization_instance(engine, provider, tables)
     legacy = legacy_baseline(instance, max_sequences=default_legacy_sequences(instance.n_devices))
     result = optimize(instance, time_limit_s=config.time_limit_s, starts=[legacy.assignment])
+    # Per-SIM rows for the queues that can win; the other legacy queues keep their cost only.
     assignments = {
-        "current": instance.current_plan,
-        "legacy": legacy.assignment,
-        "optimizer": result.assignment,
+        CURRENT: instance.current_plan,
+        legacy.winning_queue: legacy.assignment,
+        OPTIMIZER: result.assignment,
     }
     queues = runs.queues_of(engine, ids)
     costs = {
         strategy: runs.write_queue_result(engine, ids, queues[strategy], instance, assignment)
         for strategy, assignment in assignments.items()
     }
+    runs.record_queue_costs(
+        engine, ids, {q.name: q.cost for q in legacy.tried if q.name != legacy.winning_queue}
+    )
     runs.update_instance(
         engine, ids, lower_bound=result.bound.value, legacy_cost=legacy.cost,
-        cost_before=costs["current"],
+        cost_before=costs[CURRENT],
     )  # fmt: skip
     runs.set_progress(engine, ids, 50)
     progress.report(ids.session_guid, 50, "optimization calculated")
