@@ -8,6 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from carrier_opt.core.instance import load_instance
+from carrier_opt.core.legacy import legacy_baseline
 from carrier_opt.core.optimizer import optimize
 from carrier_opt.core.pricing import total_cost, validate_assignment
 from carrier_opt.core.synthetic import synthetic_account
@@ -29,7 +30,8 @@ def brute_force_optimum(instance) -> float:
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(instances(max_devices=6, max_plans=3))
 def test_small_instances_are_solved_to_optimality(instance):
-    result = optimize(instance, time_limit_s=10)
+    legacy = legacy_baseline(instance, max_sequences=20)
+    result = optimize(instance, time_limit_s=10, starts=[legacy.assignment])
     validate_assignment(instance, result.assignment)
     assert result.cost == pytest.approx(total_cost(instance, result.assignment), abs=1e-6)
     locked = instance.locked
@@ -38,6 +40,7 @@ def test_small_instances_are_solved_to_optimality(instance):
     assert result.bound.value <= optimum + 1e-6
     assert result.cost <= optimum + HALF_CENT
     assert result.cost <= total_cost(instance, instance.current_plan) + 1e-9
+    assert result.cost <= legacy.cost + 1e-9
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
