@@ -152,13 +152,15 @@ def optimize(
     bound = lagrangian_bound(instance, time_limit_s=max(0.25 * time_limit_s, 1.0))
     run.report("lower bound", bound.value)
     reduced = pieces.lin + bound.prices * pieces.load
-    best = _polish(instance, pieces, _split_ties(instance, pieces, reduced, run), reduced, run)
+    near_ties = _near_ties(reduced, pieces.movable)
+    start = _split_ties(instance, pieces, reduced, run)
+    best = _polish(instance, pieces, start, reduced, near_ties, run)
     run.report("priced start polished", _cost(instance, pieces, best))
     if run.left() > 0:
         # The polish balances pools with "filler" SIMs off their cheapest line; one more tie
         # LP around the polished answer lets the tied SIMs take that role instead.
         again = _split_ties(instance, pieces, reduced, run, base=best)
-        again = _polish(instance, pieces, again, reduced, run)
+        again = _polish(instance, pieces, again, reduced, near_ties, run)
         if _cost(instance, pieces, again) < _cost(instance, pieces, best):
             best = again
         run.report("re-split around the polished answer", _cost(instance, pieces, best))
@@ -167,7 +169,7 @@ def optimize(
         if _is_valid(pieces, start) and _cost(instance, pieces, start) < _cost(
             instance, pieces, best
         ):
-            best = _polish(instance, pieces, start.astype(np.int64), reduced, run)
+            best = _polish(instance, pieces, start.astype(np.int64), reduced, near_ties, run)
     best_cost = _cost(instance, pieces, best)
     run.report("starts compared", best_cost)
     proven, proven_bound = False, bound.value
@@ -271,14 +273,17 @@ def _polish(
     pieces: PairCosts,
     assignment: np.ndarray,
     reduced: np.ndarray,
+    near_ties: np.ndarray,
     run: _Run,
 ) -> np.ndarray:
-    """Single moves to a local optimum, then swaps and two-move chains while they help."""
+    """Single moves to a local optimum, then swaps and two-move chains while they help.
+
+    ``near_ties`` (from :func:`_near_ties`, computed once per optimization) are the SIMs the
+    swaps and chains use to make room."""
     assign = assignment.copy()
     pools = instance.bills_pool
     loads = ls.pool_loads(assign, pieces.load, pools, instance.n_plans)
     kernel_args = (pools, instance.billed_overage_rate, instance.overage_unit_mb, loads)
-    near_ties = _near_ties(reduced, pieces.movable)
     for _ in range(MAX_POLISH_ROUNDS):
         while run.left() > 0:
             moves, _ = ls.single_move_pass(

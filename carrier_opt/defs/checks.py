@@ -12,11 +12,13 @@ from sqlalchemy import func, select
 
 from carrier_opt.db import optimization_runs as runs
 from carrier_opt.db.models import (
+    BillingPeriod,
     JasperCarrierRatePlan,
     OptimizationDeviceResult,
     OptimizationInstance,
     OptimizationQueue,
     OptimizationSession,
+    ServiceProvider,
 )
 from carrier_opt.defs.assets.optimization import winning_assignments
 from carrier_opt.defs.partitions import provider_and_period
@@ -27,8 +29,6 @@ HALF_CENT = 0.005
 
 def _latest_instance(database: DatabaseResource, partition_key: str) -> runs.RunIds | None:
     """The last completed instance of a partition (checks run after the asset, maybe later)."""
-    from carrier_opt.db.models import BillingPeriod, ServiceProvider
-
     provider, period = provider_and_period(partition_key)
     with database.engine().connect() as connection:
         row = connection.execute(

@@ -26,7 +26,7 @@ from carrier_opt.delivery.notify import (
 from carrier_opt.delivery.storage import LocalResultStore, ResultStore, S3ResultStore
 from carrier_opt.errors import ConfigurationError
 from carrier_opt.jasper.client import DEFAULT_CALLS_PER_SECOND, JasperClient
-from carrier_opt.settings import carrier_opt_home, resolve_database_url
+from carrier_opt.settings import carrier_opt_home
 
 DEPLOYMENT_ENV = "CARRIER_OPT_DEPLOYMENT"
 log = logging.getLogger(__name__)
@@ -42,14 +42,10 @@ class DatabaseResource(dg.ConfigurableResource):
     database_url: str | None = None
     _engine: Engine | None = PrivateAttr(default=None)
 
-    def resolved_url(self) -> str:
-        """The URL in use, after applying the environment defaults."""
-        return resolve_database_url(self.database_url)
-
     def engine(self) -> Engine:
         """One engine per resource instance (pooled connections are reused across calls)."""
         if self._engine is None:
-            self._engine = make_engine(self.resolved_url())
+            self._engine = make_engine(self.database_url)  # applies the environment defaults
         return self._engine
 
     def describe(self) -> str:

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 import dagster as dg
 import numpy as np
 import pandas as pd
+from sqlalchemy import select
 
 from carrier_opt.core.billing import period_for_key
 from carrier_opt.core.instance import Instance, instance_from_frames
@@ -20,7 +21,7 @@ from carrier_opt.core.optimizer import optimize
 from carrier_opt.core.run import default_legacy_sequences
 from carrier_opt.db import optimization_runs as runs
 from carrier_opt.db.export import InstanceTables, instance_tables, require_stored_usage
-from carrier_opt.db.models import RunStatus
+from carrier_opt.db.models import RunStatus, ServiceProvider
 from carrier_opt.db.providers import load_provider
 from carrier_opt.db.sync import sync_provider
 from carrier_opt.defs.partitions import provider_and_period, provider_period_partitions
@@ -309,14 +310,12 @@ def _changes_table(changed: pd.DataFrame) -> str:
 
 
 def _plan_limit(engine, provider: str) -> int:
-    from carrier_opt.db.models import ServiceProvider
-
     with engine.connect() as connection:
         return int(
             connection.scalar(
-                ServiceProvider.__table__.select()
-                .with_only_columns(ServiceProvider.max_rate_plans_per_group)
-                .where(ServiceProvider.name == provider)
+                select(ServiceProvider.max_rate_plans_per_group).where(
+                    ServiceProvider.name == provider
+                )
             )
         )
 
