@@ -226,10 +226,18 @@ def demo(database_url: str | None) -> None:
 
 def _register_subsystem_commands() -> None:
     """Commands that live beside the system they drive (kept out of this module's imports)."""
-    from carrier_opt.commands.carrier import instance, provider, rate_plans, sync
+    from carrier_opt.commands.carrier import (
+        customer_plans,
+        instance,
+        optimization_groups,
+        provider,
+        rate_plans,
+        sync,
+    )
     from carrier_opt.jasper.cli import fake_jasper
 
-    for command in (fake_jasper, provider, sync, rate_plans, instance):
+    commands = (fake_jasper, provider, sync, rate_plans, optimization_groups, customer_plans)
+    for command in (*commands, instance):
         cli.add_command(command)
 
 

@@ -2,18 +2,36 @@
 
 import dagster as dg
 
+from carrier_opt.defs.assets.customer import customer_assets
 from carrier_opt.defs.assets.delivery import delivery_assets, delivery_sensors
+from carrier_opt.defs.assets.mobility import mobility_assets
 from carrier_opt.defs.assets.optimization import optimization_assets
 from carrier_opt.defs.assets.schema import database_schema
 from carrier_opt.defs.checks import optimization_checks
-from carrier_opt.defs.jobs import optimize_billing_period, setup_database
+from carrier_opt.defs.jobs import (
+    optimize_billing_period,
+    optimize_customer_period,
+    optimize_mobility_period,
+    setup_database,
+)
 from carrier_opt.defs.resources import resources_for
 from carrier_opt.defs.sensors import billing_window_sensor
 
 defs = dg.Definitions(
-    assets=[database_schema, *optimization_assets, *delivery_assets],
+    assets=[
+        database_schema,
+        *optimization_assets,
+        *delivery_assets,
+        *mobility_assets,
+        *customer_assets,
+    ],
     asset_checks=optimization_checks,
-    jobs=[setup_database, optimize_billing_period],
+    jobs=[
+        setup_database,
+        optimize_billing_period,
+        optimize_mobility_period,
+        optimize_customer_period,
+    ],
     sensors=[billing_window_sensor, *delivery_sensors],
     resources=resources_for(),
 )

@@ -999,6 +999,76 @@ UPDATE alembic_version SET version_num='0004' WHERE alembic_version.version_num 
 
 GO
 
+-- Running upgrade 0004 -> 0005
+
+ALTER TABLE [ServiceProvider] ADD fleet VARCHAR(20) NOT NULL DEFAULT 'm2m';
+
+GO
+
+ALTER TABLE [ServiceProvider] ADD CONSTRAINT [ck_ServiceProvider_fleet_known] CHECK (fleet IN ('m2m', 'mobility'));
+
+GO
+
+ALTER TABLE [OptimizationGroup] ADD communication_plans VARCHAR(2000) NULL;
+
+GO
+
+ALTER TABLE [OptimizationInstance] ADD optimization_group_id INTEGER NULL;
+
+GO
+
+ALTER TABLE [OptimizationInstance] ADD CONSTRAINT [fk_OptimizationInstance_optimization_group_id] FOREIGN KEY(optimization_group_id) REFERENCES [OptimizationGroup] (id);
+
+GO
+
+CREATE INDEX [ix_OptimizationInstance_optimization_group_id] ON [OptimizationInstance] (optimization_group_id);
+
+GO
+
+ALTER TABLE [OptimizationDeviceResult] ADD current_customer_rate_plan_id INTEGER NULL;
+
+GO
+
+ALTER TABLE [OptimizationDeviceResult] ADD CONSTRAINT [fk_OptimizationDeviceResult_current_customer_rate_plan_id] FOREIGN KEY(current_customer_rate_plan_id) REFERENCES [JasperCustomerRatePlan] (id);
+
+GO
+
+ALTER TABLE [OptimizationDeviceResult] ADD assigned_customer_rate_plan_id INTEGER NULL;
+
+GO
+
+ALTER TABLE [OptimizationDeviceResult] ADD CONSTRAINT [fk_OptimizationDeviceResult_assigned_customer_rate_plan_id] FOREIGN KEY(assigned_customer_rate_plan_id) REFERENCES [JasperCustomerRatePlan] (id);
+
+GO
+
+CREATE INDEX [ix_OptimizationDeviceResult_assigned_customer_rate_plan_id] ON [OptimizationDeviceResult] (assigned_customer_rate_plan_id);
+
+GO
+
+ALTER TABLE [OptimizationMobilityDeviceResult] ADD current_customer_rate_plan_id INTEGER NULL;
+
+GO
+
+ALTER TABLE [OptimizationMobilityDeviceResult] ADD CONSTRAINT [fk_OptimizationMobilityDeviceResult_current_customer_rate_plan_id] FOREIGN KEY(current_customer_rate_plan_id) REFERENCES [JasperCustomerRatePlan] (id);
+
+GO
+
+ALTER TABLE [OptimizationMobilityDeviceResult] ADD assigned_customer_rate_plan_id INTEGER NULL;
+
+GO
+
+ALTER TABLE [OptimizationMobilityDeviceResult] ADD CONSTRAINT [fk_OptimizationMobilityDeviceResult_assigned_customer_rate_plan_id] FOREIGN KEY(assigned_customer_rate_plan_id) REFERENCES [JasperCustomerRatePlan] (id);
+
+GO
+
+CREATE INDEX [ix_OptimizationMobilityDeviceResult_assigned_customer_rate_plan_id] ON [OptimizationMobilityDeviceResult] (assigned_customer_rate_plan_id);
+
+GO
+
+UPDATE alembic_version SET version_num='0005' WHERE alembic_version.version_num = '0004';
+
+GO
+
 COMMIT;
 
 GO

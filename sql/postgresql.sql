@@ -803,5 +803,41 @@ WHERE "Device".billing_period_id IS NOT NULL;
 
 UPDATE alembic_version SET version_num='0004' WHERE alembic_version.version_num = '0003';
 
+-- Running upgrade 0004 -> 0005
+
+ALTER TABLE "ServiceProvider" ADD COLUMN fleet VARCHAR(20) DEFAULT 'm2m' NOT NULL;
+
+ALTER TABLE "ServiceProvider" ADD CONSTRAINT "ck_ServiceProvider_fleet_known" CHECK (fleet IN ('m2m', 'mobility'));
+
+ALTER TABLE "OptimizationGroup" ADD COLUMN communication_plans VARCHAR(2000);
+
+ALTER TABLE "OptimizationInstance" ADD COLUMN optimization_group_id INTEGER;
+
+ALTER TABLE "OptimizationInstance" ADD CONSTRAINT "fk_OptimizationInstance_optimization_group_id" FOREIGN KEY(optimization_group_id) REFERENCES "OptimizationGroup" (id);
+
+CREATE INDEX "ix_OptimizationInstance_optimization_group_id" ON "OptimizationInstance" (optimization_group_id);
+
+ALTER TABLE "OptimizationDeviceResult" ADD COLUMN current_customer_rate_plan_id INTEGER;
+
+ALTER TABLE "OptimizationDeviceResult" ADD CONSTRAINT "fk_OptimizationDeviceResult_current_customer_rate_plan_id" FOREIGN KEY(current_customer_rate_plan_id) REFERENCES "JasperCustomerRatePlan" (id);
+
+ALTER TABLE "OptimizationDeviceResult" ADD COLUMN assigned_customer_rate_plan_id INTEGER;
+
+ALTER TABLE "OptimizationDeviceResult" ADD CONSTRAINT "fk_OptimizationDeviceResult_assigned_customer_rate_plan_id" FOREIGN KEY(assigned_customer_rate_plan_id) REFERENCES "JasperCustomerRatePlan" (id);
+
+CREATE INDEX "ix_OptimizationDeviceResult_assigned_customer_rate_plan_id" ON "OptimizationDeviceResult" (assigned_customer_rate_plan_id);
+
+ALTER TABLE "OptimizationMobilityDeviceResult" ADD COLUMN current_customer_rate_plan_id INTEGER;
+
+ALTER TABLE "OptimizationMobilityDeviceResult" ADD CONSTRAINT "fk_OptimizationMobilityDeviceResult_current_customer_ra_e679" FOREIGN KEY(current_customer_rate_plan_id) REFERENCES "JasperCustomerRatePlan" (id);
+
+ALTER TABLE "OptimizationMobilityDeviceResult" ADD COLUMN assigned_customer_rate_plan_id INTEGER;
+
+ALTER TABLE "OptimizationMobilityDeviceResult" ADD CONSTRAINT "fk_OptimizationMobilityDeviceResult_assigned_customer_r_942b" FOREIGN KEY(assigned_customer_rate_plan_id) REFERENCES "JasperCustomerRatePlan" (id);
+
+CREATE INDEX "ix_OptimizationMobilityDeviceResult_assigned_customer_r_43a4" ON "OptimizationMobilityDeviceResult" (assigned_customer_rate_plan_id);
+
+UPDATE alembic_version SET version_num='0005' WHERE alembic_version.version_num = '0004';
+
 COMMIT;
 

@@ -801,3 +801,27 @@ WHERE "Device".billing_period_id IS NOT NULL;
 
 UPDATE alembic_version SET version_num='0004' WHERE alembic_version.version_num = '0003';
 
+-- Running upgrade 0004 -> 0005
+
+ALTER TABLE "ServiceProvider" ADD COLUMN fleet VARCHAR(20) DEFAULT 'm2m' NOT NULL;
+
+ALTER TABLE "OptimizationGroup" ADD COLUMN communication_plans VARCHAR(2000);
+
+ALTER TABLE "OptimizationInstance" ADD COLUMN optimization_group_id INTEGER CONSTRAINT "fk_OptimizationInstance_optimization_group_id" REFERENCES "OptimizationGroup" (id);
+
+CREATE INDEX "ix_OptimizationInstance_optimization_group_id" ON "OptimizationInstance" (optimization_group_id);
+
+ALTER TABLE "OptimizationDeviceResult" ADD COLUMN current_customer_rate_plan_id INTEGER CONSTRAINT "fk_OptimizationDeviceResult_current_customer_rate_plan_id" REFERENCES "JasperCustomerRatePlan" (id);
+
+ALTER TABLE "OptimizationDeviceResult" ADD COLUMN assigned_customer_rate_plan_id INTEGER CONSTRAINT "fk_OptimizationDeviceResult_assigned_customer_rate_plan_id" REFERENCES "JasperCustomerRatePlan" (id);
+
+CREATE INDEX "ix_OptimizationDeviceResult_assigned_customer_rate_plan_id" ON "OptimizationDeviceResult" (assigned_customer_rate_plan_id);
+
+ALTER TABLE "OptimizationMobilityDeviceResult" ADD COLUMN current_customer_rate_plan_id INTEGER CONSTRAINT "fk_OptimizationMobilityDeviceResult_current_customer_rate_plan_id" REFERENCES "JasperCustomerRatePlan" (id);
+
+ALTER TABLE "OptimizationMobilityDeviceResult" ADD COLUMN assigned_customer_rate_plan_id INTEGER CONSTRAINT "fk_OptimizationMobilityDeviceResult_assigned_customer_rate_plan_id" REFERENCES "JasperCustomerRatePlan" (id);
+
+CREATE INDEX "ix_OptimizationMobilityDeviceResult_assigned_customer_rate_plan_id" ON "OptimizationMobilityDeviceResult" (assigned_customer_rate_plan_id);
+
+UPDATE alembic_version SET version_num='0005' WHERE alembic_version.version_num = '0004';
+

@@ -1,11 +1,16 @@
 """Optimizer benchmark: generated fleets of 2 k to 1 M SIMs plus every reference instance.
 
+Generated rows: ``synthetic`` IoT fleets (``--sizes``), ``mobility`` optimization groups of
+phones (``--mobility-sizes``) and ``customer`` instances with other customers' SIMs locked in
+the shared pools (``--customer-sizes``); each is seeded with its size (see core/synthetic.py).
+
 Each row runs in its own Python process so its peak RSS is its own. Columns: devices, seconds
 (optimizer only: bound, search, proof — not file loading or the legacy baseline), peak RSS,
 cost, bound, gap %, legacy cost and the saving against it. Compare rows of one run: machines
 are noisy, ratios are what carry over.
 
-    python -m carrier_opt.bench.optimizer [--sizes 2000,20000,...] [--instances DIR]
+    python -m carrier_opt.bench.optimizer [--sizes 2000,20000,...] [--mobility-sizes N,...]
+        [--customer-sizes N,...] [--instances DIR] [--time-limit SECONDS]
 """
 
 from __future__ import annotations
@@ -19,6 +24,9 @@ import time
 from pathlib import Path
 
 DEFAULT_SIZES = (2_000, 20_000, 200_000, 1_000_000)
+DEFAULT_MOBILITY_SIZES = (20_000, 200_000)
+DEFAULT_CUSTOMER_SIZES = (20_000, 200_000)
+GENERATED_KINDS = ("synthetic", "mobility", "customer")
 DEFAULT_INSTANCES = Path(__file__).resolve().parents[2].parent / "shared" / "instances"
 COLUMNS = (
     ("instance", "{:<22}"),
@@ -36,17 +44,29 @@ HEADERS = ("instance", "devices", "seconds", "RSS MB", "cost", "bound", "gap %",
            "vs leg %", "proven")  # fmt: skip
 
 
+def generated_instance(source: str):
+    """``(instance, row name)`` of a generated source ``KIND:N`` (seeded with N), else None."""
+    from carrier_opt.core import synthetic
+
+    kind, _, size = source.partition(":")
+    if kind not in GENERATED_KINDS or not size:
+        return None
+    n = int(size)
+    account = getattr(synthetic, f"{kind}_account")(n, seed=n)
+    label = f"{n // 1000}k" if n >= 1000 else str(n)
+    return account.instance(), f"{kind}-{label}"
+
+
 def measure(source: str, time_limit_s: float) -> dict:
-    """Optimize one instance (``synthetic:N`` or a folder) in this process and measure it."""
+    """Optimize one instance (``KIND:N`` generated, or a folder) in this process, measured."""
     from carrier_opt.core.instance import load_instance
     from carrier_opt.core.legacy import legacy_baseline
     from carrier_opt.core.optimizer import optimize
     from carrier_opt.core.run import default_legacy_sequences
-    from carrier_opt.core.synthetic import synthetic_account
 
-    if source.startswith("synthetic:"):
-        n = int(source.split(":", 1)[1])
-        instance, name = synthetic_account(n, seed=n).instance(), f"synthetic-{n // 1000}k"
+    generated = generated_instance(source)
+    if generated is not None:
+        instance, name = generated
     else:
         instance, name = load_instance(source), Path(source).name
     legacy = legacy_baseline(instance, max_sequences=default_legacy_sequences(instance.n_devices))
@@ -91,6 +111,8 @@ def main(argv: list[str] | None = None) -> None:
     """Command line of the benchmark (also behind `carrier-opt bench optimizer`)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default=",".join(map(str, DEFAULT_SIZES)))
+    parser.add_argument("--mobility-sizes", default=",".join(map(str, DEFAULT_MOBILITY_SIZES)))
+    parser.add_argument("--customer-sizes", default=",".join(map(str, DEFAULT_CUSTOMER_SIZES)))
     parser.add_argument("--instances", default=str(DEFAULT_INSTANCES))
     parser.add_argument("--time-limit", type=float, default=30.0)
     parser.add_argument("--one", help=argparse.SUPPRESS)
@@ -98,7 +120,14 @@ def main(argv: list[str] | None = None) -> None:
     if args.one:
         print(json.dumps(measure(args.one, args.time_limit)))
         return
-    sources = [f"synthetic:{int(n)}" for n in args.sizes.split(",") if n]
+    sources = [
+        f"{kind}:{int(n)}"
+        for kind, sizes in zip(
+            GENERATED_KINDS, (args.sizes, args.mobility_sizes, args.customer_sizes), strict=True
+        )
+        for n in sizes.split(",")
+        if n
+    ]
     folder = Path(args.instances)
     if folder.is_dir():
         sources += [str(p) for p in sorted(folder.iterdir()) if (p / "devices.csv").is_file()]

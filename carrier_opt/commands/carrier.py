@@ -1,7 +1,8 @@
 """Commands that talk to the carrier and prepare optimizations from what it said.
 
-``provider add``, ``sync``, ``rate-plans load`` and ``instance export``; registered on the main
-``carrier-opt`` group with ``cli.add_command(...)``. Every command takes ``--database-url``
+``provider add``, ``sync``, ``rate-plans load``, ``optimization-groups load``,
+``customer-plans load|assign`` and ``instance export``; registered on the main ``carrier-opt``
+group with ``cli.add_command(...)``. Every command takes ``--database-url``
 (default ``$CARRIER_OPT_DATABASE_URL``) and raises :class:`~carrier_opt.errors.CarrierOptError`
 for anything the user must fix; the main group turns those into one line.
 """
@@ -86,6 +87,14 @@ def provider() -> None:
     help="Local hour from which the last day of the cycle runs hourly.",
 )
 @click.option("--account-id", default=None, help="Jasper account id to restrict searches to.")
+@click.option(
+    "--fleet",
+    type=click.Choice(["m2m", "mobility"]),
+    default="m2m",
+    show_default=True,
+    help="m2m: IoT SIMs optimized per communication group; mobility: phones and tablets "
+    "optimized per optimization group.",
+)
 @database_url_option
 def provider_add(
     name: str,
@@ -97,6 +106,7 @@ def provider_add(
     api_key_env: str,
     optimization_start_hour: int | None,
     account_id: str | None,
+    fleet: str,
     database_url: str | None,
 ) -> None:
     """Add service provider NAME; only the credentials' variable names are stored."""
@@ -113,9 +123,10 @@ def provider_add(
         api_key_env=api_key_env,
         optimization_start_hour=optimization_start_hour,
         account_id=account_id,
+        fleet=fleet,
     )
     click.echo(
-        f"added service provider {name} (id {provider_id}); credentials are read from "
+        f"added {fleet} service provider {name} (id {provider_id}); credentials are read from "
         f"${username_env} and ${api_key_env}"
     )
     click.echo(_register_partition(name))
@@ -256,6 +267,69 @@ def rate_plans_load(
         f"{provider_name}: {loaded.rate_plans_inserted} rate plans added, "
         f"{loaded.rate_plans_updated} updated, {loaded.pairs} allowed pairs, "
         f"{loaded.communication_plans_added} new communication plans"
+    )
+
+
+# --- optimization groups and customer plans --------------------------------------------------
+
+_CSV_FILE = click.Path(dir_okay=False, path_type=Path)
+
+
+@click.group("optimization-groups")
+def optimization_groups() -> None:
+    """Mobility optimization groups: communication plans, rate-plan types, plan limit."""
+
+
+@optimization_groups.command("load")
+@click.argument("provider_name", metavar="PROVIDER")
+@click.argument("groups_csv", metavar="FILE", type=_CSV_FILE)
+@database_url_option
+def optimization_groups_load(
+    provider_name: str, groups_csv: Path, database_url: str | None
+) -> None:
+    """Validate and load PROVIDER's optimization_groups.csv (nothing written on error)."""
+    from carrier_opt.db.optimization_groups import load_optimization_groups
+
+    loaded = load_optimization_groups(ready_engine(database_url), provider_name, groups_csv)
+    click.echo(
+        f"{provider_name}: {loaded.inserted} optimization groups added, {loaded.updated} "
+        f"updated, {loaded.deactivated} deactivated"
+    )
+
+
+@click.group("customer-plans")
+def customer_plans() -> None:
+    """The agent's customer rate plans and pools, and which SIM is on which plan."""
+
+
+@customer_plans.command("load")
+@click.argument("provider_name", metavar="PROVIDER")
+@click.argument("plans_csv", metavar="FILE", type=_CSV_FILE)
+@database_url_option
+def customer_plans_load(provider_name: str, plans_csv: Path, database_url: str | None) -> None:
+    """Validate and load PROVIDER's customer_rate_plans.csv (nothing written on error)."""
+    from carrier_opt.db.customer_plans import load_customer_rate_plans
+
+    loaded = load_customer_rate_plans(ready_engine(database_url), provider_name, plans_csv)
+    click.echo(
+        f"{provider_name}: {loaded.plans_inserted} customer rate plans added, "
+        f"{loaded.plans_updated} updated, {loaded.pools_inserted} new pools, "
+        f"{loaded.customers_added} new pool customers"
+    )
+
+
+@customer_plans.command("assign")
+@click.argument("provider_name", metavar="PROVIDER")
+@click.argument("sims_csv", metavar="FILE", type=_CSV_FILE)
+@database_url_option
+def customer_plans_assign(provider_name: str, sims_csv: Path, database_url: str | None) -> None:
+    """Put PROVIDER's SIMs listed in customer_sims.csv on their customer plan (all or nothing)."""
+    from carrier_opt.db.customer_plans import assign_customer_rate_plans
+
+    done = assign_customer_rate_plans(ready_engine(database_url), provider_name, sims_csv)
+    click.echo(
+        f"{provider_name}: {done.assigned} SIMs assigned, {done.cleared} cleared, "
+        f"{done.unchanged} unchanged"
     )
 
 

@@ -8,6 +8,7 @@ instance has completed — the legacy rule that lets hourly last-day runs follow
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,6 +32,7 @@ from carrier_opt.db.models import (
     OptimizationQueue,
     OptimizationQueueRatePlan,
     OptimizationSession,
+    OptimizationType,
     RunStatus,
 )
 from carrier_opt.db.models.devices import Device
@@ -53,7 +55,7 @@ class RunIds:
     provider_id: int
     billing_period_id: int
     session_id: int
-    instance_id: int
+    instance_id: int | None
     session_guid: str
 
 
@@ -68,9 +70,20 @@ class CommGroup:
 
 
 def start_session(
-    engine: Engine, provider_name: str, period_key: str, *, run_id: str, now: datetime
+    engine: Engine,
+    provider_name: str,
+    period_key: str,
+    *,
+    run_id: str,
+    now: datetime,
+    optimization_type: OptimizationType | None = None,
 ) -> RunIds:
-    """Open a session and its instance for the provider's period, or refuse (legacy rule)."""
+    """Open a session for the provider's period, or refuse (legacy rule).
+
+    The type defaults to the provider's fleet (m2m or mobility). An M2M session gets its one
+    instance here; mobility and customer sessions add one instance per optimization group or
+    customer later (:func:`add_instance`), so their ``instance_id`` is None until then.
+    """
     with engine.begin() as connection:
         provider = load_provider(connection, provider_name)
         period = period_for_key(provider.cycle, period_key)
@@ -89,13 +102,16 @@ def start_session(
                 "running; a new one starts when it ends (or mark it failed if it crashed)"
             )
         guid = str(uuid.uuid4())
+        kind = optimization_type or OptimizationType(provider.fleet)
         session_id = connection.execute(
             insert(OptimizationSession).values(
                 session_guid=guid, service_provider_id=provider.id, billing_period_id=period_id,
-                optimization_type="m2m", status=RunStatus.RUNNING.value, progress_percent=0,
-                dagster_run_id=run_id, started_at=now, created_at=now,
+                optimization_type=kind.value, status=RunStatus.RUNNING.value,
+                progress_percent=0, dagster_run_id=run_id, started_at=now, created_at=now,
             )
         ).inserted_primary_key[0]  # fmt: skip
+        if kind is not OptimizationType.M2M:
+            return RunIds(provider.id, period_id, int(session_id), None, guid)
         instance_id = connection.execute(
             insert(OptimizationInstance).values(
                 optimization_session_id=session_id, service_provider_id=provider.id,
@@ -117,12 +133,12 @@ def run_ids_for(engine: Engine, run_id: str) -> RunIds:
                 OptimizationInstance.id.label("instance_id"),
                 OptimizationSession.session_guid,
             )
-            .join(
+            .outerjoin(
                 OptimizationInstance,
                 OptimizationInstance.optimization_session_id == OptimizationSession.id,
             )
             .where(OptimizationSession.dagster_run_id == run_id)
-            .order_by(OptimizationSession.id.desc())
+            .order_by(OptimizationSession.id.desc(), OptimizationInstance.id)
         ).first()
     if row is None:
         raise CarrierOptError(
@@ -130,6 +146,41 @@ def run_ids_for(engine: Engine, run_id: str) -> RunIds:
             "(the whole optimize_billing_period job does it in order)"
         )
     return RunIds(*row)
+
+
+def add_instance(
+    engine: Engine,
+    ids: RunIds,
+    *,
+    now: datetime,
+    optimization_group_id: int | None = None,
+    rev_customer_id: int | None = None,
+    device_count: int | None = None,
+) -> RunIds:
+    """Open one more instance in the session (a mobility group's or a customer's)."""
+    with engine.begin() as connection:
+        instance_id = connection.execute(
+            insert(OptimizationInstance).values(
+                optimization_session_id=ids.session_id, service_provider_id=ids.provider_id,
+                billing_period_id=ids.billing_period_id, status=RunStatus.RUNNING.value,
+                optimization_group_id=optimization_group_id, rev_customer_id=rev_customer_id,
+                device_count=device_count, run_started_at=now, created_at=now,
+            )
+        ).inserted_primary_key[0]  # fmt: skip
+    return dataclasses.replace(ids, instance_id=int(instance_id))
+
+
+def finish_instance(
+    engine: Engine, ids: RunIds, status: RunStatus, *, error: str | None = None, **costs: float
+) -> None:
+    """Close one instance of a multi-instance session (the session stays open)."""
+    money = {key: _money(value) for key, value in costs.items() if value is not None}
+    with engine.begin() as connection:
+        connection.execute(
+            update(OptimizationInstance)
+            .where(OptimizationInstance.id == ids.instance_id)
+            .values(status=status.value, run_completed_at=utc_now(), error_message=error, **money)
+        )
 
 
 def set_progress(engine: Engine, ids: RunIds, percent: int) -> None:
@@ -149,11 +200,12 @@ def finish(
     now = utc_now()
     money = {key: Decimal(f"{value:.4f}") for key, value in costs.items() if value is not None}
     with engine.begin() as connection:
-        connection.execute(
-            update(OptimizationInstance)
-            .where(OptimizationInstance.id == ids.instance_id)
-            .values(status=status.value, run_completed_at=now, error_message=error, **money)
-        )
+        if ids.instance_id is not None:
+            connection.execute(
+                update(OptimizationInstance)
+                .where(OptimizationInstance.id == ids.instance_id)
+                .values(status=status.value, run_completed_at=now, error_message=error, **money)
+            )
         connection.execute(
             update(OptimizationSession)
             .where(OptimizationSession.id == ids.session_id)
@@ -167,6 +219,8 @@ def update_instance(engine: Engine, ids: RunIds, **values: object) -> None:
         key: Decimal(f"{value:.4f}") if isinstance(value, float) else value
         for key, value in values.items()
     }
+    if ids.instance_id is None:  # mobility and customer sessions: figures per instance
+        return
     with engine.begin() as connection:
         connection.execute(
             update(OptimizationInstance)
@@ -212,7 +266,7 @@ def write_comm_groups(engine: Engine, ids: RunIds, groups: list[CommGroup]) -> N
         comm_ids = _ids_by_name(
             connection, JasperCommunicationPlan, JasperCommunicationPlan.name, ids.provider_id
         )
-        plan_ids = _plan_ids(connection, ids.provider_id)
+        plan_ids = carrier_plan_ids(connection, ids.provider_id)
         for group in groups:
             group_id = connection.execute(
                 insert(OptimizationCommGroup).values(
@@ -239,7 +293,7 @@ def create_queues(engine: Engine, ids: RunIds, queues: list[tuple[str, list[str]
     """Queues (strategy name, rate-plan sequence) of the instance, pending until priced."""
     now = utc_now()
     with engine.begin() as connection:
-        plan_ids = _plan_ids(connection, ids.provider_id)
+        plan_ids = carrier_plan_ids(connection, ids.provider_id)
         connection.execute(
             insert(OptimizationQueue),
             [
@@ -249,15 +303,14 @@ def create_queues(engine: Engine, ids: RunIds, queues: list[tuple[str, list[str]
             ],
         )  # fmt: skip
         queue_ids = _queue_ids(connection, ids)
-        connection.execute(
-            insert(OptimizationQueueRatePlan),
-            [
-                {"optimization_queue_id": queue_ids[strategy],
-                 "carrier_rate_plan_id": plan_ids[code], "sequence_order": order}
-                for strategy, codes in queues
-                for order, code in enumerate(codes)
-            ],
-        )  # fmt: skip
+        sequences = [
+            {"optimization_queue_id": queue_ids[strategy],
+             "carrier_rate_plan_id": plan_ids[code], "sequence_order": order}
+            for strategy, codes in queues
+            for order, code in enumerate(codes)
+        ]  # fmt: skip
+        if sequences:  # customer queues run over customer plans: no carrier-plan sequence
+            connection.execute(insert(OptimizationQueueRatePlan), sequences)
 
 
 def record_queue_costs(engine: Engine, ids: RunIds, costs: dict[str, float]) -> None:
@@ -297,22 +350,46 @@ def write_queue_result(
 ) -> float:
     """Price ``assignment`` per SIM and store it as the queue's device results; answers the
     queue's total cost (USD). Replaces earlier results of the queue (re-materialization)."""
+    with engine.connect() as connection:
+        device_ids = device_ids_of(connection, ids.provider_id)
+        plan_ids = carrier_plan_ids(connection, ids.provider_id)
+    rows, total = result_rows(instance, assignment, device_ids, plan_ids)
+    return store_queue_rows(engine, queue_id, OptimizationDeviceResult, rows, total)
+
+
+def result_rows(
+    instance: Instance,
+    assignment: np.ndarray,
+    device_ids: dict[str, int],
+    plan_ids: dict[str, int],
+    *,
+    sim_column: str = "device_id",
+    plan_columns: tuple[str, str] = (
+        "current_carrier_rate_plan_id",
+        "assigned_carrier_rate_plan_id",
+    ),
+) -> tuple[list[dict], float]:
+    """Per-SIM result rows of ``assignment`` (charges as the legacy reports split them) and
+    its total cost (exact, not the sum of the rounded rows).
+
+    ``sim_column`` and ``plan_columns`` name where the SIM and its current/assigned plan go:
+    ``Device`` and carrier plans for M2M, ``MobilityDevice`` for mobility, customer plans for
+    customer optimization.
+    """
     breakdown = device_breakdown(instance, assignment)
-    total = float(breakdown["cost_usd"].sum())
+    rows = _result_rows(instance, breakdown, device_ids, plan_ids, sim_column, plan_columns)
+    return rows, float(breakdown["cost_usd"].sum())
+
+
+def store_queue_rows(engine: Engine, queue_id: int, model, rows: list[dict], total: float) -> float:
+    """Replace the queue's per-SIM rows in ``model`` and mark it completed with ``total``
+    (a re-materialization rewrites them). Answers the total cost (USD)."""
     started = utc_now()
     with engine.begin() as connection:
-        device_ids = _device_ids(connection, ids.provider_id)
-        plan_ids = _plan_ids(connection, ids.provider_id)
-        connection.execute(
-            delete(OptimizationDeviceResult).where(
-                OptimizationDeviceResult.optimization_queue_id == queue_id
-            )
-        )
-        rows = _result_rows(queue_id, instance, breakdown, device_ids, plan_ids)
+        connection.execute(delete(model).where(model.optimization_queue_id == queue_id))
+        rows = [{"optimization_queue_id": queue_id, **row} for row in rows]
         for start in range(0, len(rows), RESULT_BATCH_ROWS):
-            connection.execute(
-                insert(OptimizationDeviceResult), rows[start : start + RESULT_BATCH_ROWS]
-            )
+            connection.execute(insert(model), rows[start : start + RESULT_BATCH_ROWS])
         connection.execute(
             update(OptimizationQueue)
             .where(OptimizationQueue.id == queue_id)
@@ -324,14 +401,12 @@ def write_queue_result(
     return total
 
 
-def choose_winner(engine: Engine, ids: RunIds) -> tuple[str, float]:
-    """Mark the cheapest finished queue the winner and delete the losers' device results
-    (as the legacy cleanup did); answers (strategy, total cost)."""
+def choose_winner(engine: Engine, ids: RunIds, model=OptimizationDeviceResult) -> tuple[str, float]:
+    """Mark the cheapest finished queue the winner and delete the losers' per-SIM rows in
+    ``model`` (as the legacy cleanup did); answers (strategy, total cost)."""
     with engine.begin() as connection:
         with_results = (
-            select(OptimizationDeviceResult.id)
-            .where(OptimizationDeviceResult.optimization_queue_id == OptimizationQueue.id)
-            .exists()
+            select(model.id).where(model.optimization_queue_id == OptimizationQueue.id).exists()
         )
         # Only priced queues with per-SIM rows can win: a legacy queue tied with the legacy
         # winner (which has rows) must not win on its id.
@@ -356,11 +431,7 @@ def choose_winner(engine: Engine, ids: RunIds) -> tuple[str, float]:
         )
         losers = [queue.id for queue in queues[1:]]
         if losers:
-            connection.execute(
-                delete(OptimizationDeviceResult).where(
-                    OptimizationDeviceResult.optimization_queue_id.in_(losers)
-                )
-            )
+            connection.execute(delete(model).where(model.optimization_queue_id.in_(losers)))
     return winner.strategy, float(winner.total_cost)
 
 
@@ -395,11 +466,12 @@ def winning_assignment(engine: Engine, ids: RunIds) -> pd.DataFrame:
 
 
 def _result_rows(
-    queue_id: int,
     instance: Instance,
     breakdown: pd.DataFrame,
     device_ids: dict[str, int],
     plan_ids: dict[str, int],
+    sim_column: str,
+    plan_columns: tuple[str, str],
 ) -> list[dict]:
     current_codes = [
         instance.plan_codes[p] if p >= 0 else None for p in instance.current_plan.tolist()
@@ -409,10 +481,9 @@ def _result_rows(
     for i, row in enumerate(breakdown.itertuples(index=False)):
         rows.append(
             {
-                "optimization_queue_id": queue_id,
-                "device_id": device_ids[row.iccid],
-                "current_carrier_rate_plan_id": plan_ids.get(current_codes[i]),
-                "assigned_carrier_rate_plan_id": plan_ids[row.rate_plan_code],
+                sim_column: device_ids[row.iccid],
+                plan_columns[0]: plan_ids.get(current_codes[i]),
+                plan_columns[1]: plan_ids[row.rate_plan_code],
                 "usage_mb": float(row.usage_mb),
                 "sms_usage": int(instance.sms_count[i]),
                 "proration": float(instance.proration[i]),
@@ -430,13 +501,15 @@ def _money(value: float) -> Decimal:
     return Decimal(f"{value:.4f}")
 
 
-def _plan_ids(connection, provider_id: int) -> dict[str, int]:
+def carrier_plan_ids(connection, provider_id: int) -> dict[str, int]:
+    """Carrier-plan code → id, for the provider."""
     return _ids_by_name(
         connection, JasperCarrierRatePlan, JasperCarrierRatePlan.rate_plan_code, provider_id
     )
 
 
-def _device_ids(connection, provider_id: int) -> dict[str, int]:
+def device_ids_of(connection, provider_id: int) -> dict[str, int]:
+    """ICCID → ``Device.id``, for the provider."""
     return _ids_by_name(connection, Device, Device.iccid, provider_id)
 
 

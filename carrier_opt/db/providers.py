@@ -15,6 +15,7 @@ from sqlalchemy import Connection, Engine, insert, select
 from carrier_opt.core.billing import BillingCycle, BillingPeriodSpan
 from carrier_opt.db.models import (
     BillingPeriod,
+    Fleet,
     IntegrationType,
     JasperAuthentication,
     SecretSource,
@@ -41,6 +42,10 @@ class ProviderSettings:
     secret_source: str
     secret_ref: str
     account_id: str | None
+    fleet: str = Fleet.M2M.value
+
+
+FLEETS = tuple(fleet.value for fleet in Fleet)
 
 
 def add_provider(
@@ -55,12 +60,18 @@ def add_provider(
     api_key_env: str = DEFAULT_API_KEY_ENV,
     optimization_start_hour: int | None = None,
     account_id: str | None = None,
+    fleet: str = Fleet.M2M.value,
 ) -> int:
     """Register a Jasper provider and how to reach it; answers its id.
 
-    Only the environment variable names are stored; raises :class:`InputError` when the name is
-    taken or a setting is out of range.
+    ``fleet`` is ``m2m`` (IoT devices, optimized per communication group) or ``mobility``
+    (phones and tablets, optimized per optimization group). Only the environment variable
+    names are stored; raises :class:`InputError` when the name is taken or a setting is out of
+    range.
     """
+    if fleet not in FLEETS:
+        # SQLite databases upgraded by migration 0005 have no CHECK on the column: refuse here.
+        raise InputError(f"fleet must be one of {', '.join(FLEETS)}, got {fleet!r}")
     BillingCycle(billing_cycle_end_day, billing_cycle_end_hour, time_zone)  # validates
     if optimization_start_hour is not None and not 0 <= optimization_start_hour <= 23:
         raise InputError(f"optimization start hour must be 0..23, got {optimization_start_hour}")
@@ -83,6 +94,7 @@ def add_provider(
                 optimization_start_hour_local=optimization_start_hour,
                 allow_automatic_rate_plan_updates=False,
                 max_rate_plans_per_group=15,
+                fleet=fleet,
                 created_at=now,
             )
         ).inserted_primary_key[0]
@@ -125,6 +137,7 @@ def load_provider(connection: Connection, name: str) -> ProviderSettings:
             ServiceProvider.billing_cycle_end_day,
             ServiceProvider.billing_cycle_end_hour,
             ServiceProvider.time_zone,
+            ServiceProvider.fleet,
             JasperAuthentication.id.label("auth_id"),
             JasperAuthentication.base_url,
             JasperAuthentication.username,
@@ -156,6 +169,7 @@ def load_provider(connection: Connection, name: str) -> ProviderSettings:
         secret_source=row.secret_source,
         secret_ref=row.secret_ref,
         account_id=row.account_id,
+        fleet=row.fleet,
     )
 
 

@@ -2,8 +2,11 @@
 
 The carrier API exposes no prices, so they are loaded from the optimizer contract's files:
 ``rate_plans.csv`` (``rate_plan_code, base_rate, data_allowance_mb, overage_rate,
-data_per_overage_charge_mb, sms_rate, pooled``) and ``comm_plan_rate_plans.csv``
-(``communication_plan, rate_plan_code``).
+data_per_overage_charge_mb, sms_rate, pooled``, optionally ``charge_type`` and
+``rate_plan_type``) and ``comm_plan_rate_plans.csv`` (``communication_plan, rate_plan_code``).
+``rate_plan_type`` is free text (mobility plans are typed: ``phone``, ``tablet``, ...); empty
+means none. The pricing columns are parsed by :func:`read_pricing`, which the customer-plan
+loader (:mod:`carrier_opt.db.customer_plans`) shares.
 
 Every row is validated before anything is written; each problem is one line
 ``file:row:column: what is wrong`` (``row`` counts the header as line 1, as in
@@ -39,11 +42,14 @@ RATE_PLAN_COLUMNS = (
     "sms_rate",
     "pooled",
 )
+_NUMBER_COLUMNS = RATE_PLAN_COLUMNS[1:6]
+_POSITIVE = {"data_per_overage_charge_mb"}
 PAIR_COLUMNS = ("communication_plan", "rate_plan_code")
 PAIR = JasperCommunicationPlanRatePlan.__table__
 _TRUE = {"true", "t", "yes", "y", "1"}
 _FALSE = {"false", "f", "no", "n", "0"}
 _MAX_CODE_CHARS = 255
+_MAX_TYPE_CHARS = 100
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,7 @@ class RatePlanPrices:
     sms_rate: Decimal
     pooled: bool
     charge_type: str = DEFAULT_CHARGE_TYPE
+    rate_plan_type: str | None = None
 
 
 @dataclass(frozen=True)
@@ -70,59 +77,75 @@ class RatePlanLoad:
     communication_plans_added: int
 
 
-class _Problems:
+class Problems:
     """Problem lines collected while reading, in file order."""
 
     def __init__(self) -> None:
         self.lines: list[str] = []
 
     def add(self, path: Path, row: int | str, column: str, message: str) -> None:
+        """Record ``file:row:column: message``."""
         self.lines.append(f"{path.name}:{row}:{column}: {message}")
 
+    def raise_any(self) -> None:
+        """Raise one :class:`InputError` listing every problem, if there is any."""
+        if self.lines:
+            raise InputError(
+                f"{len(self.lines)} problem(s), nothing loaded:\n" + "\n".join(self.lines)
+            )
 
-def read_rate_plans(path: Path, problems: _Problems) -> list[RatePlanPrices]:
+
+def read_rate_plans(path: Path, problems: Problems) -> list[RatePlanPrices]:
     """Validated rows of a ``rate_plans.csv`` (problems are collected, not raised)."""
     plans: list[RatePlanPrices] = []
     seen: dict[str, int] = {}
-    for line, row in _rows(path, RATE_PLAN_COLUMNS, problems):
-        code = _code(path, line, "rate_plan_code", row, problems)
-        if code is not None and code in seen:
+    for line, row in csv_rows(path, RATE_PLAN_COLUMNS, problems):
+        plan = read_pricing(path, line, row, problems)
+        code = (row.get("rate_plan_code") or "").strip()
+        if code and code in seen:
             problems.add(path, line, "rate_plan_code", f"{code!r} repeats line {seen[code]}")
-            code = None
-        elif code is not None:
+            continue
+        if code:
             seen[code] = line
-        numbers = {
-            "base_rate": _number(path, line, "base_rate", row, problems, positive=False),
-            "data_allowance_mb": _number(
-                path, line, "data_allowance_mb", row, problems, positive=False
-            ),
-            "overage_rate": _number(path, line, "overage_rate", row, problems, positive=False),
-            "data_per_overage_charge_mb": _number(
-                path, line, "data_per_overage_charge_mb", row, problems, positive=True
-            ),
-            "sms_rate": _number(path, line, "sms_rate", row, problems, positive=False),
-        }
-        pooled = _flag(path, line, "pooled", row, problems)
-        charge_type = _charge_type(path, line, row, problems)
-        if (
-            code is not None
-            and pooled is not None
-            and charge_type is not None
-            and None not in numbers.values()
-        ):
-            plans.append(
-                RatePlanPrices(code, pooled=pooled, charge_type=charge_type, **numbers)  # type: ignore[arg-type]
-            )
+        if plan is not None:
+            plans.append(plan)
     return plans
 
 
-def read_pairs(path: Path, known_plans: set[str], problems: _Problems) -> list[tuple[str, str]]:
+def read_pricing(
+    path: Path, line: int, row: dict[str, str], problems: Problems
+) -> RatePlanPrices | None:
+    """The pricing columns of one row (carrier or customer plan); ``None`` when any is bad.
+
+    Every bad cell is recorded in ``problems``; the row's other cells are still checked.
+    """
+    before = len(problems.lines)
+    code = read_code(path, line, "rate_plan_code", row, problems)
+    numbers = {
+        column: _number(path, line, column, row, problems, positive=column in _POSITIVE)
+        for column in _NUMBER_COLUMNS
+    }
+    pooled = read_flag(path, line, "pooled", row, problems)
+    charge_type = _charge_type(path, line, row, problems)
+    plan_type = read_optional_text(path, line, "rate_plan_type", row, problems, _MAX_TYPE_CHARS)
+    if len(problems.lines) > before or code is None or pooled is None or charge_type is None:
+        return None
+    return RatePlanPrices(
+        code,
+        pooled=pooled,
+        charge_type=charge_type,
+        rate_plan_type=plan_type,
+        **numbers,  # type: ignore[arg-type]
+    )
+
+
+def read_pairs(path: Path, known_plans: set[str], problems: Problems) -> list[tuple[str, str]]:
     """Validated ``(communication_plan, rate_plan_code)`` pairs of ``comm_plan_rate_plans.csv``."""
     pairs: list[tuple[str, str]] = []
     seen: dict[tuple[str, str], int] = {}
-    for line, row in _rows(path, PAIR_COLUMNS, problems):
-        comm = _code(path, line, "communication_plan", row, problems)
-        plan = _code(path, line, "rate_plan_code", row, problems)
+    for line, row in csv_rows(path, PAIR_COLUMNS, problems):
+        comm = read_code(path, line, "communication_plan", row, problems)
+        plan = read_code(path, line, "rate_plan_code", row, problems)
         if plan is not None and plan not in known_plans:
             problems.add(
                 path, line, "rate_plan_code", f"unknown rate plan {plan!r} (not in rate plans)"
@@ -145,7 +168,7 @@ def load_rate_plans(
 
     Raises :class:`InputError` listing every problem (and writes nothing) when any row is bad.
     """
-    problems = _Problems()
+    problems = Problems()
     plans = read_rate_plans(Path(rate_plans_csv), problems)
     with engine.connect() as connection:
         provider = load_provider(connection, provider_name)
@@ -157,15 +180,12 @@ def load_rate_plans(
             )
         )
     pairs = read_pairs(Path(comm_plans_csv), stored | {p.rate_plan_code for p in plans}, problems)
-    if problems.lines:
-        raise InputError(
-            f"{len(problems.lines)} problem(s), nothing loaded:\n" + "\n".join(problems.lines)
-        )
+    problems.raise_any()
     with engine.begin() as connection:
         now = utc_now()
         inserted = updated = 0
         for plan in plans:
-            values = _plan_values(plan)
+            values = pricing_values(plan)
             if plan.rate_plan_code in stored:
                 connection.execute(
                     update(RATE_PLAN)
@@ -211,7 +231,8 @@ def load_rate_plans(
     return RatePlanLoad(inserted, updated, len(pairs), added)
 
 
-def _plan_values(plan: RatePlanPrices) -> dict[str, object]:
+def pricing_values(plan: RatePlanPrices) -> dict[str, object]:
+    """The ``RatePlanPricing`` columns of a validated row (carrier and customer plans)."""
     return {
         "base_rate": plan.base_rate,
         "data_allowance_mb": plan.data_allowance_mb,
@@ -220,6 +241,7 @@ def _plan_values(plan: RatePlanPrices) -> dict[str, object]:
         "sms_rate": plan.sms_rate,
         "is_pooled": plan.pooled,
         "charge_type": plan.charge_type,
+        "rate_plan_type": plan.rate_plan_type,
         "is_active": True,
     }
 
@@ -254,7 +276,7 @@ def _remove_provider_pairs(connection: Connection, provider_id: int) -> None:
     connection.execute(delete(PAIR).where(PAIR.c.communication_plan_id.in_(provider_comm_plans)))
 
 
-def _charge_type(path: Path, line: int, row: dict[str, str], problems: _Problems) -> str | None:
+def _charge_type(path: Path, line: int, row: dict[str, str], problems: Problems) -> str | None:
     """The optional ``charge_type`` cell (the optimizer contract's extension); empty: default."""
     value = (row.get("charge_type") or "").strip().lower()
     if not value:
@@ -268,8 +290,8 @@ def _charge_type(path: Path, line: int, row: dict[str, str], problems: _Problems
     return value
 
 
-def _rows(
-    path: Path, columns: tuple[str, ...], problems: _Problems
+def csv_rows(
+    path: Path, columns: tuple[str, ...], problems: Problems
 ) -> Iterator[tuple[int, dict[str, str]]]:
     """``(line, row)`` of a CSV file whose header has ``columns`` (a problem otherwise)."""
     try:
@@ -294,7 +316,8 @@ def _rows(
             problems.add(path, reader.line_num, "-", f"not a readable CSV file: {exc}")
 
 
-def _code(path: Path, line: int, column: str, row: dict, problems: _Problems) -> str | None:
+def read_code(path: Path, line: int, column: str, row: dict, problems: Problems) -> str | None:
+    """A required, trimmed text cell of at most 255 characters."""
     value = (row.get(column) or "").strip()
     if not value:
         problems.add(path, line, column, "is empty")
@@ -306,7 +329,7 @@ def _code(path: Path, line: int, column: str, row: dict, problems: _Problems) ->
 
 
 def _number(
-    path: Path, line: int, column: str, row: dict, problems: _Problems, *, positive: bool
+    path: Path, line: int, column: str, row: dict, problems: Problems, *, positive: bool
 ) -> Decimal | None:
     raw = (row.get(column) or "").strip()
     try:
@@ -326,7 +349,8 @@ def _number(
     return value
 
 
-def _flag(path: Path, line: int, column: str, row: dict, problems: _Problems) -> bool | None:
+def read_flag(path: Path, line: int, column: str, row: dict, problems: Problems) -> bool | None:
+    """A true/false cell (``true``/``false``, ``yes``/``no``, ``1``/``0``, ...)."""
     raw = (row.get(column) or "").strip().lower()
     if raw in _TRUE:
         return True
@@ -334,3 +358,16 @@ def _flag(path: Path, line: int, column: str, row: dict, problems: _Problems) ->
         return False
     problems.add(path, line, column, f"{raw!r} is not true or false")
     return None
+
+
+def read_optional_text(
+    path: Path, line: int, column: str, row: dict, problems: Problems, max_chars: int
+) -> str | None:
+    """An optional, trimmed text cell (missing column or empty cell: ``None``)."""
+    value = (row.get(column) or "").strip()
+    if not value:
+        return None
+    if len(value) > max_chars:
+        problems.add(path, line, column, f"longer than {max_chars} characters")
+        return None
+    return value

@@ -30,7 +30,12 @@ from carrier_opt.core.billing import BillingCycle
 from carrier_opt.core.run_window import DueRun, WindowDecision, scheduled_runs
 from carrier_opt.db.models import ServiceProvider
 from carrier_opt.db.types import utc_now
-from carrier_opt.defs.jobs import OPTIMIZE_JOB_NAME
+from carrier_opt.defs.jobs import (
+    MOBILITY_JOB_NAME,
+    OPTIMIZE_JOB_NAME,
+    optimize_billing_period,
+    optimize_mobility_period,
+)
 from carrier_opt.defs.partitions import (
     SERVICE_PROVIDER,
     partition_key,
@@ -61,6 +66,9 @@ class ActiveProvider:
     billing_cycle_end_day: int
     billing_cycle_end_hour: int
     optimization_start_hour_local: int | None
+    fleet: str = "m2m"
+    """m2m providers get ``optimize_billing_period`` runs, mobility ones
+    ``optimize_mobility_period`` (customer optimization is started by hand)."""
 
 
 def active_providers(engine: Engine) -> list[ActiveProvider]:
@@ -72,6 +80,7 @@ def active_providers(engine: Engine) -> list[ActiveProvider]:
             ServiceProvider.billing_cycle_end_day,
             ServiceProvider.billing_cycle_end_hour,
             ServiceProvider.optimization_start_hour_local,
+            ServiceProvider.fleet,
         )
         .where(ServiceProvider.is_active.is_(True))
         .order_by(ServiceProvider.name)
@@ -81,9 +90,10 @@ def active_providers(engine: Engine) -> list[ActiveProvider]:
 
 
 def build_billing_window_sensor(
-    clock: Clock = utc_now, name: str = SENSOR_NAME
+    clock: Clock = utc_now, name: str = SENSOR_NAME, jobs: Sequence | None = None
 ) -> dg.SensorDefinition:
-    """The billing-window sensor reading the time from ``clock``.
+    """The billing-window sensor reading the time from ``clock``, targeting ``jobs`` (default:
+    the M2M and the mobility optimization jobs; tests pass stand-ins of the same names).
 
     Production uses the wall clock; tests pass a fixed instant, because
     ``build_sensor_context`` has no notion of "now" and patching a module global would couple
@@ -92,7 +102,7 @@ def build_billing_window_sensor(
 
     @dg.sensor(
         name=name,
-        job_name=OPTIMIZE_JOB_NAME,
+        jobs=list(jobs or [optimize_billing_period, optimize_mobility_period]),
         minimum_interval_seconds=MINIMUM_INTERVAL_SECONDS,
         default_status=dg.DefaultSensorStatus.STOPPED,
         description=(
@@ -117,7 +127,8 @@ def evaluate_billing_window(
     for provider in providers:
         decision = _decide(context, provider, now)
         if decision is not None:
-            run_requests.extend(run_request(decision, due) for due in decision.due)
+            job = MOBILITY_JOB_NAME if provider.fleet == "mobility" else OPTIMIZE_JOB_NAME
+            run_requests.extend(run_request(decision, due, job) for due in decision.due)
     known = set(context.instance.get_dynamic_partitions(SERVICE_PROVIDER))
     new_names = [provider.name for provider in providers if provider.name not in known]
     skip_reason = None
@@ -135,7 +146,9 @@ def evaluate_billing_window(
     )
 
 
-def run_request(decision: WindowDecision, due: DueRun) -> dg.RunRequest:
+def run_request(
+    decision: WindowDecision, due: DueRun, job_name: str = OPTIMIZE_JOB_NAME
+) -> dg.RunRequest:
     """The Dagster run request of one due run, keyed so Dagster starts it at most once."""
     tags = {
         TRIGGER_TAG: HOURLY_TRIGGER if due.is_hourly else DAILY_TRIGGER,
@@ -144,6 +157,7 @@ def run_request(decision: WindowDecision, due: DueRun) -> dg.RunRequest:
     if due.local_hour is not None:
         tags[LOCAL_HOUR_TAG] = f"{due.local_hour:02d}"
     return dg.RunRequest(
+        job_name=job_name,
         run_key=due.run_key,
         partition_key=partition_key(decision.provider, decision.period_key),
         tags=tags,

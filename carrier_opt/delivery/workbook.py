@@ -11,6 +11,11 @@ cached, so Excel and readers that do not calculate (openpyxl, pandas) see the sa
 
 Text from the carrier (ICCIDs, plan names) is always written as text: an ICCID must not turn
 into a rounded number, and a plan called ``=HYPERLINK(...)`` must not become a formula.
+
+The "Pool overage share (USD)" column (Assignments, Shared pool) is informational: the pool's
+overage spread evenly over its SIMs, as the legacy reports showed it. The charge columns already
+contain the pool's overage (split by excess usage), so the share has no totals cell — adding it
+to the charges would count the overage twice. Its header carries a note saying so.
 """
 
 from __future__ import annotations
@@ -28,7 +33,12 @@ from xlsxwriter.utility import xl_rowcol_to_cell
 from xlsxwriter.workbook import Workbook
 from xlsxwriter.worksheet import Worksheet
 
-from carrier_opt.delivery.report_data import AUTHORITATIVE_NOTE, COMPONENTS, ReportData
+from carrier_opt.delivery.report_data import (
+    AUTHORITATIVE_NOTE,
+    COMPONENTS,
+    POOL_OVERAGE_SHARE_NOTE,
+    ReportData,
+)
 
 CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 SUMMARY, STATISTICS, ASSIGNMENTS, SHARED_POOL = (
@@ -42,16 +52,19 @@ TOTAL_LABEL = "Total"
 
 @dataclass(frozen=True)
 class Column:
-    """One column of a table sheet: data field, header, cell kind and width."""
+    """One column of a table sheet: data field, header, cell kind, width and an optional
+    note on the header cell (an Excel note/comment)."""
 
     field: str
     header: str
-    kind: str  # text | money | mb | int | ratio | yes_no | bool
+    kind: str  # text | money | info_money (money, never totalled) | mb | int | ratio | ...
     width: float = 14
+    note: str | None = None
 
 
 _FORMATS = {
     "money": {"num_format": "#,##0.00"},
+    "info_money": {"num_format": "#,##0.00"},
     "mb": {"num_format": "#,##0.000"},
     "int": {"num_format": "#,##0"},
     "ratio": {"num_format": "0.0000"},
@@ -60,6 +73,9 @@ _FORMATS = {
     "seconds": {"num_format": "#,##0.0"},
 }
 _SUMMED_KINDS = {"money", "mb", "int"}
+POOL_OVERAGE_SHARE_COLUMN = Column(
+    "pool_overage_share", "Pool overage share (USD)", "info_money", 16, POOL_OVERAGE_SHARE_NOTE
+)
 
 STATISTICS_COLUMNS: tuple[Column, ...] = (
     Column("rate_plan", "Rate plan", "text", 22),
@@ -98,6 +114,7 @@ ASSIGNMENT_SHEET_COLUMNS: tuple[Column, ...] = (
     Column("changed", "Change", "yes_no", 8),
     *(Column(f"{c}_before", f"{c.capitalize()} before (USD)", "money") for c in COMPONENTS),
     *(Column(f"{c}_after", f"{c.capitalize()} after (USD)", "money") for c in COMPONENTS),
+    POOL_OVERAGE_SHARE_COLUMN,
 )
 
 SHARED_POOL_COLUMNS: tuple[Column, ...] = (
@@ -111,6 +128,7 @@ SHARED_POOL_COLUMNS: tuple[Column, ...] = (
     Column("proration", "Proration", "ratio", 10),
     *(Column(f"{c}_after", f"{c.capitalize()} (USD)", "money") for c in COMPONENTS),
     Column("cost_after", "Cost (USD)", "money"),
+    POOL_OVERAGE_SHARE_COLUMN,
 )
 
 
@@ -141,7 +159,7 @@ def build_workbook(data: ReportData) -> bytes:
             0,
             0,
             "Shared-pool SIMs are counted in their pool but not optimized. They are "
-            "also listed in Assignments: do not add the two sheets up.",
+            "also listed in Assignments: do not add the two sheets up. " + POOL_OVERAGE_SHARE_NOTE,
             formats["note"],
         )
     _write_summary(summary, data, formats)
@@ -182,6 +200,8 @@ def _write_table(
     for index, column in enumerate(columns):
         sheet.write_string(header_row, index, column.header, formats["header"])
         sheet.set_column(index, index, column.width)
+        if column.note:
+            sheet.write_comment(header_row, index, column.note, {"x_scale": 2, "y_scale": 2})
     for index, column in enumerate(columns):
         _write_column(sheet, header_row + 1, index, frame[column.field], column.kind, formats)
     rows = len(frame)
@@ -247,7 +267,10 @@ def _write_summary(sheet: Worksheet, data: ReportData, formats: dict[str, Any]) 
     sheet.set_column(0, 0, 34)
     sheet.set_column(1, 1, 26)
     sheet.set_column(2, 2, 60)
-    sheet.write_string(0, 0, f"Rate-plan optimization — {data.provider}", formats["title"])
+    title = " — ".join(
+        part for part in ("Rate-plan optimization", data.provider, data.scope) if part
+    )
+    sheet.write_string(0, 0, title, formats["title"])
     for row, (label, value, kind) in enumerate(summary_rows(data), start=2):
         sheet.write_string(row, 0, label, formats["label"])
         if _missing(value):
@@ -273,8 +296,10 @@ def summary_rows(data: ReportData) -> list[tuple[str, Any, str]]:
         None if data.legacy_cost is None else round(data.legacy_cost - data.cost_after, 2)
     )
     dropped = "; ".join(f"{code} ({reason})" for code, reason in data.dropped_plans) or "none"
+    scope = [("Scope", data.scope, "text")] if data.scope else []
     return [
         ("Service provider", data.provider, "text"),
+        *scope,
         ("Billing period", data.period_key, "text"),
         ("Period start (local)", local(data.period_start_local), "datetime"),
         ("Period end (local)", local(data.period_end_local), "datetime"),

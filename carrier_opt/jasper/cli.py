@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from carrier_opt.jasper.fake import DEFAULT_API_KEY, DEFAULT_USERNAME, FakeFaults, FakeJasper
-from carrier_opt.jasper.fake_prices import write_fake_prices
+from carrier_opt.jasper.fake_prices import write_fake_customer_sims, write_fake_price_list
 
 
 @click.command("fake-jasper")
@@ -49,11 +49,19 @@ from carrier_opt.jasper.fake_prices import write_fake_prices
     help="Share of SIMs left out of bulk usage.",
 )
 @click.option(
+    "--fleet",
+    type=click.Choice(["m2m", "mobility"]),
+    default="m2m",
+    show_default=True,
+    help="IoT SIMs (m2m) or phones, tablets and hotspots on typed plans (mobility).",
+)
+@click.option(
     "--write-prices",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Write the fake operator's price list (rate_plans.csv, comm_plan_rate_plans.csv) "
-    "into this folder for `carrier-opt rate-plans load`, then serve.",
+    help="Write the fake operator's price list (rate_plans.csv, comm_plan_rate_plans.csv; "
+    "m2m: customer_rate_plans.csv and customer_sims.csv; mobility: optimization_groups.csv) "
+    "into this folder for `carrier-opt rate-plans load` and friends, then serve.",
 )
 def fake_jasper(
     host: str,
@@ -68,12 +76,10 @@ def fake_jasper(
     duplicates: int,
     malformed_fraction: float,
     missing_usage_fraction: float,
+    fleet: str,
     write_prices: Path | None,
 ) -> None:
     """Serve a fake Jasper API with a seeded synthetic fleet until Ctrl-C."""
-    if write_prices is not None:
-        plans_csv, pairs_csv = write_fake_prices(write_prices)
-        click.echo(f"prices written: {plans_csv} and {pairs_csv}")
     try:
         faults = FakeFaults(
             error_rate=error_rate,
@@ -86,13 +92,22 @@ def fake_jasper(
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
     fake = FakeJasper(
-        devices, seed, host=host, port=port, username=username, api_key=api_key, faults=faults
+        devices,
+        seed,
+        host=host,
+        port=port,
+        username=username,
+        api_key=api_key,
+        faults=faults,
+        fleet=fleet,
     )
+    if write_prices is not None:
+        click.echo("prices written: " + ", ".join(map(str, write_price_files(write_prices, fake))))
     try:
         fake.start()
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror}") from None
-    click.echo(f"fake Jasper serving {devices} SIMs (seed {seed}) at {fake.base_url}")
+    click.echo(f"fake Jasper serving {devices} {fleet} SIMs (seed {seed}) at {fake.base_url}")
     click.echo(f"credentials: username {username!r}, API key {api_key!r}")
     click.echo(f"try: curl -u {username}:{api_key} {fake.base_url}echo/hello")
     click.echo("Ctrl-C to stop")
@@ -103,6 +118,17 @@ def fake_jasper(
     finally:
         fake.stop()
         click.echo(f"stopped after {len(fake.request_log)} calls")
+
+
+def write_price_files(folder: Path, fake: FakeJasper) -> list[Path]:
+    """Every price file of the fake's fleet (and, for m2m, its SIMs' customer plans)."""
+    written = write_fake_price_list(folder, fake.fleet_type)
+    files = [written.rate_plans, written.comm_plan_rate_plans]
+    if written.optimization_groups is not None:
+        files.append(written.optimization_groups)
+    if written.customer_rate_plans is not None:
+        files += [written.customer_rate_plans, write_fake_customer_sims(folder, fake.fleet)]
+    return files
 
 
 def wait_for_interrupt(fake: FakeJasper) -> None:

@@ -33,7 +33,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from carrier_opt.jasper.fake_endpoints import DeviceEdit, FakeApiError, FakeCarrier
-from carrier_opt.jasper.fake_fleet import RATE_PLANS, FakeDevice, build_fleet, cycle_start
+from carrier_opt.jasper.fake_fleet import FakeDevice, build_fleet, cycle_start, rate_plans_of
 
 log = logging.getLogger(__name__)
 
@@ -107,9 +107,12 @@ class FakeJasper:
         api_key: str = DEFAULT_API_KEY,
         faults: FakeFaults | None = None,
         now: datetime | None = None,
+        fleet: str = "m2m",
     ) -> None:
         """Build the fleet (not yet serving). ``now`` pins the fake's clock for reproducible
         dates; the server then validates ``modifiedSince`` against that clock, not the real one.
+        ``fleet`` is ``m2m`` (IoT SIMs) or ``mobility`` (phones, tablets, hotspots on typed
+        plans), see :func:`~carrier_opt.jasper.fake_fleet.build_fleet`.
         """
         faults = faults or FakeFaults()
         self.seed = seed
@@ -118,14 +121,18 @@ class FakeJasper:
         self._credentials = (username, api_key)
         built_at = (now or datetime.now(UTC)).replace(microsecond=0)
         self._clock_offset = built_at - datetime.now(UTC)
-        fleet = build_fleet(
+        sims = build_fleet(
             devices,
             seed,
             built_at,
+            fleet=fleet,
             malformed_fraction=faults.malformed_fraction,
             missing_usage_fraction=faults.missing_usage_fraction,
         )
-        self.carrier = FakeCarrier(fleet=fleet, seed=seed, clock=self.now)
+        self.fleet_type = fleet
+        self.carrier = FakeCarrier(
+            fleet=sims, seed=seed, clock=self.now, rate_plans_published=rate_plans_of(fleet)
+        )
         self.faults = faults
         self._fault_rng = random.Random(f"faults:{seed}")
         self._state_lock = threading.Lock()
@@ -171,7 +178,7 @@ class FakeJasper:
     @property
     def rate_plan_names(self) -> list[str]:
         """Names of the fake operator's rate plans."""
-        return [plan.name for plan in RATE_PLANS]
+        return [plan.name for plan in self.carrier.rate_plans_published]
 
     @property
     def cycle_start_date(self) -> date:

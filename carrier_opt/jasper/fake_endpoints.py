@@ -27,6 +27,7 @@ from carrier_opt.jasper.fake_fleet import (
     RATE_PLANS,
     SIM_STATUSES,
     FakeDevice,
+    FakeRatePlan,
     cycle_start,
     past_cycle_factor,
 )
@@ -101,7 +102,8 @@ class FakeCarrier:
     """The fake operator's state (fleet, edits, search snapshots) and its endpoint logic.
 
     ``duplicates_per_search`` SIMs already served on page 1 are modified when page 2 of a
-    search is asked for, so that they come again at the end of the listing.
+    search is asked for, so that they come again at the end of the listing. ``rate_plans`` are
+    the operator's published plans (those of an M2M or a mobility fleet).
     """
 
     fleet: list[FakeDevice]
@@ -109,6 +111,7 @@ class FakeCarrier:
     duplicates_per_search: int = 0
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     edits: list[DeviceEdit] = field(default_factory=list)
+    rate_plans_published: tuple[FakeRatePlan, ...] = RATE_PLANS
 
     def __post_init__(self) -> None:
         self._lock = threading.RLock()
@@ -277,12 +280,15 @@ class FakeCarrier:
     def _validate_edit(self, fields: Mapping[str, Any]) -> None:
         if "status" in fields and fields["status"] not in SIM_STATUSES:
             raise invalid_request(f"unknown status {fields['status']!r}")
-        if "ratePlan" in fields and fields["ratePlan"] not in {p.name for p in RATE_PLANS}:
+        if "ratePlan" in fields and fields["ratePlan"] not in self._plan_names():
             raise invalid_request(f"unknown rate plan {fields['ratePlan']!r}")
         if fields.get("effectiveDate"):
             when = _parse_query_time(str(fields["effectiveDate"]), "effectiveDate")
             if when > self.clock() + timedelta(days=MAX_EFFECTIVE_DAYS_AHEAD):
                 raise invalid_request("effectiveDate is more than 180 days ahead")
+
+    def _plan_names(self) -> set[str]:
+        return {plan.name for plan in self.rate_plans_published}
 
     def _device(self, iccid: str) -> FakeDevice:
         device = self._by_iccid.get(iccid)
@@ -298,7 +304,7 @@ class FakeCarrier:
         plan = query.get("ratePlanName")
         if not plan:
             raise invalid_request("ratePlanName is required")
-        if plan not in {p.name for p in RATE_PLANS}:
+        if plan not in self._plan_names():
             raise invalid_request(f"unknown ratePlanName {plan!r}")
         cycle = self._cycle(query.get("cycleStartDate"))
         usage_type = query.get("usageType")
@@ -343,7 +349,7 @@ class FakeCarrier:
         """``GET /rateplans``: the published plans, names and ids (no prices)."""
         _reject_unknown(query, _RATE_PLAN_PARAMS)
         page_size, page_number = _paging(query)
-        page, last_page = _page_of(list(RATE_PLANS), page_size, page_number)
+        page, last_page = _page_of(list(self.rate_plans_published), page_size, page_number)
         return {
             "operatorName": "Fake Operator",
             "operatorId": 4242,

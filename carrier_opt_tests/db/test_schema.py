@@ -34,7 +34,7 @@ def schema_snapshot(engine: Engine) -> dict:
             ],
             "pk": inspector.get_pk_constraint(table)["constrained_columns"],
             "fks": sorted(
-                (fk["name"], tuple(fk["constrained_columns"]))
+                (fk["name"] or "", tuple(fk["constrained_columns"]))
                 for fk in inspector.get_foreign_keys(table)
             ),
             "indexes": sorted(

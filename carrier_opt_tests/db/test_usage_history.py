@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from sqlalchemy import Engine, func, insert, select
+from sqlalchemy import Engine, column, func, insert, select, table
+from sqlalchemy.sql.expression import TableClause
 
 from carrier_opt.core.billing import period_for_key
 from carrier_opt.db import migrate
@@ -119,16 +120,42 @@ def test_a_period_never_synced_fails_with_its_message(priced_provider: Engine):
         instance_tables(priced_provider, "acme", "2025-01")
 
 
+def _table_as_of_0003(name: str, *columns: str) -> TableClause:
+    """Just the columns a 0003 database has (the models describe the newest schema)."""
+    return table(name, *(column(c) for c in columns))
+
+
 def test_the_upgrade_keeps_the_usage_device_holds(engine: Engine):
     migrate.upgrade(engine, "0003")
-    with FakeJasper(devices=1) as fake:
-        provider_id = add_fake_provider(engine, fake)
     now = datetime(2025, 3, 20, tzinfo=UTC)
+    kind = _table_as_of_0003("IntegrationType", "id", "name", "created_at")
+    provider = _table_as_of_0003(
+        "ServiceProvider", "id", "name", "integration_type_id", "is_active", "time_zone",
+        "billing_cycle_end_day", "billing_cycle_end_hour", "allow_automatic_rate_plan_updates",
+        "max_rate_plans_per_group", "created_at",
+    )  # fmt: skip
+    period = _table_as_of_0003(
+        "BillingPeriod", "id", "service_provider_id", "period_key", "period_start", "period_end",
+        "time_zone", "created_at",
+    )  # fmt: skip
+    period_id, provider_id = 7, 3
     with engine.begin() as connection:
-        provider = load_provider(connection, "acme")
-        period_id = ensure_billing_period(
-            connection, provider_id, period_for_key(provider.cycle, "2025-03")
-        )
+        connection.execute(insert(kind).values(id=1, name="Jasper", created_at=now))
+        connection.execute(
+            insert(provider).values(
+                id=provider_id, name="acme", integration_type_id=1, is_active=True,
+                time_zone="UTC", billing_cycle_end_day=31, billing_cycle_end_hour=0,
+                allow_automatic_rate_plan_updates=False, max_rate_plans_per_group=15,
+                created_at=now,
+            )
+        )  # fmt: skip
+        connection.execute(
+            insert(period).values(
+                id=period_id, service_provider_id=provider_id, period_key="2025-03",
+                period_start=datetime(2025, 3, 1, tzinfo=UTC),
+                period_end=datetime(2025, 4, 1, tzinfo=UTC), time_zone="UTC", created_at=now,
+            )
+        )  # fmt: skip
         common = {"service_provider_id": provider_id, "created_at": now, "is_active": True}
         connection.execute(
             insert(Device.__table__).values(

@@ -23,7 +23,7 @@ from sqlalchemy import Engine, event, update
 
 from carrier_opt.db.models import ServiceProvider
 from carrier_opt.db.providers import add_provider
-from carrier_opt.defs.jobs import OPTIMIZE_JOB_NAME
+from carrier_opt.defs.jobs import MOBILITY_JOB_NAME, OPTIMIZE_JOB_NAME
 from carrier_opt.defs.partitions import (
     BILLING_PERIOD,
     SERVICE_PROVIDER,
@@ -75,16 +75,28 @@ class Harness:
         self.engine = engine
         self.instance = instance
         self.clock = FixedClock()
-        self.sensor = build_billing_window_sensor(clock=self.clock)
+        jobs = [
+            dg.define_asset_job(job_name, selection=[optimized_billing_period])
+            for job_name in (OPTIMIZE_JOB_NAME, MOBILITY_JOB_NAME)
+        ]
+        self.sensor = build_billing_window_sensor(clock=self.clock, jobs=jobs)
         self.resources = {"database": DatabaseResource(database_url=database_url)}
         self.defs = dg.Definitions(
             assets=[optimized_billing_period],
-            jobs=[dg.define_asset_job(OPTIMIZE_JOB_NAME, selection=[optimized_billing_period])],
+            jobs=jobs,
             sensors=[self.sensor],
             resources=self.resources,
         )
 
-    def add(self, name: str, *, end_day: int, zone: str = "UTC", start_hour: int | None = 8):
+    def add(
+        self,
+        name: str,
+        *,
+        end_day: int,
+        zone: str = "UTC",
+        start_hour: int | None = 8,
+        fleet: str = "m2m",
+    ):
         add_provider(
             self.engine,
             name,
@@ -92,6 +104,7 @@ class Harness:
             billing_cycle_end_day=end_day,
             time_zone=zone,
             optimization_start_hour=start_hour,
+            fleet=fleet,
         )
 
     def tick(self) -> SensorExecutionData:
@@ -123,8 +136,8 @@ def apply_like_the_daemon(
     for request in result.dynamic_partitions_requests or []:
         instance.add_dynamic_partitions(request.partitions_def_name, request.partition_keys)
     started = []
-    job = defs.resolve_job_def(OPTIMIZE_JOB_NAME)
     for request in result.run_requests:
+        job = defs.resolve_job_def(request.job_name or OPTIMIZE_JOB_NAME)
         existing = instance.get_runs(
             filters=dg.RunsFilter(tags={RUN_KEY_TAG: request.run_key, SENSOR_NAME_TAG: SENSOR_NAME})
         )
@@ -332,7 +345,24 @@ def test_a_tick_makes_exactly_one_database_query(harness):
 
 def test_the_registered_sensor_is_stopped_by_default_and_ticks_every_five_minutes():
     assert billing_window_sensor.name == SENSOR_NAME
-    assert billing_window_sensor.job_name == OPTIMIZE_JOB_NAME
+    assert {target.job_name for target in billing_window_sensor.targets} == {
+        OPTIMIZE_JOB_NAME,
+        MOBILITY_JOB_NAME,
+    }
     assert billing_window_sensor.minimum_interval_seconds == 300
     assert billing_window_sensor.default_status == dg.DefaultSensorStatus.STOPPED
     assert billing_window_sensor.required_resource_keys == {"database"}
+
+
+def test_a_mobility_provider_gets_the_mobility_job(harness):
+    harness.add("phones", end_day=31, fleet="mobility")
+    harness.add("meters", end_day=31)
+    harness.clock.set_local("UTC", 2026, 1, 27, 9)
+    requests = harness.tick_and_apply()
+    jobs = {
+        provider: request.job_name
+        for request in requests
+        for provider in ("phones", "meters")
+        if provider in str(request.partition_key)
+    }
+    assert jobs == {"phones": MOBILITY_JOB_NAME, "meters": OPTIMIZE_JOB_NAME}

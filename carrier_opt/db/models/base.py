@@ -54,6 +54,14 @@ class OptimizationType(StrEnum):
     CUSTOMER = "customer"
 
 
+class Fleet(StrEnum):
+    """What a provider's SIMs are: M2M devices (``Device``) or mobility devices (phones and
+    tablets, also in ``MobilityDevice`` with their optimization group)."""
+
+    M2M = "m2m"
+    MOBILITY = "mobility"
+
+
 class ChargeType(StrEnum):
     """How a plan bills: base rate and overage (default), overage only, base rate only."""
 

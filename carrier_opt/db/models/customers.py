@@ -62,7 +62,9 @@ class OptimizationGroup(AuditMixin, Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     service_provider_id: Mapped[int] = mapped_column(ForeignKey("ServiceProvider.id"))
     name: Mapped[str] = mapped_column(String(255))
-    # Comma-separated rate-plan types the group may use (mobility plans are typed).
+    # ;-separated rate-plan types the group may use (mobility plans are typed).
     rate_plan_types: Mapped[str | None] = mapped_column(String(1000))
+    # ;-separated communication plans whose SIMs belong to the group.
+    communication_plans: Mapped[str | None] = mapped_column(String(2000))
     max_rate_plans: Mapped[int] = mapped_column(Integer, default=15)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)

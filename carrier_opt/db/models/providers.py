@@ -14,7 +14,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from carrier_opt.db.models.base import AuditMixin, Base, SecretSource, one_of
+from carrier_opt.db.models.base import AuditMixin, Base, Fleet, SecretSource, one_of
 from carrier_opt.db.types import UtcDateTime
 
 
@@ -48,6 +48,7 @@ class ServiceProvider(AuditMixin, Base):
             "optimization_start_hour_local BETWEEN 0 AND 23",
             name="optimization_start_hour_range",
         ),
+        one_of("fleet", Fleet, "fleet_known"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -63,6 +64,8 @@ class ServiceProvider(AuditMixin, Base):
     optimization_start_hour_local: Mapped[int | None] = mapped_column(Integer)
     allow_automatic_rate_plan_updates: Mapped[bool] = mapped_column(Boolean, default=False)
     max_rate_plans_per_group: Mapped[int] = mapped_column(Integer, default=15)
+    # m2m: SIMs optimized per communication group; mobility: per optimization group.
+    fleet: Mapped[str] = mapped_column(String(20), default=Fleet.M2M.value, server_default="m2m")
 
     integration_type: Mapped[IntegrationType] = relationship()
 

@@ -28,7 +28,29 @@ class ChargeBreakdown:
     sms_charge_amount: Mapped[Decimal] = mapped_column(MONEY)
 
 
-class OptimizationDeviceResult(ChargeBreakdown, Base):
+class PlanAssignment:
+    """The SIM's current and assigned carrier plan, and for customer optimization its current
+    and assigned customer plan.
+
+    Customer optimization re-prices SIMs on the agent's customer plans and never changes their
+    carrier plan, so its rows keep the carrier plan as both current and assigned.
+    """
+
+    current_carrier_rate_plan_id: Mapped[int | None] = mapped_column(
+        ForeignKey("JasperCarrierRatePlan.id")
+    )
+    assigned_carrier_rate_plan_id: Mapped[int] = mapped_column(
+        ForeignKey("JasperCarrierRatePlan.id"), index=True
+    )
+    current_customer_rate_plan_id: Mapped[int | None] = mapped_column(
+        ForeignKey("JasperCustomerRatePlan.id")
+    )
+    assigned_customer_rate_plan_id: Mapped[int | None] = mapped_column(
+        ForeignKey("JasperCustomerRatePlan.id"), index=True
+    )
+
+
+class OptimizationDeviceResult(PlanAssignment, ChargeBreakdown, Base):
     """An M2M SIM's assignment in one queue (only the winners' rows are kept)."""
 
     __tablename__ = "OptimizationDeviceResult"
@@ -38,15 +60,9 @@ class OptimizationDeviceResult(ChargeBreakdown, Base):
         ForeignKey("OptimizationQueue.id", ondelete="CASCADE"), index=True
     )
     device_id: Mapped[int] = mapped_column(BIG_ID, ForeignKey("Device.id"), index=True)
-    current_carrier_rate_plan_id: Mapped[int | None] = mapped_column(
-        ForeignKey("JasperCarrierRatePlan.id")
-    )
-    assigned_carrier_rate_plan_id: Mapped[int] = mapped_column(
-        ForeignKey("JasperCarrierRatePlan.id"), index=True
-    )
 
 
-class OptimizationMobilityDeviceResult(ChargeBreakdown, Base):
+class OptimizationMobilityDeviceResult(PlanAssignment, ChargeBreakdown, Base):
     """A mobility SIM's assignment in one queue."""
 
     __tablename__ = "OptimizationMobilityDeviceResult"
@@ -60,12 +76,6 @@ class OptimizationMobilityDeviceResult(ChargeBreakdown, Base):
     )
     optimization_group_id: Mapped[int | None] = mapped_column(
         ForeignKey("OptimizationGroup.id"), index=True
-    )
-    current_carrier_rate_plan_id: Mapped[int | None] = mapped_column(
-        ForeignKey("JasperCarrierRatePlan.id")
-    )
-    assigned_carrier_rate_plan_id: Mapped[int] = mapped_column(
-        ForeignKey("JasperCarrierRatePlan.id"), index=True
     )
 
 

@@ -68,6 +68,10 @@ class OptimizationInstance(AuditMixin, Base):
     service_provider_id: Mapped[int] = mapped_column(ForeignKey("ServiceProvider.id"))
     billing_period_id: Mapped[int] = mapped_column(ForeignKey("BillingPeriod.id"), index=True)
     rev_customer_id: Mapped[int | None] = mapped_column(ForeignKey("RevCustomer.id"), index=True)
+    # Mobility: one instance per optimization group (its SIMs share one pool).
+    optimization_group_id: Mapped[int | None] = mapped_column(
+        ForeignKey("OptimizationGroup.id"), index=True
+    )
     status: Mapped[str] = mapped_column(String(20), default=RunStatus.PENDING.value)
     run_started_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     run_completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())

@@ -26,7 +26,7 @@ from carrier_opt.db.providers import load_provider
 from carrier_opt.db.sync import sync_provider
 from carrier_opt.defs.partitions import provider_and_period, provider_period_partitions
 from carrier_opt.defs.resources import DatabaseResource, JasperResource, PlatformProgress
-from carrier_opt.errors import CarrierOptError
+from carrier_opt.errors import CarrierOptError, InputError
 
 GROUP = "optimization"
 CURRENT, OPTIMIZER = "current", "optimizer"
@@ -161,6 +161,13 @@ def comm_groups(
     provider, period_key = _partition(context)
     engine = database.engine()
     ids = runs.run_ids_for(engine, context.run.run_id)
+    with engine.connect() as connection:
+        fleet = load_provider(connection, provider).fleet
+    if fleet != "m2m":
+        raise InputError(
+            f"{provider} is a {fleet} fleet: it is optimized per optimization group by "
+            "optimize_mobility_period, not per communication group"
+        )
     tables = instance_tables(engine, provider, period_key)
     groups = runs.comm_groups(tables.comm_plan_rate_plans, _plan_limit(engine, provider))
     runs.write_comm_groups(engine, ids, groups)

@@ -1,0 +1,83 @@
+"""Customer optimization: an agent re-prices its own customers on its customer rate plans.
+
+Each customer is its own instance. Its SIMs may move between the customer plans offered to
+it: plans outside any pool, plans of its own pools and plans of pools shared by all the agent's
+customers. SIMs of *other* customers in a shared pool are not optimized in this instance, but
+they keep adding usage and allowance to the pool, so they enter **locked** (contract column
+``locked``): they keep their plan and count in the pool. Ignoring them would price the pool
+wrongly and change the answer.
+
+Customers are optimized one after the other against the others' current plans, as the legacy
+system did; a customer's new plans reach the shared pool only once they are applied.
+
+Pure: tables in, tables out (no database, no Dagster).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from carrier_opt.core.pricing import pool_overage_shares
+
+__all__ = ["CUSTOMER_GROUP", "CustomerTables", "customer_tables", "pool_overage_shares"]
+
+CUSTOMER_GROUP = "customer"
+"""The single communication-plan label of a customer instance (customer plans are not tied to
+communication plans)."""
+
+
+@dataclass(frozen=True)
+class CustomerTables:
+    """One customer's optimizer input (the contract's three tables)."""
+
+    customer: str
+    rate_plans: pd.DataFrame
+    comm_plan_rate_plans: pd.DataFrame
+    devices: pd.DataFrame
+    """The customer's SIMs (``locked`` false) then other customers' shared-pool SIMs (true)."""
+    pools: dict[str, str]
+    """Rate-plan code → customer rate pool name, for the pooled plans of the instance."""
+
+
+def customer_tables(customer_plans: pd.DataFrame, devices: pd.DataFrame) -> list[CustomerTables]:
+    """One instance per customer that has SIMs on customer plans.
+
+    ``customer_plans``: the contract's rate-plan columns plus ``customer_rate_pool`` (pool name
+    or None) and ``pool_customer`` (the customer owning the pool; None: shared by all).
+    ``devices``: the contract's device columns with ``rate_plan_code`` = the SIM's current
+    customer plan, plus ``customer``. SIMs without a customer or a customer plan are ignored.
+    """
+    devices = devices[devices["customer"].notna() & devices["rate_plan_code"].notna()]
+    pool_of = dict(
+        zip(customer_plans["rate_plan_code"], customer_plans["customer_rate_pool"], strict=True)
+    )
+    pooled = customer_plans["customer_rate_pool"].notna()
+    shared_codes = set(customer_plans.loc[pooled & customer_plans["pool_customer"].isna(),
+                                          "rate_plan_code"])  # fmt: skip
+    out = []
+    for customer in sorted(devices["customer"].unique()):
+        own = devices[devices["customer"] == customer].copy()
+        offered = customer_plans[
+            ~pooled | customer_plans["pool_customer"].isna()
+            | (customer_plans["pool_customer"] == customer)
+        ]  # fmt: skip
+        # A SIM already on a plan not offered to its customer may stay there (data kept as is).
+        codes = set(offered["rate_plan_code"]) | set(own["rate_plan_code"])
+        others = devices[
+            (devices["customer"] != customer) & devices["rate_plan_code"].isin(shared_codes)
+        ].copy()
+        own["locked"] = False
+        others["locked"] = True
+        instance_devices = pd.concat([own, others], ignore_index=True)
+        instance_devices["communication_plan"] = CUSTOMER_GROUP
+        plans = customer_plans[customer_plans["rate_plan_code"].isin(codes)].reset_index(drop=True)
+        pairs = pd.DataFrame(
+            {"communication_plan": CUSTOMER_GROUP, "rate_plan_code": sorted(codes)}
+        )
+        pools = {
+            code: pool_of[code] for code in plans["rate_plan_code"] if pd.notna(pool_of.get(code))
+        }
+        out.append(CustomerTables(str(customer), plans, pairs, instance_devices, pools))
+    return out

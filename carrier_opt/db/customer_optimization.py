@@ -1,0 +1,253 @@
+"""Customer optimization in the database: the agent's customer plans and SIMs as optimizer
+input, customers and their processing rows, and the shared-pool results.
+
+The customer of a SIM is the carrier's ``customer`` field (synced into ``Device.customer``);
+its current customer plan is ``Device.customer_rate_plan_id`` (loaded with
+``carrier-opt customer-plans assign``). Usage and proration are the period's, as for M2M.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Connection, Engine, delete, insert, select, update
+
+from carrier_opt.core.customer import CustomerTables, customer_tables
+from carrier_opt.core.instance import Instance
+from carrier_opt.db.export import InstanceTables
+from carrier_opt.db.models import (
+    CustomerRatePool,
+    Device,
+    JasperCustomerRatePlan,
+    OptimizationCustomerProcessing,
+    OptimizationSharedPoolResult,
+    RevCustomer,
+    RunStatus,
+)
+from carrier_opt.db.rate_plans import RATE_PLAN_COLUMNS
+from carrier_opt.errors import InputError
+
+PLAN_COLUMNS = (*RATE_PLAN_COLUMNS, "charge_type", "customer_rate_pool", "pool_customer")
+
+
+@dataclass(frozen=True)
+class CustomerInput:
+    """Every customer's instance tables for the period, and the SIMs left out."""
+
+    customers: list[CustomerTables]
+    without_carrier_plan: int
+    """Customer SIMs on no priced carrier plan (their result rows need one): left out."""
+
+
+def customer_input(
+    connection: Connection, provider_id: int, provider_name: str, tables: InstanceTables
+) -> CustomerInput:
+    """The period's customer instances (see :func:`carrier_opt.core.customer.customer_tables`).
+
+    Raises :class:`InputError` when the provider has no customer plans or no SIM on one.
+    """
+    plans = customer_plans(connection, provider_id)
+    if plans.empty:
+        raise InputError(
+            f"{provider_name} has no customer rate plans: load them with "
+            f"carrier-opt customer-plans load {provider_name} customer_rate_plans.csv"
+        )
+    sims = pd.DataFrame(
+        connection.execute(
+            select(Device.iccid, Device.customer, JasperCustomerRatePlan.rate_plan_code,
+                   Device.carrier_rate_plan_id)
+            .join(JasperCustomerRatePlan,
+                  JasperCustomerRatePlan.id == Device.customer_rate_plan_id)
+            .where(Device.service_provider_id == provider_id)
+        ).all(),
+        columns=["iccid", "customer", "customer_rate_plan_code", "carrier_rate_plan_id"],
+    )  # fmt: skip
+    devices = tables.devices.merge(sims, on="iccid", how="inner")
+    missing = devices["carrier_rate_plan_id"].isna()
+    devices = devices[~missing & devices["customer"].notna()]
+    devices = devices.drop(columns=["rate_plan_code", "carrier_rate_plan_id"]).rename(
+        columns={"customer_rate_plan_code": "rate_plan_code"}
+    )
+    found = customer_tables(plans, devices)
+    if not found:
+        raise InputError(
+            f"{provider_name} has no billable SIM on a customer rate plan in "
+            f"{tables.period.key}: assign them with carrier-opt customer-plans assign"
+        )
+    return CustomerInput(found, int(missing.sum()))
+
+
+def customer_plans(connection: Connection, provider_id: int) -> pd.DataFrame:
+    """The provider's active customer plans in the contract's rate-plan columns, plus the
+    pool name and the customer owning the pool (None: shared by all customers)."""
+    plan, pool = JasperCustomerRatePlan, CustomerRatePool
+    rows = connection.execute(
+        select(
+            plan.rate_plan_code, plan.base_rate, plan.data_allowance_mb, plan.overage_rate,
+            plan.data_per_overage_charge_mb, plan.sms_rate, plan.is_pooled, plan.charge_type,
+            pool.name, RevCustomer.rev_customer_number,
+        )
+        .outerjoin(pool, pool.id == plan.customer_rate_pool_id)
+        .outerjoin(RevCustomer, RevCustomer.id == pool.rev_customer_id)
+        .where(plan.service_provider_id == provider_id, plan.is_active)
+        .order_by(plan.rate_plan_code)
+    ).all()  # fmt: skip
+    frame = pd.DataFrame([tuple(row) for row in rows], columns=list(PLAN_COLUMNS))
+    for column in RATE_PLAN_COLUMNS[1:-1]:
+        frame[column] = frame[column].map(lambda value: format(Decimal(value), "f"))
+    frame["pooled"] = frame["pooled"].map(lambda pooled: "true" if pooled else "false")
+    # A pool only means something on a pooled plan.
+    frame.loc[frame["pooled"] == "false", ["customer_rate_pool", "pool_customer"]] = None
+    return frame.astype({"customer_rate_pool": object, "pool_customer": object})
+
+
+def ensure_customers(engine: Engine, numbers: list[str], now: datetime) -> dict[str, int]:
+    """``RevCustomer`` ids of the customers named by the carrier (created when new)."""
+
+    def known(connection: Connection) -> dict[str, int]:
+        rows = connection.execute(
+            select(RevCustomer.rev_customer_number, RevCustomer.id).where(
+                RevCustomer.rev_customer_number.in_(numbers)
+            )
+        ).all()
+        return {number: int(row_id) for number, row_id in rows}
+
+    with engine.begin() as connection:
+        found = known(connection)
+        new = [n for n in numbers if n not in found]
+        if new:
+            connection.execute(
+                insert(RevCustomer),
+                [{"rev_customer_number": n, "name": n, "is_active": True, "created_at": now}
+                 for n in new],
+            )  # fmt: skip
+            found = known(connection)
+    return found
+
+
+def open_processing(
+    engine: Engine, session_id: int, customer_ids: list[int], now: datetime
+) -> None:
+    """One pending ``OptimizationCustomerProcessing`` row per customer of the session."""
+    with engine.begin() as connection:
+        connection.execute(
+            insert(OptimizationCustomerProcessing),
+            [{"optimization_session_id": session_id, "rev_customer_id": customer_id,
+              "status": RunStatus.PENDING.value, "created_at": now}
+             for customer_id in customer_ids],
+        )  # fmt: skip
+
+
+def set_processing(
+    engine: Engine,
+    session_id: int,
+    customer_id: int,
+    status: RunStatus,
+    *,
+    now: datetime,
+    instance_id: int | None = None,
+    error: str | None = None,
+) -> None:
+    """Move a customer's processing row along (running → completed or failed)."""
+    values: dict = {"status": status.value, "modified_at": now}
+    if status is RunStatus.RUNNING:
+        values |= {"started_at": now, "optimization_instance_id": instance_id}
+    else:
+        values |= {"completed_at": now, "error_message": error}
+    with engine.begin() as connection:
+        connection.execute(
+            update(OptimizationCustomerProcessing)
+            .where(
+                OptimizationCustomerProcessing.optimization_session_id == session_id,
+                OptimizationCustomerProcessing.rev_customer_id == customer_id,
+            )
+            .values(**values)
+        )
+
+
+def customer_plan_ids(connection: Connection, provider_id: int) -> dict[str, int]:
+    """Customer-plan code → id."""
+    rows = connection.execute(
+        select(JasperCustomerRatePlan.rate_plan_code, JasperCustomerRatePlan.id).where(
+            JasperCustomerRatePlan.service_provider_id == provider_id
+        )
+    ).all()
+    return {code: int(row_id) for code, row_id in rows}
+
+
+def device_carrier_plans(connection: Connection, provider_id: int) -> dict[str, int]:
+    """ICCID → the SIM's carrier plan id (customer optimization never changes it)."""
+    rows = connection.execute(
+        select(Device.iccid, Device.carrier_rate_plan_id).where(
+            Device.service_provider_id == provider_id, Device.carrier_rate_plan_id.is_not(None)
+        )
+    ).all()
+    return {iccid: int(plan_id) for iccid, plan_id in rows}
+
+
+def pool_ids(connection: Connection, provider_id: int) -> dict[str, int]:
+    """Customer rate pool name → id."""
+    rows = connection.execute(
+        select(CustomerRatePool.name, CustomerRatePool.id).where(
+            CustomerRatePool.service_provider_id == provider_id
+        )
+    ).all()
+    return {name: int(row_id) for name, row_id in rows}
+
+
+def write_shared_pool_results(
+    engine: Engine,
+    instance_id: int,
+    queue_id: int,
+    instance: Instance,
+    assignment: np.ndarray,
+    rows: list[dict],
+    pools: dict[str, int],
+    pool_of_plan: dict[str, str],
+    shares: np.ndarray,
+) -> int:
+    """Store the locked (not optimized) SIMs of the customer's shared pools, each with its
+    even share of its pool's overage; replaces the instance's earlier rows. Answers the count.
+
+    ``rows`` are the winner's per-SIM rows (same order as the instance's SIMs).
+    """
+    records = []
+    for index in np.flatnonzero(instance.locked):
+        row = rows[index]
+        code = str(instance.plan_codes[assignment[index]])
+        records.append(
+            {
+                "optimization_instance_id": instance_id,
+                "optimization_queue_id": queue_id,
+                "device_id": row["device_id"],
+                "customer_rate_pool_id": pools[pool_of_plan[code]],
+                "customer_rate_plan_id": row["assigned_customer_rate_plan_id"],
+                "pool_overage_share_amount": Decimal(f"{shares[index]:.4f}"),
+                **{k: row[k] for k in _CHARGES},
+            }
+        )
+    with engine.begin() as connection:
+        connection.execute(
+            delete(OptimizationSharedPoolResult).where(
+                OptimizationSharedPoolResult.optimization_instance_id == instance_id
+            )
+        )
+        if records:
+            connection.execute(insert(OptimizationSharedPoolResult), records)
+    return len(records)
+
+
+_CHARGES = (
+    "usage_mb",
+    "sms_usage",
+    "proration",
+    "charge_amount",
+    "base_rate_amount",
+    "rate_charge_amount",
+    "overage_charge_amount",
+    "sms_charge_amount",
+)

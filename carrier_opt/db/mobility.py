@@ -1,0 +1,152 @@
+"""Mobility fleets in the database: ``MobilityDevice`` rows per optimization group, and the
+per-group optimizer input.
+
+A mobility provider's SIMs are synced like any other (staging → ``Device``, with rate-plan
+history and per-period usage, so closed periods can be re-run). ``MobilityDevice`` is the
+mobility view of them for one billing period: each SIM with its optimization group, the type
+of its current plan and the usage the optimizer priced. It is refreshed by every mobility run
+and referenced by ``OptimizationMobilityDeviceResult``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import pandas as pd
+from sqlalchemy import Connection, Engine, bindparam, insert, select, update
+
+from carrier_opt.core.mobility import GroupDefinition, GroupTables, split_into_groups
+from carrier_opt.db.export import InstanceTables
+from carrier_opt.db.models import JasperCarrierRatePlan, MobilityDevice
+from carrier_opt.db.optimization_groups import active_optimization_groups
+from carrier_opt.errors import InputError
+
+MOBILITY: object = MobilityDevice.__table__
+
+
+@dataclass(frozen=True)
+class MobilityGroups:
+    """The provider's groups split for one period, with their database ids."""
+
+    groups: list[GroupTables]
+    group_ids: dict[str, int]
+
+
+def mobility_groups(
+    connection: Connection, provider_id: int, provider_name: str, tables: InstanceTables
+) -> MobilityGroups:
+    """Split the period's SIMs into the provider's active optimization groups.
+
+    Raises :class:`InputError` when the provider has no active group (a mobility run has
+    nothing to optimize without them).
+    """
+    settings = active_optimization_groups(connection, provider_id)
+    if not settings:
+        raise InputError(
+            f"{provider_name} has no optimization groups: load them with "
+            f"carrier-opt optimization-groups load {provider_name} optimization_groups.csv"
+        )
+    definitions = [
+        GroupDefinition(s.name, s.communication_plans, s.rate_plan_types, s.max_rate_plans)
+        for s in settings
+    ]
+    devices = tables.devices.copy()
+    devices["locked"] = "false"  # membership decides; plans are typed, not paired
+    split = split_into_groups(
+        definitions, tables.rate_plans, plan_types(connection, provider_id), devices
+    )
+    return MobilityGroups(split, {s.name: s.id for s in settings})
+
+
+def plan_types(connection: Connection, provider_id: int) -> dict[str, str | None]:
+    """Rate-plan code → type, for the provider's carrier plans."""
+    rows = connection.execute(
+        select(JasperCarrierRatePlan.rate_plan_code, JasperCarrierRatePlan.rate_plan_type).where(
+            JasperCarrierRatePlan.service_provider_id == provider_id
+        )
+    ).all()
+    return {code: kind for code, kind in rows}
+
+
+def refresh_mobility_devices(
+    engine: Engine,
+    provider_id: int,
+    billing_period_id: int,
+    split: MobilityGroups,
+    now: datetime,
+) -> dict[str, int]:
+    """Upsert one ``MobilityDevice`` row per SIM of every group (optimized or excluded) with
+    its group, plan, plan type and the period's usage; answers ICCID → ``MobilityDevice.id``.
+
+    Rows are updated in place (results of earlier periods reference them), in one transaction.
+    """
+    frames = []
+    for group in split.groups:
+        for frame in (group.devices, group.excluded):
+            if not frame.empty:
+                frames.append(frame.assign(group_name=group.group.name))
+    with engine.begin() as connection:
+        plan_ids = _carrier_plan_ids(connection, provider_id)
+        types = plan_types(connection, provider_id)
+        if frames:
+            sims = pd.concat(frames, ignore_index=True)
+            rows = [
+                _mobility_row(row, provider_id, billing_period_id, split.group_ids, plan_ids,
+                              types, now)
+                for row in sims.itertuples(index=False)
+            ]  # fmt: skip
+            known = _mobility_ids(connection, provider_id)
+            updates = [
+                {**row, "row_id": known[row["iccid"]]} for row in rows if row["iccid"] in known
+            ]
+            inserts = [{**row, "created_at": now} for row in rows if row["iccid"] not in known]
+            if updates:
+                connection.execute(
+                    update(MobilityDevice)
+                    .where(MobilityDevice.id == bindparam("row_id"))
+                    .values({name: bindparam(name) for name in rows[0] if name != "iccid"}),
+                    updates,
+                )
+            if inserts:
+                connection.execute(insert(MobilityDevice), inserts)
+        return _mobility_ids(connection, provider_id)
+
+
+def _mobility_row(row, provider_id, period_id, group_ids, plan_ids, types, now) -> dict:
+    return {
+        "iccid": row.iccid,
+        "service_provider_id": provider_id,
+        "billing_period_id": period_id,
+        "optimization_group_id": group_ids[row.group_name],
+        "status": row.status,
+        "communication_plan": row.communication_plan,
+        "carrier_rate_plan_code": row.rate_plan_code,
+        "carrier_rate_plan_id": plan_ids.get(row.rate_plan_code),
+        "rate_plan_type": types.get(row.rate_plan_code),
+        "msisdn": row.msisdn if isinstance(row.msisdn, str) else None,
+        "usage_mb": float(row.ctd_usage_mb),
+        "projected_usage_mb": float(row.usage_mb),
+        "ctd_sms_usage": int(row.sms_count),
+        "is_active": True,
+        "last_synced_at": now,
+        "modified_at": now,
+    }
+
+
+def _mobility_ids(connection: Connection, provider_id: int) -> dict[str, int]:
+    rows = connection.execute(
+        select(MobilityDevice.iccid, MobilityDevice.id).where(
+            MobilityDevice.service_provider_id == provider_id
+        )
+    ).all()
+    return {iccid: int(row_id) for iccid, row_id in rows}
+
+
+def _carrier_plan_ids(connection: Connection, provider_id: int) -> dict[str, int]:
+    rows = connection.execute(
+        select(JasperCarrierRatePlan.rate_plan_code, JasperCarrierRatePlan.id).where(
+            JasperCarrierRatePlan.service_provider_id == provider_id
+        )
+    ).all()
+    return {code: int(row_id) for code, row_id in rows}

@@ -1,0 +1,205 @@
+"""Customer optimization: an agent re-prices its own customers on its customer rate plans.
+
+One instance per customer (``OptimizationCustomerProcessing`` tracks each). SIMs of other
+customers that share one of the customer's pools enter locked: they keep their plan but add
+usage and allowance, and are stored in ``OptimizationSharedPoolResult`` with an even share of
+their pool's overage. Customer optimization only reports: it never changes anything at the
+carrier (the SIMs' carrier plans are untouched), so this chain has no rate-plan push.
+
+It runs on the usage the period's syncs stored (start it after the provider's sync, or for a
+closed period), under its own session of type ``customer``.
+"""
+
+import dagster as dg
+import numpy as np
+
+from carrier_opt.core.customer import CustomerTables
+from carrier_opt.core.instance import instance_from_frames
+from carrier_opt.core.pricing import pool_overage_shares
+from carrier_opt.db import customer_optimization as customers
+from carrier_opt.db import optimization_runs as runs
+from carrier_opt.db.export import instance_tables
+from carrier_opt.db.models import OptimizationDeviceResult, OptimizationType, RunStatus
+from carrier_opt.db.providers import load_provider
+from carrier_opt.defs.assets.instance_solver import SolvedInstance, solve_instance
+from carrier_opt.defs.assets.optimization import OptimizerConfig, _guarded, _partition, clock
+from carrier_opt.defs.partitions import provider_period_partitions
+from carrier_opt.defs.resources import DatabaseResource, PlatformProgress
+from carrier_opt.errors import CarrierOptError
+
+GROUP = "customer_optimization"
+CUSTOMER_PLAN_COLUMNS = ("current_customer_rate_plan_id", "assigned_customer_rate_plan_id")
+
+
+def _input(engine, provider: str, period_key: str) -> customers.CustomerInput:
+    tables = instance_tables(engine, provider, period_key)
+    with engine.connect() as connection:
+        provider_id = load_provider(connection, provider).id
+        return customers.customer_input(connection, provider_id, provider, tables)
+
+
+@dg.asset(group_name=GROUP, partitions_def=provider_period_partitions, kinds={"pandas"})
+@_guarded
+def customer_rate_pools(
+    context: dg.AssetExecutionContext, database: DatabaseResource, progress: PlatformProgress
+) -> dg.MaterializeResult:
+    """Opens the customer session and lists each customer's instance: its SIMs, the locked
+    SIMs of other customers in its shared pools, the plans offered."""
+    provider, period_key = _partition(context)
+    engine, now = database.engine(), clock()
+    ids = runs.start_session(
+        engine, provider, period_key, run_id=context.run.run_id, now=now,
+        optimization_type=OptimizationType.CUSTOMER,
+    )  # fmt: skip
+    progress.report(ids.session_guid, 0, "session started")
+    found = _input(engine, provider, period_key)
+    numbers = [c.customer for c in found.customers]
+    customer_ids = customers.ensure_customers(engine, numbers, now)
+    customers.open_processing(engine, ids.session_id, [customer_ids[n] for n in numbers], now)
+    if found.without_carrier_plan:
+        context.log.warning(
+            "%d customer SIMs are on no priced carrier plan and are left out",
+            found.without_carrier_plan,
+        )
+    rows = "\n".join(
+        f"| {c.customer} | {int((~c.devices['locked'].astype(bool)).sum())} | "
+        f"{int(c.devices['locked'].astype(bool).sum())} | {len(c.rate_plans)} | "
+        f"{', '.join(sorted(set(c.pools.values()))) or '-'} |"
+        for c in found.customers
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "customers": len(found.customers),
+            "devices": sum(int((~c.devices["locked"].astype(bool)).sum()) for c in found.customers),
+            "locked_shared_pool_devices": sum(
+                int(c.devices["locked"].astype(bool).sum()) for c in found.customers
+            ),
+            "left_out_no_carrier_plan": found.without_carrier_plan,
+            "session_guid": ids.session_guid,
+            "customers_table": dg.MetadataValue.md(
+                "| customer | SIMs | locked shared-pool SIMs | plans offered | pools |\n"
+                "|---|---:|---:|---:|---|\n" + rows
+            ),
+        }
+    )
+
+
+@dg.asset(group_name=GROUP, partitions_def=provider_period_partitions, deps=[customer_rate_pools])
+@_guarded
+def customer_winning_assignments(
+    context: dg.AssetExecutionContext,
+    database: DatabaseResource,
+    progress: PlatformProgress,
+    config: OptimizerConfig,
+) -> dg.MaterializeResult:
+    """Each customer solved as its own instance; winners in ``OptimizationDeviceResult``
+    (customer plan columns), locked shared-pool SIMs in ``OptimizationSharedPoolResult``.
+
+    A customer that fails is recorded as failed and the others still run; the asset fails at
+    the end naming them."""
+    provider, period_key = _partition(context)
+    engine = database.engine()
+    ids = runs.run_ids_for(engine, context.run.run_id)
+    found = _input(engine, provider, period_key)
+    customer_ids = customers.ensure_customers(
+        engine, [c.customer for c in found.customers], clock()
+    )
+    solved: dict[str, SolvedInstance] = {}
+    shared_rows: dict[str, int] = {}
+    failed: dict[str, str] = {}
+    for tables in found.customers:
+        customer_id = customer_ids[tables.customer]
+        try:
+            solved[tables.customer], shared_rows[tables.customer] = _solve_customer(
+                engine, ids, tables, customer_id, config
+            )
+        except Exception as exc:  # one customer's failure must not stop the others
+            failed[tables.customer] = f"{type(exc).__name__}: {exc}"
+            customers.set_processing(
+                engine, ids.session_id, customer_id, RunStatus.FAILED, now=clock(),
+                error=failed[tables.customer],
+            )  # fmt: skip
+            context.log.error("customer %s failed: %s", tables.customer, failed[tables.customer])
+    if failed:
+        raise CarrierOptError(
+            f"customer optimization failed for {len(failed)} of {len(found.customers)} "
+            f"customers: " + "; ".join(f"{name}: {why}" for name, why in failed.items())
+        )
+    runs.finish(engine, ids, RunStatus.COMPLETED)
+    runs.set_progress(engine, ids, 100)
+    progress.report(ids.session_guid, 100, "results ready")
+    before = sum(s.cost_before for s in solved.values())
+    after = sum(s.cost_after for s in solved.values())
+    return dg.MaterializeResult(
+        metadata={
+            "customers_optimized": len(solved),
+            "cost_before": round(before, 2),
+            "cost_after": round(after, 2),
+            "saving": round(before - after, 2),
+            "legacy_cost": round(sum(s.legacy_cost for s in solved.values()), 2),
+            "lower_bound": round(sum(s.lower_bound for s in solved.values()), 2),
+            "shared_pool_rows": sum(shared_rows.values()),
+            "carrier_changes_pushed": 0,
+            "session_guid": ids.session_guid,
+            "customers_table": dg.MetadataValue.md(_customers_table(solved)),
+        }
+    )
+
+
+def _solve_customer(
+    engine, ids, tables: CustomerTables, customer_id: int, config: OptimizerConfig
+) -> tuple[SolvedInstance, int]:
+    instance = instance_from_frames(tables.rate_plans, tables.comm_plan_rate_plans, tables.devices)
+    instance_ids = runs.add_instance(
+        engine, ids, now=clock(), rev_customer_id=customer_id, device_count=instance.n_devices
+    )
+    customers.set_processing(
+        engine, ids.session_id, customer_id, RunStatus.RUNNING, now=clock(),
+        instance_id=instance_ids.instance_id,
+    )  # fmt: skip
+    with engine.connect() as connection:
+        device_ids = runs.device_ids_of(connection, ids.provider_id)
+        plan_ids = customers.customer_plan_ids(connection, ids.provider_id)
+        carrier_plans = customers.device_carrier_plans(connection, ids.provider_id)
+        pools = customers.pool_ids(connection, ids.provider_id)
+    locked = np.asarray(instance.locked)
+    rows_of: dict[int, list[dict]] = {}
+
+    def write(queue_id: int, assignment) -> float:
+        rows, total = runs.result_rows(
+            instance, assignment, device_ids, plan_ids, plan_columns=CUSTOMER_PLAN_COLUMNS
+        )
+        for row, iccid in zip(rows, instance.iccids.tolist(), strict=True):
+            row["current_carrier_rate_plan_id"] = carrier_plans[iccid]
+            row["assigned_carrier_rate_plan_id"] = carrier_plans[iccid]
+        rows_of[queue_id] = rows
+        own = [row for row, is_locked in zip(rows, locked, strict=True) if not is_locked]
+        return runs.store_queue_rows(engine, queue_id, OptimizationDeviceResult, own, total)
+
+    solved = solve_instance(
+        engine, instance_ids, instance, time_limit_s=config.time_limit_s, write_queue=write,
+        result_model=OptimizationDeviceResult, record_sequences=False,
+    )  # fmt: skip
+    winner_queue = runs.queues_of(engine, instance_ids)[solved.winning_queue]
+    shares = pool_overage_shares(instance, solved.assignment)
+    shared = customers.write_shared_pool_results(
+        engine, instance_ids.instance_id, winner_queue, instance, solved.assignment,
+        rows_of[winner_queue], pools, tables.pools, shares,
+    )  # fmt: skip
+    customers.set_processing(engine, ids.session_id, customer_id, RunStatus.COMPLETED, now=clock())
+    return solved, shared
+
+
+def _customers_table(solved: dict[str, SolvedInstance]) -> str:
+    lines = [
+        f"| {name} | {s.winning_queue} | {s.cost_before:,.2f} | {s.cost_after:,.2f} | "
+        f"{s.legacy_cost:,.2f} | {s.gap_pct:.4f} |"
+        for name, s in solved.items()
+    ]
+    return (
+        "| customer | winner | before | after | legacy | gap % |\n"
+        "|---|---|---:|---:|---:|---:|\n" + "\n".join(lines)
+    )
+
+
+customer_assets = [customer_rate_pools, customer_winning_assignments]

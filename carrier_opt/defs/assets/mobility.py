@@ -1,0 +1,173 @@
+"""Mobility optimization: a mobility provider's period, optimized per optimization group.
+
+The chain shares the carrier sync with M2M (staged_devices → device_usage), then
+mobility_devices splits the period's SIMs into the provider's optimization groups (and
+refreshes ``MobilityDevice``), and mobility_winning_assignments solves each group as its own
+instance (its SIMs share the group's pools; only plans of the group's types are offered).
+"""
+
+from datetime import datetime
+
+import dagster as dg
+
+from carrier_opt.core.instance import instance_from_frames
+from carrier_opt.core.mobility import GroupTables
+from carrier_opt.db import optimization_runs as runs
+from carrier_opt.db.export import instance_tables
+from carrier_opt.db.mobility import mobility_groups, refresh_mobility_devices
+from carrier_opt.db.models import Fleet, OptimizationMobilityDeviceResult, RunStatus
+from carrier_opt.db.providers import load_provider
+from carrier_opt.defs.assets.instance_solver import SolvedInstance, solve_instance
+from carrier_opt.defs.assets.optimization import (
+    OptimizerConfig,
+    _guarded,
+    _partition,
+    clock,
+    device_usage,
+)
+from carrier_opt.defs.partitions import provider_period_partitions
+from carrier_opt.defs.resources import DatabaseResource, PlatformProgress
+from carrier_opt.errors import InputError
+
+GROUP = "mobility"
+
+
+def _split(engine, provider: str, period_key: str):
+    tables = instance_tables(engine, provider, period_key)
+    with engine.connect() as connection:
+        settings = load_provider(connection, provider)
+        if settings.fleet != Fleet.MOBILITY.value:
+            raise InputError(
+                f"{provider} is an {settings.fleet} fleet: run optimize_billing_period for it "
+                f"(or re-add it with carrier-opt provider add --fleet mobility)"
+            )
+        return tables, settings, mobility_groups(connection, settings.id, provider, tables)
+
+
+@dg.asset(group_name=GROUP, partitions_def=provider_period_partitions, deps=[device_usage])
+@_guarded
+def mobility_devices(
+    context: dg.AssetExecutionContext, database: DatabaseResource
+) -> dg.MaterializeResult:
+    """The period's SIMs split into optimization groups and stored in ``MobilityDevice``;
+    groups over their rate-plan limit are skipped with a warning (the M2M alert path)."""
+    provider, period_key = _partition(context)
+    engine = database.engine()
+    ids = runs.run_ids_for(engine, context.run.run_id)
+    tables, _, split = _split(engine, provider, period_key)
+    refresh_mobility_devices(engine, ids.provider_id, tables.billing_period_id, split, clock())
+    for group in split.groups:
+        if group.skipped_reason:
+            context.log.warning("group %s skipped: %s", group.group.name, group.skipped_reason)
+        if len(group.excluded):
+            context.log.warning(
+                "group %s: %d SIMs are on plans of types the group does not allow; they keep "
+                "their plans", group.group.name, len(group.excluded),
+            )  # fmt: skip
+    rows = "\n".join(
+        f"| {g.group.name} | {', '.join(g.group.rate_plan_types)} | {len(g.devices)} | "
+        f"{len(g.excluded)} | {len(g.rate_plans)} / {g.group.max_rate_plans} | "
+        f"{g.skipped_reason or 'optimized'} |"
+        for g in split.groups
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "groups": len(split.groups),
+            "skipped_groups": sum(1 for g in split.groups if g.skipped_reason),
+            "devices": sum(len(g.devices) for g in split.groups),
+            "excluded_devices": sum(len(g.excluded) for g in split.groups),
+            "groups_table": dg.MetadataValue.md(
+                "| group | plan types | SIMs | excluded SIMs | plans / limit | status |\n"
+                "|---|---|---:|---:|---:|---|\n" + rows
+            ),
+        }
+    )
+
+
+@dg.asset(group_name=GROUP, partitions_def=provider_period_partitions, deps=[mobility_devices])
+@_guarded
+def mobility_winning_assignments(
+    context: dg.AssetExecutionContext,
+    database: DatabaseResource,
+    progress: PlatformProgress,
+    config: OptimizerConfig,
+) -> dg.MaterializeResult:
+    """Each optimization group solved as its own instance (current, legacy and optimizer
+    queues); the cheapest queue wins; per-SIM rows in ``OptimizationMobilityDeviceResult``."""
+    provider, period_key = _partition(context)
+    engine = database.engine()
+    ids = runs.run_ids_for(engine, context.run.run_id)
+    _, _, split = _split(engine, provider, period_key)
+    device_ids = refresh_mobility_devices(
+        engine, ids.provider_id, ids.billing_period_id, split, clock()
+    )
+    runs.set_progress(engine, ids, 40)
+    progress.report(ids.session_guid, 40, "queues created")
+    solved: dict[str, SolvedInstance] = {}
+    for group in split.groups:
+        if group.skipped_reason:
+            continue
+        solved[group.group.name] = _solve_group(
+            engine, ids, group, split.group_ids[group.group.name], device_ids, config, clock()
+        )
+    runs.set_progress(engine, ids, 50)
+    before = sum(s.cost_before for s in solved.values())
+    after = sum(s.cost_after for s in solved.values())
+    runs.finish(engine, ids, RunStatus.COMPLETED)
+    runs.set_progress(engine, ids, 100)
+    progress.report(ids.session_guid, 100, "results ready")
+    return dg.MaterializeResult(
+        metadata={
+            "groups_optimized": len(solved),
+            "cost_before": round(before, 2),
+            "cost_after": round(after, 2),
+            "saving": round(before - after, 2),
+            "saving_pct": round(100 * (before - after) / before, 2) if before else 0.0,
+            "legacy_cost": round(sum(s.legacy_cost for s in solved.values()), 2),
+            "lower_bound": round(sum(s.lower_bound for s in solved.values()), 2),
+            "session_guid": ids.session_guid,
+            "groups_table": dg.MetadataValue.md(_groups_table(solved)),
+        }
+    )
+
+
+def _solve_group(
+    engine, ids, group: GroupTables, group_id: int, device_ids, config, now: datetime
+) -> SolvedInstance:
+    instance = instance_from_frames(group.rate_plans, group.comm_plan_rate_plans, group.devices)
+    group_ids = runs.add_instance(
+        engine, ids, now=now, optimization_group_id=group_id, device_count=instance.n_devices
+    )
+    with engine.connect() as connection:
+        plan_ids = runs.carrier_plan_ids(connection, ids.provider_id)
+
+    def write(queue_id: int, assignment) -> float:
+        rows, total = runs.result_rows(
+            instance, assignment, device_ids, plan_ids, sim_column="mobility_device_id"
+        )
+        rows = [{**row, "optimization_group_id": group_id} for row in rows]
+        return runs.store_queue_rows(
+            engine, queue_id, OptimizationMobilityDeviceResult, rows, total
+        )
+
+    return solve_instance(
+        engine, group_ids, instance, time_limit_s=config.time_limit_s, write_queue=write,
+        result_model=OptimizationMobilityDeviceResult,
+    )  # fmt: skip
+
+
+def _groups_table(solved: dict[str, SolvedInstance]) -> str:
+    if not solved:
+        return "No group was optimized."
+    lines = [
+        f"| {name} | {s.winning_queue} | {s.cost_before:,.2f} | {s.cost_after:,.2f} | "
+        f"{s.legacy_cost:,.2f} | {s.gap_pct:.4f} |"
+        for name, s in solved.items()
+    ]
+    return (
+        "| group | winner | before | after | legacy | gap % |\n|---|---|---:|---:|---:|---:|\n"
+        + "\n".join(lines)
+    )
+
+
+mobility_assets = [mobility_devices, mobility_winning_assignments]

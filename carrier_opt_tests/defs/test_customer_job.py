@@ -1,0 +1,175 @@
+"""Customer optimization end to end: the fake carrier over HTTP, then the customer job, on
+both databases — including a shared pool whose locked SIMs change the customer's optimum."""
+
+import dagster as dg
+import pytest
+from sqlalchemy import func, select
+
+from carrier_opt.core.instance import instance_from_frames
+from carrier_opt.core.optimizer import optimize
+from carrier_opt.db.customer_optimization import customer_input
+from carrier_opt.db.customer_plans import assign_customer_rate_plans, load_customer_rate_plans
+from carrier_opt.db.export import instance_tables
+from carrier_opt.db.models import (
+    OptimizationCustomerProcessing,
+    OptimizationDeviceResult,
+    OptimizationInstance,
+    OptimizationSession,
+    OptimizationSharedPoolResult,
+    RunStatus,
+)
+from carrier_opt.db.providers import load_provider
+from carrier_opt.db.rate_plans import load_rate_plans
+from carrier_opt.db.sync import sync_provider
+from carrier_opt.defs.assets import customer, optimization
+from carrier_opt.defs.partitions import SERVICE_PROVIDER, partition_key
+from carrier_opt.defs.resources import DatabaseResource, JasperResource, PlatformProgress
+from carrier_opt.jasper.fake import FakeJasper
+from carrier_opt_tests.db.sync_support import (
+    API_KEY_ENV,
+    USERNAME_ENV,
+    add_fake_provider,
+    write_fake_price_files,
+)
+from carrier_opt_tests.jasper.support import client_for
+
+FOCUS = "Acme Metering"
+CUSTOMER_PLANS = (
+    (
+        "rate_plan_code,base_rate,data_allowance_mb,overage_rate,data_per_overage_charge_mb,"
+        "sms_rate,pooled,customer_rate_pool,pool_customer\n"
+    )
+    + """C_SOLO_SMALL,3.00,5,1.00,1,0.01,false,,
+C_SOLO_BIG,20.00,2048,0.50,1,0.01,false,,
+C_SHARED_POOL,4.00,30,2.00,1,0.01,true,SharedPool,
+C_ACME_POOL,4.00,20,1.00,1,0.01,true,AcmePool,Acme Metering
+"""
+)
+
+
+@pytest.fixture
+def customer_provider(migrated_engine, monkeypatch, tmp_path):
+    """'acme' synced from the fake, with customer plans; Acme Metering's SIMs on the big plan,
+    the lightest half of the other customers' SIMs in the shared pool, the rest small."""
+    with FakeJasper(devices=300, seed=11) as fake:
+        monkeypatch.setenv(USERNAME_ENV, fake.credentials[0])
+        monkeypatch.setenv(API_KEY_ENV, fake.credentials[1])
+        add_fake_provider(migrated_engine, fake)
+        load_rate_plans(migrated_engine, "acme", *write_fake_price_files(tmp_path / "prices"))
+        monkeypatch.setattr(optimization, "clock", fake.now)
+        monkeypatch.setattr(customer, "clock", fake.now)
+        plans = tmp_path / "customer_rate_plans.csv"
+        plans.write_text(CUSTOMER_PLANS)
+        load_customer_rate_plans(migrated_engine, "acme", plans)
+        others = sorted(
+            (d for d in fake.fleet if d.customer and d.customer != FOCUS),
+            key=lambda d: d.ctd_data_bytes,
+        )
+        shared = {d.iccid for d in others[: len(others) // 2]}
+        lines = ["iccid,customer_rate_plan"]
+        for device in fake.fleet:
+            if device.customer == FOCUS:
+                lines.append(f"{device.iccid},C_SOLO_BIG")
+            elif device.customer:
+                plan = "C_SHARED_POOL" if device.iccid in shared else "C_SOLO_SMALL"
+                lines.append(f"{device.iccid},{plan}")
+        yield fake, lines
+
+
+def materialize(database_url: str, assets, key):
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(SERVICE_PROVIDER, ["acme"])
+        return dg.materialize(
+            assets,
+            partition_key=key,
+            instance=instance,
+            resources={
+                "database": DatabaseResource(database_url=database_url),
+                "jasper": JasperResource(calls_per_second=200),
+                "progress": PlatformProgress(),
+            },
+            run_config={"ops": {"customer_winning_assignments": {"config": {"time_limit_s": 5}}}}
+            if any(a is customer.customer_winning_assignments for a in assets)
+            else None,
+            raise_on_error=False,
+        )
+
+
+def test_customer_optimization_end_to_end(
+    customer_provider, migrated_engine, database_url, tmp_path
+):
+    fake, lines = customer_provider
+    period = fake.now().strftime("%Y-%m")
+    key = partition_key("acme", period)
+    sync_provider(migrated_engine, "acme", client=client_for(fake), now=fake.now())
+    sims = tmp_path / "customer_sims.csv"
+    sims.write_text("\n".join(lines) + "\n")
+    assign_customer_rate_plans(migrated_engine, "acme", sims)
+
+    result = materialize(database_url, customer.customer_assets, key)
+    assert result.success, [
+        str(e.step_failure_data.error) for e in result.all_events if e.is_step_failure
+    ]
+    pools = result.asset_materializations_for_node("customer_rate_pools")[0].metadata
+    winners = result.asset_materializations_for_node("customer_winning_assignments")[0].metadata
+    assert pools["customers"].value == winners["customers_optimized"].value >= 2
+    assert pools["locked_shared_pool_devices"].value > 0
+    assert winners["cost_after"].value <= winners["legacy_cost"].value + 0.005
+    assert winners["lower_bound"].value <= winners["cost_after"].value + 0.005
+    assert winners["cost_after"].value < winners["cost_before"].value
+    assert winners["carrier_changes_pushed"].value == 0
+    assert fake.edits == []  # customer optimization never changes anything at the carrier
+
+    with migrated_engine.connect() as connection:
+        session = connection.execute(select(OptimizationSession)).all()[-1]
+        processing = connection.execute(select(OptimizationCustomerProcessing)).all()
+        instances = connection.execute(
+            select(OptimizationInstance).where(OptimizationInstance.rev_customer_id.is_not(None))
+        ).all()
+        rows = connection.scalar(
+            select(func.count())
+            .select_from(OptimizationDeviceResult)
+            .where(OptimizationDeviceResult.assigned_customer_rate_plan_id.is_not(None))
+        )
+        shared_rows = connection.execute(select(OptimizationSharedPoolResult)).all()
+    assert session.optimization_type == "customer"
+    assert session.status == RunStatus.COMPLETED.value
+    assert len(processing) == len(instances) == winners["customers_optimized"].value
+    assert all(p.status == RunStatus.COMPLETED.value for p in processing)
+    assert rows == pools["devices"].value  # the winners' rows, own SIMs only
+    assert len(shared_rows) == winners["shared_pool_rows"].value > 0
+    # The pool's overage is spread evenly: every SIM of one pool carries the same share.
+    shares = {}
+    for row in shared_rows:
+        shares.setdefault((row.optimization_instance_id, row.customer_rate_pool_id), set()).add(
+            row.pool_overage_share_amount
+        )
+    assert all(len(values) == 1 for values in shares.values())
+
+
+def test_locked_shared_pool_sims_change_the_customers_optimum(
+    customer_provider, migrated_engine, database_url, tmp_path
+):
+    fake, lines = customer_provider
+    period = fake.now().strftime("%Y-%m")
+    sync_provider(migrated_engine, "acme", client=client_for(fake), now=fake.now())
+    sims = tmp_path / "customer_sims.csv"
+    sims.write_text("\n".join(lines) + "\n")
+    assign_customer_rate_plans(migrated_engine, "acme", sims)
+    tables = instance_tables(migrated_engine, "acme", period)
+    with migrated_engine.connect() as connection:
+        provider_id = load_provider(connection, "acme").id
+        found = customer_input(connection, provider_id, "acme", tables)
+    focus = next(c for c in found.customers if c.customer == FOCUS)
+    assert focus.devices["locked"].any()
+    with_pool = instance_from_frames(focus.rate_plans, focus.comm_plan_rate_plans, focus.devices)
+    own = focus.devices[~focus.devices["locked"].astype(bool)]
+    alone = instance_from_frames(focus.rate_plans, focus.comm_plan_rate_plans, own)
+    shared = optimize(with_pool, time_limit_s=5).assignment[: len(own)]
+    ignoring = optimize(alone, time_limit_s=5).assignment
+    # The idle SIMs of other customers bring spare allowance to the shared pool: with them,
+    # Acme's light SIMs no longer need to join the pool to carry its heavy ones.
+    assert list(with_pool.plan_codes) == list(alone.plan_codes)
+    assert (shared != ignoring).sum() >= 5
+    pool = list(with_pool.plan_codes).index("C_SHARED_POOL")
+    assert (shared == pool).sum() < (ignoring == pool).sum()

@@ -1,0 +1,169 @@
+"""Mobility optimization end to end: a mobility fleet served by the fake carrier over HTTP,
+the mobility job per optimization group, on both databases."""
+
+import dagster as dg
+import pandas as pd
+import pytest
+from sqlalchemy import func, select
+
+from carrier_opt.db.models import (
+    JasperCarrierRatePlan,
+    MobilityDevice,
+    OptimizationGroup,
+    OptimizationInstance,
+    OptimizationMobilityDeviceResult,
+    OptimizationSession,
+    RunStatus,
+)
+from carrier_opt.db.optimization_groups import load_optimization_groups
+from carrier_opt.db.providers import add_provider
+from carrier_opt.db.rate_plans import load_rate_plans
+from carrier_opt.defs.assets import mobility, optimization
+from carrier_opt.defs.partitions import SERVICE_PROVIDER, partition_key
+from carrier_opt.defs.resources import DatabaseResource, JasperResource, PlatformProgress
+from carrier_opt.jasper.fake import FakeJasper
+from carrier_opt.jasper.fake_prices import write_fake_price_list
+from carrier_opt_tests.db.sync_support import API_KEY_ENV, USERNAME_ENV
+
+ASSETS = [
+    optimization.staged_devices,
+    optimization.device_usage,
+    *mobility.mobility_assets,
+]
+
+
+@pytest.fixture
+def mobility_provider(migrated_engine, monkeypatch, tmp_path):
+    """'mobi': a mobility fleet of the fake, priced, with its three optimization groups."""
+    with FakeJasper(devices=500, seed=3, fleet="mobility") as fake:
+        monkeypatch.setenv(USERNAME_ENV, fake.credentials[0])
+        monkeypatch.setenv(API_KEY_ENV, fake.credentials[1])
+        add_provider(
+            migrated_engine, "mobi", jasper_url=fake.base_url, billing_cycle_end_day=31,
+            time_zone="UTC", username_env=USERNAME_ENV, api_key_env=API_KEY_ENV,
+            fleet="mobility",
+        )  # fmt: skip
+        prices = write_fake_price_list(tmp_path / "prices", "mobility")
+        load_rate_plans(migrated_engine, "mobi", prices.rate_plans, prices.comm_plan_rate_plans)
+        load_optimization_groups(migrated_engine, "mobi", prices.optimization_groups)
+        monkeypatch.setattr(optimization, "clock", fake.now)
+        monkeypatch.setattr(mobility, "clock", fake.now)
+        yield fake
+
+
+RUN_CONFIG = {"ops": {"mobility_winning_assignments": {"config": {"time_limit_s": 5}}}}
+
+
+def materialize(database_url: str, key, assets=ASSETS):
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(SERVICE_PROVIDER, ["mobi"])
+        return dg.materialize(
+            assets,
+            partition_key=key,
+            instance=instance,
+            resources={
+                "database": DatabaseResource(database_url=database_url),
+                "jasper": JasperResource(calls_per_second=200),
+                "progress": PlatformProgress(),
+            },
+            run_config=RUN_CONFIG
+            if any(a is mobility.mobility_winning_assignments for a in assets)
+            else None,
+            raise_on_error=False,
+        )
+
+
+def test_a_mobility_partition_is_optimized_per_group(
+    mobility_provider, migrated_engine, database_url
+):
+    period = mobility_provider.now().strftime("%Y-%m")
+    result = materialize(database_url, partition_key("mobi", period))
+    assert result.success, [
+        str(e.step_failure_data.error) for e in result.all_events if e.is_step_failure
+    ]
+    split = result.asset_materializations_for_node("mobility_devices")[0].metadata
+    winners = result.asset_materializations_for_node("mobility_winning_assignments")[0].metadata
+    assert split["groups"].value == 3
+    assert split["excluded_devices"].value > 0  # SIMs on a plan of another type stay put
+    assert winners["groups_optimized"].value == 3
+    assert winners["cost_after"].value <= winners["legacy_cost"].value + 0.005
+    assert winners["lower_bound"].value <= winners["cost_after"].value + 0.005
+    assert winners["cost_after"].value < winners["cost_before"].value
+
+    with migrated_engine.connect() as connection:
+        session = connection.execute(select(OptimizationSession)).one()
+        instances = connection.execute(select(OptimizationInstance)).all()
+        groups = dict(
+            connection.execute(select(OptimizationGroup.id, OptimizationGroup.name)).all()
+        )
+        types = dict(
+            connection.execute(
+                select(JasperCarrierRatePlan.id, JasperCarrierRatePlan.rate_plan_type)
+            ).all()
+        )
+        group_types = dict(
+            connection.execute(
+                select(OptimizationGroup.id, OptimizationGroup.rate_plan_types)
+            ).all()
+        )
+        rows = pd.DataFrame(
+            connection.execute(
+                select(
+                    OptimizationMobilityDeviceResult.optimization_group_id,
+                    OptimizationMobilityDeviceResult.assigned_carrier_rate_plan_id,
+                    OptimizationMobilityDeviceResult.mobility_device_id,
+                )
+            ).all(),
+            columns=["group_id", "plan_id", "device_id"],
+        )
+        mobility_devices = connection.scalar(select(func.count()).select_from(MobilityDevice))
+    assert session.optimization_type == "mobility"
+    assert session.status == RunStatus.COMPLETED.value
+    assert {i.optimization_group_id for i in instances} == set(groups)
+    assert all(i.status == RunStatus.COMPLETED.value for i in instances)
+    assert mobility_devices == split["devices"].value + split["excluded_devices"].value
+    # Only the winners' rows are kept: one per optimized SIM, on a plan of its group's types.
+    assert len(rows) == rows["device_id"].nunique() == split["devices"].value
+    for group_id, plan_id in zip(rows["group_id"], rows["plan_id"], strict=True):
+        assert types[plan_id] in group_types[group_id].split(";")
+
+
+def test_the_rate_plan_limit_per_group_skips_the_group(
+    mobility_provider, migrated_engine, database_url
+):
+    with migrated_engine.begin() as connection:
+        connection.execute(
+            OptimizationGroup.__table__.update()
+            .where(OptimizationGroup.name == "Phones")
+            .values(max_rate_plans=2)
+        )
+    period = mobility_provider.now().strftime("%Y-%m")
+    result = materialize(database_url, partition_key("mobi", period))
+    assert result.success
+    split = result.asset_materializations_for_node("mobility_devices")[0].metadata
+    winners = result.asset_materializations_for_node("mobility_winning_assignments")[0].metadata
+    assert split["skipped_groups"].value == 1
+    assert "exceed the group's limit of 2" in split["groups_table"].value
+    assert winners["groups_optimized"].value == 2
+
+
+def test_an_m2m_provider_is_refused_by_the_mobility_job(
+    mobility_provider, migrated_engine, database_url
+):
+    with migrated_engine.begin() as connection:
+        connection.exec_driver_sql("UPDATE \"ServiceProvider\" SET fleet = 'm2m'")
+    period = mobility_provider.now().strftime("%Y-%m")
+    result = materialize(database_url, partition_key("mobi", period))
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    assert "is an m2m fleet" in str(failure.step_failure_data.error)
+
+
+def test_the_m2m_job_refuses_a_mobility_provider(mobility_provider, database_url):
+    period = mobility_provider.now().strftime("%Y-%m")
+    result = materialize(
+        database_url, partition_key("mobi", period), optimization.optimization_assets
+    )
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    assert "is a mobility fleet" in str(failure.step_failure_data.error)
