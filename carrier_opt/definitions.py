@@ -4,6 +4,7 @@ import dagster as dg
 
 from carrier_opt.defs.assets.customer import customer_assets
 from carrier_opt.defs.assets.delivery import delivery_assets, delivery_sensors
+from carrier_opt.defs.assets.kind_delivery import customer_delivery_assets, mobility_delivery_assets
 from carrier_opt.defs.assets.mobility import mobility_assets
 from carrier_opt.defs.assets.optimization import optimization_assets
 from carrier_opt.defs.assets.schema import database_schema
@@ -23,7 +24,9 @@ defs = dg.Definitions(
         *optimization_assets,
         *delivery_assets,
         *mobility_assets,
+        *mobility_delivery_assets,
         *customer_assets,
+        *customer_delivery_assets,
     ],
     asset_checks=optimization_checks,
     jobs=[

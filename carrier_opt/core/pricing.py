@@ -155,6 +155,22 @@ def device_breakdown(instance: Instance, assignment: np.ndarray) -> pd.DataFrame
     )
 
 
+def pool_overage_shares(instance: Instance, assignment: np.ndarray) -> np.ndarray:
+    """Each SIM's share of its pool's overage, spread evenly over the pool's SIMs (the way the
+    legacy reports showed a pool's overage per SIM); 0 for SIMs on plans without a billed pool.
+
+    Informational: :func:`device_breakdown` already attributes the pool's overage by excess
+    usage; these shares add up to the same pool charges but are not the per-SIM charges.
+    """
+    assignment = np.asarray(assignment, dtype=np.int64)
+    plans = plan_breakdown(instance, assignment)
+    overage = plans["overage_usd"].to_numpy(dtype=float)
+    counts = plans["devices"].to_numpy(dtype=float)
+    per_sim = np.divide(overage, counts, out=np.zeros_like(overage), where=counts > 0)
+    per_sim = np.where(instance.bills_pool, per_sim, 0.0)
+    return per_sim[assignment]
+
+
 def assignment_problems(instance: Instance, assignment: np.ndarray) -> list[Problem]:
     """Every way ``assignment`` breaks the contract's validity rule (empty list: valid).
 

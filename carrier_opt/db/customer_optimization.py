@@ -24,7 +24,6 @@ from carrier_opt.db.models import (
     Device,
     JasperCustomerRatePlan,
     OptimizationCustomerProcessing,
-    OptimizationSharedPoolResult,
     RevCustomer,
     RunStatus,
 )
@@ -69,8 +68,11 @@ def customer_input(
     devices = tables.devices.merge(sims, on="iccid", how="inner")
     missing = devices["carrier_rate_plan_id"].isna()
     devices = devices[~missing & devices["customer"].notna()]
-    devices = devices.drop(columns=["rate_plan_code", "carrier_rate_plan_id"]).rename(
-        columns={"customer_rate_plan_code": "rate_plan_code"}
+    devices = devices.drop(columns=["carrier_rate_plan_id"]).rename(
+        columns={
+            "rate_plan_code": "carrier_rate_plan_code",
+            "customer_rate_plan_code": "rate_plan_code",
+        }
     )
     found = customer_tables(plans, devices)
     if not found:
@@ -201,6 +203,8 @@ def pool_ids(connection: Connection, provider_id: int) -> dict[str, int]:
 
 def write_shared_pool_results(
     engine: Engine,
+    model,
+    sim_column: str,
     instance_id: int,
     queue_id: int,
     instance: Instance,
@@ -210,10 +214,13 @@ def write_shared_pool_results(
     pool_of_plan: dict[str, str],
     shares: np.ndarray,
 ) -> int:
-    """Store the locked (not optimized) SIMs of the customer's shared pools, each with its
-    even share of its pool's overage; replaces the instance's earlier rows. Answers the count.
+    """Store the locked (not optimized) SIMs of the customer's shared pools in ``model``
+    (``OptimizationSharedPoolResult`` for M2M fleets, ``OptimizationMobilitySharedPoolResult``
+    for mobility ones), each with its even share of its pool's overage; replaces the
+    instance's earlier rows. Answers the count.
 
-    ``rows`` are the winner's per-SIM rows (same order as the instance's SIMs).
+    ``rows`` are the winner's per-SIM rows (same order as the instance's SIMs), their SIM id
+    under ``sim_column``.
     """
     records = []
     for index in np.flatnonzero(instance.locked):
@@ -223,7 +230,7 @@ def write_shared_pool_results(
             {
                 "optimization_instance_id": instance_id,
                 "optimization_queue_id": queue_id,
-                "device_id": row["device_id"],
+                sim_column: row[sim_column],
                 "customer_rate_pool_id": pools[pool_of_plan[code]],
                 "customer_rate_plan_id": row["assigned_customer_rate_plan_id"],
                 "pool_overage_share_amount": Decimal(f"{shares[index]:.4f}"),
@@ -231,13 +238,9 @@ def write_shared_pool_results(
             }
         )
     with engine.begin() as connection:
-        connection.execute(
-            delete(OptimizationSharedPoolResult).where(
-                OptimizationSharedPoolResult.optimization_instance_id == instance_id
-            )
-        )
+        connection.execute(delete(model).where(model.optimization_instance_id == instance_id))
         if records:
-            connection.execute(insert(OptimizationSharedPoolResult), records)
+            connection.execute(insert(model), records)
     return len(records)
 
 

@@ -22,8 +22,6 @@ from carrier_opt.db.models import JasperCarrierRatePlan, MobilityDevice
 from carrier_opt.db.optimization_groups import active_optimization_groups
 from carrier_opt.errors import InputError
 
-MOBILITY: object = MobilityDevice.__table__
-
 
 @dataclass(frozen=True)
 class MobilityGroups:
@@ -81,22 +79,31 @@ def refresh_mobility_devices(
 
     Rows are updated in place (results of earlier periods reference them), in one transaction.
     """
-    frames = []
-    for group in split.groups:
-        for frame in (group.devices, group.excluded):
-            if not frame.empty:
-                frames.append(frame.assign(group_name=group.group.name))
+    frames = [
+        frame.assign(optimization_group_id=split.group_ids[group.group.name])
+        for group in split.groups
+        for frame in (group.devices, group.excluded)
+        if not frame.empty
+    ]
+    sims = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    return upsert_mobility_devices(engine, provider_id, billing_period_id, sims, now)
+
+
+def upsert_mobility_devices(
+    engine: Engine, provider_id: int, billing_period_id: int, sims: pd.DataFrame, now: datetime
+) -> dict[str, int]:
+    """Upsert ``MobilityDevice`` rows for ``sims`` (the contract's device columns plus
+    ``ctd_usage_mb``, ``status``, ``msisdn`` and, optionally, ``optimization_group_id``; a SIM
+    without that column keeps the group it has). Answers ICCID → ``MobilityDevice.id``."""
     with engine.begin() as connection:
         plan_ids = _carrier_plan_ids(connection, provider_id)
         types = plan_types(connection, provider_id)
-        if frames:
-            sims = pd.concat(frames, ignore_index=True)
+        if not sims.empty:
             rows = [
-                _mobility_row(row, provider_id, billing_period_id, split.group_ids, plan_ids,
-                              types, now)
+                _mobility_row(row, provider_id, billing_period_id, plan_ids, types, now)
                 for row in sims.itertuples(index=False)
-            ]  # fmt: skip
-            known = _mobility_ids(connection, provider_id)
+            ]
+            known = mobility_device_ids(connection, provider_id)
             updates = [
                 {**row, "row_id": known[row["iccid"]]} for row in rows if row["iccid"] in known
             ]
@@ -110,15 +117,14 @@ def refresh_mobility_devices(
                 )
             if inserts:
                 connection.execute(insert(MobilityDevice), inserts)
-        return _mobility_ids(connection, provider_id)
+        return mobility_device_ids(connection, provider_id)
 
 
-def _mobility_row(row, provider_id, period_id, group_ids, plan_ids, types, now) -> dict:
-    return {
+def _mobility_row(row, provider_id, period_id, plan_ids, types, now) -> dict:
+    values = {
         "iccid": row.iccid,
         "service_provider_id": provider_id,
         "billing_period_id": period_id,
-        "optimization_group_id": group_ids[row.group_name],
         "status": row.status,
         "communication_plan": row.communication_plan,
         "carrier_rate_plan_code": row.rate_plan_code,
@@ -132,9 +138,13 @@ def _mobility_row(row, provider_id, period_id, group_ids, plan_ids, types, now) 
         "last_synced_at": now,
         "modified_at": now,
     }
+    if hasattr(row, "optimization_group_id"):
+        values["optimization_group_id"] = int(row.optimization_group_id)
+    return values
 
 
-def _mobility_ids(connection: Connection, provider_id: int) -> dict[str, int]:
+def mobility_device_ids(connection: Connection, provider_id: int) -> dict[str, int]:
+    """ICCID → ``MobilityDevice.id``, for the provider."""
     rows = connection.execute(
         select(MobilityDevice.iccid, MobilityDevice.id).where(
             MobilityDevice.service_provider_id == provider_id

@@ -5,7 +5,8 @@ body, attachments); a *notifier* turns one into an RFC 5322 message and sends it
 :class:`SmtpNotifier` (stdlib ``smtplib``) or :class:`SesNotifier` (boto3 ``send_raw_email``,
 which carries attachments). Who receives what is per provider, in the database
 (``ProviderNotificationRecipient``: ``to``, ``cc``, ``bcc``); BCC addresses travel in the
-envelope only, never in a header.
+envelope only, never in a header. A customer's report also goes to the addresses its sites list
+(``Site.notification_emails``), added to ``to``.
 
 Secrets: the SMTP password is read from an environment variable named in the configuration,
 only when sending, and appears in no log, message or ``repr``.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import smtplib
 import ssl
 import traceback
@@ -27,7 +29,7 @@ from typing import Any, Protocol
 from sqlalchemy import Connection, delete, insert, select
 
 from carrier_opt.core.instance import DroppedPlan
-from carrier_opt.db.models import ProviderNotificationRecipient, RecipientKind
+from carrier_opt.db.models import ProviderNotificationRecipient, RecipientKind, Site
 from carrier_opt.db.types import utc_now
 from carrier_opt.delivery.rate_plan_updates import BUFFER_MINUTES, Decision
 from carrier_opt.delivery.report_data import ReportData
@@ -131,6 +133,44 @@ def set_notification_recipients(
     return notification_recipients(connection, provider_id)
 
 
+def customer_recipients(
+    connection: Connection, provider_id: int, rev_customer_id: int
+) -> tuple[Recipients, tuple[str, ...]]:
+    """The provider's recipients plus, in ``to``, the addresses in ``notification_emails`` of
+    the customer's active sites; also the site entries that are not addresses (left out)."""
+    texts = connection.scalars(
+        select(Site.notification_emails)
+        .where(Site.rev_customer_id == rev_customer_id, Site.is_active.is_(True))
+        .order_by(Site.id)
+    ).all()
+    valid, invalid = parse_address_list(";".join(text for text in texts if text))
+    provider = notification_recipients(connection, provider_id)
+    return with_addresses(provider, valid), invalid
+
+
+def parse_address_list(text: str | None) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(addresses, entries that are not addresses) of a comma/semicolon separated list, each
+    once, in order; ``None`` or blanks give nothing."""
+    valid: list[str] = []
+    invalid: list[str] = []
+    for entry in re.split(r"[,;]", text or ""):
+        entry = entry.strip()
+        if not entry:
+            continue
+        try:
+            valid += _addresses([entry])
+        except InputError:
+            invalid.append(entry)
+    return tuple(dict.fromkeys(valid)), tuple(dict.fromkeys(invalid))
+
+
+def with_addresses(recipients: Recipients, to: Iterable[str]) -> Recipients:
+    """``recipients`` with ``to`` added to its ``to`` (an address is never listed twice)."""
+    known = {address.lower() for address in recipients.everyone}
+    extra = [address for address in to if address.lower() not in known]
+    return Recipients(tuple(dict.fromkeys((*recipients.to, *extra))), recipients.cc, recipients.bcc)
+
+
 def _addresses(values: Iterable[str]) -> list[str]:
     """Trimmed, de-duplicated addresses; something without ``@`` is refused."""
     addresses = list(dict.fromkeys(value.strip() for value in values if value and value.strip()))
@@ -152,24 +192,29 @@ def success_message(
     report_uri: str | None = None,
     run_url: str | None = None,
     max_attachment_bytes: int = MAX_ATTACHMENT_BYTES,
+    remarks: Sequence[str] = (),
 ) -> Notification:
     """The report mail: headline figures in the body, the workbook attached.
 
     A workbook larger than ``max_attachment_bytes`` is not attached (mail servers refuse
-    it); the body then points at ``report_uri``.
+    it); the body then points at ``report_uri``. The report's ``scope`` (a customer, an
+    optimization group) is named in the subject and the body; ``remarks`` are extra
+    paragraphs of the body.
     """
     saving = "n/a" if data.saving is None else _usd(data.saving)
     subject = (
-        f"{SUBJECT_PREFIX} {data.provider} {data.period_key}: optimization done, "
-        f"saving {saving} on {data.devices:,} SIMs"
+        f"{SUBJECT_PREFIX} {data.provider} {data.period_key}{_scope_suffix(data)}: "
+        f"optimization done, saving {saving} on {data.devices:,} SIMs"
     )
+    of = f"{data.provider} ({data.scope})" if data.scope else data.provider
     lines = [
-        f"The rate-plan optimization of {data.provider} for billing period {data.period_key} "
-        "is done.",
+        f"The rate-plan optimization of {of} for billing period {data.period_key} is done.",
         "",
         *_headline(data),
         "",
     ]
+    for remark in remarks:
+        lines += [remark, ""]
     attachments: tuple[Attachment, ...] = ()
     if workbook is not None and len(workbook) <= max_attachment_bytes:
         attachments = (Attachment(file_name, XLSX_CONTENT_TYPE, workbook),)
@@ -184,10 +229,16 @@ def success_message(
     return Notification("success", subject, "\n".join(lines) + "\n", attachments)
 
 
+def _scope_suffix(data: ReportData) -> str:
+    return f" — {data.scope}" if data.scope else ""
+
+
 def _headline(data: ReportData) -> list[str]:
     """The figures a reader wants without opening the workbook."""
     percent = "" if data.saving_percent is None else f" ({data.saving_percent:.2f} %)"
+    scope = [f"Scope:              {data.scope}"] if data.scope else []
     lines = [
+        *scope,
         f"Period:             {data.period_start_local:%Y-%m-%d %H:%M} to "
         f"{data.period_end_local:%Y-%m-%d %H:%M} ({data.time_zone})",
         f"SIMs:               {data.devices:,} ({data.devices_changed:,} change plan)",
@@ -206,6 +257,83 @@ def _headline(data: ReportData) -> list[str]:
     for code, reason in data.dropped_plans:
         lines.append(f"Plan dropped as invalid: {code} ({reason})")
     return lines
+
+
+@dataclass(frozen=True)
+class ReportFile:
+    """One stored report of a multi-report mail: its figures, bytes, file name and URI."""
+
+    data: ReportData
+    workbook: bytes | None
+    file_name: str
+    uri: str | None = None
+
+
+def reports_message(
+    reports: Sequence[ReportFile],
+    *,
+    provider: str,
+    period_key: str,
+    what: str,
+    not_optimized: Mapping[str, str] | None = None,
+    remarks: Sequence[str] = (),
+    run_url: str | None = None,
+    max_attachment_bytes: int = MAX_ATTACHMENT_BYTES,
+) -> Notification:
+    """One report mail for several reports of a run (e.g. every optimization group of a
+    mobility run): totals, each report's headline figures, every workbook attached.
+
+    ``what`` names the run (``"mobility optimization"``); ``not_optimized`` maps a scope that
+    has no report to the reason. Workbooks are attached while their total stays within
+    ``max_attachment_bytes``; the body points at the stored URI of the others.
+    """
+    before = None if any(r.data.cost_before is None for r in reports) else _sum_cents(
+        r.data.cost_before for r in reports
+    )  # fmt: skip
+    after = _sum_cents(r.data.cost_after for r in reports)
+    devices = sum(r.data.devices for r in reports)
+    saving = None if before is None else round(before - after, 2)
+    skipped = dict(not_optimized or {})
+    subject = (
+        f"{SUBJECT_PREFIX} {provider} {period_key}: {what} done ({len(reports)} of "
+        f"{len(reports) + len(skipped)} optimized), saving {_usd(saving)} on {devices:,} SIMs"
+    )
+    lines = [
+        f"The {what} of {provider} for billing period {period_key} is done: "
+        f"{len(reports)} report(s).",
+        "",
+        f"All reports:        {devices:,} SIMs, cost before {_usd(before)}, cost after "
+        f"{_usd(after)}, saving {_usd(saving)}",
+        "",
+    ]
+    attachments: list[Attachment] = []
+    attached_bytes = 0
+    for report in reports:
+        lines += [f"== {report.data.scope or report.file_name} ==", *_headline(report.data)]
+        size = len(report.workbook) if report.workbook is not None else 0
+        if report.workbook is not None and attached_bytes + size <= max_attachment_bytes:
+            attachments.append(Attachment(report.file_name, XLSX_CONTENT_TYPE, report.workbook))
+            attached_bytes += size
+            lines.append(f"Report attached:    {report.file_name}")
+        elif report.workbook is not None:
+            lines.append(f"Report not attached (too large): {report.file_name}")
+        if report.uri:
+            lines.append(f"Stored at:          {report.uri}")
+        lines.append("")
+    if skipped:
+        lines.append("Not optimized:")
+        lines += [f"- {scope}: {reason}" for scope, reason in sorted(skipped.items())]
+        lines.append("")
+    for remark in remarks:
+        lines += [remark, ""]
+    if run_url:
+        lines.append(f"Run: {run_url}")
+    return Notification("success", _one_line(subject), "\n".join(lines) + "\n", tuple(attachments))
+
+
+def _sum_cents(amounts: Iterable[float]) -> float:
+    """A sum of cent amounts without float noise."""
+    return sum(round(amount * 100) for amount in amounts) / 100
 
 
 def error_message(
@@ -245,21 +373,29 @@ def warning_message(
     provider: str,
     period_key: str,
     oversized_groups: Mapping[str, int] | None = None,
-    max_plans_per_group: int = 15,
+    max_plans_per_group: int | Mapping[str, int] = 15,
     dropped_plans: Sequence[DroppedPlan | tuple[str, str]] = (),
     other: Sequence[str] = (),
     run_url: str | None = None,
+    group_label: str = "Communication group",
 ) -> Notification | None:
     """Things a person should fix, or ``None`` when there are none.
 
-    ``oversized_groups`` maps a communication group to its number of rate plans (those over
-    ``max_plans_per_group`` were skipped); ``dropped_plans`` are plans left out as invalid.
+    ``oversized_groups`` maps a group to its number of rate plans (those over
+    ``max_plans_per_group`` — one limit, or one per group — were skipped); ``group_label``
+    names the kind of group (mobility: ``"Optimization group"``); ``dropped_plans`` are plans
+    left out as invalid.
     """
     lines: list[str] = []
     for group, plans in sorted((oversized_groups or {}).items()):
+        limit = (
+            max_plans_per_group
+            if isinstance(max_plans_per_group, int)
+            else max_plans_per_group[group]
+        )
         lines.append(
-            f"- Communication group {group!r} has {plans} rate plans (more than "
-            f"{max_plans_per_group}): it was not optimized."
+            f"- {group_label} {group!r} has {plans} rate plans (more than {limit}): it was "
+            "not optimized."
         )
     for plan in dropped_plans:
         code, reason = (plan.rate_plan_code, plan.reason) if isinstance(plan, DroppedPlan) else plan

@@ -18,6 +18,11 @@ rounded to the cent (half up) go, one each, to the components with the largest r
 
 The authoritative figure is the bill: the instance's total cost rounded to the cent. A component
 that is exactly zero (no SMS, no overage) is never given a stray cent.
+
+**Pool overage share** (``pool_overage_share``): the pool's overage spread evenly over the
+pool's SIMs, as the legacy reports showed it, rounded to the cent. Informational only: the
+charge columns already contain the pool's overage, split by excess usage, so the shares are
+never added to any total.
 """
 
 from __future__ import annotations
@@ -31,7 +36,12 @@ import pandas as pd
 
 from carrier_opt.core.billing import BillingPeriodSpan, zone_of
 from carrier_opt.core.instance import Instance
-from carrier_opt.core.pricing import device_breakdown, total_cost, validate_assignment
+from carrier_opt.core.pricing import (
+    device_breakdown,
+    pool_overage_shares,
+    total_cost,
+    validate_assignment,
+)
 from carrier_opt.errors import InputError
 
 COMPONENTS = ("base", "sms", "overage")
@@ -54,12 +64,19 @@ ASSIGNMENT_COLUMNS = (
     "changed",
     *(f"{c}_before" for c in COMPONENTS),
     *(f"{c}_after" for c in COMPONENTS),
+    "pool_overage_share",
 )
 
 AUTHORITATIVE_NOTE = (
     "The total cost is authoritative: the cost model's bill rounded to the cent (half up). "
     "Per-SIM amounts are apportioned so that they add up to it exactly; each is within one "
     "cent of the unrounded per-SIM charge."
+)
+
+POOL_OVERAGE_SHARE_NOTE = (
+    "Pool overage share (USD): the pool's overage spread evenly over its SIMs, as the legacy "
+    "reports showed it; informational, the charge columns already contain the pool's overage "
+    "split by excess usage."
 )
 
 
@@ -72,7 +89,10 @@ class ReportData:
     ``assignments`` has the columns of :data:`ASSIGNMENT_COLUMNS`, one row per SIM;
     ``plan_statistics`` one row per offered rate plan (sums of the assignment lines);
     ``shared_pool`` the shared-pool SIMs (locked: counted in a pool but not optimized), or
-    ``None`` when there are none — they are also in ``assignments``.
+    ``None`` when there are none — they are also in ``assignments``. Both carry
+    ``pool_overage_share`` (see the module docstring; never part of a total).
+    ``scope`` names what part of the provider the report covers (``"Optimization group
+    Phones"``, ``"Customer Acme Metering"``); ``None`` for the whole provider.
     """
 
     provider: str
@@ -92,6 +112,7 @@ class ReportData:
     plan_statistics: pd.DataFrame
     shared_pool: pd.DataFrame | None = None
     dropped_plans: tuple[tuple[str, str], ...] = ()
+    scope: str | None = None
 
     @property
     def saving(self) -> float | None:
@@ -165,12 +186,14 @@ def report_data_from(
     seconds: float | None = None,
     proven_optimal: bool = False,
     device_info: pd.DataFrame | None = None,
+    scope: str | None = None,
 ) -> ReportData:
     """Price both assignments with the cost model and lay the figures out for the report.
 
     ``current`` may hold ``-1`` for SIMs on a dropped plan; the "before" side is then left
     empty. ``device_info`` adds per-ICCID columns the instance does not carry: ``msisdn`` and
     ``projected_usage_mb`` (both optional). ``recommended`` must be a valid assignment.
+    ``scope`` labels the part of the provider the report covers (see :class:`ReportData`).
     """
     current = np.asarray(current, dtype=np.int64)
     recommended = np.asarray(recommended, dtype=np.int64)
@@ -186,7 +209,10 @@ def report_data_from(
         before, cost_before = _apportioned_lines(instance, current)
     else:
         before, cost_before = None, None
-    assignments = _assignment_frame(instance, current, recommended, before, after, device_info)
+    shares = pool_overage_shares(instance, recommended)
+    assignments = _assignment_frame(
+        instance, current, recommended, before, after, device_info, shares
+    )
     return ReportData(
         provider=provider,
         period_key=period.key,
@@ -205,6 +231,7 @@ def report_data_from(
         plan_statistics=_plan_statistics(instance, current, recommended, assignments),
         shared_pool=_shared_pool(assignments),
         dropped_plans=tuple((p.rate_plan_code, p.reason) for p in instance.dropped_plans),
+        scope=scope,
     )
 
 
@@ -227,8 +254,10 @@ def _assignment_frame(
     before: pd.DataFrame | None,
     after: pd.DataFrame,
     device_info: pd.DataFrame | None,
+    shares: np.ndarray,
 ) -> pd.DataFrame:
-    """One row per SIM with identity, plans, usage and both sides' charges in USD."""
+    """One row per SIM with identity, plans, usage, both sides' charges in USD and the
+    (informational) even share of its pool's overage after the recommendation."""
     codes = instance.plan_codes
     current_codes = np.array([codes[p] if p >= 0 else None for p in current.tolist()], dtype=object)
     info = _device_info(instance, device_info)
@@ -254,6 +283,7 @@ def _assignment_frame(
         frame[f"{component}_before"] = _usd_column(None if before is None else before[component])
     for component in COMPONENTS:
         frame[f"{component}_after"] = _usd_column(after[component])
+    frame["pool_overage_share"] = _share_column(shares)
     return frame[list(ASSIGNMENT_COLUMNS)]
 
 
@@ -332,12 +362,18 @@ def _shared_pool(assignments: pd.DataFrame) -> pd.DataFrame | None:
         "proration",
         *(f"{c}_after" for c in COMPONENTS),
         "cost_after",
+        "pool_overage_share",
     ]
     return (
         shared[columns]
         .rename(columns={"recommended_rate_plan": "rate_plan"})
         .reset_index(drop=True)
     )
+
+
+def _share_column(shares: np.ndarray) -> np.ndarray:
+    """Pool overage shares in USD rounded half up to the cent (equal shares stay equal)."""
+    return np.array([round_half_up_cents(share) for share in shares.tolist()], np.int64) / 100.0
 
 
 def _usd_column(cents: pd.Series | np.ndarray | None) -> np.ndarray | float:

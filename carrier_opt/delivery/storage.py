@@ -58,9 +58,14 @@ def report_key(provider: str, period_key: str, instance_id: int, file_name: str)
     return "/".join(_safe_segment(part) for part in parts)
 
 
-def report_file_name(provider: str, period_key: str, instance_id: int) -> str:
-    """The optimization report's file name, e.g. ``acme_2026-03_instance-7_optimization.xlsx``."""
-    return _safe_segment(f"{provider}_{period_key}_instance-{int(instance_id)}_optimization.xlsx")
+def report_file_name(
+    provider: str, period_key: str, instance_id: int, scope: str | None = None
+) -> str:
+    """The optimization report's file name, e.g. ``acme_2026-03_instance-7_optimization.xlsx``;
+    with a ``scope`` (a customer, an optimization group) it is named too:
+    ``acme_2026-03_Customer_Acme_instance-8_optimization.xlsx``."""
+    parts = [provider, period_key, *([scope] if scope else []), f"instance-{int(instance_id)}"]
+    return _safe_segment("_".join(parts) + "_optimization.xlsx")
 
 
 def _safe_segment(text: str) -> str:

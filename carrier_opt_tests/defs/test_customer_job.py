@@ -11,20 +11,24 @@ from carrier_opt.db.customer_optimization import customer_input
 from carrier_opt.db.customer_plans import assign_customer_rate_plans, load_customer_rate_plans
 from carrier_opt.db.export import instance_tables
 from carrier_opt.db.models import (
+    MobilityDevice,
     OptimizationCustomerProcessing,
     OptimizationDeviceResult,
     OptimizationInstance,
+    OptimizationMobilityDeviceResult,
+    OptimizationMobilitySharedPoolResult,
     OptimizationSession,
     OptimizationSharedPoolResult,
     RunStatus,
 )
-from carrier_opt.db.providers import load_provider
+from carrier_opt.db.providers import add_provider, load_provider
 from carrier_opt.db.rate_plans import load_rate_plans
 from carrier_opt.db.sync import sync_provider
 from carrier_opt.defs.assets import customer, optimization
 from carrier_opt.defs.partitions import SERVICE_PROVIDER, partition_key
 from carrier_opt.defs.resources import DatabaseResource, JasperResource, PlatformProgress
 from carrier_opt.jasper.fake import FakeJasper
+from carrier_opt.jasper.fake_prices import write_fake_price_list
 from carrier_opt_tests.db.sync_support import (
     API_KEY_ENV,
     USERNAME_ENV,
@@ -173,3 +177,53 @@ def test_locked_shared_pool_sims_change_the_customers_optimum(
     assert (shared != ignoring).sum() >= 5
     pool = list(with_pool.plan_codes).index("C_SHARED_POOL")
     assert (shared == pool).sum() < (ignoring == pool).sum()
+
+
+def test_customer_optimization_of_a_mobility_fleet(
+    migrated_engine, database_url, monkeypatch, tmp_path
+):
+    """A mobility fleet's customers: rows go to the mobility tables (MobilityDevice ids)."""
+    with FakeJasper(devices=300, seed=4, fleet="mobility") as fake:
+        monkeypatch.setenv(USERNAME_ENV, fake.credentials[0])
+        monkeypatch.setenv(API_KEY_ENV, fake.credentials[1])
+        add_provider(
+            migrated_engine, "acme", jasper_url=fake.base_url, billing_cycle_end_day=31,
+            time_zone="UTC", username_env=USERNAME_ENV, api_key_env=API_KEY_ENV,
+            fleet="mobility",
+        )  # fmt: skip
+        prices = write_fake_price_list(tmp_path / "prices", "mobility")
+        load_rate_plans(migrated_engine, "acme", prices.rate_plans, prices.comm_plan_rate_plans)
+        monkeypatch.setattr(customer, "clock", fake.now)
+        plans = tmp_path / "customer_rate_plans.csv"
+        plans.write_text(CUSTOMER_PLANS)
+        load_customer_rate_plans(migrated_engine, "acme", plans)
+        sync_provider(migrated_engine, "acme", client=client_for(fake), now=fake.now())
+        lines = ["iccid,customer_rate_plan"]
+        for index, device in enumerate(d for d in fake.fleet if d.customer):
+            plan = "C_ACME_POOL" if device.customer == FOCUS else "C_SHARED_POOL"
+            lines.append(f"{device.iccid},{plan if index % 3 else 'C_SOLO_BIG'}")
+        sims = tmp_path / "customer_sims.csv"
+        sims.write_text("\n".join(lines) + "\n")
+        assign_customer_rate_plans(migrated_engine, "acme", sims)
+        period = fake.now().strftime("%Y-%m")
+        result = materialize(database_url, customer.customer_assets, partition_key("acme", period))
+    assert result.success, [
+        str(e.step_failure_data.error) for e in result.all_events if e.is_step_failure
+    ]
+    pools = result.asset_materializations_for_node("customer_rate_pools")[0].metadata
+    winners = result.asset_materializations_for_node("customer_winning_assignments")[0].metadata
+    with migrated_engine.connect() as connection:
+        mobility_rows = connection.scalar(
+            select(func.count())
+            .select_from(OptimizationMobilityDeviceResult)
+            .where(OptimizationMobilityDeviceResult.assigned_customer_rate_plan_id.is_not(None))
+        )
+        shared = connection.scalar(
+            select(func.count()).select_from(OptimizationMobilitySharedPoolResult)
+        )
+        m2m_rows = connection.scalar(select(func.count()).select_from(OptimizationDeviceResult))
+        mobility_devices = connection.scalar(select(func.count()).select_from(MobilityDevice))
+    assert mobility_rows == pools["devices"].value > 0
+    assert shared == winners["shared_pool_rows"].value > 0
+    assert m2m_rows == 0
+    assert mobility_devices >= mobility_rows

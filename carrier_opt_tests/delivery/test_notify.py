@@ -24,9 +24,11 @@ from carrier_opt.delivery.notify import (
     error_message,
     go_no_go_message,
     notification_recipients,
+    parse_address_list,
     set_notification_recipients,
     success_message,
     warning_message,
+    with_addresses,
 )
 from carrier_opt.delivery.rate_plan_updates import go_no_go
 from carrier_opt.delivery.report_data import report_data_from
@@ -259,3 +261,28 @@ def test_ses_refusal_is_a_notification_error():
     client = boto3.client("ses", region_name="us-east-1")  # sender never verified
     with pytest.raises(NotificationError, match="SES did not take"):
         SesNotifier(client, SENDER).send(all_messages()[2][2], RECIPIENTS)
+
+
+def test_site_address_lists_are_split_on_commas_and_semicolons():
+    valid, invalid = parse_address_list(" a@x.com; b@y.com,,a@x.com ; not an address;")
+    assert valid == ("a@x.com", "b@y.com") and invalid == ("not an address",)
+    assert parse_address_list(None) == ((), ())
+    merged = with_addresses(RECIPIENTS, ["new@x.com", RECIPIENTS.to[0].upper()])
+    assert merged.to == (*RECIPIENTS.to, "new@x.com")
+    assert (merged.cc, merged.bcc) == (RECIPIENTS.cc, RECIPIENTS.bcc)
+
+
+def test_scoped_reports_and_per_group_limits_are_named_in_the_mail():
+    instance = small_instance()
+    data = report_data_from(
+        instance, instance.current_plan, instance.current_plan, provider="acme",
+        period=PERIOD, scope="Customer Acme Metering",
+    )  # fmt: skip
+    mail = success_message(data, workbook=None, file_name="r.xlsx", remarks=["Reports only."])
+    assert "acme 2026-03 — Customer Acme Metering:" in mail.subject
+    assert "of acme (Customer Acme Metering)" in mail.body and "Reports only." in mail.body
+    warning = warning_message(
+        provider="mobi", period_key="2026-03", oversized_groups={"Phones": 5},
+        max_plans_per_group={"Phones": 2}, group_label="Optimization group",
+    )  # fmt: skip
+    assert "- Optimization group 'Phones' has 5 rate plans (more than 2)" in warning.body

@@ -115,3 +115,26 @@ def test_a_current_plan_that_was_dropped_leaves_the_before_side_empty():
     assert data.cost_before is None and data.saving is None
     assert data.assignments["cost_before"].isna().all()
     assert data.shared_pool is None
+
+
+def test_pool_overage_share_spreads_each_pools_overage_evenly_and_scope_is_kept():
+    instance = small_instance()
+    current = instance.current_plan
+    data = report_data_from(
+        instance, current, current, provider="p", period=PERIOD, scope="Customer Acme"
+    )
+    frame = data.assignments
+    assert data.scope == "Customer Acme"
+    plans = plan_breakdown(instance, current)
+    for code in ("POOL_10MB", "POOL_100MB"):
+        on_pool = frame[frame["recommended_rate_plan"] == code]
+        assert on_pool["pool_overage_share"].nunique() == 1  # even, not by excess
+        spread = on_pool["pool_overage_share"].sum()
+        assert spread == pytest.approx(plans.loc[code, "overage_usd"], abs=0.01 * len(on_pool))
+    assert frame.loc[frame["recommended_rate_plan"] == "POOL_10MB", "pool_overage_share"].iloc[0]
+    assert (
+        frame.loc[frame["recommended_rate_plan"] == "IND_20MB", "pool_overage_share"] == 0
+    ).all()
+    # Informational: the charges are unchanged, the share is in no cost.
+    assert cents(frame["cost_after"].sum()) == cents(data.cost_after)
+    assert data.shared_pool["pool_overage_share"].tolist() == [frame.loc[3, "pool_overage_share"]]

@@ -191,3 +191,23 @@ def test_carrier_text_is_never_a_formula():
     workbook = openpyxl.load_workbook(io.BytesIO(build_workbook(data)))
     assert workbook["Assignments"]["C2"].data_type == "s"
     assert workbook["Summary"]["B3"].value == "=1+1" and workbook["Summary"]["B3"].data_type == "s"
+
+
+def test_pool_overage_share_is_shown_with_a_note_but_never_totalled_and_scope_on_summary():
+    instance = small_instance()
+    data = report_data_from(
+        instance, instance.current_plan, instance.current_plan, provider="acme", period=PERIOD,
+        scope="Optimization group Phones",
+    )  # fmt: skip
+    workbook = openpyxl.load_workbook(io.BytesIO(build_workbook(data)))
+    assert summary_values(workbook["Summary"])["Scope"] == "Optimization group Phones"
+    assert "Optimization group Phones" in workbook["Summary"]["A1"].value
+    for name, header_row in (("Assignments", 1), ("Shared pool", 3)):
+        headers, lines, totals = table(workbook[name], header_row=header_row)
+        column = headers.index("Pool overage share (USD)") + 1
+        note = workbook[name].cell(row=header_row, column=column).comment
+        assert note is not None and "spread evenly over its SIMs" in note.text
+        assert "charge columns already contain" in note.text
+        assert totals["Pool overage share (USD)"] is None
+        assert all(isinstance(line["Pool overage share (USD)"], int | float) for line in lines)
+    assert "as the legacy reports showed it" in workbook["Shared pool"]["A1"].value

@@ -10,8 +10,11 @@ It runs on the usage the period's syncs stored (start it after the provider's sy
 closed period), under its own session of type ``customer``.
 """
 
+from dataclasses import dataclass
+
 import dagster as dg
 import numpy as np
+from sqlalchemy import select
 
 from carrier_opt.core.customer import CustomerTables
 from carrier_opt.core.instance import instance_from_frames
@@ -19,7 +22,17 @@ from carrier_opt.core.pricing import pool_overage_shares
 from carrier_opt.db import customer_optimization as customers
 from carrier_opt.db import optimization_runs as runs
 from carrier_opt.db.export import instance_tables
-from carrier_opt.db.models import OptimizationDeviceResult, OptimizationType, RunStatus
+from carrier_opt.db.mobility import upsert_mobility_devices
+from carrier_opt.db.models import (
+    Fleet,
+    OptimizationDeviceResult,
+    OptimizationMobilityDeviceResult,
+    OptimizationMobilitySharedPoolResult,
+    OptimizationSharedPoolResult,
+    OptimizationType,
+    RunStatus,
+    ServiceProvider,
+)
 from carrier_opt.db.providers import load_provider
 from carrier_opt.defs.assets.instance_solver import SolvedInstance, solve_instance
 from carrier_opt.defs.assets.optimization import OptimizerConfig, _guarded, _partition, clock
@@ -93,7 +106,9 @@ def customer_winning_assignments(
     config: OptimizerConfig,
 ) -> dg.MaterializeResult:
     """Each customer solved as its own instance; winners in ``OptimizationDeviceResult``
-    (customer plan columns), locked shared-pool SIMs in ``OptimizationSharedPoolResult``.
+    (customer plan columns), locked shared-pool SIMs in ``OptimizationSharedPoolResult`` — or,
+    for a mobility fleet, ``OptimizationMobilityDeviceResult`` and
+    ``OptimizationMobilitySharedPoolResult``.
 
     A customer that fails is recorded as failed and the others still run; the asset fails at
     the end naming them."""
@@ -157,8 +172,8 @@ def _solve_customer(
         engine, ids.session_id, customer_id, RunStatus.RUNNING, now=clock(),
         instance_id=instance_ids.instance_id,
     )  # fmt: skip
+    target = _ResultTarget.of(engine, ids, tables)
     with engine.connect() as connection:
-        device_ids = runs.device_ids_of(connection, ids.provider_id)
         plan_ids = customers.customer_plan_ids(connection, ids.provider_id)
         carrier_plans = customers.device_carrier_plans(connection, ids.provider_id)
         pools = customers.pool_ids(connection, ids.provider_id)
@@ -167,27 +182,69 @@ def _solve_customer(
 
     def write(queue_id: int, assignment) -> float:
         rows, total = runs.result_rows(
-            instance, assignment, device_ids, plan_ids, plan_columns=CUSTOMER_PLAN_COLUMNS
-        )
+            instance, assignment, target.sim_ids, plan_ids, sim_column=target.sim_column,
+            plan_columns=CUSTOMER_PLAN_COLUMNS,
+        )  # fmt: skip
         for row, iccid in zip(rows, instance.iccids.tolist(), strict=True):
             row["current_carrier_rate_plan_id"] = carrier_plans[iccid]
             row["assigned_carrier_rate_plan_id"] = carrier_plans[iccid]
         rows_of[queue_id] = rows
         own = [row for row, is_locked in zip(rows, locked, strict=True) if not is_locked]
-        return runs.store_queue_rows(engine, queue_id, OptimizationDeviceResult, own, total)
+        return runs.store_queue_rows(engine, queue_id, target.result_model, own, total)
 
     solved = solve_instance(
         engine, instance_ids, instance, time_limit_s=config.time_limit_s, write_queue=write,
-        result_model=OptimizationDeviceResult, record_sequences=False,
+        result_model=target.result_model, record_sequences=False,
     )  # fmt: skip
     winner_queue = runs.queues_of(engine, instance_ids)[solved.winning_queue]
     shares = pool_overage_shares(instance, solved.assignment)
     shared = customers.write_shared_pool_results(
-        engine, instance_ids.instance_id, winner_queue, instance, solved.assignment,
-        rows_of[winner_queue], pools, tables.pools, shares,
+        engine, target.shared_pool_model, target.sim_column, instance_ids.instance_id,
+        winner_queue, instance, solved.assignment, rows_of[winner_queue], pools, tables.pools,
+        shares,
     )  # fmt: skip
     customers.set_processing(engine, ids.session_id, customer_id, RunStatus.COMPLETED, now=clock())
     return solved, shared
+
+
+@dataclass(frozen=True)
+class _ResultTarget:
+    """Where a customer's rows go: ``Device``-based tables for an M2M fleet, the mobility
+    tables (``MobilityDevice`` ids) for a mobility fleet."""
+
+    result_model: type
+    shared_pool_model: type
+    sim_column: str
+    sim_ids: dict[str, int]
+
+    @classmethod
+    def of(cls, engine, ids: runs.RunIds, tables: CustomerTables) -> "_ResultTarget":
+        with engine.connect() as connection:
+            fleet = load_provider(connection, tables_provider_name(connection, ids)).fleet
+            if fleet != Fleet.MOBILITY.value:
+                return cls(
+                    OptimizationDeviceResult, OptimizationSharedPoolResult, "device_id",
+                    runs.device_ids_of(connection, ids.provider_id),
+                )  # fmt: skip
+        # A mobility fleet's SIMs are referenced through MobilityDevice: make sure every SIM
+        # of the instance has its row for the period (a mobility run may not have made it).
+        sims = tables.devices.drop(columns=["rate_plan_code"]).rename(
+            columns={"carrier_rate_plan_code": "rate_plan_code"}
+        )
+        sim_ids = upsert_mobility_devices(
+            engine, ids.provider_id, ids.billing_period_id, sims, clock()
+        )
+        return cls(
+            OptimizationMobilityDeviceResult, OptimizationMobilitySharedPoolResult,
+            "mobility_device_id", sim_ids,
+        )  # fmt: skip
+
+
+def tables_provider_name(connection, ids: runs.RunIds) -> str:
+    """The run's provider name (the partition names it too; this keeps the ids the source)."""
+    return connection.scalar(
+        select(ServiceProvider.name).where(ServiceProvider.id == ids.provider_id)
+    )
 
 
 def _customers_table(solved: dict[str, SolvedInstance]) -> str:

@@ -255,15 +255,21 @@ def _report_data(
     return data, oversized, limit
 
 
-def _plan_indices(iccids: np.ndarray, plan_codes: np.ndarray, winners: pd.DataFrame) -> np.ndarray:
-    """The winner's plan of each SIM, as indices into the instance's plans, in its SIM order."""
+def _plan_indices(
+    iccids: np.ndarray,
+    plan_codes: np.ndarray,
+    winners: pd.DataFrame,
+    job: str = "optimize_billing_period",
+) -> np.ndarray:
+    """The winner's plan of each SIM, as indices into the instance's plans, in its SIM order
+    (``job`` is the one to re-run when the winner lacks a SIM)."""
     index = {code: i for i, code in enumerate(plan_codes.tolist())}
     by_iccid = dict(zip(winners["iccid"].astype(str), winners["rate_plan_code"], strict=True))
     missing = [iccid for iccid in iccids.astype(str).tolist() if iccid not in by_iccid]
     if missing:
         raise CarrierOptError(
             f"the winning assignment has no plan for {len(missing)} SIM(s), e.g. {missing[0]}: "
-            "re-run the whole optimize_billing_period partition"
+            f"re-run the whole {job} partition"
         )
     return np.array([index[by_iccid[iccid]] for iccid in iccids.astype(str).tolist()], np.int64)
 

@@ -14,7 +14,11 @@ from carrier_opt.core.instance import instance_from_frames
 from carrier_opt.core.mobility import GroupTables
 from carrier_opt.db import optimization_runs as runs
 from carrier_opt.db.export import instance_tables
-from carrier_opt.db.mobility import mobility_groups, refresh_mobility_devices
+from carrier_opt.db.mobility import (
+    mobility_device_ids,
+    mobility_groups,
+    refresh_mobility_devices,
+)
 from carrier_opt.db.models import Fleet, OptimizationMobilityDeviceResult, RunStatus
 from carrier_opt.db.providers import load_provider
 from carrier_opt.defs.assets.instance_solver import SolvedInstance, solve_instance
@@ -98,9 +102,8 @@ def mobility_winning_assignments(
     engine = database.engine()
     ids = runs.run_ids_for(engine, context.run.run_id)
     _, _, split = _split(engine, provider, period_key)
-    device_ids = refresh_mobility_devices(
-        engine, ids.provider_id, ids.billing_period_id, split, clock()
-    )
+    with engine.connect() as connection:  # mobility_devices stored them for this period
+        device_ids = mobility_device_ids(connection, ids.provider_id)
     runs.set_progress(engine, ids, 40)
     progress.report(ids.session_guid, 40, "queues created")
     solved: dict[str, SolvedInstance] = {}
