@@ -34,9 +34,10 @@ optimize_mobility_period = dg.define_asset_job(
     selection=dg.AssetSelection.assets(staged_devices, device_usage)
     | dg.AssetSelection.groups(MOBILITY_GROUP),
     description=(
-        "Sync a mobility provider's SIMs and usage, then optimize each optimization group "
-        "(its SIMs pooled together, only plans of the group's types) and keep the winners in "
-        "OptimizationMobilityDeviceResult. One run per service provider × billing period."
+        "Sync a mobility provider's SIMs and usage, optimize each optimization group (its "
+        "SIMs pooled together, only plans of the group's types), keep the winners in "
+        "OptimizationMobilityDeviceResult, store and mail a workbook per group, then push (or "
+        "dry-run) the changes as M2M does. One run per service provider × billing period."
     ),
 )
 
@@ -45,7 +46,8 @@ optimize_customer_period = dg.define_asset_job(
     selection=dg.AssetSelection.groups(CUSTOMER_GROUP),
     description=(
         "Re-price an agent's customers on its customer rate plans, one instance per customer, "
-        "with other customers' SIMs in shared pools locked; reports only, never changes "
-        "anything at the carrier. Runs on the usage stored for the period."
+        "with other customers' SIMs in shared pools locked; a workbook and a mail per "
+        "customer; never changes anything at the carrier. Runs on the usage stored for the "
+        "period."
     ),
 )

@@ -27,6 +27,7 @@ never added to any total.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -142,6 +143,27 @@ class ReportData:
     def period_end_local(self) -> datetime:
         """End of the billing period in the provider's time zone."""
         return self.period_end.astimezone(zone_of(self.time_zone))
+
+
+def without_other_customers_identities(data: ReportData) -> ReportData:
+    """``data`` with the shared-pool SIMs made anonymous: ICCID replaced by ``shared pool SIM
+    N``, MSISDN removed.
+
+    In a customer's report the shared-pool SIMs belong to *other* customers of the agent; the
+    customer may see that they use and pay into the pool, not which SIMs they are. The
+    database keeps the real rows (``OptimizationSharedPoolResult``) for the agent.
+    """
+    if data.shared_pool is None:
+        return data
+    assignments = data.assignments.copy()
+    shared = assignments["shared_pool"].to_numpy(dtype=bool)
+    labels = [f"shared pool SIM {n}" for n in range(1, int(shared.sum()) + 1)]
+    assignments.loc[shared, "iccid"] = labels
+    assignments.loc[shared, "msisdn"] = None
+    pool = data.shared_pool.copy()
+    pool["iccid"] = labels
+    pool["msisdn"] = None
+    return dataclasses.replace(data, assignments=assignments, shared_pool=pool)
 
 
 def round_half_up_cents(amount: float) -> int:

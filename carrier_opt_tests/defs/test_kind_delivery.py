@@ -11,17 +11,22 @@ from urllib.parse import unquote, urlsplit
 import dagster as dg
 import openpyxl
 from sqlalchemy import insert, select, update
+from sqlalchemy.orm import aliased
 
 from carrier_opt.db import customer_optimization
 from carrier_opt.db.customer_plans import assign_customer_rate_plans
 from carrier_opt.db.models import (
     Device,
+    JasperCarrierRatePlan,
     JasperCustomerRatePlan,
+    MobilityDevice,
     OptimizationGroup,
     OptimizationInstance,
     OptimizationInstanceResultFile,
+    OptimizationMobilityDeviceResult,
     OptimizationSharedPoolResult,
     RevCustomer,
+    ServiceProvider,
     Site,
 )
 from carrier_opt.db.providers import load_provider
@@ -238,6 +243,64 @@ def test_mobility_report_without_a_skipped_group_attaches_every_group(
     assert "more than" not in warning.message.get_content()
 
 
+def test_mobility_changes_go_to_the_carrier_when_the_provider_allows_it(
+    mobility_provider,  # noqa: F811
+    migrated_engine,
+    database_url,
+    tmp_path,
+    smtp_server,  # noqa: F811
+):
+    set_recipients(migrated_engine, "mobi")
+    with migrated_engine.begin() as connection:
+        connection.execute(
+            update(ServiceProvider)
+            .where(ServiceProvider.name == "mobi")
+            .values(allow_automatic_rate_plan_updates=True)
+        )
+    period = mobility_provider.now().strftime("%Y-%m")
+    result = materialize(
+        database_url, MOBILITY_ASSETS, partition_key("mobi", period), "mobi", tmp_path,
+        smtp_server, MOBILITY_CONFIG,
+    )  # fmt: skip
+    assert result.success, failures(result)
+    metadata = result.asset_materializations_for_node("mobility_rate_plan_updates")[0].metadata
+    edits = {edit.iccid: edit.fields["ratePlan"] for edit in mobility_provider.edits}
+    assert metadata["sent"].value == len(edits) > 0
+    assert metadata["failed"].value == metadata["dry_run"].value == 0
+    # Every change sent is the winner's plan of its SIM, a plan of its group's types.
+    current = aliased(JasperCarrierRatePlan)
+    with migrated_engine.connect() as connection:
+        winners = connection.execute(
+            select(
+                MobilityDevice.iccid, JasperCarrierRatePlan.rate_plan_code,
+                JasperCarrierRatePlan.rate_plan_type, OptimizationGroup.rate_plan_types,
+                current.rate_plan_code,
+            )
+            .select_from(OptimizationMobilityDeviceResult)
+            .join(MobilityDevice,
+                  MobilityDevice.id == OptimizationMobilityDeviceResult.mobility_device_id)
+            .join(JasperCarrierRatePlan, JasperCarrierRatePlan.id
+                  == OptimizationMobilityDeviceResult.assigned_carrier_rate_plan_id)
+            .join(current, current.id
+                  == OptimizationMobilityDeviceResult.current_carrier_rate_plan_id)
+            .join(OptimizationGroup, OptimizationGroup.id
+                  == OptimizationMobilityDeviceResult.optimization_group_id)
+        ).all()  # fmt: skip
+    moved = {iccid: (code, kind, types) for iccid, code, kind, types, before in winners
+             if code != before}  # fmt: skip
+    assert set(edits) <= set(moved)
+    for iccid, plan in edits.items():
+        code, kind, types = moved[iccid]
+        assert plan == code and kind in types.split(";")
+    # Run alone (no session of its own) it refuses, and nothing more reaches the carrier.
+    again = materialize(
+        database_url, [kind_delivery.mobility_rate_plan_updates], partition_key("mobi", period),
+        "mobi", tmp_path, smtp_server, None,
+    )  # fmt: skip
+    assert not again.success  # a run of its own has no session: it says so
+    assert len(mobility_provider.edits) == len(edits)
+
+
 # --------------------------------------------------------------------------- customer
 
 CUSTOMER_ASSETS = [*customer.customer_assets, *kind_delivery.customer_delivery_assets]
@@ -323,12 +386,22 @@ def test_customer_reports_one_workbook_and_one_mail_per_customer(
         sheet = workbook["Shared pool"]
         assert "spread evenly over its SIMs" in sheet["A1"].value
         shared, totals = table(sheet, header_row=3)
-        assert {row["ICCID"] for row in shared} == set(expected_locked)
+        # Other customers' SIMs are anonymous in a customer's report: no ICCID, no MSISDN.
+        labels = {f"shared pool SIM {n}" for n in range(1, len(expected_locked) + 1)}
+        assert {row["ICCID"] for row in shared} == labels
+        assert all(row["MSISDN"] is None for row in shared)
+        everything = [
+            cell for sheet_ in workbook.worksheets for line in sheet_.iter_rows(values_only=True)
+            for cell in line
+        ]  # fmt: skip
+        assert not set(expected_locked) & set(everything)
         assert totals[SHARE_HEADER] is None
         per_pool = defaultdict(set)
         for row in shared:
             per_pool[row["Rate plan (pool)"]].add(row[SHARE_HEADER])
-            assert cents(row[SHARE_HEADER]) == cents(expected_locked[row["ICCID"]])
+        assert sorted(cents(row[SHARE_HEADER]) for row in shared) == sorted(
+            cents(share) for share in expected_locked.values()
+        )
         assert all(len(values) == 1 for values in per_pool.values())
         pool_shares[name] = per_pool
         # Assignments shows the same share for the locked SIMs; over every SIM of the pool

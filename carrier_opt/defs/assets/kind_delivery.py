@@ -30,20 +30,36 @@ from carrier_opt.db.instance_results import (
 )
 from carrier_opt.db.models import RunStatus
 from carrier_opt.db.providers import load_provider
-from carrier_opt.defs.assets import customer, mobility
+from carrier_opt.defs.assets import customer, mobility, optimization
 from carrier_opt.defs.assets.delivery import _plan_indices, _recipients, _run_ids, _warning_count
 from carrier_opt.defs.jobs import CUSTOMER_JOB_NAME, MOBILITY_JOB_NAME
 from carrier_opt.defs.partitions import provider_and_period, provider_period_partitions
-from carrier_opt.defs.resources import DatabaseResource, NotifierResource, ResultStoreResource
+from carrier_opt.defs.resources import (
+    DatabaseResource,
+    JasperResource,
+    NotifierResource,
+    ResultStoreResource,
+)
 from carrier_opt.delivery.notify import (
     NotificationError,
     ReportFile,
     customer_recipients,
+    go_no_go_message,
     reports_message,
     success_message,
     warning_message,
 )
-from carrier_opt.delivery.report_data import ReportData, report_data_from, round_half_up_cents
+from carrier_opt.delivery.rate_plan_updates import (
+    automatic_updates_allowed,
+    push_rate_plan_changes,
+    saving_changes,
+)
+from carrier_opt.delivery.report_data import (
+    ReportData,
+    report_data_from,
+    round_half_up_cents,
+    without_other_customers_identities,
+)
 from carrier_opt.delivery.storage import (
     OPTIMIZATION_REPORT,
     StoredFile,
@@ -102,30 +118,14 @@ def mobility_report(
     provider, period_key = provider_and_period(context.partition_key)
     engine = database.engine()
     ids = _run_ids(context, engine)
-    tables, _, split = mobility._split(engine, provider, period_key)
-    by_group = {row.optimization_group_id: row for row in session_instances(engine, ids.session_id)}
-    reports = []
-    for group in split.groups:
-        if group.skipped_reason:
-            continue
-        row = by_group.get(split.group_ids[group.group.name])
-        if row is None or row.status != RunStatus.COMPLETED.value:
-            raise CarrierOptError(
-                f"optimization group {group.group.name!r} has no completed instance in session "
-                f"{ids.session_guid}: re-run the whole {MOBILITY_JOB_NAME} partition"
-            )
-        instance = instance_from_frames(group.rate_plans, group.comm_plan_rate_plans, group.devices)
-        winners = _plan_indices(
-            instance.iccids, instance.plan_codes, mobility_winners(engine, row.id),
-            MOBILITY_JOB_NAME,
-        )  # fmt: skip
-        reports.append(
-            _store_report(
-                engine, result_store, group.group.name, row, instance, winners, group.devices,
-                provider=provider, period=tables.period,
-                scope=f"Optimization group {group.group.name}",
-            )
-        )  # fmt: skip
+    period, split, solved = _solved_groups(engine, ids, provider, period_key)
+    reports = [
+        _store_report(
+            engine, result_store, group.group.name, row, instance, winners, group.devices,
+            provider=provider, period=period, scope=f"Optimization group {group.group.name}",
+        )
+        for group, row, instance, winners in solved
+    ]  # fmt: skip
     run_url = notifier.run_url(context.run.run_id)
     warnings = _mobility_warnings(provider, period_key, split.groups, reports, run_url)
     message = reports_message(
@@ -201,6 +201,7 @@ def customer_reports(
             _store_report(
                 engine, result_store, tables.customer, row, instance, winners, tables.devices,
                 provider=provider, period=period, scope=f"Customer {tables.customer}",
+                anonymous_shared_pool=True,
             )
         )  # fmt: skip
     mails = _mail_customers(context, engine, notifier, ids.provider_id, reports)
@@ -222,11 +223,99 @@ def customer_reports(
     )
 
 
-mobility_delivery_assets = [mobility_report]
+@dg.asset(
+    group_name=mobility.GROUP,
+    partitions_def=provider_period_partitions,
+    deps=[mobility_report],
+    kinds={"jasper"},
+)
+def mobility_rate_plan_updates(
+    context: dg.AssetExecutionContext,
+    database: DatabaseResource,
+    jasper: JasperResource,
+    notifier: NotifierResource,
+) -> dg.MaterializeResult:
+    """Each group's saving changes pushed to the carrier as M2M's are: batches of 250 under
+    the Go/No-Go rule, only when the provider allows automatic updates (a dry run otherwise),
+    never the same change twice; audited in ``RatePlanUpdate`` per group instance. Groups go
+    one after the other, so a later group's Go/No-Go sees the time the earlier ones took."""
+    provider, period_key = provider_and_period(context.partition_key)
+    engine = database.engine()
+    ids = _run_ids(context, engine)
+    period, _, solved = _solved_groups(engine, ids, provider, period_key)
+    with engine.connect() as connection:
+        enabled = automatic_updates_allowed(connection, ids.provider_id)
+    outcomes = {}
+    for group, row, instance, winners in solved:
+        data = report_data_from(instance, instance.current_plan, winners, provider=provider,
+                                period=period)  # fmt: skip
+        arguments = dict(
+            provider_id=ids.provider_id, optimization_instance_id=row.id,
+            changes=saving_changes(data.assignments), period_end=period.end, enabled=enabled,
+            now=lambda: optimization.clock(),  # looked up per call: tests replace the clock
+        )  # fmt: skip
+        if enabled:
+            with jasper.client_for(engine, provider) as client:
+                outcome = push_rate_plan_changes(engine, client, **arguments)
+        else:
+            outcome = push_rate_plan_changes(engine, None, **arguments)
+        outcomes[group.group.name] = outcome
+        if outcome.decision is not None and outcome.decision.devices:
+            message = go_no_go_message(
+                provider=f"{provider} (optimization group {group.group.name})",
+                period_key=period_key, decision=outcome.decision, enabled=enabled,
+                run_url=notifier.run_url(context.run.run_id),
+            )  # fmt: skip
+            notifier.send(message, _recipients(engine, ids.provider_id))
+    lines = [
+        f"| {name} | {'n/a' if o.decision is None else ('Go' if o.decision.go else 'No Go')} "
+        f"| {o.sent} | {o.dry_run} | {o.failed} | {o.already_sent} |"
+        for name, o in outcomes.items()
+    ]
+    return dg.MaterializeResult(
+        metadata={
+            "enabled": enabled,
+            "sent": sum(o.sent for o in outcomes.values()),
+            "dry_run": sum(o.dry_run for o in outcomes.values()),
+            "failed": sum(o.failed for o in outcomes.values()),
+            "already_sent": sum(o.already_sent for o in outcomes.values()),
+            "groups_table": dg.MetadataValue.md(
+                "| group | decision | sent | dry run | failed | already sent |\n"
+                "|---|---|---:|---:|---:|---:|\n" + "\n".join(lines)
+            ),
+        }
+    )
+
+
+mobility_delivery_assets = [mobility_report, mobility_rate_plan_updates]
 customer_delivery_assets = [customer_reports]
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _solved_groups(engine: Engine, ids, provider: str, period_key: str):
+    """The period, its split into groups, and each optimized group with its instance row, the
+    instance rebuilt as it was solved and the winner's plan index per SIM."""
+    tables, _, split = mobility._split(engine, provider, period_key)
+    by_group = {row.optimization_group_id: row for row in session_instances(engine, ids.session_id)}
+    solved = []
+    for group in split.groups:
+        if group.skipped_reason:
+            continue
+        row = by_group.get(split.group_ids[group.group.name])
+        if row is None or row.status != RunStatus.COMPLETED.value:
+            raise CarrierOptError(
+                f"optimization group {group.group.name!r} has no completed instance in session "
+                f"{ids.session_guid}: re-run the whole {MOBILITY_JOB_NAME} partition"
+            )
+        instance = instance_from_frames(group.rate_plans, group.comm_plan_rate_plans, group.devices)
+        winners = _plan_indices(
+            instance.iccids, instance.plan_codes, mobility_winners(engine, row.id),
+            MOBILITY_JOB_NAME,
+        )  # fmt: skip
+        solved.append((group, row, instance, winners))
+    return tables.period, split, solved
 
 
 def _store_report(
@@ -241,8 +330,12 @@ def _store_report(
     provider: str,
     period: BillingPeriodSpan,
     scope: str,
+    anonymous_shared_pool: bool = False,
 ) -> _InstanceReport:
-    """Build the instance's report from its stored figures, store it and record the file."""
+    """Build the instance's report from its stored figures, store it and record the file.
+
+    ``anonymous_shared_pool``: hide which SIMs the shared-pool rows are (a customer's report
+    must not show other customers' SIMs)."""
     bound = _float(row.lower_bound) or None
     cost_after = _float(row.cost_after) or 0.0
     data = report_data_from(
@@ -251,6 +344,8 @@ def _store_report(
         gap=None if not bound else (cost_after - bound) / bound, seconds=row.seconds,
         device_info=_device_info(devices), scope=scope,
     )  # fmt: skip
+    if anonymous_shared_pool:
+        data = without_other_customers_identities(data)
     workbook = build_workbook(data)
     file_name = report_file_name(provider, period.key, row.id, scope)
     key = report_key(provider, period.key, row.id, file_name)
