@@ -40,6 +40,8 @@ class CustomerInput:
     customers: list[CustomerTables]
     without_carrier_plan: int
     """Customer SIMs on no priced carrier plan (their result rows need one): left out."""
+    on_inactive_plan: int = 0
+    """Customer SIMs on a customer plan no longer active (no price to compare): left out."""
 
 
 def customer_input(
@@ -67,7 +69,8 @@ def customer_input(
     )  # fmt: skip
     devices = tables.devices.merge(sims, on="iccid", how="inner")
     missing = devices["carrier_rate_plan_id"].isna()
-    devices = devices[~missing & devices["customer"].notna()]
+    retired = ~devices["customer_rate_plan_code"].isin(plans["rate_plan_code"])
+    devices = devices[~missing & ~retired & devices["customer"].notna()]
     devices = devices.drop(columns=["carrier_rate_plan_id"]).rename(
         columns={
             "rate_plan_code": "carrier_rate_plan_code",
@@ -80,7 +83,7 @@ def customer_input(
             f"{provider_name} has no billable SIM on a customer rate plan in "
             f"{tables.period.key}: assign them with carrier-opt customer-plans assign"
         )
-    return CustomerInput(found, int(missing.sum()))
+    return CustomerInput(found, int(missing.sum()), int((retired & ~missing).sum()))
 
 
 def customer_plans(connection: Connection, provider_id: int) -> pd.DataFrame:

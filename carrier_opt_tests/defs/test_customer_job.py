@@ -3,7 +3,7 @@ both databases — including a shared pool whose locked SIMs change the customer
 
 import dagster as dg
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from carrier_opt.core.instance import instance_from_frames
 from carrier_opt.core.optimizer import optimize
@@ -11,6 +11,7 @@ from carrier_opt.db.customer_optimization import customer_input
 from carrier_opt.db.customer_plans import assign_customer_rate_plans, load_customer_rate_plans
 from carrier_opt.db.export import instance_tables
 from carrier_opt.db.models import (
+    JasperCustomerRatePlan,
     MobilityDevice,
     OptimizationCustomerProcessing,
     OptimizationDeviceResult,
@@ -19,6 +20,7 @@ from carrier_opt.db.models import (
     OptimizationMobilitySharedPoolResult,
     OptimizationSession,
     OptimizationSharedPoolResult,
+    RevCustomer,
     RunStatus,
 )
 from carrier_opt.db.providers import add_provider, load_provider
@@ -28,7 +30,7 @@ from carrier_opt.defs.assets import customer, optimization
 from carrier_opt.defs.partitions import SERVICE_PROVIDER, partition_key
 from carrier_opt.defs.resources import DatabaseResource, JasperResource, PlatformProgress
 from carrier_opt.jasper.fake import FakeJasper
-from carrier_opt.jasper.fake_prices import write_fake_price_list
+from carrier_opt.jasper.fake_prices import write_fake_customer_sims, write_fake_price_list
 from carrier_opt_tests.db.sync_support import (
     API_KEY_ENV,
     USERNAME_ENV,
@@ -97,6 +99,15 @@ def materialize(database_url: str, assets, key):
             else None,
             raise_on_error=False,
         )
+
+
+def run_customer_job(database_url: str, period: str):
+    """The customer job's partition of 'acme', which must succeed."""
+    result = materialize(database_url, customer.customer_assets, partition_key("acme", period))
+    assert result.success, [
+        str(e.step_failure_data.error) for e in result.all_events if e.is_step_failure
+    ]
+    return result
 
 
 def test_customer_optimization_end_to_end(
@@ -206,10 +217,7 @@ def test_customer_optimization_of_a_mobility_fleet(
         sims.write_text("\n".join(lines) + "\n")
         assign_customer_rate_plans(migrated_engine, "acme", sims)
         period = fake.now().strftime("%Y-%m")
-        result = materialize(database_url, customer.customer_assets, partition_key("acme", period))
-    assert result.success, [
-        str(e.step_failure_data.error) for e in result.all_events if e.is_step_failure
-    ]
+        result = run_customer_job(database_url, period)
     pools = result.asset_materializations_for_node("customer_rate_pools")[0].metadata
     winners = result.asset_materializations_for_node("customer_winning_assignments")[0].metadata
     with migrated_engine.connect() as connection:
@@ -227,3 +235,88 @@ def test_customer_optimization_of_a_mobility_fleet(
     assert shared == winners["shared_pool_rows"].value > 0
     assert m2m_rows == 0
     assert mobility_devices >= mobility_rows
+
+
+def test_the_fakes_own_customer_data_runs_end_to_end(
+    migrated_engine, database_url, monkeypatch, tmp_path
+):
+    """What a user gets from ``fake-jasper --write-prices``: the agent's plans and SIMs."""
+    with FakeJasper(devices=400, seed=8) as fake:
+        monkeypatch.setenv(USERNAME_ENV, fake.credentials[0])
+        monkeypatch.setenv(API_KEY_ENV, fake.credentials[1])
+        add_fake_provider(migrated_engine, fake)
+        prices = write_fake_price_list(tmp_path / "prices", "m2m")
+        load_rate_plans(migrated_engine, "acme", prices.rate_plans, prices.comm_plan_rate_plans)
+        load_customer_rate_plans(migrated_engine, "acme", prices.customer_rate_plans)
+        monkeypatch.setattr(customer, "clock", fake.now)
+        sync_provider(migrated_engine, "acme", client=client_for(fake), now=fake.now())
+        sims = write_fake_customer_sims(tmp_path / "prices", fake.fleet)
+        assign_customer_rate_plans(migrated_engine, "acme", sims)
+        period = fake.now().strftime("%Y-%m")
+        result = run_customer_job(database_url, period)
+    winners = result.asset_materializations_for_node("customer_winning_assignments")[0].metadata
+    assert winners["customers_optimized"].value == 3  # the fake's three named customers
+    assert winners["lower_bound"].value <= winners["cost_after"].value + 0.005
+    assert winners["cost_after"].value <= winners["legacy_cost"].value + 0.005
+    assert winners["cost_after"].value <= winners["cost_before"].value
+    assert winners["shared_pool_rows"].value > 0
+
+
+def test_a_failing_customer_is_recorded_and_the_others_still_run(
+    customer_provider, migrated_engine, database_url, monkeypatch, tmp_path
+):
+    fake, lines = customer_provider
+    sync_provider(migrated_engine, "acme", client=client_for(fake), now=fake.now())
+    sims = tmp_path / "customer_sims.csv"
+    sims.write_text("\n".join(lines) + "\n")
+    assign_customer_rate_plans(migrated_engine, "acme", sims)
+    real_solve = customer.solve_instance
+
+    def solve_but_fail_for_the_focus(engine, ids, instance, **kwargs):
+        if "C_ACME_POOL" in set(instance.plan_codes.tolist()):
+            raise RuntimeError("solver crashed")
+        return real_solve(engine, ids, instance, **kwargs)
+
+    monkeypatch.setattr(customer, "solve_instance", solve_but_fail_for_the_focus)
+    period = fake.now().strftime("%Y-%m")
+    result = materialize(database_url, customer.customer_assets, partition_key("acme", period))
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    assert "failed for 1 of" in str(failure.step_failure_data.error)
+    assert f"{FOCUS}: RuntimeError: solver crashed" in str(failure.step_failure_data.error)
+    with migrated_engine.connect() as connection:
+        statuses = dict(
+            connection.execute(
+                select(RevCustomer.rev_customer_number, OptimizationCustomerProcessing.status).join(
+                    RevCustomer, RevCustomer.id == OptimizationCustomerProcessing.rev_customer_id
+                )
+            ).all()
+        )
+        session = connection.execute(select(OptimizationSession)).one()
+    assert statuses.pop(FOCUS) == RunStatus.FAILED.value
+    assert statuses and set(statuses.values()) == {RunStatus.COMPLETED.value}
+    assert session.status == RunStatus.FAILED.value  # so it does not block the next run
+
+
+def test_sims_on_an_inactive_customer_plan_are_left_out_and_counted(
+    customer_provider, migrated_engine, tmp_path
+):
+    fake, lines = customer_provider
+    sync_provider(migrated_engine, "acme", client=client_for(fake), now=fake.now())
+    sims = tmp_path / "customer_sims.csv"
+    sims.write_text("\n".join(lines) + "\n")
+    assign_customer_rate_plans(migrated_engine, "acme", sims)
+    with migrated_engine.begin() as connection:
+        connection.execute(
+            update(JasperCustomerRatePlan)
+            .where(JasperCustomerRatePlan.rate_plan_code == "C_SOLO_SMALL")
+            .values(is_active=False)
+        )
+    tables = instance_tables(migrated_engine, "acme", fake.now().strftime("%Y-%m"))
+    with migrated_engine.connect() as connection:
+        found = customer_input(connection, load_provider(connection, "acme").id, "acme", tables)
+    on_small = sum(1 for line in lines if line.endswith(",C_SOLO_SMALL"))
+    assert 0 < found.on_inactive_plan <= on_small
+    for tables_ in found.customers:
+        assert "C_SOLO_SMALL" not in set(tables_.devices["rate_plan_code"])
+        assert "C_SOLO_SMALL" not in set(tables_.rate_plans["rate_plan_code"])

@@ -74,6 +74,11 @@ def customer_rate_pools(
             "%d customer SIMs are on no priced carrier plan and are left out",
             found.without_carrier_plan,
         )
+    if found.on_inactive_plan:
+        context.log.warning(
+            "%d customer SIMs are on customer plans that are no longer active and are left out",
+            found.on_inactive_plan,
+        )
     rows = "\n".join(
         f"| {c.customer} | {int((~c.devices['locked'].astype(bool)).sum())} | "
         f"{int(c.devices['locked'].astype(bool).sum())} | {len(c.rate_plans)} | "
@@ -88,6 +93,7 @@ def customer_rate_pools(
                 int(c.devices["locked"].astype(bool).sum()) for c in found.customers
             ),
             "left_out_no_carrier_plan": found.without_carrier_plan,
+            "left_out_inactive_customer_plan": found.on_inactive_plan,
             "session_guid": ids.session_guid,
             "customers_table": dg.MetadataValue.md(
                 "| customer | SIMs | locked shared-pool SIMs | plans offered | pools |\n"
