@@ -1025,6 +1025,10 @@ CREATE INDEX [ix_OptimizationInstance_optimization_group_id] ON [OptimizationIns
 
 GO
 
+ALTER TABLE [OptimizationInstance] ADD proven_optimal BIT NULL;
+
+GO
+
 ALTER TABLE [OptimizationDeviceResult] ADD current_customer_rate_plan_id INTEGER NULL;
 
 GO

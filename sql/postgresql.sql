@@ -817,6 +817,8 @@ ALTER TABLE "OptimizationInstance" ADD CONSTRAINT "fk_OptimizationInstance_optim
 
 CREATE INDEX "ix_OptimizationInstance_optimization_group_id" ON "OptimizationInstance" (optimization_group_id);
 
+ALTER TABLE "OptimizationInstance" ADD COLUMN proven_optimal BOOLEAN;
+
 ALTER TABLE "OptimizationDeviceResult" ADD COLUMN current_customer_rate_plan_id INTEGER;
 
 ALTER TABLE "OptimizationDeviceResult" ADD CONSTRAINT "fk_OptimizationDeviceResult_current_customer_rate_plan_id" FOREIGN KEY(current_customer_rate_plan_id) REFERENCES "JasperCustomerRatePlan" (id);

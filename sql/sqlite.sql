@@ -811,6 +811,8 @@ ALTER TABLE "OptimizationInstance" ADD COLUMN optimization_group_id INTEGER CONS
 
 CREATE INDEX "ix_OptimizationInstance_optimization_group_id" ON "OptimizationInstance" (optimization_group_id);
 
+ALTER TABLE "OptimizationInstance" ADD COLUMN proven_optimal BOOLEAN;
+
 ALTER TABLE "OptimizationDeviceResult" ADD COLUMN current_customer_rate_plan_id INTEGER CONSTRAINT "fk_OptimizationDeviceResult_current_customer_rate_plan_id" REFERENCES "JasperCustomerRatePlan" (id);
 
 ALTER TABLE "OptimizationDeviceResult" ADD COLUMN assigned_customer_rate_plan_id INTEGER CONSTRAINT "fk_OptimizationDeviceResult_assigned_customer_rate_plan_id" REFERENCES "JasperCustomerRatePlan" (id);

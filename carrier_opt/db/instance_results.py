@@ -45,6 +45,7 @@ class SessionInstance:
     cost_after: Decimal | None
     legacy_cost: Decimal | None
     lower_bound: Decimal | None
+    proven_optimal: bool | None
     run_started_at: datetime | None
     run_completed_at: datetime | None
 
@@ -65,7 +66,8 @@ def session_instances(engine: Engine, session_id: int) -> list[SessionInstance]:
                 instance.id, instance.status, instance.optimization_group_id,
                 OptimizationGroup.name, instance.rev_customer_id,
                 RevCustomer.rev_customer_number, instance.cost_before, instance.cost_after,
-                instance.legacy_cost, instance.lower_bound, instance.run_started_at,
+                instance.legacy_cost, instance.lower_bound, instance.proven_optimal,
+                instance.run_started_at,
                 instance.run_completed_at,
             )
             .outerjoin(OptimizationGroup, OptimizationGroup.id == instance.optimization_group_id)

@@ -198,6 +198,8 @@ def test_a_partition_stores_the_report_mails_it_and_sends_no_update_when_disable
     figures = summary(workbook)
     assert cents(figures["Cost before (USD)"]) == cents(instance.cost_before)
     assert cents(figures["Cost after (USD)"]) == cents(instance.cost_after)
+    assert instance.proven_optimal is not None  # stored by queue_results, shown as stored
+    assert figures["Proven optimal"] == ("yes" if instance.proven_optimal else "no")
     sim_rows, total = assignments(workbook)
     assert cents(total["Cost after (USD)"]) == cents(instance.cost_after)
     assert cents(sum(Decimal(repr(r["Cost after (USD)"])) for r in sim_rows)) == cents(

@@ -138,6 +138,8 @@ def assert_totals_match(instance, workbook) -> None:
     assert cents(total["Cost after (USD)"]) == cents(instance["cost_after"])
     assert sum(cents(line["Cost after (USD)"]) for line in lines) == cents(instance["cost_after"])
     assert total[SHARE_HEADER] is None  # informational: never totalled
+    assert instance["proven_optimal"] is not None
+    assert figures["Proven optimal"] == ("yes" if instance["proven_optimal"] else "no")
     assert len(lines) == instance["device_count"]
 
 

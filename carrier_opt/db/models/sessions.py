@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     ForeignKey,
     Index,
@@ -80,6 +81,8 @@ class OptimizationInstance(AuditMixin, Base):
     cost_after: Mapped[Decimal | None] = mapped_column(MONEY)
     legacy_cost: Mapped[Decimal | None] = mapped_column(MONEY)
     lower_bound: Mapped[Decimal | None] = mapped_column(MONEY)
+    # The optimizer's exact MILP closed the gap: its answer (and so the winner) is optimal.
+    proven_optimal: Mapped[bool | None] = mapped_column(Boolean)
     error_message: Mapped[str | None] = mapped_column(Text)
 
 

@@ -247,6 +247,7 @@ def _report_data(
         legacy_cost=figures["legacy_cost"] or None, lower_bound=bound,
         gap=None if not bound else (cost_after - bound) / bound,
         seconds=_seconds(stored["run_started_at"], stored["run_completed_at"]),
+        proven_optimal=bool(stored["proven_optimal"]),
         device_info=tables.devices[["iccid", "msisdn"]].assign(
             projected_usage_mb=tables.devices["usage_mb"]
         ),
@@ -280,7 +281,7 @@ def _stored_costs(engine: Engine, instance_id: int) -> dict:
     with engine.connect() as connection:
         row = connection.execute(
             select(
-                table.c.cost_before, table.c.cost_after,
+                table.c.cost_before, table.c.cost_after, table.c.proven_optimal,
                 table.c.run_started_at, table.c.run_completed_at,
             ).where(table.c.id == instance_id)
         ).one()  # fmt: skip

@@ -80,6 +80,7 @@ def solve_instance(
     runs.record_queue_costs(
         engine, ids, {q.name: q.cost for q in legacy.tried if q.name != legacy.winning_queue}
     )
+    runs.update_instance(engine, ids, proven_optimal=result.proven_optimal)
     winner, cost = runs.choose_winner(engine, ids, result_model)
     runs.finish_instance(
         engine, ids, RunStatus.COMPLETED, cost_before=costs[CURRENT], cost_after=cost,

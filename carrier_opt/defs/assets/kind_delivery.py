@@ -342,6 +342,7 @@ def _store_report(
         instance, instance.current_plan, recommended, provider=provider, period=period,
         legacy_cost=_float(row.legacy_cost), lower_bound=bound,
         gap=None if not bound else (cost_after - bound) / bound, seconds=row.seconds,
+        proven_optimal=bool(row.proven_optimal),
         device_info=_device_info(devices), scope=scope,
     )  # fmt: skip
     if anonymous_shared_pool:

@@ -254,7 +254,7 @@ def queue_results(
     )
     runs.update_instance(
         engine, ids, lower_bound=result.bound.value, legacy_cost=legacy.cost,
-        cost_before=costs[CURRENT],
+        cost_before=costs[CURRENT], proven_optimal=result.proven_optimal,
     )  # fmt: skip
     runs.set_progress(engine, ids, 50)
     progress.report(ids.session_guid, 50, "optimization calculated")

@@ -3,7 +3,8 @@
 - ``ServiceProvider.fleet``: ``m2m`` (default, every existing provider) or ``mobility``.
 - ``OptimizationGroup.communication_plans``: the communication plans whose SIMs belong to the
   mobility group.
-- ``OptimizationInstance.optimization_group_id``: mobility runs one instance per group.
+- ``OptimizationInstance.optimization_group_id``: mobility runs one instance per group;
+  ``OptimizationInstance.proven_optimal``: the optimizer's MILP closed the gap (reports say so).
 - ``OptimizationDeviceResult`` / ``OptimizationMobilityDeviceResult`` gain the current and
   assigned *customer* rate plan: customer optimization re-prices SIMs on the agent's plans.
 
@@ -65,6 +66,7 @@ def upgrade() -> None:
     _add_reference(
         "OptimizationInstance", "optimization_group_id", "OptimizationGroup", indexed=True
     )
+    op.add_column("OptimizationInstance", sa.Column("proven_optimal", sa.Boolean(), nullable=True))
     for table in RESULT_TABLES:
         _add_reference(
             table, "current_customer_rate_plan_id", "JasperCustomerRatePlan", indexed=False
@@ -93,6 +95,7 @@ def downgrade() -> None:
             _drop_reference(batch_op, table, "assigned_customer_rate_plan_id", indexed=True)
             _drop_reference(batch_op, table, "current_customer_rate_plan_id", indexed=False)
     with op.batch_alter_table("OptimizationInstance") as batch_op:
+        batch_op.drop_column("proven_optimal")
         _drop_reference(batch_op, "OptimizationInstance", "optimization_group_id", indexed=True)
     with op.batch_alter_table("OptimizationGroup") as batch_op:
         batch_op.drop_column("communication_plans")
