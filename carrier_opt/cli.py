@@ -217,7 +217,7 @@ def bench_optimizer(args: tuple[str, ...]) -> None:
 @cli.command("demo")
 @database_url_option
 def demo(database_url: str | None) -> None:
-    """Run the pipeline on embedded defaults: for now, set up the database and list it."""
+    """What `make demo` runs: the three optimization jobs against local fake carriers."""
     from carrier_opt.demo import run_demo
 
     for line in run_demo(database_url):

@@ -1,12 +1,17 @@
-"""``make demo``: the whole optimization of one billing period against a local fake carrier.
+"""``make demo``: one billing period of each kind of optimization against local fake carriers.
 
 It starts the fake Jasper (20 000 SIMs, realistic plans and prices) on loopback, registers a
 demo provider, loads its prices and materializes one partition of ``optimize_billing_period``
 in-process through the same definitions the UI uses — optimization, then the Excel report
 (stored under ``$CARRIER_OPT_HOME/reports``; its path is printed), the mail (the local notifier
 only logs) and the rate-plan updates (a dry run: the demo provider does not allow them).
-With ``DAGSTER_HOME`` set (``make demo`` sets it to the one ``make ui`` uses) the run and its
-asset metadata then show in the UI.
+It then re-prices the same provider's period for its customers (``optimize_customer_period``,
+on the agent's customer plans, one workbook per customer) and optimizes a second, mobility
+provider against its own fake fleet of phones, tablets and hotspots
+(``optimize_mobility_period``, one workbook per optimization group). All three runs go to one
+Dagster instance: with ``DAGSTER_HOME`` set (``make demo`` sets it to the one ``make ui``
+uses) they and their asset metadata then show in the UI. Re-running the demo reuses the
+providers (pointed at the new fakes) and re-loads their prices, which the loaders upsert.
 
 Production keeps Jasper's 5 calls/s; the demo raises the client's rate against the fake so
 it finishes in seconds, and says so.
@@ -19,29 +24,43 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import dagster as dg
 
 from carrier_opt.db import migrate
+from carrier_opt.db.customer_plans import assign_customer_rate_plans, load_customer_rate_plans
 from carrier_opt.db.engine import display_url
+from carrier_opt.db.optimization_groups import load_optimization_groups
 from carrier_opt.db.providers import add_provider, set_jasper_url
 from carrier_opt.db.rate_plans import load_rate_plans
 from carrier_opt.defs.assets.schema import database_schema
+from carrier_opt.defs.jobs import CUSTOMER_JOB_NAME, MOBILITY_JOB_NAME, OPTIMIZE_JOB_NAME
 from carrier_opt.defs.partitions import SERVICE_PROVIDER, partition_key
 from carrier_opt.defs.resources import DatabaseResource, JasperResource, PlatformProgress
 from carrier_opt.errors import CarrierOptError
 from carrier_opt.jasper.fake import FakeJasper
-from carrier_opt.jasper.fake_prices import write_fake_prices
+from carrier_opt.jasper.fake_prices import write_fake_customer_sims, write_fake_price_list
 
 DEMO_PROVIDER = "demo-operator"
 DEMO_DEVICES = 20_000
 DEMO_SEED = 2026
 DEMO_CALLS_PER_SECOND = 200.0
 DEMO_TIME_LIMIT_S = 20.0
+MOBILITY_PROVIDER = "demo-mobility"
+MOBILITY_DEVICES = 5_000
+MOBILITY_SEED = 2027
+KIND_TIME_LIMIT_S = 5.0
+"""Optimizer seconds of the customer and mobility runs (per customer / optimization group)."""
 USERNAME_ENV, API_KEY_ENV = "DEMO_JASPER_USERNAME", "DEMO_JASPER_API_KEY"
+RULE = "-" * 72
 
 
-def run_demo(database_url: str | None = None, devices: int = DEMO_DEVICES) -> Iterator[str]:
+def run_demo(
+    database_url: str | None = None,
+    devices: int = DEMO_DEVICES,
+    mobility_devices: int = MOBILITY_DEVICES,
+) -> Iterator[str]:
     """Run the demo and yield the lines it prints."""
     started = time.monotonic()
     database = DatabaseResource(database_url=database_url)
@@ -50,57 +69,102 @@ def run_demo(database_url: str | None = None, devices: int = DEMO_DEVICES) -> It
     _materialize([database_schema], {"database": database}, dg.DagsterInstance.ephemeral())
     tables = len(migrate.table_names(engine))
     yield f"schema revision {migrate.current_revision(engine)}: {tables} tables"
+    instance = _instance()
+    summaries: list[str] = []  # printed at the end, after the three runs' Dagster logs
     with FakeJasper(devices=devices, seed=DEMO_SEED) as fake:
         yield f"fake Jasper with {devices:,} SIMs at {fake.base_url}"
         os.environ[USERNAME_ENV], os.environ[API_KEY_ENV] = fake.credentials
-        _register_provider(engine, fake.base_url)
+        _register_provider(engine, DEMO_PROVIDER, fake.base_url, "m2m")
         period = fake.now().strftime("%Y-%m")
         yield (
             f"optimizing {DEMO_PROVIDER} billing period {period} (the demo calls the fake at "
             f"{DEMO_CALLS_PER_SECOND:.0f} calls/s; production keeps Jasper's 5 calls/s)"
         )
-        result = _run_partition(database, period)
-    yield from _closing_summary(result, time.monotonic() - started)
+        result = _run_partition(
+            database, instance, OPTIMIZE_JOB_NAME, DEMO_PROVIDER, period,
+            {"queue_results": {"config": {"time_limit_s": DEMO_TIME_LIMIT_S}}},
+        )  # fmt: skip
+        summaries += _m2m_summary(result, f"{DEMO_PROVIDER} {period}")
+        _load_customer_plans(engine, fake)
+        yield f"re-pricing {DEMO_PROVIDER} billing period {period} on its customers' plans"
+        result = _run_partition(
+            database, instance, CUSTOMER_JOB_NAME, DEMO_PROVIDER, period,
+            {"customer_winning_assignments": {"config": {"time_limit_s": KIND_TIME_LIMIT_S}}},
+        )  # fmt: skip
+        summaries += _customer_summary(result, f"{DEMO_PROVIDER} {period}")
+    with FakeJasper(devices=mobility_devices, seed=MOBILITY_SEED, fleet="mobility") as fake:
+        yield f"fake Jasper with {mobility_devices:,} mobility SIMs at {fake.base_url}"
+        os.environ[USERNAME_ENV], os.environ[API_KEY_ENV] = fake.credentials
+        _register_provider(engine, MOBILITY_PROVIDER, fake.base_url, "mobility")
+        period = fake.now().strftime("%Y-%m")
+        yield f"optimizing {MOBILITY_PROVIDER} billing period {period} per optimization group"
+        result = _run_partition(
+            database, instance, MOBILITY_JOB_NAME, MOBILITY_PROVIDER, period,
+            {"mobility_winning_assignments": {"config": {"time_limit_s": KIND_TIME_LIMIT_S}}},
+        )  # fmt: skip
+        summaries += _mobility_summary(result, f"{MOBILITY_PROVIDER} {period}")
+    yield from summaries
+    yield RULE
+    yield f"demo seconds in all:   {time.monotonic() - started:.1f}"
 
 
-def _register_provider(engine, base_url: str) -> None:
-    """Add the demo provider (or point it at this run's fake) and load its prices."""
+def _instance() -> dg.DagsterInstance:
+    """The UI's instance when DAGSTER_HOME is set (``make demo``), else an ephemeral one."""
+    if os.environ.get("DAGSTER_HOME"):
+        return dg.DagsterInstance.get()
+    return dg.DagsterInstance.ephemeral()
+
+
+def _register_provider(engine, name: str, base_url: str, fleet: str) -> None:
+    """Add a demo provider (or point it at this run's fake) and load its prices: the rate
+    plans, and a mobility provider's optimization groups (the loaders upsert)."""
     try:
         add_provider(
-            engine, DEMO_PROVIDER, jasper_url=base_url, billing_cycle_end_day=31,
-            time_zone="UTC", username_env=USERNAME_ENV, api_key_env=API_KEY_ENV,
-            optimization_start_hour=8,
+            engine, name, jasper_url=base_url, billing_cycle_end_day=31, time_zone="UTC",
+            username_env=USERNAME_ENV, api_key_env=API_KEY_ENV, optimization_start_hour=8,
+            fleet=fleet,
         )  # fmt: skip
     except CarrierOptError:
-        set_jasper_url(engine, DEMO_PROVIDER, base_url)
+        set_jasper_url(engine, name, base_url)
     with tempfile.TemporaryDirectory() as folder:
-        load_rate_plans(engine, DEMO_PROVIDER, *write_fake_prices(Path(folder)))
+        prices = write_fake_price_list(Path(folder), fleet)
+        load_rate_plans(engine, name, prices.rate_plans, prices.comm_plan_rate_plans)
+        if prices.optimization_groups is not None:
+            load_optimization_groups(engine, name, prices.optimization_groups)
 
 
-def _run_partition(database: DatabaseResource, period: str) -> dg.ExecuteInProcessResult:
-    """One partition of the real job, on the UI's instance when DAGSTER_HOME is set."""
+def _load_customer_plans(engine, fake: FakeJasper) -> None:
+    """The agent's customer plans, and its synced SIMs put on them (both upserted)."""
+    with tempfile.TemporaryDirectory() as folder:
+        prices = write_fake_price_list(Path(folder), "m2m")
+        load_customer_rate_plans(engine, DEMO_PROVIDER, prices.customer_rate_plans)
+        sims = write_fake_customer_sims(Path(folder), fake.fleet)
+        assign_customer_rate_plans(engine, DEMO_PROVIDER, sims)
+
+
+def _run_partition(
+    database: DatabaseResource,
+    instance: dg.DagsterInstance,
+    job_name: str,
+    provider: str,
+    period: str,
+    ops: dict,
+) -> dg.ExecuteInProcessResult:
+    """One partition of one of the real jobs, on ``instance``."""
     from carrier_opt.definitions import defs
 
-    instance = (
-        dg.DagsterInstance.get()
-        if os.environ.get("DAGSTER_HOME")
-        else dg.DagsterInstance.ephemeral()
-    )
-    if not instance.has_dynamic_partition(SERVICE_PROVIDER, DEMO_PROVIDER):
-        instance.add_dynamic_partitions(SERVICE_PROVIDER, [DEMO_PROVIDER])
-    job = defs.resolve_job_def("optimize_billing_period")
+    if not instance.has_dynamic_partition(SERVICE_PROVIDER, provider):
+        instance.add_dynamic_partitions(SERVICE_PROVIDER, [provider])
+    job = defs.resolve_job_def(job_name)
     result = job.execute_in_process(
-        partition_key=partition_key(DEMO_PROVIDER, period),
+        partition_key=partition_key(provider, period),
         instance=instance,
         resources={
             "database": database,
             "jasper": JasperResource(calls_per_second=DEMO_CALLS_PER_SECOND),
             "progress": PlatformProgress(),
         },
-        run_config={
-            "ops": {"queue_results": {"config": {"time_limit_s": DEMO_TIME_LIMIT_S}}},
-            "loggers": {"console": {"config": {"log_level": "INFO"}}},
-        },
+        run_config={"ops": ops, "loggers": {"console": {"config": {"log_level": "INFO"}}}},
         raise_on_error=False,
     )
     if not result.success:
@@ -114,10 +178,11 @@ def _materialize(assets, resources, instance) -> None:
         raise CarrierOptError(_failure_message(result))
 
 
-def _closing_summary(result: dg.ExecuteInProcessResult, seconds: float) -> Iterator[str]:
-    meta = {k: v.value for k, v in _metadata(result, "winning_assignments").items()}
-    queues = {k: v.value for k, v in _metadata(result, "queue_results").items()}
-    yield "-" * 72
+def _m2m_summary(result: dg.ExecuteInProcessResult, partition: str) -> Iterator[str]:
+    meta = _metadata(result, "winning_assignments")
+    queues = _metadata(result, "queue_results")
+    yield RULE
+    yield f"M2M optimization of {partition} ({OPTIMIZE_JOB_NAME})"
     yield f"devices optimized:     {meta['devices']:,}"
     yield f"cost before:           {meta['cost_before']:,.2f} USD"
     yield f"cost after:            {meta['cost_after']:,.2f} USD ({meta['winning_queue']} wins)"
@@ -127,16 +192,19 @@ def _closing_summary(result: dg.ExecuteInProcessResult, seconds: float) -> Itera
     yield f"SIMs changing plan:    {meta['devices_changing_plan']:,}"
     yield f"optimizer seconds:     {queues['optimizer_seconds']}"
     yield from _delivery_summary(result)
-    yield f"demo seconds in all:   {seconds:.1f}"
 
 
 def _delivery_summary(result: dg.ExecuteInProcessResult) -> Iterator[str]:
     """Where the workbook is, and what the rate-plan updates did (a dry run by default)."""
-    report = {k: v.value for k, v in _metadata(result, "optimization_report").items()}
-    updates = {k: v.value for k, v in _metadata(result, "rate_plan_updates").items()}
+    report = _metadata(result, "optimization_report")
     yield f"report workbook:       {report['report']}"
+    yield from _updates_summary(_metadata(result, "rate_plan_updates"))
+
+
+def _updates_summary(updates: dict) -> Iterator[str]:
     if updates["enabled"]:
-        yield f"rate-plan updates:     {updates['sent']:,} sent ({updates['decision']})"
+        decision = f" ({updates['decision']})" if "decision" in updates else ""
+        yield f"rate-plan updates:     {updates['sent']:,} sent{decision}"
     else:
         yield (
             f"rate-plan updates:     dry run, {updates['dry_run']:,} saving changes recorded "
@@ -144,8 +212,60 @@ def _delivery_summary(result: dg.ExecuteInProcessResult) -> Iterator[str]:
         )
 
 
+def _customer_summary(result: dg.ExecuteInProcessResult, partition: str) -> Iterator[str]:
+    pools = _metadata(result, "customer_rate_pools")
+    meta = _metadata(result, "customer_winning_assignments")
+    yield RULE
+    yield f"customer optimization of {partition} ({CUSTOMER_JOB_NAME})"
+    yield f"customers optimized:   {meta['customers_optimized']:,} ({pools['devices']:,} SIMs)"
+    yield from _costs(meta)
+    yield (
+        f"shared-pool SIMs:      {pools['locked_shared_pool_devices']:,} of other customers "
+        f"locked ({meta['shared_pool_rows']:,} shared-pool rows)"
+    )
+    yield _workbooks("customer workbooks:", _metadata(result, "customer_reports")["files"])
+    yield "carrier changes:       none (customer plans are the agent's own)"
+
+
+def _mobility_summary(result: dg.ExecuteInProcessResult, partition: str) -> Iterator[str]:
+    devices = _metadata(result, "mobility_devices")
+    meta = _metadata(result, "mobility_winning_assignments")
+    yield RULE
+    yield f"mobility optimization of {partition} ({MOBILITY_JOB_NAME})"
+    yield (
+        f"groups optimized:      {meta['groups_optimized']:,} ({devices['devices']:,} SIMs, "
+        f"{devices['excluded_devices']:,} left on plans of another type)"
+    )
+    yield from _costs(meta)
+    yield _workbooks("group workbooks:", _metadata(result, "mobility_report")["files"])
+    yield from _updates_summary(_metadata(result, "mobility_rate_plan_updates"))
+
+
+def _costs(meta: dict) -> Iterator[str]:
+    """Cost lines of a customer or mobility run (totals over its groups or customers)."""
+    before, after, bound = meta["cost_before"], meta["cost_after"], meta["lower_bound"]
+    saving_pct = 100 * (before - after) / before if before else 0.0
+    gap_pct = meta["gap_pct"]
+    yield f"cost before:           {before:,.2f} USD"
+    yield f"cost after:            {after:,.2f} USD"
+    yield f"saving:                {meta['saving']:,.2f} USD ({saving_pct:.1f} %)"
+    yield f"legacy strategies:     {meta['legacy_cost']:,.2f} USD"
+    yield f"lower bound:           {bound:,.2f} USD, gap {gap_pct:.4f} %"
+
+
+def _workbooks(label: str, files: dict[str, str]) -> str:
+    """``label``, how many workbooks and the folder they are under (their URIs when the result
+    store is not local)."""
+    uris = list(files.values())
+    if not uris or any(urlsplit(uri).scheme != "file" for uri in uris):
+        return f"{label:<23}{len(uris)}: {', '.join(uris) or 'none'}"
+    folder = os.path.commonpath([Path(unquote(urlsplit(uri).path)).parent for uri in uris])
+    return f"{label:<23}{len(uris)} under {folder}"
+
+
 def _metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict:
-    return result.asset_materializations_for_node(asset)[0].metadata
+    metadata = result.asset_materializations_for_node(asset)[0].metadata
+    return {key: value.value for key, value in metadata.items()}
 
 
 def _failure_message(result: dg.ExecuteInProcessResult) -> str:

@@ -351,17 +351,62 @@ def instance() -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="Instance folder to write (replaced whole if it exists).",
 )
+@click.option(
+    "--optimization-group",
+    metavar="GROUP",
+    help="Mobility provider: only this optimization group's instance (as the mobility run "
+    "solves it).",
+)
+@click.option(
+    "--customer",
+    metavar="CUSTOMER",
+    help="Customer optimization: this customer's instance (its SIMs on customer plans, other "
+    "customers' shared-pool SIMs locked).",
+)
 @database_url_option
 def instance_export(
-    name: str, billing_period: str, out_dir: Path, database_url: str | None
+    name: str,
+    billing_period: str,
+    out_dir: Path,
+    optimization_group: str | None,
+    customer: str | None,
+    database_url: str | None,
 ) -> None:
     """Write provider NAME's billing period as an instance folder for carrier-opt optimize."""
     from carrier_opt.db.export import export_instance
 
-    summary = export_instance(ready_engine(database_url), name, billing_period, out_dir)
+    if optimization_group and customer:
+        raise InputError("give --optimization-group or --customer, not both")
+    engine = ready_engine(database_url)
+    if optimization_group or customer:
+        _export_part(engine, name, billing_period, out_dir, optimization_group, customer)
+        return
+    summary = export_instance(engine, name, billing_period, out_dir)
     click.echo(
         f"wrote {summary.folder}: {summary.devices} SIMs ({summary.locked} locked), "
         f"{summary.rate_plans} rate plans, {summary.pairs} allowed pairs for "
         f"{summary.period.key} ({summary.period.start.isoformat()} to "
         f"{summary.period.end.isoformat()})"
+    )
+
+
+def _export_part(
+    engine, name: str, period: str, out_dir: Path, group: str | None, customer: str | None
+) -> None:
+    """``instance export`` of one mobility group or one customer."""
+    if group:
+        from carrier_opt.db.mobility import export_group_instance
+
+        tables = export_group_instance(engine, name, period, group, out_dir)
+        what = f"optimization group {group}"
+    else:
+        from carrier_opt.db.customer_optimization import export_customer_instance
+
+        tables = export_customer_instance(engine, name, period, str(customer), out_dir)
+        what = f"customer {customer}"
+    locked = int(tables.devices["locked"].astype(str).str.lower().eq("true").sum())
+    click.echo(
+        f"wrote {out_dir}: {what}, {len(tables.devices)} SIMs ({locked} locked), "
+        f"{len(tables.rate_plans)} rate plans, {len(tables.comm_plan_rate_plans)} allowed pairs "
+        f"for {period}"
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -18,7 +19,7 @@ from sqlalchemy import Connection, Engine, delete, insert, select, update
 
 from carrier_opt.core.customer import CustomerTables, customer_tables
 from carrier_opt.core.instance import Instance
-from carrier_opt.db.export import InstanceTables
+from carrier_opt.db.export import InstanceTables, instance_tables, write_instance_folder
 from carrier_opt.db.models import (
     CustomerRatePool,
     Device,
@@ -27,6 +28,7 @@ from carrier_opt.db.models import (
     RevCustomer,
     RunStatus,
 )
+from carrier_opt.db.providers import load_provider
 from carrier_opt.db.rate_plans import RATE_PLAN_COLUMNS
 from carrier_opt.errors import InputError
 
@@ -42,6 +44,22 @@ class CustomerInput:
     """Customer SIMs on no priced carrier plan (their result rows need one): left out."""
     on_inactive_plan: int = 0
     """Customer SIMs on a customer plan no longer active (no price to compare): left out."""
+
+    def customer(self, name: str) -> CustomerTables:
+        """The instance of customer ``name``; :class:`InputError` listing them otherwise."""
+        for tables in self.customers:
+            if tables.customer == name:
+                return tables
+        known = ", ".join(t.customer for t in self.customers)
+        raise InputError(f"no customer {name!r} with SIMs on customer plans; they are: {known}")
+
+
+def period_customers(engine: Engine, provider_name: str, period_key: str) -> CustomerInput:
+    """Every customer's instance of the provider's period (what a customer run optimizes)."""
+    tables = instance_tables(engine, provider_name, period_key)
+    with engine.connect() as connection:
+        provider_id = load_provider(connection, provider_name).id
+        return customer_input(connection, provider_id, provider_name, tables)
 
 
 def customer_input(
@@ -257,3 +275,14 @@ _CHARGES = (
     "overage_charge_amount",
     "sms_charge_amount",
 )
+
+
+def export_customer_instance(
+    engine: Engine, provider_name: str, period_key: str, customer: str, out_dir: Path
+) -> CustomerTables:
+    """Write one customer's instance of the period as an instance folder (its SIMs, and the
+    other customers' shared-pool SIMs locked) — what the customer run solves, for
+    ``carrier-opt optimize``."""
+    tables = period_customers(engine, provider_name, period_key).customer(customer)
+    write_instance_folder(out_dir, tables.rate_plans, tables.comm_plan_rate_plans, tables.devices)
+    return tables

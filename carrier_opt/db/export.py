@@ -123,7 +123,9 @@ def export_instance(
 ) -> ExportSummary:
     """Write the instance folder of ``provider_name``'s period ``period_key`` to ``out_dir``."""
     tables = instance_tables(engine, provider_name, period_key)
-    _write_atomically(Path(out_dir), tables.rate_plans, tables.comm_plan_rate_plans, tables.devices)
+    write_instance_folder(
+        Path(out_dir), tables.rate_plans, tables.comm_plan_rate_plans, tables.devices
+    )
     return ExportSummary(
         folder=Path(out_dir),
         period=tables.period,
@@ -270,10 +272,15 @@ def _device_frame(
     )
 
 
-def _write_atomically(
+def write_instance_folder(
     out_dir: Path, plans: pd.DataFrame, pairs: pd.DataFrame, devices: pd.DataFrame
 ) -> None:
-    """Write the three files into a temporary sibling folder, then rename it into place."""
+    """Write the three contract files into a temporary sibling folder, then rename it into
+    place (a crash never leaves a half-written instance; an existing folder is replaced whole).
+    Booleans are written ``true``/``false`` as the contract spells them."""
+    devices = devices.assign(
+        **{c: devices[c].map(_flag) for c in devices.columns if devices[c].dtype == bool}
+    )
     out_dir = out_dir.resolve()
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
@@ -291,6 +298,10 @@ def _write_atomically(
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def _flag(value: bool) -> str:
+    return "true" if value else "false"
 
 
 def _decimal_text(value: Decimal | float | None) -> str:

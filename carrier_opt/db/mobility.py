@@ -10,16 +10,20 @@ and referenced by ``OptimizationMobilityDeviceResult``.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 import pandas as pd
 from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 
+from carrier_opt.core.billing import BillingPeriodSpan
 from carrier_opt.core.mobility import GroupDefinition, GroupTables, split_into_groups
-from carrier_opt.db.export import InstanceTables
-from carrier_opt.db.models import JasperCarrierRatePlan, MobilityDevice
+from carrier_opt.db.export import InstanceTables, instance_tables, write_instance_folder
+from carrier_opt.db.models import Fleet, JasperCarrierRatePlan, MobilityDevice
 from carrier_opt.db.optimization_groups import active_optimization_groups
+from carrier_opt.db.providers import load_provider
 from carrier_opt.errors import InputError
 
 
@@ -29,6 +33,30 @@ class MobilityGroups:
 
     groups: list[GroupTables]
     group_ids: dict[str, int]
+    period: BillingPeriodSpan | None = None
+
+    def group(self, name: str) -> GroupTables:
+        """The group called ``name``; :class:`InputError` listing the groups otherwise."""
+        for group in self.groups:
+            if group.group.name == name:
+                return group
+        known = ", ".join(g.group.name for g in self.groups)
+        raise InputError(f"no active optimization group {name!r}; the groups are: {known}")
+
+
+def period_groups(engine: Engine, provider_name: str, period_key: str) -> MobilityGroups:
+    """A mobility provider's period split into its optimization groups (what a mobility run
+    optimizes); refuses an M2M provider, which is optimized per communication group."""
+    tables = instance_tables(engine, provider_name, period_key)
+    with engine.connect() as connection:
+        settings = load_provider(connection, provider_name)
+        if settings.fleet != Fleet.MOBILITY.value:
+            raise InputError(
+                f"{provider_name} is an {settings.fleet} fleet: run optimize_billing_period for "
+                "it (or re-add it with carrier-opt provider add --fleet mobility)"
+            )
+        split = mobility_groups(connection, settings.id, provider_name, tables)
+    return dataclasses.replace(split, period=tables.period)
 
 
 def mobility_groups(
@@ -160,3 +188,17 @@ def _carrier_plan_ids(connection: Connection, provider_id: int) -> dict[str, int
         )
     ).all()
     return {code: int(row_id) for code, row_id in rows}
+
+
+def export_group_instance(
+    engine: Engine, provider_name: str, period_key: str, group_name: str, out_dir: Path
+) -> GroupTables:
+    """Write one optimization group's instance of the period as an instance folder — what the
+    mobility run solves for that group, for ``carrier-opt optimize``."""
+    group = period_groups(engine, provider_name, period_key).group(group_name)
+    if group.skipped_reason:
+        raise InputError(
+            f"optimization group {group_name!r} is not optimized: {group.skipped_reason}"
+        )
+    write_instance_folder(out_dir, group.rate_plans, group.comm_plan_rate_plans, group.devices)
+    return group

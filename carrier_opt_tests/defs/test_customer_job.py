@@ -3,9 +3,11 @@ both databases — including a shared pool whose locked SIMs change the customer
 
 import dagster as dg
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import func, select, update
 
-from carrier_opt.core.instance import instance_from_frames
+from carrier_opt.cli import cli
+from carrier_opt.core.instance import instance_from_frames, load_instance
 from carrier_opt.core.optimizer import optimize
 from carrier_opt.db.customer_optimization import customer_input
 from carrier_opt.db.customer_plans import assign_customer_rate_plans, load_customer_rate_plans
@@ -320,3 +322,39 @@ def test_sims_on_an_inactive_customer_plan_are_left_out_and_counted(
     for tables_ in found.customers:
         assert "C_SOLO_SMALL" not in set(tables_.devices["rate_plan_code"])
         assert "C_SOLO_SMALL" not in set(tables_.rate_plans["rate_plan_code"])
+
+
+def test_a_customers_exported_instance_gives_the_runs_cost(
+    customer_provider, migrated_engine, database_url, tmp_path
+):
+    """``instance export --customer`` writes what the run solved: optimizing that folder with
+    the contract's optimizer reaches the cost the run stored for the customer."""
+    fake, lines = customer_provider
+    sync_provider(migrated_engine, "acme", client=client_for(fake), now=fake.now())
+    sims = tmp_path / "customer_sims.csv"
+    sims.write_text("\n".join(lines) + "\n")
+    assign_customer_rate_plans(migrated_engine, "acme", sims)
+    period = fake.now().strftime("%Y-%m")
+    run_customer_job(database_url, period)
+    folder = tmp_path / "focus"
+    exported = CliRunner().invoke(
+        cli,
+        ["instance", "export", "acme", "--billing-period", period, "--out", str(folder),
+         "--customer", FOCUS, "--database-url", database_url],
+    )  # fmt: skip
+    assert exported.exit_code == 0, exported.output
+    assert f"customer {FOCUS}" in exported.output and "locked" in exported.output
+    offline = optimize(load_instance(folder), time_limit_s=10)
+    with migrated_engine.connect() as connection:
+        stored = connection.scalar(
+            select(OptimizationInstance.cost_after)
+            .join(RevCustomer, RevCustomer.id == OptimizationInstance.rev_customer_id)
+            .where(RevCustomer.rev_customer_number == FOCUS)
+        )
+    assert float(stored) == pytest.approx(offline.cost, abs=0.01)
+    unknown = CliRunner().invoke(
+        cli,
+        ["instance", "export", "acme", "--billing-period", period, "--out", str(folder),
+         "--customer", "Nobody Inc", "--database-url", database_url],
+    )  # fmt: skip
+    assert unknown.exit_code != 0 and "no customer 'Nobody Inc'" in unknown.output

@@ -4,8 +4,12 @@ the mobility job per optimization group, on both databases."""
 import dagster as dg
 import pandas as pd
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import func, select
 
+from carrier_opt.cli import cli
+from carrier_opt.core.instance import load_instance
+from carrier_opt.core.optimizer import optimize
 from carrier_opt.db.models import (
     JasperCarrierRatePlan,
     MobilityDevice,
@@ -167,3 +171,35 @@ def test_the_m2m_job_refuses_a_mobility_provider(mobility_provider, database_url
     assert not result.success
     failure = next(e for e in result.all_events if e.is_step_failure)
     assert "is a mobility fleet" in str(failure.step_failure_data.error)
+
+
+def test_a_groups_exported_instance_gives_the_runs_cost(
+    mobility_provider, migrated_engine, database_url, tmp_path
+):
+    """``instance export --optimization-group`` writes what the run solved for the group."""
+    period = mobility_provider.now().strftime("%Y-%m")
+    assert materialize(database_url, partition_key("mobi", period)).success
+    folder = tmp_path / "tablets"
+    exported = CliRunner().invoke(
+        cli,
+        ["instance", "export", "mobi", "--billing-period", period, "--out", str(folder),
+         "--optimization-group", "Tablets", "--database-url", database_url],
+    )  # fmt: skip
+    assert exported.exit_code == 0, exported.output
+    offline = optimize(load_instance(folder), time_limit_s=10)
+    with migrated_engine.connect() as connection:
+        stored = connection.scalar(
+            select(OptimizationInstance.cost_after)
+            .join(
+                OptimizationGroup,
+                OptimizationGroup.id == OptimizationInstance.optimization_group_id,
+            )
+            .where(OptimizationGroup.name == "Tablets")
+        )
+    assert float(stored) == pytest.approx(offline.cost, abs=0.01)
+    both = CliRunner().invoke(
+        cli,
+        ["instance", "export", "mobi", "--billing-period", period, "--out", str(folder),
+         "--optimization-group", "Tablets", "--customer", "x", "--database-url", database_url],
+    )  # fmt: skip
+    assert both.exit_code != 0 and "not both" in both.output

@@ -21,7 +21,6 @@ from carrier_opt.core.instance import instance_from_frames
 from carrier_opt.core.pricing import pool_overage_shares
 from carrier_opt.db import customer_optimization as customers
 from carrier_opt.db import optimization_runs as runs
-from carrier_opt.db.export import instance_tables
 from carrier_opt.db.mobility import upsert_mobility_devices
 from carrier_opt.db.models import (
     Fleet,
@@ -44,13 +43,6 @@ GROUP = "customer_optimization"
 CUSTOMER_PLAN_COLUMNS = ("current_customer_rate_plan_id", "assigned_customer_rate_plan_id")
 
 
-def _input(engine, provider: str, period_key: str) -> customers.CustomerInput:
-    tables = instance_tables(engine, provider, period_key)
-    with engine.connect() as connection:
-        provider_id = load_provider(connection, provider).id
-        return customers.customer_input(connection, provider_id, provider, tables)
-
-
 @dg.asset(group_name=GROUP, partitions_def=provider_period_partitions, kinds={"pandas"})
 @_guarded
 def customer_rate_pools(
@@ -65,7 +57,7 @@ def customer_rate_pools(
         optimization_type=OptimizationType.CUSTOMER,
     )  # fmt: skip
     progress.report(ids.session_guid, 0, "session started")
-    found = _input(engine, provider, period_key)
+    found = customers.period_customers(engine, provider, period_key)
     numbers = [c.customer for c in found.customers]
     customer_ids = customers.ensure_customers(engine, numbers, now)
     customers.open_processing(engine, ids.session_id, [customer_ids[n] for n in numbers], now)
@@ -121,7 +113,7 @@ def customer_winning_assignments(
     provider, period_key = _partition(context)
     engine = database.engine()
     ids = runs.run_ids_for(engine, context.run.run_id)
-    found = _input(engine, provider, period_key)
+    found = customers.period_customers(engine, provider, period_key)
     customer_ids = customers.ensure_customers(
         engine, [c.customer for c in found.customers], clock()
     )
@@ -151,6 +143,7 @@ def customer_winning_assignments(
     progress.report(ids.session_guid, 100, "results ready")
     before = sum(s.cost_before for s in solved.values())
     after = sum(s.cost_after for s in solved.values())
+    bound = sum(s.lower_bound for s in solved.values())
     return dg.MaterializeResult(
         metadata={
             "customers_optimized": len(solved),
@@ -158,7 +151,8 @@ def customer_winning_assignments(
             "cost_after": round(after, 2),
             "saving": round(before - after, 2),
             "legacy_cost": round(sum(s.legacy_cost for s in solved.values()), 2),
-            "lower_bound": round(sum(s.lower_bound for s in solved.values()), 2),
+            "lower_bound": round(bound, 2),
+            "gap_pct": round(100 * (after - bound) / bound, 4) if bound > 0 else 0.0,
             "shared_pool_rows": sum(shared_rows.values()),
             "carrier_changes_pushed": 0,
             "session_guid": ids.session_guid,

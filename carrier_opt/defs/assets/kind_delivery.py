@@ -22,12 +22,14 @@ from sqlalchemy import Engine
 from carrier_opt.core.billing import BillingPeriodSpan, period_for_key
 from carrier_opt.core.instance import Instance, instance_from_frames
 from carrier_opt.core.mobility import GroupTables
+from carrier_opt.db.customer_optimization import period_customers
 from carrier_opt.db.instance_results import (
     SessionInstance,
     customer_winners,
     mobility_winners,
     session_instances,
 )
+from carrier_opt.db.mobility import period_groups
 from carrier_opt.db.models import RunStatus
 from carrier_opt.db.providers import load_provider
 from carrier_opt.defs.assets import customer, mobility, optimization
@@ -175,7 +177,7 @@ def customer_reports(
     provider, period_key = provider_and_period(context.partition_key)
     engine = database.engine()
     ids = _run_ids(context, engine)
-    found = customer._input(engine, provider, period_key)
+    found = period_customers(engine, provider, period_key)
     period = _period(engine, provider, period_key)
     by_customer = {
         row.customer: row
@@ -297,7 +299,7 @@ customer_delivery_assets = [customer_reports]
 def _solved_groups(engine: Engine, ids, provider: str, period_key: str):
     """The period, its split into groups, and each optimized group with its instance row, the
     instance rebuilt as it was solved and the winner's plan index per SIM."""
-    tables, _, split = mobility._split(engine, provider, period_key)
+    split = period_groups(engine, provider, period_key)
     by_group = {row.optimization_group_id: row for row in session_instances(engine, ids.session_id)}
     solved = []
     for group in split.groups:
@@ -315,7 +317,7 @@ def _solved_groups(engine: Engine, ids, provider: str, period_key: str):
             MOBILITY_JOB_NAME,
         )  # fmt: skip
         solved.append((group, row, instance, winners))
-    return tables.period, split, solved
+    return split.period, split, solved
 
 
 def _store_report(

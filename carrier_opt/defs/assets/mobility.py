@@ -13,14 +13,12 @@ import dagster as dg
 from carrier_opt.core.instance import instance_from_frames
 from carrier_opt.core.mobility import GroupTables
 from carrier_opt.db import optimization_runs as runs
-from carrier_opt.db.export import instance_tables
 from carrier_opt.db.mobility import (
     mobility_device_ids,
-    mobility_groups,
+    period_groups,
     refresh_mobility_devices,
 )
-from carrier_opt.db.models import Fleet, OptimizationMobilityDeviceResult, RunStatus
-from carrier_opt.db.providers import load_provider
+from carrier_opt.db.models import OptimizationMobilityDeviceResult, RunStatus
 from carrier_opt.defs.assets.instance_solver import SolvedInstance, solve_instance
 from carrier_opt.defs.assets.optimization import (
     OptimizerConfig,
@@ -31,21 +29,8 @@ from carrier_opt.defs.assets.optimization import (
 )
 from carrier_opt.defs.partitions import provider_period_partitions
 from carrier_opt.defs.resources import DatabaseResource, PlatformProgress
-from carrier_opt.errors import InputError
 
 GROUP = "mobility"
-
-
-def _split(engine, provider: str, period_key: str):
-    tables = instance_tables(engine, provider, period_key)
-    with engine.connect() as connection:
-        settings = load_provider(connection, provider)
-        if settings.fleet != Fleet.MOBILITY.value:
-            raise InputError(
-                f"{provider} is an {settings.fleet} fleet: run optimize_billing_period for it "
-                f"(or re-add it with carrier-opt provider add --fleet mobility)"
-            )
-        return tables, settings, mobility_groups(connection, settings.id, provider, tables)
 
 
 @dg.asset(group_name=GROUP, partitions_def=provider_period_partitions, deps=[device_usage])
@@ -58,8 +43,8 @@ def mobility_devices(
     provider, period_key = _partition(context)
     engine = database.engine()
     ids = runs.run_ids_for(engine, context.run.run_id)
-    tables, _, split = _split(engine, provider, period_key)
-    refresh_mobility_devices(engine, ids.provider_id, tables.billing_period_id, split, clock())
+    split = period_groups(engine, provider, period_key)
+    refresh_mobility_devices(engine, ids.provider_id, ids.billing_period_id, split, clock())
     for group in split.groups:
         if group.skipped_reason:
             context.log.warning("group %s skipped: %s", group.group.name, group.skipped_reason)
@@ -101,7 +86,7 @@ def mobility_winning_assignments(
     provider, period_key = _partition(context)
     engine = database.engine()
     ids = runs.run_ids_for(engine, context.run.run_id)
-    _, _, split = _split(engine, provider, period_key)
+    split = period_groups(engine, provider, period_key)
     with engine.connect() as connection:  # mobility_devices stored them for this period
         device_ids = mobility_device_ids(connection, ids.provider_id)
     runs.set_progress(engine, ids, 40)
@@ -116,6 +101,7 @@ def mobility_winning_assignments(
     runs.set_progress(engine, ids, 50)
     before = sum(s.cost_before for s in solved.values())
     after = sum(s.cost_after for s in solved.values())
+    bound = sum(s.lower_bound for s in solved.values())
     runs.finish(engine, ids, RunStatus.COMPLETED)
     runs.set_progress(engine, ids, 100)
     progress.report(ids.session_guid, 100, "results ready")
@@ -127,7 +113,8 @@ def mobility_winning_assignments(
             "saving": round(before - after, 2),
             "saving_pct": round(100 * (before - after) / before, 2) if before else 0.0,
             "legacy_cost": round(sum(s.legacy_cost for s in solved.values()), 2),
-            "lower_bound": round(sum(s.lower_bound for s in solved.values()), 2),
+            "lower_bound": round(bound, 2),
+            "gap_pct": round(100 * (after - bound) / bound, 4) if bound > 0 else 0.0,
             "session_guid": ids.session_guid,
             "groups_table": dg.MetadataValue.md(_groups_table(solved)),
         }
