@@ -22,6 +22,7 @@ from carrier_opt.delivery.notify import (
     Recipients,
     SesNotifier,
     SmtpNotifier,
+    parse_tls_mode,
 )
 from carrier_opt.delivery.storage import LocalResultStore, ResultStore, S3ResultStore
 from carrier_opt.errors import ConfigurationError
@@ -143,8 +144,11 @@ class NotifierResource(dg.ConfigurableResource):
     ``ses``.
 
     The SMTP password is not configured here: ``smtp_password_env`` names the environment
-    variable that holds it, read only when a mail is sent. ``dagster_ui_url`` (e.g.
-    ``https://dagster.example.com``) turns run ids into links in the messages.
+    variable that holds it, read only when a mail is sent. ``smtp_tls`` is ``none``,
+    ``starttls`` or ``implicit`` (SMTPS, port 465); the server's certificate is always
+    verified, against ``smtp_ca_file`` (PEM, a private CA) when set, else the system's CAs.
+    ``dagster_ui_url`` (e.g. ``https://dagster.example.com``) turns run ids into links in the
+    messages.
     """
 
     kind: Literal["none", "smtp", "ses"] = "none"
@@ -153,7 +157,8 @@ class NotifierResource(dg.ConfigurableResource):
     smtp_port: int = 25
     smtp_username: str | None = None
     smtp_password_env: str | None = None
-    smtp_use_tls: bool = False
+    smtp_tls: Literal["none", "starttls", "implicit"] = "none"
+    smtp_ca_file: str | None = None
     ses_region: str | None = None
     ses_endpoint_url: str | None = None
     dagster_ui_url: str | None = None
@@ -175,7 +180,8 @@ class NotifierResource(dg.ConfigurableResource):
                 sender=self.sender,
                 username=self.smtp_username,
                 password_env=self.smtp_password_env,
-                use_tls=self.smtp_use_tls,
+                tls=self.smtp_tls,
+                ca_file=self.smtp_ca_file,
             )
         import boto3  # only needed when SES is used
 
@@ -207,8 +213,13 @@ class NotifierResource(dg.ConfigurableResource):
         return f"{self.dagster_ui_url.rstrip('/')}/runs/{run_id}"
 
 
-def _env_bool(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+SMTP_TLS_ENV = "CARRIER_OPT_SMTP_TLS"
+
+
+def _env_tls_mode() -> Literal["none", "starttls", "implicit"]:
+    """``CARRIER_OPT_SMTP_TLS``: false/none (default), true/starttls or implicit/ssl; any
+    other word is a :class:`ConfigurationError` naming the variable and the allowed words."""
+    return parse_tls_mode(os.environ.get(SMTP_TLS_ENV), setting=SMTP_TLS_ENV).value
 
 
 def _prod_result_store() -> ResultStoreResource:
@@ -233,7 +244,8 @@ def _prod_notifier() -> NotifierResource:
         smtp_port=int(env("CARRIER_OPT_SMTP_PORT", "25")),
         smtp_username=env("CARRIER_OPT_SMTP_USERNAME"),
         smtp_password_env=env("CARRIER_OPT_SMTP_PASSWORD_ENV"),
-        smtp_use_tls=_env_bool("CARRIER_OPT_SMTP_TLS"),
+        smtp_tls=_env_tls_mode(),
+        smtp_ca_file=env("CARRIER_OPT_SMTP_CA_FILE") or None,
         ses_region=env("CARRIER_OPT_AWS_REGION"),
         dagster_ui_url=env("CARRIER_OPT_DAGSTER_URL"),
     )

@@ -21,9 +21,10 @@ import smtplib
 import ssl
 import traceback
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
+from enum import StrEnum
 from typing import Any, Protocol
 
 from sqlalchemy import Connection, delete, insert, select
@@ -490,9 +491,50 @@ class Notifier(Protocol):
         ...
 
 
+class TlsMode(StrEnum):
+    """How the SMTP connection is encrypted: not at all, upgraded with STARTTLS (port 587 or
+    25), or TLS from the first byte (SMTPS, port 465)."""
+
+    NONE = "none"
+    STARTTLS = "starttls"
+    IMPLICIT = "implicit"
+
+
+TLS_MODE_NAMES: Mapping[str, TlsMode] = {
+    "false": TlsMode.NONE,
+    "none": TlsMode.NONE,
+    "true": TlsMode.STARTTLS,
+    "starttls": TlsMode.STARTTLS,
+    "implicit": TlsMode.IMPLICIT,
+    "ssl": TlsMode.IMPLICIT,
+}
+"""The words accepted for a TLS mode (case-insensitive), e.g. in ``CARRIER_OPT_SMTP_TLS``."""
+
+
+def parse_tls_mode(value: str | TlsMode | None, *, setting: str = "the SMTP TLS mode") -> TlsMode:
+    """The :class:`TlsMode` a word names (:data:`TLS_MODE_NAMES`; empty or ``None``: no TLS);
+    anything else is a :class:`ConfigurationError` naming ``setting`` and the allowed words."""
+    if isinstance(value, TlsMode):
+        return value
+    word = (value or "none").strip().lower() or "none"
+    try:
+        return TLS_MODE_NAMES[word]
+    except KeyError:
+        allowed = ", ".join(TLS_MODE_NAMES)
+        raise ConfigurationError(
+            f"{setting} must be one of {allowed} (false/none: no TLS, true/starttls: STARTTLS, "
+            f"implicit/ssl: TLS from connect, e.g. port 465), not {value!r}"
+        ) from None
+
+
 @dataclass
 class SmtpNotifier:
-    """Send through an SMTP server (STARTTLS when ``use_tls``; login when ``username``).
+    """Send through an SMTP server; login when ``username``.
+
+    ``tls`` is :class:`TlsMode` (or its word): ``none``, ``starttls`` or ``implicit`` (SMTPS);
+    ``use_tls=True`` is the older spelling of ``starttls``. The server's certificate is always
+    verified, host name included: against the system's CAs, or against only the CAs in
+    ``ca_file`` (PEM) when that is set (a private CA).
 
     ``password_env`` names the environment variable holding the password; it is read at send
     time and never stored on the object.
@@ -505,15 +547,32 @@ class SmtpNotifier:
     password_env: str | None = None
     use_tls: bool = False
     timeout_s: float = 30.0
-    _ssl_context: ssl.SSLContext | None = field(default=None, repr=False)
+    tls: TlsMode | str | None = None
+    ca_file: str | os.PathLike[str] | None = None
+
+    def __post_init__(self) -> None:
+        if self.tls is None:
+            self.tls = TlsMode.STARTTLS if self.use_tls else TlsMode.NONE
+        else:
+            self.tls = parse_tls_mode(self.tls)
+            if self.use_tls and self.tls is TlsMode.NONE:
+                raise ConfigurationError("SMTP: use_tls=True contradicts tls='none'")
+        self.use_tls = self.tls is not TlsMode.NONE
+        if self.ca_file is not None and not self.use_tls:
+            raise ConfigurationError(
+                f"SMTP CA file {os.fspath(self.ca_file)} is set but TLS is off: choose a TLS "
+                "mode (starttls or implicit) or drop the CA file"
+            )
 
     def send(self, notification: Notification, recipients: Recipients) -> str:
-        """Hand the message to the server; :class:`NotificationError` when it refuses."""
+        """Hand the message to the server; :class:`NotificationError` when it refuses (also
+        when TLS fails: handshake, untrusted certificate, no STARTTLS offered)."""
         message = build_email(notification, self.sender, recipients)
+        context = self._tls_context() if self.use_tls else None
         try:
-            with smtplib.SMTP(self.host, self.port, timeout=self.timeout_s) as smtp:
-                if self.use_tls:
-                    smtp.starttls(context=self._ssl_context or ssl.create_default_context())
+            with self._connect(context) as smtp:
+                if self.tls is TlsMode.STARTTLS:
+                    smtp.starttls(context=context)
                 if self.username:
                     smtp.login(self.username, self._password())
                 refused = smtp.send_message(
@@ -521,13 +580,34 @@ class SmtpNotifier:
                 )
         except (smtplib.SMTPException, OSError) as exc:
             raise NotificationError(
-                f"SMTP server {self.host}:{self.port} did not take the {notification.kind} "
-                f"mail: {type(exc).__name__}: {_smtp_reason(exc)}"
+                f"SMTP server {self.host}:{self.port}{self._tls_label()} did not take the "
+                f"{notification.kind} mail: {type(exc).__name__}: {_smtp_reason(exc)}"
             ) from None
         if refused:
             log.warning("SMTP server refused %d recipient(s): %s", len(refused), sorted(refused))
         log.info("sent %s mail to %d recipient(s)", notification.kind, len(recipients.everyone))
         return str(message["Message-ID"])
+
+    def _connect(self, context: ssl.SSLContext | None) -> smtplib.SMTP:
+        if self.tls is TlsMode.IMPLICIT:
+            return smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout_s, context=context)
+        return smtplib.SMTP(self.host, self.port, timeout=self.timeout_s)
+
+    def _tls_context(self) -> ssl.SSLContext:
+        """The default (verifying) context; with ``ca_file``, trusting only its CAs."""
+        if self.ca_file is None:
+            return ssl.create_default_context()
+        try:
+            return ssl.create_default_context(cafile=os.fspath(self.ca_file))
+        except OSError as exc:  # missing file, or no PEM certificate in it
+            raise ConfigurationError(
+                f"the SMTP CA file {os.fspath(self.ca_file)} cannot be used: {exc.strerror or exc}"
+            ) from None
+
+    def _tls_label(self) -> str:
+        return {TlsMode.STARTTLS: " (STARTTLS)", TlsMode.IMPLICIT: " (implicit TLS)"}.get(
+            TlsMode(self.tls), ""
+        )
 
     def _password(self) -> str:
         if not self.password_env:
@@ -549,6 +629,20 @@ def _smtp_reason(exc: BaseException) -> str:
         detail = exc.smtp_error
         text = detail.decode("utf-8", "replace") if isinstance(detail, bytes) else str(detail)
         return f"{exc.smtp_code} {text}"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return (
+            f"the server's TLS certificate is not trusted: {exc.verify_message or exc.reason} "
+            "(a private CA needs its CA file configured)"
+        )
+    if isinstance(exc, ssl.SSLError):
+        hint = (
+            " (no TLS at connect: plain SMTP or STARTTLS?)"
+            if exc.reason == "WRONG_VERSION_NUMBER"
+            else ""
+        )
+        return f"TLS handshake failed: {exc.reason or exc}{hint}"
+    if isinstance(exc, smtplib.SMTPNotSupportedError) and "STARTTLS" in str(exc):
+        return f"{exc} (the server offers no STARTTLS: plain SMTP only, or implicit TLS?)"
     return str(exc) or type(exc).__name__
 
 

@@ -434,7 +434,7 @@ def test_prod_resources_read_the_delivery_settings_from_the_environment(monkeypa
         "mail.example.com",
         587,
     )
-    assert notifier.smtp_use_tls and notifier.smtp_password_env == "SMTP_PASSWORD"
+    assert notifier.smtp_tls == "starttls" and notifier.smtp_password_env == "SMTP_PASSWORD"
     assert notifier.run_url("abc") == "https://dagster.example.com/runs/abc"
     local = resources_for("local")
     assert local["notifier"].kind == "none" and local["result_store"].kind == "local"

@@ -1,10 +1,13 @@
-"""Resources: progress milestones reach the platform API; a failing one never stops a run."""
+"""Resources: progress milestones reach the platform API; a failing one never stops a run; the
+notifier's SMTP TLS settings come from the environment."""
 
 import logging
 
 import pytest
 
-from carrier_opt.defs.resources import PlatformProgress
+from carrier_opt.defs.resources import NotifierResource, PlatformProgress, resources_for
+from carrier_opt.delivery.notify import TlsMode
+from carrier_opt.errors import ConfigurationError
 
 
 def test_progress_posts_each_milestone(httpserver):
@@ -36,3 +39,52 @@ def test_unknown_deployment_is_refused(deployment):
 
     with pytest.raises(ValueError, match="CARRIER_OPT_DEPLOYMENT"):
         resources_for(deployment)
+
+
+def _prod_notifier(monkeypatch, **env: str) -> NotifierResource:
+    monkeypatch.setenv("CARRIER_OPT_DATABASE_URL", "sqlite:///x.db")
+    monkeypatch.setenv("CARRIER_OPT_NOTIFIER", "smtp")
+    for name in ("CARRIER_OPT_SMTP_TLS", "CARRIER_OPT_SMTP_CA_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return resources_for("prod")["notifier"]
+
+
+@pytest.mark.parametrize(
+    ("word", "mode"),
+    [
+        (None, "none"),
+        ("", "none"),
+        ("false", "none"),
+        ("none", "none"),
+        ("true", "starttls"),
+        ("StartTLS", "starttls"),
+        ("implicit", "implicit"),
+        ("ssl", "implicit"),
+    ],
+)
+def test_smtp_tls_mode_from_the_environment(monkeypatch, word, mode):
+    env = {} if word is None else {"CARRIER_OPT_SMTP_TLS": word}
+    notifier = _prod_notifier(monkeypatch, **env)
+    assert notifier.smtp_tls == mode and notifier.smtp_ca_file is None
+    assert notifier.notifier().tls is TlsMode(mode)
+
+
+@pytest.mark.parametrize("word", ["yes", "1", "on", "tls", "smtps"])
+def test_an_unknown_smtp_tls_mode_is_a_configuration_error(monkeypatch, word):
+    with pytest.raises(ConfigurationError) as refused:
+        _prod_notifier(monkeypatch, CARRIER_OPT_SMTP_TLS=word)
+    text = str(refused.value)
+    assert text.startswith("CARRIER_OPT_SMTP_TLS must be one of false, none, true, starttls")
+    assert "implicit, ssl" in text and repr(word) in text
+
+
+def test_the_smtp_ca_file_comes_from_the_environment(monkeypatch, tmp_path):
+    ca_file = str(tmp_path / "private-ca.pem")
+    notifier = _prod_notifier(
+        monkeypatch, CARRIER_OPT_SMTP_TLS="implicit", CARRIER_OPT_SMTP_CA_FILE=ca_file
+    )
+    assert (notifier.smtp_tls, notifier.smtp_ca_file) == ("implicit", ca_file)
+    smtp = notifier.notifier()
+    assert (smtp.tls, smtp.ca_file) == (TlsMode.IMPLICIT, ca_file)
