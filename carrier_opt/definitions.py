@@ -15,6 +15,7 @@ from carrier_opt.defs.jobs import (
     optimize_mobility_period,
     setup_database,
 )
+from carrier_opt.defs.kind_checks import customer_checks, mobility_checks
 from carrier_opt.defs.resources import resources_for
 from carrier_opt.defs.sensors import billing_window_sensor
 
@@ -28,7 +29,7 @@ defs = dg.Definitions(
         *customer_assets,
         *customer_delivery_assets,
     ],
-    asset_checks=optimization_checks,
+    asset_checks=[*optimization_checks, *mobility_checks, *customer_checks],
     jobs=[
         setup_database,
         optimize_billing_period,

@@ -18,6 +18,7 @@ from carrier_opt.db.models import (
     OptimizationInstance,
     OptimizationQueue,
     OptimizationSession,
+    OptimizationType,
     ServiceProvider,
 )
 from carrier_opt.defs.assets.optimization import winning_assignments
@@ -27,8 +28,11 @@ from carrier_opt.defs.resources import DatabaseResource
 HALF_CENT = 0.005
 
 
-def _latest_instance(database: DatabaseResource, partition_key: str) -> runs.RunIds | None:
-    """The last completed instance of a partition (checks run after the asset, maybe later)."""
+def latest_completed_run(
+    database: DatabaseResource, partition_key: str, kind: OptimizationType = OptimizationType.M2M
+) -> runs.RunIds | None:
+    """The last completed session of ``kind`` of a partition (checks run after the asset, maybe
+    later), with its first instance (M2M sessions have one)."""
     provider, period = provider_and_period(partition_key)
     with database.engine().connect() as connection:
         row = connection.execute(
@@ -39,13 +43,14 @@ def _latest_instance(database: DatabaseResource, partition_key: str) -> runs.Run
                 ServiceProvider.name == provider,
                 BillingPeriod.period_key == period,
                 OptimizationSession.status == "completed",
+                OptimizationSession.optimization_type == kind.value,
             )
             .order_by(OptimizationSession.id.desc())
         ).first()
     return None if row is None else runs.run_ids_for(database.engine(), row.dagster_run_id)
 
 
-def _missing() -> dg.AssetCheckResult:
+def missing_result() -> dg.AssetCheckResult:
     return dg.AssetCheckResult(passed=False, description="no completed optimization found")
 
 
@@ -54,9 +59,9 @@ def cost_between_bound_and_baselines(
     context: dg.AssetCheckExecutionContext, database: DatabaseResource
 ) -> dg.AssetCheckResult:
     """lower bound ≤ winning cost ≤ min(current cost, legacy cost)."""
-    ids = _latest_instance(database, context.partition_key)
+    ids = latest_completed_run(database, context.partition_key)
     if ids is None:
-        return _missing()
+        return missing_result()
     with database.engine().connect() as connection:
         row = connection.execute(
             select(
@@ -80,9 +85,9 @@ def every_sim_assigned_once(
     context: dg.AssetCheckExecutionContext, database: DatabaseResource
 ) -> dg.AssetCheckResult:
     """One winning result row per SIM of the instance, never two."""
-    ids = _latest_instance(database, context.partition_key)
+    ids = latest_completed_run(database, context.partition_key)
     if ids is None:
-        return _missing()
+        return missing_result()
     result = OptimizationDeviceResult
     with database.engine().connect() as connection:
         counts = connection.execute(
@@ -112,9 +117,9 @@ def no_invalid_plan_offered(
     context: dg.AssetCheckExecutionContext, database: DatabaseResource
 ) -> dg.AssetCheckResult:
     """No priced rate plan of the provider has a non-positive overage unit or negative price."""
-    ids = _latest_instance(database, context.partition_key)
+    ids = latest_completed_run(database, context.partition_key)
     if ids is None:
-        return _missing()
+        return missing_result()
     plan = JasperCarrierRatePlan
     with database.engine().connect() as connection:
         invalid = connection.execute(

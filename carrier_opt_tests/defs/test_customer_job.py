@@ -13,6 +13,7 @@ from carrier_opt.db.customer_optimization import customer_input
 from carrier_opt.db.customer_plans import assign_customer_rate_plans, load_customer_rate_plans
 from carrier_opt.db.export import instance_tables
 from carrier_opt.db.models import (
+    JasperCarrierRatePlan,
     JasperCustomerRatePlan,
     MobilityDevice,
     OptimizationCustomerProcessing,
@@ -22,6 +23,7 @@ from carrier_opt.db.models import (
     OptimizationMobilitySharedPoolResult,
     OptimizationSession,
     OptimizationSharedPoolResult,
+    OptimizationType,
     RevCustomer,
     RunStatus,
 )
@@ -29,6 +31,8 @@ from carrier_opt.db.providers import add_provider, load_provider
 from carrier_opt.db.rate_plans import load_rate_plans
 from carrier_opt.db.sync import sync_provider
 from carrier_opt.defs.assets import customer, optimization
+from carrier_opt.defs.checks import latest_completed_run
+from carrier_opt.defs.kind_checks import carrier_plans_result, customer_checks
 from carrier_opt.defs.partitions import SERVICE_PROVIDER, partition_key
 from carrier_opt.defs.resources import DatabaseResource, JasperResource, PlatformProgress
 from carrier_opt.jasper.fake import FakeJasper
@@ -104,10 +108,16 @@ def materialize(database_url: str, assets, key):
 
 
 def run_customer_job(database_url: str, period: str):
-    """The customer job's partition of 'acme', which must succeed."""
-    result = materialize(database_url, customer.customer_assets, partition_key("acme", period))
+    """The customer job's partition of 'acme', which must succeed, its checks too."""
+    result = materialize(
+        database_url, [*customer.customer_assets, *customer_checks], partition_key("acme", period)
+    )
     assert result.success, [
         str(e.step_failure_data.error) for e in result.all_events if e.is_step_failure
+    ]
+    checks = result.get_asset_check_evaluations()
+    assert len(checks) == 3 and all(c.passed for c in checks), [
+        (c.check_name, c.metadata) for c in checks
     ]
     return result
 
@@ -123,7 +133,7 @@ def test_customer_optimization_end_to_end(
     sims.write_text("\n".join(lines) + "\n")
     assign_customer_rate_plans(migrated_engine, "acme", sims)
 
-    result = materialize(database_url, customer.customer_assets, key)
+    result = materialize(database_url, [*customer.customer_assets, *customer_checks], key)
     assert result.success, [
         str(e.step_failure_data.error) for e in result.all_events if e.is_step_failure
     ]
@@ -136,6 +146,11 @@ def test_customer_optimization_end_to_end(
     assert winners["cost_after"].value < winners["cost_before"].value
     assert winners["carrier_changes_pushed"].value == 0
     assert fake.edits == []  # customer optimization never changes anything at the carrier
+    checks = result.get_asset_check_evaluations()
+    assert sorted(c.check_name for c in checks) == [
+        "carrier_plans_unchanged", "cost_between_bound_and_baselines", "every_sim_assigned_once",
+    ]  # fmt: skip
+    assert all(c.passed for c in checks), [(c.check_name, c.metadata) for c in checks]
 
     with migrated_engine.connect() as connection:
         session = connection.execute(select(OptimizationSession)).all()[-1]
@@ -358,3 +373,51 @@ def test_a_customers_exported_instance_gives_the_runs_cost(
          "--customer", "Nobody Inc", "--database-url", database_url],
     )  # fmt: skip
     assert unknown.exit_code != 0 and "no customer 'Nobody Inc'" in unknown.output
+
+
+def test_the_carrier_plan_check_fails_when_a_carrier_plan_changed(
+    customer_provider, migrated_engine, database_url, tmp_path
+):
+    fake, lines = customer_provider
+    sync_provider(migrated_engine, "acme", client=client_for(fake), now=fake.now())
+    sims = tmp_path / "customer_sims.csv"
+    sims.write_text("\n".join(lines) + "\n")
+    assign_customer_rate_plans(migrated_engine, "acme", sims)
+    period = fake.now().strftime("%Y-%m")
+    run_customer_job(database_url, period)
+    database = DatabaseResource(database_url=database_url)
+    assert carrier_plans_result(database, partition_key("acme", period)).passed
+    with migrated_engine.begin() as connection:
+        row = connection.scalar(select(func.min(OptimizationDeviceResult.id)))
+        current = connection.scalar(
+            select(OptimizationDeviceResult.current_carrier_rate_plan_id).where(
+                OptimizationDeviceResult.id == row
+            )
+        )
+        other = connection.scalar(
+            select(func.min(JasperCarrierRatePlan.id)).where(JasperCarrierRatePlan.id != current)
+        )
+        connection.execute(
+            update(OptimizationDeviceResult)
+            .where(OptimizationDeviceResult.id == row)
+            .values(assigned_carrier_rate_plan_id=other)
+        )
+    result = carrier_plans_result(database, partition_key("acme", period))
+    assert not result.passed and result.metadata["carrier_plan_changes"].value == 1
+
+
+def test_the_m2m_checks_do_not_read_a_customer_session(
+    customer_provider, migrated_engine, database_url, tmp_path
+):
+    """A customer run of a partition must not be mistaken for its M2M run by the M2M checks."""
+    fake, lines = customer_provider
+    sync_provider(migrated_engine, "acme", client=client_for(fake), now=fake.now())
+    sims = tmp_path / "customer_sims.csv"
+    sims.write_text("\n".join(lines) + "\n")
+    assign_customer_rate_plans(migrated_engine, "acme", sims)
+    period = fake.now().strftime("%Y-%m")
+    run_customer_job(database_url, period)
+    database = DatabaseResource(database_url=database_url)
+    key = partition_key("acme", period)
+    assert latest_completed_run(database, key) is None  # no M2M run of the partition yet
+    assert latest_completed_run(database, key, OptimizationType.CUSTOMER) is not None

@@ -23,6 +23,7 @@ from carrier_opt.db.optimization_groups import load_optimization_groups
 from carrier_opt.db.providers import add_provider
 from carrier_opt.db.rate_plans import load_rate_plans
 from carrier_opt.defs.assets import mobility, optimization
+from carrier_opt.defs.kind_checks import mobility_checks, plan_types_result
 from carrier_opt.defs.partitions import SERVICE_PROVIDER, partition_key
 from carrier_opt.defs.resources import DatabaseResource, JasperResource, PlatformProgress
 from carrier_opt.jasper.fake import FakeJasper
@@ -33,6 +34,7 @@ ASSETS = [
     optimization.staged_devices,
     optimization.device_usage,
     *mobility.mobility_assets,
+    *mobility_checks,
 ]
 
 
@@ -93,6 +95,12 @@ def test_a_mobility_partition_is_optimized_per_group(
     assert winners["cost_after"].value <= winners["legacy_cost"].value + 0.005
     assert winners["lower_bound"].value <= winners["cost_after"].value + 0.005
     assert winners["cost_after"].value < winners["cost_before"].value
+    checks = result.get_asset_check_evaluations()
+    assert sorted(c.check_name for c in checks) == [
+        "cost_between_bound_and_baselines", "every_sim_assigned_once",
+        "plans_of_the_groups_types",
+    ]  # fmt: skip
+    assert all(c.passed for c in checks), [(c.check_name, c.metadata) for c in checks]
 
     with migrated_engine.connect() as connection:
         session = connection.execute(select(OptimizationSession)).one()
@@ -203,3 +211,34 @@ def test_a_groups_exported_instance_gives_the_runs_cost(
          "--optimization-group", "Tablets", "--customer", "x", "--database-url", database_url],
     )  # fmt: skip
     assert both.exit_code != 0 and "not both" in both.output
+
+
+def test_the_type_check_fails_when_a_sim_is_on_a_plan_of_another_type(
+    mobility_provider, migrated_engine, database_url
+):
+    """The check reads the database: a winner row moved to another type's plan fails it."""
+    period = mobility_provider.now().strftime("%Y-%m")
+    assert materialize(database_url, partition_key("mobi", period)).success
+    with migrated_engine.begin() as connection:
+        hotspot_plan = connection.scalar(
+            select(JasperCarrierRatePlan.id).where(
+                JasperCarrierRatePlan.rate_plan_type == "hotspot"
+            )
+        )
+        tablets = connection.scalar(
+            select(OptimizationGroup.id).where(OptimizationGroup.name == "Tablets")
+        )
+        row = connection.scalar(
+            select(func.min(OptimizationMobilityDeviceResult.id)).where(
+                OptimizationMobilityDeviceResult.optimization_group_id == tablets
+            )
+        )
+        connection.execute(
+            OptimizationMobilityDeviceResult.__table__.update()
+            .where(OptimizationMobilityDeviceResult.id == row)
+            .values(assigned_carrier_rate_plan_id=hotspot_plan)
+        )
+    database = DatabaseResource(database_url=database_url)
+    result = plan_types_result(database, partition_key("mobi", period))
+    assert not result.passed
+    assert result.metadata["sims_on_a_plan_of_another_type"].value == 1
