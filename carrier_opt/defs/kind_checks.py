@@ -98,15 +98,30 @@ def _once_result(database: DatabaseResource, instances: list, rows) -> dg.AssetC
     )
 
 
-@dg.asset_check(
-    asset=mobility_winning_assignments, name="cost_between_bound_and_baselines", blocking=False
+def _cost_check(asset, kind: OptimizationType, per: str) -> dg.AssetChecksDefinition:
+    """``cost_between_bound_and_baselines`` of ``asset``, over every instance of the run."""
+
+    @dg.asset_check(
+        asset=asset,
+        name="cost_between_bound_and_baselines",
+        blocking=False,
+        description=f"Per {per}: lower bound ≤ winning cost ≤ min(current cost, legacy cost).",
+    )
+    def cost_between_bound_and_baselines(
+        context: dg.AssetCheckExecutionContext, database: DatabaseResource
+    ) -> dg.AssetCheckResult:
+        ids = latest_completed_run(database, context.partition_key, kind)
+        return missing_result() if ids is None else _costs_result(_instances(database, ids))
+
+    return cost_between_bound_and_baselines
+
+
+mobility_cost_between_bound_and_baselines = _cost_check(
+    mobility_winning_assignments, OptimizationType.MOBILITY, "optimization group"
 )
-def mobility_cost_between_bound_and_baselines(
-    context: dg.AssetCheckExecutionContext, database: DatabaseResource
-) -> dg.AssetCheckResult:
-    """Per optimization group: lower bound ≤ winning cost ≤ min(current cost, legacy cost)."""
-    ids = latest_completed_run(database, context.partition_key, OptimizationType.MOBILITY)
-    return missing_result() if ids is None else _costs_result(_instances(database, ids))
+customer_cost_between_bound_and_baselines = _cost_check(
+    customer_winning_assignments, OptimizationType.CUSTOMER, "customer"
+)
 
 
 @dg.asset_check(asset=mobility_winning_assignments, name="every_sim_assigned_once", blocking=False)
@@ -155,17 +170,6 @@ def plan_types_result(database: DatabaseResource, partition_key: str) -> dg.Asse
         passed=bool(rows) and wrong == 0,
         metadata={"sims_checked": len(rows), "sims_on_a_plan_of_another_type": wrong},
     )
-
-
-@dg.asset_check(
-    asset=customer_winning_assignments, name="cost_between_bound_and_baselines", blocking=False
-)
-def customer_cost_between_bound_and_baselines(
-    context: dg.AssetCheckExecutionContext, database: DatabaseResource
-) -> dg.AssetCheckResult:
-    """Per customer: lower bound ≤ winning cost ≤ min(current cost, legacy cost)."""
-    ids = latest_completed_run(database, context.partition_key, OptimizationType.CUSTOMER)
-    return missing_result() if ids is None else _costs_result(_instances(database, ids))
 
 
 @dg.asset_check(asset=customer_winning_assignments, name="every_sim_assigned_once", blocking=False)

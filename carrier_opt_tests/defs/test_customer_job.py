@@ -88,6 +88,17 @@ def customer_provider(migrated_engine, monkeypatch, tmp_path):
         yield fake, lines
 
 
+@pytest.fixture
+def synced_customers(customer_provider, migrated_engine, tmp_path):
+    """``customer_provider`` synced, its SIMs on their customer plans."""
+    fake, lines = customer_provider
+    sync_provider(migrated_engine, "acme", client=client_for(fake), now=fake.now())
+    sims = tmp_path / "customer_sims.csv"
+    sims.write_text("\n".join(lines) + "\n")
+    assign_customer_rate_plans(migrated_engine, "acme", sims)
+    return fake, lines
+
+
 def materialize(database_url: str, assets, key):
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(SERVICE_PROVIDER, ["acme"])
@@ -280,13 +291,9 @@ def test_the_fakes_own_customer_data_runs_end_to_end(
 
 
 def test_a_failing_customer_is_recorded_and_the_others_still_run(
-    customer_provider, migrated_engine, database_url, monkeypatch, tmp_path
+    synced_customers, migrated_engine, database_url, monkeypatch, tmp_path
 ):
-    fake, lines = customer_provider
-    sync_provider(migrated_engine, "acme", client=client_for(fake), now=fake.now())
-    sims = tmp_path / "customer_sims.csv"
-    sims.write_text("\n".join(lines) + "\n")
-    assign_customer_rate_plans(migrated_engine, "acme", sims)
+    fake, _lines = synced_customers
     real_solve = customer.solve_instance
 
     def solve_but_fail_for_the_focus(engine, ids, instance, **kwargs):
@@ -316,13 +323,9 @@ def test_a_failing_customer_is_recorded_and_the_others_still_run(
 
 
 def test_sims_on_an_inactive_customer_plan_are_left_out_and_counted(
-    customer_provider, migrated_engine, tmp_path
+    synced_customers, migrated_engine, tmp_path
 ):
-    fake, lines = customer_provider
-    sync_provider(migrated_engine, "acme", client=client_for(fake), now=fake.now())
-    sims = tmp_path / "customer_sims.csv"
-    sims.write_text("\n".join(lines) + "\n")
-    assign_customer_rate_plans(migrated_engine, "acme", sims)
+    fake, lines = synced_customers
     with migrated_engine.begin() as connection:
         connection.execute(
             update(JasperCustomerRatePlan)
@@ -340,15 +343,11 @@ def test_sims_on_an_inactive_customer_plan_are_left_out_and_counted(
 
 
 def test_a_customers_exported_instance_gives_the_runs_cost(
-    customer_provider, migrated_engine, database_url, tmp_path
+    synced_customers, migrated_engine, database_url, tmp_path
 ):
     """``instance export --customer`` writes what the run solved: optimizing that folder with
     the contract's optimizer reaches the cost the run stored for the customer."""
-    fake, lines = customer_provider
-    sync_provider(migrated_engine, "acme", client=client_for(fake), now=fake.now())
-    sims = tmp_path / "customer_sims.csv"
-    sims.write_text("\n".join(lines) + "\n")
-    assign_customer_rate_plans(migrated_engine, "acme", sims)
+    fake, _lines = synced_customers
     period = fake.now().strftime("%Y-%m")
     run_customer_job(database_url, period)
     folder = tmp_path / "focus"
@@ -376,13 +375,9 @@ def test_a_customers_exported_instance_gives_the_runs_cost(
 
 
 def test_the_carrier_plan_check_fails_when_a_carrier_plan_changed(
-    customer_provider, migrated_engine, database_url, tmp_path
+    synced_customers, migrated_engine, database_url, tmp_path
 ):
-    fake, lines = customer_provider
-    sync_provider(migrated_engine, "acme", client=client_for(fake), now=fake.now())
-    sims = tmp_path / "customer_sims.csv"
-    sims.write_text("\n".join(lines) + "\n")
-    assign_customer_rate_plans(migrated_engine, "acme", sims)
+    fake, _lines = synced_customers
     period = fake.now().strftime("%Y-%m")
     run_customer_job(database_url, period)
     database = DatabaseResource(database_url=database_url)
@@ -407,14 +402,10 @@ def test_the_carrier_plan_check_fails_when_a_carrier_plan_changed(
 
 
 def test_the_m2m_checks_do_not_read_a_customer_session(
-    customer_provider, migrated_engine, database_url, tmp_path
+    synced_customers, migrated_engine, database_url, tmp_path
 ):
     """A customer run of a partition must not be mistaken for its M2M run by the M2M checks."""
-    fake, lines = customer_provider
-    sync_provider(migrated_engine, "acme", client=client_for(fake), now=fake.now())
-    sims = tmp_path / "customer_sims.csv"
-    sims.write_text("\n".join(lines) + "\n")
-    assign_customer_rate_plans(migrated_engine, "acme", sims)
+    fake, _lines = synced_customers
     period = fake.now().strftime("%Y-%m")
     run_customer_job(database_url, period)
     database = DatabaseResource(database_url=database_url)
