@@ -40,6 +40,16 @@ class CustomerTables:
     pools: dict[str, str]
     """Rate-plan code → customer rate pool name, for the pooled plans of the instance."""
 
+    @property
+    def locked_sims(self) -> int:
+        """Other customers' shared-pool SIMs in the instance (not optimized)."""
+        return int(self.devices["locked"].astype(bool).sum())
+
+    @property
+    def own_sims(self) -> int:
+        """The customer's own SIMs (the ones optimized)."""
+        return len(self.devices) - self.locked_sims
+
 
 def customer_tables(customer_plans: pd.DataFrame, devices: pd.DataFrame) -> list[CustomerTables]:
     """One instance per customer that has SIMs on customer plans.

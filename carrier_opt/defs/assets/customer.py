@@ -32,7 +32,6 @@ from carrier_opt.db.models import (
     RunStatus,
     ServiceProvider,
 )
-from carrier_opt.db.providers import load_provider
 from carrier_opt.defs.assets.instance_solver import SolvedInstance, solve_instance
 from carrier_opt.defs.assets.optimization import OptimizerConfig, _guarded, _partition, clock
 from carrier_opt.defs.partitions import provider_period_partitions
@@ -72,18 +71,15 @@ def customer_rate_pools(
             found.on_inactive_plan,
         )
     rows = "\n".join(
-        f"| {c.customer} | {int((~c.devices['locked'].astype(bool)).sum())} | "
-        f"{int(c.devices['locked'].astype(bool).sum())} | {len(c.rate_plans)} | "
+        f"| {c.customer} | {c.own_sims} | {c.locked_sims} | {len(c.rate_plans)} | "
         f"{', '.join(sorted(set(c.pools.values()))) or '-'} |"
         for c in found.customers
     )
     return dg.MaterializeResult(
         metadata={
             "customers": len(found.customers),
-            "devices": sum(int((~c.devices["locked"].astype(bool)).sum()) for c in found.customers),
-            "locked_shared_pool_devices": sum(
-                int(c.devices["locked"].astype(bool).sum()) for c in found.customers
-            ),
+            "devices": sum(c.own_sims for c in found.customers),
+            "locked_shared_pool_devices": sum(c.locked_sims for c in found.customers),
             "left_out_no_carrier_plan": found.without_carrier_plan,
             "left_out_inactive_customer_plan": found.on_inactive_plan,
             "session_guid": ids.session_guid,
@@ -220,7 +216,9 @@ class _ResultTarget:
     @classmethod
     def of(cls, engine, ids: runs.RunIds, tables: CustomerTables) -> "_ResultTarget":
         with engine.connect() as connection:
-            fleet = load_provider(connection, tables_provider_name(connection, ids)).fleet
+            fleet = connection.scalar(
+                select(ServiceProvider.fleet).where(ServiceProvider.id == ids.provider_id)
+            )
             if fleet != Fleet.MOBILITY.value:
                 return cls(
                     OptimizationDeviceResult, OptimizationSharedPoolResult, "device_id",
@@ -238,13 +236,6 @@ class _ResultTarget:
             OptimizationMobilityDeviceResult, OptimizationMobilitySharedPoolResult,
             "mobility_device_id", sim_ids,
         )  # fmt: skip
-
-
-def tables_provider_name(connection, ids: runs.RunIds) -> str:
-    """The run's provider name (the partition names it too; this keeps the ids the source)."""
-    return connection.scalar(
-        select(ServiceProvider.name).where(ServiceProvider.id == ids.provider_id)
-    )
 
 
 def _customers_table(solved: dict[str, SolvedInstance]) -> str:
