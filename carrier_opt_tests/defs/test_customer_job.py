@@ -99,7 +99,7 @@ def synced_customers(customer_provider, migrated_engine, tmp_path):
     return fake, lines
 
 
-def materialize(database_url: str, assets, key):
+def materialize(database_url: str, assets, key, progress: PlatformProgress | None = None):
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(SERVICE_PROVIDER, ["acme"])
         return dg.materialize(
@@ -109,7 +109,7 @@ def materialize(database_url: str, assets, key):
             resources={
                 "database": DatabaseResource(database_url=database_url),
                 "jasper": JasperResource(calls_per_second=200),
-                "progress": PlatformProgress(),
+                "progress": progress or PlatformProgress(),
             },
             run_config={"ops": {"customer_winning_assignments": {"config": {"time_limit_s": 5}}}}
             if any(a is customer.customer_winning_assignments for a in assets)
@@ -134,7 +134,7 @@ def run_customer_job(database_url: str, period: str):
 
 
 def test_customer_optimization_end_to_end(
-    customer_provider, migrated_engine, database_url, tmp_path
+    customer_provider, migrated_engine, database_url, tmp_path, httpserver
 ):
     fake, lines = customer_provider
     period = fake.now().strftime("%Y-%m")
@@ -144,7 +144,9 @@ def test_customer_optimization_end_to_end(
     sims.write_text("\n".join(lines) + "\n")
     assign_customer_rate_plans(migrated_engine, "acme", sims)
 
-    result = materialize(database_url, [*customer.customer_assets, *customer_checks], key)
+    httpserver.expect_request("/progress", method="POST").respond_with_json({"ok": True})
+    progress = PlatformProgress(url=httpserver.url_for("/progress"))
+    result = materialize(database_url, [*customer.customer_assets, *customer_checks], key, progress)
     assert result.success, [
         str(e.step_failure_data.error) for e in result.all_events if e.is_step_failure
     ]
@@ -157,6 +159,8 @@ def test_customer_optimization_end_to_end(
     assert winners["cost_after"].value < winners["cost_before"].value
     assert winners["carrier_changes_pushed"].value == 0
     assert fake.edits == []  # customer optimization never changes anything at the carrier
+    milestones = [request.get_json()["progress"] for request, _ in httpserver.log]
+    assert milestones == [0, 40, 50, 100]
     checks = result.get_asset_check_evaluations()
     assert sorted(c.check_name for c in checks) == [
         "carrier_plans_unchanged", "cost_between_bound_and_baselines", "every_sim_assigned_once",

@@ -60,7 +60,7 @@ def mobility_provider(migrated_engine, monkeypatch, tmp_path):
 RUN_CONFIG = {"ops": {"mobility_winning_assignments": {"config": {"time_limit_s": 5}}}}
 
 
-def materialize(database_url: str, key, assets=ASSETS):
+def materialize(database_url: str, key, assets=ASSETS, progress: PlatformProgress | None = None):
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(SERVICE_PROVIDER, ["mobi"])
         return dg.materialize(
@@ -70,7 +70,7 @@ def materialize(database_url: str, key, assets=ASSETS):
             resources={
                 "database": DatabaseResource(database_url=database_url),
                 "jasper": JasperResource(calls_per_second=200),
-                "progress": PlatformProgress(),
+                "progress": progress or PlatformProgress(),
             },
             run_config=RUN_CONFIG
             if any(a is mobility.mobility_winning_assignments for a in assets)
@@ -80,10 +80,12 @@ def materialize(database_url: str, key, assets=ASSETS):
 
 
 def test_a_mobility_partition_is_optimized_per_group(
-    mobility_provider, migrated_engine, database_url
+    mobility_provider, migrated_engine, database_url, httpserver
 ):
     period = mobility_provider.now().strftime("%Y-%m")
-    result = materialize(database_url, partition_key("mobi", period))
+    httpserver.expect_request("/progress", method="POST").respond_with_json({"ok": True})
+    progress = PlatformProgress(url=httpserver.url_for("/progress"))
+    result = materialize(database_url, partition_key("mobi", period), progress=progress)
     assert result.success, [
         str(e.step_failure_data.error) for e in result.all_events if e.is_step_failure
     ]
@@ -95,6 +97,8 @@ def test_a_mobility_partition_is_optimized_per_group(
     assert winners["cost_after"].value <= winners["legacy_cost"].value + 0.005
     assert winners["lower_bound"].value <= winners["cost_after"].value + 0.005
     assert winners["cost_after"].value < winners["cost_before"].value
+    milestones = [request.get_json()["progress"] for request, _ in httpserver.log]
+    assert milestones == [0, 20, 30, 40, 50, 100]
     checks = result.get_asset_check_evaluations()
     assert sorted(c.check_name for c in checks) == [
         "cost_between_bound_and_baselines", "every_sim_assigned_once",

@@ -116,8 +116,14 @@ def customer_winning_assignments(
     solved: dict[str, SolvedInstance] = {}
     shared_rows: dict[str, int] = {}
     failed: dict[str, str] = {}
-    for tables in found.customers:
+    runs.set_progress(engine, ids, 40)
+    progress.report(ids.session_guid, 40, "queues created")
+    for number, tables in enumerate(found.customers, start=1):
         customer_id = customer_ids[tables.customer]
+        context.log.info(
+            "customer %d of %d: %s (%d SIMs, %d locked shared-pool SIMs)", number,
+            len(found.customers), tables.customer, tables.own_sims, tables.locked_sims,
+        )  # fmt: skip
         try:
             solved[tables.customer], shared_rows[tables.customer] = _solve_customer(
                 engine, ids, tables, customer_id, config
@@ -129,6 +135,8 @@ def customer_winning_assignments(
                 error=failed[tables.customer],
             )  # fmt: skip
             context.log.error("customer %s failed: %s", tables.customer, failed[tables.customer])
+    runs.set_progress(engine, ids, 50)
+    progress.report(ids.session_guid, 50, "optimization calculated")
     if failed:
         raise CarrierOptError(
             f"customer optimization failed for {len(failed)} of {len(found.customers)} "

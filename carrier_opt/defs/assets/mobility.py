@@ -99,6 +99,7 @@ def mobility_winning_assignments(
             engine, ids, group, split.group_ids[group.group.name], device_ids, config, clock()
         )
     runs.set_progress(engine, ids, 50)
+    progress.report(ids.session_guid, 50, "optimization calculated")
     before = sum(s.cost_before for s in solved.values())
     after = sum(s.cost_after for s in solved.values())
     bound = sum(s.lower_bound for s in solved.values())
