@@ -19,10 +19,6 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from carrier_opt.core.pricing import pool_overage_shares
-
-__all__ = ["CUSTOMER_GROUP", "CustomerTables", "customer_tables", "pool_overage_shares"]
-
 CUSTOMER_GROUP = "customer"
 """The single communication-plan label of a customer instance (customer plans are not tied to
 communication plans)."""

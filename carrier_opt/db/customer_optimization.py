@@ -19,6 +19,7 @@ from sqlalchemy import Connection, Engine, delete, insert, select, update
 
 from carrier_opt.core.customer import CustomerTables, customer_tables
 from carrier_opt.core.instance import Instance
+from carrier_opt.db.customer_plans import rev_customer_ids
 from carrier_opt.db.export import InstanceTables, instance_tables, write_instance_folder
 from carrier_opt.db.models import (
     CustomerRatePool,
@@ -28,6 +29,7 @@ from carrier_opt.db.models import (
     RevCustomer,
     RunStatus,
 )
+from carrier_opt.db.optimization_runs import ids_by_name
 from carrier_opt.db.providers import load_provider
 from carrier_opt.db.rate_plans import RATE_PLAN_COLUMNS
 from carrier_opt.errors import InputError
@@ -129,27 +131,10 @@ def customer_plans(connection: Connection, provider_id: int) -> pd.DataFrame:
 
 
 def ensure_customers(engine: Engine, numbers: list[str], now: datetime) -> dict[str, int]:
-    """``RevCustomer`` ids of the customers named by the carrier (created when new)."""
-
-    def known(connection: Connection) -> dict[str, int]:
-        rows = connection.execute(
-            select(RevCustomer.rev_customer_number, RevCustomer.id).where(
-                RevCustomer.rev_customer_number.in_(numbers)
-            )
-        ).all()
-        return {number: int(row_id) for number, row_id in rows}
-
+    """``RevCustomer`` ids of the customers named by the carrier (created when new, without a
+    tenant, as ``customer-plans load`` creates pool owners)."""
     with engine.begin() as connection:
-        found = known(connection)
-        new = [n for n in numbers if n not in found]
-        if new:
-            connection.execute(
-                insert(RevCustomer),
-                [{"rev_customer_number": n, "name": n, "is_active": True, "created_at": now}
-                 for n in new],
-            )  # fmt: skip
-            found = known(connection)
-    return found
+        return rev_customer_ids(connection, numbers, now)[0]
 
 
 def open_processing(
@@ -194,12 +179,8 @@ def set_processing(
 
 def customer_plan_ids(connection: Connection, provider_id: int) -> dict[str, int]:
     """Customer-plan code → id."""
-    rows = connection.execute(
-        select(JasperCustomerRatePlan.rate_plan_code, JasperCustomerRatePlan.id).where(
-            JasperCustomerRatePlan.service_provider_id == provider_id
-        )
-    ).all()
-    return {code: int(row_id) for code, row_id in rows}
+    plan = JasperCustomerRatePlan
+    return ids_by_name(connection, plan, plan.rate_plan_code, provider_id)
 
 
 def device_carrier_plans(connection: Connection, provider_id: int) -> dict[str, int]:
@@ -214,12 +195,7 @@ def device_carrier_plans(connection: Connection, provider_id: int) -> dict[str, 
 
 def pool_ids(connection: Connection, provider_id: int) -> dict[str, int]:
     """Customer rate pool name → id."""
-    rows = connection.execute(
-        select(CustomerRatePool.name, CustomerRatePool.id).where(
-            CustomerRatePool.service_provider_id == provider_id
-        )
-    ).all()
-    return {name: int(row_id) for name, row_id in rows}
+    return ids_by_name(connection, CustomerRatePool, CustomerRatePool.name, provider_id)
 
 
 def write_shared_pool_results(

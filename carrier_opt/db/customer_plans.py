@@ -18,6 +18,7 @@ As with the carrier prices, every row is validated first, every problem is repor
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -189,7 +190,17 @@ def _rev_customer_ids(
     connection: Connection, rows: list[CustomerPlanRow], now: datetime
 ) -> tuple[dict[str, int], int]:
     """Ids of the pool owners by customer number (tenant-less), adding the new ones."""
-    numbers = sorted({row.pool_customer for row in rows if row.pool_customer is not None})
+    numbers = {row.pool_customer for row in rows if row.pool_customer is not None}
+    return rev_customer_ids(connection, numbers, now)
+
+
+def rev_customer_ids(
+    connection: Connection, numbers: Iterable[str], now: datetime
+) -> tuple[dict[str, int], int]:
+    """``RevCustomer`` ids by customer number (tenant-less: the carrier's ``customer`` field
+    and the files name customers without a tenant), adding the missing ones; also how many
+    were added."""
+    numbers = sorted(set(numbers))
     if not numbers:
         return {}, 0
     known = dict(

@@ -23,6 +23,7 @@ from carrier_opt.core.mobility import GroupDefinition, GroupTables, split_into_g
 from carrier_opt.db.export import InstanceTables, instance_tables, write_instance_folder
 from carrier_opt.db.models import Fleet, JasperCarrierRatePlan, MobilityDevice
 from carrier_opt.db.optimization_groups import active_optimization_groups
+from carrier_opt.db.optimization_runs import carrier_plan_ids, ids_by_name
 from carrier_opt.db.providers import load_provider
 from carrier_opt.errors import InputError
 
@@ -124,7 +125,7 @@ def upsert_mobility_devices(
     ``ctd_usage_mb``, ``status``, ``msisdn`` and, optionally, ``optimization_group_id``; a SIM
     without that column keeps the group it has). Answers ICCID → ``MobilityDevice.id``."""
     with engine.begin() as connection:
-        plan_ids = _carrier_plan_ids(connection, provider_id)
+        plan_ids = carrier_plan_ids(connection, provider_id)
         types = plan_types(connection, provider_id)
         if not sims.empty:
             rows = [
@@ -173,21 +174,7 @@ def _mobility_row(row, provider_id, period_id, plan_ids, types, now) -> dict:
 
 def mobility_device_ids(connection: Connection, provider_id: int) -> dict[str, int]:
     """ICCID → ``MobilityDevice.id``, for the provider."""
-    rows = connection.execute(
-        select(MobilityDevice.iccid, MobilityDevice.id).where(
-            MobilityDevice.service_provider_id == provider_id
-        )
-    ).all()
-    return {iccid: int(row_id) for iccid, row_id in rows}
-
-
-def _carrier_plan_ids(connection: Connection, provider_id: int) -> dict[str, int]:
-    rows = connection.execute(
-        select(JasperCarrierRatePlan.rate_plan_code, JasperCarrierRatePlan.id).where(
-            JasperCarrierRatePlan.service_provider_id == provider_id
-        )
-    ).all()
-    return {code: int(row_id) for code, row_id in rows}
+    return ids_by_name(connection, MobilityDevice, MobilityDevice.iccid, provider_id)
 
 
 def export_group_instance(

@@ -263,7 +263,7 @@ def write_comm_groups(engine: Engine, ids: RunIds, groups: list[CommGroup]) -> N
     """Record the groups of this instance with their communication and rate plans."""
     now = utc_now()
     with engine.begin() as connection:
-        comm_ids = _ids_by_name(
+        comm_ids = ids_by_name(
             connection, JasperCommunicationPlan, JasperCommunicationPlan.name, ids.provider_id
         )
         plan_ids = carrier_plan_ids(connection, ids.provider_id)
@@ -503,17 +503,18 @@ def _money(value: float) -> Decimal:
 
 def carrier_plan_ids(connection, provider_id: int) -> dict[str, int]:
     """Carrier-plan code → id, for the provider."""
-    return _ids_by_name(
+    return ids_by_name(
         connection, JasperCarrierRatePlan, JasperCarrierRatePlan.rate_plan_code, provider_id
     )
 
 
 def device_ids_of(connection, provider_id: int) -> dict[str, int]:
     """ICCID → ``Device.id``, for the provider."""
-    return _ids_by_name(connection, Device, Device.iccid, provider_id)
+    return ids_by_name(connection, Device, Device.iccid, provider_id)
 
 
-def _ids_by_name(connection, model, column, provider_id: int) -> dict[str, int]:
+def ids_by_name(connection, model, column, provider_id: int) -> dict[str, int]:
+    """``column`` value → ``model.id`` for the provider's rows (codes, ICCIDs, names)."""
     rows = connection.execute(
         select(column, model.id).where(model.service_provider_id == provider_id)
     ).all()
