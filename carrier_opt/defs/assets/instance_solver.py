@@ -1,23 +1,26 @@
-"""Solve one optimization instance into its queues: the step mobility groups and customers
-share (the M2M chain spreads the same steps over several assets for its metadata).
+"""The queues of one optimization instance, for every kind.
 
-Queues are those of the M2M run: the current assignment, every legacy strategy (cost only,
-except the legacy winner) and the optimizer; the cheapest queue with per-SIM rows wins.
+Queues are the current assignment, every legacy strategy (cost only, except the legacy
+winner) and the optimizer; the cheapest queue with per-SIM rows wins. The M2M chain spreads
+the steps over several assets for their metadata (:func:`queue_sequences` when it records the
+queues, :func:`price_queues` when it prices them); a mobility group or a customer is solved in
+one go by :func:`solve_instance`.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
 
 from carrier_opt.core.instance import Instance
-from carrier_opt.core.legacy import legacy_baseline, legacy_queues
-from carrier_opt.core.optimizer import optimize
+from carrier_opt.core.legacy import LegacyResult, legacy_baseline
+from carrier_opt.core.optimizer import OptimizationResult, optimize
 from carrier_opt.core.run import default_legacy_sequences
 from carrier_opt.db import optimization_runs as runs
 from carrier_opt.db.models import RunStatus
 
 CURRENT, OPTIMIZER = "current", "optimizer"
+"""Queue names of the current assignment and the optimizer (legacy queues: core.legacy)."""
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,50 @@ class SolvedInstance:
         return self.cost_before - self.cost_after
 
 
+def queue_sequences(
+    instance: Instance, legacy: Iterable[tuple[str, tuple[int, ...]]], *, record: bool = True
+) -> list[tuple[str, list[str]]]:
+    """(queue name, rate-plan codes in sequence) of every queue: the current assignment and the
+    optimizer over every plan by allowance, the legacy queues with their own sequences.
+    ``record=False`` leaves the sequences empty (customer plans have no carrier-plan rows)."""
+    codes = instance.plan_codes
+
+    def sequence(plans: Iterable[int]) -> list[str]:
+        return [str(codes[p]) for p in plans] if record else []
+
+    everything = sequence(np.argsort(instance.allowance_mb, kind="stable"))
+    return [
+        (CURRENT, everything),
+        *((name, sequence(plans)) for name, plans in legacy),
+        (OPTIMIZER, everything),
+    ]
+
+
+def price_queues(
+    engine,
+    ids: runs.RunIds,
+    instance: Instance,
+    legacy: LegacyResult,
+    result: OptimizationResult,
+    write_queue: Callable[[int, np.ndarray], float],
+) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+    """Store per-SIM rows (through ``write_queue``: queue id, assignment → total cost) of the
+    queues that can win — current, the legacy winner, the optimizer — and the cost alone of the
+    other legacy queues (the legacy system deleted their rows anyway). Answers each row-holding
+    queue's cost; their assignments are under ``"assignments"``."""
+    queue_ids = runs.queues_of(engine, ids)
+    assignments = {
+        CURRENT: instance.current_plan,
+        legacy.winning_queue: legacy.assignment,
+        OPTIMIZER: result.assignment,
+    }
+    costs = {name: write_queue(queue_ids[name], a) for name, a in assignments.items()}
+    runs.record_queue_costs(
+        engine, ids, {q.name: q.cost for q in legacy.tried if q.name != legacy.winning_queue}
+    )
+    return costs, assignments
+
+
 def solve_instance(
     engine,
     ids: runs.RunIds,
@@ -57,29 +104,10 @@ def solve_instance(
     (queue id, assignment → total cost), choose the winner and close the instance."""
     legacy = legacy_baseline(instance, max_sequences=default_legacy_sequences(instance.n_devices))
     result = optimize(instance, time_limit_s=time_limit_s, starts=[legacy.assignment])
-    codes = instance.plan_codes
-    everything = [str(c) for c in codes[np.argsort(instance.allowance_mb, kind="stable")]]
-    tried = legacy_queues(instance, default_legacy_sequences(instance.n_devices))
-
-    def sequence(plans) -> list[str]:
-        return [str(c) for c in plans] if record_sequences else []
-
-    queues = [
-        (CURRENT, sequence(everything)),
-        *((name, sequence(codes[p] for p in plans)) for name, plans in tried),
-        (OPTIMIZER, sequence(everything)),
-    ]
-    runs.create_queues(engine, ids, queues)
-    queue_ids = runs.queues_of(engine, ids)
-    assignments = {
-        CURRENT: instance.current_plan,
-        legacy.winning_queue: legacy.assignment,
-        OPTIMIZER: result.assignment,
-    }
-    costs = {name: write_queue(queue_ids[name], a) for name, a in assignments.items()}
-    runs.record_queue_costs(
-        engine, ids, {q.name: q.cost for q in legacy.tried if q.name != legacy.winning_queue}
-    )
+    # The baseline has tried every legacy queue already: record them as it tried them.
+    tried = ((queue.name, queue.plans) for queue in legacy.tried)
+    runs.create_queues(engine, ids, queue_sequences(instance, tried, record=record_sequences))
+    costs, assignments = price_queues(engine, ids, instance, legacy, result, write_queue)
     runs.update_instance(engine, ids, proven_optimal=result.proven_optimal)
     winner, cost = runs.choose_winner(engine, ids, result_model)
     runs.finish_instance(

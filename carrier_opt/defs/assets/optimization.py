@@ -10,7 +10,6 @@ import functools
 from datetime import UTC, datetime
 
 import dagster as dg
-import numpy as np
 import pandas as pd
 from sqlalchemy import select
 
@@ -24,13 +23,12 @@ from carrier_opt.db.export import InstanceTables, instance_tables, require_store
 from carrier_opt.db.models import RunStatus, ServiceProvider
 from carrier_opt.db.providers import load_provider
 from carrier_opt.db.sync import sync_provider
+from carrier_opt.defs.assets.instance_solver import CURRENT, price_queues, queue_sequences
 from carrier_opt.defs.partitions import provider_and_period, provider_period_partitions
 from carrier_opt.defs.resources import DatabaseResource, JasperResource, PlatformProgress
 from carrier_opt.errors import CarrierOptError, InputError
 
 GROUP = "optimization"
-CURRENT, OPTIMIZER = "current", "optimizer"
-"""Queue names of the current assignment and the optimizer (legacy queues: core.legacy)."""
 
 
 class OptimizerConfig(dg.Config):
@@ -204,19 +202,17 @@ def rate_plan_permutations(
     instance, _, _ = optimization_instance(
         engine, provider, instance_tables(engine, provider, period_key)
     )
-    codes = instance.plan_codes
-    everything = [str(c) for c in codes[np.argsort(instance.allowance_mb, kind="stable")]]
     legacy = legacy_queues(instance, default_legacy_sequences(instance.n_devices))
-    queues = [
-        (CURRENT, everything),
-        *((name, [str(codes[p]) for p in plans]) for name, plans in legacy),
-        (OPTIMIZER, everything),
-    ]
+    queues = queue_sequences(instance, legacy)
     runs.create_queues(engine, ids, queues)
     runs.set_progress(engine, ids, 40)
     progress.report(ids.session_guid, 40, "queues created")
     return dg.MaterializeResult(
-        metadata={"queues": len(queues), "legacy_queues": len(legacy), "plans": len(codes)}
+        metadata={
+            "queues": len(queues),
+            "legacy_queues": len(legacy),
+            "plans": instance.n_plans,
+        },
     )
 
 
@@ -238,20 +234,12 @@ def queue_results(
     instance, _, _ = optimization_instance(engine, provider, tables)
     legacy = legacy_baseline(instance, max_sequences=default_legacy_sequences(instance.n_devices))
     result = optimize(instance, time_limit_s=config.time_limit_s, starts=[legacy.assignment])
-    # Per-SIM rows for the queues that can win; the other legacy queues keep their cost only.
-    assignments = {
-        CURRENT: instance.current_plan,
-        legacy.winning_queue: legacy.assignment,
-        OPTIMIZER: result.assignment,
-    }
-    queues = runs.queues_of(engine, ids)
-    costs = {
-        strategy: runs.write_queue_result(engine, ids, queues[strategy], instance, assignment)
-        for strategy, assignment in assignments.items()
-    }
-    runs.record_queue_costs(
-        engine, ids, {q.name: q.cost for q in legacy.tried if q.name != legacy.winning_queue}
-    )
+    costs, _ = price_queues(
+        engine, ids, instance, legacy, result,
+        lambda queue_id, assignment: runs.write_queue_result(
+            engine, ids, queue_id, instance, assignment
+        ),
+    )  # fmt: skip
     runs.update_instance(
         engine, ids, lower_bound=result.bound.value, legacy_cost=legacy.cost,
         cost_before=costs[CURRENT], proven_optimal=result.proven_optimal,
