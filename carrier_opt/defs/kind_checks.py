@@ -68,6 +68,16 @@ def _winner_rows(result, sim_column):
     )  # fmt: skip
 
 
+def _in_session(query, result, session_id: int):
+    """``query`` over ``result`` limited to the rows of the session's queues."""
+    return (
+        query.join(OptimizationQueue, OptimizationQueue.id == result.optimization_queue_id)
+        .join(OptimizationInstance,
+              OptimizationInstance.id == OptimizationQueue.optimization_instance_id)
+        .where(OptimizationInstance.optimization_session_id == session_id)
+    )  # fmt: skip
+
+
 def _shared_rows(shared, sim_column):
     return select(
         shared.optimization_instance_id.label("instance_id"),
@@ -153,18 +163,16 @@ def plan_types_result(database: DatabaseResource, partition_key: str) -> dg.Asse
         return missing_result()
     result = OptimizationMobilityDeviceResult
     with database.engine().connect() as connection:
-        rows = connection.execute(
+        query = (
             select(JasperCarrierRatePlan.rate_plan_type, OptimizationGroup.rate_plan_types)
             .select_from(result)
-            .join(OptimizationQueue, OptimizationQueue.id == result.optimization_queue_id)
-            .join(OptimizationInstance,
-                  OptimizationInstance.id == OptimizationQueue.optimization_instance_id)
             .join(JasperCarrierRatePlan,
                   JasperCarrierRatePlan.id == result.assigned_carrier_rate_plan_id)
             .join(OptimizationGroup, OptimizationGroup.id == result.optimization_group_id)
-            .where(OptimizationInstance.optimization_session_id == ids.session_id,
-                   OptimizationQueue.is_winner.is_(True))
-        ).all()  # fmt: skip
+        )  # fmt: skip
+        rows = connection.execute(
+            _in_session(query, result, ids.session_id).where(OptimizationQueue.is_winner.is_(True))
+        ).all()
     wrong = sum(1 for kind, allowed in rows if kind not in (allowed or "").split(";"))
     return dg.AssetCheckResult(
         passed=bool(rows) and wrong == 0,
@@ -206,19 +214,14 @@ def carrier_plans_result(database: DatabaseResource, partition_key: str) -> dg.A
     changed = 0
     with database.engine().connect() as connection:
         for result in (OptimizationDeviceResult, OptimizationMobilityDeviceResult):
+            query = _in_session(select(func.count()).select_from(result), result, ids.session_id)
             changed += connection.scalar(
-                select(func.count())
-                .select_from(result)
-                .join(OptimizationQueue, OptimizationQueue.id == result.optimization_queue_id)
-                .join(OptimizationInstance,
-                      OptimizationInstance.id == OptimizationQueue.optimization_instance_id)
-                .where(
-                    OptimizationInstance.optimization_session_id == ids.session_id,
+                query.where(
                     result.assigned_carrier_rate_plan_id.is_distinct_from(
                         result.current_carrier_rate_plan_id
-                    ),
+                    )
                 )
-            )  # fmt: skip
+            )
     return dg.AssetCheckResult(passed=changed == 0, metadata={"carrier_plan_changes": changed})
 
 

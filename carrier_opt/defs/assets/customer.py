@@ -32,7 +32,11 @@ from carrier_opt.db.models import (
     RunStatus,
     ServiceProvider,
 )
-from carrier_opt.defs.assets.instance_solver import SolvedInstance, solve_instance
+from carrier_opt.defs.assets.instance_solver import (
+    SolvedInstance,
+    solve_instance,
+    solved_metadata,
+)
 from carrier_opt.defs.assets.optimization import OptimizerConfig, _guarded, _partition, clock
 from carrier_opt.defs.partitions import provider_period_partitions
 from carrier_opt.defs.resources import DatabaseResource, PlatformProgress
@@ -145,22 +149,12 @@ def customer_winning_assignments(
     runs.finish(engine, ids, RunStatus.COMPLETED)
     runs.set_progress(engine, ids, 100)
     progress.report(ids.session_guid, 100, "results ready")
-    before = sum(s.cost_before for s in solved.values())
-    after = sum(s.cost_after for s in solved.values())
-    bound = sum(s.lower_bound for s in solved.values())
     return dg.MaterializeResult(
         metadata={
-            "customers_optimized": len(solved),
-            "cost_before": round(before, 2),
-            "cost_after": round(after, 2),
-            "saving": round(before - after, 2),
-            "legacy_cost": round(sum(s.legacy_cost for s in solved.values()), 2),
-            "lower_bound": round(bound, 2),
-            "gap_pct": round(100 * (after - bound) / bound, 4) if bound > 0 else 0.0,
+            **solved_metadata(solved, "customer"),
             "shared_pool_rows": sum(shared_rows.values()),
             "carrier_changes_pushed": 0,
             "session_guid": ids.session_guid,
-            "customers_table": dg.MetadataValue.md(_customers_table(solved)),
         }
     )
 
@@ -244,18 +238,6 @@ class _ResultTarget:
             OptimizationMobilityDeviceResult, OptimizationMobilitySharedPoolResult,
             "mobility_device_id", sim_ids,
         )  # fmt: skip
-
-
-def _customers_table(solved: dict[str, SolvedInstance]) -> str:
-    lines = [
-        f"| {name} | {s.winning_queue} | {s.cost_before:,.2f} | {s.cost_after:,.2f} | "
-        f"{s.legacy_cost:,.2f} | {s.gap_pct:.4f} |"
-        for name, s in solved.items()
-    ]
-    return (
-        "| customer | winner | before | after | legacy | gap % |\n"
-        "|---|---|---:|---:|---:|---:|\n" + "\n".join(lines)
-    )
 
 
 customer_assets = [customer_rate_pools, customer_winning_assignments]

@@ -46,6 +46,7 @@ from carrier_opt.delivery.notify import (
     warning_message,
 )
 from carrier_opt.delivery.rate_plan_updates import (
+    RatePlanChange,
     UpdateOutcome,
     automatic_updates_allowed,
     push_rate_plan_changes,
@@ -164,14 +165,14 @@ def rate_plan_updates(
     delivery = _delivery(context, engine)
     with engine.connect() as connection:
         enabled = automatic_updates_allowed(connection, delivery.ids.provider_id)
-    outcome = _push(engine, jasper, delivery, enabled)
-    if outcome.decision is not None and outcome.decision.devices:
-        message = go_no_go_message(
-            provider=delivery.provider, period_key=delivery.period_key,
-            decision=outcome.decision, enabled=enabled,
-            run_url=notifier.run_url(context.run.run_id),
-        )  # fmt: skip
-        notifier.send(message, _recipients(engine, delivery.ids.provider_id))
+    outcome = push_changes(
+        engine, jasper, delivery.provider, delivery.ids.provider_id, delivery.ids.instance_id,
+        saving_changes(delivery.data.assignments), delivery.data.period_end, enabled,
+    )  # fmt: skip
+    mail_go_no_go(
+        context, engine, notifier, outcome, delivery.ids.provider_id,
+        provider_label=delivery.provider, period_key=delivery.period_key,
+    )  # fmt: skip
     return dg.MaterializeResult(metadata=_updates_metadata(outcome))
 
 
@@ -382,30 +383,63 @@ def _top_savings_table(assignments: pd.DataFrame) -> str:
     return "| ICCID | from | to | saving (USD) |\n|---|---|---|---:|\n" + "\n".join(lines)
 
 
-def _push(
-    engine: Engine, jasper: JasperResource, delivery: _Delivery, enabled: bool
+def push_changes(
+    engine: Engine,
+    jasper: JasperResource,
+    provider: str,
+    provider_id: int,
+    instance_id: int,
+    changes: list[RatePlanChange],
+    period_end: datetime,
+    enabled: bool,
 ) -> UpdateOutcome:
-    """Push (or dry-run) the saving changes; the carrier client is opened only when enabled."""
-    changes = saving_changes(delivery.data.assignments)
+    """Push (or dry-run) an instance's saving changes; the carrier client is opened only when
+    enabled."""
     arguments = dict(
-        provider_id=delivery.ids.provider_id,
-        optimization_instance_id=delivery.ids.instance_id,
+        provider_id=provider_id,
+        optimization_instance_id=instance_id,
         changes=changes,
-        period_end=delivery.data.period_end,
+        period_end=period_end,
         enabled=enabled,
         now=lambda: optimization.clock(),  # looked up per call: tests replace the clock
     )
     if not enabled:
         return push_rate_plan_changes(engine, None, **arguments)
-    with jasper.client_for(engine, delivery.provider) as client:
+    with jasper.client_for(engine, provider) as client:
         return push_rate_plan_changes(engine, client, **arguments)
+
+
+def mail_go_no_go(
+    context: dg.AssetExecutionContext,
+    engine: Engine,
+    notifier: NotifierResource,
+    outcome: UpdateOutcome,
+    provider_id: int,
+    *,
+    provider_label: str,
+    period_key: str,
+) -> None:
+    """The Go/No-Go mail of a push that had changes to decide on (none otherwise)."""
+    if outcome.decision is None or not outcome.decision.devices:
+        return
+    message = go_no_go_message(
+        provider=provider_label, period_key=period_key, decision=outcome.decision,
+        enabled=outcome.enabled, run_url=notifier.run_url(context.run.run_id),
+    )  # fmt: skip
+    notifier.send(message, _recipients(engine, provider_id))
+
+
+def verdict(outcome: UpdateOutcome) -> str:
+    """``Go``, ``No Go``, or ``n/a`` when nothing was decided."""
+    decision = outcome.decision
+    return "n/a" if decision is None else ("Go" if decision.go else "No Go")
 
 
 def _updates_metadata(outcome: UpdateOutcome) -> dict:
     decision = outcome.decision
     return {
         "enabled": outcome.enabled,
-        "decision": "n/a" if decision is None else ("Go" if decision.go else "No Go"),
+        "decision": verdict(outcome),
         "decision_reason": "n/a" if decision is None else decision.reason,
         "sent": outcome.sent,
         "dry_run": outcome.dry_run,

@@ -10,6 +10,7 @@ one go by :func:`solve_instance`.
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+import dagster as dg
 import numpy as np
 
 from carrier_opt.core.instance import Instance
@@ -118,3 +119,33 @@ def solve_instance(
         winner, costs[CURRENT], cost, legacy.cost, result.bound.value, result.proven_optimal,
         np.asarray(assignments[winner]),
     )  # fmt: skip
+
+
+def solved_metadata(solved: dict[str, SolvedInstance], what: str) -> dict:
+    """Asset metadata of a run solved per ``what`` (``group``, ``customer``): totals over its
+    instances and a table of them."""
+    before = sum(s.cost_before for s in solved.values())
+    after = sum(s.cost_after for s in solved.values())
+    bound = sum(s.lower_bound for s in solved.values())
+    lines = [
+        f"| {name} | {s.winning_queue} | {s.cost_before:,.2f} | {s.cost_after:,.2f} | "
+        f"{s.legacy_cost:,.2f} | {s.gap_pct:.4f} |"
+        for name, s in solved.items()
+    ]
+    table = (
+        f"| {what} | winner | before | after | legacy | gap % |\n|---|---|---:|---:|---:|---:|\n"
+        + "\n".join(lines)
+        if lines
+        else f"No {what} was optimized."
+    )
+    return {
+        f"{what}s_optimized": len(solved),
+        "cost_before": round(before, 2),
+        "cost_after": round(after, 2),
+        "saving": round(before - after, 2),
+        "saving_pct": round(100 * (before - after) / before, 2) if before else 0.0,
+        "legacy_cost": round(sum(s.legacy_cost for s in solved.values()), 2),
+        "lower_bound": round(bound, 2),
+        "gap_pct": round(100 * (after - bound) / bound, 4) if bound > 0 else 0.0,
+        f"{what}s_table": dg.MetadataValue.md(table),
+    }

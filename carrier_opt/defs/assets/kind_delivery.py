@@ -32,8 +32,16 @@ from carrier_opt.db.instance_results import (
 from carrier_opt.db.mobility import period_groups
 from carrier_opt.db.models import RunStatus
 from carrier_opt.db.providers import load_provider
-from carrier_opt.defs.assets import customer, mobility, optimization
-from carrier_opt.defs.assets.delivery import _plan_indices, _recipients, _run_ids, _warning_count
+from carrier_opt.defs.assets import customer, mobility
+from carrier_opt.defs.assets.delivery import (
+    _plan_indices,
+    _recipients,
+    _run_ids,
+    _warning_count,
+    mail_go_no_go,
+    push_changes,
+    verdict,
+)
 from carrier_opt.defs.jobs import CUSTOMER_JOB_NAME, MOBILITY_JOB_NAME
 from carrier_opt.defs.partitions import provider_and_period, provider_period_partitions
 from carrier_opt.defs.resources import (
@@ -46,14 +54,12 @@ from carrier_opt.delivery.notify import (
     NotificationError,
     ReportFile,
     customer_recipients,
-    go_no_go_message,
     reports_message,
     success_message,
     warning_message,
 )
 from carrier_opt.delivery.rate_plan_updates import (
     automatic_updates_allowed,
-    push_rate_plan_changes,
     saving_changes,
 )
 from carrier_opt.delivery.report_data import (
@@ -251,27 +257,18 @@ def mobility_rate_plan_updates(
     for group, row, instance, winners in solved:
         data = report_data_from(instance, instance.current_plan, winners, provider=provider,
                                 period=period)  # fmt: skip
-        arguments = dict(
-            provider_id=ids.provider_id, optimization_instance_id=row.id,
-            changes=saving_changes(data.assignments), period_end=period.end, enabled=enabled,
-            now=lambda: optimization.clock(),  # looked up per call: tests replace the clock
+        outcome = push_changes(
+            engine, jasper, provider, ids.provider_id, row.id, saving_changes(data.assignments),
+            period.end, enabled,
         )  # fmt: skip
-        if enabled:
-            with jasper.client_for(engine, provider) as client:
-                outcome = push_rate_plan_changes(engine, client, **arguments)
-        else:
-            outcome = push_rate_plan_changes(engine, None, **arguments)
         outcomes[group.group.name] = outcome
-        if outcome.decision is not None and outcome.decision.devices:
-            message = go_no_go_message(
-                provider=f"{provider} (optimization group {group.group.name})",
-                period_key=period_key, decision=outcome.decision, enabled=enabled,
-                run_url=notifier.run_url(context.run.run_id),
-            )  # fmt: skip
-            notifier.send(message, _recipients(engine, ids.provider_id))
+        mail_go_no_go(
+            context, engine, notifier, outcome, ids.provider_id,
+            provider_label=f"{provider} (optimization group {group.group.name})",
+            period_key=period_key,
+        )  # fmt: skip
     lines = [
-        f"| {name} | {'n/a' if o.decision is None else ('Go' if o.decision.go else 'No Go')} "
-        f"| {o.sent} | {o.dry_run} | {o.failed} | {o.already_sent} |"
+        f"| {name} | {verdict(o)} | {o.sent} | {o.dry_run} | {o.failed} | {o.already_sent} |"
         for name, o in outcomes.items()
     ]
     return dg.MaterializeResult(

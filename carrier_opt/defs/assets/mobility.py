@@ -19,7 +19,11 @@ from carrier_opt.db.mobility import (
     refresh_mobility_devices,
 )
 from carrier_opt.db.models import OptimizationMobilityDeviceResult, RunStatus
-from carrier_opt.defs.assets.instance_solver import SolvedInstance, solve_instance
+from carrier_opt.defs.assets.instance_solver import (
+    SolvedInstance,
+    solve_instance,
+    solved_metadata,
+)
 from carrier_opt.defs.assets.optimization import (
     OptimizerConfig,
     _guarded,
@@ -100,25 +104,11 @@ def mobility_winning_assignments(
         )
     runs.set_progress(engine, ids, 50)
     progress.report(ids.session_guid, 50, "optimization calculated")
-    before = sum(s.cost_before for s in solved.values())
-    after = sum(s.cost_after for s in solved.values())
-    bound = sum(s.lower_bound for s in solved.values())
     runs.finish(engine, ids, RunStatus.COMPLETED)
     runs.set_progress(engine, ids, 100)
     progress.report(ids.session_guid, 100, "results ready")
     return dg.MaterializeResult(
-        metadata={
-            "groups_optimized": len(solved),
-            "cost_before": round(before, 2),
-            "cost_after": round(after, 2),
-            "saving": round(before - after, 2),
-            "saving_pct": round(100 * (before - after) / before, 2) if before else 0.0,
-            "legacy_cost": round(sum(s.legacy_cost for s in solved.values()), 2),
-            "lower_bound": round(bound, 2),
-            "gap_pct": round(100 * (after - bound) / bound, 4) if bound > 0 else 0.0,
-            "session_guid": ids.session_guid,
-            "groups_table": dg.MetadataValue.md(_groups_table(solved)),
-        }
+        metadata={**solved_metadata(solved, "group"), "session_guid": ids.session_guid}
     )
 
 
@@ -145,20 +135,6 @@ def _solve_group(
         engine, group_ids, instance, time_limit_s=config.time_limit_s, write_queue=write,
         result_model=OptimizationMobilityDeviceResult,
     )  # fmt: skip
-
-
-def _groups_table(solved: dict[str, SolvedInstance]) -> str:
-    if not solved:
-        return "No group was optimized."
-    lines = [
-        f"| {name} | {s.winning_queue} | {s.cost_before:,.2f} | {s.cost_after:,.2f} | "
-        f"{s.legacy_cost:,.2f} | {s.gap_pct:.4f} |"
-        for name, s in solved.items()
-    ]
-    return (
-        "| group | winner | before | after | legacy | gap % |\n|---|---|---:|---:|---:|---:|\n"
-        + "\n".join(lines)
-    )
 
 
 mobility_assets = [mobility_devices, mobility_winning_assignments]
