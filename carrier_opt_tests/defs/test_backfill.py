@@ -20,9 +20,9 @@ from carrier_opt.db.sync import sync_provider
 from carrier_opt.defs.assets import optimization
 from carrier_opt.defs.checks import optimization_checks
 from carrier_opt.defs.partitions import SERVICE_PROVIDER, partition_key
-from carrier_opt.defs.resources import DatabaseResource, JasperResource, PlatformProgress
 from carrier_opt.jasper.fake import FakeJasper
 from carrier_opt_tests.db.sync_support import add_fake_provider, write_fake_price_files
+from carrier_opt_tests.defs.support import materialize_partition
 from carrier_opt_tests.jasper.support import client_for
 
 SYNCED_AT = {
@@ -48,17 +48,10 @@ def two_synced_periods(migrated_engine: Engine, monkeypatch, tmp_path) -> Engine
 
 
 def materialize(instance: dg.DagsterInstance, database_url: str, period_key: str):
-    return dg.materialize(
-        [*optimization.optimization_assets, *optimization_checks],
-        partition_key=partition_key("acme", period_key),
-        instance=instance,
-        resources={
-            "database": DatabaseResource(database_url=database_url),
-            "jasper": JasperResource(calls_per_second=200),
-            "progress": PlatformProgress(),
-        },
-        raise_on_error=False,
-    )
+    return materialize_partition(
+        database_url, [*optimization.optimization_assets, *optimization_checks],
+        partition_key("acme", period_key), instance=instance,
+    )  # fmt: skip
 
 
 def first_metadata(result, asset: str) -> dict:

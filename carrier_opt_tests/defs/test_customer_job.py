@@ -1,7 +1,6 @@
 """Customer optimization end to end: the fake carrier over HTTP, then the customer job, on
 both databases — including a shared pool whose locked SIMs change the customer's optimum."""
 
-import dagster as dg
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select, update
@@ -33,8 +32,8 @@ from carrier_opt.db.sync import sync_provider
 from carrier_opt.defs.assets import customer, optimization
 from carrier_opt.defs.checks import latest_completed_run
 from carrier_opt.defs.kind_checks import carrier_plans_result, customer_checks
-from carrier_opt.defs.partitions import SERVICE_PROVIDER, partition_key
-from carrier_opt.defs.resources import DatabaseResource, JasperResource, PlatformProgress
+from carrier_opt.defs.partitions import partition_key
+from carrier_opt.defs.resources import DatabaseResource, PlatformProgress
 from carrier_opt.jasper.fake import FakeJasper
 from carrier_opt.jasper.fake_prices import write_fake_customer_sims, write_fake_price_list
 from carrier_opt_tests.db.sync_support import (
@@ -43,6 +42,7 @@ from carrier_opt_tests.db.sync_support import (
     add_fake_provider,
     write_fake_price_files,
 )
+from carrier_opt_tests.defs.support import materialize_partition, time_limit
 from carrier_opt_tests.jasper.support import client_for
 
 FOCUS = "Acme Metering"
@@ -100,22 +100,10 @@ def synced_customers(customer_provider, migrated_engine, tmp_path):
 
 
 def materialize(database_url: str, assets, key, progress: PlatformProgress | None = None):
-    with dg.instance_for_test() as instance:
-        instance.add_dynamic_partitions(SERVICE_PROVIDER, ["acme"])
-        return dg.materialize(
-            assets,
-            partition_key=key,
-            instance=instance,
-            resources={
-                "database": DatabaseResource(database_url=database_url),
-                "jasper": JasperResource(calls_per_second=200),
-                "progress": progress or PlatformProgress(),
-            },
-            run_config={"ops": {"customer_winning_assignments": {"config": {"time_limit_s": 5}}}}
-            if any(a is customer.customer_winning_assignments for a in assets)
-            else None,
-            raise_on_error=False,
-        )
+    return materialize_partition(
+        database_url, assets, key, progress=progress,
+        run_config=time_limit(customer.customer_winning_assignments, assets),
+    )  # fmt: skip
 
 
 def run_customer_job(database_url: str, period: str):

@@ -30,12 +30,10 @@ from carrier_opt.db.models import (
 )
 from carrier_opt.db.providers import load_provider
 from carrier_opt.defs.assets import delivery, optimization
-from carrier_opt.defs.partitions import SERVICE_PROVIDER, partition_key
+from carrier_opt.defs.partitions import partition_key
 from carrier_opt.defs.resources import (
     DatabaseResource,
-    JasperResource,
     NotifierResource,
-    PlatformProgress,
     ResultStoreResource,
     resources_for,
 )
@@ -48,6 +46,7 @@ from carrier_opt_tests.db.sync_support import (
     add_fake_provider,
     write_fake_price_files,
 )
+from carrier_opt_tests.defs import support
 from carrier_opt_tests.delivery.conftest import smtp_server  # noqa: F401  (fixture)
 
 TO, CC, BCC = ("ops@example.com",), ("billing@example.com",), ("audit@example.com",)
@@ -106,24 +105,12 @@ def materialize_partition(
     instance: dg.DagsterInstance | None = None,
 ) -> dg.ExecuteInProcessResult:
     """Every asset of optimize_billing_period for acme's ``period``, as one run."""
-    with dg.instance_for_test() as own:
-        instance = instance or own
-        if not instance.has_dynamic_partition(SERVICE_PROVIDER, "acme"):
-            instance.add_dynamic_partitions(SERVICE_PROVIDER, ["acme"])
-        return dg.materialize(
-            [*optimization.optimization_assets, *delivery.delivery_assets],
-            partition_key=partition_key("acme", period),
-            instance=instance,
-            resources={
-                "database": DatabaseResource(database_url=database_url),
-                "jasper": JasperResource(calls_per_second=500),
-                "progress": PlatformProgress(),
-                "result_store": result_store,
-                "notifier": notifier,
-            },
-            run_config={"ops": {"queue_results": {"config": {"time_limit_s": 10.0}}}},
-            raise_on_error=False,
-        )
+    return support.materialize_partition(
+        database_url, [*optimization.optimization_assets, *delivery.delivery_assets],
+        partition_key("acme", period), instance=instance,
+        run_config={"ops": {"queue_results": {"config": {"time_limit_s": 10.0}}}},
+        result_store=result_store, notifier=notifier,
+    )  # fmt: skip
 
 
 def metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict:

@@ -8,7 +8,6 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-import dagster as dg
 import openpyxl
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import aliased
@@ -33,15 +32,13 @@ from carrier_opt.db.providers import load_provider
 from carrier_opt.db.sync import sync_provider
 from carrier_opt.db.types import utc_now
 from carrier_opt.defs.assets import customer, kind_delivery, mobility, optimization
-from carrier_opt.defs.partitions import SERVICE_PROVIDER, partition_key
+from carrier_opt.defs.partitions import partition_key
 from carrier_opt.defs.resources import (
-    DatabaseResource,
-    JasperResource,
     NotifierResource,
-    PlatformProgress,
     ResultStoreResource,
 )
 from carrier_opt.delivery.notify import set_notification_recipients
+from carrier_opt_tests.defs.support import materialize_partition
 from carrier_opt_tests.defs.test_customer_job import FOCUS, customer_provider  # noqa: F401
 from carrier_opt_tests.defs.test_mobility_job import mobility_provider  # noqa: F401
 from carrier_opt_tests.delivery.conftest import smtp_server  # noqa: F401
@@ -57,24 +54,13 @@ SHARE_HEADER = "Pool overage share (USD)"
 
 
 def materialize(database_url, assets, key, provider, tmp_path, server, run_config):
-    with dg.instance_for_test() as instance:
-        instance.add_dynamic_partitions(SERVICE_PROVIDER, [provider])
-        return dg.materialize(
-            assets,
-            partition_key=key,
-            instance=instance,
-            resources={
-                "database": DatabaseResource(database_url=database_url),
-                "jasper": JasperResource(calls_per_second=200),
-                "progress": PlatformProgress(),
-                "result_store": ResultStoreResource(folder=str(tmp_path / "reports")),
-                "notifier": NotifierResource(
-                    kind="smtp", smtp_host=server.host, smtp_port=server.port, sender=SENDER
-                ),
-            },
-            run_config=run_config,
-            raise_on_error=False,
-        )
+    return materialize_partition(
+        database_url, assets, key, provider=provider, run_config=run_config,
+        result_store=ResultStoreResource(folder=str(tmp_path / "reports")),
+        notifier=NotifierResource(
+            kind="smtp", smtp_host=server.host, smtp_port=server.port, sender=SENDER
+        ),
+    )  # fmt: skip
 
 
 def failures(result) -> list[str]:

@@ -1,7 +1,6 @@
 """Mobility optimization end to end: a mobility fleet served by the fake carrier over HTTP,
 the mobility job per optimization group, on both databases."""
 
-import dagster as dg
 import pandas as pd
 import pytest
 from click.testing import CliRunner
@@ -24,11 +23,12 @@ from carrier_opt.db.providers import add_provider
 from carrier_opt.db.rate_plans import load_rate_plans
 from carrier_opt.defs.assets import mobility, optimization
 from carrier_opt.defs.kind_checks import mobility_checks, plan_types_result
-from carrier_opt.defs.partitions import SERVICE_PROVIDER, partition_key
-from carrier_opt.defs.resources import DatabaseResource, JasperResource, PlatformProgress
+from carrier_opt.defs.partitions import partition_key
+from carrier_opt.defs.resources import DatabaseResource, PlatformProgress
 from carrier_opt.jasper.fake import FakeJasper
 from carrier_opt.jasper.fake_prices import write_fake_price_list
 from carrier_opt_tests.db.sync_support import API_KEY_ENV, USERNAME_ENV
+from carrier_opt_tests.defs.support import materialize_partition, time_limit
 
 ASSETS = [
     optimization.staged_devices,
@@ -57,26 +57,11 @@ def mobility_provider(migrated_engine, monkeypatch, tmp_path):
         yield fake
 
 
-RUN_CONFIG = {"ops": {"mobility_winning_assignments": {"config": {"time_limit_s": 5}}}}
-
-
 def materialize(database_url: str, key, assets=ASSETS, progress: PlatformProgress | None = None):
-    with dg.instance_for_test() as instance:
-        instance.add_dynamic_partitions(SERVICE_PROVIDER, ["mobi"])
-        return dg.materialize(
-            assets,
-            partition_key=key,
-            instance=instance,
-            resources={
-                "database": DatabaseResource(database_url=database_url),
-                "jasper": JasperResource(calls_per_second=200),
-                "progress": progress or PlatformProgress(),
-            },
-            run_config=RUN_CONFIG
-            if any(a is mobility.mobility_winning_assignments for a in assets)
-            else None,
-            raise_on_error=False,
-        )
+    return materialize_partition(
+        database_url, assets, key, provider="mobi", progress=progress,
+        run_config=time_limit(mobility.mobility_winning_assignments, assets),
+    )  # fmt: skip
 
 
 def test_a_mobility_partition_is_optimized_per_group(

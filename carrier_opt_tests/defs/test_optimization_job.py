@@ -17,8 +17,7 @@ from carrier_opt.db.models import (
 from carrier_opt.db.rate_plans import load_rate_plans
 from carrier_opt.defs.assets import optimization
 from carrier_opt.defs.checks import optimization_checks
-from carrier_opt.defs.partitions import SERVICE_PROVIDER, partition_key
-from carrier_opt.defs.resources import DatabaseResource, JasperResource, PlatformProgress
+from carrier_opt.defs.partitions import partition_key
 from carrier_opt.jasper.fake import FakeJasper
 from carrier_opt_tests.db.sync_support import (
     API_KEY_ENV,
@@ -26,6 +25,7 @@ from carrier_opt_tests.db.sync_support import (
     add_fake_provider,
     write_fake_price_files,
 )
+from carrier_opt_tests.defs import support
 
 
 @pytest.fixture
@@ -41,19 +41,9 @@ def fake_provider(migrated_engine, monkeypatch, tmp_path):
 
 
 def materialize_partition(database_url: str, key: dg.MultiPartitionKey):
-    with dg.instance_for_test() as instance:
-        instance.add_dynamic_partitions(SERVICE_PROVIDER, ["acme"])
-        return dg.materialize(
-            [*optimization.optimization_assets, *optimization_checks],
-            partition_key=key,
-            instance=instance,
-            resources={
-                "database": DatabaseResource(database_url=database_url),
-                "jasper": JasperResource(calls_per_second=200),
-                "progress": PlatformProgress(),
-            },
-            raise_on_error=False,
-        )
+    return support.materialize_partition(
+        database_url, [*optimization.optimization_assets, *optimization_checks], key
+    )
 
 
 def test_a_partition_runs_end_to_end_and_matches_the_command_line_optimizer(
