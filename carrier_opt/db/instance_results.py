@@ -46,6 +46,8 @@ class SessionInstance:
     legacy_cost: Decimal | None
     lower_bound: Decimal | None
     proven_optimal: bool | None
+    device_count: int | None
+    """SIMs the instance was solved with (locked ones included)."""
     run_started_at: datetime | None
     run_completed_at: datetime | None
 
@@ -67,7 +69,7 @@ def session_instances(engine: Engine, session_id: int) -> list[SessionInstance]:
                 OptimizationGroup.name, instance.rev_customer_id,
                 RevCustomer.rev_customer_number, instance.cost_before, instance.cost_after,
                 instance.legacy_cost, instance.lower_bound, instance.proven_optimal,
-                instance.run_started_at,
+                instance.device_count, instance.run_started_at,
                 instance.run_completed_at,
             )
             .outerjoin(OptimizationGroup, OptimizationGroup.id == instance.optimization_group_id)

@@ -11,11 +11,11 @@ import dagster as dg
 from sqlalchemy import func, select
 
 from carrier_opt.db import optimization_runs as runs
+from carrier_opt.db.instance_results import SessionInstance, session_instances
 from carrier_opt.db.models import (
     BillingPeriod,
     JasperCarrierRatePlan,
     OptimizationDeviceResult,
-    OptimizationInstance,
     OptimizationQueue,
     OptimizationSession,
     OptimizationType,
@@ -54,30 +54,88 @@ def missing_result() -> dg.AssetCheckResult:
     return dg.AssetCheckResult(passed=False, description="no completed optimization found")
 
 
-@dg.asset_check(asset=winning_assignments, blocking=False)
-def cost_between_bound_and_baselines(
-    context: dg.AssetCheckExecutionContext, database: DatabaseResource
-) -> dg.AssetCheckResult:
-    """lower bound ≤ winning cost ≤ min(current cost, legacy cost)."""
-    ids = latest_completed_run(database, context.partition_key)
-    if ids is None:
-        return missing_result()
-    with database.engine().connect() as connection:
-        row = connection.execute(
-            select(
-                OptimizationInstance.lower_bound,
-                OptimizationInstance.cost_before,
-                OptimizationInstance.cost_after,
-                OptimizationInstance.legacy_cost,
-            ).where(OptimizationInstance.id == ids.instance_id)
-        ).one()
-    bound, before, after, legacy = (float(value or 0) for value in row)
-    passed = bound <= after + HALF_CENT and after <= min(before, legacy) + HALF_CENT
+def costs_result(instances: list[SessionInstance]) -> dg.AssetCheckResult:
+    """Every instance: lower bound ≤ winning cost ≤ min(current cost, legacy cost); the
+    metadata sums the figures over the instances and names the failing ones."""
+    failing = []
+    totals = dict.fromkeys(("lower_bound", "cost_after", "cost_before", "legacy_cost"), 0.0)
+    for row in instances:
+        bound, before, after, legacy = (
+            float(v or 0) for v in (row.lower_bound, row.cost_before, row.cost_after,
+                                    row.legacy_cost)
+        )  # fmt: skip
+        for key, value in zip(totals, (bound, after, before, legacy), strict=True):
+            totals[key] += value
+        if not (bound <= after + HALF_CENT and after <= min(before, legacy) + HALF_CENT):
+            failing.append(row.id)
     return dg.AssetCheckResult(
-        passed=passed,
-        metadata={"lower_bound": bound, "cost_after": after, "cost_before": before,
-                  "legacy_cost": legacy},
+        passed=bool(instances) and not failing,
+        metadata={**totals, "instances": len(instances),
+                  "failing_instances": str(failing or "none")},
     )  # fmt: skip
+
+
+def winner_rows(result, sim_column: str):
+    """(instance id, SIM id) of every winning row of the per-SIM result table ``result``."""
+    return (
+        select(OptimizationQueue.optimization_instance_id.label("instance_id"),
+               getattr(result, sim_column).label("sim_id"))
+        .join(OptimizationQueue, OptimizationQueue.id == result.optimization_queue_id)
+        .where(OptimizationQueue.is_winner.is_(True))
+    )  # fmt: skip
+
+
+def once_result(
+    database: DatabaseResource, instances: list[SessionInstance], rows
+) -> dg.AssetCheckResult:
+    """Every instance has one row per SIM (``rows``: instance id, SIM id), as many SIMs as it
+    was solved with, never two rows for one SIM."""
+    wanted = {row.id: row.device_count or 0 for row in instances}
+    rows = rows.subquery()
+    with database.engine().connect() as connection:
+        counts = connection.execute(
+            select(rows.c.instance_id, func.count(), func.count(rows.c.sim_id.distinct()))
+            .where(rows.c.instance_id.in_(list(wanted)))
+            .group_by(rows.c.instance_id)
+        ).all()
+    found = {instance_id: (n, distinct) for instance_id, n, distinct in counts}
+    failing = [i for i, n in wanted.items() if found.get(i, (0, 0)) != (n, n)]
+    return dg.AssetCheckResult(
+        passed=bool(instances) and not failing,
+        metadata={
+            "instances": len(instances),
+            "sims_expected": sum(wanted.values()),
+            "sims_with_results": sum(distinct for _, distinct in found.values()),
+            "rows_found": sum(n for n, _ in found.values()),
+            "failing_instances": str(failing or "none"),
+        },
+    )
+
+
+def cost_check(
+    asset: dg.AssetsDefinition, kind: OptimizationType, scope: str = ""
+) -> dg.AssetChecksDefinition:
+    """``cost_between_bound_and_baselines`` of ``asset`` over every instance of the partition's
+    last completed ``kind`` run (M2M: its one instance; ``scope`` prefixes the description)."""
+
+    @dg.asset_check(
+        asset=asset,
+        name="cost_between_bound_and_baselines",
+        blocking=False,
+        description=f"{scope}lower bound ≤ winning cost ≤ min(current cost, legacy cost).",
+    )
+    def cost_between_bound_and_baselines(
+        context: dg.AssetCheckExecutionContext, database: DatabaseResource
+    ) -> dg.AssetCheckResult:
+        ids = latest_completed_run(database, context.partition_key, kind)
+        if ids is None:
+            return missing_result()
+        return costs_result(session_instances(database.engine(), ids.session_id))
+
+    return cost_between_bound_and_baselines
+
+
+cost_between_bound_and_baselines = cost_check(winning_assignments, OptimizationType.M2M)
 
 
 @dg.asset_check(asset=winning_assignments, blocking=False)
@@ -88,28 +146,8 @@ def every_sim_assigned_once(
     ids = latest_completed_run(database, context.partition_key)
     if ids is None:
         return missing_result()
-    result = OptimizationDeviceResult
-    with database.engine().connect() as connection:
-        counts = connection.execute(
-            select(result.device_id, func.count())
-            .join(OptimizationQueue, OptimizationQueue.id == result.optimization_queue_id)
-            .where(
-                OptimizationQueue.optimization_instance_id == ids.instance_id,
-                OptimizationQueue.is_winner.is_(True),
-            )
-            .group_by(result.device_id)
-        ).all()
-        expected = connection.scalar(
-            select(OptimizationInstance.device_count).where(
-                OptimizationInstance.id == ids.instance_id
-            )
-        )
-    duplicates = sum(1 for _, n in counts if n > 1)
-    return dg.AssetCheckResult(
-        passed=duplicates == 0 and len(counts) == (expected or 0),
-        metadata={"sims_with_results": len(counts), "sims_expected": expected or 0,
-                  "sims_with_duplicates": duplicates},
-    )  # fmt: skip
+    instances = session_instances(database.engine(), ids.session_id)
+    return once_result(database, instances, winner_rows(OptimizationDeviceResult, "device_id"))
 
 
 @dg.asset_check(asset=winning_assignments, blocking=False)

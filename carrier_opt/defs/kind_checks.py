@@ -12,7 +12,7 @@ per optimization group or customer), plus what each kind promises on top.
 import dagster as dg
 from sqlalchemy import func, select, union_all
 
-from carrier_opt.db import optimization_runs as runs
+from carrier_opt.db.instance_results import session_instances
 from carrier_opt.db.models import (
     JasperCarrierRatePlan,
     OptimizationDeviceResult,
@@ -26,46 +26,14 @@ from carrier_opt.db.models import (
 )
 from carrier_opt.defs.assets.customer import customer_winning_assignments
 from carrier_opt.defs.assets.mobility import mobility_winning_assignments
-from carrier_opt.defs.checks import HALF_CENT, latest_completed_run, missing_result
+from carrier_opt.defs.checks import (
+    cost_check,
+    latest_completed_run,
+    missing_result,
+    once_result,
+    winner_rows,
+)
 from carrier_opt.defs.resources import DatabaseResource
-
-
-def _instances(database: DatabaseResource, ids: runs.RunIds) -> list:
-    with database.engine().connect() as connection:
-        return connection.execute(
-            select(
-                OptimizationInstance.id, OptimizationInstance.lower_bound,
-                OptimizationInstance.cost_before, OptimizationInstance.cost_after,
-                OptimizationInstance.legacy_cost, OptimizationInstance.device_count,
-            )
-            .where(OptimizationInstance.optimization_session_id == ids.session_id)
-            .order_by(OptimizationInstance.id)
-        ).all()  # fmt: skip
-
-
-def _costs_result(instances: list) -> dg.AssetCheckResult:
-    failing = []
-    for row in instances:
-        bound, before, after, legacy = (
-            float(v or 0) for v in (row.lower_bound, row.cost_before, row.cost_after,
-                                    row.legacy_cost)
-        )  # fmt: skip
-        if not (bound <= after + HALF_CENT and after <= min(before, legacy) + HALF_CENT):
-            failing.append(row.id)
-    return dg.AssetCheckResult(
-        passed=bool(instances) and not failing,
-        metadata={"instances": len(instances), "failing_instances": str(failing or "none")},
-    )
-
-
-def _winner_rows(result, sim_column):
-    """(instance id, SIM id) of every winning row of ``result``."""
-    return (
-        select(OptimizationQueue.optimization_instance_id.label("instance_id"),
-               getattr(result, sim_column).label("sim_id"))
-        .join(OptimizationQueue, OptimizationQueue.id == result.optimization_queue_id)
-        .where(OptimizationQueue.is_winner.is_(True))
-    )  # fmt: skip
 
 
 def _in_session(query, result, session_id: int):
@@ -85,52 +53,11 @@ def _shared_rows(shared, sim_column):
     )
 
 
-def _once_result(database: DatabaseResource, instances: list, rows) -> dg.AssetCheckResult:
-    """Each instance: one row per SIM, as many SIMs as it was solved with."""
-    wanted = {row.id: row.device_count or 0 for row in instances}
-    rows = rows.subquery()
-    with database.engine().connect() as connection:
-        counts = connection.execute(
-            select(rows.c.instance_id, func.count(), func.count(rows.c.sim_id.distinct()))
-            .where(rows.c.instance_id.in_(list(wanted)))
-            .group_by(rows.c.instance_id)
-        ).all()
-    found = {instance_id: (n, distinct) for instance_id, n, distinct in counts}
-    failing = [i for i, n in wanted.items() if found.get(i, (0, 0)) != (n, n)]
-    return dg.AssetCheckResult(
-        passed=bool(instances) and not failing,
-        metadata={
-            "instances": len(instances),
-            "sims_expected": sum(wanted.values()),
-            "rows_found": sum(n for n, _ in found.values()),
-            "failing_instances": str(failing or "none"),
-        },
-    )
-
-
-def _cost_check(asset, kind: OptimizationType, per: str) -> dg.AssetChecksDefinition:
-    """``cost_between_bound_and_baselines`` of ``asset``, over every instance of the run."""
-
-    @dg.asset_check(
-        asset=asset,
-        name="cost_between_bound_and_baselines",
-        blocking=False,
-        description=f"Per {per}: lower bound ≤ winning cost ≤ min(current cost, legacy cost).",
-    )
-    def cost_between_bound_and_baselines(
-        context: dg.AssetCheckExecutionContext, database: DatabaseResource
-    ) -> dg.AssetCheckResult:
-        ids = latest_completed_run(database, context.partition_key, kind)
-        return missing_result() if ids is None else _costs_result(_instances(database, ids))
-
-    return cost_between_bound_and_baselines
-
-
-mobility_cost_between_bound_and_baselines = _cost_check(
-    mobility_winning_assignments, OptimizationType.MOBILITY, "optimization group"
+mobility_cost_between_bound_and_baselines = cost_check(
+    mobility_winning_assignments, OptimizationType.MOBILITY, "Per optimization group: "
 )
-customer_cost_between_bound_and_baselines = _cost_check(
-    customer_winning_assignments, OptimizationType.CUSTOMER, "customer"
+customer_cost_between_bound_and_baselines = cost_check(
+    customer_winning_assignments, OptimizationType.CUSTOMER, "Per customer: "
 )
 
 
@@ -142,8 +69,8 @@ def mobility_every_sim_assigned_once(
     ids = latest_completed_run(database, context.partition_key, OptimizationType.MOBILITY)
     if ids is None:
         return missing_result()
-    rows = _winner_rows(OptimizationMobilityDeviceResult, "mobility_device_id")
-    return _once_result(database, _instances(database, ids), rows)
+    rows = winner_rows(OptimizationMobilityDeviceResult, "mobility_device_id")
+    return once_result(database, session_instances(database.engine(), ids.session_id), rows)
 
 
 @dg.asset_check(
@@ -190,12 +117,12 @@ def customer_every_sim_assigned_once(
     if ids is None:
         return missing_result()
     rows = union_all(
-        _winner_rows(OptimizationDeviceResult, "device_id"),
+        winner_rows(OptimizationDeviceResult, "device_id"),
         _shared_rows(OptimizationSharedPoolResult, "device_id"),
-        _winner_rows(OptimizationMobilityDeviceResult, "mobility_device_id"),
+        winner_rows(OptimizationMobilityDeviceResult, "mobility_device_id"),
         _shared_rows(OptimizationMobilitySharedPoolResult, "mobility_device_id"),
     )
-    return _once_result(database, _instances(database, ids), rows)
+    return once_result(database, session_instances(database.engine(), ids.session_id), rows)
 
 
 @dg.asset_check(asset=customer_winning_assignments, name="carrier_plans_unchanged", blocking=False)
