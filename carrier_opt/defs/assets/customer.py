@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import dagster as dg
 import numpy as np
+import pandas as pd
 from sqlalchemy import select
 
 from carrier_opt.core.customer import CustomerTables
@@ -117,6 +118,7 @@ def customer_winning_assignments(
     customer_ids = customers.ensure_customers(
         engine, [c.customer for c in found.customers], clock()
     )
+    lookups = _Lookups.of(engine, ids, found.customers)
     solved: dict[str, SolvedInstance] = {}
     shared_rows: dict[str, int] = {}
     failed: dict[str, str] = {}
@@ -130,7 +132,7 @@ def customer_winning_assignments(
         )  # fmt: skip
         try:
             solved[tables.customer], shared_rows[tables.customer] = _solve_customer(
-                engine, ids, tables, customer_id, config
+                engine, ids, tables, customer_id, config, lookups
             )
         except Exception as exc:  # one customer's failure must not stop the others
             failed[tables.customer] = f"{type(exc).__name__}: {exc}"
@@ -160,7 +162,12 @@ def customer_winning_assignments(
 
 
 def _solve_customer(
-    engine, ids, tables: CustomerTables, customer_id: int, config: OptimizerConfig
+    engine,
+    ids,
+    tables: CustomerTables,
+    customer_id: int,
+    config: OptimizerConfig,
+    lookups: "_Lookups",
 ) -> tuple[SolvedInstance, int]:
     instance = instance_from_frames(tables.rate_plans, tables.comm_plan_rate_plans, tables.devices)
     instance_ids = runs.add_instance(
@@ -170,73 +177,80 @@ def _solve_customer(
         engine, ids.session_id, customer_id, RunStatus.RUNNING, now=clock(),
         instance_id=instance_ids.instance_id,
     )  # fmt: skip
-    target = _ResultTarget.of(engine, ids, tables)
-    with engine.connect() as connection:
-        plan_ids = customers.customer_plan_ids(connection, ids.provider_id)
-        carrier_plans = customers.device_carrier_plans(connection, ids.provider_id)
-        pools = customers.pool_ids(connection, ids.provider_id)
     locked = np.asarray(instance.locked)
     rows_of: dict[int, list[dict]] = {}
 
     def write(queue_id: int, assignment) -> float:
         rows, total = runs.result_rows(
-            instance, assignment, target.sim_ids, plan_ids, sim_column=target.sim_column,
+            instance, assignment, lookups.sim_ids, lookups.plan_ids, sim_column=lookups.sim_column,
             plan_columns=CUSTOMER_PLAN_COLUMNS,
         )  # fmt: skip
         for row, iccid in zip(rows, instance.iccids.tolist(), strict=True):
-            row["current_carrier_rate_plan_id"] = carrier_plans[iccid]
-            row["assigned_carrier_rate_plan_id"] = carrier_plans[iccid]
+            row["current_carrier_rate_plan_id"] = lookups.carrier_plans[iccid]
+            row["assigned_carrier_rate_plan_id"] = lookups.carrier_plans[iccid]
         rows_of[queue_id] = rows
         own = [row for row, is_locked in zip(rows, locked, strict=True) if not is_locked]
-        return runs.store_queue_rows(engine, queue_id, target.result_model, own, total)
+        return runs.store_queue_rows(engine, queue_id, lookups.result_model, own, total)
 
     solved = solve_instance(
         engine, instance_ids, instance, time_limit_s=config.time_limit_s, write_queue=write,
-        result_model=target.result_model, record_sequences=False,
+        result_model=lookups.result_model, record_sequences=False,
     )  # fmt: skip
     winner_queue = runs.queues_of(engine, instance_ids)[solved.winning_queue]
     shares = pool_overage_shares(instance, solved.assignment)
     shared = customers.write_shared_pool_results(
-        engine, target.shared_pool_model, target.sim_column, instance_ids.instance_id,
-        winner_queue, instance, solved.assignment, rows_of[winner_queue], pools, tables.pools,
-        shares,
+        engine, lookups.shared_pool_model, lookups.sim_column, instance_ids.instance_id,
+        winner_queue, instance, solved.assignment, rows_of[winner_queue], lookups.pools,
+        tables.pools, shares,
     )  # fmt: skip
     customers.set_processing(engine, ids.session_id, customer_id, RunStatus.COMPLETED, now=clock())
     return solved, shared
 
 
 @dataclass(frozen=True)
-class _ResultTarget:
-    """Where a customer's rows go: ``Device``-based tables for an M2M fleet, the mobility
-    tables (``MobilityDevice`` ids) for a mobility fleet."""
+class _Lookups:
+    """What every customer's rows need, read once per run: where the rows go (``Device``-based
+    tables for an M2M fleet, the mobility tables for a mobility fleet) and the ids of SIMs,
+    customer plans, pools and each SIM's carrier plan."""
 
     result_model: type
     shared_pool_model: type
     sim_column: str
     sim_ids: dict[str, int]
+    plan_ids: dict[str, int]
+    carrier_plans: dict[str, int]
+    pools: dict[str, int]
 
     @classmethod
-    def of(cls, engine, ids: runs.RunIds, tables: CustomerTables) -> "_ResultTarget":
+    def of(cls, engine, ids: runs.RunIds, found: list[CustomerTables]) -> "_Lookups":
         with engine.connect() as connection:
             fleet = connection.scalar(
                 select(ServiceProvider.fleet).where(ServiceProvider.id == ids.provider_id)
             )
+            maps = dict(
+                plan_ids=customers.customer_plan_ids(connection, ids.provider_id),
+                carrier_plans=customers.device_carrier_plans(connection, ids.provider_id),
+                pools=customers.pool_ids(connection, ids.provider_id),
+            )
             if fleet != Fleet.MOBILITY.value:
                 return cls(
                     OptimizationDeviceResult, OptimizationSharedPoolResult, "device_id",
-                    runs.device_ids_of(connection, ids.provider_id),
+                    runs.device_ids_of(connection, ids.provider_id), **maps,
                 )  # fmt: skip
         # A mobility fleet's SIMs are referenced through MobilityDevice: make sure every SIM
-        # of the instance has its row for the period (a mobility run may not have made it).
-        sims = tables.devices.drop(columns=["rate_plan_code"]).rename(
-            columns={"carrier_rate_plan_code": "rate_plan_code"}
+        # of every instance has its row for the period (a mobility run may not have made it).
+        sims = (
+            pd.concat([tables.devices for tables in found], ignore_index=True)
+            .drop_duplicates("iccid")  # a shared-pool SIM is locked in several instances
+            .drop(columns=["rate_plan_code"])
+            .rename(columns={"carrier_rate_plan_code": "rate_plan_code"})
         )
         sim_ids = upsert_mobility_devices(
             engine, ids.provider_id, ids.billing_period_id, sims, clock()
         )
         return cls(
             OptimizationMobilityDeviceResult, OptimizationMobilitySharedPoolResult,
-            "mobility_device_id", sim_ids,
+            "mobility_device_id", sim_ids, **maps,
         )  # fmt: skip
 
 

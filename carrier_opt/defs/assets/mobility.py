@@ -6,8 +6,6 @@ refreshes ``MobilityDevice``), and mobility_winning_assignments solves each grou
 instance (its SIMs share the group's pools; only plans of the group's types are offered).
 """
 
-from datetime import datetime
-
 import dagster as dg
 
 from carrier_opt.core.instance import instance_from_frames
@@ -93,6 +91,7 @@ def mobility_winning_assignments(
     split = period_groups(engine, provider, period_key)
     with engine.connect() as connection:  # mobility_devices stored them for this period
         device_ids = mobility_device_ids(connection, ids.provider_id)
+        plan_ids = runs.carrier_plan_ids(connection, ids.provider_id)
     runs.set_progress(engine, ids, 40)
     progress.report(ids.session_guid, 40, "queues created")
     solved: dict[str, SolvedInstance] = {}
@@ -100,8 +99,8 @@ def mobility_winning_assignments(
         if group.skipped_reason:
             continue
         solved[group.group.name] = _solve_group(
-            engine, ids, group, split.group_ids[group.group.name], device_ids, config, clock()
-        )
+            engine, ids, group, split.group_ids[group.group.name], (device_ids, plan_ids), config,
+        )  # fmt: skip
     runs.set_progress(engine, ids, 50)
     progress.report(ids.session_guid, 50, "optimization calculated")
     runs.finish(engine, ids, RunStatus.COMPLETED)
@@ -112,15 +111,13 @@ def mobility_winning_assignments(
     )
 
 
-def _solve_group(
-    engine, ids, group: GroupTables, group_id: int, device_ids, config, now: datetime
-) -> SolvedInstance:
+def _solve_group(engine, ids, group: GroupTables, group_id: int, id_maps, config) -> SolvedInstance:
+    """One group's instance; ``id_maps``: ICCID → ``MobilityDevice.id``, plan code → id."""
+    device_ids, plan_ids = id_maps
     instance = instance_from_frames(group.rate_plans, group.comm_plan_rate_plans, group.devices)
     group_ids = runs.add_instance(
-        engine, ids, now=now, optimization_group_id=group_id, device_count=instance.n_devices
+        engine, ids, now=clock(), optimization_group_id=group_id, device_count=instance.n_devices
     )
-    with engine.connect() as connection:
-        plan_ids = runs.carrier_plan_ids(connection, ids.provider_id)
 
     def write(queue_id: int, assignment) -> float:
         rows, total = runs.result_rows(
