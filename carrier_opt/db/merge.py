@@ -143,42 +143,34 @@ def merge_staging(
 def keep_latest_staged_devices(connection: Connection, provider_id: int) -> int:
     """Delete all but the latest staged copy of each SIM; answers how many were dropped."""
     staging = DEVICE_STAGING
-    ranked = (
-        select(
-            staging.c.id,
-            func.row_number()
-            .over(
-                partition_by=staging.c.iccid,
-                order_by=(
-                    case((staging.c.date_updated.is_(None), 0), else_=1).desc(),
-                    staging.c.date_updated.desc(),
-                    staging.c.id.desc(),
-                ),
-            )
-            .label("rank"),
-        )
-        .where(staging.c.service_provider_id == provider_id)
-        .subquery()
-    )
-    older = select(ranked.c.id).where(ranked.c.rank > 1)
-    return _run(connection, delete(staging).where(staging.c.id.in_(older)))
+    return _keep_first_per_sim(
+        connection, staging, provider_id,
+        (
+            case((staging.c.date_updated.is_(None), 0), else_=1).desc(),
+            staging.c.date_updated.desc(),
+            staging.c.id.desc(),
+        ),
+    )  # fmt: skip
 
 
 def keep_one_usage_row_per_sim(connection: Connection, provider_id: int) -> int:
     """Keep one usage row per SIM: bulk before cycle-to-date, then the last staged."""
     staging = USAGE_STAGING
+    return _keep_first_per_sim(
+        connection, staging, provider_id,
+        (case((staging.c.source == "bulk", 0), else_=1), staging.c.id.desc()),
+    )  # fmt: skip
+
+
+def _keep_first_per_sim(
+    connection: Connection, staging: Table, provider_id: int, order_by: tuple
+) -> int:
+    """Delete every staged row of the provider but the first of each ICCID in ``order_by``
+    (a window function, so it runs set-based on every dialect); answers how many went."""
     ranked = (
         select(
             staging.c.id,
-            func.row_number()
-            .over(
-                partition_by=staging.c.iccid,
-                order_by=(
-                    case((staging.c.source == "bulk", 0), else_=1),
-                    staging.c.id.desc(),
-                ),
-            )
-            .label("rank"),
+            func.row_number().over(partition_by=staging.c.iccid, order_by=order_by).label("rank"),
         )
         .where(staging.c.service_provider_id == provider_id)
         .subquery()
