@@ -234,9 +234,11 @@ def _register_subsystem_commands() -> None:
         rate_plans,
         sync,
     )
+    from carrier_opt.commands.provider_settings import provider_set  # noqa: F401  (registers)
+    from carrier_opt.commands.push import push
     from carrier_opt.jasper.cli import fake_jasper
 
-    commands = (fake_jasper, provider, sync, rate_plans, optimization_groups, customer_plans)
+    commands = (fake_jasper, provider, sync, rate_plans, optimization_groups, customer_plans, push)
     for command in (*commands, instance):
         cli.add_command(command)
 

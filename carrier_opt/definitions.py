@@ -2,17 +2,21 @@
 
 import dagster as dg
 
+from carrier_opt.defs.assets.approval import approval_assets
 from carrier_opt.defs.assets.customer import customer_assets
 from carrier_opt.defs.assets.delivery import delivery_assets, delivery_sensors
 from carrier_opt.defs.assets.kind_delivery import customer_delivery_assets, mobility_delivery_assets
 from carrier_opt.defs.assets.mobility import mobility_assets
 from carrier_opt.defs.assets.optimization import optimization_assets
+from carrier_opt.defs.assets.push_checks import push_check_assets, push_check_sensor
 from carrier_opt.defs.assets.schema import database_schema
 from carrier_opt.defs.checks import optimization_checks
 from carrier_opt.defs.jobs import (
+    check_rate_plan_pushes,
     optimize_billing_period,
     optimize_customer_period,
     optimize_mobility_period,
+    push_approved_changes,
     setup_database,
 )
 from carrier_opt.defs.kind_checks import customer_checks, mobility_checks
@@ -28,6 +32,8 @@ defs = dg.Definitions(
         *mobility_delivery_assets,
         *customer_assets,
         *customer_delivery_assets,
+        *approval_assets,
+        *push_check_assets,
     ],
     asset_checks=[*optimization_checks, *mobility_checks, *customer_checks],
     jobs=[
@@ -35,7 +41,9 @@ defs = dg.Definitions(
         optimize_billing_period,
         optimize_mobility_period,
         optimize_customer_period,
+        push_approved_changes,
+        check_rate_plan_pushes,
     ],
-    sensors=[billing_window_sensor, *delivery_sensors],
+    sensors=[billing_window_sensor, *delivery_sensors, push_check_sensor],
     resources=resources_for(),
 )

@@ -4,7 +4,9 @@ It starts the fake Jasper (20 000 SIMs, realistic plans and prices) on loopback,
 demo provider, loads its prices and materializes one partition of ``optimize_billing_period``
 in-process through the same definitions the UI uses — optimization, then the Excel report
 (stored under ``$CARRIER_OPT_HOME/reports``; its path is printed), the mail (the local notifier
-only logs) and the rate-plan updates (a dry run: the demo provider does not allow them).
+only logs) and the rate-plan push (a dry run: the demo provider does not allow automatic
+updates). It then approves that dry run as an operator would (``push_approved_changes``) and
+prints what reached the fake carrier: the expected and the realized saving.
 It then re-prices the same provider's period for its customers (``optimize_customer_period``,
 on the agent's customer plans, one workbook per customer) and optimizes a second, mobility
 provider against its own fake fleet of phones, tablets and hotspots
@@ -35,7 +37,12 @@ from carrier_opt.db.optimization_groups import load_optimization_groups
 from carrier_opt.db.providers import add_provider, set_jasper_url
 from carrier_opt.db.rate_plans import load_rate_plans
 from carrier_opt.defs.assets.schema import database_schema
-from carrier_opt.defs.jobs import CUSTOMER_JOB_NAME, MOBILITY_JOB_NAME, OPTIMIZE_JOB_NAME
+from carrier_opt.defs.jobs import (
+    CUSTOMER_JOB_NAME,
+    MOBILITY_JOB_NAME,
+    OPTIMIZE_JOB_NAME,
+    PUSH_JOB_NAME,
+)
 from carrier_opt.defs.partitions import SERVICE_PROVIDER, partition_key
 from carrier_opt.defs.resources import DatabaseResource, JasperResource, PlatformProgress
 from carrier_opt.errors import CarrierOptError
@@ -85,6 +92,12 @@ def run_demo(
             {"queue_results": {"config": {"time_limit_s": DEMO_TIME_LIMIT_S}}},
         )  # fmt: skip
         summaries += _m2m_summary(result, f"{DEMO_PROVIDER} {period}")
+        yield f"approving the dry run of {DEMO_PROVIDER} {period} ({PUSH_JOB_NAME})"
+        result = _run_partition(
+            database, instance, PUSH_JOB_NAME, DEMO_PROVIDER, period,
+            {"approved_rate_plan_push": {"config": {"approved_by": "make demo"}}},
+        )  # fmt: skip
+        summaries += _approval_summary(result)
         _load_customer_plans(engine, fake)
         yield f"re-pricing {DEMO_PROVIDER} billing period {period} on its customers' plans"
         result = _run_partition(
@@ -195,21 +208,44 @@ def _m2m_summary(result: dg.ExecuteInProcessResult, partition: str) -> Iterator[
 
 
 def _delivery_summary(result: dg.ExecuteInProcessResult) -> Iterator[str]:
-    """Where the workbook is, and what the rate-plan updates did (a dry run by default)."""
+    """Where the workbook is, and what the rate-plan push did (a dry run by default)."""
     report = _metadata(result, "optimization_report")
     yield f"report workbook:       {report['report']}"
-    yield from _updates_summary(_metadata(result, "rate_plan_updates"))
+    changing = _metadata(result, "winning_assignments")["devices_changing_plan"]
+    yield from _updates_summary(_metadata(result, "rate_plan_updates"), changing)
 
 
-def _updates_summary(updates: dict) -> Iterator[str]:
-    if updates["enabled"]:
-        decision = f" ({updates['decision']})" if "decision" in updates else ""
-        yield f"rate-plan updates:     {updates['sent']:,} sent{decision}"
+def _updates_summary(updates: dict, changing: int | None = None) -> Iterator[str]:
+    """The push of a run: what was recorded (dry run) or sent, against the SIMs changing plan
+    and those the carrier already showed on their target."""
+    already = updates["already_on_target"]
+    origin = f"{changing:,} SIMs changing plan − " if changing is not None else ""
+    count = f"{updates['changes']:,} = {origin}{already:,} already on their target at the carrier"
+    if updates["mode"] == "dry_run":
+        yield f"rate-plan push:        dry run, changes recorded for the push: {count}"
+        yield "                       (automatic updates are off: approve to send them)"
     else:
         yield (
-            f"rate-plan updates:     dry run, {updates['dry_run']:,} saving changes recorded "
-            "(automatic updates are off for the provider)"
+            f"rate-plan push:        {updates['mode']}, {updates['decision']}: "
+            f"{updates['sent']:,} sent of {count}"
         )
+
+
+def _approval_summary(result: dg.ExecuteInProcessResult) -> Iterator[str]:
+    """What the approved push sent, and the saving read back from the carrier."""
+    push = _metadata(result, "approved_rate_plan_push")
+    yield (
+        f"approved push:         by {push['approved_by']}, {push['decision']}: {push['sent']:,} "
+        f"of {push['changes']:,} changes sent in {push['batches']} batches "
+        f"({push['already_on_target']:,} already on target, {push['failed']:,} failed, "
+        f"{push['held_back']:,} held back)"
+    )
+    yield f"expected saving:       {_usd(push['expected_saving'])}"
+    yield f"realized saving:       {_usd(push['realized_saving'])} (the carrier read back)"
+
+
+def _usd(amount) -> str:
+    return amount if isinstance(amount, str) else f"{amount:,.2f} USD"
 
 
 def _customer_summary(result: dg.ExecuteInProcessResult, partition: str) -> Iterator[str]:
@@ -238,7 +274,15 @@ def _mobility_summary(result: dg.ExecuteInProcessResult, partition: str) -> Iter
     )
     yield from _costs(meta)
     yield _workbooks("group workbooks:", _metadata(result, "mobility_report")["files"])
-    yield from _updates_summary(_metadata(result, "mobility_rate_plan_updates"))
+    push = _metadata(result, "mobility_rate_plan_updates")
+    if push["modes"] == "dry_run":
+        yield (
+            f"rate-plan push:        dry run, changes recorded for the push: {push['changes']:,} "
+            f"({push['already_on_target']:,} already on their target at the carrier)"
+        )
+    else:
+        sent = f"{push['sent']:,} of {push['changes']:,} sent"
+        yield f"rate-plan push:        {push['modes']}: {sent}"
 
 
 def _costs(meta: dict) -> Iterator[str]:

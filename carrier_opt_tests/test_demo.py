@@ -1,5 +1,6 @@
 """The demo runs the three real jobs against fake carriers and ends with their summaries."""
 
+import re
 from pathlib import Path
 
 from carrier_opt.demo import DEMO_PROVIDER, MOBILITY_PROVIDER, run_demo
@@ -37,7 +38,19 @@ def test_demo_optimizes_a_period_and_prints_the_summary(database_url, monkeypatc
     report = Path(next(line for line in lines if line.startswith("report workbook:")).split()[-1])
     assert report.is_file() and report.suffix == ".xlsx"
     assert report.is_relative_to(reports)
-    assert "rate-plan updates:     dry run" in text
+    # The run's push is a dry run; its change set is every SIM changing plan, less those the
+    # carrier already shows on their target. The demo then approves it and pushes.
+    recorded = value(lines, "rate-plan push:")
+    assert recorded.startswith("dry run, changes recorded for the push:")
+    counts = [int(n.replace(",", "")) for n in re.findall(r"\d[\d,]*", recorded)]
+    changes, changing, already = counts[:3]
+    assert changes == changing - already > 0
+    assert changing == int(value(lines, "SIMs changing plan:").replace(",", ""))
+    approved = value(lines, "approved push:")
+    assert approved.startswith("by make demo, Go:") and f"of {changes:,} changes" in approved
+    expected = value(lines, "expected saving:")
+    assert value(lines, "realized saving:").startswith(expected)
+    assert expected.split()[0] == value(lines, "saving:").split()[0]
     assert "production keeps Jasper's 5 calls/s" in text
 
     # Then the same provider and period re-priced on its customers' plans ...
@@ -59,7 +72,7 @@ def test_demo_optimizes_a_period_and_prints_the_summary(database_url, monkeypatc
     assert cost["lower bound:"] <= cost["cost after:"] + 0.005 < cost["cost before:"]
     mobility_books = workbooks(mobility, "group workbooks:", reports / MOBILITY_PROVIDER)
     assert len(mobility_books) == 3
-    assert value(mobility, "rate-plan updates:").startswith("dry run")
+    assert value(mobility, "rate-plan push:").startswith("dry run")
     assert lines[-1].startswith("demo seconds in all:")
 
     # A second demo on the same database reuses the providers, re-loads their prices and

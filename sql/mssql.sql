@@ -1073,6 +1073,122 @@ UPDATE alembic_version SET version_num='0005' WHERE alembic_version.version_num 
 
 GO
 
+-- Running upgrade 0005 -> 0006
+
+CREATE TABLE [RatePlanPush] (
+    id INTEGER NOT NULL IDENTITY, 
+    service_provider_id INTEGER NOT NULL, 
+    optimization_instance_id INTEGER NOT NULL, 
+    dagster_run_id VARCHAR(64) NULL, 
+    mode VARCHAR(20) NOT NULL, 
+    approved_by VARCHAR(255) NULL, 
+    status VARCHAR(20) NOT NULL, 
+    started_at DATETIMEOFFSET NOT NULL, 
+    finished_at DATETIMEOFFSET NULL, 
+    changes INTEGER NOT NULL, 
+    already_on_target INTEGER NOT NULL, 
+    moved_since_sync INTEGER NOT NULL, 
+    sent INTEGER NOT NULL, 
+    failed INTEGER NOT NULL, 
+    not_sent INTEGER NOT NULL, 
+    held_back INTEGER NOT NULL, 
+    decision VARCHAR(10) NULL, 
+    decision_reason TEXT NULL, 
+    stop_reason TEXT NULL, 
+    cost_before_usd NUMERIC(18, 4) NULL, 
+    bill_before_usd NUMERIC(18, 4) NULL, 
+    expected_bill_usd NUMERIC(18, 4) NULL, 
+    realized_bill_usd NUMERIC(18, 4) NULL, 
+    read_back_at DATETIMEOFFSET NULL, 
+    checks_done INTEGER NOT NULL, 
+    next_check_at DATETIMEOFFSET NULL, 
+    discrepancies INTEGER NULL, 
+    created_at DATETIMEOFFSET NOT NULL, 
+    modified_at DATETIMEOFFSET NULL, 
+    CONSTRAINT [pk_RatePlanPush] PRIMARY KEY (id), 
+    CONSTRAINT [ck_RatePlanPush_mode_known] CHECK (mode IN ('automatic', 'approved', 'dry_run')), 
+    CONSTRAINT [ck_RatePlanPush_status_known] CHECK (status IN ('running', 'completed', 'stopped', 'no_go', 'dry_run', 'abandoned', 'failed')), 
+    CONSTRAINT [fk_RatePlanPush_optimization_instance_id] FOREIGN KEY(optimization_instance_id) REFERENCES [OptimizationInstance] (id) ON DELETE CASCADE, 
+    CONSTRAINT [fk_RatePlanPush_service_provider_id] FOREIGN KEY(service_provider_id) REFERENCES [ServiceProvider] (id)
+);
+
+GO
+
+CREATE INDEX [ix_RatePlanPush_optimization_instance_id] ON [RatePlanPush] (optimization_instance_id);
+
+GO
+
+CREATE INDEX [ix_RatePlanPush_service_provider_id_status] ON [RatePlanPush] (service_provider_id, status);
+
+GO
+
+CREATE TABLE [RatePlanPushLock] (
+    service_provider_id INTEGER NOT NULL, 
+    push_id INTEGER NOT NULL, 
+    holder VARCHAR(255) NOT NULL, 
+    host VARCHAR(255) NOT NULL, 
+    pid INTEGER NOT NULL, 
+    acquired_at DATETIMEOFFSET NOT NULL, 
+    heartbeat_at DATETIMEOFFSET NOT NULL, 
+    CONSTRAINT [pk_RatePlanPushLock] PRIMARY KEY (service_provider_id), 
+    CONSTRAINT [fk_RatePlanPushLock_push_id] FOREIGN KEY(push_id) REFERENCES [RatePlanPush] (id) ON DELETE CASCADE, 
+    CONSTRAINT [fk_RatePlanPushLock_service_provider_id] FOREIGN KEY(service_provider_id) REFERENCES [ServiceProvider] (id) ON DELETE CASCADE
+);
+
+GO
+
+ALTER TABLE [RatePlanUpdate] ADD push_id INTEGER NULL;
+
+GO
+
+ALTER TABLE [RatePlanUpdate] ADD CONSTRAINT [fk_RatePlanUpdate_push_id] FOREIGN KEY(push_id) REFERENCES [RatePlanPush] (id);
+
+GO
+
+CREATE INDEX [ix_RatePlanUpdate_push_id] ON [RatePlanUpdate] (push_id);
+
+GO
+
+ALTER TABLE [RatePlanUpdate] ADD note TEXT NULL;
+
+GO
+
+ALTER TABLE [RatePlanUpdate] ADD verified_rate_plan_code VARCHAR(255) NULL;
+
+GO
+
+ALTER TABLE [RatePlanUpdate] ADD verified_at DATETIMEOFFSET NULL;
+
+GO
+
+ALTER TABLE [RatePlanUpdateBatch] ADD push_id INTEGER NULL;
+
+GO
+
+ALTER TABLE [RatePlanUpdateBatch] ADD CONSTRAINT [fk_RatePlanUpdateBatch_push_id] FOREIGN KEY(push_id) REFERENCES [RatePlanPush] (id);
+
+GO
+
+CREATE INDEX [ix_RatePlanUpdateBatch_push_id] ON [RatePlanUpdateBatch] (push_id);
+
+GO
+
+ALTER TABLE [RatePlanUpdateBatch] ADD bill_before_usd NUMERIC(18, 4) NULL;
+
+GO
+
+ALTER TABLE [RatePlanUpdateBatch] ADD planned_bill_after_usd NUMERIC(18, 4) NULL;
+
+GO
+
+ALTER TABLE [RatePlanUpdateBatch] ADD bill_after_usd NUMERIC(18, 4) NULL;
+
+GO
+
+UPDATE alembic_version SET version_num='0006' WHERE alembic_version.version_num = '0005';
+
+GO
+
 COMMIT;
 
 GO

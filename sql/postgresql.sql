@@ -841,5 +841,87 @@ CREATE INDEX "ix_OptimizationMobilityDeviceResult_assigned_customer_r_43a4" ON "
 
 UPDATE alembic_version SET version_num='0005' WHERE alembic_version.version_num = '0004';
 
+-- Running upgrade 0005 -> 0006
+
+CREATE TABLE "RatePlanPush" (
+    id SERIAL NOT NULL, 
+    service_provider_id INTEGER NOT NULL, 
+    optimization_instance_id INTEGER NOT NULL, 
+    dagster_run_id VARCHAR(64), 
+    mode VARCHAR(20) NOT NULL, 
+    approved_by VARCHAR(255), 
+    status VARCHAR(20) NOT NULL, 
+    started_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    finished_at TIMESTAMP WITH TIME ZONE, 
+    changes INTEGER NOT NULL, 
+    already_on_target INTEGER NOT NULL, 
+    moved_since_sync INTEGER NOT NULL, 
+    sent INTEGER NOT NULL, 
+    failed INTEGER NOT NULL, 
+    not_sent INTEGER NOT NULL, 
+    held_back INTEGER NOT NULL, 
+    decision VARCHAR(10), 
+    decision_reason TEXT, 
+    stop_reason TEXT, 
+    cost_before_usd NUMERIC(18, 4), 
+    bill_before_usd NUMERIC(18, 4), 
+    expected_bill_usd NUMERIC(18, 4), 
+    realized_bill_usd NUMERIC(18, 4), 
+    read_back_at TIMESTAMP WITH TIME ZONE, 
+    checks_done INTEGER NOT NULL, 
+    next_check_at TIMESTAMP WITH TIME ZONE, 
+    discrepancies INTEGER, 
+    created_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    modified_at TIMESTAMP WITH TIME ZONE, 
+    CONSTRAINT "pk_RatePlanPush" PRIMARY KEY (id), 
+    CONSTRAINT "ck_RatePlanPush_mode_known" CHECK (mode IN ('automatic', 'approved', 'dry_run')), 
+    CONSTRAINT "ck_RatePlanPush_status_known" CHECK (status IN ('running', 'completed', 'stopped', 'no_go', 'dry_run', 'abandoned', 'failed')), 
+    CONSTRAINT "fk_RatePlanPush_optimization_instance_id" FOREIGN KEY(optimization_instance_id) REFERENCES "OptimizationInstance" (id) ON DELETE CASCADE, 
+    CONSTRAINT "fk_RatePlanPush_service_provider_id" FOREIGN KEY(service_provider_id) REFERENCES "ServiceProvider" (id)
+);
+
+CREATE INDEX "ix_RatePlanPush_optimization_instance_id" ON "RatePlanPush" (optimization_instance_id);
+
+CREATE INDEX "ix_RatePlanPush_service_provider_id_status" ON "RatePlanPush" (service_provider_id, status);
+
+CREATE TABLE "RatePlanPushLock" (
+    service_provider_id INTEGER NOT NULL, 
+    push_id INTEGER NOT NULL, 
+    holder VARCHAR(255) NOT NULL, 
+    host VARCHAR(255) NOT NULL, 
+    pid INTEGER NOT NULL, 
+    acquired_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    heartbeat_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    CONSTRAINT "pk_RatePlanPushLock" PRIMARY KEY (service_provider_id), 
+    CONSTRAINT "fk_RatePlanPushLock_push_id" FOREIGN KEY(push_id) REFERENCES "RatePlanPush" (id) ON DELETE CASCADE, 
+    CONSTRAINT "fk_RatePlanPushLock_service_provider_id" FOREIGN KEY(service_provider_id) REFERENCES "ServiceProvider" (id) ON DELETE CASCADE
+);
+
+ALTER TABLE "RatePlanUpdate" ADD COLUMN push_id INTEGER;
+
+ALTER TABLE "RatePlanUpdate" ADD CONSTRAINT "fk_RatePlanUpdate_push_id" FOREIGN KEY(push_id) REFERENCES "RatePlanPush" (id);
+
+CREATE INDEX "ix_RatePlanUpdate_push_id" ON "RatePlanUpdate" (push_id);
+
+ALTER TABLE "RatePlanUpdate" ADD COLUMN note TEXT;
+
+ALTER TABLE "RatePlanUpdate" ADD COLUMN verified_rate_plan_code VARCHAR(255);
+
+ALTER TABLE "RatePlanUpdate" ADD COLUMN verified_at TIMESTAMP WITH TIME ZONE;
+
+ALTER TABLE "RatePlanUpdateBatch" ADD COLUMN push_id INTEGER;
+
+ALTER TABLE "RatePlanUpdateBatch" ADD CONSTRAINT "fk_RatePlanUpdateBatch_push_id" FOREIGN KEY(push_id) REFERENCES "RatePlanPush" (id);
+
+CREATE INDEX "ix_RatePlanUpdateBatch_push_id" ON "RatePlanUpdateBatch" (push_id);
+
+ALTER TABLE "RatePlanUpdateBatch" ADD COLUMN bill_before_usd NUMERIC(18, 4);
+
+ALTER TABLE "RatePlanUpdateBatch" ADD COLUMN planned_bill_after_usd NUMERIC(18, 4);
+
+ALTER TABLE "RatePlanUpdateBatch" ADD COLUMN bill_after_usd NUMERIC(18, 4);
+
+UPDATE alembic_version SET version_num='0006' WHERE alembic_version.version_num = '0005';
+
 COMMIT;
 

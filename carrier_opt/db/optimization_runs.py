@@ -9,9 +9,11 @@ instance has completed — the legacy rule that lets hourly last-day runs follow
 from __future__ import annotations
 
 import dataclasses
+import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import numpy as np
@@ -41,6 +43,8 @@ from carrier_opt.db.types import utc_now
 from carrier_opt.db.views import session_running_view_table
 from carrier_opt.errors import CarrierOptError
 
+log = logging.getLogger(__name__)
+
 RESULT_BATCH_ROWS = 10_000
 
 
@@ -69,6 +73,15 @@ class CommGroup:
     skipped_reason: str | None
 
 
+RunEnded = Callable[[str], "str | None"]
+"""Asks the orchestrator about a run id: how it ended (``"FAILURE"``...), or None while it is
+running or unknown."""
+
+SESSION_STALE_AFTER = timedelta(hours=12)
+"""A session open this long after its start is presumed dead (a push of 50,000 changes at the
+carrier's 5 calls/s takes under 3 hours)."""
+
+
 def start_session(
     engine: Engine,
     provider_name: str,
@@ -77,8 +90,14 @@ def start_session(
     run_id: str,
     now: datetime,
     optimization_type: OptimizationType | None = None,
+    run_ended: RunEnded | None = None,
+    stale_after: timedelta = SESSION_STALE_AFTER,
 ) -> RunIds:
     """Open a session for the provider's period, or refuse (legacy rule).
+
+    An open session does not block when its run is over: ``run_ended`` says its Dagster run
+    ended (crashed, cancelled, or a partial materialization that never reached the push), or
+    it started more than ``stale_after`` ago. It is then closed as failed, with a log line.
 
     The type defaults to the provider's fleet (m2m or mobility). An M2M session gets its one
     instance here; mobility and customer sessions add one instance per optimization group or
@@ -89,17 +108,22 @@ def start_session(
         period = period_for_key(provider.cycle, period_key)
         period_id = ensure_billing_period(connection, provider.id, period)
         view = session_running_view_table()
+        session = OptimizationSession.__table__
         running = connection.execute(
-            select(view.c.session_guid, view.c.instance_status).where(
-                view.c.service_provider_id == provider.id
-            )
-        ).all()
+            select(view.c.session_guid, view.c.instance_status, session.c.id,
+                   session.c.dagster_run_id, session.c.started_at)
+            .join(session, session.c.session_guid == view.c.session_guid)
+            .where(view.c.service_provider_id == provider.id)
+        ).all()  # fmt: skip
         last_day = now.astimezone(provider.cycle.zone).date() == period.last_local_day
         blocking = [r for r in running if not (last_day and r.instance_status == "completed")]
+        blocking = _without_dead_sessions(connection, blocking, now, run_ended, stale_after)
         if blocking:
             raise SessionRefused(
                 f"{provider.name}: optimization session {blocking[0].session_guid} is still "
-                "running; a new one starts when it ends (or mark it failed if it crashed)"
+                f"running (Dagster run {blocking[0].dagster_run_id}); a new one starts when it "
+                "ends, or once its run is over or it is older than "
+                f"{stale_after.total_seconds() / 3600:g} h"
             )
         guid = str(uuid.uuid4())
         kind = optimization_type or OptimizationType(provider.fleet)
@@ -120,6 +144,55 @@ def start_session(
             )
         ).inserted_primary_key[0]  # fmt: skip
     return RunIds(provider.id, period_id, int(session_id), int(instance_id), guid)
+
+
+def _without_dead_sessions(connection, rows, now: datetime, run_ended, stale_after) -> list:
+    """``rows`` minus the sessions whose run is over or that are too old; those are closed as
+    failed (the reason is logged and stored on the session)."""
+    alive, closed = [], {}
+    for row in rows:
+        if row.id in closed:
+            continue
+        ended = run_ended(row.dagster_run_id) if (run_ended and row.dagster_run_id) else None
+        age = now - row.started_at if row.started_at is not None else timedelta(0)
+        if ended:
+            reason = f"its Dagster run {row.dagster_run_id} ended ({ended}) without closing it"
+        elif age > stale_after:
+            reason = f"open for {age.total_seconds() / 3600:.1f} h (more than {stale_after})"
+        else:
+            alive.append(row)
+            continue
+        closed[row.id] = reason
+        # A run that succeeded with every instance solved only skipped its push step.
+        done = ended == "SUCCESS" and row.instance_status == RunStatus.COMPLETED.value
+        log.warning("optimization session %s taken over: %s", row.session_guid, reason)
+        connection.execute(
+            update(OptimizationSession)
+            .where(OptimizationSession.id == row.id)
+            .values(status=(RunStatus.COMPLETED if done else RunStatus.FAILED).value,
+                    completed_at=now, modified_at=now,
+                    error_message=None if done else f"taken over: {reason}")
+        )  # fmt: skip
+        connection.execute(
+            update(OptimizationInstance)
+            .where(OptimizationInstance.optimization_session_id == row.id,
+                   OptimizationInstance.status == RunStatus.RUNNING.value)
+            .values(status=RunStatus.FAILED.value, error_message=f"taken over: {reason}")
+        )  # fmt: skip
+    return [row for row in alive if row.id not in closed]
+
+
+def finish_session(
+    engine: Engine, ids: RunIds, status: RunStatus, *, error: str | None = None
+) -> None:
+    """Close the session only (its instances were closed when they were solved)."""
+    now = utc_now()
+    with engine.begin() as connection:
+        connection.execute(
+            update(OptimizationSession)
+            .where(OptimizationSession.id == ids.session_id)
+            .values(status=status.value, completed_at=now, error_message=error, modified_at=now)
+        )
 
 
 def run_ids_for(engine: Engine, run_id: str) -> RunIds:

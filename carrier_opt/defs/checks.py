@@ -16,6 +16,7 @@ from carrier_opt.db.models import (
     BillingPeriod,
     JasperCarrierRatePlan,
     OptimizationDeviceResult,
+    OptimizationInstance,
     OptimizationQueue,
     OptimizationSession,
     OptimizationType,
@@ -31,23 +32,33 @@ HALF_CENT = 0.005
 def latest_completed_run(
     database: DatabaseResource, partition_key: str, kind: OptimizationType = OptimizationType.M2M
 ) -> runs.RunIds | None:
-    """The last completed session of ``kind`` of a partition (checks run after the asset, maybe
-    later), with its first instance (M2M sessions have one)."""
+    """The last session of ``kind`` of a partition whose instances all completed (checks run
+    right after the winner is chosen, while the session is still open for the push, or later),
+    with its first instance (M2M sessions have one)."""
     provider, period = provider_and_period(partition_key)
     with database.engine().connect() as connection:
-        row = connection.execute(
-            select(OptimizationSession.dagster_run_id)
+        sessions = connection.execute(
+            select(OptimizationSession.id, OptimizationSession.dagster_run_id)
             .join(ServiceProvider, ServiceProvider.id == OptimizationSession.service_provider_id)
             .join(BillingPeriod, BillingPeriod.id == OptimizationSession.billing_period_id)
             .where(
                 ServiceProvider.name == provider,
                 BillingPeriod.period_key == period,
-                OptimizationSession.status == "completed",
+                OptimizationSession.status.in_(["completed", "running"]),
                 OptimizationSession.optimization_type == kind.value,
             )
             .order_by(OptimizationSession.id.desc())
-        ).first()
-    return None if row is None else runs.run_ids_for(database.engine(), row.dagster_run_id)
+            .limit(10)
+        ).all()
+        for session_id, run_id in sessions:
+            statuses = connection.scalars(
+                select(OptimizationInstance.status).where(
+                    OptimizationInstance.optimization_session_id == session_id
+                )
+            ).all()
+            if statuses and all(status == "completed" for status in statuses):
+                return runs.run_ids_for(database.engine(), run_id)
+    return None
 
 
 def missing_result() -> dg.AssetCheckResult:

@@ -12,6 +12,7 @@ OPTIMIZE_JOB_NAME = "optimize_billing_period"
 """The partitioned job the billing-window sensor starts (one run per provider × period)."""
 MOBILITY_JOB_NAME = "optimize_mobility_period"
 CUSTOMER_JOB_NAME = "optimize_customer_period"
+PUSH_JOB_NAME = "push_approved_changes"
 
 setup_database = dg.define_asset_job(
     "setup_database",
@@ -24,8 +25,9 @@ optimize_billing_period = dg.define_asset_job(
     selection=dg.AssetSelection.groups(GROUP, DELIVERY_GROUP),
     description=(
         "Sync a provider's SIMs and usage, optimize its billing period, keep the winning "
-        "assignment, then store the report, mail it and push (or dry-run) the rate-plan "
-        "changes. One run per service provider × billing period partition."
+        "assignment, push (or dry-run) the whole change set in safe batches, then store the "
+        "report with the expected and realized saving and mail it. One run per service "
+        "provider × billing period partition."
     ),
 )
 
@@ -36,8 +38,8 @@ optimize_mobility_period = dg.define_asset_job(
     description=(
         "Sync a mobility provider's SIMs and usage, optimize each optimization group (its "
         "SIMs pooled together, only plans of the group's types), keep the winners in "
-        "OptimizationMobilityDeviceResult, store and mail a workbook per group, then push (or "
-        "dry-run) the changes as M2M does. One run per service provider × billing period."
+        "OptimizationMobilityDeviceResult, push (or dry-run) the changes as M2M does, then "
+        "store and mail a workbook per group. One run per service provider × billing period."
     ),
 )
 
@@ -49,5 +51,25 @@ optimize_customer_period = dg.define_asset_job(
         "with other customers' SIMs in shared pools locked; a workbook and a mail per "
         "customer; never changes anything at the carrier. Runs on the usage stored for the "
         "period."
+    ),
+)
+
+push_approved_changes = dg.define_asset_job(
+    PUSH_JOB_NAME,
+    selection=dg.AssetSelection.assets("approved_rate_plan_push"),  # by key: no import cycle
+    description=(
+        "Push an approved dry run: the partition's latest optimization sent to the carrier "
+        "under the automatic push's rules (re-read, one Go/No-Go, safe batches), whatever the "
+        "provider's automatic-updates setting. Give approved_by in the launchpad."
+    ),
+)
+
+check_rate_plan_pushes = dg.define_asset_job(
+    "check_rate_plan_pushes",
+    selection=dg.AssetSelection.assets("rate_plan_push_checks"),  # by key: no import cycle
+    description=(
+        "Re-check pushes whose check is due: the carrier read again, each sent change compared "
+        "with what it shows, discrepancies recorded and mailed (started by the "
+        "rate_plan_push_checks_due sensor; three checks, 900 s apart)."
     ),
 )

@@ -32,7 +32,9 @@ from sqlalchemy import Connection, delete, insert, select
 from carrier_opt.core.instance import DroppedPlan
 from carrier_opt.db.models import ProviderNotificationRecipient, RecipientKind, Site
 from carrier_opt.db.types import utc_now
-from carrier_opt.delivery.rate_plan_updates import BUFFER_MINUTES, Decision
+from carrier_opt.delivery.go_no_go import BUFFER_MINUTES, Decision
+from carrier_opt.delivery.push_checks import PushCheck
+from carrier_opt.delivery.rate_plan_updates import PushOutcome
 from carrier_opt.delivery.report_data import ReportData
 from carrier_opt.delivery.workbook import CONTENT_TYPE as XLSX_CONTENT_TYPE
 from carrier_opt.errors import CarrierOptError, ConfigurationError, InputError
@@ -441,6 +443,89 @@ def go_no_go_message(
     if run_url:
         lines += ["", f"Run: {run_url}"]
     return Notification("go_no_go", subject, "\n".join(lines) + "\n")
+
+
+def push_message(
+    *, provider: str, period_key: str, outcome: PushOutcome, run_url: str | None = None
+) -> Notification:
+    """What a push did: the Go/No-Go, what reached the carrier, what did not and why, and the
+    expected saving beside the realized one."""
+    decision = outcome.decision
+    if outcome.mode.value == "dry_run":
+        what = f"dry run of {outcome.changes:,} rate-plan change(s)"
+    else:
+        what = f"{outcome.verdict} for {outcome.changes:,} rate-plan change(s)"
+    subject = f"{SUBJECT_PREFIX} {provider} {period_key}: {what}"
+    lines = []
+    if decision is not None:
+        lines += [decision.reason + ".", ""]
+    if outcome.mode.value == "dry_run":
+        lines.append(
+            "Automatic rate-plan updates are off for this provider: nothing was sent; the "
+            "changes are recorded as a dry run. To send them, approve the dry run: "
+            f"carrier-opt push {provider} --billing-period {period_key} --approved-by NAME "
+            "(or materialize approved_rate_plan_push in the Dagster UI)."
+        )
+    elif decision is not None and not decision.go:
+        lines.append(
+            f"Nothing was sent: fewer than {BUFFER_MINUTES} minutes would be left before the "
+            "billing period ends. Apply the recommended plans by hand if still worthwhile."
+        )
+    lines += [
+        "",
+        f"Changes (plan differs from what the carrier shows): {outcome.changes:,}",
+        f"Already on their target at the carrier: {outcome.already_on_target:,}",
+        f"SIMs moved at the carrier since the sync: {len(outcome.moved_since_sync):,}",
+        f"Sent: {outcome.sent:,}   failed: {outcome.failed:,}   not sent: {outcome.not_sent:,}"
+        f"   held back: {outcome.held_back:,}   batches: {len(outcome.batches)}",
+        f"Expected saving: {_usd(outcome.expected_saving_usd)}",
+        f"Realized saving (the carrier read back): {_usd(outcome.realized_saving_usd)}",
+    ]
+    if outcome.stop_reason:
+        lines += ["", f"Why it stopped or held back: {outcome.stop_reason}"]
+    if outcome.status.value == "no_go" and outcome.moved_since_sync:
+        lines += ["", "SIMs moved since the sync:"]
+        lines += [f"- {iccid}" for iccid in outcome.moved_since_sync[:50]]
+        if len(outcome.moved_since_sync) > 50:
+            lines.append(f"- ... and {len(outcome.moved_since_sync) - 50:,} more")
+    if outcome.problems:
+        lines += ["", "Problems:"] + [f"- {_one_line(p)}" for p in outcome.problems[:20]]
+    if run_url:
+        lines += ["", f"Run: {run_url}"]
+    return Notification("push", subject, "\n".join(lines) + "\n")
+
+
+def push_check_message(
+    *, provider: str, period_key: str, check: PushCheck, run_url: str | None = None
+) -> Notification:
+    """The carrier does not show some changes a push sent: which, and what it shows."""
+    count = len(check.discrepancies)
+    subject = (
+        f"{SUBJECT_PREFIX} {provider} {period_key}: {count:,} rate-plan change(s) not in "
+        f"place (check {check.check_number})"
+    )
+    lines = [
+        f"Re-check {check.check_number} of push {check.push_id}: {count:,} of "
+        f"{check.checked:,} sent change(s) are not what the carrier shows now.",
+        "",
+        *[
+            f"- {d.iccid}: expected {d.expected_rate_plan}, the carrier shows "
+            f"{d.shown_rate_plan or 'nothing'}"
+            for d in check.discrepancies[:100]
+        ],
+    ]
+    if count > 100:
+        lines.append(f"- ... and {count - 100:,} more (RatePlanUpdate.verified_rate_plan_code)")
+    lines += [
+        "",
+        "A re-run of the partition (or an approved push) sends them again: it pushes whatever "
+        "the carrier does not show.",
+    ]
+    if check.next_check_at is not None:
+        lines.append(f"Next check: {check.next_check_at:%Y-%m-%d %H:%M} UTC.")
+    if run_url:
+        lines += ["", f"Run: {run_url}"]
+    return Notification("push_check", subject, "\n".join(lines) + "\n")
 
 
 def _usd(amount: float | None) -> str:

@@ -1,217 +1,87 @@
-"""Pushing recommended rate plans back to the carrier, safely, with an audit trail.
+"""Pushing a winning assignment to the carrier so that the bill can only go down.
 
-The legacy rule (``legacy-behaviour.md``), kept exactly in :func:`go_no_go`::
+The whole change set, not a filtered one: every SIM whose recommended plan differs from the plan
+the carrier shows *now* (a SIM's own saving is a report column, never a filter: with pooled
+plans a SIM can cost more alone and still belong to the cheapest assignment). One push:
 
-    minutes_remaining = floor((period_end − local_now) / 1 minute)
-    rate              = best devices-per-minute of earlier updates, 60 when none
-    minutes_needed    = min(count, 250) / rate
-    Go  ⇔  minutes_remaining − minutes_needed ≥ 10
+1. **Lock.** One push per provider at a time (:mod:`carrier_opt.delivery.push_lock`). Whatever
+   a dead push left (changes ``sending``, a batch never closed) is settled first by asking the
+   carrier, and the dead push is marked ``abandoned``.
+2. **Re-read.** The carrier's plans are read again (Search Devices since the run's sync). SIMs
+   already on their target are skipped; "already sent" means the carrier shows it, never that
+   an audit row exists. The carrier's actual state is priced: if the winner no longer beats it
+   (SIMs moved since the sync), it is a No-Go naming the SIMs that moved.
+3. **Go/No-Go once**, for the whole set, by the legacy rule (:mod:`.go_no_go`).
+4. **Safe batches.** At most 250 changes per batch, chosen by
+   :func:`~carrier_opt.core.push_batches.next_batch` from the carrier's actual state so that the
+   bill after every batch is at or below the bill before the push; what no safe batch can carry
+   is held back, with the reason. Each batch's bills are recorded.
+5. **Honest stops** at batch boundaries: the deadline (the next batch would not end before the
+   buffer), carrier errors (5xx, throttling or no answer after the client's retries), or the
+   lock taken over. Every change not sent is recorded with why.
+6. **Read back** and price what the carrier shows afterwards: the realized bill goes beside
+   the expected one. Re-checks later (:func:`verify_push`) compare the carrier with the targets.
 
-:func:`push_rate_plan_changes` applies it before **every** batch of 250 (not only once), and
-also refuses to start a single ``PUT`` once fewer than 10 minutes remain, so no change reaches
-the carrier inside the buffer, however slow the carrier or the retries are. A change made after
-the period ends would be billed in the *next* period, where the recommendation may be wrong.
-
-Safety properties, each backed by the ``RatePlanUpdate`` table:
-
-* **Dry run by default.** Unless the caller passes ``enabled=True`` (the provider's
-  ``allow_automatic_rate_plan_updates``, and not a customer optimization) nothing is sent: the
-  changes are recorded as ``dry_run`` — what *would* change.
-* **Only savings.** A change is sent only when it lowers the SIM's own cost
-  (``saving_usd > 0``), as the legacy system did; the biggest savings go first, so if time
-  runs out the changes left behind are the least valuable.
-* **Never twice.** One row per (instance, ICCID, target plan). A re-run skips rows already
-  ``sent`` and SIMs whose latest change sent for this provider already targets that plan. A row
-  left ``sending`` (crash or lost answer) is checked with ``GET /devices/{iccid}`` before any
-  new ``PUT``.
-* **Everything recorded.** Every attempt: batch, status, HTTP status, carrier error code and
-  message, when it was requested and answered. Each batch: devices per minute and success rate;
-  the best rate seen feeds the next Go/No-Go.
+A dry run does steps 1–4 without a single PUT and records what would be sent.
 """
 
 from __future__ import annotations
 
 import logging
-import math
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from decimal import Decimal
-from typing import Protocol
 
-import pandas as pd
-from sqlalchemy import Connection, Engine, func, insert, select, update
+import numpy as np
+from sqlalchemy import select
 
+from carrier_opt.core.instance import Instance
+from carrier_opt.core.pricing import device_breakdown, total_cost
+from carrier_opt.core.push_batches import (
+    COST_TOLERANCE_USD,
+    held_back_reason,
+    next_batch,
+    plan_push,
+)
 from carrier_opt.db.models import (
-    RatePlanUpdate,
-    RatePlanUpdateBatch,
+    RatePlanPushMode,
+    RatePlanPushStatus,
     RatePlanUpdateStatus,
     ServiceProvider,
 )
-from carrier_opt.db.types import utc_now
+from carrier_opt.delivery import push_audit as audit
+from carrier_opt.delivery import push_lock
+from carrier_opt.delivery.carrier_plans import plans_changed_since
+from carrier_opt.delivery.go_no_go import (
+    BATCH_SIZE,
+    BUFFER_MINUTES,
+    Decision,
+    go_no_go,
+    next_batch_fits,
+)
+from carrier_opt.delivery.push_audit import Change
+from carrier_opt.delivery.push_outcome import BatchOutcome, PushOutcome, PushRequest, PushSettings
+from carrier_opt.delivery.push_recovery import settle_dead_pushes
 from carrier_opt.errors import CarrierApiError, InputError
 
 log = logging.getLogger(__name__)
 
-BATCH_SIZE = 250
-"""Devices per batch, as the legacy system sent them."""
-
-DEFAULT_RATE_PER_MINUTE = 60.0
-"""Devices per minute assumed when no earlier update was measured."""
-
-BUFFER_MINUTES = 10
-"""Minutes before the period ends after which nothing is sent."""
-
-_QUERY_CHUNK = 500  # ICCIDs per IN (...) list: well under every dialect's parameter limit
 _STATUS = RatePlanUpdateStatus
+_UNKNOWN = -1  # a plan index for "not a priced plan"
+
+__all__ = [
+    "BATCH_SIZE",
+    "BUFFER_MINUTES",
+    "Change",
+    "Decision",
+    "PushOutcome",
+    "PushRequest",
+    "PushSettings",
+    "go_no_go",
+    "push_winner",
+]
 
 
-@dataclass(frozen=True)
-class Decision:
-    """A Go/No-Go verdict and the numbers behind it (for the e-mail and the logs)."""
-
-    go: bool
-    devices: int
-    minutes_remaining: int
-    minutes_needed: float
-    rate_per_minute: float
-    rate_observed: bool
-
-    @property
-    def reason(self) -> str:
-        """One sentence an operator can act on."""
-        rate = f"{self.rate_per_minute:.1f} devices/min" + (
-            "" if self.rate_observed else " (default: no earlier update measured)"
-        )
-        margin = self.minutes_remaining - self.minutes_needed
-        verdict = "Go" if self.go else "No Go"
-        return (
-            f"{verdict}: {self.minutes_remaining} min left in the billing period, "
-            f"{self.minutes_needed:.1f} min needed for the next {min(self.devices, BATCH_SIZE)} "
-            f"of {self.devices} devices at {rate}; margin {margin:.1f} min "
-            f"(at least {BUFFER_MINUTES} needed)"
-        )
-
-
-def go_no_go(
-    now_local: datetime,
-    period_end: datetime,
-    device_count: int,
-    best_rate_per_minute: float | None,
-) -> Decision:
-    """The legacy Go/No-Go rule, exactly (see the module docstring).
-
-    Both instants must be timezone-aware (the provider's local "now" and the period end are
-    then compared as instants). ``best_rate_per_minute`` ``None`` or ≤ 0 means "never measured".
-    """
-    for name, moment in (("now_local", now_local), ("period_end", period_end)):
-        if moment.tzinfo is None or moment.utcoffset() is None:
-            raise InputError(f"{name} must be timezone-aware, got {moment!r}")
-    if device_count < 0:
-        raise InputError(f"device_count must not be negative, got {device_count}")
-    observed = best_rate_per_minute is not None and best_rate_per_minute > 0
-    rate = float(best_rate_per_minute) if observed else DEFAULT_RATE_PER_MINUTE
-    minutes_remaining = math.floor((period_end - now_local) / timedelta(minutes=1))
-    minutes_needed = min(device_count, BATCH_SIZE) / rate
-    return Decision(
-        go=minutes_remaining - minutes_needed >= BUFFER_MINUTES,
-        devices=device_count,
-        minutes_remaining=minutes_remaining,
-        minutes_needed=minutes_needed,
-        rate_per_minute=rate,
-        rate_observed=observed,
-    )
-
-
-@dataclass(frozen=True)
-class RatePlanChange:
-    """Move one SIM from its current plan to the recommended one, saving ``saving_usd``."""
-
-    iccid: str
-    from_rate_plan: str | None
-    to_rate_plan: str
-    saving_usd: float
-
-
-def saving_changes(assignments: pd.DataFrame) -> list[RatePlanChange]:
-    """The changes worth sending from a report's ``assignments``: moved SIMs that save money.
-
-    Shared-pool SIMs never move. Ordered by saving, largest first (then ICCID), so that the
-    changes a deadline leaves behind are the least valuable ones.
-    """
-    moved = assignments[
-        assignments["changed"] & ~assignments["shared_pool"] & (assignments["saving"] > 0)
-    ]
-    moved = moved.sort_values(["saving", "iccid"], ascending=[False, True], kind="stable")
-    return [
-        RatePlanChange(
-            iccid=str(row.iccid),
-            from_rate_plan=None if pd.isna(row.current_rate_plan) else str(row.current_rate_plan),
-            to_rate_plan=str(row.recommended_rate_plan),
-            saving_usd=float(row.saving),
-        )
-        for row in moved.itertuples(index=False)
-    ]
-
-
-@dataclass(frozen=True)
-class BatchOutcome:
-    """One batch sent: how many devices, how many succeeded, how fast."""
-
-    batch_number: int
-    devices: int
-    succeeded: int
-    failed: int
-    devices_per_minute: float | None
-
-    @property
-    def success_rate(self) -> float:
-        """Share of the batch's devices the carrier accepted."""
-        return self.succeeded / self.devices if self.devices else 1.0
-
-
-@dataclass
-class UpdateOutcome:
-    """What :func:`push_rate_plan_changes` did (counts per status, batches, decisions)."""
-
-    enabled: bool
-    decision: Decision | None = None
-    dry_run: int = 0
-    sent: int = 0
-    failed: int = 0
-    skipped_no_go: int = 0
-    already_sent: int = 0
-    not_saving: int = 0
-    batches: list[BatchOutcome] = field(default_factory=list)
-    decisions: list[Decision] = field(default_factory=list)
-
-    @property
-    def stopped_by_no_go(self) -> bool:
-        """True when the buffer stopped the updates before every change was tried."""
-        return self.skipped_no_go > 0
-
-    @property
-    def success_rate(self) -> float | None:
-        """Accepted / attempted over this run (``None`` when nothing was attempted)."""
-        attempted = self.sent + self.failed
-        return self.sent / attempted if attempted else None
-
-    @property
-    def best_devices_per_minute(self) -> float | None:
-        """The fastest batch of this run."""
-        rates = [b.devices_per_minute for b in self.batches if b.devices_per_minute]
-        return max(rates) if rates else None
-
-
-class _Carrier(Protocol):
-    """What this module needs of :class:`~carrier_opt.jasper.client.JasperClient`."""
-
-    def edit_device(self, iccid: str, **fields: object) -> str: ...  # pragma: no cover
-
-    def device_details(self, iccid: str) -> object: ...  # pragma: no cover
-
-
-def automatic_updates_allowed(connection: Connection, provider_id: int) -> bool:
+def automatic_updates_allowed(connection, provider_id: int) -> bool:
     """The provider's ``allow_automatic_rate_plan_updates`` flag (off by default)."""
     allowed = connection.scalar(
         select(ServiceProvider.allow_automatic_rate_plan_updates).where(
@@ -223,397 +93,463 @@ def automatic_updates_allowed(connection: Connection, provider_id: int) -> bool:
     return bool(allowed)
 
 
-def best_observed_rate(connection: Connection, provider_id: int) -> float | None:
-    """The best devices-per-minute of any earlier batch sent for the provider (or ``None``)."""
-    rate = connection.scalar(
-        select(func.max(RatePlanUpdateBatch.devices_per_minute)).where(
-            RatePlanUpdateBatch.service_provider_id == provider_id
-        )
-    )
-    return None if rate is None else float(rate)
-
-
-def push_rate_plan_changes(
-    engine: Engine,
-    client: _Carrier,
-    provider_id: int,
-    optimization_instance_id: int,
-    changes: Iterable[RatePlanChange],
+def push_winner(
+    engine,
+    client,
+    request: PushRequest,
     *,
-    period_end: datetime,
-    enabled: bool,
-    now: Callable[[], datetime] = utc_now,
-    batch_size: int = BATCH_SIZE,
-) -> UpdateOutcome:
-    """Send the saving changes in batches under the Go/No-Go rule, or record a dry run.
+    now: Callable[[], datetime],
+    settings: PushSettings | None = None,
+) -> PushOutcome:
+    """Push (or dry-run) ``request``'s winner under every rule of the module docstring.
 
-    ``now`` is a clock (aware datetimes), read before every batch and every ``PUT``.
-    Each device's row is committed as ``sending`` before its ``PUT`` and updated with the
-    outcome right after, so a crash loses at most the knowledge of one answer (which the next
-    run checks with the carrier). A carrier error on one SIM is recorded and the run goes on;
-    an authentication failure (HTTP 401) stops it, since every further call would fail too.
+    ``client`` is the carrier (a :class:`~carrier_opt.jasper.client.JasperClient`); a dry run
+    may pass ``None`` and then works from the synced state. ``now`` is the clock (aware),
+    read before every batch. When another push of the provider holds the lock, nothing is
+    sent and the outcome says so (``locked``, status ``failed``). A 401 from the carrier is
+    raised after it is recorded.
     """
-    if not 1 <= batch_size <= BATCH_SIZE:
-        raise InputError(f"batch_size must be 1..{BATCH_SIZE}, got {batch_size}")
-    outcome = UpdateOutcome(enabled=enabled)
-    wanted = _saving_only(changes, outcome)
-    with engine.begin() as connection:
-        rows = _existing_rows(connection, optimization_instance_id)
-        outcome.already_sent, todo = _not_yet_sent(connection, provider_id, wanted, rows)
-        rate = best_observed_rate(connection, provider_id)
-    outcome.decision = go_no_go(now(), period_end, len(todo), rate)
-    if not enabled:
-        _record_dry_run(engine, provider_id, optimization_instance_id, todo, rows, now())
-        outcome.dry_run = len(todo)
-        log.info("rate-plan updates disabled: %d changes recorded as dry run", len(todo))
-        return outcome
-    _Sender(engine, client, provider_id, optimization_instance_id, rows, now, outcome).send_all(
-        todo, period_end, batch_size
+    settings = settings or PushSettings()
+    if client is None and request.mode is not RatePlanPushMode.DRY_RUN:
+        raise InputError("only a dry run can do without the carrier")
+    if request.target.shape != (request.instance.n_devices,):
+        raise InputError("the winner must give one plan per SIM of the instance")
+    push_id = audit.open_push(
+        engine,
+        service_provider_id=request.provider_id,
+        optimization_instance_id=request.instance_id,
+        dagster_run_id=request.run_id,
+        mode=request.mode.value,
+        approved_by=request.approved_by,
+        started_at=now(),
+        cost_before_usd=audit.money(request.cost_before_usd),
     )
+    outcome = PushOutcome(push_id, request.mode, cost_before_usd=request.cost_before_usd)
+    try:
+        push_lock.acquire(
+            engine,
+            request.provider_id,
+            push_id,
+            request.holder,
+            now=now,
+            stale_after=settings.stale_after,
+            wait_s=settings.lock_wait_s,
+        )
+    except push_lock.PushLocked as error:
+        outcome.locked = True
+        _finish(engine, outcome, RatePlanPushStatus.FAILED, now(), stop_reason=str(error))
+        log.warning("rate-plan push %d not started: %s", push_id, error)
+        return outcome
+    try:
+        _Push(engine, client, request, settings, now, outcome).run()
+    except BaseException as error:
+        if outcome.status is RatePlanPushStatus.RUNNING:
+            _finish(
+                engine,
+                outcome,
+                RatePlanPushStatus.FAILED,
+                now(),
+                stop_reason=f"{type(error).__name__}: {error}",
+            )
+        raise
+    finally:
+        push_lock.release(engine, request.provider_id, push_id)
+    log.info("rate-plan %s", outcome.summary())
     return outcome
 
 
-def _saving_only(changes: Iterable[RatePlanChange], outcome: UpdateOutcome) -> list[RatePlanChange]:
-    """Keep changes that save money and really change the plan (one per SIM), largest first."""
-    kept: dict[str, RatePlanChange] = {}
-    for change in changes:
-        if change.saving_usd <= 0 or change.from_rate_plan == change.to_rate_plan:
-            outcome.not_saving += 1
-            continue
-        if change.iccid in kept:
-            raise InputError(f"two rate-plan changes for SIM {change.iccid!r}")
-        kept[change.iccid] = change
-    # Biggest savings first: what a deadline leaves behind is then the least valuable.
-    return sorted(kept.values(), key=lambda change: -change.saving_usd)
+class _Push:
+    """One push, holding the lock: settle, re-read, decide, send, read back."""
 
-
-def _existing_rows(connection: Connection, instance_id: int) -> dict[tuple[str, str], dict]:
-    """This instance's audit rows by (ICCID, target plan)."""
-    table = RatePlanUpdate.__table__
-    result = connection.execute(
-        select(
-            table.c.id, table.c.iccid, table.c.to_rate_plan_code, table.c.status, table.c.attempts
-        ).where(table.c.optimization_instance_id == instance_id)
-    )
-    return {(row.iccid, row.to_rate_plan_code): dict(row._mapping) for row in result}
-
-
-def _not_yet_sent(
-    connection: Connection,
-    provider_id: int,
-    changes: Sequence[RatePlanChange],
-    rows: dict[tuple[str, str], dict],
-) -> tuple[int, list[RatePlanChange]]:
-    """(how many are already done, the changes still to send) — never the same change twice."""
-    latest_target = _latest_sent_targets(connection, provider_id, [c.iccid for c in changes])
-    todo = []
-    for change in changes:
-        row = rows.get((change.iccid, change.to_rate_plan))
-        if (row and row["status"] == _STATUS.SENT) or (
-            latest_target.get(change.iccid) == change.to_rate_plan
-        ):
-            continue
-        todo.append(change)
-    return len(changes) - len(todo), todo
-
-
-def _latest_sent_targets(
-    connection: Connection, provider_id: int, iccids: Sequence[str]
-) -> dict[str, str]:
-    """For each SIM, the target plan of the latest change the carrier accepted (any instance).
-
-    Catches a stale recommendation: a later instance of the same period, computed before the
-    next sync saw the change, would otherwise send it again.
-    """
-    table = RatePlanUpdate.__table__
-    latest: dict[str, str] = {}
-    for chunk in _chunks(iccids, _QUERY_CHUNK):
-        result = connection.execute(
-            select(table.c.iccid, table.c.to_rate_plan_code)
-            .where(
-                table.c.service_provider_id == provider_id,
-                table.c.status == _STATUS.SENT,
-                table.c.iccid.in_(chunk),
-            )
-            .order_by(table.c.completed_at, table.c.id)
-        )
-        for row in result:  # later rows overwrite earlier ones
-            latest[row.iccid] = row.to_rate_plan_code
-    return latest
-
-
-def _chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-def _record_dry_run(
-    engine: Engine,
-    provider_id: int,
-    instance_id: int,
-    changes: Sequence[RatePlanChange],
-    rows: dict[tuple[str, str], dict],
-    moment: datetime,
-) -> None:
-    """Write what would be sent, one row per change (re-runs update the same rows)."""
-    with engine.begin() as connection:
-        for change in changes:
-            if _outcome_unknown(rows, change):
-                continue  # keep the trace of a PUT whose answer never came
-            _upsert(
-                connection,
-                provider_id,
-                instance_id,
-                change,
-                rows,
-                status=_STATUS.DRY_RUN,
-                requested_at=None,
-                completed_at=moment,
-            )
-
-
-def _outcome_unknown(rows: dict[tuple[str, str], dict], change: RatePlanChange) -> bool:
-    """True when an earlier PUT of this change may or may not have reached the carrier."""
-    row = rows.get((change.iccid, change.to_rate_plan))
-    return row is not None and row["status"] == _STATUS.SENDING
-
-
-def _upsert(
-    connection: Connection,
-    provider_id: int,
-    instance_id: int,
-    change: RatePlanChange,
-    rows: dict[tuple[str, str], dict],
-    **values: object,
-) -> int:
-    """Insert the change's audit row or update it; keeps ``rows`` in step; answers the id."""
-    table = RatePlanUpdate.__table__
-    key = (change.iccid, change.to_rate_plan)
-    row = rows.get(key)
-    if row is not None:
-        connection.execute(
-            update(table).where(table.c.id == row["id"]).values(**values, modified_at=utc_now())
-        )
-        row.update({k: v for k, v in values.items() if k in ("status", "attempts")})
-        return int(row["id"])
-    attempts = values.pop("attempts", 0)
-    row_id = connection.execute(
-        insert(table).values(
-            service_provider_id=provider_id,
-            optimization_instance_id=instance_id,
-            iccid=change.iccid,
-            from_rate_plan_code=change.from_rate_plan,
-            to_rate_plan_code=change.to_rate_plan,
-            saving_usd=Decimal(str(round(change.saving_usd, 4))),
-            attempts=attempts,
-            created_at=utc_now(),
-            **values,
-        )
-    ).inserted_primary_key[0]
-    rows[key] = {"id": row_id, "status": values.get("status"), "attempts": attempts}
-    return int(row_id)
-
-
-class _Sender:
-    """One run of sends for an instance: batches, per-device audit rows, batch statistics."""
-
-    def __init__(
-        self,
-        engine: Engine,
-        client: _Carrier,
-        provider_id: int,
-        instance_id: int,
-        rows: dict[tuple[str, str], dict],
-        now: Callable[[], datetime],
-        outcome: UpdateOutcome,
-    ) -> None:
+    def __init__(self, engine, client, request: PushRequest, settings, now, outcome) -> None:
         self.engine = engine
         self.client = client
-        self.provider_id = provider_id
-        self.instance_id = instance_id
-        self.rows = rows
+        self.request = request
+        self.settings = settings
         self.now = now
         self.outcome = outcome
+        self.instance = request.instance
+        self.target = np.asarray(request.target, dtype=np.int64)
+        self.started_at = now()
 
-    def send_all(
-        self, changes: Sequence[RatePlanChange], period_end: datetime, batch_size: int
-    ) -> None:
-        """Batches while Go/No-Go says Go; whatever is left is recorded ``skipped_no_go``."""
-        with self.engine.connect() as connection:
-            batch_number = (
-                connection.scalar(
-                    select(func.max(RatePlanUpdateBatch.batch_number)).where(
-                        RatePlanUpdateBatch.optimization_instance_id == self.instance_id
-                    )
-                )
-                or 0
+    # --- the steps ---------------------------------------------------------------------------
+
+    def run(self) -> None:
+        if self.client is not None:
+            self.outcome.resolved_after_crash = settle_dead_pushes(
+                self.engine, self.client, self.request.provider_id, self.outcome.push_id, self.now()
             )
-        position = 0
-        while position < len(changes):
-            with self.engine.connect() as connection:
-                rate = best_observed_rate(connection, self.provider_id)
-            remaining = len(changes) - position
-            decision = go_no_go(self.now(), period_end, remaining, rate)
-            self.outcome.decisions.append(decision)
-            if not decision.go:
-                log.warning("rate-plan updates stopped: %s", decision.reason)
-                break
-            batch_number += 1
-            batch = changes[position : position + batch_size]
-            done = self._send_batch(batch_number, batch, period_end)
-            position += done
-            if done < len(batch):  # the buffer was reached inside the batch
-                break
-        self._skip(changes[position:])
+        self.rows = audit.ChangeRows(
+            self.engine, self.request.provider_id, self.request.instance_id, self.outcome.push_id
+        )
+        state = self._carrier_state()
+        if state is None:
+            return
+        movable, pricing_state = state
+        goal = pricing_state.copy()
+        goal[movable] = self.target[movable]
+        bill_before = total_cost(self.instance, pricing_state)
+        expected = total_cost(self.instance, goal)
+        outcome = self.outcome
+        outcome.changes = int(movable.size)
+        outcome.bill_before_usd, outcome.expected_bill_usd = bill_before, expected
+        audit.update_push(
+            self.engine,
+            outcome.push_id,
+            changes=outcome.changes,
+            already_on_target=outcome.already_on_target,
+            moved_since_sync=len(outcome.moved_since_sync),
+            bill_before_usd=bill_before,
+            expected_bill_usd=expected,
+        )
+        changes = self._changes(movable, pricing_state, goal)
+        if expected > bill_before + COST_TOLERANCE_USD:
+            self._winner_no_longer_beats(changes, bill_before, expected)
+            return
+        with self.engine.connect() as connection:
+            rate = audit.best_observed_rate(connection, self.request.provider_id)
+        outcome.decision = go_no_go(self.now(), self.request.period_end, len(changes), rate)
+        audit.update_push(
+            self.engine,
+            outcome.push_id,
+            decision="go" if outcome.decision.go else "no_go",
+            decision_reason=outcome.decision.reason,
+        )
+        if self.request.mode is RatePlanPushMode.DRY_RUN:
+            self._dry_run(changes, pricing_state, movable)
+        elif not changes:
+            self._read_back(pricing_state)
+            _finish(self.engine, outcome, RatePlanPushStatus.COMPLETED, self.now())
+        elif not outcome.decision.go:
+            outcome.not_sent = len(changes)
+            self._not_sent(changes.values(), f"not sent: {outcome.decision.reason}")
+            _finish(
+                self.engine,
+                outcome,
+                RatePlanPushStatus.NO_GO,
+                self.now(),
+                stop_reason=outcome.decision.reason,
+            )
+        else:
+            self._send(changes, pricing_state, movable, bill_before, rate)
 
-    def _send_batch(
-        self, batch_number: int, batch: Sequence[RatePlanChange], period_end: datetime
-    ) -> int:
-        """Send one batch; answers how many of its changes were tried (all, unless the buffer
-        was reached part-way)."""
-        started = self.now()
-        table = RatePlanUpdateBatch.__table__
-        with self.engine.begin() as connection:
-            batch_id = connection.execute(
-                insert(table).values(
-                    service_provider_id=self.provider_id,
-                    optimization_instance_id=self.instance_id,
-                    batch_number=batch_number,
-                    devices=len(batch),
-                    succeeded=0,
-                    failed=0,
-                    started_at=started,
-                    created_at=utc_now(),
-                )
-            ).inserted_primary_key[0]
-        succeeded = failed = tried = 0
-        try:
-            for change in batch:
-                if _inside_buffer(self.now(), period_end):
-                    log.warning(
-                        "rate-plan updates stopped: %d minutes buffer reached", BUFFER_MINUTES
+    def _carrier_state(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """(SIMs to move, the plan per SIM to price the carrier's state with), or None when the
+        carrier could not be read (the push is then recorded as a No-Go)."""
+        instance = self.instance
+        synced = np.asarray(instance.current_plan, dtype=np.int64)
+        actual = synced.copy()
+        unreadable: set[str] = set()
+        # A period that has ended takes no change any more (Go/No-Go says so): no calls.
+        if self.client is not None and self.now() < self.request.period_end:
+            try:
+                read = plans_changed_since(self.client, self.request.synced_at, self.now())
+            except CarrierApiError as error:
+                if self.request.mode is RatePlanPushMode.DRY_RUN:
+                    self.outcome.problems.append(f"carrier not re-read ({error}): synced plans")
+                else:
+                    reason = f"could not read the carrier's plans before pushing: {error}"
+                    _finish(
+                        self.engine,
+                        self.outcome,
+                        RatePlanPushStatus.NO_GO,
+                        self.now(),
+                        stop_reason=reason,
                     )
-                    break
-                tried += 1
-                if self._send_one(batch_number, change):
-                    succeeded += 1
+                    return None
+            else:
+                self.outcome.problems.extend(read.problems)
+                unreadable = read.unreadable
+                index = {code: i for i, code in enumerate(instance.plan_codes.tolist())}
+                position = {iccid: i for i, iccid in enumerate(instance.iccids.tolist())}
+                for iccid, plan in read.plans.items():
+                    if iccid in position:
+                        actual[position[iccid]] = index.get(plan, _UNKNOWN)
+        moved = np.flatnonzero(actual != synced)
+        self.outcome.moved_since_sync = instance.iccids[moved].astype(str).tolist()
+        self.outcome.already_on_target = int(
+            np.count_nonzero((synced != self.target) & (actual == self.target))
+        )
+        blocked = actual < 0
+        if unreadable:
+            blocked |= np.isin(instance.iccids.astype(str), list(unreadable))
+        wanted = actual != self.target
+        movable = np.flatnonzero(wanted & ~blocked)
+        left_out = np.flatnonzero(wanted & blocked)
+        if left_out.size:
+            self.outcome.problems.append(
+                f"{left_out.size} SIM(s) left out of the push: the carrier shows a plan without "
+                f"a price or an unreadable record (e.g. {instance.iccids[left_out[0]]})"
+            )
+        # SIMs on unpriced plans are priced on their target in every state we compare, so
+        # they cannot tip a comparison either way.
+        pricing_state = np.where(actual < 0, self.target, actual)
+        return movable, pricing_state
+
+    def _changes(
+        self, movable: np.ndarray, state: np.ndarray, goal: np.ndarray
+    ) -> dict[int, Change]:
+        """The change of each movable SIM, with its own saving as a report column."""
+        codes = self.instance.plan_codes
+        own = _own_costs(self.instance, state) - _own_costs(self.instance, goal)
+        return {
+            int(i): Change(
+                str(self.instance.iccids[i]),
+                str(codes[state[i]]),
+                str(codes[self.target[i]]),
+                float(own[i]),
+            )
+            for i in movable.tolist()
+        }
+
+    def _winner_no_longer_beats(self, changes: dict[int, Change], before: float, after: float):
+        moved = self.outcome.moved_since_sync
+        reason = (
+            f"the winner no longer beats the carrier's state: {len(moved)} SIM(s) moved since "
+            f"the sync (e.g. {', '.join(moved[:5]) or 'none'}); pushing would take the bill from "
+            f"${before:,.2f} to ${after:,.2f}. Re-run the optimization on fresh data"
+        )
+        self.outcome.not_sent = len(changes)
+        self._not_sent(changes.values(), f"not sent: {reason}")
+        _finish(self.engine, self.outcome, RatePlanPushStatus.NO_GO, self.now(), stop_reason=reason)
+
+    def _dry_run(self, changes: dict[int, Change], state: np.ndarray, movable: np.ndarray):
+        preview = plan_push(
+            self.instance, state, self.target, devices=movable, limit=self.settings.batch_limit
+        )
+        held = set(preview.held_back.tolist())
+        self.rows.record(
+            [c for i, c in changes.items() if i not in held],
+            status=_STATUS.DRY_RUN.value,
+            note=None,
+            requested_at=None,
+            completed_at=self.now(),
+        )
+        outcome = self.outcome
+        outcome.dry_run = len(changes) - len(held)
+        outcome.planned_batches = len(preview.batches)
+        if held:
+            outcome.held_back, outcome.held_back_reason = len(held), preview.held_back_reason
+            self._not_sent(
+                [changes[i] for i in sorted(held)], f"held back: {preview.held_back_reason}"
+            )
+        _finish(
+            self.engine,
+            outcome,
+            RatePlanPushStatus.DRY_RUN,
+            self.now(),
+            stop_reason=outcome.held_back_reason,
+        )
+
+    def _send(self, changes, state, movable, bill_before, rate) -> None:
+        outcome, request, limit = self.outcome, self.request, self.settings.batch_limit
+        remaining = movable.copy()
+        state = state.copy()
+        stop = None
+        while remaining.size:
+            if not push_lock.heartbeat(
+                self.engine, request.provider_id, outcome.push_id, self.now()
+            ):
+                stop = "the push lock was taken over by another push"
+                break
+            fits = next_batch_fits(
+                self.now(),
+                request.period_end,
+                min(limit, remaining.size),
+                outcome.best_devices_per_minute or rate,
+            )
+            if not fits.go:
+                stop = f"deadline: {fits.reason}"
+                break
+            batch = next_batch(
+                self.instance, state, self.target, remaining, baseline_usd=bill_before, limit=limit
+            )
+            if batch is None:
+                outcome.held_back = int(remaining.size)
+                outcome.held_back_reason = held_back_reason(
+                    self.instance, state, self.target, remaining, bill_before, limit
+                )
+                self._not_sent(
+                    [changes[i] for i in remaining.tolist()],
+                    f"held back: {outcome.held_back_reason}",
+                )
+                remaining = remaining[:0]
+                break
+            trouble = self._send_batch(batch, changes, state)
+            remaining = np.setdiff1d(remaining, batch.devices, assume_unique=True)
+            if trouble:
+                stop = f"carrier errors: {trouble}"
+                break
+        if remaining.size:
+            outcome.not_sent = int(remaining.size)
+            self._not_sent([changes[i] for i in remaining.tolist()], f"not sent: {stop}")
+        self._read_back(state)
+        stopped = stop or outcome.held_back
+        status = RatePlanPushStatus.STOPPED if stopped else RatePlanPushStatus.COMPLETED
+        _finish(
+            self.engine,
+            outcome,
+            status,
+            self.now(),
+            stop_reason=stop or outcome.held_back_reason,
+            next_check_at=self.now() + self.settings.check_interval if outcome.sent else None,
+        )
+
+    def _send_batch(self, batch, changes: dict[int, Change], state: np.ndarray) -> str | None:
+        """Send one batch; ``state`` learns what the carrier accepted. Answers a description
+        of carrier-side trouble (5xx, throttling, no answer) that should stop the push."""
+        outcome, request = self.outcome, self.request
+        started = self.now()
+        batch_id, number = audit.open_batch(
+            self.engine,
+            provider_id=request.provider_id,
+            instance_id=request.instance_id,
+            push_id=outcome.push_id,
+            devices=len(batch.devices),
+            started_at=started,
+            bill_before_usd=batch.bill_before_usd,
+            planned_bill_after_usd=batch.bill_after_usd,
+        )
+        ok = failed = 0
+        trouble: str | None = None
+        try:
+            for count, device in enumerate(batch.devices.tolist(), start=1):
+                error = self._send_one(number, changes[device])
+                if error is None:
+                    ok += 1
+                    state[device] = self.target[device]
                 else:
                     failed += 1
+                    if _carrier_trouble(error):
+                        trouble = trouble or str(error)
+                if count % self.settings.heartbeat_every == 0:
+                    push_lock.heartbeat(
+                        self.engine, request.provider_id, outcome.push_id, self.now()
+                    )
         finally:
-            self._close_batch(batch_id, batch_number, started, tried, succeeded, failed)
-        return tried
-
-    def _send_one(self, batch_number: int, change: RatePlanChange) -> bool:
-        """Mark ``sending`` (committed), check an earlier unknown outcome, PUT, record."""
-        key = (change.iccid, change.to_rate_plan)
-        row = self.rows.get(key)
-        was_unknown = _outcome_unknown(self.rows, change)
-        attempts = (row["attempts"] if row else 0) + 1
-        with self.engine.begin() as connection:
-            row_id = _upsert(
-                connection,
-                self.provider_id,
-                self.instance_id,
-                change,
-                self.rows,
-                status=_STATUS.SENDING,
-                batch_number=batch_number,
-                attempts=attempts,
-                requested_at=self.now(),
-                completed_at=None,
-                http_status=None,
-                carrier_error_code=None,
-                carrier_error_message=None,
+            finished = self.now()
+            minutes = (finished - started) / timedelta(minutes=1)
+            tried = ok + failed
+            rate = tried / minutes if tried and minutes > 0 else None
+            after = total_cost(self.instance, state)
+            audit.close_batch(
+                self.engine,
+                batch_id,
+                tried=tried,
+                succeeded=ok,
+                failed=failed,
+                finished_at=finished,
+                devices_per_minute=rate,
+                bill_after_usd=after,
             )
+            outcome.batches.append(
+                BatchOutcome(
+                    number,
+                    tried,
+                    ok,
+                    failed,
+                    rate,
+                    batch.bill_before_usd,
+                    batch.bill_after_usd,
+                    after,
+                )
+            )
+            log.info(
+                "rate-plan batch %d: %d of %d accepted; bill $%.2f -> $%.2f (planned $%.2f)",
+                number,
+                ok,
+                tried,
+                batch.bill_before_usd,
+                after,
+                batch.bill_after_usd,
+            )
+        return trouble
+
+    def _send_one(self, batch_number: int, change: Change) -> CarrierApiError | None:
+        """Mark ``sending`` (committed), PUT, record; answers the carrier's error, if any.
+        A 401 is recorded, then raised: every further call would fail too."""
+        self.rows.mark(
+            change,
+            status=_STATUS.SENDING.value,
+            batch_number=batch_number,
+            attempts=self.rows.attempts(change) + 1,
+            requested_at=self.now(),
+            completed_at=None,
+            http_status=None,
+            carrier_error_code=None,
+            carrier_error_message=None,
+            note=None,
+        )
         try:
-            if not (was_unknown and self._already_on_target(change)):
-                self.client.edit_device(change.iccid, rate_plan=change.to_rate_plan)
+            self.client.edit_device(change.iccid, rate_plan=change.to_rate_plan)
         except CarrierApiError as error:
-            self._finish(row_id, key, _STATUS.FAILED, error)
-            self.outcome.failed += 1
-            if error.status == 401:
-                raise
-            return False
-        self._finish(row_id, key, _STATUS.SENT, None)
-        self.outcome.sent += 1
-        return True
-
-    def _already_on_target(self, change: RatePlanChange) -> bool:
-        """After an unknown outcome: does the carrier already show the target plan?"""
-        try:
-            device = self.client.device_details(change.iccid)
-        except CarrierApiError:
-            return False  # cannot tell: send again (the same PUT is idempotent)
-        return getattr(device, "rate_plan", None) == change.to_rate_plan
-
-    def _finish(
-        self, row_id: int, key: tuple[str, str], status: str, error: CarrierApiError | None
-    ) -> None:
-        values: dict[str, object] = {"status": status, "completed_at": self.now()}
-        if error is not None:
-            values.update(
+            self.rows.mark(
+                change,
+                status=_STATUS.FAILED.value,
+                completed_at=self.now(),
                 http_status=error.status,
                 carrier_error_code=error.error_code,
                 carrier_error_message=getattr(error, "carrier_message", None) or str(error),
             )
-        table = RatePlanUpdate.__table__
-        with self.engine.begin() as connection:
-            connection.execute(
-                update(table).where(table.c.id == row_id).values(**values, modified_at=utc_now())
-            )
-        self.rows[key]["status"] = status
+            self.outcome.failed += 1
+            if error.status == 401:
+                raise
+            return error
+        self.rows.mark(change, status=_STATUS.SENT.value, completed_at=self.now())
+        self.outcome.sent += 1
+        return None
 
-    def _close_batch(
-        self, batch_id: int, number: int, started: datetime, tried: int, ok: int, failed: int
-    ) -> None:
-        finished = self.now()
-        minutes = (finished - started) / timedelta(minutes=1)
-        rate = tried / minutes if tried and minutes > 0 else None
-        table = RatePlanUpdateBatch.__table__
-        with self.engine.begin() as connection:
-            connection.execute(
-                update(table)
-                .where(table.c.id == batch_id)
-                .values(
-                    devices=tried,
-                    succeeded=ok,
-                    failed=failed,
-                    finished_at=finished,
-                    devices_per_minute=rate,
-                    success_rate=ok / tried if tried else None,
-                    modified_at=utc_now(),
-                )
-            )
-        self.outcome.batches.append(BatchOutcome(number, tried, ok, failed, rate))
-        log.info(
-            "rate-plan batch %d: %d of %d accepted (%s devices/min)",
-            number,
-            ok,
-            tried,
-            "n/a" if rate is None else f"{rate:.1f}",
+    def _not_sent(self, changes, note: str) -> None:
+        self.rows.record(
+            changes, status=_STATUS.SKIPPED_NO_GO.value, note=note[:4000], completed_at=self.now()
         )
 
-    def _skip(self, changes: Sequence[RatePlanChange]) -> None:
-        """Record the changes the buffer kept from being sent."""
-        if not changes:
+    def _read_back(self, believed: np.ndarray) -> None:
+        """Price what the carrier shows after the push (SIMs changed since it started)."""
+        try:
+            read = plans_changed_since(self.client, self.started_at, self.now())
+        except CarrierApiError as error:
+            self.outcome.problems.append(f"read-back failed: {error}")
             return
-        moment = self.now()
-        with self.engine.begin() as connection:
-            for change in changes:
-                if _outcome_unknown(self.rows, change):
-                    continue  # the next run asks the carrier before sending again
-                _upsert(
-                    connection,
-                    self.provider_id,
-                    self.instance_id,
-                    change,
-                    self.rows,
-                    status=_STATUS.SKIPPED_NO_GO,
-                    completed_at=moment,
-                )
-        self.outcome.skipped_no_go += len(changes)
+        shown = believed.copy()
+        index = {code: i for i, code in enumerate(self.instance.plan_codes.tolist())}
+        position = {iccid: i for i, iccid in enumerate(self.instance.iccids.tolist())}
+        for iccid, plan in read.plans.items():
+            device = position.get(iccid)
+            if device is not None and plan in index:
+                shown[device] = index[plan]
+        self.outcome.realized_bill_usd = total_cost(self.instance, shown)
+        audit.update_push(
+            self.engine,
+            self.outcome.push_id,
+            realized_bill_usd=self.outcome.realized_bill_usd,
+            read_back_at=self.now(),
+        )
 
 
-def _inside_buffer(moment: datetime, period_end: datetime) -> bool:
-    """True once fewer than :data:`BUFFER_MINUTES` whole minutes are left."""
-    return math.floor((period_end - moment) / timedelta(minutes=1)) < BUFFER_MINUTES
+def _finish(engine, outcome: PushOutcome, status: RatePlanPushStatus, moment, **values) -> None:
+    outcome.status = status
+    if values.get("stop_reason"):
+        outcome.stop_reason = outcome.stop_reason or values["stop_reason"]
+    audit.update_push(
+        engine,
+        outcome.push_id,
+        status=status.value,
+        finished_at=moment,
+        sent=outcome.sent,
+        failed=outcome.failed,
+        not_sent=outcome.not_sent,
+        held_back=outcome.held_back,
+        **values,
+    )
+
+
+def _carrier_trouble(error: CarrierApiError) -> bool:
+    """Errors of the carrier rather than of one SIM's change: no answer, 5xx, throttling
+    (still failing after the client's retries). They stop the push at the batch boundary."""
+    status = error.status
+    return status is None or status >= 500 or status == 429 or getattr(error, "throttled", False)
+
+
+def _own_costs(instance: Instance, assignment: np.ndarray) -> np.ndarray:
+    return device_breakdown(instance, assignment)["cost_usd"].to_numpy(dtype=float)

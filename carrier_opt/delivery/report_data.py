@@ -81,6 +81,61 @@ POOL_OVERAGE_SHARE_NOTE = (
 )
 
 
+@dataclass(frozen=True)
+class PushSummary:
+    """What the carrier push of the report's instance did, for the report and the mail."""
+
+    mode: str
+    """``automatic``, ``approved`` or ``dry_run``."""
+    status: str
+    decision: str | None
+    changes: int
+    already_on_target: int
+    sent: int
+    failed: int
+    not_sent: int
+    held_back: int
+    expected_saving: float | None
+    """Cost before optimization minus the bill once every change is made (USD, to the cent)."""
+    realized_saving: float | None
+    """Cost before optimization minus the bill of what the carrier shows after the push."""
+    note: str | None = None
+
+    @classmethod
+    def from_row(cls, row: dict) -> PushSummary:
+        """From a ``RatePlanPush`` row."""
+
+        def saving(bill) -> float | None:
+            before = row.get("cost_before_usd")
+            if before is None or bill is None:
+                return None
+            return _cents_to_usd(round_half_up_cents(float(before) - float(bill)))
+
+        sent_anything = row["mode"] != "dry_run"
+        return cls(
+            mode=row["mode"], status=row["status"], decision=row.get("decision"),
+            changes=row["changes"], already_on_target=row["already_on_target"],
+            sent=row["sent"], failed=row["failed"], not_sent=row["not_sent"],
+            held_back=row["held_back"], expected_saving=saving(row.get("expected_bill_usd")),
+            realized_saving=saving(row.get("realized_bill_usd")) if sent_anything else 0.0,
+            note=row.get("stop_reason"),
+        )  # fmt: skip
+
+    @property
+    def headline(self) -> str:
+        """One line: what reached the carrier."""
+        if self.mode == "dry_run":
+            return (
+                f"dry run: {self.changes:,} change(s) recorded, nothing sent "
+                f"({self.already_on_target:,} already on target at the carrier)"
+            )
+        return (
+            f"{self.mode} push, {self.status}: {self.sent:,} of {self.changes:,} change(s) "
+            f"sent, {self.failed:,} failed, {self.not_sent:,} not sent, {self.held_back:,} held "
+            f"back ({self.already_on_target:,} already on target)"
+        )
+
+
 @dataclass(frozen=True, eq=False)
 class ReportData:
     """Everything the optimization report shows, money already in cents (as floats of 2 dp).
@@ -114,6 +169,8 @@ class ReportData:
     shared_pool: pd.DataFrame | None = None
     dropped_plans: tuple[tuple[str, str], ...] = ()
     scope: str | None = None
+    push: PushSummary | None = None
+    """The carrier push of this instance (``None`` before any push or dry run)."""
 
     @property
     def saving(self) -> float | None:

@@ -321,7 +321,29 @@ def summary_rows(data: ReportData) -> list[tuple[str, Any, str]]:
         ("Saving vs legacy strategy (USD)", saving_vs_legacy, "money"),
         ("Run time (s)", None if data.seconds is None else round(data.seconds, 1), "seconds"),
         ("Plans dropped as invalid", dropped, "text"),
+        *_push_rows(data),
     ]
+
+
+def _push_rows(data: ReportData) -> list[tuple[str, Any, str]]:
+    """The carrier push beside the expected saving: what was sent and the realized saving."""
+    push = data.push
+    if push is None:
+        return []
+    rows = [
+        ("Carrier push", push.headline, "text"),
+        ("Go/No-Go", {"go": "Go", "no_go": "No Go"}.get(push.decision or "", "n/a"), "text"),
+        ("Changes for the push", push.changes, "int"),
+        ("Already on target at the carrier", push.already_on_target, "int"),
+        ("Changes sent", push.sent, "int"),
+        ("Changes failed", push.failed, "int"),
+        ("Changes not sent", push.not_sent + push.held_back, "int"),
+        ("Expected saving (USD)", push.expected_saving, "money"),
+        ("Realized saving (USD)", push.realized_saving, "money"),
+    ]
+    if push.note:
+        rows.append(("Push note", push.note, "text"))
+    return rows
 
 
 def _add_cost_chart(workbook: Workbook, summary: Worksheet, data: ReportData, plans: int) -> None:

@@ -44,6 +44,9 @@ EXPECTED_TABLES = {
     "RatePlanUpdateBatch",
     # Added by carrier_opt (migration 0004), not in the legacy schema:
     "DeviceUsagePeriod",
+    # Added by carrier_opt (migration 0006), not in the legacy schema:
+    "RatePlanPush",
+    "RatePlanPushLock",
 }
 
 MONEY_COLUMNS = {

@@ -6,7 +6,7 @@ Runs against the fake carrier over HTTP on loopback, a real SMTP server (aiosmtp
 
 import io
 from collections import Counter
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -24,6 +24,8 @@ from carrier_opt.core.billing import BillingCycle, period_for_key
 from carrier_opt.db.models import (
     OptimizationInstance,
     OptimizationInstanceResultFile,
+    OptimizationSession,
+    RatePlanPush,
     RatePlanUpdate,
     RatePlanUpdateBatch,
     ServiceProvider,
@@ -37,8 +39,8 @@ from carrier_opt.defs.resources import (
     ResultStoreResource,
     resources_for,
 )
+from carrier_opt.delivery.go_no_go import BATCH_SIZE
 from carrier_opt.delivery.notify import set_notification_recipients
-from carrier_opt.delivery.rate_plan_updates import BATCH_SIZE
 from carrier_opt.jasper.fake import FakeJasper
 from carrier_opt_tests.db.sync_support import (
     API_KEY_ENV,
@@ -50,6 +52,8 @@ from carrier_opt_tests.defs import support
 from carrier_opt_tests.delivery.conftest import smtp_server  # noqa: F401  (fixture)
 
 TO, CC, BCC = ("ops@example.com",), ("billing@example.com",), ("audit@example.com",)
+MID_PERIOD = datetime(2026, 11, 12, 14, 0, tzinfo=UTC)
+"""The fake carrier's pinned clock: inside a calendar-month period, whatever today is."""
 SENDER = "carrier-opt@example.com"
 
 
@@ -75,7 +79,7 @@ def load_rate_plans(engine, tmp_path: Path) -> None:
 @pytest.fixture
 def fake_provider(migrated_engine, monkeypatch, tmp_path):
     """The fake carrier (400 SIMs) with 'acme' registered, priced and with recipients."""
-    with FakeJasper(devices=400, seed=5) as fake:
+    with FakeJasper(devices=400, seed=5, now=MID_PERIOD) as fake:
         yield start_fake(migrated_engine, monkeypatch, tmp_path, fake)
 
 
@@ -152,11 +156,12 @@ def stored_instance(engine):
 
 
 def expected_changes(sim_rows: list[dict]) -> set[tuple[str, str]]:
-    """What the report recommends sending: moved SIMs (not shared-pool) that save money."""
+    """What the winner changes: every moved SIM (not shared-pool), whatever its own saving —
+    with pools a SIM can cost more alone and still belong to the cheapest assignment."""
     return {
         (row["ICCID"], row["Recommended rate plan"])
         for row in sim_rows
-        if row["Change"] == "yes" and row["Shared pool"] == "no" and row["Saving (USD)"] > 0
+        if row["Change"] == "yes" and row["Shared pool"] == "no"
     }
 
 
@@ -215,26 +220,33 @@ def test_a_partition_stores_the_report_mails_it_and_sends_no_update_when_disable
     assert f"{float(cents(instance.cost_after)):,.2f} USD" in body
     assert "http://dagster.example.com/runs/" in body
 
-    # Updates off (the default): nothing reaches the carrier; the changes are a dry run.
+    # Updates off (the default): nothing reaches the carrier; the whole change set is a dry
+    # run, including SIMs whose own saving is negative.
     assert fake_provider.edits == []
     assert not any(r.method == "PUT" for r in fake_provider.request_log)
     updates = metadata(result, "rate_plan_updates")
-    assert updates["enabled"] is False and updates["sent"] == 0
+    assert updates["mode"] == "dry_run" and updates["sent"] == 0
     with migrated_engine.connect() as connection:
         statuses = Counter(connection.scalars(select(RatePlanUpdate.status)).all())
+        session = connection.execute(select(OptimizationSession.__table__)).one()
     assert statuses == {"dry_run": len(expected_changes(sim_rows))}
     assert updates["dry_run"] == len(expected_changes(sim_rows)) > 0
-    go_no_go = [
-        m for m in smtp_server.inbox.messages if m.message["X-Carrier-Opt-Kind"] == "go_no_go"
+    assert updates["dry_run"] == updates["changes"] == figures["SIMs changing plan"]
+    assert session.status == "completed" and session.progress_percent == 100
+    assert figures["Carrier push"].startswith("dry run")
+    assert figures["Realized saving (USD)"] == 0
+    push_mails = [
+        m for m in smtp_server.inbox.messages if m.message["X-Carrier-Opt-Kind"] == "push"
     ]
-    assert len(go_no_go) == 1
-    assert "Automatic rate-plan updates are off" in go_no_go[0].message.get_content()
+    assert len(push_mails) == 1
+    assert "Automatic rate-plan updates are off" in push_mails[0].message.get_content()
+    assert "carrier-opt push acme" in push_mails[0].message.get_content()
 
 
 @pytest.fixture
 def large_fake_provider(migrated_engine, monkeypatch, tmp_path):
     """Enough SIMs (1 500) for more than one batch of 250 saving changes."""
-    with FakeJasper(devices=1500, seed=5) as fake:
+    with FakeJasper(devices=1500, seed=5, now=MID_PERIOD) as fake:
         yield start_fake(migrated_engine, monkeypatch, tmp_path, fake)
 
 
@@ -262,8 +274,16 @@ def test_enabled_updates_put_exactly_the_saving_changes_once_across_reruns(
     assert updates["decision"] == "Go" and updates["sent"] == len(wanted)
     with migrated_engine.connect() as connection:
         batches = connection.execute(select(RatePlanUpdateBatch.__table__)).all()
+        push = connection.execute(select(RatePlanPush.__table__)).one()
     assert len(batches) >= 2 and all(b.devices <= BATCH_SIZE for b in batches)
     assert sum(b.devices for b in batches) == len(wanted)
+    # Every batch boundary is at or below the bill before the push; the last one is the winner.
+    assert all(b.bill_after_usd <= push.bill_before_usd for b in batches)
+    assert cents(batches[-1].bill_after_usd) == cents(push.expected_bill_usd)
+    figures = summary(workbook)
+    assert figures["Realized saving (USD)"] == figures["Expected saving (USD)"]
+    assert figures["Expected saving (USD)"] == figures["Saving (USD)"]
+    assert updates["realized_saving"] == updates["expected_saving"] == figures["Saving (USD)"]
 
     # A re-run of the partition re-syncs (the SIMs are now on their new plans) and optimizes
     # again: nothing already sent is sent again; whatever it sends is one of its own saving
@@ -279,9 +299,7 @@ def test_enabled_updates_put_exactly_the_saving_changes_once_across_reruns(
     later = {(e.iccid, e.fields["ratePlan"]) for e in fake_provider.edits[len(edits) :]}
     assert not later & wanted
     assert later <= expected_changes(assignments(workbook)[0])
-    assert not {iccid for iccid, _ in later} & {iccid for iccid, _ in wanted}
     assert metadata(again, "rate_plan_updates")["sent"] == len(later)
-    assert metadata(again, "rate_plan_updates")["already_sent"] == 0
 
 
 def test_nothing_is_put_inside_the_ten_minute_buffer(
@@ -300,8 +318,8 @@ def test_nothing_is_put_inside_the_ten_minute_buffer(
         assert result.success
         assert fake.edits == []
     updates = metadata(result, "rate_plan_updates")
-    assert updates["enabled"] is True and updates["decision"] == "No Go"
-    assert updates["sent"] == 0 and updates["skipped_no_go"] > 0
+    assert updates["mode"] == "automatic" and updates["decision"] == "No Go"
+    assert updates["sent"] == 0 and updates["not_sent"] > 0
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

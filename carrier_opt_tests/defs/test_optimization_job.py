@@ -1,5 +1,7 @@
 """A whole partition materialized against the fake carrier over HTTP, on both databases."""
 
+from datetime import UTC, datetime
+
 import dagster as dg
 import pytest
 from sqlalchemy import func, select
@@ -27,17 +29,38 @@ from carrier_opt_tests.db.sync_support import (
 )
 from carrier_opt_tests.defs import support
 
+MID_PERIOD = datetime(2026, 11, 18, 15, 30, tzinfo=UTC)
+"""A pinned moment well inside a calendar-month period: no test here reads the wall clock."""
+
+LAST_DAY = datetime(2026, 11, 30, 15, 30, tzinfo=UTC)
+"""The last day of the same period, when the legacy last-day rule admits a new session."""
+
 
 @pytest.fixture
-def fake_provider(migrated_engine, monkeypatch, tmp_path):
-    """The fake carrier with a registered, priced provider 'acme'; the clock at the fake's."""
-    with FakeJasper(devices=400, seed=5) as fake:
+def fake_at(migrated_engine, monkeypatch, tmp_path):
+    """Builds the fake carrier at a pinned moment, with a registered, priced provider 'acme';
+    the asset clock follows the fake's."""
+    fakes = []
+
+    def build(now: datetime = MID_PERIOD) -> FakeJasper:
+        fake = FakeJasper(devices=400, seed=5, now=now).start()
+        fakes.append(fake)
         monkeypatch.setenv(USERNAME_ENV, fake.credentials[0])
         monkeypatch.setenv(API_KEY_ENV, fake.credentials[1])
         add_fake_provider(migrated_engine, fake)
         load_rate_plans(migrated_engine, "acme", *write_fake_price_files(tmp_path / "prices"))
         monkeypatch.setattr(optimization, "clock", fake.now)
-        yield fake
+        return fake
+
+    yield build
+    for fake in fakes:
+        fake.stop()
+
+
+@pytest.fixture
+def fake_provider(fake_at):
+    """The fake carrier mid-period with a registered, priced provider 'acme'."""
+    return fake_at()
 
 
 def materialize_partition(database_url: str, key: dg.MultiPartitionKey):
@@ -104,6 +127,22 @@ def test_a_second_run_is_refused_while_one_is_running(fake_provider, migrated_en
     assert not second.success
     failure = next(e for e in second.all_events if e.is_step_failure)
     assert "is still running" in str(failure.step_failure_data.error)
+
+
+def test_on_the_last_day_a_new_run_starts_once_the_previous_instance_completed(
+    fake_at, migrated_engine, database_url
+):
+    fake = fake_at(LAST_DAY)  # the legacy rule: hourly runs on the last day of the cycle
+    key = partition_key("acme", fake.now().strftime("%Y-%m"))
+    assert materialize_partition(database_url, key).success
+    with migrated_engine.begin() as connection:  # the session still open, its instance done
+        connection.execute(
+            OptimizationSession.__table__.update().values(status=RunStatus.RUNNING.value)
+        )
+    assert materialize_partition(database_url, key).success
+    with migrated_engine.connect() as connection:
+        sessions = connection.scalar(select(func.count()).select_from(OptimizationSession))
+    assert sessions == 2
 
 
 def test_a_period_never_synced_fails_with_its_message(fake_provider, database_url):

@@ -1,33 +1,42 @@
-"""Rate-plan changes reach the fake carrier exactly once, in batches of at most 250, only
-when allowed, only when they save money, and never inside the 10-minute buffer."""
+"""Pushing a winner to the fake carrier: the whole change set, re-read first, one Go/No-Go,
+batches that never raise the bill, honest stops, one push per provider, crashes settled by
+reading the carrier — and an audit that matches the carrier's PUT log in every case."""
 
 from __future__ import annotations
 
-from collections import Counter
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import threading
+import time
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 
+import numpy as np
 import pytest
 from sqlalchemy import insert, select
 
-from carrier_opt.db.models import RatePlanUpdate, RatePlanUpdateBatch
-from carrier_opt.delivery.rate_plan_updates import (
-    RatePlanChange,
-    automatic_updates_allowed,
-    best_observed_rate,
-    go_no_go,
-    push_rate_plan_changes,
-    saving_changes,
-)
-from carrier_opt.delivery.report_data import report_data_from
+from carrier_opt.db.models import RatePlanPush, RatePlanPushLock, RatePlanPushMode
+from carrier_opt.delivery.go_no_go import go_no_go
+from carrier_opt.delivery.rate_plan_updates import PushSettings, push_winner
 from carrier_opt.errors import InputError
-from carrier_opt.jasper.fake import FakeJasper
-from carrier_opt.jasper.fake_fleet import RATE_PLANS
-from carrier_opt_tests.delivery.support import PERIOD, seed_instance, small_instance
+from carrier_opt.jasper.fake import FakeFaults, FakeJasper
+from carrier_opt_tests.delivery.push_support import (
+    LARGE,
+    NOW,
+    POOL,
+    SMALL,
+    assert_audit_matches_the_carrier,
+    audit,
+    independent_moves,
+    pool_example,
+    successful_puts,
+)
+from carrier_opt_tests.delivery.support import seed_instance
 from carrier_opt_tests.jasper.support import client_for
 
 END = datetime(2026, 3, 19, 5, 0, tzinfo=UTC)
-PLAN_NAMES = [plan.name for plan in RATE_PLANS]
 
 
 # --------------------------------------------------------------------------- Go / No-Go
@@ -65,259 +74,343 @@ def test_go_no_go_uses_instants_whatever_the_local_zone():
         go_no_go(datetime(2026, 3, 19), END, 1, None)
 
 
-def test_only_moves_that_save_money_become_changes():
-    instance = small_instance()
-    recommended = instance.current_plan.copy()
-    recommended[1] = 1  # saves: the heavy SIM joins the big pool
-    recommended[0] = 1  # costs more: an idle SIM on a dearer plan
-    data = report_data_from(
-        instance, instance.current_plan, recommended, provider="p", period=PERIOD
-    )
-    changes = saving_changes(data.assignments)
-    assert [c.iccid for c in changes] == [instance.iccids[1]]
-    assert changes[0].from_rate_plan == "POOL_10MB" and changes[0].to_rate_plan == "POOL_100MB"
-    assert changes[0].saving_usd > 0
+# --------------------------------------------------------------------------- the pool example
 
 
-# --------------------------------------------------------------------------- pushing
-
-
-class StepClock:
-    """A clock that moves ``step`` forward every time it is read."""
-
-    def __init__(self, start: datetime, step: timedelta) -> None:
-        self.moment, self.step = start, step
-
-    def __call__(self) -> datetime:
-        self.moment += self.step
-        return self.moment
-
-
-def changes_for(fake: FakeJasper, count: int, *, saving: float = 1.0) -> list[RatePlanChange]:
-    """Move ``count`` SIMs of the fake to another plan of the fake's offer."""
-    changes = []
-    for index, device in enumerate(fake.fleet[:count]):
-        others = [name for name in PLAN_NAMES if name != device.rate_plan]
-        changes.append(
-            RatePlanChange(
-                device.iccid, device.rate_plan, others[index % len(others)], saving + index / 1000
-            )
-        )
-    return changes
-
-
-def audit_rows(engine, instance_id: int | None = None):
-    query = select(RatePlanUpdate.__table__).order_by(RatePlanUpdate.id)
-    if instance_id is not None:
-        query = query.where(RatePlanUpdate.optimization_instance_id == instance_id)
-    with engine.connect() as connection:
-        return connection.execute(query).all()
-
-
-def far_from_the_end(fake: FakeJasper) -> datetime:
-    return fake.now() + timedelta(days=3)
+@pytest.fixture
+def fake():
+    with FakeJasper(devices=600, seed=3, now=NOW) as server:
+        yield server
 
 
 @pytest.mark.database
-def test_disabled_updates_send_nothing_and_record_a_dry_run(migrated_engine):
-    seeded = seed_instance(migrated_engine)
-    with FakeJasper(devices=20, seed=3) as fake, client_for(fake) as client:
-        with migrated_engine.connect() as connection:
-            enabled = automatic_updates_allowed(connection, seeded.provider_id)
-        assert enabled is False  # the default
-        changes = changes_for(fake, 12)
-        outcome = push_rate_plan_changes(
-            migrated_engine,
-            client,
-            seeded.provider_id,
-            seeded.instance_id,
-            changes,
-            period_end=far_from_the_end(fake),
-            enabled=enabled,
-        )
-        assert fake.edits == []
-        assert [r for r in fake.request_log if r.method == "PUT"] == []
-    assert outcome.dry_run == 12 and outcome.sent == 0 and outcome.decision.go
-    rows = audit_rows(migrated_engine)
-    assert {row.status for row in rows} == {"dry_run"}
-    assert sorted((r.iccid, r.to_rate_plan_code) for r in rows) == sorted(
-        (c.iccid, c.to_rate_plan) for c in changes
-    )
-
-
-@pytest.mark.database
-def test_enabled_updates_send_exactly_the_saving_changes_in_batches_of_250(migrated_engine):
+def test_the_pooled_example_pushes_both_changes_and_realizes_the_optimum(migrated_engine, fake):
+    case = pool_example(fake)
     seeded = seed_instance(migrated_engine, allow_updates=True)
-    with FakeJasper(devices=540, seed=4) as fake, client_for(fake) as client:
-        saving = changes_for(fake, 520)
-        not_saving = [
-            RatePlanChange(c.iccid, c.from_rate_plan, c.to_rate_plan, 0.0)
-            for c in changes_for(fake, 540)[520:]
-        ]
-        with migrated_engine.connect() as connection:
-            enabled = automatic_updates_allowed(connection, seeded.provider_id)
-        outcome = push_rate_plan_changes(
-            migrated_engine,
-            client,
-            seeded.provider_id,
-            seeded.instance_id,
-            saving + not_saving,
-            period_end=far_from_the_end(fake),
-            enabled=enabled,
+    with client_for(fake) as client:
+        outcome = push_winner(
+            migrated_engine, client, case.request(seeded, cost_before=45.0), now=fake.now
         )
-        edits = fake.edits
-    assert outcome.sent == 520 and outcome.failed == 0 and outcome.not_saving == 20
-    sent = Counter(edit.iccid for edit in edits)
-    assert set(sent) == {c.iccid for c in saving} and max(sent.values()) == 1
-    wanted = {c.iccid: c.to_rate_plan for c in saving}
-    assert all(edit.fields == {"ratePlan": wanted[edit.iccid]} for edit in edits)
-    assert [b.devices for b in outcome.batches] == [250, 250, 20]
-    rows = audit_rows(migrated_engine)
-    assert Counter(row.batch_number for row in rows) == {1: 250, 2: 250, 3: 20}
-    assert all(row.status == "sent" and row.attempts == 1 for row in rows)
-    assert all(row.requested_at <= row.completed_at for row in rows)
-    # Biggest savings first.
-    first_batch = {row.iccid for row in rows if row.batch_number == 1}
-    assert first_batch == {c.iccid for c in sorted(saving, key=lambda c: -c.saving_usd)[:250]}
-    with migrated_engine.connect() as connection:
-        batches = connection.execute(select(RatePlanUpdateBatch.__table__)).all()
-        assert best_observed_rate(connection, seeded.provider_id) == max(
-            b.devices_per_minute for b in batches
-        )
-    assert all(b.success_rate == 1.0 and b.devices_per_minute > 0 for b in batches)
-
-
-@pytest.mark.database
-def test_a_failure_mid_batch_is_recorded_and_a_rerun_sends_nothing_twice(migrated_engine):
-    seeded = seed_instance(migrated_engine, allow_updates=True)
-    with FakeJasper(devices=30, seed=5) as fake, client_for(fake) as client:
-        changes = changes_for(fake, 30)
-        broken = changes[14]
-        changes[14] = RatePlanChange(
-            broken.iccid, broken.from_rate_plan, "NO_SUCH_PLAN", broken.saving_usd
-        )  # sent 16th of 30 (largest saving first): mid-way through batch 2
-        run = dict(period_end=far_from_the_end(fake), enabled=True, batch_size=10)
-        first = push_rate_plan_changes(
-            migrated_engine, client, seeded.provider_id, seeded.instance_id, changes, **run
-        )
-        edits_after_first = list(fake.edits)
-        second = push_rate_plan_changes(
-            migrated_engine, client, seeded.provider_id, seeded.instance_id, changes, **run
-        )
-        edits_after_second = list(fake.edits)
-    assert (first.sent, first.failed) == (29, 1)
-    assert [(b.devices, b.succeeded, b.failed) for b in first.batches] == [
-        (10, 10, 0),
-        (10, 9, 1),
-        (10, 10, 0),
+    # B costs $5 more on the pool on its own: a saving filter would send A alone ($65).
+    assert successful_puts(fake) == {(fake.fleet[0].iccid, POOL): 1, (fake.fleet[1].iccid, POOL): 1}
+    assert outcome.status.value == "completed" and outcome.verdict == "Go"
+    assert outcome.changes == 2 and outcome.sent == 2
+    assert [(b.devices, b.bill_before_usd, b.bill_after_usd) for b in outcome.batches] == [
+        (2, pytest.approx(45.0), pytest.approx(20.0))
     ]
-    assert (second.sent, second.failed, second.already_sent) == (0, 1, 29)
-    assert edits_after_second == edits_after_first  # nothing sent twice
-    assert len({edit.iccid for edit in edits_after_first}) == len(edits_after_first) == 29
-    (failed,) = [row for row in audit_rows(migrated_engine) if row.status == "failed"]
-    assert failed.iccid == broken.iccid and failed.http_status == 400
-    assert (
-        failed.carrier_error_code == "10000028" and "NO_SUCH_PLAN" in failed.carrier_error_message
+    assert outcome.bill_before_usd == pytest.approx(45.0)
+    assert outcome.realized_bill_usd == pytest.approx(20.0)
+    assert outcome.realized_saving_usd == pytest.approx(25.0)
+    assert outcome.expected_saving_usd == pytest.approx(25.0)
+    assert_audit_matches_the_carrier(migrated_engine, fake)
+    _, batches, pushes = audit(migrated_engine)
+    assert float(batches[0].bill_after_usd) == pytest.approx(20.0)
+    assert float(batches[0].planned_bill_after_usd) <= float(batches[0].bill_before_usd)
+    assert float(pushes[0].realized_bill_usd) == pytest.approx(20.0)
+
+
+@pytest.mark.database
+def test_a_sim_already_on_the_pool_is_not_sent_and_the_other_is(migrated_engine, fake):
+    case = pool_example(fake, a_plan=POOL)  # A alone in the pool: $60, plus B: $5
+    seeded = seed_instance(migrated_engine, allow_updates=True)
+    with client_for(fake) as client:
+        outcome = push_winner(
+            migrated_engine, client, case.request(seeded, cost_before=65.0), now=fake.now
+        )
+    assert successful_puts(fake) == {(fake.fleet[1].iccid, POOL): 1}
+    assert outcome.changes == 1 and outcome.realized_bill_usd == pytest.approx(20.0)
+    assert outcome.realized_saving_usd == pytest.approx(45.0)
+
+
+@pytest.mark.database
+def test_when_no_batch_is_safe_nothing_is_sent_and_the_reason_is_recorded(migrated_engine, fake):
+    case = pool_example(fake)
+    seeded = seed_instance(migrated_engine, allow_updates=True)
+    with client_for(fake) as client:
+        outcome = push_winner(
+            migrated_engine, client, case.request(seeded), now=fake.now,
+            settings=PushSettings(batch_limit=1),
+        )  # fmt: skip
+    assert fake.edits == []
+    assert outcome.status.value == "stopped" and outcome.held_back == 2
+    assert "no batch of at most 1" in outcome.held_back_reason
+    rows, _, pushes = audit(migrated_engine)
+    assert {row.status for row in rows} == {"skipped_no_go"}
+    assert all(row.note.startswith("held back") for row in rows)
+    assert pushes[0].held_back == 2
+
+
+# --------------------------------------------------------------------------- dry run, re-read
+
+
+@pytest.mark.database
+def test_a_dry_run_records_the_whole_change_set_and_sends_nothing(migrated_engine, fake):
+    case = pool_example(fake)
+    seeded = seed_instance(migrated_engine)
+    with client_for(fake) as client:
+        outcome = push_winner(
+            migrated_engine, client, case.request(seeded, mode=RatePlanPushMode.DRY_RUN),
+            now=fake.now,
+        )  # fmt: skip
+    assert not [r for r in fake.request_log if r.method == "PUT"]
+    assert outcome.dry_run == 2 and outcome.planned_batches == 1
+    rows, _, pushes = audit(migrated_engine)
+    assert sorted((r.iccid, r.status) for r in rows) == sorted(
+        (sim.iccid, "dry_run") for sim in fake.fleet[:2]
     )
-    assert failed.attempts == 2 and failed.batch_number == 4  # re-run batches continue numbering
+    # The saving of each SIM is a report column, negative for B, never a filter.
+    savings = {r.iccid: float(r.saving_usd) for r in rows}
+    assert savings[fake.fleet[1].iccid] < 0 < savings[fake.fleet[0].iccid]
+    assert pushes[0].status == "dry_run" and pushes[0].mode == "dry_run"
 
 
 @pytest.mark.database
-def test_nothing_is_sent_inside_the_ten_minute_buffer(migrated_engine):
-    seeded = seed_instance(migrated_engine, allow_updates=True)
-    with FakeJasper(devices=40, seed=6) as fake, client_for(fake) as client:
-        period_end = fake.now() + timedelta(minutes=13)
-        clock = StepClock(fake.now(), timedelta(seconds=20))
-        changes = changes_for(fake, 40)
-        outcome = push_rate_plan_changes(
-            migrated_engine,
-            client,
-            seeded.provider_id,
-            seeded.instance_id,
-            changes,
-            period_end=period_end,
-            enabled=True,
-            now=clock,
-        )
-        later = push_rate_plan_changes(
-            migrated_engine,
-            client,
-            seeded.provider_id,
-            seeded.instance_id,
-            changes,
-            period_end=period_end,
-            enabled=True,
-            now=clock,
-        )
-        edits = fake.edits
-    assert outcome.decision.go and 0 < outcome.sent < 40
-    assert outcome.skipped_no_go == 40 - outcome.sent
-    assert not later.decision.go and later.sent == 0 and later.decisions[0].go is False
-    rows = audit_rows(migrated_engine)
-    sent = [row for row in rows if row.status == "sent"]
-    assert len(sent) == len(edits) == outcome.sent
-    assert all(period_end - row.requested_at >= timedelta(minutes=10) for row in sent)
-    assert Counter(row.status for row in rows)["skipped_no_go"] == 40 - outcome.sent
+def test_without_a_carrier_only_a_dry_run_can_go_on(migrated_engine, fake):
+    case = pool_example(fake)
+    seeded = seed_instance(migrated_engine)
+    with pytest.raises(InputError, match="dry run"):
+        push_winner(migrated_engine, None, case.request(seeded), now=fake.now)
+    outcome = push_winner(
+        migrated_engine, None, case.request(seeded, mode=RatePlanPushMode.DRY_RUN), now=fake.now
+    )
+    assert outcome.dry_run == 2
 
 
 @pytest.mark.database
-def test_a_change_whose_answer_was_lost_is_checked_before_sending_again(migrated_engine):
+def test_sims_already_on_their_target_at_the_carrier_are_skipped(migrated_engine, fake):
+    case = independent_moves(fake, 40)
     seeded = seed_instance(migrated_engine, allow_updates=True)
-    with FakeJasper(devices=3, seed=8) as fake, client_for(fake) as client:
-        change = changes_for(fake, 1)[0]
-        fake.fleet[0].rate_plan = change.to_rate_plan  # the carrier did apply it
-        with migrated_engine.begin() as connection:
-            connection.execute(
-                insert(RatePlanUpdate).values(
-                    service_provider_id=seeded.provider_id,
-                    optimization_instance_id=seeded.instance_id,
-                    iccid=change.iccid,
-                    from_rate_plan_code=change.from_rate_plan,
-                    to_rate_plan_code=change.to_rate_plan,
-                    saving_usd=Decimal("1"),
-                    status="sending",
-                    attempts=1,
-                    batch_number=1,
-                    created_at=datetime.now(UTC),
+    with client_for(fake) as client:
+        for sim in fake.fleet[:15]:  # someone moved them since the sync
+            client.edit_device(sim.iccid, rate_plan=SMALL)
+        fake.carrier.edits.clear()
+        outcome = push_winner(migrated_engine, client, case.request(seeded), now=fake.now)
+    assert outcome.already_on_target == 15 and len(outcome.moved_since_sync) == 15
+    assert outcome.changes == 25 and outcome.sent == 25
+    assert set(successful_puts(fake)) == {(sim.iccid, SMALL) for sim in fake.fleet[15:40]}
+
+
+@pytest.mark.database
+def test_a_winner_that_no_longer_beats_the_carrier_is_a_no_go_naming_the_moved_sims(
+    migrated_engine, fake
+):
+    case = pool_example(fake)  # synced: A on SOLO200, B on SOLO10
+    case = type(case)(case.instance, np.array([2, 2], dtype=np.int64))  # a poor "winner"
+    seeded = seed_instance(migrated_engine, allow_updates=True)
+    with client_for(fake) as client:
+        for sim in fake.fleet[:2]:  # the carrier already moved both to the pool: $20
+            client.edit_device(sim.iccid, rate_plan=POOL)
+        fake.carrier.edits.clear()
+        outcome = push_winner(migrated_engine, client, case.request(seeded), now=fake.now)
+    assert fake.edits == []
+    assert outcome.status.value == "no_go" and outcome.verdict == "No Go"
+    assert sorted(outcome.moved_since_sync) == sorted(sim.iccid for sim in fake.fleet[:2])
+    assert "no longer beats" in outcome.stop_reason and fake.fleet[0].iccid in outcome.stop_reason
+
+
+# --------------------------------------------------------------------------- honest stops
+
+
+class FlakyAfter:
+    """The real client, except that after ``good`` accepted PUTs the carrier starts answering
+    HTTP 500 to everything (the fake's fault knob), for as long as ``broken`` says."""
+
+    def __init__(self, client, fake: FakeJasper, good: int) -> None:
+        self.client, self.fake, self.good = client, fake, good
+
+    def __getattr__(self, name):
+        return getattr(self.client, name)
+
+    def edit_device(self, iccid, **fields):
+        if len(self.fake.edits) >= self.good:
+            self.fake.faults = FakeFaults(error_rate=1.0)
+        return self.client.edit_device(iccid, **fields)
+
+
+@pytest.mark.database
+def test_carrier_errors_stop_at_the_batch_boundary_and_a_re_run_sends_the_rest_once(
+    migrated_engine, fake
+):
+    case = independent_moves(fake, 600)
+    seeded = seed_instance(migrated_engine, allow_updates=True)
+    with client_for(fake) as client:
+        first = push_winner(
+            migrated_engine, FlakyAfter(client, fake, good=300), case.request(seeded),
+            now=fake.now,
+        )  # fmt: skip
+        assert first.status.value == "stopped" and first.stop_reason.startswith("carrier errors")
+        assert first.sent == 300 and len(first.batches) == 2  # the broken batch was finished
+        assert first.not_sent == 600 - 500
+        fake.faults = FakeFaults()
+        second = push_winner(migrated_engine, client, case.request(seeded), now=fake.now)
+    assert second.status.value == "completed"
+    assert second.already_on_target == 300 and second.sent == 300
+    assert set(successful_puts(fake)) == {(sim.iccid, SMALL) for sim in fake.fleet[:600]}
+    assert_audit_matches_the_carrier(migrated_engine, fake)
+
+
+@pytest.mark.database
+def test_a_change_the_carrier_refuses_is_recorded_and_the_push_goes_on(migrated_engine, fake):
+    case = independent_moves(fake, 30)
+    seeded = seed_instance(migrated_engine, allow_updates=True)
+    with client_for(fake) as client:
+        fake.carrier._by_iccid.pop(fake.fleet[4].iccid)  # the carrier no longer knows it: 404
+        outcome = push_winner(migrated_engine, client, case.request(seeded), now=fake.now)
+    assert outcome.sent == 29 and outcome.failed == 1 and outcome.status.value == "completed"
+    rows, _, _ = audit(migrated_engine)
+    failed = [row for row in rows if row.status == "failed"]
+    assert [(row.iccid, row.http_status) for row in failed] == [(fake.fleet[4].iccid, 404)]
+    assert_audit_matches_the_carrier(migrated_engine, fake)
+
+
+@pytest.mark.database
+def test_the_deadline_stops_the_push_at_a_batch_boundary(migrated_engine, fake):
+    case = independent_moves(fake, 600)
+    seeded = seed_instance(migrated_engine, allow_updates=True)
+    end = NOW + timedelta(minutes=16)  # Go for the first batch: 16 − 250/60 ≥ 10
+
+    def clock() -> datetime:  # five minutes pass once the first batch is in
+        return NOW + (timedelta(minutes=5) if len(fake.edits) >= 250 else timedelta(0))
+
+    with client_for(fake) as client:
+        outcome = push_winner(
+            migrated_engine, client, case.request(seeded, period_end=end), now=clock
+        )
+    assert outcome.verdict == "Go" and outcome.sent == 250 and len(outcome.batches) == 1
+    assert outcome.status.value == "stopped" and outcome.stop_reason.startswith("deadline")
+    assert outcome.not_sent == 350
+    rows, _, _ = audit(migrated_engine)
+    assert sum(1 for r in rows if r.status == "skipped_no_go" and "deadline" in r.note) == 350
+    assert_audit_matches_the_carrier(migrated_engine, fake)
+
+
+@pytest.mark.database
+def test_no_go_sends_nothing(migrated_engine, fake):
+    case = independent_moves(fake, 10)
+    seeded = seed_instance(migrated_engine, allow_updates=True)
+    with client_for(fake) as client:
+        outcome = push_winner(
+            migrated_engine, client,
+            case.request(seeded, period_end=NOW + timedelta(minutes=9)), now=fake.now,
+        )  # fmt: skip
+    assert fake.edits == [] and outcome.verdict == "No Go" and outcome.not_sent == 10
+    assert outcome.status.value == "no_go"
+
+
+# --------------------------------------------------------------------------- one at a time
+
+
+@pytest.mark.database
+def test_two_pushes_at_once_send_every_change_exactly_once(migrated_engine, fake):
+    fake.faults = FakeFaults(latency_s=0.002)
+    case = independent_moves(fake, 400)
+    seeded = seed_instance(migrated_engine, allow_updates=True)
+    results = []
+
+    def push(holder: str) -> None:
+        with client_for(fake) as client:
+            results.append(
+                push_winner(
+                    migrated_engine, client, case.request(seeded, holder=holder), now=fake.now
                 )
             )
-        outcome = push_rate_plan_changes(
-            migrated_engine,
-            client,
-            seeded.provider_id,
-            seeded.instance_id,
-            [change],
-            period_end=far_from_the_end(fake),
-            enabled=True,
-        )
-        assert fake.edits == []
-    assert outcome.sent == 1
-    assert [row.status for row in audit_rows(migrated_engine)] == ["sent"]
+
+    threads = [threading.Thread(target=push, args=(f"run {n}",)) for n in (1, 2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(results) == 2
+    locked = [outcome for outcome in results if outcome.locked]
+    assert all("another rate-plan push" in o.stop_reason and o.sent == 0 for o in locked)
+    assert sum(outcome.sent for outcome in results) == 400
+    assert_audit_matches_the_carrier(migrated_engine, fake)
+    _, _, pushes = audit(migrated_engine)
+    assert {push.status for push in pushes} <= {"completed", "failed"}
 
 
 @pytest.mark.database
-def test_a_later_instance_does_not_resend_a_change_already_made(migrated_engine):
-    first = seed_instance(migrated_engine, allow_updates=True)
-    with FakeJasper(devices=5, seed=9) as fake, client_for(fake) as client:
-        changes = changes_for(fake, 5)
-        run = dict(period_end=far_from_the_end(fake), enabled=True)
-        push_rate_plan_changes(
-            migrated_engine, client, first.provider_id, first.instance_id, changes, **run
-        )
-        with migrated_engine.begin() as connection:
-            from carrier_opt.db.models import OptimizationInstance
+def test_a_lock_left_by_a_dead_process_is_taken_over(migrated_engine, fake):
+    case = independent_moves(fake, 5)
+    seeded = seed_instance(migrated_engine, allow_updates=True)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    with migrated_engine.begin() as connection:
+        old_push = connection.execute(
+            insert(RatePlanPush).values(
+                service_provider_id=seeded.provider_id, optimization_instance_id=seeded.instance_id,
+                mode="automatic", status="running", started_at=NOW, changes=0,
+                already_on_target=0, moved_since_sync=0, sent=0, failed=0, not_sent=0,
+                held_back=0, checks_done=0, created_at=NOW,
+            )
+        ).inserted_primary_key[0]  # fmt: skip
+        connection.execute(
+            insert(RatePlanPushLock).values(
+                service_provider_id=seeded.provider_id, push_id=old_push, holder="run dead",
+                host=os.uname().nodename, pid=dead.pid, acquired_at=NOW, heartbeat_at=NOW,
+            )
+        )  # fmt: skip
+    with client_for(fake) as client:
+        outcome = push_winner(migrated_engine, client, case.request(seeded), now=fake.now)
+    assert outcome.sent == 5
+    _, _, pushes = audit(migrated_engine)
+    assert pushes[0].status == "abandoned" and "settled by push" in pushes[0].stop_reason
+    with migrated_engine.connect() as connection:
+        assert connection.scalar(select(RatePlanPushLock.push_id)) is None  # released
 
-            second_id = connection.execute(
-                insert(OptimizationInstance).values(
-                    optimization_session_id=1,
-                    service_provider_id=first.provider_id,
-                    billing_period_id=first.billing_period_id,
-                    status="completed",
-                    created_at=datetime.now(UTC),
-                )
-            ).inserted_primary_key[0]
-        again = push_rate_plan_changes(
-            migrated_engine, client, first.provider_id, second_id, changes, **run
-        )
-        assert len(fake.edits) == 5
-    assert again.already_sent == 5 and again.sent == 0
+
+@pytest.mark.database
+def test_a_push_killed_mid_batch_is_settled_by_the_next_one(migrated_engine, database_url, fake,
+                                                            tmp_path):  # fmt: skip
+    fake.faults = FakeFaults(latency_s=0.01)
+    case = independent_moves(fake, 600)
+    seeded = seed_instance(migrated_engine, allow_updates=True)
+    case_file = tmp_path / "case.pickle"
+    offset = NOW - datetime.now(UTC)
+    with case_file.open("wb") as handle:
+        pickle.dump((case.request(seeded, holder="run killed"), offset, *fake.credentials), handle)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "carrier_opt_tests.delivery.push_worker", database_url,
+         fake.base_url, str(case_file)],
+        cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while len(fake.edits) < 320 and time.monotonic() < deadline and worker.poll() is None:
+        time.sleep(0.005)
+    os.killpg(worker.pid, signal.SIGKILL)
+    worker.wait()
+    sent_before = len(fake.edits)
+    assert 250 < sent_before < 600, worker.stderr.read().decode()[-2000:]
+    _, batches, pushes = audit(migrated_engine)
+    assert batches[-1].finished_at is None and pushes[-1].status == "running"
+
+    with client_for(fake) as client:
+        outcome = push_winner(migrated_engine, client, case.request(seeded), now=fake.now)
+    assert outcome.status.value == "completed"
+    assert outcome.already_on_target == sent_before  # the carrier decides, not the audit
+    assert outcome.sent == 600 - sent_before
+    assert set(successful_puts(fake)) == {(sim.iccid, SMALL) for sim in fake.fleet[:600]}
+    assert_audit_matches_the_carrier(migrated_engine, fake)
+    _, batches, pushes = audit(migrated_engine)
+    assert pushes[0].status == "abandoned" and pushes[0].sent == sent_before
+    killed = [b for b in batches if b.push_id == pushes[0].id]
+    assert sum(b.succeeded for b in killed) == sent_before
+
+
+@pytest.mark.database
+def test_a_carrier_put_back_on_the_old_plans_gets_every_change_again(migrated_engine, fake):
+    case = independent_moves(fake, 300)
+    seeded = seed_instance(migrated_engine, allow_updates=True)
+    with client_for(fake) as client:
+        first = push_winner(migrated_engine, client, case.request(seeded), now=fake.now)
+        assert first.sent == 300
+        for sim in fake.fleet[:300]:  # someone reverts every change at the carrier
+            client.edit_device(sim.iccid, rate_plan=LARGE)
+        fake.carrier.edits.clear()
+        again = push_winner(migrated_engine, client, case.request(seeded), now=fake.now)
+    # "Already sent" is what the carrier shows, not what the audit remembers.
+    assert again.sent == 300 and again.already_on_target == 0
+    assert set(successful_puts(fake)) == {(sim.iccid, SMALL) for sim in fake.fleet[:300]}
+    rows, _, _ = audit(migrated_engine)
+    assert {row.attempts for row in rows} == {2}

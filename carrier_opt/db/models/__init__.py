@@ -16,6 +16,10 @@ from carrier_opt.db.models.base import (
 from carrier_opt.db.models.customers import CustomerRatePool, OptimizationGroup, RevCustomer, Site
 from carrier_opt.db.models.delivery import (
     ProviderNotificationRecipient,
+    RatePlanPush,
+    RatePlanPushLock,
+    RatePlanPushMode,
+    RatePlanPushStatus,
     RatePlanUpdate,
     RatePlanUpdateBatch,
     RatePlanUpdateStatus,
@@ -96,6 +100,10 @@ __all__ = [
     "OptimizationSharedPoolResult",
     "OptimizationType",
     "ProviderNotificationRecipient",
+    "RatePlanPush",
+    "RatePlanPushLock",
+    "RatePlanPushMode",
+    "RatePlanPushStatus",
     "RatePlanUpdate",
     "RatePlanUpdateBatch",
     "RatePlanUpdateStatus",

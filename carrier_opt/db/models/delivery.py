@@ -10,7 +10,14 @@
   send the same change twice.
 * ``RatePlanUpdateBatch`` — one row per batch actually sent, with its throughput
   (devices per minute) and success rate; the best throughput seen for a provider feeds the next
-  Go/No-Go decision, as the legacy system's progress records did.
+  Go/No-Go decision, as the legacy system's progress records did. Each batch also records the
+  bill (priced with the cost model) before it, planned after it and actually after it: the
+  proof that no prefix of a push raised the bill.
+* ``RatePlanPush`` — one row per push of an instance's winning assignment (automatic, approved
+  or dry run): what the carrier showed when it started, the Go/No-Go, the counts, the bills
+  before, expected and read back afterwards, and the later re-checks.
+* ``RatePlanPushLock`` — at most one row per provider: the push that may write to the carrier
+  now. Its primary key is the guard (an insert, not a check then an insert).
 """
 
 from __future__ import annotations
@@ -55,6 +62,33 @@ class RatePlanUpdateStatus(StrEnum):
     SENT = "sent"
     FAILED = "failed"
     SKIPPED_NO_GO = "skipped_no_go"
+    """Not sent: a No-Go before the first batch, a stop at a batch boundary (deadline, carrier
+    errors) or held back because no safe batch could carry it; ``note`` says which."""
+
+
+class RatePlanPushMode(StrEnum):
+    """Why a push runs: the provider allows automatic updates, a person approved a dry run,
+    or nothing is sent (a dry run records what would be)."""
+
+    AUTOMATIC = "automatic"
+    APPROVED = "approved"
+    DRY_RUN = "dry_run"
+
+
+class RatePlanPushStatus(StrEnum):
+    """Where a push is or how it ended."""
+
+    RUNNING = "running"
+    COMPLETED = "completed"
+    """Every change of the set was sent (some may have failed: see ``failed``)."""
+    STOPPED = "stopped"
+    """Ended at a batch boundary: the deadline, carrier errors, the lock lost, or held back."""
+    NO_GO = "no_go"
+    """Nothing sent: Go/No-Go said no, or the winner no longer beats the carrier's state."""
+    DRY_RUN = "dry_run"
+    ABANDONED = "abandoned"
+    """Its process died; a later push resolved what it left by reading the carrier."""
+    FAILED = "failed"
 
 
 class ProviderNotificationRecipient(AuditMixin, Base):
@@ -102,6 +136,13 @@ class RatePlanUpdate(AuditMixin, Base):
     carrier_error_message: Mapped[str | None] = mapped_column(Text)
     requested_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    push_id: Mapped[int | None] = mapped_column(ForeignKey("RatePlanPush.id"), index=True)
+    """The push that last acted on this change."""
+    note: Mapped[str | None] = mapped_column(Text)
+    """Why a change was not sent, or how an unknown outcome was resolved."""
+    verified_rate_plan_code: Mapped[str | None] = mapped_column(String(255))
+    """The plan the carrier showed at the latest re-check after the push."""
+    verified_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class RatePlanUpdateBatch(AuditMixin, Base):
@@ -126,3 +167,76 @@ class RatePlanUpdateBatch(AuditMixin, Base):
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     devices_per_minute: Mapped[float | None] = mapped_column(Float)
     success_rate: Mapped[float | None] = mapped_column(Float)
+    push_id: Mapped[int | None] = mapped_column(ForeignKey("RatePlanPush.id"), index=True)
+    bill_before_usd: Mapped[Decimal | None] = mapped_column(MONEY)
+    """The bill of the carrier's state before the batch (cost model)."""
+    planned_bill_after_usd: Mapped[Decimal | None] = mapped_column(MONEY)
+    """The bill after the batch if every change is accepted: never above the push's start."""
+    bill_after_usd: Mapped[Decimal | None] = mapped_column(MONEY)
+    """The bill after the batch with what the carrier actually accepted."""
+
+
+class RatePlanPush(AuditMixin, Base):
+    """One push of an instance's winning assignment to the carrier (or its dry run)."""
+
+    __tablename__ = "RatePlanPush"
+    __table_args__ = (
+        Index("ix_RatePlanPush_service_provider_id_status", "service_provider_id", "status"),
+        one_of("mode", RatePlanPushMode, "mode_known"),
+        one_of("status", RatePlanPushStatus, "status_known"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    service_provider_id: Mapped[int] = mapped_column(ForeignKey("ServiceProvider.id"))
+    optimization_instance_id: Mapped[int] = mapped_column(
+        ForeignKey("OptimizationInstance.id", ondelete="CASCADE"), index=True
+    )
+    dagster_run_id: Mapped[str | None] = mapped_column(String(64))
+    mode: Mapped[str] = mapped_column(String(20))
+    approved_by: Mapped[str | None] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(20))
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    changes: Mapped[int] = mapped_column(Integer, default=0)
+    """SIMs whose recommended plan differs from the plan the carrier showed at the start."""
+    already_on_target: Mapped[int] = mapped_column(Integer, default=0)
+    """SIMs changing plan in the winner that the carrier already showed on their target."""
+    moved_since_sync: Mapped[int] = mapped_column(Integer, default=0)
+    sent: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    not_sent: Mapped[int] = mapped_column(Integer, default=0)
+    held_back: Mapped[int] = mapped_column(Integer, default=0)
+    decision: Mapped[str | None] = mapped_column(String(10))
+    decision_reason: Mapped[str | None] = mapped_column(Text)
+    stop_reason: Mapped[str | None] = mapped_column(Text)
+    cost_before_usd: Mapped[Decimal | None] = mapped_column(MONEY)
+    """The instance's cost before optimization (the state its run synced)."""
+    bill_before_usd: Mapped[Decimal | None] = mapped_column(MONEY)
+    """The bill of what the carrier showed when the push started."""
+    expected_bill_usd: Mapped[Decimal | None] = mapped_column(MONEY)
+    """The bill once every change is made."""
+    realized_bill_usd: Mapped[Decimal | None] = mapped_column(MONEY)
+    """The bill of what the carrier showed when read back after the push."""
+    read_back_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    checks_done: Mapped[int] = mapped_column(Integer, default=0)
+    next_check_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    discrepancies: Mapped[int | None] = mapped_column(Integer)
+    """SIMs not on their target at the latest re-check."""
+
+
+class RatePlanPushLock(Base):
+    """The one push per provider allowed to write to the carrier now (row present = held)."""
+
+    __tablename__ = "RatePlanPushLock"
+
+    service_provider_id: Mapped[int] = mapped_column(
+        ForeignKey("ServiceProvider.id", ondelete="CASCADE"), primary_key=True
+    )
+    push_id: Mapped[int] = mapped_column(ForeignKey("RatePlanPush.id", ondelete="CASCADE"))
+    holder: Mapped[str] = mapped_column(String(255))
+    """Who holds it: ``run <Dagster run id>`` or ``command line``."""
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    """The holder's process: on the same host, a vanished pid frees the lock at once."""
+    acquired_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    heartbeat_at: Mapped[datetime] = mapped_column(UtcDateTime())

@@ -38,7 +38,13 @@ from carrier_opt.defs.assets.instance_solver import (
     solve_instance,
     solved_metadata,
 )
-from carrier_opt.defs.assets.optimization import OptimizerConfig, _guarded, _partition, clock
+from carrier_opt.defs.assets.optimization import (
+    OptimizerConfig,
+    _guarded,
+    _partition,
+    clock,
+    run_ended,
+)
 from carrier_opt.defs.partitions import provider_period_partitions
 from carrier_opt.defs.resources import DatabaseResource, PlatformProgress
 from carrier_opt.errors import CarrierOptError
@@ -58,7 +64,7 @@ def customer_rate_pools(
     engine, now = database.engine(), clock()
     ids = runs.start_session(
         engine, provider, period_key, run_id=context.run.run_id, now=now,
-        optimization_type=OptimizationType.CUSTOMER,
+        optimization_type=OptimizationType.CUSTOMER, run_ended=run_ended(context.instance),
     )  # fmt: skip
     progress.report(ids.session_guid, 0, "session started")
     found = customers.period_customers(engine, provider, period_key)

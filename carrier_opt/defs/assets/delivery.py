@@ -1,27 +1,34 @@
 """What leaves the system after the winner is known: the report, the e-mail, the carrier updates.
 
-Read top to bottom: the winning assignment → the Excel report, stored and recorded
-(optimization_report) → the success and warning mails (notifications) → the rate-plan changes
-pushed to the carrier under Go/No-Go, or recorded as a dry run (rate_plan_updates). A failed run
-of any partition mails its diagnostics (optimization_failure_mail).
+Read top to bottom: the winning assignment → the whole change set pushed to the carrier in safe
+batches under one Go/No-Go, or recorded as a dry run (rate_plan_updates; the session ends
+here) → the Excel report with the expected and the realized saving, stored and recorded
+(optimization_report) → the success and warning mails (notifications). A failed run of any
+partition mails its diagnostics (optimization_failure_mail). A person approves a dry run with
+the approved_rate_plan_push asset (or ``carrier-opt push``).
 
 Each asset finds its optimization instance by run id, like the optimization chain, and rebuilds
 the report's figures from the database (the instance tables and the winner's device results),
 so a partial re-execution of these assets works from what is stored.
 """
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import unquote, urlsplit
 
 import dagster as dg
-import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, select
 
 from carrier_opt.db import optimization_runs as runs
 from carrier_opt.db.export import instance_tables
-from carrier_opt.db.models import OptimizationInstance, OptimizationInstanceResultFile
+from carrier_opt.db.models import (
+    OptimizationInstance,
+    OptimizationInstanceResultFile,
+    RatePlanPush,
+    RunStatus,
+)
 from carrier_opt.db.providers import load_provider
 from carrier_opt.defs.assets import optimization
 from carrier_opt.defs.partitions import (
@@ -34,25 +41,25 @@ from carrier_opt.defs.resources import (
     DatabaseResource,
     JasperResource,
     NotifierResource,
+    PlatformProgress,
     ResultStoreResource,
 )
 from carrier_opt.delivery.notify import (
     Notification,
     Recipients,
     error_message,
-    go_no_go_message,
     notification_recipients,
+    push_message,
     success_message,
     warning_message,
 )
-from carrier_opt.delivery.rate_plan_updates import (
-    RatePlanChange,
-    UpdateOutcome,
-    automatic_updates_allowed,
-    push_rate_plan_changes,
-    saving_changes,
+from carrier_opt.delivery.rate_plan_updates import PushOutcome
+from carrier_opt.delivery.report_data import (
+    PushSummary,
+    ReportData,
+    report_data_from,
+    round_half_up_cents,
 )
-from carrier_opt.delivery.report_data import ReportData, report_data_from
 from carrier_opt.delivery.storage import (
     OPTIMIZATION_REPORT,
     StoredFile,
@@ -63,6 +70,8 @@ from carrier_opt.delivery.storage import (
 )
 from carrier_opt.delivery.workbook import CONTENT_TYPE, build_workbook
 from carrier_opt.errors import CarrierOptError
+from carrier_opt.pipeline.push import push_mode, push_solved
+from carrier_opt.pipeline.solved import InstanceWinner, m2m_solved
 
 GROUP = "delivery"
 TOP_SAVINGS_ROWS = 15
@@ -87,6 +96,43 @@ class _Delivery:
     group_name=GROUP,
     partitions_def=provider_period_partitions,
     deps=[optimization.winning_assignments],
+    kinds={"jasper"},
+)
+def rate_plan_updates(
+    context: dg.AssetExecutionContext,
+    database: DatabaseResource,
+    jasper: JasperResource,
+    notifier: NotifierResource,
+    progress: PlatformProgress,
+) -> dg.MaterializeResult:
+    """The whole winning assignment pushed to the carrier: every SIM whose recommended plan
+    differs from what the carrier shows now (re-read first), in batches of at most 250 that
+    never leave the bill above where it started, under one Go/No-Go — when the provider allows
+    automatic updates; otherwise a dry run records what would be sent. The carrier is read back
+    afterwards and the realized saving recorded. One push per provider at a time; the session
+    ends here."""
+    provider, period_key = provider_and_period(context.partition_key)
+    engine = database.engine()
+    ids = _run_ids(context, engine)
+    try:
+        tables = instance_tables(engine, provider, period_key)
+        solved, _, _ = m2m_solved(engine, ids, provider, tables)
+        outcome = push_run(context, engine, jasper, provider, ids.provider_id, solved)
+    except Exception as error:
+        runs.finish_session(engine, ids, RunStatus.FAILED, error=f"{type(error).__name__}: {error}")
+        raise
+    runs.finish_session(engine, ids, RunStatus.COMPLETED)
+    runs.set_progress(engine, ids, 100)
+    progress.report(ids.session_guid, 100, "results delivered")
+    mail_push(engine, notifier, outcome, ids.provider_id, provider_label=provider,
+              period_key=period_key, run_url=notifier.run_url(context.run.run_id))  # fmt: skip
+    return dg.MaterializeResult(metadata=push_metadata(outcome))
+
+
+@dg.asset(
+    group_name=GROUP,
+    partitions_def=provider_period_partitions,
+    deps=[rate_plan_updates],
     kinds={"excel"},
 )
 def optimization_report(
@@ -96,13 +142,7 @@ def optimization_report(
     ``OptimizationInstanceResultFile``; its totals equal the instance's stored costs."""
     engine = database.engine()
     delivery = _delivery(context, engine)
-    name, key = _report_name_and_key(delivery)
-    stored = store_file(result_store.store(), key, build_workbook(delivery.data), CONTENT_TYPE)
-    with engine.begin() as connection:
-        record_result_file(
-            connection, delivery.ids.instance_id, name, OPTIMIZATION_REPORT, CONTENT_TYPE,
-            stored.uri, stored.size, stored.sha256,
-        )  # fmt: skip
+    stored = store_report(engine, result_store, delivery)
     context.log.info("optimization report stored at %s", stored.uri)
     return dg.MaterializeResult(metadata=_report_metadata(context, engine, delivery, stored))
 
@@ -146,36 +186,6 @@ def notifications(
     )
 
 
-@dg.asset(
-    group_name=GROUP,
-    partitions_def=provider_period_partitions,
-    deps=[optimization_report],
-    kinds={"jasper"},
-)
-def rate_plan_updates(
-    context: dg.AssetExecutionContext,
-    database: DatabaseResource,
-    jasper: JasperResource,
-    notifier: NotifierResource,
-) -> dg.MaterializeResult:
-    """The saving rate-plan changes sent to the carrier in batches of 250 under the Go/No-Go
-    rule — only when the provider allows automatic updates; otherwise recorded as a dry run.
-    Never the same change twice, across re-runs; every attempt audited in ``RatePlanUpdate``."""
-    engine = database.engine()
-    delivery = _delivery(context, engine)
-    with engine.connect() as connection:
-        enabled = automatic_updates_allowed(connection, delivery.ids.provider_id)
-    outcome = push_changes(
-        engine, jasper, delivery.provider, delivery.ids.provider_id, delivery.ids.instance_id,
-        saving_changes(delivery.data.assignments), delivery.data.period_end, enabled,
-    )  # fmt: skip
-    mail_go_no_go(
-        context, engine, notifier, outcome, delivery.ids.provider_id,
-        provider_label=delivery.provider, period_key=delivery.period_key,
-    )  # fmt: skip
-    return dg.MaterializeResult(metadata=_updates_metadata(outcome))
-
-
 @dg.run_failure_sensor(
     name="optimization_failure_mail",
     description="Mails the diagnostics of a failed run of a provider × billing period partition "
@@ -203,7 +213,7 @@ def optimization_failure_mail(
     return None
 
 
-delivery_assets = [optimization_report, notifications, rate_plan_updates]
+delivery_assets = [rate_plan_updates, optimization_report, notifications]
 delivery_sensors = [optimization_failure_mail]
 
 
@@ -224,27 +234,43 @@ def _run_ids(context: dg.AssetExecutionContext, engine: Engine) -> runs.RunIds:
 def _delivery(context: dg.AssetExecutionContext, engine: Engine) -> _Delivery:
     """The run's rows and the report's figures, rebuilt from the database."""
     provider, period_key = provider_and_period(context.partition_key)
-    ids = _run_ids(context, engine)
+    return delivery_for(engine, _run_ids(context, engine), provider, period_key)
+
+
+def delivery_for(engine: Engine, ids: runs.RunIds, provider: str, period_key: str) -> _Delivery:
+    """A session's rows and its report's figures, rebuilt from the database."""
     data, oversized, limit = _report_data(engine, ids, provider, period_key)
     return _Delivery(provider, period_key, ids, data, oversized, limit)
+
+
+def store_report(
+    engine: Engine, result_store: ResultStoreResource, delivery: _Delivery
+) -> StoredFile:
+    """Build the workbook, store it (replacing an earlier version) and record it."""
+    name, key = _report_name_and_key(delivery)
+    stored = store_file(result_store.store(), key, build_workbook(delivery.data), CONTENT_TYPE)
+    with engine.begin() as connection:
+        record_result_file(
+            connection, delivery.ids.instance_id, name, OPTIMIZATION_REPORT, CONTENT_TYPE,
+            stored.uri, stored.size, stored.sha256,
+        )  # fmt: skip
+    return stored
 
 
 def _report_data(
     engine: Engine, ids: runs.RunIds, provider: str, period_key: str
 ) -> tuple[ReportData, dict[str, int], int]:
     """The report of the winner, priced on the instance the optimizer saw (SIMs of skipped
-    groups locked on their plans); also the skipped groups and the plan limit."""
+    groups locked on their plans), with its push; also the skipped groups and the plan limit."""
     tables = instance_tables(engine, provider, period_key)
-    instance, groups, limit = optimization.optimization_instance(engine, provider, tables)
-    recommended = _plan_indices(
-        instance.iccids, instance.plan_codes, runs.winning_assignment(engine, ids)
-    )
+    solved, groups, limit = m2m_solved(engine, ids, provider, tables)
+    instance = solved.instance
     figures = runs.instance_figures(engine, ids)
     stored = _stored_costs(engine, ids.instance_id)
     bound = figures["lower_bound"] or None
     cost_after = float(stored["cost_after"] or 0)
     data = report_data_from(
-        instance, instance.current_plan, recommended, provider=provider, period=tables.period,
+        instance, instance.current_plan, solved.target, provider=provider, period=tables.period,
         legacy_cost=figures["legacy_cost"] or None, lower_bound=bound,
         gap=None if not bound else (cost_after - bound) / bound,
         seconds=_seconds(stored["run_started_at"], stored["run_completed_at"]),
@@ -253,27 +279,21 @@ def _report_data(
             projected_usage_mb=tables.devices["usage_mb"]
         ),
     )  # fmt: skip
+    data = dataclasses.replace(data, push=latest_push(engine, solved.instance_id))
     oversized = {g.name: len(g.rate_plans) for g in groups if g.skipped_reason}
     return data, oversized, limit
 
 
-def _plan_indices(
-    iccids: np.ndarray,
-    plan_codes: np.ndarray,
-    winners: pd.DataFrame,
-    job: str = "optimize_billing_period",
-) -> np.ndarray:
-    """The winner's plan of each SIM, as indices into the instance's plans, in its SIM order
-    (``job`` is the one to re-run when the winner lacks a SIM)."""
-    index = {code: i for i, code in enumerate(plan_codes.tolist())}
-    by_iccid = dict(zip(winners["iccid"].astype(str), winners["rate_plan_code"], strict=True))
-    missing = [iccid for iccid in iccids.astype(str).tolist() if iccid not in by_iccid]
-    if missing:
-        raise CarrierOptError(
-            f"the winning assignment has no plan for {len(missing)} SIM(s), e.g. {missing[0]}: "
-            f"re-run the whole {job} partition"
-        )
-    return np.array([index[by_iccid[iccid]] for iccid in iccids.astype(str).tolist()], np.int64)
+def latest_push(engine: Engine, instance_id: int) -> PushSummary | None:
+    """The newest push (or dry run) of an instance, for its report."""
+    table = RatePlanPush.__table__
+    with engine.connect() as connection:
+        row = connection.execute(
+            select(table)
+            .where(table.c.optimization_instance_id == instance_id)
+            .order_by(table.c.id.desc())
+        ).first()
+    return None if row is None else PushSummary.from_row(dict(row._mapping))
 
 
 def _stored_costs(engine: Engine, instance_id: int) -> dict:
@@ -383,71 +403,89 @@ def _top_savings_table(assignments: pd.DataFrame) -> str:
     return "| ICCID | from | to | saving (USD) |\n|---|---|---|---:|\n" + "\n".join(lines)
 
 
-def push_changes(
+def push_run(
+    context: dg.AssetExecutionContext,
     engine: Engine,
     jasper: JasperResource,
     provider: str,
     provider_id: int,
-    instance_id: int,
-    changes: list[RatePlanChange],
-    period_end: datetime,
-    enabled: bool,
-) -> UpdateOutcome:
-    """Push (or dry-run) an instance's saving changes; the carrier client is opened only when
-    enabled."""
-    arguments = dict(
-        provider_id=provider_id,
-        optimization_instance_id=instance_id,
-        changes=changes,
-        period_end=period_end,
-        enabled=enabled,
+    solved: InstanceWinner,
+) -> PushOutcome:
+    """Push (or dry-run) one solved instance from a run, as the provider's settings say."""
+    outcome = push_solved(
+        engine, lambda: jasper.client_for(engine, provider), solved, provider_id=provider_id,
+        mode=push_mode(engine, provider_id, None), holder=f"run {context.run.run_id}",
         now=lambda: optimization.clock(),  # looked up per call: tests replace the clock
-    )
-    if not enabled:
-        return push_rate_plan_changes(engine, None, **arguments)
-    with jasper.client_for(engine, provider) as client:
-        return push_rate_plan_changes(engine, client, **arguments)
+        run_id=context.run.run_id,
+    )  # fmt: skip
+    for problem in outcome.problems:
+        context.log.warning("%s: %s", solved.label, problem)
+    context.log.info("%s: %s", solved.label, outcome.summary())
+    return outcome
 
 
-def mail_go_no_go(
-    context: dg.AssetExecutionContext,
+def mail_push(
     engine: Engine,
     notifier: NotifierResource,
-    outcome: UpdateOutcome,
+    outcome: PushOutcome,
     provider_id: int,
     *,
     provider_label: str,
     period_key: str,
+    run_url: str | None,
 ) -> None:
-    """The Go/No-Go mail of a push that had changes to decide on (none otherwise)."""
-    if outcome.decision is None or not outcome.decision.devices:
+    """The push mail (Go/No-Go, what was sent, expected and realized saving) of a push that
+    had changes to decide on (none otherwise)."""
+    if not outcome.changes and outcome.status.value != "no_go":
         return
-    message = go_no_go_message(
-        provider=provider_label, period_key=period_key, decision=outcome.decision,
-        enabled=outcome.enabled, run_url=notifier.run_url(context.run.run_id),
-    )  # fmt: skip
+    message = push_message(
+        provider=provider_label, period_key=period_key, outcome=outcome, run_url=run_url
+    )
     notifier.send(message, _recipients(engine, provider_id))
 
 
-def verdict(outcome: UpdateOutcome) -> str:
-    """``Go``, ``No Go``, or ``n/a`` when nothing was decided."""
-    decision = outcome.decision
-    return "n/a" if decision is None else ("Go" if decision.go else "No Go")
-
-
-def _updates_metadata(outcome: UpdateOutcome) -> dict:
+def push_metadata(outcome: PushOutcome) -> dict:
+    """The push's figures for the asset page (money rounded half up, once, to the cent)."""
     decision = outcome.decision
     return {
-        "enabled": outcome.enabled,
-        "decision": verdict(outcome),
+        "push_id": outcome.push_id,
+        "mode": outcome.mode.value,
+        "status": outcome.status.value,
+        "decision": outcome.verdict,
         "decision_reason": "n/a" if decision is None else decision.reason,
+        "changes": outcome.changes,
+        "already_on_target": outcome.already_on_target,
+        "moved_since_sync": len(outcome.moved_since_sync),
         "sent": outcome.sent,
-        "dry_run": outcome.dry_run,
         "failed": outcome.failed,
-        "skipped_no_go": outcome.skipped_no_go,
-        "already_sent": outcome.already_sent,
+        "not_sent": outcome.not_sent,
+        "held_back": outcome.held_back,
+        "dry_run": outcome.dry_run,
         "batches": len(outcome.batches),
+        "expected_saving": _money(outcome.expected_saving_usd),
+        "realized_saving": _money(outcome.realized_saving_usd),
+        "stop_reason": outcome.stop_reason or "none",
+        "batches_table": dg.MetadataValue.md(_batches_table(outcome)),
     }
+
+
+def _money(amount: float | None) -> float | str:
+    return "n/a" if amount is None else round_half_up_cents(amount) / 100
+
+
+def _batches_table(outcome: PushOutcome) -> str:
+    """Each batch with the bill before, planned after and after it."""
+    if not outcome.batches:
+        return "No batch was sent."
+    lines = [
+        f"| {b.batch_number} | {b.devices} | {b.succeeded} | {b.failed} | "
+        f"{b.bill_before_usd:,.2f} | {b.planned_bill_after_usd:,.2f} | {b.bill_after_usd:,.2f} |"
+        for b in outcome.batches
+    ]
+    return (
+        "| batch | devices | sent | failed | bill before | planned after | after |\n"
+        "|---:|---:|---:|---:|---:|---:|---:|\n" + "\n".join(lines)
+    )
 
 
 def _failure_of(context: dg.RunFailureSensorContext) -> tuple[str, str]:

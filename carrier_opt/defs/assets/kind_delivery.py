@@ -6,13 +6,16 @@ stored tables), read the winning plans back from the database, build the report 
 names the group or customer), store it and record it in ``OptimizationInstanceResultFile`` —
 as ``optimization_report`` does for M2M.
 
-* mobility_report: one mail to the provider's recipients with every group's workbook, plus the
-  warnings mail of the M2M alert path for groups skipped over their rate-plan limit and SIMs
-  left out for their plan type.
+* mobility_rate_plan_updates: each group's winner pushed (or dry-run) under the M2M push rules;
+  the session ends here.
+* mobility_report: one mail to the provider's recipients with every group's workbook (each
+  with its push: expected and realized saving), plus the warnings mail of the M2M alert path
+  for groups skipped over their rate-plan limit and SIMs left out for their plan type.
 * customer_reports: one mail per customer, with that customer's workbook only, to the
   provider's recipients and the addresses of the customer's sites. Nothing goes to the carrier.
 """
 
+import dataclasses
 from dataclasses import dataclass
 
 import dagster as dg
@@ -22,32 +25,32 @@ from sqlalchemy import Engine
 from carrier_opt.core.billing import BillingPeriodSpan, period_for_key
 from carrier_opt.core.instance import Instance, instance_from_frames
 from carrier_opt.core.mobility import GroupTables
+from carrier_opt.db import optimization_runs as runs
 from carrier_opt.db.customer_optimization import period_customers
 from carrier_opt.db.instance_results import (
     SessionInstance,
     customer_winners,
-    mobility_winners,
     session_instances,
 )
-from carrier_opt.db.mobility import period_groups
+from carrier_opt.db.mobility import MobilityGroups
 from carrier_opt.db.models import RunStatus
 from carrier_opt.db.providers import load_provider
 from carrier_opt.defs.assets import customer, mobility
 from carrier_opt.defs.assets.delivery import (
-    _plan_indices,
     _recipients,
     _run_ids,
     _warning_count,
-    mail_go_no_go,
-    push_changes,
-    verdict,
+    latest_push,
+    mail_push,
+    push_run,
 )
-from carrier_opt.defs.jobs import CUSTOMER_JOB_NAME, MOBILITY_JOB_NAME
+from carrier_opt.defs.jobs import CUSTOMER_JOB_NAME
 from carrier_opt.defs.partitions import provider_and_period, provider_period_partitions
 from carrier_opt.defs.resources import (
     DatabaseResource,
     JasperResource,
     NotifierResource,
+    PlatformProgress,
     ResultStoreResource,
 )
 from carrier_opt.delivery.notify import (
@@ -57,10 +60,6 @@ from carrier_opt.delivery.notify import (
     reports_message,
     success_message,
     warning_message,
-)
-from carrier_opt.delivery.rate_plan_updates import (
-    automatic_updates_allowed,
-    saving_changes,
 )
 from carrier_opt.delivery.report_data import (
     ReportData,
@@ -78,6 +77,7 @@ from carrier_opt.delivery.storage import (
 )
 from carrier_opt.delivery.workbook import CONTENT_TYPE, build_workbook
 from carrier_opt.errors import CarrierOptError
+from carrier_opt.pipeline.solved import mobility_solved, plan_indices
 
 EXCLUDED_PLANS_SHOWN = 5
 CUSTOMER_REMARK = (
@@ -113,6 +113,63 @@ class _InstanceReport:
     group_name=mobility.GROUP,
     partitions_def=provider_period_partitions,
     deps=[mobility.mobility_winning_assignments],
+    kinds={"jasper"},
+)
+def mobility_rate_plan_updates(
+    context: dg.AssetExecutionContext,
+    database: DatabaseResource,
+    jasper: JasperResource,
+    notifier: NotifierResource,
+    progress: PlatformProgress,
+) -> dg.MaterializeResult:
+    """Each group's whole winning assignment pushed as M2M's is (carrier re-read, one Go/No-Go,
+    safe batches of 250, realized saving read back), only when the provider allows automatic
+    updates (a dry run otherwise); one push per provider at a time. Groups go one after the
+    other, so a later group's Go/No-Go sees the time the earlier ones took. The session ends
+    here."""
+    provider, period_key = provider_and_period(context.partition_key)
+    engine = database.engine()
+    ids = _run_ids(context, engine)
+    outcomes = {}
+    try:
+        _, solved = mobility_solved(engine, ids.session_id, ids.session_guid, provider, period_key)
+        for group in solved:
+            outcome = push_run(context, engine, jasper, provider, ids.provider_id, group.solved)
+            outcomes[group.group.group.name] = outcome
+            mail_push(engine, notifier, outcome, ids.provider_id,
+                      provider_label=group.solved.label, period_key=period_key,
+                      run_url=notifier.run_url(context.run.run_id))  # fmt: skip
+    except Exception as error:
+        runs.finish_session(engine, ids, RunStatus.FAILED, error=f"{type(error).__name__}: {error}")
+        raise
+    runs.finish_session(engine, ids, RunStatus.COMPLETED)
+    runs.set_progress(engine, ids, 100)
+    progress.report(ids.session_guid, 100, "results delivered")
+    lines = [
+        f"| {name} | {o.mode.value} | {o.verdict} | {o.changes} | {o.sent} | {o.dry_run} | "
+        f"{o.failed} | {o.already_on_target} |"
+        for name, o in outcomes.items()
+    ]
+    return dg.MaterializeResult(
+        metadata={
+            "modes": ", ".join(sorted({o.mode.value for o in outcomes.values()})) or "none",
+            "changes": sum(o.changes for o in outcomes.values()),
+            "sent": sum(o.sent for o in outcomes.values()),
+            "dry_run": sum(o.dry_run for o in outcomes.values()),
+            "failed": sum(o.failed for o in outcomes.values()),
+            "already_on_target": sum(o.already_on_target for o in outcomes.values()),
+            "groups_table": dg.MetadataValue.md(
+                "| group | mode | decision | changes | sent | dry run | failed | already on "
+                "target |\n|---|---|---|---:|---:|---:|---:|---:|\n" + "\n".join(lines)
+            ),
+        }
+    )
+
+
+@dg.asset(
+    group_name=mobility.GROUP,
+    partitions_def=provider_period_partitions,
+    deps=[mobility_rate_plan_updates],
     kinds={"excel"},
 )
 def mobility_report(
@@ -126,14 +183,7 @@ def mobility_report(
     provider, period_key = provider_and_period(context.partition_key)
     engine = database.engine()
     ids = _run_ids(context, engine)
-    period, split, solved = _solved_groups(engine, ids, provider, period_key)
-    reports = [
-        _store_report(
-            engine, result_store, group.group.name, row, instance, winners, group.devices,
-            provider=provider, period=period, scope=f"Optimization group {group.group.name}",
-        )
-        for group, row, instance, winners in solved
-    ]  # fmt: skip
+    split, reports = store_mobility_reports(engine, result_store, ids, provider, period_key)
     run_url = notifier.run_url(context.run.run_id)
     warnings = _mobility_warnings(provider, period_key, split.groups, reports, run_url)
     message = reports_message(
@@ -201,7 +251,7 @@ def customer_reports(
         instance = instance_from_frames(
             tables.rate_plans, tables.comm_plan_rate_plans, tables.devices
         )
-        winners = _plan_indices(
+        winners = plan_indices(
             instance.iccids, instance.plan_codes, customer_winners(engine, row.id),
             CUSTOMER_JOB_NAME,
         )  # fmt: skip
@@ -231,90 +281,27 @@ def customer_reports(
     )
 
 
-@dg.asset(
-    group_name=mobility.GROUP,
-    partitions_def=provider_period_partitions,
-    deps=[mobility_report],
-    kinds={"jasper"},
-)
-def mobility_rate_plan_updates(
-    context: dg.AssetExecutionContext,
-    database: DatabaseResource,
-    jasper: JasperResource,
-    notifier: NotifierResource,
-) -> dg.MaterializeResult:
-    """Each group's saving changes pushed to the carrier as M2M's are: batches of 250 under
-    the Go/No-Go rule, only when the provider allows automatic updates (a dry run otherwise),
-    never the same change twice; audited in ``RatePlanUpdate`` per group instance. Groups go
-    one after the other, so a later group's Go/No-Go sees the time the earlier ones took."""
-    provider, period_key = provider_and_period(context.partition_key)
-    engine = database.engine()
-    ids = _run_ids(context, engine)
-    period, _, solved = _solved_groups(engine, ids, provider, period_key)
-    with engine.connect() as connection:
-        enabled = automatic_updates_allowed(connection, ids.provider_id)
-    outcomes = {}
-    for group, row, instance, winners in solved:
-        data = report_data_from(instance, instance.current_plan, winners, provider=provider,
-                                period=period)  # fmt: skip
-        outcome = push_changes(
-            engine, jasper, provider, ids.provider_id, row.id, saving_changes(data.assignments),
-            period.end, enabled,
-        )  # fmt: skip
-        outcomes[group.group.name] = outcome
-        mail_go_no_go(
-            context, engine, notifier, outcome, ids.provider_id,
-            provider_label=f"{provider} (optimization group {group.group.name})",
-            period_key=period_key,
-        )  # fmt: skip
-    lines = [
-        f"| {name} | {verdict(o)} | {o.sent} | {o.dry_run} | {o.failed} | {o.already_sent} |"
-        for name, o in outcomes.items()
-    ]
-    return dg.MaterializeResult(
-        metadata={
-            "enabled": enabled,
-            "sent": sum(o.sent for o in outcomes.values()),
-            "dry_run": sum(o.dry_run for o in outcomes.values()),
-            "failed": sum(o.failed for o in outcomes.values()),
-            "already_sent": sum(o.already_sent for o in outcomes.values()),
-            "groups_table": dg.MetadataValue.md(
-                "| group | decision | sent | dry run | failed | already sent |\n"
-                "|---|---|---:|---:|---:|---:|\n" + "\n".join(lines)
-            ),
-        }
-    )
-
-
-mobility_delivery_assets = [mobility_report, mobility_rate_plan_updates]
+mobility_delivery_assets = [mobility_rate_plan_updates, mobility_report]
 customer_delivery_assets = [customer_reports]
 
 
 # --------------------------------------------------------------------------- helpers
 
 
-def _solved_groups(engine: Engine, ids, provider: str, period_key: str):
-    """The period, its split into groups, and each optimized group with its instance row, the
-    instance rebuilt as it was solved and the winner's plan index per SIM."""
-    split = period_groups(engine, provider, period_key)
-    by_group = {row.optimization_group_id: row for row in session_instances(engine, ids.session_id)}
-    solved = []
-    for group in split.groups:
-        if group.skipped_reason:
-            continue
-        row = by_group.get(split.group_ids[group.group.name])
-        if row is None or row.status != RunStatus.COMPLETED.value:
-            raise CarrierOptError(
-                f"optimization group {group.group.name!r} has no completed instance in session "
-                f"{ids.session_guid}: re-run the whole {MOBILITY_JOB_NAME} partition"
-            )
-        instance = instance_from_frames(group.rate_plans, group.comm_plan_rate_plans, group.devices)
-        winners = _plan_indices(
-            instance.iccids, instance.plan_codes, mobility_winners(engine, row.id),
-            MOBILITY_JOB_NAME,
-        )  # fmt: skip
-        solved.append((group, row, instance, winners))
-    return split.period, split, solved
+def store_mobility_reports(
+    engine: Engine, result_store: ResultStoreResource, ids, provider: str, period_key: str
+) -> tuple[MobilityGroups, list[_InstanceReport]]:
+    """Each optimized group's workbook (with its push), stored and recorded."""
+    split, solved = mobility_solved(engine, ids.session_id, ids.session_guid, provider, period_key)
+    reports = [
+        _store_report(
+            engine, result_store, g.group.group.name, g.row, g.solved.instance, g.solved.target,
+            g.group.devices, provider=provider, period=g.solved.period,
+            scope=f"Optimization group {g.group.group.name}",
+        )
+        for g in solved
+    ]  # fmt: skip
+    return split, reports
 
 
 def _store_report(
@@ -346,6 +333,8 @@ def _store_report(
     )  # fmt: skip
     if anonymous_shared_pool:
         data = without_other_customers_identities(data)
+    else:
+        data = dataclasses.replace(data, push=latest_push(engine, row.id))
     workbook = build_workbook(data)
     file_name = report_file_name(provider, period.key, row.id, scope)
     key = report_key(provider, period.key, row.id, file_name)

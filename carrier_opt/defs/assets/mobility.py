@@ -16,7 +16,7 @@ from carrier_opt.db.mobility import (
     period_groups,
     refresh_mobility_devices,
 )
-from carrier_opt.db.models import OptimizationMobilityDeviceResult, RunStatus
+from carrier_opt.db.models import OptimizationMobilityDeviceResult
 from carrier_opt.defs.assets.instance_solver import (
     SolvedInstance,
     solve_instance,
@@ -27,6 +27,7 @@ from carrier_opt.defs.assets.optimization import (
     _guarded,
     _partition,
     clock,
+    close_session_unless_pushed,
     device_usage,
 )
 from carrier_opt.defs.partitions import provider_period_partitions
@@ -103,9 +104,8 @@ def mobility_winning_assignments(
         )  # fmt: skip
     runs.set_progress(engine, ids, 50)
     progress.report(ids.session_guid, 50, "optimization calculated")
-    runs.finish(engine, ids, RunStatus.COMPLETED)
-    runs.set_progress(engine, ids, 100)
-    progress.report(ids.session_guid, 100, "results ready")
+    # The session stays open until mobility_rate_plan_updates has pushed (or dry-run) them.
+    close_session_unless_pushed(context, engine, ids, "mobility_rate_plan_updates", progress)
     return dg.MaterializeResult(
         metadata={**solved_metadata(solved, "group"), "session_guid": ids.session_guid}
     )

@@ -7,26 +7,26 @@ Read top to bottom, this is the data flow: carrier API → staging → ``Device`
 """
 
 import functools
-from datetime import UTC, datetime
+from datetime import datetime
 
 import dagster as dg
 import pandas as pd
-from sqlalchemy import select
 
+from carrier_opt import clock as system_clock
 from carrier_opt.core.billing import period_for_key
-from carrier_opt.core.instance import Instance, instance_from_frames
 from carrier_opt.core.legacy import legacy_baseline, legacy_queues
 from carrier_opt.core.optimizer import optimize
 from carrier_opt.core.run import default_legacy_sequences
 from carrier_opt.db import optimization_runs as runs
-from carrier_opt.db.export import InstanceTables, instance_tables, require_stored_usage
-from carrier_opt.db.models import RunStatus, ServiceProvider
+from carrier_opt.db.export import instance_tables, require_stored_usage
+from carrier_opt.db.models import RunStatus
 from carrier_opt.db.providers import load_provider
 from carrier_opt.db.sync import sync_provider
 from carrier_opt.defs.assets.instance_solver import CURRENT, price_queues, queue_sequences
 from carrier_opt.defs.partitions import provider_and_period, provider_period_partitions
 from carrier_opt.defs.resources import DatabaseResource, JasperResource, PlatformProgress
 from carrier_opt.errors import CarrierOptError, InputError
+from carrier_opt.pipeline.solved import m2m_instance, plan_limit
 
 GROUP = "optimization"
 
@@ -40,7 +40,40 @@ class OptimizerConfig(dg.Config):
 
 def clock() -> datetime:
     """The current time (tests replace it to run a period as if it were then)."""
-    return datetime.now(UTC)
+    return system_clock.now()
+
+
+def run_ended(instance: dg.DagsterInstance):
+    """For sessions: how a Dagster run ended (its status name), or None while it runs or when
+    this instance does not know it."""
+
+    def ended(run_id: str) -> str | None:
+        run = instance.get_run_by_id(run_id)
+        return run.status.value if run is not None and run.is_finished else None
+
+    return ended
+
+
+def close_session_unless_pushed(
+    context: dg.AssetExecutionContext,
+    engine,
+    ids: runs.RunIds,
+    push_asset: str,
+    progress: PlatformProgress,
+) -> bool:
+    """Close the session now (progress 100 %) when this run does not go on to ``push_asset``
+    (a partial materialization); answers whether the session stays open for the push."""
+    key = dg.AssetKey(push_asset)
+    selection = context.run.asset_selection
+    pushes = key in context.job_def.asset_layer.selected_asset_keys and (
+        selection is None or key in selection
+    )
+    if not pushes:
+        runs.finish_session(engine, ids, RunStatus.COMPLETED)
+        runs.set_progress(engine, ids, 100)
+        progress.report(ids.session_guid, 100, "results ready (no push in this run)")
+        context.log.info("this run does not push (%s is not selected): session closed", push_asset)
+    return pushes
 
 
 def _partition(context: dg.AssetExecutionContext) -> tuple[str, str]:
@@ -85,7 +118,10 @@ def staged_devices(
     """
     provider, period_key = _partition(context)
     engine, now = database.engine(), clock()
-    ids = runs.start_session(engine, provider, period_key, run_id=context.run.run_id, now=now)
+    ids = runs.start_session(
+        engine, provider, period_key, run_id=context.run.run_id, now=now,
+        run_ended=run_ended(context.instance),
+    )  # fmt: skip
     progress.report(ids.session_guid, 0, "session started")
     with engine.connect() as connection:
         period = period_for_key(load_provider(connection, provider).cycle, period_key)
@@ -167,7 +203,7 @@ def comm_groups(
             "optimize_mobility_period, not per communication group"
         )
     tables = instance_tables(engine, provider, period_key)
-    groups = runs.comm_groups(tables.comm_plan_rate_plans, _plan_limit(engine, provider))
+    groups = runs.comm_groups(tables.comm_plan_rate_plans, plan_limit(engine, provider))
     runs.write_comm_groups(engine, ids, groups)
     for group in groups:
         if group.skipped_reason:
@@ -199,9 +235,7 @@ def rate_plan_permutations(
     provider, period_key = _partition(context)
     engine = database.engine()
     ids = runs.run_ids_for(engine, context.run.run_id)
-    instance, _, _ = optimization_instance(
-        engine, provider, instance_tables(engine, provider, period_key)
-    )
+    instance, _, _ = m2m_instance(engine, provider, instance_tables(engine, provider, period_key))
     legacy = legacy_queues(instance, default_legacy_sequences(instance.n_devices))
     queues = queue_sequences(instance, legacy)
     runs.create_queues(engine, ids, queues)
@@ -231,7 +265,7 @@ def queue_results(
     engine = database.engine()
     ids = runs.run_ids_for(engine, context.run.run_id)
     tables = instance_tables(engine, provider, period_key)
-    instance, _, _ = optimization_instance(engine, provider, tables)
+    instance, _, _ = m2m_instance(engine, provider, tables)
     legacy = legacy_baseline(instance, max_sequences=default_legacy_sequences(instance.n_devices))
     result = optimize(instance, time_limit_s=config.time_limit_s, starts=[legacy.assignment])
     costs, _ = price_queues(
@@ -265,16 +299,18 @@ def queue_results(
 def winning_assignments(
     context: dg.AssetExecutionContext, database: DatabaseResource, progress: PlatformProgress
 ) -> dg.MaterializeResult:
-    """The cheapest queue wins; losers' device results are deleted; the session completes."""
+    """The cheapest queue wins; losers' device results are deleted; the instance completes.
+
+    The session stays open until the push (``rate_plan_updates``) has ended, so no second run
+    of the provider starts while changes may still be reaching the carrier."""
     engine = database.engine()
     ids = runs.run_ids_for(engine, context.run.run_id)
     strategy, cost = runs.choose_winner(engine, ids)
     winners = runs.winning_assignment(engine, ids)
     figures = runs.instance_figures(engine, ids)
     before = figures["cost_before"]
-    runs.finish(engine, ids, RunStatus.COMPLETED, cost_after=cost)
-    runs.set_progress(engine, ids, 100)
-    progress.report(ids.session_guid, 100, "results ready")
+    runs.finish_instance(engine, ids, RunStatus.COMPLETED, cost_after=cost)
+    close_session_unless_pushed(context, engine, ids, "rate_plan_updates", progress)
     changed = winners[winners["rate_plan_code"] != winners["current_rate_plan_code"]]
     bound = figures["lower_bound"]
     return dg.MaterializeResult(
@@ -302,37 +338,6 @@ def _changes_table(changed: pd.DataFrame) -> str:
     moves = moves.sort_values(ascending=False).head(15)
     lines = [f"| {a} | {b} | {n} |" for (a, b), n in moves.items()]
     return "| from | to | SIMs |\n|---|---|---:|\n" + "\n".join(lines)
-
-
-def _plan_limit(engine, provider: str) -> int:
-    with engine.connect() as connection:
-        return int(
-            connection.scalar(
-                select(ServiceProvider.max_rate_plans_per_group).where(
-                    ServiceProvider.name == provider
-                )
-            )
-        )
-
-
-def optimization_instance(
-    engine, provider: str, tables: InstanceTables
-) -> tuple[Instance, list[runs.CommGroup], int]:
-    """The instance the optimizer sees, the provider's communication groups and its limit of
-    rate plans per group: SIMs of groups skipped for offering more plans stay locked on their
-    plans (they still count in their pools). Reports price the winner on this same instance."""
-    limit = _plan_limit(engine, provider)
-    groups = runs.comm_groups(tables.comm_plan_rate_plans, limit)
-    skipped = {cp for g in groups if g.skipped_reason for cp in g.communication_plans}
-    return _instance(tables, skipped), groups, limit
-
-
-def _instance(tables: InstanceTables, skipped: set[str]) -> Instance:
-    """The optimizer instance; SIMs of skipped groups are locked on their current plan."""
-    devices = tables.devices.copy()
-    locked = devices["communication_plan"].isin(skipped)
-    devices.loc[locked, "locked"] = "true"
-    return instance_from_frames(tables.rate_plans, tables.comm_plan_rate_plans, devices)
 
 
 optimization_assets = [

@@ -1,0 +1,263 @@
+"""Every setting of a registered provider, listed, shown and changed.
+
+``provider add`` takes them all once; operators then need to change them without SQL: turn
+automatic rate-plan updates on once they trust the dry runs, move the last-day start hour, fix
+a billing cycle, point at a new API host. :func:`change_provider` validates everything first
+and writes in one transaction, so a bad value changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from urllib.parse import urlsplit
+
+from sqlalchemy import Connection, Engine, func, select, update
+
+from carrier_opt.core.billing import BillingCycle
+from carrier_opt.db.models import (
+    Fleet,
+    JasperAuthentication,
+    OptimizationSession,
+    RatePlanPush,
+    ServiceProvider,
+)
+from carrier_opt.db.types import utc_now
+from carrier_opt.errors import InputError
+
+FLEETS = tuple(fleet.value for fleet in Fleet)
+
+
+@dataclass(frozen=True)
+class ProviderOverview:
+    """One provider's settings as an operator reads them (never a credential, only where the
+    credentials are read from)."""
+
+    name: str
+    fleet: str
+    active: bool
+    automatic_updates: bool
+    time_zone: str
+    billing_cycle_end_day: int
+    billing_cycle_end_hour: int
+    optimization_start_hour: int | None
+    max_rate_plans_per_group: int
+    jasper_url: str | None
+    username_env: str | None
+    api_key_env: str | None
+    account_id: str | None
+    last_session: str | None
+    last_push: str | None
+
+    def lines(self) -> list[tuple[str, str]]:
+        """(label, value) pairs for ``provider show``."""
+        return [(f.name.replace("_", " "), _text(getattr(self, f.name))) for f in fields(self)]
+
+
+@dataclass(frozen=True)
+class ProviderChanges:
+    """What to change; ``None`` leaves a setting as it is. ``clear_*`` empties an optional one."""
+
+    jasper_url: str | None = None
+    billing_cycle_end_day: int | None = None
+    billing_cycle_end_hour: int | None = None
+    time_zone: str | None = None
+    username_env: str | None = None
+    api_key_env: str | None = None
+    optimization_start_hour: int | None = None
+    clear_optimization_start_hour: bool = False
+    account_id: str | None = None
+    clear_account_id: bool = False
+    fleet: str | None = None
+    automatic_updates: bool | None = None
+    max_rate_plans_per_group: int | None = None
+    active: bool | None = None
+
+    def __bool__(self) -> bool:
+        return any(getattr(self, f.name) not in (None, False) for f in fields(self))
+
+
+def list_providers(engine: Engine) -> list[ProviderOverview]:
+    """Every provider, by name."""
+    with engine.connect() as connection:
+        names = connection.scalars(select(ServiceProvider.name).order_by(ServiceProvider.name))
+        return [_overview(connection, name) for name in names.all()]
+
+
+def provider_overview(engine: Engine, name: str) -> ProviderOverview:
+    """One provider's settings, or :class:`InputError` naming the command that adds it."""
+    with engine.connect() as connection:
+        return _overview(connection, name)
+
+
+def change_provider(engine: Engine, name: str, changes: ProviderChanges) -> ProviderOverview:
+    """Apply ``changes`` (all validated first, written in one transaction); answers the result."""
+    if not changes:
+        raise InputError("nothing to change: give at least one setting (see --help)")
+    with engine.begin() as connection:
+        return apply_changes(connection, name, changes)
+
+
+def apply_changes(connection: Connection, name: str, changes: ProviderChanges) -> ProviderOverview:
+    """:func:`change_provider` inside the caller's transaction (validation before any write)."""
+    current = _overview(connection, name)
+    provider_values, auth_values = _validated(current, changes)
+    provider_id = connection.scalar(select(ServiceProvider.id).where(ServiceProvider.name == name))
+    now = utc_now()
+    if provider_values:
+        connection.execute(
+            update(ServiceProvider)
+            .where(ServiceProvider.id == provider_id)
+            .values(**provider_values, modified_at=now)
+        )
+    if auth_values:
+        connection.execute(
+            update(JasperAuthentication)
+            .where(JasperAuthentication.service_provider_id == provider_id)
+            .values(**auth_values, modified_at=now)
+        )
+    return _overview(connection, name)
+
+
+def _validated(current: ProviderOverview, changes: ProviderChanges) -> tuple[dict, dict]:
+    """(ServiceProvider values, JasperAuthentication values) after every check."""
+    provider: dict[str, object] = {}
+    auth: dict[str, object] = {}
+    day = changes.billing_cycle_end_day or current.billing_cycle_end_day
+    hour = (
+        current.billing_cycle_end_hour
+        if changes.billing_cycle_end_hour is None
+        else changes.billing_cycle_end_hour
+    )
+    zone = changes.time_zone or current.time_zone
+    BillingCycle(day, hour, zone)  # validates the three together
+    if changes.billing_cycle_end_day is not None:
+        provider["billing_cycle_end_day"] = day
+    if changes.billing_cycle_end_hour is not None:
+        provider["billing_cycle_end_hour"] = hour
+    if changes.time_zone is not None:
+        provider["time_zone"] = zone
+    if changes.optimization_start_hour is not None and changes.clear_optimization_start_hour:
+        raise InputError("give an optimization start hour or clear it, not both")
+    if changes.optimization_start_hour is not None:
+        if not 0 <= changes.optimization_start_hour <= 23:
+            raise InputError(
+                f"optimization start hour must be 0..23, got {changes.optimization_start_hour}"
+            )
+        provider["optimization_start_hour_local"] = changes.optimization_start_hour
+    if changes.clear_optimization_start_hour:
+        provider["optimization_start_hour_local"] = None
+    if changes.fleet is not None:
+        if changes.fleet not in FLEETS:
+            raise InputError(f"fleet must be one of {', '.join(FLEETS)}, got {changes.fleet!r}")
+        provider["fleet"] = changes.fleet
+    if changes.automatic_updates is not None:
+        provider["allow_automatic_rate_plan_updates"] = changes.automatic_updates
+    if changes.active is not None:
+        provider["is_active"] = changes.active
+    if changes.max_rate_plans_per_group is not None:
+        if changes.max_rate_plans_per_group < 1:
+            raise InputError("max rate plans per group must be at least 1")
+        provider["max_rate_plans_per_group"] = changes.max_rate_plans_per_group
+    if changes.jasper_url is not None:
+        auth["base_url"] = checked_jasper_url(changes.jasper_url)
+    for attribute, column in (("username_env", "username_ref"), ("api_key_env", "secret_ref")):
+        variable = getattr(changes, attribute)
+        if variable is not None:
+            auth[column] = checked_variable_name(variable)
+    if changes.account_id is not None and changes.clear_account_id:
+        raise InputError("give an account id or clear it, not both")
+    if changes.account_id is not None:
+        auth["account_id"] = changes.account_id.strip() or None
+    if changes.clear_account_id:
+        auth["account_id"] = None
+    return provider, auth
+
+
+def checked_jasper_url(url: str) -> str:
+    """An http(s) URL with a host and no credentials (they would be stored and logged)."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InputError(
+            f"the Jasper URL must look like https://host/rws/api/v1/, not {url.split('@')[-1]!r}"
+        )
+    if parts.username or parts.password:
+        raise InputError(
+            "the Jasper URL must not contain credentials: they are read from environment "
+            "variables (--username-env, --api-key-env)"
+        )
+    return url.strip()
+
+
+def checked_variable_name(variable: str) -> str:
+    """An environment variable name (letters, digits, underscores)."""
+    if not variable or not variable.replace("_", "").isalnum():
+        raise InputError(f"{variable!r} is not an environment variable name")
+    return variable
+
+
+def _overview(connection: Connection, name: str) -> ProviderOverview:
+    provider = connection.execute(
+        select(ServiceProvider.__table__).where(ServiceProvider.name == name)
+    ).first()
+    if provider is None:
+        raise InputError(
+            f"no service provider named {name!r}: add it with carrier-opt provider add {name} ..."
+        )
+    auth = connection.execute(
+        select(JasperAuthentication.__table__).where(
+            JasperAuthentication.service_provider_id == provider.id
+        )
+    ).first()
+    return ProviderOverview(
+        name=provider.name, fleet=provider.fleet, active=bool(provider.is_active),
+        automatic_updates=bool(provider.allow_automatic_rate_plan_updates),
+        time_zone=provider.time_zone, billing_cycle_end_day=provider.billing_cycle_end_day,
+        billing_cycle_end_hour=provider.billing_cycle_end_hour,
+        optimization_start_hour=provider.optimization_start_hour_local,
+        max_rate_plans_per_group=provider.max_rate_plans_per_group,
+        jasper_url=auth.base_url if auth else None,
+        username_env=auth.username_ref if auth else None,
+        api_key_env=auth.secret_ref if auth else None,
+        account_id=auth.account_id if auth else None,
+        last_session=_last_session(connection, provider.id),
+        last_push=_last_push(connection, provider.id),
+    )  # fmt: skip
+
+
+def _last_session(connection: Connection, provider_id: int) -> str | None:
+    row = connection.execute(
+        select(OptimizationSession.session_guid, OptimizationSession.status,
+               OptimizationSession.started_at)
+        .where(OptimizationSession.service_provider_id == provider_id)
+        .order_by(OptimizationSession.id.desc())
+    ).first()  # fmt: skip
+    if row is None:
+        return None
+    started = f"{row.started_at:%Y-%m-%d %H:%M} UTC" if row.started_at else "?"
+    return f"{row.status} (started {started}, session {row.session_guid})"
+
+
+def _last_push(connection: Connection, provider_id: int) -> str | None:
+    push = RatePlanPush
+    row = connection.execute(
+        select(push.id, push.mode, push.status, push.sent, push.changes, push.started_at)
+        .where(push.service_provider_id == provider_id)
+        .order_by(push.id.desc())
+    ).first()
+    if row is None:
+        return None
+    total = connection.scalar(
+        select(func.count()).select_from(push).where(push.service_provider_id == provider_id)
+    )
+    return (
+        f"{row.mode} push {row.id}: {row.status}, {row.sent} of {row.changes} sent "
+        f"({row.started_at:%Y-%m-%d %H:%M} UTC); {total} push(es) in all"
+    )
+
+
+def _text(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)

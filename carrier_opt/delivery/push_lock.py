@@ -1,0 +1,207 @@
+"""One push per provider at a time, guarded by the database.
+
+A carrier account takes one rate-plan push at a time: two pushes of one provider (two runs of
+one partition, a run and an approved dry run from the command line) would race over the same
+SIMs. The guard is a row of ``RatePlanPushLock`` whose primary key is the provider: taking the
+lock is an ``INSERT`` that the database refuses while another push holds it — never a check
+followed by an insert.
+
+A holder is presumed dead, and its lock taken over with a compare-and-swap on its push id (and
+a log line), when
+
+* its process is gone: same host, and its pid no longer exists (a ``kill -9``, a crashed run);
+* or its heartbeat, renewed at every batch boundary and every few PUTs, is older than
+  ``stale_after`` (a holder on another machine that stopped answering).
+
+A holder that finds its lock gone stops at the next boundary.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from carrier_opt.db.models import RatePlanPushLock
+from carrier_opt.errors import CarrierOptError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_STALE_AFTER = timedelta(minutes=10)
+"""A holder silent this long is presumed dead (a batch of 250 takes under 5 min at 1/s)."""
+
+_LOCK = RatePlanPushLock.__table__
+
+
+class PushLocked(CarrierOptError):
+    """Another push of the provider is running."""
+
+
+@dataclass(frozen=True)
+class LockHolder:
+    """Who holds a provider's push lock, since when, last heard of when."""
+
+    push_id: int
+    holder: str
+    host: str
+    pid: int
+    acquired_at: datetime
+    heartbeat_at: datetime
+
+    def describe(self) -> str:
+        """For messages: which push, run or process, and how fresh."""
+        return (
+            f"push {self.push_id} by {self.holder} (pid {self.pid} on {self.host}) since "
+            f"{self.acquired_at:%Y-%m-%d %H:%M} UTC, last heartbeat "
+            f"{self.heartbeat_at:%H:%M:%S} UTC"
+        )
+
+    def process_gone(self) -> bool:
+        """True when the holder ran on this host and its process no longer exists."""
+        if self.host != socket.gethostname() or self.pid <= 0:
+            return False
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:  # exists, owned by someone else
+            return False
+        return _is_zombie(self.pid)
+
+
+def current_holder(engine: Engine, provider_id: int) -> LockHolder | None:
+    """The push holding the provider's lock, if any."""
+    with engine.connect() as connection:
+        row = connection.execute(
+            select(
+                _LOCK.c.push_id,
+                _LOCK.c.holder,
+                _LOCK.c.host,
+                _LOCK.c.pid,
+                _LOCK.c.acquired_at,
+                _LOCK.c.heartbeat_at,
+            ).where(_LOCK.c.service_provider_id == provider_id)
+        ).first()
+    return None if row is None else LockHolder(*row)
+
+
+def acquire(
+    engine: Engine,
+    provider_id: int,
+    push_id: int,
+    holder: str,
+    *,
+    now: Callable[[], datetime],
+    stale_after: timedelta = DEFAULT_STALE_AFTER,
+    wait_s: float = 0.0,
+    poll_s: float = 1.0,
+) -> LockHolder | None:
+    """Take the provider's lock for ``push_id``, waiting up to ``wait_s`` for a live holder.
+
+    Answers the dead holder that was taken over (``None`` when the lock was free). Raises
+    :class:`PushLocked` naming the holder when it stays busy.
+    """
+    deadline = time.monotonic() + max(0.0, wait_s)
+    while True:
+        if _try_insert(engine, provider_id, push_id, holder, now()):
+            return None
+        current = current_holder(engine, provider_id)
+        if current is None:
+            continue  # released between our insert and our read: try again
+        stale = now() - current.heartbeat_at > stale_after
+        if stale or current.process_gone():
+            if _take_over(engine, provider_id, current, push_id, holder, now()):
+                why = "silent too long" if stale else "its process is gone"
+                log.warning(
+                    "rate-plan push lock of provider %s taken over (%s): %s",
+                    provider_id,
+                    why,
+                    current.describe(),
+                )
+                return current
+            continue
+        if time.monotonic() >= deadline:
+            raise PushLocked(
+                f"another rate-plan push of this provider is running ({current.describe()}); "
+                "this one sends nothing. Run it again once that push has ended: it skips "
+                "every SIM the carrier already shows on its target"
+            )
+        time.sleep(poll_s)
+
+
+def heartbeat(engine: Engine, provider_id: int, push_id: int, moment: datetime) -> bool:
+    """Renew the lock; ``False`` when ``push_id`` no longer holds it (stop at once)."""
+    with engine.begin() as connection:
+        result = connection.execute(
+            update(_LOCK)
+            .where(_LOCK.c.service_provider_id == provider_id, _LOCK.c.push_id == push_id)
+            .values(heartbeat_at=moment)
+        )
+    return result.rowcount == 1
+
+
+def release(engine: Engine, provider_id: int, push_id: int) -> None:
+    """Give the lock back (a no-op when it was taken over meanwhile)."""
+    with engine.begin() as connection:
+        connection.execute(
+            delete(_LOCK).where(
+                _LOCK.c.service_provider_id == provider_id, _LOCK.c.push_id == push_id
+            )
+        )
+
+
+def _me() -> dict[str, object]:
+    return {"host": socket.gethostname()[:255], "pid": os.getpid()}
+
+
+def _try_insert(engine: Engine, provider_id: int, push_id: int, holder: str, moment) -> bool:
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                insert(_LOCK).values(
+                    service_provider_id=provider_id,
+                    push_id=push_id,
+                    holder=holder[:255],
+                    acquired_at=moment,
+                    heartbeat_at=moment,
+                    **_me(),
+                )
+            )
+    except IntegrityError:
+        return False
+    return True
+
+
+def _take_over(
+    engine: Engine, provider_id: int, dead: LockHolder, push_id: int, holder: str, moment
+) -> bool:
+    """Compare-and-swap on the dead holder's push id: one contender wins."""
+    with engine.begin() as connection:
+        result = connection.execute(
+            update(_LOCK)
+            .where(_LOCK.c.service_provider_id == provider_id, _LOCK.c.push_id == dead.push_id)
+            .values(
+                push_id=push_id,
+                holder=holder[:255],
+                acquired_at=moment,
+                heartbeat_at=moment,
+                **_me(),
+            )
+        )
+    return result.rowcount == 1
+
+
+def _is_zombie(pid: int) -> bool:
+    """A killed child not yet reaped by its parent still has a pid: it is dead all the same."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
+            return handle.read().rsplit(")", 1)[-1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False

@@ -1,0 +1,65 @@
+"""The re-check of a push from Dagster: the sensor asks for one run per due check (never the
+same check twice), and the run compares the carrier with what the push sent."""
+
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+from sqlalchemy import select, update
+
+from carrier_opt.db.models import RatePlanPush, ServiceProvider
+from carrier_opt.definitions import defs
+from carrier_opt.defs.assets import delivery, optimization, push_checks
+from carrier_opt.defs.partitions import partition_key
+from carrier_opt.defs.resources import DatabaseResource, NotifierResource, ResultStoreResource
+from carrier_opt.jasper.fake import FakeJasper
+from carrier_opt_tests.defs import support
+from carrier_opt_tests.defs.test_delivery_assets import start_fake
+
+NOW = datetime(2026, 9, 14, 10, 0, tzinfo=UTC)
+
+
+def test_a_due_check_is_requested_once_and_run_against_the_carrier(
+    migrated_engine, monkeypatch, tmp_path, database_url
+):
+    with FakeJasper(devices=300, seed=8, now=NOW) as fake:
+        start_fake(migrated_engine, monkeypatch, tmp_path, fake)
+        with migrated_engine.begin() as connection:
+            connection.execute(
+                update(ServiceProvider).values(allow_automatic_rate_plan_updates=True)
+            )
+        key = partition_key("acme", "2026-09")
+        pushed = support.materialize_partition(
+            database_url, [*optimization.optimization_assets, *delivery.delivery_assets], key,
+            run_config={"ops": {"queue_results": {"config": {"time_limit_s": 5.0}}}},
+            result_store=ResultStoreResource(folder=str(tmp_path / "r")),
+            notifier=NotifierResource(),
+        )  # fmt: skip
+        assert pushed.success and fake.edits
+
+        resources = {"database": DatabaseResource(database_url=database_url)}
+        with dg.instance_for_test() as instance:
+            instance.add_dynamic_partitions("service_provider", ["acme"])
+
+            def tick(at: datetime):
+                sensor = push_checks.build_push_check_sensor(clock=lambda: at)
+                with dg.build_sensor_context(
+                    definitions=defs, instance=instance, instance_ref=instance.get_ref(),
+                    resources=resources,
+                ) as context:  # fmt: skip
+                    return sensor.evaluate_tick(context)
+
+            assert tick(NOW + timedelta(minutes=5)).run_requests == []  # not due yet
+            (request,) = tick(NOW + timedelta(minutes=16)).run_requests
+            assert request.partition_key == key
+            assert request.run_key.startswith("push-check:") and request.run_key.endswith(":1")
+
+        monkeypatch.setattr(optimization, "clock", lambda: fake.now() + timedelta(minutes=16))
+        checked = support.materialize_partition(
+            database_url, [push_checks.rate_plan_push_checks], key, notifier=NotifierResource()
+        )
+        assert checked.success
+        meta = checked.asset_materializations_for_node("rate_plan_push_checks")[0].metadata
+        assert meta["pushes_checked"].value == 1 and meta["discrepancies"].value == 0
+    with migrated_engine.connect() as connection:
+        push = connection.execute(select(RatePlanPush.__table__)).one()
+    assert push.checks_done == 1 and push.discrepancies == 0 and push.next_check_at is not None
