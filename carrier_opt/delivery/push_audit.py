@@ -48,27 +48,20 @@ def money(value: float | None) -> Decimal | None:
     return None if value is None else Decimal(str(round(float(value), 4)))
 
 
-def open_push(engine: Engine, **values: object) -> int:
-    """Insert the push row (status ``running``); answers its id."""
+def insert_push(connection: Connection, **values: object) -> int:
+    """Insert a push row (status ``running`` unless given) in the caller's transaction."""
+    values.setdefault("status", RatePlanPushStatus.RUNNING.value)
     moment = values.get("started_at") or utc_now()
+    counts = ("changes", "already_on_target", "moved_since_sync", "sent", "failed", "not_sent")
+    defaults = dict.fromkeys((*counts, "held_back", "checks_done"), 0)
+    row = insert(_PUSH).values(**{**defaults, "created_at": moment, **values})
+    return int(connection.execute(row).inserted_primary_key[0])
+
+
+def open_push(engine: Engine, **values: object) -> int:
+    """:func:`insert_push` in a transaction of its own; answers the id."""
     with engine.begin() as connection:
-        return int(
-            connection.execute(
-                insert(_PUSH).values(
-                    status=RatePlanPushStatus.RUNNING.value,
-                    changes=0,
-                    already_on_target=0,
-                    moved_since_sync=0,
-                    sent=0,
-                    failed=0,
-                    not_sent=0,
-                    held_back=0,
-                    checks_done=0,
-                    created_at=moment,
-                    **values,
-                )
-            ).inserted_primary_key[0]
-        )
+        return insert_push(connection, **values)
 
 
 def update_push(engine: Engine, push_id: int, **values: object) -> None:

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy import Connection, Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from carrier_opt.db.models import RatePlanPushLock
@@ -92,32 +92,41 @@ def current_holder(engine: Engine, provider_id: int) -> LockHolder | None:
     return None if row is None else LockHolder(*row)
 
 
+OpenPush = Callable[[Connection], int]
+"""Inserts the new push's row on the lock's own connection; answers its id."""
+
+
 def acquire(
     engine: Engine,
     provider_id: int,
-    push_id: int,
     holder: str,
     *,
+    open_push: OpenPush,
     now: Callable[[], datetime],
     stale_after: timedelta = DEFAULT_STALE_AFTER,
     wait_s: float = 0.0,
     poll_s: float = 1.0,
-) -> LockHolder | None:
-    """Take the provider's lock for ``push_id``, waiting up to ``wait_s`` for a live holder.
+) -> tuple[int, LockHolder | None]:
+    """Take the provider's lock for a new push, waiting up to ``wait_s`` for a live holder.
 
-    Answers the dead holder that was taken over (``None`` when the lock was free). Raises
-    :class:`PushLocked` naming the holder when it stays busy.
+    The push row (``open_push``) and the lock are written in one transaction, so a push row
+    marked running always holds, or held, the lock: a push that never got it leaves no
+    running row for the next holder to mistake for a dead one. Answers (the new push's id,
+    the dead holder taken over or ``None``). Raises :class:`PushLocked` naming the holder when
+    it stays busy.
     """
     deadline = time.monotonic() + max(0.0, wait_s)
     while True:
-        if _try_insert(engine, provider_id, push_id, holder, now()):
-            return None
+        push_id = _try_insert(engine, provider_id, holder, now(), open_push)
+        if push_id is not None:
+            return push_id, None
         current = current_holder(engine, provider_id)
         if current is None:
             continue  # released between our insert and our read: try again
         stale = now() - current.heartbeat_at > stale_after
         if stale or current.process_gone():
-            if _take_over(engine, provider_id, current, push_id, holder, now()):
+            push_id = _take_over(engine, provider_id, current, holder, now(), open_push)
+            if push_id is not None:
                 why = "silent too long" if stale else "its process is gone"
                 log.warning(
                     "rate-plan push lock of provider %s taken over (%s): %s",
@@ -125,7 +134,7 @@ def acquire(
                     why,
                     current.describe(),
                 )
-                return current
+                return push_id, current
             continue
         if time.monotonic() >= deadline:
             raise PushLocked(
@@ -161,9 +170,12 @@ def _me() -> dict[str, object]:
     return {"host": socket.gethostname()[:255], "pid": os.getpid()}
 
 
-def _try_insert(engine: Engine, provider_id: int, push_id: int, holder: str, moment) -> bool:
+def _try_insert(
+    engine: Engine, provider_id: int, holder: str, moment, open_push: OpenPush
+) -> int | None:
     try:
         with engine.begin() as connection:
+            push_id = open_push(connection)
             connection.execute(
                 insert(_LOCK).values(
                     service_provider_id=provider_id,
@@ -175,27 +187,37 @@ def _try_insert(engine: Engine, provider_id: int, push_id: int, holder: str, mom
                 )
             )
     except IntegrityError:
-        return False
-    return True
+        return None  # held: the push row was rolled back with the lock row
+    return push_id
+
+
+class _Lost(Exception):
+    """Another contender replaced the dead holder first (rolls the push row back)."""
 
 
 def _take_over(
-    engine: Engine, provider_id: int, dead: LockHolder, push_id: int, holder: str, moment
-) -> bool:
+    engine: Engine, provider_id: int, dead: LockHolder, holder: str, moment, open_push: OpenPush
+) -> int | None:
     """Compare-and-swap on the dead holder's push id: one contender wins."""
-    with engine.begin() as connection:
-        result = connection.execute(
-            update(_LOCK)
-            .where(_LOCK.c.service_provider_id == provider_id, _LOCK.c.push_id == dead.push_id)
-            .values(
-                push_id=push_id,
-                holder=holder[:255],
-                acquired_at=moment,
-                heartbeat_at=moment,
-                **_me(),
+    try:
+        with engine.begin() as connection:
+            push_id = open_push(connection)
+            result = connection.execute(
+                update(_LOCK)
+                .where(_LOCK.c.service_provider_id == provider_id, _LOCK.c.push_id == dead.push_id)
+                .values(
+                    push_id=push_id,
+                    holder=holder[:255],
+                    acquired_at=moment,
+                    heartbeat_at=moment,
+                    **_me(),
+                )
             )
-        )
-    return result.rowcount == 1
+            if result.rowcount != 1:
+                raise _Lost
+    except _Lost:
+        return None
+    return push_id
 
 
 def _is_zombie(pid: int) -> bool:

@@ -67,6 +67,8 @@ log = logging.getLogger(__name__)
 
 _STATUS = RatePlanUpdateStatus
 _UNKNOWN = -1  # a plan index for "not a priced plan"
+MIN_GAIN_USD = 0.005
+"""A push must lower the bill by at least half a cent; otherwise nothing is worth sending."""
 
 __all__ = [
     "BATCH_SIZE",
@@ -114,8 +116,7 @@ def push_winner(
         raise InputError("only a dry run can do without the carrier")
     if request.target.shape != (request.instance.n_devices,):
         raise InputError("the winner must give one plan per SIM of the instance")
-    push_id = audit.open_push(
-        engine,
+    values = dict(
         service_provider_id=request.provider_id,
         optimization_instance_id=request.instance_id,
         dagster_run_id=request.run_id,
@@ -124,22 +125,27 @@ def push_winner(
         started_at=now(),
         cost_before_usd=audit.money(request.cost_before_usd),
     )
-    outcome = PushOutcome(push_id, request.mode, cost_before_usd=request.cost_before_usd)
     try:
-        push_lock.acquire(
+        push_id, _ = push_lock.acquire(
             engine,
             request.provider_id,
-            push_id,
             request.holder,
+            open_push=lambda connection: audit.insert_push(connection, **values),
             now=now,
             stale_after=settings.stale_after,
             wait_s=settings.lock_wait_s,
         )
-    except push_lock.PushLocked as error:
-        outcome.locked = True
-        _finish(engine, outcome, RatePlanPushStatus.FAILED, now(), stop_reason=str(error))
+    except push_lock.PushLocked as error:  # recorded, never running: nothing was done
+        push_id = audit.open_push(
+            engine, **values, status=RatePlanPushStatus.FAILED.value, finished_at=now(),
+            stop_reason=str(error),
+        )  # fmt: skip
         log.warning("rate-plan push %d not started: %s", push_id, error)
-        return outcome
+        return PushOutcome(
+            push_id, request.mode, status=RatePlanPushStatus.FAILED, locked=True,
+            stop_reason=str(error), cost_before_usd=request.cost_before_usd,
+        )  # fmt: skip
+    outcome = PushOutcome(push_id, request.mode, cost_before_usd=request.cost_before_usd)
     try:
         _Push(engine, client, request, settings, now, outcome).run()
     except BaseException as error:
@@ -203,8 +209,8 @@ class _Push:
             expected_bill_usd=expected,
         )
         changes = self._changes(movable, pricing_state, goal)
-        if expected > bill_before + COST_TOLERANCE_USD:
-            self._winner_no_longer_beats(changes, bill_before, expected)
+        if changes and expected > bill_before - MIN_GAIN_USD:
+            self._nothing_to_gain(changes, bill_before, expected)
             return
         with self.engine.connect() as connection:
             rate = audit.best_observed_rate(connection, self.request.provider_id)
@@ -302,13 +308,24 @@ class _Push:
             for i in movable.tolist()
         }
 
-    def _winner_no_longer_beats(self, changes: dict[int, Change], before: float, after: float):
+    def _nothing_to_gain(self, changes: dict[int, Change], before: float, after: float):
+        """No-Go: the winner does not beat what the carrier shows (SIMs moved since the sync,
+        or an earlier push already reached as good a state): changing plans would gain nothing
+        or raise the bill."""
         moved = self.outcome.moved_since_sync
-        reason = (
-            f"the winner no longer beats the carrier's state: {len(moved)} SIM(s) moved since "
-            f"the sync (e.g. {', '.join(moved[:5]) or 'none'}); pushing would take the bill from "
-            f"${before:,.2f} to ${after:,.2f}. Re-run the optimization on fresh data"
-        )
+        if after > before + COST_TOLERANCE_USD:
+            reason = (
+                f"the winner no longer beats the carrier's state: {len(moved)} SIM(s) moved "
+                f"since the sync (e.g. {', '.join(moved[:5]) or 'none'}); pushing would take "
+                f"the bill from ${before:,.2f} to ${after:,.2f}. Re-run the optimization on "
+                "fresh data"
+            )
+        else:
+            reason = (
+                f"nothing to gain: the carrier's state already costs ${before:,.2f}, the winner "
+                f"${after:,.2f} ({len(moved)} SIM(s) moved since the sync); plans are not "
+                "shuffled for nothing"
+            )
         self.outcome.not_sent = len(changes)
         self._not_sent(changes.values(), f"not sent: {reason}")
         _finish(self.engine, self.outcome, RatePlanPushStatus.NO_GO, self.now(), stop_reason=reason)

@@ -16,7 +16,8 @@ def run(database_url: str, *args: str):
 
 
 @pytest.fixture
-def acme(migrated_engine, database_url):
+def acme(migrated_engine, database_url, monkeypatch):
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)  # no Dagster instance to register in
     added = run(
         database_url, "provider", "add", "acme", "--jasper-url",
         "https://jasper.example.com/rws/api/v1/", "--billing-cycle-end-day", "18",

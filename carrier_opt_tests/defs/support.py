@@ -26,23 +26,32 @@ def materialize_partition(
     raised), on ``instance`` or a throwaway one where ``provider`` is a partition. The database,
     carrier and progress resources are given; ``resources`` adds the others (result store,
     notifier)."""
+    if instance is not None:
+        return _materialize(database_url, assets, key, provider, instance, run_config, progress,
+                            resources)  # fmt: skip
     with dg.instance_for_test() as own:
-        instance = instance or own
-        if not instance.has_dynamic_partition(SERVICE_PROVIDER, provider):
-            instance.add_dynamic_partitions(SERVICE_PROVIDER, [provider])
-        return dg.materialize(
-            assets,
-            partition_key=key,
-            instance=instance,
-            resources={
-                "database": DatabaseResource(database_url=database_url),
-                "jasper": JasperResource(calls_per_second=FAKE_CALLS_PER_SECOND),
-                "progress": progress or PlatformProgress(),
-                **resources,
-            },
-            run_config=run_config,
-            raise_on_error=False,
-        )
+        return _materialize(database_url, assets, key, provider, own, run_config, progress,
+                            resources)  # fmt: skip
+
+
+def _materialize(database_url, assets, key, provider, instance, run_config, progress, resources):
+    """The run itself (``instance_for_test`` stays in the caller: it sets ``DAGSTER_HOME`` in the
+    process environment, which threads running partitions at once must not race on)."""
+    if not instance.has_dynamic_partition(SERVICE_PROVIDER, provider):
+        instance.add_dynamic_partitions(SERVICE_PROVIDER, [provider])
+    return dg.materialize(
+        assets,
+        partition_key=key,
+        instance=instance,
+        resources={
+            "database": DatabaseResource(database_url=database_url),
+            "jasper": JasperResource(calls_per_second=FAKE_CALLS_PER_SECOND),
+            "progress": progress or PlatformProgress(),
+            **resources,
+        },
+        run_config=run_config,
+        raise_on_error=False,
+    )
 
 
 def time_limit(asset: dg.AssetsDefinition, assets: list, seconds: float = 5) -> dict | None:

@@ -443,3 +443,54 @@ def test_prod_resources_read_the_delivery_settings_from_the_environment(monkeypa
     assert notifier.run_url("abc") == "https://dagster.example.com/runs/abc"
     local = resources_for("local")
     assert local["notifier"].kind == "none" and local["result_store"].kind == "local"
+
+
+LAST_DAY = datetime(2026, 11, 30, 15, 30, tzinfo=UTC)
+"""The last day of the 2026-11 period: the legacy rule lets hourly runs follow each other."""
+
+
+def test_two_runs_of_one_partition_at_once_send_every_change_once(
+    migrated_engine, monkeypatch, tmp_path, database_url
+):
+    import threading
+    import time
+
+    from carrier_opt.jasper.fake import FakeFaults
+    from carrier_opt_tests.delivery.push_support import assert_audit_matches_the_carrier
+
+    with FakeJasper(devices=800, seed=5, now=LAST_DAY) as fake:
+        start_fake(migrated_engine, monkeypatch, tmp_path, fake)
+        allow_updates(migrated_engine)
+        fake.faults = FakeFaults(latency_s=0.003)  # a push that takes a few seconds
+        store = ResultStoreResource(folder=str(tmp_path / "reports"))
+        results: dict[str, dg.ExecuteInProcessResult] = {}
+
+        # One Dagster instance per run, made here: instance_for_test sets DAGSTER_HOME in the
+        # process environment, which two threads must not do at once.
+        with dg.instance_for_test() as one, dg.instance_for_test() as two:
+            instances = {"first": one, "second": two}
+
+            def run(name: str) -> None:
+                results[name] = materialize_partition(
+                    database_url, "2026-11", result_store=store, notifier=NotifierResource(),
+                    instance=instances[name],
+                )  # fmt: skip
+
+            first = threading.Thread(target=run, args=("first",))
+            first.start()
+            deadline = time.monotonic() + 120
+            while not fake.edits and time.monotonic() < deadline:  # the first run is pushing
+                time.sleep(0.01)
+            second = threading.Thread(target=run, args=("second",))
+            second.start()
+            first.join()
+            second.join()
+        assert results["first"].success and results["second"].success
+        assert_audit_matches_the_carrier(migrated_engine, fake)
+        pushes = [metadata(results[name], "rate_plan_updates") for name in ("first", "second")]
+        assert pushes[0]["sent"] > 0
+        # The second run found the lock held (nothing sent), or came after the first push and
+        # sent only what its own winner still gains over what the carrier then showed.
+        assert pushes[1]["status"] in ("failed", "no_go", "completed")
+        if pushes[1]["status"] == "failed":
+            assert pushes[1]["sent"] == 0 and "another rate-plan push" in pushes[1]["stop_reason"]

@@ -80,7 +80,7 @@ def pool_example(fake: FakeJasper, a_plan: str = SOLO200) -> Case:
             "locked": [False, False],
         }
     )
-    return Case(_instance(plans, devices), np.array([0, 0], dtype=np.int64))
+    return Case(instance_of(plans, devices), np.array([0, 0], dtype=np.int64))
 
 
 def independent_moves(fake: FakeJasper, count: int) -> Case:
@@ -110,10 +110,10 @@ def independent_moves(fake: FakeJasper, count: int) -> Case:
             "locked": False,
         }
     )
-    return Case(_instance(plans, devices), np.zeros(count, dtype=np.int64))
+    return Case(instance_of(plans, devices), np.zeros(count, dtype=np.int64))
 
 
-def _instance(plans: pd.DataFrame, devices: pd.DataFrame) -> Instance:
+def instance_of(plans: pd.DataFrame, devices: pd.DataFrame) -> Instance:
     pairs = pd.DataFrame(
         {"communication_plan": "CP", "rate_plan_code": plans["rate_plan_code"].tolist()}
     )

@@ -14,6 +14,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+import pandas as pd
 import pytest
 from sqlalchemy import insert, select
 
@@ -27,9 +28,11 @@ from carrier_opt_tests.delivery.push_support import (
     NOW,
     POOL,
     SMALL,
+    Case,
     assert_audit_matches_the_carrier,
     audit,
     independent_moves,
+    instance_of,
     pool_example,
     successful_puts,
 )
@@ -414,3 +417,31 @@ def test_a_carrier_put_back_on_the_old_plans_gets_every_change_again(migrated_en
     assert set(successful_puts(fake)) == {(sim.iccid, SMALL) for sim in fake.fleet[:300]}
     rows, _, _ = audit(migrated_engine)
     assert {row.attempts for row in rows} == {2}
+
+
+@pytest.mark.database
+def test_a_winner_that_gains_nothing_shuffles_no_plan(migrated_engine, fake):
+    sim = fake.fleet[0]
+    sim.rate_plan = SMALL
+    twin = "M2M Data 5MB"  # priced exactly like SMALL: moving there saves nothing
+    plans = pd.DataFrame(
+        {
+            "rate_plan_code": [SMALL, twin],
+            "base_rate": [2.0, 2.0],
+            "data_allowance_mb": [1, 1],
+            "overage_rate": [1.0, 1.0],
+            "data_per_overage_charge_mb": [1.0, 1.0],
+            "sms_rate": [0.0, 0.0],
+            "pooled": [False, False],
+        }
+    )
+    devices = pd.DataFrame(
+        {"iccid": [sim.iccid], "communication_plan": ["CP"], "rate_plan_code": [SMALL],
+         "usage_mb": [0.5], "sms_count": [0], "proration": [1.0], "locked": [False]}
+    )  # fmt: skip
+    case = Case(instance_of(plans, devices), np.array([1], dtype=np.int64))
+    seeded = seed_instance(migrated_engine, allow_updates=True)
+    with client_for(fake) as client:
+        outcome = push_winner(migrated_engine, client, case.request(seeded), now=fake.now)
+    assert fake.edits == [] and outcome.status.value == "no_go"
+    assert outcome.stop_reason.startswith("nothing to gain")
