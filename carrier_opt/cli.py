@@ -214,6 +214,15 @@ def bench_optimizer(args: tuple[str, ...]) -> None:
     run_benchmark(list(args))
 
 
+@bench.command("sync-calls", context_settings={"ignore_unknown_options": True})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def bench_sync_calls(args: tuple[str, ...]) -> None:
+    """Carrier calls of a first sync and re-syncs against the fake (docs/benchmarks.md)."""
+    from carrier_opt.bench.sync_calls import main as run_benchmark
+
+    run_benchmark(list(args))
+
+
 @cli.command("demo")
 @database_url_option
 def demo(database_url: str | None) -> None:
@@ -234,11 +243,13 @@ def _register_subsystem_commands() -> None:
         rate_plans,
         sync,
     )
+    from carrier_opt.commands.jasper_check import jasper
     from carrier_opt.commands.provider_settings import provider_set  # noqa: F401  (registers)
     from carrier_opt.commands.push import push
     from carrier_opt.jasper.cli import fake_jasper
 
     commands = (fake_jasper, provider, sync, rate_plans, optimization_groups, customer_plans, push)
+    commands += (jasper,)
     for command in (*commands, instance):
         cli.add_command(command)
 

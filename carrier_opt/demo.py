@@ -52,7 +52,7 @@ from carrier_opt.jasper.fake_prices import write_fake_customer_sims, write_fake_
 DEMO_PROVIDER = "demo-operator"
 DEMO_DEVICES = 20_000
 DEMO_SEED = 2026
-DEMO_CALLS_PER_SECOND = 200.0
+DEMO_CALLS_PER_SECOND = 2000.0
 DEMO_TIME_LIMIT_S = 20.0
 MOBILITY_PROVIDER = "demo-mobility"
 MOBILITY_DEVICES = 5_000

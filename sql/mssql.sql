@@ -1189,6 +1189,57 @@ UPDATE alembic_version SET version_num='0006' WHERE alembic_version.version_num 
 
 GO
 
+-- Running upgrade 0006 -> 0007
+
+CREATE TABLE [JasperSyncRun] (
+    id INTEGER NOT NULL IDENTITY, 
+    service_provider_id INTEGER NOT NULL, 
+    status VARCHAR(20) NOT NULL, 
+    modified_since DATETIMEOFFSET NOT NULL, 
+    search_started_at DATETIMEOFFSET NOT NULL, 
+    resumed_from INTEGER NULL, 
+    holder VARCHAR(255) NOT NULL, 
+    host VARCHAR(255) NOT NULL, 
+    pid INTEGER NOT NULL, 
+    started_at DATETIMEOFFSET NOT NULL, 
+    heartbeat_at DATETIMEOFFSET NOT NULL, 
+    finished_at DATETIMEOFFSET NULL, 
+    pages_done INTEGER NOT NULL, 
+    search_done BIT NOT NULL, 
+    devices_listed INTEGER NOT NULL, 
+    details_fetched INTEGER NOT NULL, 
+    api_calls INTEGER NOT NULL, 
+    error TEXT NULL, 
+    created_at DATETIMEOFFSET NOT NULL, 
+    modified_at DATETIMEOFFSET NULL, 
+    CONSTRAINT [pk_JasperSyncRun] PRIMARY KEY (id), 
+    CONSTRAINT [ck_JasperSyncRun_status_known] CHECK (status IN ('running', 'completed', 'failed', 'abandoned')), 
+    CONSTRAINT [fk_JasperSyncRun_resumed_from] FOREIGN KEY(resumed_from) REFERENCES [JasperSyncRun] (id), 
+    CONSTRAINT [fk_JasperSyncRun_service_provider_id] FOREIGN KEY(service_provider_id) REFERENCES [ServiceProvider] (id) ON DELETE CASCADE
+);
+
+GO
+
+CREATE UNIQUE INDEX [ix_JasperSyncRun_one_running] ON [JasperSyncRun] (service_provider_id) WHERE status = 'running';
+
+GO
+
+CREATE INDEX [ix_JasperSyncRun_service_provider_id_status] ON [JasperSyncRun] (service_provider_id, status);
+
+GO
+
+ALTER TABLE [JasperDeviceStaging] ADD details_at DATETIMEOFFSET NULL;
+
+GO
+
+ALTER TABLE [ServiceProvider] ADD bulk_usage BIT NOT NULL DEFAULT 1;
+
+GO
+
+UPDATE alembic_version SET version_num='0007' WHERE alembic_version.version_num = '0006';
+
+GO
+
 COMMIT;
 
 GO

@@ -923,5 +923,44 @@ ALTER TABLE "RatePlanUpdateBatch" ADD COLUMN bill_after_usd NUMERIC(18, 4);
 
 UPDATE alembic_version SET version_num='0006' WHERE alembic_version.version_num = '0005';
 
+-- Running upgrade 0006 -> 0007
+
+CREATE TABLE "JasperSyncRun" (
+    id SERIAL NOT NULL, 
+    service_provider_id INTEGER NOT NULL, 
+    status VARCHAR(20) NOT NULL, 
+    modified_since TIMESTAMP WITH TIME ZONE NOT NULL, 
+    search_started_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    resumed_from INTEGER, 
+    holder VARCHAR(255) NOT NULL, 
+    host VARCHAR(255) NOT NULL, 
+    pid INTEGER NOT NULL, 
+    started_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    heartbeat_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    finished_at TIMESTAMP WITH TIME ZONE, 
+    pages_done INTEGER NOT NULL, 
+    search_done BOOLEAN NOT NULL, 
+    devices_listed INTEGER NOT NULL, 
+    details_fetched INTEGER NOT NULL, 
+    api_calls INTEGER NOT NULL, 
+    error TEXT, 
+    created_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    modified_at TIMESTAMP WITH TIME ZONE, 
+    CONSTRAINT "pk_JasperSyncRun" PRIMARY KEY (id), 
+    CONSTRAINT "ck_JasperSyncRun_status_known" CHECK (status IN ('running', 'completed', 'failed', 'abandoned')), 
+    CONSTRAINT "fk_JasperSyncRun_resumed_from" FOREIGN KEY(resumed_from) REFERENCES "JasperSyncRun" (id), 
+    CONSTRAINT "fk_JasperSyncRun_service_provider_id" FOREIGN KEY(service_provider_id) REFERENCES "ServiceProvider" (id) ON DELETE CASCADE
+);
+
+CREATE UNIQUE INDEX "ix_JasperSyncRun_one_running" ON "JasperSyncRun" (service_provider_id) WHERE status = 'running';
+
+CREATE INDEX "ix_JasperSyncRun_service_provider_id_status" ON "JasperSyncRun" (service_provider_id, status);
+
+ALTER TABLE "JasperDeviceStaging" ADD COLUMN details_at TIMESTAMP WITH TIME ZONE;
+
+ALTER TABLE "ServiceProvider" ADD COLUMN bulk_usage BOOLEAN DEFAULT true NOT NULL;
+
+UPDATE alembic_version SET version_num='0007' WHERE alembic_version.version_num = '0006';
+
 COMMIT;
 

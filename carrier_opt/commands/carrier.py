@@ -215,11 +215,7 @@ def _progress_printer() -> ProgressCallback | None:
         return None
 
     def show(progress: SyncProgress) -> None:
-        of = f"/{progress.total}" if progress.total is not None else ""
-        unit = {"devices": "pages", "usage": "rate plans", "ctd-usage": "SIMs"}.get(
-            progress.phase, "steps"
-        )
-        click.echo(f"\r{progress.phase}: {progress.done}{of} {unit}\033[K", err=True, nl=False)
+        click.echo(f"\r{progress.describe()}\033[K", err=True, nl=False)
 
     return show
 

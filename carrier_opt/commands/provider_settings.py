@@ -71,6 +71,11 @@ def provider_show(name: str, database_url: str | None) -> None:
     default=None,
     help="Push the winner to the carrier after each run (otherwise a dry run to approve).",
 )
+@click.option(
+    "--bulk-usage/--no-bulk-usage",
+    default=None,
+    help="Read usage per rate plan (GET /usages) or, off, per SIM only (ctdUsages).",
+)
 @click.option("--max-rate-plans-per-group", type=click.IntRange(1, 1000), default=None)
 @click.option("--active/--inactive", default=None, help="Whether the sensor runs it at all.")
 @click.option("--to", "to", default=None, help="Comma-separated To: addresses (replaces).")

@@ -53,7 +53,7 @@ from carrier_opt.db.models import (
     JasperCarrierRatePlan,
     JasperCommunicationPlan,
 )
-from carrier_opt.db.staging import DEVICE_STAGING, SYNCED_FIELDS, USAGE_STAGING
+from carrier_opt.db.staging import DEVICE_STAGING, SEARCH_FIELDS, SYNCED_FIELDS, USAGE_STAGING
 from carrier_opt.db.types import UtcDateTime
 
 DEVICE: Table = Device.__table__  # type: ignore[assignment]
@@ -211,18 +211,29 @@ def record_rate_plan_changes(connection: Connection, provider_id: int, merged_at
 
 
 def update_changed_devices(connection: Connection, provider_id: int, merged_at: datetime) -> int:
-    """Copy the carrier fields of known SIMs that changed; answers how many changed."""
+    """Copy the carrier fields of known SIMs that changed; answers how many changed.
+
+    A SIM whose details could not be fetched (``details_at`` NULL) brings only the search's
+    fields: the detail-only ones keep what ``Device`` has, never a NULL."""
     staging = DEVICE_STAGING
-    any_change = or_(*(DEVICE.c[name].is_distinct_from(staging.c[name]) for name in SYNCED_FIELDS))
+    incoming = {name: _incoming(staging, name) for name in SYNCED_FIELDS}
+    any_change = or_(*(DEVICE.c[name].is_distinct_from(value) for name, value in incoming.items()))
     statement = (
         update(DEVICE)
         .where(_same_sim(staging), staging.c.service_provider_id == provider_id, any_change)
         .values(
-            {name: staging.c[name] for name in SYNCED_FIELDS}
-            | {"modified_at": merged_at, "last_synced_at": merged_at, "is_active": True}
+            incoming | {"modified_at": merged_at, "last_synced_at": merged_at, "is_active": True}
         )
     )
     return _run(connection, statement)
+
+
+def _incoming(staging: Table, name: str) -> ColumnElement[Any]:
+    """The value a merge writes for ``name``: staged, or ``Device``'s own for a detail-only
+    field of a SIM staged without its details."""
+    if name in SEARCH_FIELDS:
+        return staging.c[name]
+    return case((staging.c.details_at.is_(None), DEVICE.c[name]), else_=staging.c[name])
 
 
 def insert_new_devices(

@@ -36,6 +36,7 @@ class ProviderOverview:
     fleet: str
     active: bool
     automatic_updates: bool
+    bulk_usage: bool
     time_zone: str
     billing_cycle_end_day: int
     billing_cycle_end_hour: int
@@ -69,6 +70,7 @@ class ProviderChanges:
     clear_account_id: bool = False
     fleet: str | None = None
     automatic_updates: bool | None = None
+    bulk_usage: bool | None = None
     max_rate_plans_per_group: int | None = None
     active: bool | None = None
 
@@ -154,6 +156,8 @@ def _validated(current: ProviderOverview, changes: ProviderChanges) -> tuple[dic
         provider["allow_automatic_rate_plan_updates"] = changes.automatic_updates
     if changes.active is not None:
         provider["is_active"] = changes.active
+    if changes.bulk_usage is not None:
+        provider["bulk_usage"] = changes.bulk_usage
     if changes.max_rate_plans_per_group is not None:
         if changes.max_rate_plans_per_group < 1:
             raise InputError("max rate plans per group must be at least 1")
@@ -211,6 +215,7 @@ def _overview(connection: Connection, name: str) -> ProviderOverview:
     return ProviderOverview(
         name=provider.name, fleet=provider.fleet, active=bool(provider.is_active),
         automatic_updates=bool(provider.allow_automatic_rate_plan_updates),
+        bulk_usage=bool(provider.bulk_usage),
         time_zone=provider.time_zone, billing_cycle_end_day=provider.billing_cycle_end_day,
         billing_cycle_end_hour=provider.billing_cycle_end_hour,
         optimization_start_hour=provider.optimization_start_hour_local,

@@ -43,6 +43,7 @@ class ProviderSettings:
     secret_ref: str
     account_id: str | None
     fleet: str = Fleet.M2M.value
+    bulk_usage: bool = True
 
 
 FLEETS = tuple(fleet.value for fleet in Fleet)
@@ -138,6 +139,7 @@ def load_provider(connection: Connection, name: str) -> ProviderSettings:
             ServiceProvider.billing_cycle_end_hour,
             ServiceProvider.time_zone,
             ServiceProvider.fleet,
+            ServiceProvider.bulk_usage,
             JasperAuthentication.id.label("auth_id"),
             JasperAuthentication.base_url,
             JasperAuthentication.username,
@@ -170,6 +172,7 @@ def load_provider(connection: Connection, name: str) -> ProviderSettings:
         secret_ref=row.secret_ref,
         account_id=row.account_id,
         fleet=row.fleet,
+        bulk_usage=bool(row.bulk_usage),
     )
 
 

@@ -5,8 +5,8 @@ The staging tables hold what the carrier sent, as it sent it (duplicates include
 sync, so rows go in as tuples, in batches: PostgreSQL through ``COPY ... FROM STDIN``
 (psycopg 3), other databases through one ``executemany`` per batch.
 
-Each batch commits on its own: staging is scratch space, cleared at the start of every sync,
-so a crash while staging only means the next sync starts over.
+Each batch commits on its own: staging is scratch space, cleared when a fresh sync starts (by
+the holder of the provider's running sync only) and kept when a stopped sync is resumed.
 """
 
 from __future__ import annotations
@@ -40,6 +40,9 @@ SYNCED_FIELDS = (
 """Device columns the carrier owns: staged as sent, then copied into ``Device`` by the merge,
 which compares them to detect a change."""
 
+SEARCH_FIELDS = ("status", "communication_plan", "carrier_rate_plan_code")
+"""The fields Search Devices answers (with the ICCID); the others need Get Device Details."""
+
 DEVICE_COLUMNS = ("service_provider_id", "page_number", "staged_at", "iccid", *SYNCED_FIELDS)
 USAGE_COLUMNS = (
     "service_provider_id",
@@ -64,6 +67,34 @@ def clear_staging(engine: Engine, provider_id: int) -> None:
     with engine.begin() as connection:
         for table in (DEVICE_STAGING, USAGE_STAGING):
             connection.execute(delete(table).where(table.c.service_provider_id == provider_id))
+
+
+def clear_usage_staging(engine: Engine, provider_id: int) -> None:
+    """Delete the provider's usage staging rows (usage is read afresh by every sync)."""
+    with engine.begin() as connection:
+        connection.execute(
+            delete(USAGE_STAGING).where(USAGE_STAGING.c.service_provider_id == provider_id)
+        )
+
+
+def detail_values(device: Device, fetched_at: datetime) -> dict[str, Any]:
+    """What Get Device Details adds to a staged SIM (every field the search lacks, and the
+    fresher search fields), keyed by staging column, with ``iccid`` and ``details_at``."""
+    return {
+        "iccid": device.iccid,
+        "imsi": _cut(device.imsi, 20),
+        "msisdn": _cut(device.msisdn, 20),
+        "imei": _cut(device.imei, 20),
+        "status": _cut(device.status, 30),
+        "communication_plan": _cut(device.communication_plan, 255),
+        "carrier_rate_plan_code": _cut(device.rate_plan, 255),
+        "account_id": _cut(device.account_id, 50),
+        "customer": _cut(device.customer, 255),
+        "date_activated": device.date_activated,
+        "date_added": device.date_added,
+        "date_updated": device.date_updated,
+        "details_at": fetched_at,
+    }
 
 
 def device_row(

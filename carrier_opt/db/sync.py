@@ -1,19 +1,26 @@
 """Sync one provider's SIMs and usage from the carrier into the database.
 
-The flow (legacy "Jasper AWS Get Devices Queue" + ``usp_Update_Jasper_Device``):
+The flow (legacy "Jasper AWS Get Devices Queue" + ``usp_Update_Jasper_Device``), as the real
+API allows it (``jasper-api.md``):
 
-1. clear the provider's staging rows;
-2. page through ``GET /devices?modifiedSince=...`` into ``JasperDeviceStaging``;
-3. usage, the economical way: one paged ``GET /usages`` series per rate plan the provider's SIMs
+1. open the sync (:mod:`carrier_opt.db.sync_runs`): one at a time per provider, resuming a
+   stopped one, from the provider's watermark — SIMs modified since the last completed sync;
+2. page through ``GET /devices?modifiedSince=...`` into ``JasperDeviceStaging``, one commit per
+   page. The search answers four fields per SIM (iccid, status, ratePlan, communicationPlan);
+3. ``GET /devices/{iccid}`` for every SIM the search listed — new or modified since the
+   watermark, so a re-sync with nothing modified makes no details call — for its activation
+   date, customer, msisdn, imsi, account and modification date; staged as they come, so a
+   resumed sync fetches only what is missing;
+4. usage, the economical way: one paged ``GET /usages`` series per rate plan the provider's SIMs
    are on, into ``JasperUsageStaging``; then ``GET /devices/{iccid}/ctdUsages`` only for SIMs
    the bulk data missed;
-4. merge staging into ``Device`` in one transaction (:mod:`carrier_opt.db.merge`) and persist
-   the billing period.
+5. merge staging into ``Device`` in one transaction (:mod:`carrier_opt.db.merge`), persist the
+   billing period, and complete the sync: only then does the watermark move.
 
-Steps 1–3 only touch staging, so a crash before the merge leaves ``Device`` as it was, and a
-crash inside the merge rolls it back; running the sync again starts over from step 1 and
-converges to the same state. Malformed carrier records are skipped and reported in
-:attr:`SyncReport.problems`, never silently.
+Steps 2–4 only touch staging, so a crash before the merge leaves ``Device`` as it was, and a
+crash inside the merge rolls it back; the next sync resumes from the last page and the missing
+details. Malformed carrier records are skipped and reported in :attr:`SyncReport.problems`,
+never silently.
 """
 
 from __future__ import annotations
@@ -24,11 +31,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import CompoundSelect, Connection, Engine, func, select, union
+from sqlalchemy import CompoundSelect, Engine, bindparam, func, select, union, update
 
 from carrier_opt.core.billing import BillingPeriodSpan, period_containing
 from carrier_opt.core.usage import projection_factor
 from carrier_opt.db.merge import DEVICE, MergeCounts, merge_staging
+from carrier_opt.db.models import SyncStatus
 from carrier_opt.db.providers import (
     ProviderSettings,
     ensure_billing_period,
@@ -42,10 +50,13 @@ from carrier_opt.db.staging import (
     USAGE_STAGING,
     StagingLoader,
     bulk_usage_row,
-    clear_staging,
+    clear_usage_staging,
     ctd_usage_row,
+    detail_values,
     device_row,
+    load_rows,
 )
+from carrier_opt.db.sync_runs import SyncRun, begin_sync, finish_sync, record_progress
 from carrier_opt.db.types import utc_now
 from carrier_opt.errors import CarrierApiError
 from carrier_opt.jasper.client import ApiStats, JasperClient
@@ -54,23 +65,47 @@ from carrier_opt.jasper.transport import JasperApiError
 
 log = logging.getLogger(__name__)
 
-MAX_MODIFIED_SINCE_AGE = timedelta(days=364)
-"""The API refuses ``modifiedSince`` more than a year old; a day of margin."""
-
-LEGACY_WINDOW = timedelta(days=31 + 1)
-"""The legacy sync asked for SIMs modified in the last month and a day."""
-
-INCREMENTAL_OVERLAP = timedelta(days=1)
-"""Incremental syncs re-read a day before the newest known modification (clock skew)."""
+DETAILS_PER_COMMIT = 50
+"""Device details written (and the sync's heartbeat beaten) every this many SIMs."""
 
 
 @dataclass(frozen=True)
 class SyncProgress:
-    """Where a running sync is: ``phase`` is devices, usage, ctd-usage or merge."""
+    """Where a running sync is: ``phase`` is devices, details, usage, ctd-usage or merge;
+    ``seconds`` since the phase began (for an ETA)."""
 
     phase: str
     done: int
     total: int | None = None
+    seconds: float = 0.0
+
+    @property
+    def eta_s(self) -> float | None:
+        """Seconds left at the phase's pace so far (``None`` when it cannot be told)."""
+        if not self.total or not self.done or self.seconds <= 0:
+            return None
+        return self.seconds / self.done * (self.total - self.done)
+
+    def describe(self, width: int = 24) -> str:
+        """``details [#########.......] 3,210/9,874 SIMs, ETA 22 min`` (no bar without a
+        total): one line for a terminal or a run's log."""
+        unit = {"devices": "pages", "details": "SIMs", "usage": "rate plans", "ctd-usage": "SIMs"}
+        what = unit.get(self.phase, "steps")
+        if not self.total:
+            return f"{self.phase}: {self.done:,} {what}"
+        filled = min(width, round(width * self.done / self.total))
+        bar = "#" * filled + "." * (width - filled)
+        eta = self.eta_s
+        left = "" if eta is None else f", ETA {_duration(eta)}"
+        return f"{self.phase} [{bar}] {self.done:,}/{self.total:,} {what}{left}"
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 ProgressCallback = Callable[[SyncProgress], None]
@@ -84,24 +119,32 @@ class SyncReport:
     period_key: str
     modified_since: datetime
     api: ApiStats = field(default_factory=ApiStats)
+    resumed: bool = False
+    pages_read: int = 0
     devices_staged: int = 0
+    details_calls: int = 0
     rate_plans_queried: int = 0
     bulk_usage_rows: int = 0
     ctd_usage_calls: int = 0
     merge: MergeCounts = field(default_factory=MergeCounts)
     problems: list[str] = field(default_factory=list)
+    """Carrier records skipped as malformed."""
+    warnings: list[str] = field(default_factory=list)
+    """Usage read per SIM instead of in bulk, and why (an odd answer, a plan without SIMs)."""
     seconds: float = 0.0
 
     def summary(self) -> str:
         """One line of counts for the command line and logs."""
         merge = self.merge
+        resumed = " (resumed)" if self.resumed else ""
         return (
-            f"{self.provider} {self.period_key}: {self.api.pages} pages, {self.api.calls} calls, "
+            f"{self.provider} {self.period_key}{resumed}: {self.api.pages} pages, "
+            f"{self.details_calls} device details, {self.api.calls} calls, "
             f"{self.api.retries} retries; devices {merge.inserted} inserted, "
             f"{merge.updated} updated, {merge.unchanged} unchanged; "
             f"usage for {merge.usage_rows} SIMs ({self.bulk_usage_rows} bulk, "
             f"{self.ctd_usage_calls} per-SIM); {len(self.problems)} skipped records; "
-            f"{self.seconds:.1f} s"
+            f"{len(self.warnings)} warnings; {self.seconds:.1f} s"
         )
 
 
@@ -113,31 +156,43 @@ def sync_provider(
     since: datetime | None = None,
     now: datetime | None = None,
     progress: ProgressCallback | None = None,
+    holder: str = "command line",
 ) -> SyncReport:
     """Sync devices then usage of ``provider_name`` into ``Device``; answers a report.
 
     ``client`` defaults to one built from the provider's settings and environment credentials;
-    ``since`` to an incremental window (see :func:`default_modified_since`); ``now`` (aware) to
-    the current time, which picks the billing period.
+    ``since`` overrides the watermark (see :func:`~carrier_opt.db.sync_runs.watermark`);
+    ``now`` (aware) is the current time, which picks the billing period. Raises
+    :class:`~carrier_opt.db.sync_runs.SyncBusy` while another sync of the provider runs.
     """
     started = time.monotonic()
     now = now or utc_now()
     with engine.connect() as connection:
         provider = load_provider(connection, provider_name)
-        since = since or default_modified_since(connection, provider.id, now)
     period = period_containing(provider.cycle, now)
+    run = begin_sync(engine, provider.id, now=now, holder=holder, since=since)
     own_client = client is None
-    client = client or JasperClient(provider.base_url, *jasper_credentials(provider))
-    report = SyncReport(provider.name, period.key, since)
-    stats_before = client.stats
-    notify = progress or (lambda _progress: None)
+    report = SyncReport(provider.name, period.key, run.modified_since, resumed=run.resumed)
     try:
-        clear_staging(engine, provider.id)
-        report.devices_staged = _stage_devices(engine, client, provider, since, report, notify)
-        usage_date = now  # the sync's own clock: a pinned "now" dates its usage too
-        covered = _stage_bulk_usage(engine, client, provider, period, usage_date, report, notify)
-        _stage_missing_usage(engine, client, provider, period, usage_date, covered, report, notify)
-        notify(SyncProgress("merge", 0, 1))
+        client = client or JasperClient(provider.base_url, *jasper_credentials(provider))
+    except Exception as exc:
+        finish_sync(engine, run, SyncStatus.FAILED, now, error=str(exc))
+        raise
+    stats_before = client.stats
+    clock = _RunClock(now, started)
+    step = _Sync(engine, client, provider, run, report, progress or (lambda _p: None), clock)
+    try:
+        step.search()
+        step.details()
+        covered, answered_at = _stage_bulk_usage(
+            engine, client, provider, period, report, step.notify, now
+        )
+        # Usage is dated by the carrier's answer (its clock), not by this sync's.
+        usage_date = answered_at or now
+        _stage_missing_usage(
+            engine, client, provider, period, usage_date, covered, report, step.notify
+        )
+        step.notify(SyncProgress("merge", 0, 1))
         with engine.begin() as connection:
             period_id = ensure_billing_period(connection, provider.id, period)
             report.merge = merge_staging(
@@ -147,9 +202,12 @@ def sync_provider(
                 billing_period_id=period_id,
                 projection_factor=projection_factor(period, usage_date, as_of=usage_date),
             )
-        notify(SyncProgress("merge", 1, 1))
-    except JasperApiError as exc:
-        if exc.status == 401:
+        step.notify(SyncProgress("merge", 1, 1))
+        report.api = client.stats - stats_before
+        finish_sync(engine, run, SyncStatus.COMPLETED, clock())
+    except BaseException as exc:
+        finish_sync(engine, run, SyncStatus.FAILED, clock(), error=f"{type(exc).__name__}: {exc}")
+        if isinstance(exc, JasperApiError) and exc.status == 401:
             raise CarrierApiError(
                 f"{provider.name}: the carrier refused the credentials "
                 f"({exc.carrier_message or 'HTTP 401'}); "
@@ -168,42 +226,138 @@ def sync_provider(
     return report
 
 
-def default_modified_since(connection: Connection, provider_id: int, now: datetime) -> datetime:
-    """Where an incremental device search starts.
+class _RunClock:
+    """The sync's ``now`` moved on by the time elapsed: heartbeats in the same time base as the
+    (possibly pinned) ``now`` the sync was started with."""
 
-    The earlier of the legacy window (a month and a day) and a day before the newest
-    modification already known, never older than the API allows (a year). A provider with no
-    SIMs yet gets the whole year.
-    """
-    oldest_allowed = now - MAX_MODIFIED_SINCE_AGE
-    newest_known = connection.scalar(
-        select(func.max(DEVICE.c.date_updated)).where(DEVICE.c.service_provider_id == provider_id)
-    )
-    if newest_known is None:
-        return oldest_allowed
-    return max(oldest_allowed, min(newest_known - INCREMENTAL_OVERLAP, now - LEGACY_WINDOW))
+    def __init__(self, now: datetime, started: float) -> None:
+        self.now, self.started = now, started
+
+    def __call__(self) -> datetime:
+        return self.now + timedelta(seconds=time.monotonic() - self.started)
 
 
-def _stage_devices(
-    engine: Engine,
-    client: JasperClient,
-    provider: ProviderSettings,
-    since: datetime,
-    report: SyncReport,
-    notify: ProgressCallback,
-) -> int:
-    loader = StagingLoader(engine, DEVICE_STAGING, DEVICE_COLUMNS)
-    result = client.search_devices(since, account_id=provider.account_id, skip_malformed=True)
-    staged_at = utc_now()
-    pages_seen = 0
-    for device in result:
-        loader.add(device_row(provider.id, device, result.pages_read, staged_at))
-        if result.pages_read != pages_seen:
-            pages_seen = result.pages_read
-            notify(SyncProgress("devices", pages_seen))
-    loader.flush()
-    report.problems.extend(str(problem) for problem in result.problems)
-    return loader.loaded
+class _Sync:
+    """The device steps of one sync: search pages, then details, each resumable."""
+
+    def __init__(self, engine, client, provider, run: SyncRun, report, progress, clock) -> None:
+        self.engine = engine
+        self.client = client
+        self.provider = provider
+        self.run = run
+        self.report = report
+        self.progress = progress
+        self.clock = clock
+        self.phase_started = time.monotonic()
+
+    def notify(self, progress: SyncProgress) -> None:
+        self.progress(progress)
+
+    def search(self) -> None:
+        """Stage every page of the search, one commit per page (with the run's progress); a
+        resumed sync goes on after its last committed page.
+
+        The listing is ordered by modification, so a SIM modified while (or between) pages are
+        read moves to its end: it is listed twice, and the merge keeps the newer copy. The
+        resumed listing starts where the stopped one was, as an uninterrupted one would go on;
+        SIMs modified since the stopped sync's search began are listed again by the next sync,
+        whose watermark is that moment."""
+        if self.run.search_done:
+            return
+        self.phase_started = time.monotonic()
+        staged_at = utc_now()
+        for page_number, devices in self._listing(self.run.pages_done + 1):
+            rows = [device_row(self.provider.id, d, page_number, staged_at) for d in devices]
+            with self.engine.begin() as connection:
+                load_rows(connection, DEVICE_STAGING, DEVICE_COLUMNS, rows)
+            self.report.devices_staged += len(rows)
+            self.report.pages_read += 1
+            record_progress(self.engine, self.run, self.clock(), pages_done=page_number)
+            self.notify(
+                SyncProgress("devices", page_number, None, time.monotonic() - self.phase_started)
+            )
+        record_progress(self.engine, self.run, self.clock(), search_done=True,
+                        devices_listed=self._staged_sims())  # fmt: skip
+
+    def _listing(self, start_page: int):
+        """The search's pages from ``start_page`` (problems go to the report as they come)."""
+        result = self.client.search_devices(
+            self.run.modified_since, account_id=self.provider.account_id, skip_malformed=True,
+            start_page=start_page,
+        )  # fmt: skip
+        for page in result.pages():
+            yield page
+            self.report.problems.extend(str(problem) for problem in result.problems)
+            result.problems.clear()
+
+    def details(self) -> None:
+        """Get Device Details for every staged SIM that has none yet, in commits of
+        :data:`DETAILS_PER_COMMIT` (each beats the run's heart)."""
+        pending = self._sims_without_details()
+        total, done = len(pending), 0
+        self.phase_started = time.monotonic()
+        for start in range(0, total, DETAILS_PER_COMMIT):
+            chunk = pending[start : start + DETAILS_PER_COMMIT]
+            values = [v for v in (self._details_of(iccid) for iccid in chunk) if v is not None]
+            self._store_details(values)
+            done += len(chunk)
+            self.notify(SyncProgress("details", done, total, time.monotonic() - self.phase_started))
+        record_progress(self.engine, self.run, self.clock(), details_fetched=total)
+
+    def _details_of(self, iccid: str) -> dict | None:
+        self.report.details_calls += 1
+        try:
+            device = self.client.device_details(iccid)
+        except MalformedRecordError as exc:
+            self.report.problems.append(str(exc.problem))
+            return None
+        except JasperApiError as exc:
+            if exc.retryable or exc.status == 401:
+                raise
+            self.report.problems.append(str(_problem_for(iccid, exc, "")))
+            return None
+        return detail_values(device, utc_now())
+
+    def _store_details(self, values: list[dict]) -> None:
+        if values:
+            staging = DEVICE_STAGING
+            statement = (
+                update(staging)
+                .where(
+                    staging.c.service_provider_id == self.provider.id,
+                    staging.c.iccid == bindparam("b_iccid"),
+                )
+                .values({name: bindparam(f"b_{name}") for name in values[0] if name != "iccid"})
+            )
+            with self.engine.begin() as connection:
+                connection.execute(
+                    statement, [{f"b_{k}": v for k, v in row.items()} for row in values]
+                )
+        record_progress(self.engine, self.run, self.clock())
+
+    def _sims_without_details(self) -> list[str]:
+        staging = DEVICE_STAGING
+        with self.engine.connect() as connection:
+            return sorted(
+                connection.scalars(
+                    select(staging.c.iccid)
+                    .where(staging.c.service_provider_id == self.provider.id)
+                    .group_by(staging.c.iccid)
+                    .having(func.count(staging.c.details_at) == 0)
+                )
+            )
+
+    def _staged_sims(self) -> int:
+        staging = DEVICE_STAGING
+        with self.engine.connect() as connection:
+            return int(
+                connection.scalar(
+                    select(func.count(func.distinct(staging.c.iccid))).where(
+                        staging.c.service_provider_id == self.provider.id
+                    )
+                )
+                or 0
+            )
 
 
 def _stage_bulk_usage(
@@ -211,33 +365,84 @@ def _stage_bulk_usage(
     client: JasperClient,
     provider: ProviderSettings,
     period: BillingPeriodSpan,
-    usage_date: datetime,
     report: SyncReport,
     notify: ProgressCallback,
-) -> set[str]:
-    """Bulk usage of every rate plan in use; answers the ICCIDs it covered."""
+    now: datetime,
+) -> tuple[set[str], datetime | None]:
+    """Bulk usage of every rate plan in use; answers the ICCIDs it covered and the carrier's
+    answer time. A plan whose answer is of no known shape, or empty while SIMs are on it, and
+    SIMs listed without their usage, are left uncovered with a warning: they fall back to
+    per-SIM ``ctdUsages`` — never zero usage stored silently."""
+    clear_usage_staging(engine, provider.id)  # a resumed sync reads usage afresh
+    if not provider.bulk_usage:
+        report.warnings.append("bulk usage is off for this provider: usage is read per SIM")
+        return set(), None
     plans = _rate_plans_in_use(engine, provider.id)
     report.rate_plans_queried = len(plans)
     loader = StagingLoader(engine, USAGE_STAGING, USAGE_COLUMNS)
     covered: set[str] = set()
+    answered_at: datetime | None = None
     staged_at = utc_now()
     for done, plan in enumerate(plans, start=1):
         try:
-            result = client.usage_by_rate_plan(plan, period.first_local_day, skip_malformed=True)
-            for usage in result:
-                loader.add(bulk_usage_row(provider.id, usage, usage_date, staged_at))
-                covered.add(usage.iccid)
+            bulk = client.usage_by_rate_plan(plan, period.first_local_day, skip_malformed=True)
         except JasperApiError as exc:
             if exc.retryable or exc.status == 401:
                 raise
             # The carrier does not know the plan (renamed, shared pool): its SIMs fall back.
-            report.problems.append(f"GET /usages ratePlanName={plan!r}: {exc}")
+            report.warnings.append(f"GET /usages ratePlanName={plan!r}: {exc}; its SIMs are read "
+                                   "per SIM")  # fmt: skip
             continue
-        report.problems.extend(str(problem) for problem in result.problems)
+        report.problems.extend(str(problem) for problem in bulk.problems)
+        answered_at = answered_at or bulk.timestamp
+        if _bulk_usable(engine, provider.id, bulk, report):
+            for usage in bulk.records():
+                row = bulk_usage_row(provider.id, usage, bulk.timestamp or now, staged_at)
+                loader.add(row)
+                covered.add(usage.iccid)
         notify(SyncProgress("usage", done, len(plans)))
     loader.flush()
     report.bulk_usage_rows = loader.loaded
-    return covered
+    return covered, answered_at
+
+
+def _bulk_usable(engine: Engine, provider_id: int, bulk, report: SyncReport) -> bool:
+    """Whether a plan's bulk answer can be trusted; warnings say why not, naming the plan."""
+    where = f"GET /usages ratePlanName={bulk.rate_plan!r}"
+    if bulk.unknown_keys is not None:
+        report.warnings.append(
+            f"{where}: an answer of no known shape (keys: {', '.join(bulk.unknown_keys)}); "
+            "its SIMs are read per SIM (ctdUsages)"
+        )
+        return False
+    if (
+        not bulk.usage
+        and not bulk.missing_usage
+        and _sims_on_plan(engine, provider_id, bulk.rate_plan)
+    ):
+        report.warnings.append(
+            f"{where}: the answer lists no SIM while SIMs are on the plan; they are read per "
+            "SIM (ctdUsages)"
+        )
+        return False
+    if bulk.missing_usage:
+        report.warnings.append(
+            f"{where}: {len(bulk.missing_usage)} record(s) without their data usage (e.g. "
+            f"{bulk.missing_usage[0]}); those SIMs are read per SIM (ctdUsages)"
+        )
+    return True
+
+
+def _sims_on_plan(engine: Engine, provider_id: int, plan: str) -> bool:
+    staged = select(DEVICE_STAGING.c.iccid).where(
+        DEVICE_STAGING.c.service_provider_id == provider_id,
+        DEVICE_STAGING.c.carrier_rate_plan_code == plan,
+    )
+    known = select(DEVICE.c.iccid).where(
+        DEVICE.c.service_provider_id == provider_id, DEVICE.c.carrier_rate_plan_code == plan
+    )
+    with engine.connect() as connection:
+        return connection.execute(union(staged, known).limit(1)).first() is not None
 
 
 def _stage_missing_usage(
@@ -296,9 +501,9 @@ def _non_null(engine: Engine, query: CompoundSelect) -> Iterable[str]:
         return [value for (value,) in connection.execute(query) if value]
 
 
-def _problem_for(iccid: str, exc: JasperApiError) -> PayloadProblem:
+def _problem_for(iccid: str, exc: JasperApiError, route: str = "/ctdUsages") -> PayloadProblem:
     return PayloadProblem(
-        endpoint=f"GET /devices/{iccid}/ctdUsages",
+        endpoint=f"GET /devices/{iccid}{route}",
         page=None,
         index=None,
         field="(call)",
@@ -311,6 +516,5 @@ def _problem_for(iccid: str, exc: JasperApiError) -> PayloadProblem:
 __all__ = [
     "SyncProgress",
     "SyncReport",
-    "default_modified_since",
     "sync_provider",
 ]

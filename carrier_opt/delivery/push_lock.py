@@ -19,8 +19,6 @@ A holder that finds its lock gone stops at the next boundary.
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +29,7 @@ from sqlalchemy.exc import IntegrityError
 
 from carrier_opt.db.models import RatePlanPushLock
 from carrier_opt.errors import CarrierOptError
+from carrier_opt.processes import process_gone, this_process
 
 log = logging.getLogger(__name__)
 
@@ -65,15 +64,7 @@ class LockHolder:
 
     def process_gone(self) -> bool:
         """True when the holder ran on this host and its process no longer exists."""
-        if self.host != socket.gethostname() or self.pid <= 0:
-            return False
-        try:
-            os.kill(self.pid, 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:  # exists, owned by someone else
-            return False
-        return _is_zombie(self.pid)
+        return process_gone(self.host, self.pid)
 
 
 def current_holder(engine: Engine, provider_id: int) -> LockHolder | None:
@@ -167,7 +158,8 @@ def release(engine: Engine, provider_id: int, push_id: int) -> None:
 
 
 def _me() -> dict[str, object]:
-    return {"host": socket.gethostname()[:255], "pid": os.getpid()}
+    host, pid = this_process()
+    return {"host": host, "pid": pid}
 
 
 def _try_insert(
@@ -218,12 +210,3 @@ def _take_over(
     except _Lost:
         return None
     return push_id
-
-
-def _is_zombie(pid: int) -> bool:
-    """A killed child not yet reaped by its parent still has a pid: it is dead all the same."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
-            return handle.read().rsplit(")", 1)[-1].split()[0] == "Z"
-    except (OSError, IndexError):
-        return False

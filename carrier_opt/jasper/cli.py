@@ -49,6 +49,22 @@ from carrier_opt.jasper.fake_prices import write_fake_customer_sims, write_fake_
     help="Share of SIMs left out of bulk usage.",
 )
 @click.option(
+    "--usage-shape",
+    type=click.Choice(["usages", "zones", "unknown"]),
+    default="usages",
+    show_default=True,
+    help="Shape of GET /usages answers (both known shapes, or one no client knows).",
+)
+@click.option(
+    "--ignore-page-number", is_flag=True, help="Serve page 1 whatever page is asked (broken)."
+)
+@click.option(
+    "--replay",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="Serve the answers `carrier-opt jasper check --record` saved, instead of a fleet.",
+)
+@click.option(
     "--fleet",
     type=click.Choice(["m2m", "mobility"]),
     default="m2m",
@@ -76,10 +92,13 @@ def fake_jasper(
     duplicates: int,
     malformed_fraction: float,
     missing_usage_fraction: float,
+    usage_shape: str,
+    ignore_page_number: bool,
+    replay: Path | None,
     fleet: str,
     write_prices: Path | None,
 ) -> None:
-    """Serve a fake Jasper API with a seeded synthetic fleet until Ctrl-C."""
+    """Serve a fake Jasper API with a seeded synthetic fleet (or a recording) until Ctrl-C."""
     try:
         faults = FakeFaults(
             error_rate=error_rate,
@@ -88,19 +107,18 @@ def fake_jasper(
             duplicates_per_search=duplicates,
             malformed_fraction=malformed_fraction,
             missing_usage_fraction=missing_usage_fraction,
+            usage_shape=usage_shape,
+            ignore_page_number=ignore_page_number,
         )
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
-    fake = FakeJasper(
-        devices,
-        seed,
-        host=host,
-        port=port,
-        username=username,
-        api_key=api_key,
-        faults=faults,
-        fleet=fleet,
-    )
+    options = dict(host=host, port=port, username=username, api_key=api_key, faults=faults)
+    if replay is not None:
+        from carrier_opt.jasper.replay import ReplayJasper
+
+        fake: FakeJasper = ReplayJasper(replay, **options)
+    else:
+        fake = FakeJasper(devices, seed, fleet=fleet, **options)
     if write_prices is not None:
         click.echo("prices written: " + ", ".join(map(str, write_price_files(write_prices, fake))))
     try:

@@ -25,13 +25,18 @@ from requests.auth import HTTPBasicAuth
 from tenacity import (
     RetryCallState,
     Retrying,
-    retry_if_exception,
     stop_after_attempt,
     stop_before_delay,
 )
 
 from carrier_opt.errors import ConfigurationError, InputError
-from carrier_opt.jasper.paging import PagedResult
+from carrier_opt.jasper.paging import (
+    MAX_PAGES,
+    PagedResult,
+    PageGuard,
+    PagingError,
+    last_page,
+)
 from carrier_opt.jasper.payloads import (
     CtdUsage,
     Device,
@@ -43,16 +48,17 @@ from carrier_opt.jasper.payloads import (
     parse_ctd_usage,
     parse_device,
     parse_rate_plan,
-    parse_rate_plan_usage,
 )
 from carrier_opt.jasper.throttle import gate_for
 from carrier_opt.jasper.transport import (
     JasperApiError,
     RetryPolicy,
+    answer_date,
     error_from_exception,
     error_from_response,
     parse_json_body,
 )
+from carrier_opt.jasper.usage_shapes import BulkUsage, parse_usage_page
 
 log = logging.getLogger(__name__)
 
@@ -178,12 +184,15 @@ class JasperClient:
         account_id: str | None = None,
         *,
         skip_malformed: bool = False,
+        start_page: int = 1,
     ) -> PagedResult[Device]:
         """Every SIM modified in the window, page by page, oldest modification first.
 
-        A device modified while paging may come twice: pass the result through
-        :func:`~carrier_opt.jasper.payloads.deduplicate_devices`. With ``skip_malformed`` bad
-        records land in ``result.problems`` instead of raising.
+        The real API answers four fields per SIM (iccid, status, ratePlan, communicationPlan):
+        the rest needs :meth:`device_details`. A device modified while paging may come twice:
+        pass the result through :func:`~carrier_opt.jasper.payloads.deduplicate_devices`.
+        With ``skip_malformed`` bad records land in ``result.problems`` instead of raising;
+        ``start_page`` resumes a listing.
         """
         params: dict[str, str] = {"modifiedSince": _iso_timestamp(modified_since, "modified_since")}
         if modified_till is not None:
@@ -192,7 +201,9 @@ class JasperClient:
             params["status"] = status
         if account_id:
             params["accountId"] = str(account_id)
-        return self._paged("devices", params, "devices", parse_device, skip_malformed)
+        return self._paged(
+            "devices", params, "devices", parse_device, skip_malformed, start_page=start_page
+        )
 
     def device_details(self, iccid: str) -> Device:
         """All the carrier knows about one SIM (one call: avoid per SIM in a sync)."""
@@ -206,15 +217,36 @@ class JasperClient:
 
     def usage_by_rate_plan(
         self, rate_plan_name: str, cycle_start_date: date, *, skip_malformed: bool = False
-    ) -> PagedResult[RatePlanUsage]:
-        """Usage of every SIM on one rate plan in the cycle starting ``cycle_start_date``."""
+    ) -> BulkUsage:
+        """Usage of every SIM on one rate plan in the cycle starting ``cycle_start_date``,
+        over every page, whatever known shape the carrier answers in (see
+        :mod:`~carrier_opt.jasper.usage_shapes`). An unknown shape or records without their
+        usage are reported on the result, never read as zero. Strict unless
+        ``skip_malformed``: the first malformed record raises."""
         if not rate_plan_name:
             raise InputError("usage_by_rate_plan needs a rate plan name")
         params = {"ratePlanName": rate_plan_name, "cycleStartDate": cycle_start_date.isoformat()}
-        parse = functools.partial(
-            parse_rate_plan_usage, rate_plan=rate_plan_name, cycle_start_date=cycle_start_date
-        )
-        return self._paged("usages", params, "usages", parse, skip_malformed)
+        bulk = BulkUsage(rate_plan_name, cycle_start_date)
+        guard = PageGuard("GET /usages")
+        for page_number in range(1, MAX_PAGES + 1):
+            page_params = {
+                **params,
+                "pageSize": str(self.page_size),
+                "pageNumber": str(page_number),
+            }
+            body, answered_at = self._call("GET", "usages", params=page_params, with_date=True)
+            self._stats.add("pages")
+            page = parse_usage_page(body, "GET /usages", page_number)
+            guard.check(page_number, body, sorted(page.usage) + page.missing_usage)
+            if page.problems and not skip_malformed:
+                raise MalformedRecordError(page.problems[0])
+            bulk.add(page)
+            bulk.timestamp = bulk.timestamp or answered_at
+            if page.shape is None or last_page(
+                body, len(page.usage) + len(page.missing_usage), self.page_size
+            ):
+                return bulk
+        raise PagingError(f"GET /usages ratePlanName={rate_plan_name!r}: the server never ended")
 
     def rate_plans(
         self, account_id: str | None = None, *, skip_malformed: bool = False
@@ -236,6 +268,11 @@ class JasperClient:
         answer = self._call("PUT", f"devices/{_iccid_path(iccid)}", json_body=body)
         return str(answer.get("iccid") or iccid) if isinstance(answer, dict) else iccid
 
+    def raw_get(self, path: str, params: Mapping[str, str] | None = None) -> Any:
+        """One GET below the base URL, answered as decoded JSON (for ``jasper check``, which
+        compares raw answers with the project's schemas); polite and retried like any call."""
+        return self._call("GET", path.lstrip("/"), params=params)
+
     # --- plumbing ----------------------------------------------------------------------------
 
     def _paged(
@@ -245,6 +282,7 @@ class JasperClient:
         records_key: str,
         parse: Callable[[Any, RecordPlace], Any],
         skip_malformed: bool,
+        start_page: int = 1,
     ) -> PagedResult[Any]:
         def fetch_page(page_number: int) -> Any:
             page_params = {
@@ -263,6 +301,7 @@ class JasperClient:
             fetch_page=fetch_page,
             parse=parse,
             skip_malformed=skip_malformed,
+            start_page=start_page,
         )
 
     def _call(
@@ -272,22 +311,31 @@ class JasperClient:
         *,
         params: Mapping[str, str] | None = None,
         json_body: Any = None,
+        with_date: bool = False,
     ) -> Any:
-        """One logical call: attempts through the gate, retried per the policy."""
+        """One logical call: attempts through the gate, retried per the policy. Answers the
+        decoded body, or (body, the answer's ``Date``) with ``with_date``."""
         policy = self.retry_policy
         retrying = Retrying(
             stop=stop_after_attempt(policy.max_attempts) | stop_before_delay(policy.max_total_s),
             wait=policy.backoff_s,
-            retry=retry_if_exception(lambda exc: isinstance(exc, JasperApiError) and exc.retryable),
+            retry=_worth_another_attempt,
             before_sleep=functools.partial(self._before_retry, f"{method} /{path}"),
             reraise=True,
         )
         try:
-            return retrying(self._attempt, method, path, params, json_body)
+            body, answered_at = retrying(self._attempt, method, path, params, json_body)
+            return (body, answered_at) if with_date else body
         except JasperApiError as exc:
             attempts = retrying.statistics.get("attempt_number", 1)
             exc.attempts = attempts
-            if attempts > 1:
+            budget = policy.max_total_s
+            if exc.retryable and exc.retry_after_s and exc.retry_after_s > budget:
+                exc.args = (
+                    f"{exc.args[0]} (the carrier asked to wait {exc.retry_after_s:.0f} s, "
+                    f"beyond this call's time budget of {budget:.0f} s)",
+                )
+            elif attempts > 1:
                 exc.args = (f"{exc.args[0]} (gave up after {attempts} attempts)",)
             raise
 
@@ -314,7 +362,7 @@ class JasperClient:
             if error.throttled:
                 self._stats.add("throttled")
             raise error
-        return parse_json_body(response, what)
+        return parse_json_body(response, what), answer_date(response)
 
     def _before_retry(self, what: str, retry_state: RetryCallState) -> None:
         self._stats.add("retries")
@@ -327,6 +375,17 @@ class JasperClient:
             self.retry_policy.max_attempts,
             sleep_s,
         )
+
+
+def _worth_another_attempt(state: RetryCallState) -> bool:
+    """Retry what Cisco says to retry; an answer that is not JSON (an HTML error page behind
+    a 200, a proxy's login page) once only — a second one is not a glitch."""
+    error = state.outcome.exception() if state.outcome is not None else None
+    if not isinstance(error, JasperApiError):
+        return False
+    if error.retryable:
+        return True
+    return error.not_json and state.attempt_number < 2
 
 
 def _normalise_base_url(base_url: str) -> str:

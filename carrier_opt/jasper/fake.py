@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import email.utils
 import hmac
 import json
 import logging
@@ -57,7 +58,11 @@ class FakeFaults:
     modified when page 2 is asked for, so they appear on two pages. Per fleet (read when the
     fake is built): ``malformed_fraction`` of SIMs have broken records (no ICCID, a garbage
     date or a garbage usage number) and ``missing_usage_fraction`` of SIMs are left out of
-    bulk usage, so a client must fall back to ``ctdUsages``.
+    bulk usage, so a client must fall back to ``ctdUsages``. Per answer shape:
+    ``usage_shape`` is the ``GET /usages`` shape served — ``usages`` (records with ``iccid``),
+    ``zones`` (per-zone ``devices`` with ``deviceId``, a SIM's usage split over two zones) or
+    ``unknown`` (a shape no client knows); ``ignore_page_number`` serves page 1 whatever page is
+    asked (echoing the number asked), as a broken server would.
     """
 
     error_rate: float = 0.0
@@ -67,8 +72,12 @@ class FakeFaults:
     duplicates_per_search: int = 0
     malformed_fraction: float = 0.0
     missing_usage_fraction: float = 0.0
+    usage_shape: str = "usages"
+    ignore_page_number: bool = False
 
     def __post_init__(self) -> None:
+        if self.usage_shape not in ("usages", "zones", "unknown"):
+            raise ValueError("usage_shape must be usages, zones or unknown")
         rates = (self.error_rate, self.throttle_rate, self.malformed_fraction)
         if any(not 0.0 <= rate <= 1.0 for rate in (*rates, self.missing_usage_fraction)):
             raise ValueError("fault rates and fractions must be between 0 and 1")
@@ -153,6 +162,8 @@ class FakeJasper:
     def faults(self, faults: FakeFaults) -> None:
         self._faults = faults
         self.carrier.duplicates_per_search = faults.duplicates_per_search
+        self.carrier.usage_shape = faults.usage_shape
+        self.carrier.ignore_page_number = faults.ignore_page_number
 
     def now(self) -> datetime:
         """The fake's clock: the real one, shifted to read ``now`` when the fake was built."""
@@ -358,6 +369,13 @@ class _Handler(BaseHTTPRequestHandler):
     # Headers and body go out in two writes; with Nagle on, the client's delayed ACK would
     # stall every answer by ~40 ms.
     disable_nagle_algorithm = True
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The ``Date`` header by the fake's own clock (a pinned fake answers at its "now")."""
+        fake: FakeJasper = self.server.fake  # type: ignore[attr-defined]
+        if timestamp is None:
+            return email.utils.format_datetime(fake.now(), usegmt=True)
+        return super().date_time_string(timestamp)
 
     def _serve(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)

@@ -38,20 +38,32 @@ ONE_YEAR = timedelta(days=365)
 GARBAGE_DATE = "31/02/2024 25:61"
 GARBAGE_NUMBER = "1.2 MB"
 
-_SEARCH_PARAMS = {"modifiedSince", "modifiedTill", "accountId", "status", "pageSize", "pageNumber"}
-_USAGE_PARAMS = {"ratePlanName", "cycleStartDate", "usageType", "pageNumber", "pageSize"}
+_CUSTOM_FIELDS = (
+    *(f"accountCustom{n}" for n in range(1, 11)),
+    *(f"operatorCustom{n}" for n in range(1, 6)),
+    *(f"customerCustom{n}" for n in range(1, 6)),
+)
+"""The custom fields the public spec lets a search filter on and a PUT set."""
+_SEARCH_PARAMS = {
+    "modifiedSince", "modifiedTill", "accountId", "status", "pageSize", "pageNumber",
+    *_CUSTOM_FIELDS,
+}  # fmt: skip
+_USAGE_PARAMS = {
+    "ratePlanName", "cycleStartDate", "usageType", "ratePlanVersion", "pageNumber", "pageSize",
+}  # fmt: skip
 _RATE_PLAN_PARAMS = {"accountId", "pageSize", "pageNumber"}
 _EDITABLE = {
     "status": "status",
     "ratePlan": "rate_plan",
     "communicationPlan": "communication_plan",
     "customer": "customer",
-    "endConsumerId": "end_consumer_id",
     "deviceID": "device_id",
     "modemID": "modem_id",
-    "simNotes": "sim_notes",
     "overageLimitOverride": "overage_limit_override",
 }
+"""The public ``DeviceEditModel``'s fields kept as attributes; its custom fields and
+``ipv4Address``/``ipv6Address`` are kept in the SIM's ``extra``."""
+_EDITABLE_EXTRA = (*_CUSTOM_FIELDS, "ipv4Address", "ipv6Address")
 _USAGE_TYPES = {"DATA": "dataUsage", "SMS": "smsUsage", "VOICE": "voiceUsage"}
 _SNAPSHOTS_KEPT = 64
 
@@ -88,6 +100,8 @@ class DeviceEdit:
     iccid: str
     fields: dict[str, Any]
     received_at: datetime
+    effective_at: datetime | None = None
+    """When a scheduled edit takes effect (``effectiveDate`` in the future); None: at once."""
 
 
 @dataclass
@@ -112,6 +126,10 @@ class FakeCarrier:
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     edits: list[DeviceEdit] = field(default_factory=list)
     rate_plans_published: tuple[FakeRatePlan, ...] = RATE_PLANS
+    usage_shape: str = "usages"
+    ignore_page_number: bool = False
+    scheduled: list[DeviceEdit] = field(default_factory=list)
+    """Edits with a future ``effectiveDate``, waiting for it."""
 
     def __post_init__(self) -> None:
         self._lock = threading.RLock()
@@ -123,6 +141,7 @@ class FakeCarrier:
         """Answer one call; ``route`` is the path below ``/rws/api/v1/``. Raises FakeApiError."""
         parts = [unquote(part) for part in route.split("/") if part]
         with self._lock:
+            self.apply_due_edits()
             if method == "GET" and len(parts) == 2 and parts[0] == "echo":
                 return {"context": parts[1]}
             if method == "GET" and parts == ["devices"]:
@@ -150,15 +169,18 @@ class FakeCarrier:
         if status and status not in SIM_STATUSES:
             raise invalid_request(f"unknown status {status!r}")
 
+        custom = tuple(sorted((name, query[name]) for name in _CUSTOM_FIELDS if name in query))
+
         def matches(device: FakeDevice) -> bool:
             return (
                 since <= device.date_updated
                 and (till is None or device.date_updated <= till)
                 and (not status or device.status == status)
                 and (not account or device.account_id == account)
+                and all(device.extra.get(name) == value for name, value in custom)
             )
 
-        key = (since, till, status, account, page_size)
+        key = (since, till, status, account, page_size, custom)
         snapshot = self._snapshots.get(key)
         if page_number == 1 or snapshot is None:
             ordered = sorted(filter(matches, self.fleet), key=_modification_order)
@@ -174,11 +196,11 @@ class FakeCarrier:
             key=_modification_order,
         )
         listing = [self._by_iccid[iccid] for iccid in snapshot.iccids] + late
-        page, last_page = _page_of(listing, page_size, page_number)
+        page, last_page = _page_of(listing, page_size, self._served_page(page_number))
         return {
             "pageNumber": page_number,
             "lastPage": last_page,
-            "devices": [device_record(device) for device in page],
+            "devices": [search_record(device) for device in page],
         }
 
     def _search_window(self, query: Mapping[str, str]) -> tuple[datetime, datetime | None]:
@@ -229,9 +251,9 @@ class FakeCarrier:
                 "simProfileId": None,
             }
         )
-        record.update({f"accountCustom{n}": None for n in range(1, 11)})
-        record.update({f"operatorCustom{n}": None for n in range(1, 6)})
-        record.update({f"customerCustom{n}": None for n in range(1, 6)})
+        record.update({name: device.extra.get(name) for name in _CUSTOM_FIELDS})
+        record["fixedIPAddress"] = device.extra.get("ipv4Address")
+        record["fixedIpv6Address"] = device.extra.get("ipv6Address")
         return record
 
     def ctd_usage(self, iccid: str, query: Mapping[str, str]) -> dict[str, Any]:
@@ -266,16 +288,37 @@ class FakeCarrier:
             ) from None
         if not isinstance(fields, dict) or not set(fields) - {"effectiveDate"}:
             raise invalid_request("the body needs at least one field to change")
-        unknown = set(fields) - set(_EDITABLE) - {"effectiveDate"}
+        unknown = set(fields) - set(_EDITABLE) - set(_EDITABLE_EXTRA) - {"effectiveDate"}
         if unknown:
             raise invalid_request(f"unrecognized fields {sorted(unknown)}")
         self._validate_edit(fields)
-        self.edits.append(DeviceEdit(device.iccid, dict(fields), self.clock()))
+        now = self.clock()
+        when = _effective_at(fields)
+        scheduled = when is not None and when > now
+        edit = DeviceEdit(device.iccid, dict(fields), now, when if scheduled else None)
+        self.edits.append(edit)
+        if scheduled:  # the real API schedules it: the SIM keeps its plan until then
+            self.scheduled.append(edit)
+        else:
+            self._apply(device, fields)
+        return {"iccid": device.iccid}
+
+    def _apply(self, device: FakeDevice, fields: Mapping[str, Any]) -> None:
         for carrier_name, attribute in _EDITABLE.items():
             if carrier_name in fields:
                 setattr(device, attribute, fields[carrier_name])
+        for carrier_name in _EDITABLE_EXTRA:
+            if carrier_name in fields:
+                device.extra[carrier_name] = fields[carrier_name]
         self._mark_modified(device)
-        return {"iccid": device.iccid}
+
+    def apply_due_edits(self) -> None:
+        """Carry out the scheduled edits whose time has come (before answering any call)."""
+        now = self.clock()
+        due = [edit for edit in self.scheduled if edit.effective_at and edit.effective_at <= now]
+        for edit in sorted(due, key=lambda e: e.effective_at):
+            self.scheduled.remove(edit)
+            self._apply(self._by_iccid[edit.iccid], edit.fields)
 
     def _validate_edit(self, fields: Mapping[str, Any]) -> None:
         if "status" in fields and fields["status"] not in SIM_STATUSES:
@@ -307,6 +350,9 @@ class FakeCarrier:
         if plan not in self._plan_names():
             raise invalid_request(f"unknown ratePlanName {plan!r}")
         cycle = self._cycle(query.get("cycleStartDate"))
+        version = query.get("ratePlanVersion")
+        if version is not None and not version.isdigit():
+            raise invalid_request("ratePlanVersion must be a whole number")
         usage_type = query.get("usageType")
         if usage_type and usage_type not in _USAGE_TYPES:
             raise invalid_request("usageType must be DATA, SMS or VOICE")
@@ -315,9 +361,20 @@ class FakeCarrier:
             (d for d in self.fleet if d.rate_plan == plan and d.in_bulk_usage),
             key=lambda d: d.iccid,
         )
-        page, last_page = _page_of(on_plan, page_size, page_number)
+        page, last_page = _page_of(on_plan, page_size, self._served_page(page_number))
         records = [self._usage_record(device, cycle, usage_type) for device in page]
+        if self.usage_shape == "zones":
+            return {
+                "ratePlanName": plan, "cycleStartDate": cycle.isoformat(),
+                "pageNumber": page_number, "lastPage": last_page, "zones": _zones(records),
+            }  # fmt: skip
+        if self.usage_shape == "unknown":
+            return {"pageNumber": page_number, "lastPage": last_page, "usageRecords": records}
         return {"pageNumber": page_number, "lastPage": last_page, "usages": records}
+
+    def _served_page(self, asked: int) -> int:
+        """The page actually served: page 1 whatever is asked when ``ignore_page_number``."""
+        return 1 if self.ignore_page_number else asked
 
     def _cycle(self, raw: str | None) -> date:
         current = cycle_start(self.clock())
@@ -377,8 +434,43 @@ def format_jasper_date(moment: datetime | None) -> str | None:
     return moment.strftime("%Y-%m-%d %H:%M:%S.") + f"{moment.microsecond // 1000:03d}+0000"
 
 
+def _zones(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Flat usage records as the zones shape: each SIM's usage split over two zones (80 % at
+    home, the rest roaming), SMS and voice split into mobile-originated and -terminated."""
+    zones: dict[str, list[dict[str, Any]]] = {"Home": [], "Roaming": []}
+    for record in records:
+        data = record.get("dataUsage")
+        numeric = isinstance(data, int)
+        home = (data * 4) // 5 if numeric else data
+        for zone, share in (("Home", home), ("Roaming", data - home if numeric else 0)):
+            if zone == "Roaming" and not numeric:
+                continue
+            usage = {"dataUsage": share}
+            for name, (mo, mt) in (("smsUsage", ("smsMOUsage", "smsMTUsage")),
+                                   ("voiceUsage", ("voiceMOUsage", "voiceMTUsage"))):  # fmt: skip
+                value = record.get(name) if zone == "Home" else 0
+                if isinstance(value, int):
+                    usage[mo], usage[mt] = value - value // 2, value // 2
+            device = {"usage": usage}
+            if "iccid" in record:
+                device["deviceId"] = record["iccid"]
+            zones[zone].append(device)
+    return [{"zone": zone, "devices": devices} for zone, devices in zones.items() if devices]
+
+
+def search_record(device: FakeDevice) -> dict[str, Any]:
+    """A search record as the real API answers it: four fields, nothing else."""
+    record = {
+        "iccid": device.iccid,
+        "status": device.status,
+        "ratePlan": device.rate_plan,
+        "communicationPlan": device.communication_plan,
+    }
+    return _break(record, device)
+
+
 def device_record(device: FakeDevice) -> dict[str, Any]:
-    """A search record: the real API's four fields plus the detail fields (generous fake)."""
+    """The detail fields every ``GET /devices/{iccid}`` answer starts from."""
     record = {
         "iccid": device.iccid,
         "status": device.status,
@@ -454,3 +546,8 @@ def _parse_query_time(raw: str, name: str) -> datetime:
     if parsed.tzinfo is None:
         raise invalid_request(f"{name} needs a UTC offset, e.g. 2016-04-18T17:31:34+00:00")
     return parsed.astimezone(UTC)
+
+
+def _effective_at(fields: Mapping[str, Any]) -> datetime | None:
+    raw = fields.get("effectiveDate")
+    return _parse_query_time(str(raw), "effectiveDate") if raw else None

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
 
+from carrier_opt.errors import CarrierApiError
 from carrier_opt.jasper.payloads import (
     MalformedRecordError,
     PayloadProblem,
@@ -48,8 +49,12 @@ class PagedResult(Generic[T]):
         fetch_page: FetchPage,
         parse: ParseRecord[T],
         skip_malformed: bool = False,
+        start_page: int = 1,
     ) -> None:
+        if start_page < 1:
+            raise ValueError(f"pages are numbered from 1, not {start_page}")
         self.endpoint = endpoint
+        self.start_page = start_page
         self.skip_malformed = skip_malformed
         self.problems: list[PayloadProblem] = []
         self.pages_read = 0
@@ -58,21 +63,29 @@ class PagedResult(Generic[T]):
         self._fetch_page = fetch_page
         self._parse = parse
         self._started = False
+        self._guard = PageGuard(endpoint)
 
     def __iter__(self) -> Iterator[T]:
+        return (record for _, records in self.pages() for record in records)
+
+    def pages(self) -> Iterator[tuple[int, list[T]]]:
+        """(page number, its parsed records) page by page, from ``start_page``: for callers
+        that commit what they got page by page (and so can resume after the last one)."""
         if self._started:
             raise RuntimeError(f"{self.endpoint}: a paged result can be iterated only once")
         self._started = True
-        return self._records()
+        return self._pages()
 
-    def _records(self) -> Iterator[T]:
-        for page_number in range(1, MAX_PAGES + 1):
+    def _pages(self) -> Iterator[tuple[int, list[T]]]:
+        for page_number in range(self.start_page, MAX_PAGES + 1):
             records, last_page = self._read_page(page_number)
+            parsed = []
             for index, raw in enumerate(records):
                 place = RecordPlace(self.endpoint, page_number, index)
-                parsed = self._parse_or_skip(raw, place)
-                if parsed is not None:
-                    yield parsed
+                record = self._parse_or_skip(raw, place)
+                if record is not None:
+                    parsed.append(record)
+            yield page_number, parsed
             if last_page:
                 return
         raise MalformedRecordError(
@@ -87,7 +100,15 @@ class PagedResult(Generic[T]):
         place = RecordPlace(self.endpoint, page_number, None)
         records = body.get(self._records_key) if isinstance(body, dict) else None
         if records is None and isinstance(body, dict):
-            records = []  # an empty listing may leave the key out
+            if parse_flag_or_none(body.get("lastPage")) is not True:
+                # An empty body or {"lastPage": false, "message": "try later"}: a glitch, not
+                # the end of the listing. Stopping here would silently shorten the fleet.
+                raise PagingError(
+                    f"{self.endpoint} page {page_number}: the answer has no "
+                    f"{self._records_key!r} and does not say it is the last page (keys: "
+                    f"{sorted(body) or 'none'}); the listing is incomplete, try again later"
+                )
+            records = []  # an empty last page may leave the key out
         if not isinstance(records, list):
             # A page we cannot read is never skipped: its records would vanish unreported.
             raise MalformedRecordError(
@@ -100,13 +121,8 @@ class PagedResult(Generic[T]):
                     "expected a list of records",
                 )
             )
-        try:
-            last_page = parse_flag(body.get("lastPage"))
-        except ValueError:
-            last_page = None
-        if last_page is None:  # be liberal: a short or empty page is the last one
-            last_page = len(records) < self._page_size
-        return records, last_page or not records
+        self._guard.check(page_number, body, [_identity(r) for r in records])
+        return records, last_page(body, len(records), self._page_size)
 
     def _parse_or_skip(self, raw: Any, place: RecordPlace) -> T | None:
         try:
@@ -117,3 +133,56 @@ class PagedResult(Generic[T]):
             self.problems.append(exc.problem)
             log.warning("skipped %s", exc.problem)
             return None
+
+
+class PagingError(CarrierApiError):
+    """The carrier's paging went wrong: a page that repeats, another page than the one asked,
+    an answer that is neither a page nor the end. The listing cannot be trusted."""
+
+
+class PageGuard:
+    """Checks each page of one listing: the number it echoes is the number asked, and it is
+    not the previous page again (a server that ignores ``pageNumber`` would otherwise be read
+    until :data:`MAX_PAGES`, every record a duplicate)."""
+
+    def __init__(self, endpoint: str) -> None:
+        self.endpoint = endpoint
+        self._previous: list[Any] | None = None
+
+    def check(self, page_number: int, body: Any, identities: list[Any]) -> None:
+        """Raise :class:`PagingError` when page ``page_number`` is not what was asked."""
+        echoed = body.get("pageNumber") if isinstance(body, dict) else None
+        if echoed not in (None, "") and str(echoed).strip() != str(page_number):
+            raise PagingError(
+                f"{self.endpoint}: page {page_number} was asked, page {echoed} answered; the "
+                "server does not honour pageNumber"
+            )
+        if page_number > 1 and identities and identities == self._previous:
+            raise PagingError(
+                f"{self.endpoint}: page {page_number} repeats page {page_number - 1} "
+                f"({len(identities)} identical records); the server does not page"
+            )
+        self._previous = identities
+
+
+def parse_flag_or_none(raw: Any) -> bool | None:
+    """A boolean flag of the carrier's, or ``None`` when absent or unreadable."""
+    try:
+        return parse_flag(raw)
+    except ValueError:
+        return None
+
+
+def last_page(body: Any, records: int, page_size: int) -> bool:
+    """Is this the listing's last page? Its ``lastPage`` when readable; else a short page."""
+    flag = parse_flag_or_none(body.get("lastPage")) if isinstance(body, dict) else None
+    if flag is None:  # be liberal: a short or empty page is the last one
+        flag = records < page_size
+    return flag or records == 0
+
+
+def _identity(record: Any) -> Any:
+    """What tells two records apart when comparing pages (the ICCID, else the record)."""
+    if isinstance(record, dict):
+        return record.get("iccid") or record.get("deviceId") or repr(sorted(record.items()))[:200]
+    return repr(record)[:200]

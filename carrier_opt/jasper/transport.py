@@ -42,11 +42,14 @@ class JasperApiError(CarrierApiError):
         carrier_message: str | None = None,
         retry_after_s: float | None = None,
         attempts: int = 1,
+        not_json: bool = False,
     ) -> None:
         super().__init__(message, status=status, error_code=error_code)
         self.carrier_message = carrier_message
         self.retry_after_s = retry_after_s
         self.attempts = attempts
+        self.not_json = not_json
+        """A success status whose body is not JSON (retried once, then final)."""
 
     @property
     def retryable(self) -> bool:
@@ -71,15 +74,14 @@ class RetryPolicy:
 
     The backoff before attempt ``n + 1`` is drawn from ``[b/2, b]`` with
     ``b = min(max_backoff_s, initial_backoff_s · 2^(n-1))`` ("equal jitter"), raised to the
-    server's ``Retry-After`` when it sends one (capped at ``max_retry_after_s``). No attempt
-    starts if its backoff would end after ``max_total_s``.
+    server's ``Retry-After`` when it sends one: the carrier's word is honoured in full, up to
+    the call's time budget ``max_total_s`` — no attempt starts if its wait would end after it.
     """
 
     max_attempts: int = 6
     max_total_s: float = 120.0
     initial_backoff_s: float = 0.5
     max_backoff_s: float = 30.0
-    max_retry_after_s: float = 60.0
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
@@ -96,7 +98,7 @@ class RetryPolicy:
         outcome = retry_state.outcome
         error = outcome.exception() if outcome is not None else None
         if isinstance(error, JasperApiError) and error.retry_after_s:
-            wait_s = max(wait_s, min(error.retry_after_s, self.max_retry_after_s))
+            wait_s = max(wait_s, error.retry_after_s)
         return wait_s
 
 
@@ -131,9 +133,24 @@ def parse_json_body(response: requests.Response, what: str) -> Any:
         return json.loads(text) if text.strip() else {}
     except ValueError:
         raise JasperApiError(
-            f"{what}: HTTP {response.status_code} but the body is not JSON: {_snippet(text)!r}",
+            f"{what}: HTTP {response.status_code} but the body is not JSON "
+            f"({response.headers.get('Content-Type') or 'no content type'}): {_snippet(text)!r}"
+            " — a proxy or an error page answered instead of the API",
             status=response.status_code,
+            not_json=True,
         ) from None
+
+
+def answer_date(response: requests.Response) -> datetime | None:
+    """The carrier's clock when it answered (the ``Date`` header), aware; ``None`` if absent."""
+    raw = response.headers.get("Date")
+    if not raw:
+        return None
+    try:
+        when = parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        return None
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
 
 
 def error_from_response(response: requests.Response, what: str) -> JasperApiError:

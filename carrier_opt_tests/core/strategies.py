@@ -138,3 +138,38 @@ def random_valid_assignment(instance: Instance, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     allowed = instance.allowed_for_devices()
     return np.array([rng.choice(np.flatnonzero(row)) for row in allowed], dtype=np.int64)
+
+
+POOL_EXAMPLE_PLANS = ("POOL100", "SOLO10", "SOLO200")
+
+
+def pool_example(
+    a_plan: int = 2, plans: tuple[str, str, str] = POOL_EXAMPLE_PLANS, iccids=("A", "B")
+) -> Instance:
+    """Issue 11's pooled example: POOL100 ($10, 100 MB, pooled), SOLO10 ($5, 10 MB) and SOLO200
+    ($40, 200 MB), all $1 per MB over; SIM A uses 150 MB on plan ``a_plan`` (an index into
+    ``plans``: SOLO200 by default), B 5 MB on SOLO10. The optimum puts both on the pool: $20."""
+    frame = pd.DataFrame(
+        {
+            "rate_plan_code": list(plans),
+            "base_rate": [10.0, 5.0, 40.0],
+            "data_allowance_mb": [100, 10, 200],
+            "overage_rate": [1.0, 1.0, 1.0],
+            "data_per_overage_charge_mb": [1.0, 1.0, 1.0],
+            "sms_rate": [0.0, 0.0, 0.0],
+            "pooled": [True, False, False],
+        }
+    )
+    pairs = pd.DataFrame({"communication_plan": ["CP"] * 3, "rate_plan_code": list(plans)})
+    devices = pd.DataFrame(
+        {
+            "iccid": list(iccids),
+            "communication_plan": ["CP", "CP"],
+            "rate_plan_code": [plans[a_plan], plans[1]],
+            "usage_mb": [150.0, 5.0],
+            "sms_count": [0, 0],
+            "proration": [1.0, 1.0],
+            "locked": [False, False],
+        }
+    )
+    return instance_from_frames(frame, pairs, devices)

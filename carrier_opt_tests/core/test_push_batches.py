@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from carrier_opt.core.instance import instance_from_frames
 from carrier_opt.core.pricing import total_cost
 from carrier_opt.core.push_batches import (
     COST_TOLERANCE_USD,
@@ -18,37 +16,7 @@ from carrier_opt.core.push_batches import (
     plan_push,
 )
 from carrier_opt.errors import InputError
-from carrier_opt_tests.core.strategies import instances, random_valid_assignment
-
-
-def pool_example(a_plan: str = "SOLO200"):
-    """The issue's example: A uses 150 MB, B 5 MB; the optimum puts both on POOL100."""
-    plans = pd.DataFrame(
-        {
-            "rate_plan_code": ["POOL100", "SOLO10", "SOLO200"],
-            "base_rate": [10.0, 5.0, 40.0],
-            "data_allowance_mb": [100, 10, 200],
-            "overage_rate": [1.0, 1.0, 1.0],
-            "data_per_overage_charge_mb": [1.0, 1.0, 1.0],
-            "sms_rate": [0.0, 0.0, 0.0],
-            "pooled": [True, False, False],
-        }
-    )
-    pairs = pd.DataFrame(
-        {"communication_plan": ["CP"] * 3, "rate_plan_code": ["POOL100", "SOLO10", "SOLO200"]}
-    )
-    devices = pd.DataFrame(
-        {
-            "iccid": ["A", "B"],
-            "communication_plan": ["CP", "CP"],
-            "rate_plan_code": [a_plan, "SOLO10"],
-            "usage_mb": [150.0, 5.0],
-            "sms_count": [0, 0],
-            "proration": [1.0, 1.0],
-            "locked": [False, False],
-        }
-    )
-    return instance_from_frames(plans, pairs, devices)
+from carrier_opt_tests.core.strategies import instances, pool_example, random_valid_assignment
 
 
 def test_the_pooled_example_pushes_both_changes_together_and_lands_on_the_optimum():
@@ -72,7 +40,7 @@ def test_the_pooled_example_pushes_both_changes_together_and_lands_on_the_optimu
 
 
 def test_when_a_is_already_on_the_pool_only_b_moves_and_the_bill_falls():
-    instance = pool_example(a_plan="POOL100")
+    instance = pool_example(a_plan=0)
     state = instance.current_plan
     target = np.array([0, 0])
     assert total_cost(instance, state) == pytest.approx(60.0 + 5.0)

@@ -66,6 +66,26 @@ def assert_device_matches_fleet(engine: Engine, fake: FakeJasper) -> None:
             assert projected == usage_mb
         else:
             assert projected >= usage_mb
+    assert_details_match_fleet(engine, fake)
+
+
+def assert_details_match_fleet(engine: Engine, fake: FakeJasper) -> None:
+    """The fields only Get Device Details answers reached ``Device`` for every SIM whose
+    details are readable: activation date, customer, msisdn, imsi, account."""
+    columns = (Device.iccid, Device.date_activated, Device.customer, Device.msisdn,
+               Device.imsi, Device.account_id)  # fmt: skip
+    with engine.connect() as connection:
+        rows = {row[0]: tuple(row[1:]) for row in connection.execute(select(*columns))}
+    for device in fake.fleet:
+        if device.malformation or device.iccid not in rows:
+            continue
+        activated = None if device.date_activated is None else device.date_activated
+        expected = (device.customer, device.msisdn, device.imsi, device.account_id)
+        assert rows[device.iccid][1:] == expected, device.iccid
+        if activated is None:
+            assert rows[device.iccid][0] is None, device.iccid
+        else:  # the carrier's date text keeps milliseconds
+            assert abs(rows[device.iccid][0] - activated).total_seconds() < 0.001, device.iccid
 
 
 def write_fake_price_files(folder: Path) -> tuple[Path, Path]:

@@ -47,6 +47,8 @@ EXPECTED_TABLES = {
     # Added by carrier_opt (migration 0006), not in the legacy schema:
     "RatePlanPush",
     "RatePlanPushLock",
+    # Added by carrier_opt (migration 0007), not in the legacy schema:
+    "JasperSyncRun",
 }
 
 MONEY_COLUMNS = {

@@ -24,7 +24,8 @@ from carrier_opt.db.staging import (
     clear_staging,
     device_row,
 )
-from carrier_opt.db.sync import default_modified_since, sync_provider
+from carrier_opt.db.sync import sync_provider
+from carrier_opt.db.sync_runs import OVERLAP, watermark
 from carrier_opt.errors import CarrierApiError
 from carrier_opt.jasper.client import JasperClient
 from carrier_opt.jasper.fake import FakeFaults, FakeJasper
@@ -74,10 +75,25 @@ def test_api_economy_when_bulk_usage_covers_every_sim(migrated_engine):
         report = sync_provider(migrated_engine, "acme", client=client_for(fake))
         calls = fake.request_log
         plans_in_use = {device.rate_plan for device in fake.fleet}
-    budget = 2 * math.ceil(1234 / 50) + len(plans_in_use)
-    assert len(calls) == report.api.calls <= budget
-    assert not [call for call in calls if call.route.endswith("ctdUsages")]
-    assert {call.query["ratePlanName"] for call in calls if call.route == "usages"} == plans_in_use
+        # The first sync: every search page, one details call per SIM, usage per plan.
+        usage_pages = sum(
+            math.ceil(sum(d.rate_plan == plan for d in fake.fleet) / 50) for plan in plans_in_use
+        )
+        budget = math.ceil(1234 / 50) + 1234 + usage_pages
+        assert len(calls) == report.api.calls <= budget
+        assert report.details_calls == 1234
+        assert not [call for call in calls if call.route.endswith("ctdUsages")]
+        usage_plans = {call.query["ratePlanName"] for call in calls if call.route == "usages"}
+        assert usage_plans == plans_in_use
+
+        # A second sync with nothing modified: the search page and the usage, no details.
+        fake.clear_request_log()
+        again = sync_provider(migrated_engine, "acme", client=client_for(fake))
+        routes = [call.route for call in fake.request_log]
+    assert again.details_calls == 0 and again.merge.updated == 0
+    assert routes.count("devices") == 1
+    assert not [route for route in routes if route.startswith("devices/")]
+    assert len(routes) == 1 + usage_pages
 
 
 def test_only_sims_missing_from_bulk_usage_fall_back_to_per_sim_usage(migrated_engine):
@@ -143,11 +159,19 @@ def test_malformed_records_are_skipped_and_reported(migrated_engine):
         add_fake_provider(migrated_engine, fake)
         report = sync_provider(migrated_engine, "acme", client=client_for(fake))
         fleet = fake.fleet
-    broken_devices = {d.iccid for d in fleet if d.malformation in ("missing_iccid", "garbage_date")}
-    assert set(device_state(migrated_engine)) == {d.iccid for d in fleet} - broken_devices
+    # A search record without its ICCID cannot be synced; a SIM whose details are broken is
+    # synced with the search's fields (and reported), never dropped.
+    nameless = {d.iccid for d in fleet if d.malformation == "missing_iccid"}
+    state = device_state(migrated_engine)
+    assert set(state) == {d.iccid for d in fleet} - nameless
     malformed = [d for d in fleet if d.malformation]
     assert len(report.problems) >= len(malformed) == 20
-    assert any("dateUpdated" in line for line in report.problems)
+    bad_details = [d for d in fleet if d.malformation == "garbage_date"]
+    assert bad_details and all(
+        any(f"GET /devices/{d.iccid}" in line and "dateUpdated" in line for line in report.problems)
+        for d in bad_details
+    )
+    assert all(state[d.iccid][1] == d.rate_plan for d in bad_details)
 
 
 def test_the_merge_keeps_the_latest_copy_of_a_sim_and_is_idempotent(migrated_engine):
@@ -178,22 +202,45 @@ def test_the_merge_keeps_the_latest_copy_of_a_sim_and_is_idempotent(migrated_eng
     assert count(migrated_engine, Device.id) == 1
 
 
-def test_incremental_syncs_start_from_the_newest_known_modification(migrated_engine):
-    now = datetime(2026, 6, 15, tzinfo=UTC)
-    with FakeJasper(devices=1, seed=1) as fake:
+def test_the_watermark_moves_only_when_a_sync_completes(migrated_engine, monkeypatch):
+    now = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
+    with FakeJasper(devices=30, seed=1, now=now) as fake:
         provider_id = add_fake_provider(migrated_engine, fake)
-    with migrated_engine.connect() as connection:
-        assert default_modified_since(connection, provider_id, now) == now - timedelta(days=364)
-    with migrated_engine.begin() as connection:
-        connection.execute(
-            Device.__table__.insert().values(
-                service_provider_id=provider_id,
-                iccid="89012600000000000002",
-                is_active=True,
-                created_at=now,
-                date_updated=now - timedelta(days=3),
-            )
-        )
-    with migrated_engine.connect() as connection:
-        since = default_modified_since(connection, provider_id, now)
-    assert since == now - timedelta(days=32)  # the legacy window is the earlier one
+        with migrated_engine.connect() as connection:
+            assert watermark(connection, provider_id, now) == now - timedelta(days=364)
+        first = sync_provider(migrated_engine, "acme", client=client_for(fake), now=now)
+        assert first.modified_since == now - timedelta(days=364)
+        later = now + timedelta(hours=5)
+        with migrated_engine.connect() as connection:
+            assert watermark(connection, provider_id, later) == now - OVERLAP
+        with monkeypatch.context() as patch:  # a failed sync leaves the watermark where it was
+            patch.setattr(sync_module, "merge_staging", crash)
+            with pytest.raises(InjectedCrash):
+                sync_provider(migrated_engine, "acme", client=client_for(fake), now=later)
+        with migrated_engine.connect() as connection:
+            assert watermark(connection, provider_id, later) == now - OVERLAP
+
+
+def test_sims_activated_mid_period_are_prorated_from_their_details(migrated_engine, tmp_path):
+    from carrier_opt.core.usage import proration
+    from carrier_opt.db.export import instance_tables
+    from carrier_opt.db.rate_plans import load_rate_plans
+    from carrier_opt_tests.db.sync_support import write_fake_price_files
+
+    now = datetime(2026, 6, 20, 12, 0, tzinfo=UTC)
+    with FakeJasper(devices=300, seed=13, now=now) as fake:
+        add_fake_provider(migrated_engine, fake)
+        load_rate_plans(migrated_engine, "acme", *write_fake_price_files(tmp_path))
+        sync_provider(migrated_engine, "acme", client=client_for(fake), now=now)
+        activated = {d.iccid: d.date_activated for d in fake.fleet}
+    tables = instance_tables(migrated_engine, "acme", "2026-06")
+    devices = tables.devices.set_index("iccid")
+    mid_period = [
+        iccid for iccid, moment in activated.items()
+        if moment is not None and tables.period.start < moment and iccid in devices.index
+    ]  # fmt: skip
+    assert mid_period, "the fake must activate some SIMs inside the period"
+    for iccid in mid_period:  # the search has no activation date: it came from the details
+        expected = proration(activated[iccid], tables.period)
+        assert devices.loc[iccid, "proration"] == pytest.approx(expected, abs=1e-6)
+        assert expected < 1

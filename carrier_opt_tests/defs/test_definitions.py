@@ -35,7 +35,7 @@ def test_database_schema_asset_creates_the_schema_and_reports_it(database_url):
     metadata = result.asset_materializations_for_node("database_schema")[0].metadata
     assert metadata["revision"].value == migrate.head_revision()
     assert metadata["revision_before"].value == "(empty database)"
-    assert metadata["tables"].value == 37  # 28 legacy + 8 added tables + alembic_version
+    assert metadata["tables"].value == 38  # 28 legacy + 9 added tables + alembic_version
     engine = make_engine(database_url)
     assert migrate.current_revision(engine) == migrate.head_revision()
     engine.dispose()

@@ -19,6 +19,7 @@ from carrier_opt.db.models import (
 )
 from carrier_opt.delivery.rate_plan_updates import PushRequest
 from carrier_opt.jasper.fake import FakeJasper
+from carrier_opt_tests.core.strategies import pool_example as core_pool_example
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 """The fake's pinned clock: well inside the period, whatever today is."""
@@ -58,29 +59,9 @@ def pool_example(fake: FakeJasper, a_plan: str = SOLO200) -> Case:
     SOLO10; the optimum puts both on the pool ($20)."""
     a, b = fake.fleet[:2]
     a.rate_plan, b.rate_plan = a_plan, SOLO10
-    plans = pd.DataFrame(
-        {
-            "rate_plan_code": [POOL, SOLO10, SOLO200],
-            "base_rate": [10.0, 5.0, 40.0],
-            "data_allowance_mb": [100, 10, 200],
-            "overage_rate": [1.0, 1.0, 1.0],
-            "data_per_overage_charge_mb": [1.0, 1.0, 1.0],
-            "sms_rate": [0.0, 0.0, 0.0],
-            "pooled": [True, False, False],
-        }
-    )
-    devices = pd.DataFrame(
-        {
-            "iccid": [a.iccid, b.iccid],
-            "communication_plan": ["CP", "CP"],
-            "rate_plan_code": [a_plan, SOLO10],
-            "usage_mb": [150.0, 5.0],
-            "sms_count": [0, 0],
-            "proration": [1.0, 1.0],
-            "locked": [False, False],
-        }
-    )
-    return Case(instance_of(plans, devices), np.array([0, 0], dtype=np.int64))
+    plans = (POOL, SOLO10, SOLO200)
+    instance = core_pool_example(plans.index(a_plan), plans, (a.iccid, b.iccid))
+    return Case(instance, np.array([0, 0], dtype=np.int64))
 
 
 def independent_moves(fake: FakeJasper, count: int) -> Case:

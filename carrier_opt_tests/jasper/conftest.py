@@ -22,8 +22,10 @@ def start_fake() -> Iterator[Callable[..., FakeJasper]]:
     """Start fakes with chosen size, seed and fault knobs; all are stopped after the test."""
     started: list[FakeJasper] = []
 
-    def start(devices: int = 120, seed: int = 7, **faults: Any) -> FakeJasper:
-        server = FakeJasper(devices=devices, seed=seed, faults=FakeFaults(**faults)).start()
+    def start(devices: int = 120, seed: int = 7, now=None, **faults: Any) -> FakeJasper:
+        server = FakeJasper(
+            devices=devices, seed=seed, now=now, faults=FakeFaults(**faults)
+        ).start()
         started.append(server)
         return server
 

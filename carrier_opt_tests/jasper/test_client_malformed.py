@@ -26,7 +26,7 @@ def test_the_default_is_to_stop_at_the_first_broken_record_and_say_where(broken_
     problem = caught.value.problem
     assert problem.endpoint == "GET /devices"
     assert problem.page is not None and problem.index is not None
-    assert problem.field in ("iccid", "dateUpdated")
+    assert problem.field == "iccid"  # the search's four fields: only a missing ICCID breaks it
     assert f"page {problem.page} record {problem.index}" in str(caught.value)
 
 
@@ -34,18 +34,22 @@ def test_skipping_reports_every_broken_search_record_and_keeps_the_rest(broken_f
     result = client_for(broken_fake).search_devices(recent_enough(), skip_malformed=True)
     devices = list(result)
 
-    # Garbage usage numbers do not touch search records; the other two kinds do.
-    broken = _broken(broken_fake, "missing_iccid", "garbage_date")
+    # Search records carry no date or number: only a missing ICCID breaks one.
+    broken = _broken(broken_fake, "missing_iccid")
     assert {d.iccid for d in devices} == {d.iccid for d in broken_fake.fleet} - broken
     assert len(result.problems) == len(broken) > 0
-    by_field = {p.field for p in result.problems}
-    assert by_field == {"iccid", "dateUpdated"}
+    assert {p.field for p in result.problems} == {"iccid"}
     for problem in result.problems:
         assert 1 <= problem.page <= result.pages_read
         assert 0 <= problem.index < 50
-        if problem.field == "dateUpdated":
-            assert problem.iccid in broken
-            assert "31/02/2024 25:61" in problem.value
+
+
+def test_broken_details_name_the_sim_and_the_field(broken_fake) -> None:
+    iccid = sorted(_broken(broken_fake, "garbage_date"))[0]
+    with pytest.raises(MalformedRecordError) as caught:
+        client_for(broken_fake).device_details(iccid)
+    assert caught.value.problem.field == "dateUpdated" and caught.value.problem.iccid == iccid
+    assert "31/02/2024 25:61" in caught.value.problem.value
 
 
 def test_skipping_reports_broken_usage_numbers_with_their_rate_plan_page(broken_fake) -> None:

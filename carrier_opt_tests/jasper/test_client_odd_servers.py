@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 from pytest_httpserver import HTTPServer
@@ -72,8 +72,8 @@ def test_a_proxy_error_page_is_retried_and_reported_readably(httpserver: HTTPSer
 
 
 def test_without_last_page_a_short_page_ends_the_listing(httpserver: HTTPServer) -> None:
-    records = [{"iccid": f"89012600000000000{n:03d}", "dataUsage": n} for n in range(50)]
-    for page, chunk in ((1, records), (2, records[:3])):
+    records = [{"iccid": f"89012600000000000{n:03d}", "dataUsage": n} for n in range(53)]
+    for page, chunk in ((1, records[:50]), (2, records[50:])):
         httpserver.expect_ordered_request(
             ROOT + "usages",
             query_string={
@@ -87,5 +87,83 @@ def test_without_last_page_a_short_page_ends_the_listing(httpserver: HTTPServer)
     usage = list(_client(httpserver).usage_by_rate_plan("P", date(2026, 3, 1)))
 
     assert len(usage) == 53
-    assert usage[-1].data_bytes == 2
+    assert usage[-1].data_bytes == 52
     assert len(httpserver.log) == 2
+
+
+def test_an_html_page_behind_a_200_is_retried_once_then_refused(httpserver: HTTPServer) -> None:
+    page = Response("<html><body>Maintenance</body></html>", status=200, content_type="text/html")
+    httpserver.expect_request(ROOT + "echo/x").respond_with_response(page)
+
+    with pytest.raises(CarrierApiError, match=r"not JSON .*text/html.*Maintenance"):
+        _client(httpserver).echo("x")
+    assert len(httpserver.log) == 2  # one retry, not six
+
+
+def test_an_html_glitch_that_passes_is_forgotten(httpserver: HTTPServer) -> None:
+    httpserver.expect_ordered_request(ROOT + "echo/x").respond_with_response(
+        Response("<html>busy</html>", status=200, content_type="text/html")
+    )
+    httpserver.expect_ordered_request(ROOT + "echo/x").respond_with_json({"context": "x"})
+    assert _client(httpserver).echo("x") == "x"
+
+
+def test_a_retry_after_beyond_the_time_budget_is_reported_not_slept(
+    httpserver: HTTPServer,
+) -> None:
+    httpserver.expect_request(ROOT + "echo/x").respond_with_json(
+        {"errorMessage": "Too Many Requests"}, status=429, headers={"Retry-After": "3600"}
+    )
+    started = time.monotonic()
+    with pytest.raises(CarrierApiError, match="asked to wait 3600 s, beyond this call's time"):
+        _client(httpserver).echo("x")
+    assert time.monotonic() - started < 5 and len(httpserver.log) == 1
+
+
+@pytest.mark.parametrize(
+    ("second_page", "message"),
+    [
+        ({}, "has no 'devices' and does not say it is the last page"),
+        ({"lastPage": False, "message": "try later"}, "keys: \\['lastPage', 'message'\\]"),
+        ({"pageNumber": 1, "lastPage": False, "devices": []}, "page 2 was asked, page 1"),
+    ],
+)
+def test_a_glitch_mid_listing_fails_instead_of_shortening_the_fleet(
+    httpserver: HTTPServer, second_page: dict, message: str
+) -> None:
+    first = [{"iccid": f"89012600000000000{n:03d}", "status": "ACTIVATED"} for n in range(50)]
+    httpserver.expect_ordered_request(ROOT + "devices").respond_with_json(
+        {"pageNumber": 1, "lastPage": False, "devices": first}
+    )
+    httpserver.expect_ordered_request(ROOT + "devices").respond_with_json(second_page)
+    since = datetime(2026, 3, 1, tzinfo=UTC)
+    with pytest.raises(CarrierApiError, match=message):
+        list(_client(httpserver).search_devices(since))
+
+
+def test_usage_records_without_their_usage_are_listed_not_zeroed(httpserver: HTTPServer) -> None:
+    records = [
+        {"iccid": "89012600000000000001", "dataUsage": 1048576, "smsUsage": 2},
+        {"iccid": "89012600000000000002", "smsUsage": 3},
+        {"iccid": "89012600000000000003", "dataUsage": None},
+    ]
+    httpserver.expect_request(ROOT + "usages").respond_with_json(
+        {"pageNumber": 1, "lastPage": True, "usages": records}
+    )
+    bulk = _client(httpserver).usage_by_rate_plan("P", date(2026, 3, 1))
+    assert {u.iccid: u.data_bytes for u in bulk} == {"89012600000000000001": 1048576}
+    assert bulk.missing_usage == ["89012600000000000002", "89012600000000000003"]
+
+
+def test_the_zones_shape_sums_each_sims_zones(httpserver: HTTPServer) -> None:
+    usage = {"dataUsage": 100, "smsMOUsage": 1, "smsMTUsage": 2, "voiceMOUsage": 3,
+             "voiceMTUsage": 4}  # fmt: skip
+    zones = [
+        {"zone": "Home", "devices": [{"deviceId": "89012600000000000001", "usage": usage}]},
+        {"zone": "EU", "devices": [{"deviceId": "89012600000000000001", "usage": usage}]},
+    ]
+    httpserver.expect_request(ROOT + "usages").respond_with_json(
+        {"ratePlanName": "P", "pageNumber": 1, "lastPage": True, "zones": zones}
+    )
+    (record,) = _client(httpserver).usage_by_rate_plan("P", date(2026, 3, 1))
+    assert (record.data_bytes, record.sms_count, record.voice_seconds) == (200, 6, 14)

@@ -75,9 +75,13 @@ def test_search_pages_are_at_most_fifty_and_sorted_oldest_first(fake) -> None:
     last = _get(fake, "devices", modifiedSince=since, pageNumber=3).json()
     assert (len(first["devices"]), first["lastPage"]) == (50, False)
     assert (len(last["devices"]), last["lastPage"]) == (20, True)
-    stamps = [d["dateUpdated"] for d in first["devices"] + last["devices"]]
+    modified = {d.iccid: d.date_updated for d in fake.fleet}
+    stamps = [modified[d["iccid"]] for d in first["devices"] + last["devices"]]
     assert stamps == sorted(stamps)
-    assert first["devices"][0]["dateUpdated"][10] == " "  # the spec's own date format
+    # Four fields per SIM, as the real search answers; the rest is in the details.
+    assert set(first["devices"][0]) == {"iccid", "status", "ratePlan", "communicationPlan"}
+    details = _get(fake, f"devices/{first['devices'][0]['iccid']}").json()
+    assert details["dateUpdated"][10] == " "  # the spec's own date format
 
 
 def test_a_put_is_recorded_and_validated(fake) -> None:
@@ -138,3 +142,45 @@ def test_a_pinned_clock_makes_the_fake_live_on_that_day() -> None:
         too_late = _get(fake, "devices", modifiedSince=_since(-timedelta(days=1)))
     assert len(found) == 30
     assert too_late.json()["errorCode"] == "10002119", "today is in the pinned clock's future"
+
+
+def _put(fake: FakeJasper, iccid: str, body: dict) -> requests.Response:
+    return requests.put(
+        f"{fake.base_url}devices/{iccid}", json=body, auth=fake.credentials, timeout=5
+    )
+
+
+def test_the_spec_s_edit_fields_are_accepted_and_others_refused(fake) -> None:
+    iccid = fake.fleet[0].iccid
+    fields = {"accountCustom3": "site 7", "ipv4Address": "10.0.0.7", "operatorCustom1": "x"}
+    assert _put(fake, iccid, fields).status_code == 200
+    details = _get(fake, f"devices/{iccid}").json()
+    assert (details["accountCustom3"], details["fixedIPAddress"]) == ("site 7", "10.0.0.7")
+    for field in ("simNotes", "endConsumerId", "colour"):  # not in the public DeviceEditModel
+        refused = _put(fake, iccid, {field: "x"})
+        assert refused.status_code == 400 and refused.json()["errorCode"] == "10000028"
+    # ... and the custom fields filter the search, as the spec allows.
+    found = _get(fake, "devices", modifiedSince=_since(-timedelta(days=364)),
+                 accountCustom3="site 7").json()  # fmt: skip
+    assert [d["iccid"] for d in found["devices"]] == [iccid]
+
+
+def test_a_future_effective_date_is_scheduled_not_applied(start_fake) -> None:
+    fake = start_fake(devices=5, now=datetime(2026, 5, 10, 12, 0, tzinfo=UTC))
+    device = fake.fleet[0]
+    before = device.rate_plan
+    other = next(name for name in fake.rate_plan_names if name != before)
+    when = (fake.now() + timedelta(seconds=2)).isoformat(timespec="seconds")
+    assert _put(fake, device.iccid, {"ratePlan": other, "effectiveDate": when}).status_code == 200
+    assert _get(fake, f"devices/{device.iccid}").json()["ratePlan"] == before  # not yet
+    assert fake.edits[-1].effective_at is not None
+    deadline = datetime.now(UTC) + timedelta(seconds=10)
+    while _get(fake, f"devices/{device.iccid}").json()["ratePlan"] != other:
+        assert datetime.now(UTC) < deadline, "the scheduled edit never took effect"
+
+
+def test_usage_by_rate_plan_takes_the_spec_s_rate_plan_version(fake) -> None:
+    plan = fake.fleet[0].rate_plan
+    assert _get(fake, "usages", ratePlanName=plan, ratePlanVersion="2").status_code == 200
+    refused = _get(fake, "usages", ratePlanName=plan, ratePlanVersion="two")
+    assert refused.status_code == 400

@@ -64,6 +64,7 @@ from carrier_opt.db.models.sessions import (
     OptimizationInstanceResultFile,
     OptimizationSession,
 )
+from carrier_opt.db.models.syncs import JasperSyncRun, SyncStatus
 
 __all__ = [
     "ACTIVE_RUN_STATUSES",
@@ -82,6 +83,7 @@ __all__ = [
     "JasperCommunicationPlanRatePlan",
     "JasperCustomerRatePlan",
     "JasperDeviceStaging",
+    "JasperSyncRun",
     "JasperUsageStaging",
     "MobilityDevice",
     "OptimizationCommGroup",
@@ -113,4 +115,5 @@ __all__ = [
     "SecretSource",
     "ServiceProvider",
     "Site",
+    "SyncStatus",
 ]

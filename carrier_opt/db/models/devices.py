@@ -150,6 +150,9 @@ class JasperDeviceStaging(SimIdentity, Base):
     service_provider_id: Mapped[int] = mapped_column(ForeignKey("ServiceProvider.id"))
     page_number: Mapped[int | None] = mapped_column(Integer)
     staged_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    details_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    """When Get Device Details filled the fields the search does not return (NULL: only the
+    search's four fields are known; the merge then keeps what ``Device`` has for the rest)."""
 
 
 class JasperUsageStaging(Base):

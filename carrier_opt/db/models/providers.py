@@ -11,6 +11,7 @@ from sqlalchemy import (
     Integer,
     String,
     UniqueConstraint,
+    true,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -66,6 +67,8 @@ class ServiceProvider(AuditMixin, Base):
     max_rate_plans_per_group: Mapped[int] = mapped_column(Integer, default=15)
     # m2m: SIMs optimized per communication group; mobility: per optimization group.
     fleet: Mapped[str] = mapped_column(String(20), default=Fleet.M2M.value, server_default="m2m")
+    bulk_usage: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    """Read usage per rate plan (``GET /usages``); off: per SIM (``ctdUsages``) only."""
 
     integration_type: Mapped[IntegrationType] = relationship()
 

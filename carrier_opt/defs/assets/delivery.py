@@ -13,6 +13,7 @@ so a partial re-execution of these assets works from what is stored.
 """
 
 import dataclasses
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import unquote, urlsplit
@@ -114,16 +115,10 @@ def rate_plan_updates(
     provider, period_key = provider_and_period(context.partition_key)
     engine = database.engine()
     ids = _run_ids(context, engine)
-    try:
+    with session_ends_here(engine, ids, progress):
         tables = instance_tables(engine, provider, period_key)
         solved, _, _ = m2m_solved(engine, ids, provider, tables)
         outcome = push_run(context, engine, jasper, provider, ids.provider_id, solved)
-    except Exception as error:
-        runs.finish_session(engine, ids, RunStatus.FAILED, error=f"{type(error).__name__}: {error}")
-        raise
-    runs.finish_session(engine, ids, RunStatus.COMPLETED)
-    runs.set_progress(engine, ids, 100)
-    progress.report(ids.session_guid, 100, "results delivered")
     mail_push(engine, notifier, outcome, ids.provider_id, provider_label=provider,
               period_key=period_key, run_url=notifier.run_url(context.run.run_id))  # fmt: skip
     return dg.MaterializeResult(metadata=push_metadata(outcome))
@@ -401,6 +396,19 @@ def _top_savings_table(assignments: pd.DataFrame) -> str:
         for row in top.itertuples(index=False)
     ]
     return "| ICCID | from | to | saving (USD) |\n|---|---|---|---:|\n" + "\n".join(lines)
+
+
+@contextmanager
+def session_ends_here(engine: Engine, ids: runs.RunIds, progress: PlatformProgress):
+    """The push is a session's last step: the session fails with it, or completes (100 %)."""
+    try:
+        yield
+    except Exception as error:
+        runs.finish_session(engine, ids, RunStatus.FAILED, error=f"{type(error).__name__}: {error}")
+        raise
+    runs.finish_session(engine, ids, RunStatus.COMPLETED)
+    runs.set_progress(engine, ids, 100)
+    progress.report(ids.session_guid, 100, "results delivered")
 
 
 def push_run(

@@ -25,7 +25,6 @@ from sqlalchemy import Engine
 from carrier_opt.core.billing import BillingPeriodSpan, period_for_key
 from carrier_opt.core.instance import Instance, instance_from_frames
 from carrier_opt.core.mobility import GroupTables
-from carrier_opt.db import optimization_runs as runs
 from carrier_opt.db.customer_optimization import period_customers
 from carrier_opt.db.instance_results import (
     SessionInstance,
@@ -43,6 +42,7 @@ from carrier_opt.defs.assets.delivery import (
     latest_push,
     mail_push,
     push_run,
+    session_ends_here,
 )
 from carrier_opt.defs.jobs import CUSTOMER_JOB_NAME
 from carrier_opt.defs.partitions import provider_and_period, provider_period_partitions
@@ -131,7 +131,7 @@ def mobility_rate_plan_updates(
     engine = database.engine()
     ids = _run_ids(context, engine)
     outcomes = {}
-    try:
+    with session_ends_here(engine, ids, progress):
         _, solved = mobility_solved(engine, ids.session_id, ids.session_guid, provider, period_key)
         for group in solved:
             outcome = push_run(context, engine, jasper, provider, ids.provider_id, group.solved)
@@ -139,12 +139,6 @@ def mobility_rate_plan_updates(
             mail_push(engine, notifier, outcome, ids.provider_id,
                       provider_label=group.solved.label, period_key=period_key,
                       run_url=notifier.run_url(context.run.run_id))  # fmt: skip
-    except Exception as error:
-        runs.finish_session(engine, ids, RunStatus.FAILED, error=f"{type(error).__name__}: {error}")
-        raise
-    runs.finish_session(engine, ids, RunStatus.COMPLETED)
-    runs.set_progress(engine, ids, 100)
-    progress.report(ids.session_guid, 100, "results delivered")
     lines = [
         f"| {name} | {o.mode.value} | {o.verdict} | {o.changes} | {o.sent} | {o.dry_run} | "
         f"{o.failed} | {o.already_on_target} |"

@@ -141,7 +141,10 @@ def staged_devices(
     progress.report(ids.session_guid, 20, "device sync started")
     runs.set_progress(engine, ids, 20)
     with jasper.client_for(engine, provider) as client:
-        report = sync_provider(engine, provider, client=client, now=now)
+        report = sync_provider(
+            engine, provider, client=client, now=now, holder=f"run {context.run.run_id}",
+            progress=_sync_logger(context),
+        )  # fmt: skip
     runs.set_progress(engine, ids, 30)
     progress.report(ids.session_guid, 30, "devices synchronized")
     context.log.info(report.summary())
@@ -152,12 +155,30 @@ def staged_devices(
             "devices_inserted": merge.inserted,
             "devices_updated": merge.updated,
             "devices_unchanged": merge.unchanged,
+            "resumed": report.resumed,
+            "search_pages": report.pages_read,
+            "device_details_calls": report.details_calls,
             "api_calls": report.api.calls,
             "api_retries": report.api.retries,
             "skipped_records": len(report.problems),
             "seconds": round(report.seconds, 1),
         }
     )
+
+
+def _sync_logger(context: dg.AssetExecutionContext):
+    """Sync progress in the run's log: every 20 search pages, every 10 % of the details."""
+    shown: dict[str, int] = {}
+
+    def log(progress) -> None:
+        step = max(1, (progress.total or 0) // 10) if progress.total else 20
+        if progress.done - shown.get(progress.phase, -step) >= step or (
+            progress.total and progress.done == progress.total
+        ):
+            shown[progress.phase] = progress.done
+            context.log.info("sync: %s", progress.describe())
+
+    return log
 
 
 @dg.asset(group_name=GROUP, partitions_def=provider_period_partitions, deps=[staged_devices])

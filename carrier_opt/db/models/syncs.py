@@ -1,0 +1,80 @@
+"""``JasperSyncRun``: one sync of a provider from the carrier — the watermark, the resume point
+and the guard against two syncs at once.
+
+* **Watermark.** A sync asks the carrier for SIMs modified since the last *completed* sync's
+  ``search_started_at`` (less a margin for clock skew): the window moves only when a sync
+  completes, so a failed sync never skips a modification.
+* **Resume.** Search pages and device details are staged as they arrive (each page in its own
+  commit, ``pages_done`` on this row); a sync that stopped is resumed by the next one from the
+  next page and the SIMs whose details are still missing, instead of starting over.
+* **One at a time.** A unique index on the provider over the rows still ``running`` (a
+  filtered index on every dialect): a second sync cannot start while one runs — it is the
+  database that refuses, not a check followed by an insert. A sync whose process is gone (same
+  host) or silent for too long is marked ``abandoned`` and its staging resumed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from carrier_opt.db.models.base import AuditMixin, Base, one_of
+from carrier_opt.db.types import UtcDateTime
+
+
+class SyncStatus(StrEnum):
+    """Where a sync is or how it ended."""
+
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    """Ended by an error it raised; its staging is resumed by the next sync."""
+    ABANDONED = "abandoned"
+    """Its process died; the next sync took over and resumed its staging."""
+
+
+_RUNNING_ONLY = text("status = 'running'")
+
+
+class JasperSyncRun(AuditMixin, Base):
+    """One sync of a provider's SIMs and usage from the carrier."""
+
+    __tablename__ = "JasperSyncRun"
+    __table_args__ = (
+        one_of("status", SyncStatus, "status_known"),
+        Index(
+            "ix_JasperSyncRun_one_running",
+            "service_provider_id",
+            unique=True,
+            sqlite_where=_RUNNING_ONLY,
+            postgresql_where=_RUNNING_ONLY,
+            mssql_where=_RUNNING_ONLY,
+        ),
+        Index("ix_JasperSyncRun_service_provider_id_status", "service_provider_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    service_provider_id: Mapped[int] = mapped_column(
+        ForeignKey("ServiceProvider.id", ondelete="CASCADE")
+    )
+    status: Mapped[str] = mapped_column(String(20))
+    modified_since: Mapped[datetime] = mapped_column(UtcDateTime())
+    """The search window's start (the watermark it ran from)."""
+    search_started_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    """When its search began: the next sync's watermark once this one completes."""
+    resumed_from: Mapped[int | None] = mapped_column(ForeignKey("JasperSyncRun.id"))
+    holder: Mapped[str] = mapped_column(String(255))
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    heartbeat_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    pages_done: Mapped[int] = mapped_column(Integer, default=0)
+    search_done: Mapped[bool] = mapped_column(default=False)
+    devices_listed: Mapped[int] = mapped_column(Integer, default=0)
+    details_fetched: Mapped[int] = mapped_column(Integer, default=0)
+    api_calls: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,201 @@
+"""The life of a sync in ``JasperSyncRun``: its watermark, one at a time, resumed after a stop.
+
+* :func:`watermark` — where the next search starts: the last *completed* sync's search start,
+  less :data:`OVERLAP` for clock skew; a year back (what the API allows) before any sync.
+* :func:`begin_sync` — opens a run. The database refuses a second ``running`` row for the
+  provider (a filtered unique index); a running sync whose process is gone, or that has been
+  silent for :data:`STALE_AFTER`, is marked ``abandoned`` first. When the last sync stopped
+  before completing, the new one *resumes* it: same window, its staged pages and details kept.
+  Otherwise staging is cleared — only ever by the holder of the running row.
+* :func:`heartbeat`, :func:`record_progress`, :func:`finish_sync` — as the sync goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from carrier_opt.db.models import JasperSyncRun, SyncStatus
+from carrier_opt.db.staging import clear_staging
+from carrier_opt.db.types import utc_now
+from carrier_opt.errors import CarrierOptError
+from carrier_opt.processes import process_gone, this_process
+
+log = logging.getLogger(__name__)
+
+OVERLAP = timedelta(minutes=10)
+"""The next search starts this long before the last completed one did (clock skew)."""
+
+FIRST_SYNC_WINDOW = timedelta(days=364)
+"""The API refuses ``modifiedSince`` more than a year old (a day of margin)."""
+
+STALE_AFTER = timedelta(minutes=15)
+"""A running sync silent this long is presumed dead (it beats every page and 50 details)."""
+
+_RUN = JasperSyncRun.__table__
+
+
+class SyncBusy(CarrierOptError):
+    """Another sync of the provider is running."""
+
+
+@dataclass(frozen=True)
+class SyncRun:
+    """The open sync: its row, its window, and where a resumed one picks up."""
+
+    id: int
+    provider_id: int
+    modified_since: datetime
+    search_started_at: datetime
+    pages_done: int
+    search_done: bool
+    resumed_from: int | None
+
+    @property
+    def resumed(self) -> bool:
+        """True when this sync continues a stopped one's staging."""
+        return self.resumed_from is not None
+
+
+def watermark(connection: Connection, provider_id: int, now: datetime) -> datetime:
+    """The ``modifiedSince`` of the provider's next sync (see the module docstring)."""
+    last = connection.scalar(
+        select(func.max(_RUN.c.search_started_at)).where(
+            _RUN.c.service_provider_id == provider_id,
+            _RUN.c.status == SyncStatus.COMPLETED.value,
+        )
+    )
+    oldest = now - FIRST_SYNC_WINDOW
+    if last is None:
+        return oldest
+    return min(max(oldest, last - OVERLAP), now)
+
+
+def begin_sync(
+    engine: Engine,
+    provider_id: int,
+    *,
+    now: datetime,
+    holder: str,
+    since: datetime | None = None,
+) -> SyncRun:
+    """Open the provider's sync (resuming a stopped one unless ``since`` asks for another
+    window); raises :class:`SyncBusy` naming the running one."""
+    _abandon_dead_run(engine, provider_id, now)
+    with engine.connect() as connection:
+        stopped = _stopped_run(connection, provider_id)
+        start = since or watermark(connection, provider_id, now)
+    resume = stopped is not None and (since is None or since == stopped.modified_since)
+    host, pid = this_process()
+    values = {
+        "service_provider_id": provider_id, "status": SyncStatus.RUNNING.value,
+        "holder": holder[:255], "host": host, "pid": pid,
+        "started_at": now, "heartbeat_at": now, "created_at": now, "devices_listed": 0,
+        "details_fetched": 0, "api_calls": 0,
+    }  # fmt: skip
+    if resume:
+        assert stopped is not None
+        values.update(
+            modified_since=stopped.modified_since, search_started_at=stopped.search_started_at,
+            pages_done=stopped.pages_done, search_done=stopped.search_done,
+            resumed_from=stopped.id,
+        )  # fmt: skip
+    else:
+        values.update(modified_since=start, search_started_at=now, pages_done=0, search_done=False)
+    try:
+        with engine.begin() as connection:
+            run_id = connection.execute(insert(_RUN).values(**values)).inserted_primary_key[0]
+    except IntegrityError:
+        raise SyncBusy(_busy_message(engine, provider_id)) from None
+    if not resume:
+        clear_staging(engine, provider_id)  # we hold the running row: nobody else stages
+    elif stopped is not None:
+        log.info(
+            "sync resumes stopped sync %d from page %d (window since %s)",
+            stopped.id, stopped.pages_done, stopped.modified_since.isoformat(),
+        )  # fmt: skip
+    return SyncRun(
+        int(run_id), provider_id, values["modified_since"], values["search_started_at"],
+        values["pages_done"], values["search_done"], values.get("resumed_from"),
+    )  # fmt: skip
+
+
+def record_progress(engine: Engine, run: SyncRun, now: datetime, **values: object) -> None:
+    """Write progress (pages done, details fetched...) and beat the heart in one update."""
+    with engine.begin() as connection:
+        connection.execute(
+            update(_RUN)
+            .where(_RUN.c.id == run.id)
+            .values(heartbeat_at=now, modified_at=now, **values)
+        )
+
+
+def finish_sync(
+    engine: Engine, run: SyncRun, status: SyncStatus, now: datetime, error: str | None = None
+) -> None:
+    """Close the run: ``completed`` moves the watermark; ``failed`` keeps staging to resume."""
+    record_progress(
+        engine, run, now, status=status.value, finished_at=now,
+        error=None if error is None else error[:4000],
+    )  # fmt: skip
+
+
+def _stopped_run(connection: Connection, provider_id: int):
+    """The provider's latest run when it did not complete (it is resumed), else ``None``."""
+    latest = connection.execute(
+        select(_RUN)
+        .where(_RUN.c.service_provider_id == provider_id)
+        .order_by(_RUN.c.id.desc())
+        .limit(1)
+    ).first()
+    if latest is None or latest.status not in (SyncStatus.FAILED, SyncStatus.ABANDONED):
+        return None
+    return latest
+
+
+def _abandon_dead_run(engine: Engine, provider_id: int, now: datetime) -> None:
+    """Mark the provider's running sync abandoned when its holder is gone or silent."""
+    with engine.connect() as connection:
+        running = connection.execute(
+            select(_RUN).where(
+                _RUN.c.service_provider_id == provider_id,
+                _RUN.c.status == SyncStatus.RUNNING.value,
+            )
+        ).first()
+    if running is None:
+        return
+    silent = now - running.heartbeat_at > STALE_AFTER
+    if not (silent or process_gone(running.host, running.pid)):
+        return
+    with engine.begin() as connection:
+        connection.execute(
+            update(_RUN)
+            .where(_RUN.c.id == running.id, _RUN.c.status == SyncStatus.RUNNING.value)
+            .values(status=SyncStatus.ABANDONED.value, finished_at=now, modified_at=utc_now(),
+                    error="its process stopped (silent or gone); resumed by the next sync")
+        )  # fmt: skip
+    log.warning(
+        "sync %d of provider %s abandoned: %s", running.id, provider_id,
+        "silent too long" if silent else "its process is gone",
+    )  # fmt: skip
+
+
+def _busy_message(engine: Engine, provider_id: int) -> str:
+    with engine.connect() as connection:
+        running = connection.execute(
+            select(_RUN.c.id, _RUN.c.holder, _RUN.c.started_at, _RUN.c.heartbeat_at).where(
+                _RUN.c.service_provider_id == provider_id,
+                _RUN.c.status == SyncStatus.RUNNING.value,
+            )
+        ).first()
+    if running is None:
+        return "another sync of this provider started at the same moment; try again"
+    return (
+        f"another sync of this provider is running (sync {running.id} by {running.holder}, "
+        f"started {running.started_at:%Y-%m-%d %H:%M:%S} UTC, last heard of "
+        f"{running.heartbeat_at:%H:%M:%S} UTC); this one does nothing — staging is left to it"
+    )
