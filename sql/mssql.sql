@@ -1197,6 +1197,7 @@ CREATE TABLE [JasperSyncRun] (
     status VARCHAR(20) NOT NULL, 
     modified_since DATETIMEOFFSET NOT NULL, 
     search_started_at DATETIMEOFFSET NOT NULL, 
+    carrier_started_at DATETIMEOFFSET NULL, 
     resumed_from INTEGER NULL, 
     holder VARCHAR(255) NOT NULL, 
     host VARCHAR(255) NOT NULL, 

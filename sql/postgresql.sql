@@ -931,6 +931,7 @@ CREATE TABLE "JasperSyncRun" (
     status VARCHAR(20) NOT NULL, 
     modified_since TIMESTAMP WITH TIME ZONE NOT NULL, 
     search_started_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    carrier_started_at TIMESTAMP WITH TIME ZONE, 
     resumed_from INTEGER, 
     holder VARCHAR(255) NOT NULL, 
     host VARCHAR(255) NOT NULL, 

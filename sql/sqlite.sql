@@ -913,6 +913,7 @@ CREATE TABLE "JasperSyncRun" (
     status VARCHAR(20) NOT NULL, 
     modified_since DATETIME NOT NULL, 
     search_started_at DATETIME NOT NULL, 
+    carrier_started_at DATETIME, 
     resumed_from INTEGER, 
     holder VARCHAR(255) NOT NULL, 
     host VARCHAR(255) NOT NULL, 

@@ -27,7 +27,7 @@ DEFAULT_SIZES = (2_000, 20_000, 200_000, 1_000_000)
 DEFAULT_MOBILITY_SIZES = (20_000, 200_000)
 DEFAULT_CUSTOMER_SIZES = (20_000, 200_000)
 GENERATED_KINDS = ("synthetic", "mobility", "customer")
-DEFAULT_INSTANCES = Path(__file__).resolve().parents[2].parent / "shared" / "instances"
+DEFAULT_INSTANCES = Path(__file__).resolve().parents[2] / "benchmarks" / "instances"
 COLUMNS = (
     ("instance", "{:<22}"),
     ("devices", "{:>9,}"),

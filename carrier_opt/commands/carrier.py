@@ -192,6 +192,8 @@ def sync(name: str, since: str | None, calls_per_second: float, database_url: st
             click.echo(f"  {line}", err=True)
         if len(report.problems) > MAX_PROBLEMS_SHOWN:
             click.echo(f"  ... and {len(report.problems) - MAX_PROBLEMS_SHOWN} more", err=True)
+    for warning in report.warnings:
+        click.echo(f"warning: {warning}", err=True)
     click.echo(report.summary())
 
 

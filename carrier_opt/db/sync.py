@@ -249,6 +249,7 @@ class _Sync:
         self.progress = progress
         self.clock = clock
         self.phase_started = time.monotonic()
+        self._carrier_clock: datetime | None = None
 
     def notify(self, progress: SyncProgress) -> None:
         self.progress(progress)
@@ -266,7 +267,12 @@ class _Sync:
             return
         self.phase_started = time.monotonic()
         staged_at = utc_now()
+        fresh = self.run.pages_done == 0
         for page_number, devices in self._listing(self.run.pages_done + 1):
+            if fresh and self._carrier_clock is not None:  # the next watermark, exactly
+                record_progress(self.engine, self.run, self.clock(),
+                                carrier_started_at=self._carrier_clock)  # fmt: skip
+                fresh = False
             rows = [device_row(self.provider.id, d, page_number, staged_at) for d in devices]
             with self.engine.begin() as connection:
                 load_rows(connection, DEVICE_STAGING, DEVICE_COLUMNS, rows)
@@ -286,6 +292,7 @@ class _Sync:
             start_page=start_page,
         )  # fmt: skip
         for page in result.pages():
+            self._carrier_clock = result.first_answered_at
             yield page
             self.report.problems.extend(str(problem) for problem in result.problems)
             result.problems.clear()

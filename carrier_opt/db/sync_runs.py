@@ -1,7 +1,9 @@
 """The life of a sync in ``JasperSyncRun``: its watermark, one at a time, resumed after a stop.
 
-* :func:`watermark` — where the next search starts: the last *completed* sync's search start,
-  less :data:`OVERLAP` for clock skew; a year back (what the API allows) before any sync.
+* :func:`watermark` — where the next search starts: the last *completed* sync's search start
+  by the carrier's clock (the ``Date`` of its first page: a modification after it is dated
+  after it by the same clock), else by ours less :data:`OVERLAP` for clock skew; a year back
+  (what the API allows) before any sync.
 * :func:`begin_sync` — opens a run. The database refuses a second ``running`` row for the
   provider (a filtered unique index); a running sync whose process is gone, or that has been
   silent for :data:`STALE_AFTER`, is marked ``abandoned`` first. When the last sync stopped
@@ -16,7 +18,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy import Connection, Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from carrier_opt.db.models import JasperSyncRun, SyncStatus
@@ -63,16 +65,20 @@ class SyncRun:
 
 def watermark(connection: Connection, provider_id: int, now: datetime) -> datetime:
     """The ``modifiedSince`` of the provider's next sync (see the module docstring)."""
-    last = connection.scalar(
-        select(func.max(_RUN.c.search_started_at)).where(
+    last = connection.execute(
+        select(_RUN.c.search_started_at, _RUN.c.carrier_started_at)
+        .where(
             _RUN.c.service_provider_id == provider_id,
             _RUN.c.status == SyncStatus.COMPLETED.value,
         )
-    )
+        .order_by(_RUN.c.id.desc())
+        .limit(1)
+    ).first()
     oldest = now - FIRST_SYNC_WINDOW
     if last is None:
         return oldest
-    return min(max(oldest, last - OVERLAP), now)
+    start = last.carrier_started_at or last.search_started_at - OVERLAP
+    return min(max(oldest, start), now)
 
 
 def begin_sync(
@@ -101,6 +107,7 @@ def begin_sync(
         assert stopped is not None
         values.update(
             modified_since=stopped.modified_since, search_started_at=stopped.search_started_at,
+            carrier_started_at=stopped.carrier_started_at,
             pages_done=stopped.pages_done, search_done=stopped.search_done,
             resumed_from=stopped.id,
         )  # fmt: skip

@@ -290,11 +290,13 @@ class JasperClient:
                 "pageSize": str(self.page_size),
                 "pageNumber": str(page_number),
             }
-            body = self._call("GET", path, params=page_params)
+            body, answered_at = self._call("GET", path, params=page_params, with_date=True)
             self._stats.add("pages")
+            if result.first_answered_at is None:
+                result.first_answered_at = answered_at
             return body
 
-        return PagedResult(
+        result = PagedResult(
             endpoint=f"GET /{path}",
             records_key=records_key,
             page_size=self.page_size,
@@ -303,6 +305,7 @@ class JasperClient:
             skip_malformed=skip_malformed,
             start_page=start_page,
         )
+        return result
 
     def _call(
         self,

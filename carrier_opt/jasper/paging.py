@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from carrier_opt.errors import CarrierApiError
@@ -55,6 +56,8 @@ class PagedResult(Generic[T]):
             raise ValueError(f"pages are numbered from 1, not {start_page}")
         self.endpoint = endpoint
         self.start_page = start_page
+        self.first_answered_at: datetime | None = None
+        """The carrier's clock (``Date``) when it answered the first page read."""
         self.skip_malformed = skip_malformed
         self.problems: list[PayloadProblem] = []
         self.pages_read = 0

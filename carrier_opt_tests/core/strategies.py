@@ -11,8 +11,9 @@ from hypothesis import strategies as st
 
 from carrier_opt.core.instance import CHARGE_TYPES, Instance, instance_from_frames
 
-SHARED_INSTANCES = Path(__file__).resolve().parents[2].parent / "shared" / "instances"
-"""Reference instances live in the ``shared`` folder beside the repository folder."""
+SHARED_INSTANCES = Path(__file__).resolve().parents[2] / "benchmarks" / "instances"
+"""The reference instances, copied into the repository (``benchmarks/instances``) so that every
+clone runs the tests that need them."""
 
 RATE_PLANS_CSV = """\
 rate_plan_code,base_rate,data_allowance_mb,overage_rate,data_per_overage_charge_mb,sms_rate,pooled
@@ -66,7 +67,7 @@ def reference_dir(name: str) -> Path:
     """The folder of one reference instance, skipping the test when it is absent."""
     folder = SHARED_INSTANCES / name
     if not (folder / "devices.csv").is_file():
-        pytest.skip(f"reference instances not found at {SHARED_INSTANCES}")
+        pytest.fail(f"reference instance {name} not found at {SHARED_INSTANCES}")
     return folder
 
 

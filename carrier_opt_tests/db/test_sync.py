@@ -6,7 +6,7 @@ import math
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, update
 
 from carrier_opt.db import merge as merge_module
 from carrier_opt.db import sync as sync_module
@@ -16,6 +16,7 @@ from carrier_opt.db.models import (
     Device,
     DeviceRatePlanHistory,
     JasperCommunicationPlan,
+    JasperSyncRun,
 )
 from carrier_opt.db.staging import (
     DEVICE_COLUMNS,
@@ -212,13 +213,23 @@ def test_the_watermark_moves_only_when_a_sync_completes(migrated_engine, monkeyp
         assert first.modified_since == now - timedelta(days=364)
         later = now + timedelta(hours=5)
         with migrated_engine.connect() as connection:
-            assert watermark(connection, provider_id, later) == now - OVERLAP
+            mark = watermark(connection, provider_id, later)
+        # The carrier's own clock when it answered the first page: no skew to allow for.
+        assert now <= mark <= now + timedelta(seconds=5)
         with monkeypatch.context() as patch:  # a failed sync leaves the watermark where it was
             patch.setattr(sync_module, "merge_staging", crash)
             with pytest.raises(InjectedCrash):
                 sync_provider(migrated_engine, "acme", client=client_for(fake), now=later)
         with migrated_engine.connect() as connection:
-            assert watermark(connection, provider_id, later) == now - OVERLAP
+            assert watermark(connection, provider_id, later) == mark
+    # Without the carrier's Date, our clock stands in, less a margin for skew.
+    with migrated_engine.begin() as connection:
+        connection.execute(update(JasperSyncRun).values(carrier_started_at=None))
+        started = connection.scalar(
+            select(JasperSyncRun.search_started_at).where(JasperSyncRun.status == "completed")
+        )
+    with migrated_engine.connect() as connection:
+        assert watermark(connection, provider_id, later) == started - OVERLAP
 
 
 def test_sims_activated_mid_period_are_prorated_from_their_details(migrated_engine, tmp_path):

@@ -2,8 +2,9 @@
 and the guard against two syncs at once.
 
 * **Watermark.** A sync asks the carrier for SIMs modified since the last *completed* sync's
-  ``search_started_at`` (less a margin for clock skew): the window moves only when a sync
-  completes, so a failed sync never skips a modification.
+  search began — by the carrier's own clock (its first page's ``Date``), else by ours less a
+  margin for clock skew: the window moves only when a sync completes, so a failed sync never
+  skips a modification.
 * **Resume.** Search pages and device details are staged as they arrive (each page in its own
   commit, ``pages_done`` on this row); a sync that stopped is resumed by the next one from the
   next page and the SIMs whose details are still missing, instead of starting over.
@@ -64,7 +65,10 @@ class JasperSyncRun(AuditMixin, Base):
     modified_since: Mapped[datetime] = mapped_column(UtcDateTime())
     """The search window's start (the watermark it ran from)."""
     search_started_at: Mapped[datetime] = mapped_column(UtcDateTime())
-    """When its search began: the next sync's watermark once this one completes."""
+    """When its search began, by our clock."""
+    carrier_started_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    """When its search began by the carrier's clock (the first page's ``Date``): the next
+    sync's watermark, exactly, once this one completes (no skew to allow for)."""
     resumed_from: Mapped[int | None] = mapped_column(ForeignKey("JasperSyncRun.id"))
     holder: Mapped[str] = mapped_column(String(255))
     host: Mapped[str] = mapped_column(String(255))

@@ -148,6 +148,8 @@ def staged_devices(
     runs.set_progress(engine, ids, 30)
     progress.report(ids.session_guid, 30, "devices synchronized")
     context.log.info(report.summary())
+    for warning in report.warnings:
+        context.log.warning(warning)
     merge = report.merge
     return dg.MaterializeResult(
         metadata={
@@ -161,6 +163,7 @@ def staged_devices(
             "api_calls": report.api.calls,
             "api_retries": report.api.retries,
             "skipped_records": len(report.problems),
+            "usage_warnings": len(report.warnings),
             "seconds": round(report.seconds, 1),
         }
     )
