@@ -134,6 +134,7 @@ def _register_provider(engine, name: str, base_url: str, fleet: str) -> None:
     try:
         add_provider(
             engine, name, jasper_url=base_url, billing_cycle_end_day=31, time_zone="UTC",
+            billing_cycle_end_rule="after_end_day",
             username_env=USERNAME_ENV, api_key_env=API_KEY_ENV, optimization_start_hour=8,
             fleet=fleet,
         )  # fmt: skip

@@ -1197,7 +1197,6 @@ CREATE TABLE [JasperSyncRun] (
     status VARCHAR(20) NOT NULL, 
     modified_since DATETIMEOFFSET NOT NULL, 
     search_started_at DATETIMEOFFSET NOT NULL, 
-    carrier_started_at DATETIMEOFFSET NULL, 
     resumed_from INTEGER NULL, 
     holder VARCHAR(255) NOT NULL, 
     host VARCHAR(255) NOT NULL, 
@@ -1238,6 +1237,36 @@ ALTER TABLE [ServiceProvider] ADD bulk_usage BIT NOT NULL DEFAULT 1;
 GO
 
 UPDATE alembic_version SET version_num='0007' WHERE alembic_version.version_num = '0006';
+
+GO
+
+-- Running upgrade 0007 -> 0008
+
+ALTER TABLE [JasperSyncRun] ADD carrier_started_at DATETIMEOFFSET NULL;
+
+GO
+
+ALTER TABLE [ServiceProvider] ADD uses_proration BIT NOT NULL DEFAULT 1;
+
+GO
+
+ALTER TABLE [ServiceProvider] ADD billing_cycle_end_rule VARCHAR(20) NOT NULL DEFAULT 'at_end_hour';
+
+GO
+
+UPDATE [ServiceProvider] SET billing_cycle_end_rule='after_end_day' WHERE [ServiceProvider].billing_cycle_end_day >= 28;
+
+GO
+
+UPDATE [ServiceProvider] SET billing_cycle_end_day=([ServiceProvider].billing_cycle_end_day + 1) WHERE [ServiceProvider].billing_cycle_end_day <= 27 AND [ServiceProvider].billing_cycle_end_rule = 'at_end_hour';
+
+GO
+
+ALTER TABLE [JasperCustomerRatePlan] ADD auto_change_rate_plan BIT NOT NULL DEFAULT 1;
+
+GO
+
+UPDATE alembic_version SET version_num='0008' WHERE alembic_version.version_num = '0007';
 
 GO
 

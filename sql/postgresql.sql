@@ -931,7 +931,6 @@ CREATE TABLE "JasperSyncRun" (
     status VARCHAR(20) NOT NULL, 
     modified_since TIMESTAMP WITH TIME ZONE NOT NULL, 
     search_started_at TIMESTAMP WITH TIME ZONE NOT NULL, 
-    carrier_started_at TIMESTAMP WITH TIME ZONE, 
     resumed_from INTEGER, 
     holder VARCHAR(255) NOT NULL, 
     host VARCHAR(255) NOT NULL, 
@@ -962,6 +961,22 @@ ALTER TABLE "JasperDeviceStaging" ADD COLUMN details_at TIMESTAMP WITH TIME ZONE
 ALTER TABLE "ServiceProvider" ADD COLUMN bulk_usage BOOLEAN DEFAULT true NOT NULL;
 
 UPDATE alembic_version SET version_num='0007' WHERE alembic_version.version_num = '0006';
+
+-- Running upgrade 0007 -> 0008
+
+ALTER TABLE "JasperSyncRun" ADD COLUMN carrier_started_at TIMESTAMP WITH TIME ZONE;
+
+ALTER TABLE "ServiceProvider" ADD COLUMN uses_proration BOOLEAN DEFAULT true NOT NULL;
+
+ALTER TABLE "ServiceProvider" ADD COLUMN billing_cycle_end_rule VARCHAR(20) DEFAULT 'at_end_hour' NOT NULL;
+
+UPDATE "ServiceProvider" SET billing_cycle_end_rule='after_end_day' WHERE "ServiceProvider".billing_cycle_end_day >= 28;
+
+UPDATE "ServiceProvider" SET billing_cycle_end_day=("ServiceProvider".billing_cycle_end_day + 1) WHERE "ServiceProvider".billing_cycle_end_day <= 27 AND "ServiceProvider".billing_cycle_end_rule = 'at_end_hour';
+
+ALTER TABLE "JasperCustomerRatePlan" ADD COLUMN auto_change_rate_plan BOOLEAN DEFAULT true NOT NULL;
+
+UPDATE alembic_version SET version_num='0008' WHERE alembic_version.version_num = '0007';
 
 COMMIT;
 

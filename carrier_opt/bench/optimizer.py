@@ -1,8 +1,10 @@
 """Optimizer benchmark: generated fleets of 2 k to 1 M SIMs plus every reference instance.
 
 Generated rows: ``synthetic`` IoT fleets (``--sizes``), ``mobility`` optimization groups of
-phones (``--mobility-sizes``) and ``customer`` instances with other customers' SIMs locked in
-the shared pools (``--customer-sizes``); each is seeded with its size (see core/synthetic.py).
+phones (``--mobility-sizes``), ``customer`` instances with other customers' SIMs locked in
+the shared pools (``--customer-sizes``) and ``shared_pool`` IoT fleets whose pooled tiers form
+three multi-plan pools (``--shared-pool-sizes``); each is seeded with its size (see
+core/synthetic.py).
 
 Each row runs in its own Python process so its peak RSS is its own. Columns: devices, seconds
 (optimizer only: bound, search, proof — not file loading or the legacy baseline), peak RSS,
@@ -10,7 +12,8 @@ cost, bound, gap %, legacy cost and the saving against it. Compare rows of one r
 are noisy, ratios are what carry over.
 
     python -m carrier_opt.bench.optimizer [--sizes 2000,20000,...] [--mobility-sizes N,...]
-        [--customer-sizes N,...] [--instances DIR] [--time-limit SECONDS]
+        [--customer-sizes N,...] [--shared-pool-sizes N,...] [--instances DIR]
+        [--time-limit SECONDS]
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ from pathlib import Path
 DEFAULT_SIZES = (2_000, 20_000, 200_000, 1_000_000)
 DEFAULT_MOBILITY_SIZES = (20_000, 200_000)
 DEFAULT_CUSTOMER_SIZES = (20_000, 200_000)
-GENERATED_KINDS = ("synthetic", "mobility", "customer")
+DEFAULT_SHARED_POOL_SIZES = (20_000, 200_000, 1_000_000)
+GENERATED_KINDS = ("synthetic", "mobility", "customer", "shared_pool")
 DEFAULT_INSTANCES = Path(__file__).resolve().parents[2] / "benchmarks" / "instances"
 COLUMNS = (
     ("instance", "{:<22}"),
@@ -113,6 +117,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sizes", default=",".join(map(str, DEFAULT_SIZES)))
     parser.add_argument("--mobility-sizes", default=",".join(map(str, DEFAULT_MOBILITY_SIZES)))
     parser.add_argument("--customer-sizes", default=",".join(map(str, DEFAULT_CUSTOMER_SIZES)))
+    parser.add_argument(
+        "--shared-pool-sizes", default=",".join(map(str, DEFAULT_SHARED_POOL_SIZES))
+    )
     parser.add_argument("--instances", default=str(DEFAULT_INSTANCES))
     parser.add_argument("--time-limit", type=float, default=30.0)
     parser.add_argument("--one", help=argparse.SUPPRESS)
@@ -123,7 +130,9 @@ def main(argv: list[str] | None = None) -> None:
     sources = [
         f"{kind}:{int(n)}"
         for kind, sizes in zip(
-            GENERATED_KINDS, (args.sizes, args.mobility_sizes, args.customer_sizes), strict=True
+            GENERATED_KINDS,
+            (args.sizes, args.mobility_sizes, args.customer_sizes, args.shared_pool_sizes),
+            strict=True,
         )
         for n in sizes.split(",")
         if n

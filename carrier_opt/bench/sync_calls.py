@@ -62,6 +62,7 @@ def run(size: int) -> list[str]:
         migrate.upgrade(engine)
         os.environ["BENCH_JASPER_USER"], os.environ["BENCH_JASPER_KEY"] = fake.credentials
         add_provider(engine, "bench", jasper_url=fake.base_url, billing_cycle_end_day=31,
+                     billing_cycle_end_rule="after_end_day",
                      time_zone="UTC", username_env="BENCH_JASPER_USER",
                      api_key_env="BENCH_JASPER_KEY")  # fmt: skip
         client = JasperClient(fake.base_url, *fake.credentials, calls_per_second=1e6)

@@ -58,7 +58,9 @@ def provider() -> None:
     "--billing-cycle-end-day",
     required=True,
     type=click.IntRange(1, 31),
-    help="Day of the month the billing cycle ends (31: the month's last day).",
+    help="Day of the month the billing cycle ends (31: the month's last day). With the "
+    "default end rule the cycle ends on this day AT the end hour, local time, as in the "
+    "legacy system: day 18, hour 23 ends on the 18th at 23:00.",
 )
 @click.option("--timezone", "time_zone", required=True, help="IANA zone, e.g. America/Chicago.")
 @click.option(
@@ -66,7 +68,17 @@ def provider() -> None:
     default=0,
     show_default=True,
     type=click.IntRange(0, 23),
-    help="Hours after the end day's midnight at which the cycle ends.",
+    help="Local hour of the end day at which the cycle ends (legacy rule); with "
+    "--billing-cycle-end-rule after_end_day, hours after the midnight that follows the end day.",
+)
+@click.option(
+    "--billing-cycle-end-rule",
+    type=click.Choice(["at_end_hour", "after_end_day"]),
+    default="at_end_hour",
+    show_default=True,
+    help="at_end_hour: the cycle ends on the end day at the end hour (the legacy system's "
+    "rule); after_end_day: at the midnight after the end day plus the end hour (day 31, hour "
+    "0: calendar months, which the legacy rule cannot express).",
 )
 @click.option(
     "--username-env",
@@ -102,6 +114,7 @@ def provider_add(
     billing_cycle_end_day: int,
     time_zone: str,
     billing_cycle_end_hour: int,
+    billing_cycle_end_rule: str,
     username_env: str,
     api_key_env: str,
     optimization_start_hour: int | None,
@@ -118,6 +131,7 @@ def provider_add(
         jasper_url=jasper_url,
         billing_cycle_end_day=billing_cycle_end_day,
         billing_cycle_end_hour=billing_cycle_end_hour,
+        billing_cycle_end_rule=billing_cycle_end_rule,
         time_zone=time_zone,
         username_env=username_env,
         api_key_env=api_key_env,

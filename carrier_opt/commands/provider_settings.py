@@ -24,7 +24,10 @@ def provider_list(database_url: str | None) -> None:
         return
     click.echo(f"{'name':<24} {'fleet':<9} {'active':<6} {'auto':<4} {'cycle end':<24} last")
     for p in found:
-        cycle = f"day {p.billing_cycle_end_day} {p.billing_cycle_end_hour:02d}:00 {p.time_zone}"
+        after = " after" if p.billing_cycle_end_rule == "after_end_day" else ""
+        cycle = (
+            f"day {p.billing_cycle_end_day}{after} {p.billing_cycle_end_hour:02d}:00 {p.time_zone}"
+        )
         automatic = "yes" if p.automatic_updates else "no"
         click.echo(
             f"{p.name:<24} {p.fleet:<9} {'yes' if p.active else 'no':<6} {automatic:<4} "
@@ -58,6 +61,13 @@ def provider_show(name: str, database_url: str | None) -> None:
 @click.option("--jasper-url", default=None, help="New base URL, e.g. https://host/rws/api/v1/.")
 @click.option("--billing-cycle-end-day", type=click.IntRange(1, 31), default=None)
 @click.option("--billing-cycle-end-hour", type=click.IntRange(0, 23), default=None)
+@click.option(
+    "--billing-cycle-end-rule",
+    type=click.Choice(["at_end_hour", "after_end_day"]),
+    default=None,
+    help="at_end_hour: the end day at the end hour (legacy); after_end_day: the midnight "
+    "after the end day plus the end hour (see provider add --help).",
+)
 @click.option("--timezone", "time_zone", default=None, help="IANA zone, e.g. America/Chicago.")
 @click.option("--username-env", default=None, help="Variable holding the Jasper username.")
 @click.option("--api-key-env", default=None, help="Variable holding the Jasper API key.")
@@ -75,6 +85,13 @@ def provider_show(name: str, database_url: str | None) -> None:
     "--bulk-usage/--no-bulk-usage",
     default=None,
     help="Read usage per rate plan (GET /usages) or, off, per SIM only (ctdUsages).",
+)
+@click.option(
+    "--proration/--no-proration",
+    "uses_proration",
+    default=None,
+    help="Bill SIMs activated mid-period for their days only (the legacy per-provider "
+    "setting; on by default). Mobility and customer runs never prorate.",
 )
 @click.option("--max-rate-plans-per-group", type=click.IntRange(1, 1000), default=None)
 @click.option("--active/--inactive", default=None, help="Whether the sensor runs it at all.")

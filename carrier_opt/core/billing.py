@@ -1,14 +1,19 @@
 """The billing calendar: a provider's billing cycle resolved into exact periods.
 
 A provider's cycle is described by the day of the month it ends on (``end_day``), an hour
-(``end_hour``) and an IANA time zone. A period is keyed ``YYYY-MM`` by the month in which it
-*ends*. It ends at the end of its cycle end day, local time, shifted by ``end_hour`` hours:
+(``end_hour``), an IANA time zone and the rule that reads the two numbers (``end_rule``). A
+period is keyed ``YYYY-MM`` by the month in which it *ends*:
 
-    end = local midnight after the cycle end day + end_hour hours
+* :data:`AT_END_HOUR` (the legacy system's rule, and every new provider's):
+  ``end = local (year, month, end_day) at end_hour:00`` — day 18, hour 23 ends on the 18th at
+  23:00.
+* :data:`AFTER_END_DAY` (carrier_opt's first rule, kept for providers stored before it changed
+  whose end cannot be written the legacy way, and for calendar months):
+  ``end = local midnight after the end day + end_hour hours`` — day 31, hour 0 is the end of the
+  month's last day.
 
-(``end_hour = 0``, the usual setting, is exactly "the end of the cycle end day"). An end day past
-the month's last day (31 in April, 29 in a common February) means the month's last day. A period
-starts where the previous one ended; periods are half-open ``[start, end)``.
+An end day past the month's last day (31 in April, 29 in a common February) means the month's
+last day. A period starts where the previous one ended; periods are half-open ``[start, end)``.
 
 All instants are aware UTC datetimes; the zone is applied only to find local midnights. A
 wall-clock end that a DST change skips resolves with ``fold=0`` (the offset before the change),
@@ -27,6 +32,12 @@ from carrier_opt.errors import InputError
 
 _PERIOD_KEY = re.compile(r"(\d{4})-(\d{2})")
 
+AT_END_HOUR = "at_end_hour"
+"""The cycle ends on the end day at the end hour (the legacy system's rule)."""
+AFTER_END_DAY = "after_end_day"
+"""The cycle ends at the midnight after the end day, plus the end hour."""
+END_RULES = (AT_END_HOUR, AFTER_END_DAY)
+
 
 @dataclass(frozen=True)
 class BillingCycle:
@@ -35,8 +46,16 @@ class BillingCycle:
     end_day: int
     end_hour: int = 0
     time_zone: str = "UTC"
+    end_rule: str = AFTER_END_DAY
+    """How ``end_day`` and ``end_hour`` are read (module docstring). Providers store theirs;
+    the default here keeps a bare ``BillingCycle(31)`` a calendar month."""
 
     def __post_init__(self) -> None:
+        if self.end_rule not in END_RULES:
+            raise InputError(
+                f"billing cycle end rule must be one of {', '.join(END_RULES)}, "
+                f"got {self.end_rule!r}"
+            )
         if not 1 <= self.end_day <= 31:
             raise InputError(f"billing cycle end day must be 1..31, got {self.end_day}")
         if not 0 <= self.end_hour <= 23:
@@ -110,9 +129,10 @@ def period_key(year: int, month: int) -> str:
 
 def cycle_end(cycle: BillingCycle, year: int, month: int) -> datetime:
     """The aware-UTC instant the cycle ending in ``year``-``month`` ends."""
-    end_day = min(cycle.end_day, calendar.monthrange(year, month)[1])
-    midnight_after = date(year, month, end_day) + timedelta(days=1)
-    local = datetime.combine(midnight_after, time(cycle.end_hour), tzinfo=cycle.zone)
+    end_day = date(year, month, min(cycle.end_day, calendar.monthrange(year, month)[1]))
+    if cycle.end_rule == AFTER_END_DAY:
+        end_day += timedelta(days=1)  # the midnight after the end day
+    local = datetime.combine(end_day, time(cycle.end_hour), tzinfo=cycle.zone)
     return local.astimezone(UTC)
 
 

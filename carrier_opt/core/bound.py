@@ -12,10 +12,12 @@ The relaxation drops the pooled overage's ``ceil`` and lets assignments be fract
 A plan that is not pooled bills each SIM on its own, so that charge is a constant per
 (SIM, plan) and keeping it exact is still a valid (and tighter) relaxation. With
 ``r_p = overage_rate_p / data_per_overage_charge_mb_p``, a pooled plan adds
-``r_p · max(0, Σ_d x[d,p]·g[d,p])`` where ``g[d, p] = usage_d − allowance_p·proration_d``.
-Pricing each pool's load with ``λ_p ∈ [0, r_p]`` gives the Lagrangian dual function::
+``r_p · max(0, Σ_d x[d,p]·g[d,p])`` where ``g[d, p] = usage_d − allowance_p·proration_d``;
+a pool ``P`` of several plans (a shared ``rate_pool``) adds
+``r_P · max(0, Σ_{p∈P} Σ_d x[d,p]·g[d,p])`` once. Pricing each pool's load with
+``λ_P ∈ [0, r_P]`` gives the Lagrangian dual function::
 
-    L(λ) = Σ_d min_{p allowed for d} (lin[d, p] + λ_p·g[d, p])
+    L(λ) = Σ_d min_{p allowed for d} (lin[d, p] + λ_{P(p)}·g[d, p])
 
 Every ``λ`` in the box gives a valid lower bound, each SIM picks its plan independently (one
 vectorised pass over devices × plans), and ``max_λ L(λ)`` equals the LP optimum (LP duality).
@@ -26,8 +28,8 @@ a ``rate_only`` plan bills no own overage and — even when pooled — has no po
 cap 0), because its pool never bills. Everything downstream (the optimizer's ``PairCosts``
 included) reads these pieces, so it follows automatically.
 
-``L`` is concave and piecewise linear in as many variables as there are pooled plans (a dozen
-or so). :func:`lagrangian_bound` maximises it in two stages:
+``L`` is concave and piecewise linear in as many variables as there are pools (a dozen or
+so). :func:`lagrangian_bound` maximises it in two stages:
 
 1. a trust-region cutting-plane (bundle) method on ``λ``, every step one pass over the devices;
 2. an exact finish by column generation: the LP restricted to the plans each SIM nearly prefers
@@ -55,7 +57,7 @@ class LowerBound:
     """The best dual point found and what it proves."""
 
     value: float  # USD: no valid assignment costs less
-    prices: np.ndarray  # λ per plan (USD per MB of pool load), 0 for plans not pooled
+    prices: np.ndarray  # λ per plan: its pool's price (USD per MB of load), 0 when no pool
     upper_estimate: float  # USD: the LP optimum is at most this (so value is within the gap)
     iterations: int  # passes over the devices
     seconds: float
@@ -74,6 +76,7 @@ class _Group:
     """SIMs sharing one set of candidate plans, with their linearised costs."""
 
     plans: np.ndarray  # (k,) plan indices
+    slots: np.ndarray  # (k,) price slot of each plan: its pool, or the last (priceless) slot
     devices: np.ndarray  # (n,) device indices
     lin: np.ndarray  # (n, k) USD
     load: np.ndarray  # (n, k) MB added to the pool (0 on plans not pooled)
@@ -84,26 +87,27 @@ class DualFunction:
     """L(λ) of one instance, ready to be evaluated many times."""
 
     groups: tuple[_Group, ...]
-    price_cap: np.ndarray  # r_p for pooled plans, 0 otherwise: λ ∈ [0, price_cap]
-    n_plans: int
+    # One slot per pool plus a last slot (cap 0) for plans without one: λ ∈ [0, price_cap].
+    price_cap: np.ndarray  # r_P = overage_rate_P / unit_P per pool, then 0
+    n_slots: int
     n_devices: int
 
     def evaluate(self, prices: np.ndarray) -> tuple[float, np.ndarray]:
-        """(L(λ), a supergradient: the pool load of every plan when SIMs choose freely)."""
+        """(L(λ), a supergradient: the load of every pool when SIMs choose freely)."""
         value = 0.0
-        load = np.zeros(self.n_plans)
+        load = np.zeros(self.n_slots)
         for group in self.groups:
-            value += _choose_plans(group.lin, group.load, prices[group.plans], group.plans, load)
+            value += _choose_plans(group.lin, group.load, prices[group.slots], group.slots, load)
         return value, load
 
     def reduced_costs(self, prices: np.ndarray) -> list[np.ndarray]:
         """Per group, every SIM's linearised cost on each candidate plan at prices λ."""
-        return [group.lin + group.load * prices[group.plans] for group in self.groups]
+        return [group.lin + group.load * prices[group.slots] for group in self.groups]
 
 
 @numba.njit(cache=True, nogil=True)
 def _choose_plans(
-    lin: np.ndarray, load: np.ndarray, prices: np.ndarray, plans: np.ndarray, pool_load: np.ndarray
+    lin: np.ndarray, load: np.ndarray, prices: np.ndarray, slots: np.ndarray, pool_load: np.ndarray
 ) -> float:
     """Each SIM takes its cheapest candidate at ``prices``; returns Σ cost, adds to pool_load.
 
@@ -119,7 +123,7 @@ def _choose_plans(
                 best_cost = cost
                 best = column
         total += best_cost
-        pool_load[plans[best]] += load[row, best]
+        pool_load[slots[best]] += load[row, best]
     return total
 
 
@@ -144,19 +148,27 @@ def linearised_costs(instance: Instance, devices: np.ndarray, plans: np.ndarray)
 
 def dual_function(instance: Instance) -> DualFunction:
     """Build L(λ) for ``instance``: SIMs grouped by communication plan, locked SIMs by plan."""
+    slot_of = price_slots(instance)
     groups = []
     unlocked = ~instance.locked
     for comm in range(len(instance.comm_plan_codes)):
         devices = np.flatnonzero(unlocked & (instance.comm_plan == comm))
         plans = np.flatnonzero(instance.allowed[comm])
         if len(devices) and len(plans):
-            groups.append(_Group(plans, devices, *linearised_costs(instance, devices, plans)))
+            pieces = linearised_costs(instance, devices, plans)
+            groups.append(_Group(plans, slot_of[plans], devices, *pieces))
     for plan in np.unique(instance.current_plan[instance.locked]):
         devices = np.flatnonzero(instance.locked & (instance.current_plan == plan))
         plans = np.array([plan])
-        groups.append(_Group(plans, devices, *linearised_costs(instance, devices, plans)))
-    cap = np.where(instance.bills_pool, instance.overage_rate_per_mb, 0.0)
-    return DualFunction(tuple(groups), cap, instance.n_plans, instance.n_devices)
+        pieces = linearised_costs(instance, devices, plans)
+        groups.append(_Group(plans, slot_of[plans], devices, *pieces))
+    cap = np.append(instance.pool_rate_per_mb, 0.0)
+    return DualFunction(tuple(groups), cap, instance.n_pools + 1, instance.n_devices)
+
+
+def price_slots(instance: Instance) -> np.ndarray:
+    """Each plan's price slot: its pool, or ``n_pools`` (a slot priced 0) when it has none."""
+    return np.where(instance.pool_of >= 0, instance.pool_of, instance.n_pools)
 
 
 # --------------------------------------------------------------------------- stage 1: bundle
@@ -208,7 +220,7 @@ def _bundle(
 ) -> tuple[np.ndarray, float, float, int]:
     """Trust-region cutting planes on λ; returns (best λ, L there, certified upper, passes)."""
     cap = dual.price_cap[free]
-    prices = np.zeros(dual.n_plans)
+    prices = np.zeros(dual.n_slots)
 
     def evaluate(point: np.ndarray) -> tuple[float, np.ndarray]:
         prices[free] = point
@@ -281,10 +293,10 @@ def _restricted_lp(
 ) -> tuple[float, np.ndarray] | None:
     """Solve the LP with SIMs restricted to their candidate plans; (value, pool prices)."""
     pooled = np.flatnonzero(dual.price_cap > 0)
-    row_of_plan = np.full(dual.n_plans, -1)
-    row_of_plan[pooled] = np.arange(len(pooled))
+    row_of_slot = np.full(dual.n_slots, -1)
+    row_of_slot[pooled] = np.arange(len(pooled))
     constant = 0.0
-    fixed_load = np.zeros(dual.n_plans)
+    fixed_load = np.zeros(dual.n_slots)
     costs, device_rows, pool_rows, pool_values = [], [], [], []
     n_columns, n_choosers = 0, 0
     for group, mask in zip(dual.groups, masks, strict=True):
@@ -293,13 +305,13 @@ def _restricted_lp(
         chosen_rows = np.flatnonzero(single)[rows]
         constant += float(group.lin[chosen_rows, cols].sum())
         fixed_load += np.bincount(
-            group.plans[cols], weights=group.load[chosen_rows, cols], minlength=dual.n_plans
+            group.slots[cols], weights=group.load[chosen_rows, cols], minlength=dual.n_slots
         )
         rows, cols = np.nonzero(mask & ~single[:, None])
         _, chooser = np.unique(rows, return_inverse=True)
         costs.append(group.lin[rows, cols])
         device_rows.append(chooser + n_choosers)
-        pool_rows.append(row_of_plan[group.plans[cols]])
+        pool_rows.append(row_of_slot[group.slots[cols]])
         pool_values.append(group.load[rows, cols])
         n_choosers += int(chooser.max()) + 1 if len(chooser) else 0
         n_columns += len(rows)
@@ -334,7 +346,7 @@ def _restricted_lp(
     )
     if result.status != 0:
         return None
-    prices = np.zeros(dual.n_plans)
+    prices = np.zeros(dual.n_slots)
     if len(pooled):
         prices[pooled] = np.clip(-result.ineqlin.marginals, 0.0, dual.price_cap[pooled])
     return constant + float(result.fun), prices
@@ -391,11 +403,12 @@ def lagrangian_bound(
     started = time.monotonic()
     deadline = started + time_limit_s
     dual = dual_function(instance)
+    slot_of = price_slots(instance)
     free = np.flatnonzero(dual.price_cap > 0)
-    prices = np.zeros(instance.n_plans)
+    prices = np.zeros(dual.n_slots)
     if len(free) == 0:
         value, _ = dual.evaluate(prices)
-        return LowerBound(value, prices, value, 1, time.monotonic() - started)
+        return LowerBound(value, prices[slot_of], value, 1, time.monotonic() - started)
     point, value, upper, passes = _bundle(dual, free, deadline, tolerance, max_passes)
     prices[free] = point
     if exact and upper - value > EXACT_TOLERANCE * max(abs(upper), 1.0):
@@ -406,4 +419,4 @@ def lagrangian_bound(
         upper = min(upper, found_upper)
         if found_value > value:
             prices, value = found, found_value
-    return LowerBound(value, prices, max(upper, value), passes, time.monotonic() - started)
+    return LowerBound(value, prices[slot_of], max(upper, value), passes, time.monotonic() - started)

@@ -24,6 +24,15 @@ CUSTOMER_GROUP = "customer"
 communication plans)."""
 
 
+KEPT_PREFIX = f"{CUSTOMER_GROUP} kept on "
+
+
+def kept_on_plan(code: str) -> str:
+    """The communication-plan label of SIMs on plan ``code`` with automatic change off: it
+    allows that plan only, so the SIMs are priced but stay."""
+    return f"{KEPT_PREFIX}{code}"
+
+
 @dataclass(frozen=True)
 class CustomerTables:
     """One customer's optimizer input (the contract's three tables)."""
@@ -51,7 +60,10 @@ def customer_tables(customer_plans: pd.DataFrame, devices: pd.DataFrame) -> list
     """One instance per customer that has SIMs on customer plans.
 
     ``customer_plans``: the contract's rate-plan columns plus ``customer_rate_pool`` (pool name
-    or None) and ``pool_customer`` (the customer owning the pool; None: shared by all).
+    or None), ``pool_customer`` (the customer owning the pool; None: shared by all) and,
+    optionally, ``auto_change`` (False: the legacy "automatic change off" — the plan's SIMs are
+    priced and count in its pool but are never moved: their communication plan, see
+    :func:`kept_on_plan`, allows only their plan).
     ``devices``: the contract's device columns with ``rate_plan_code`` = the SIM's current
     customer plan, plus ``customer``. SIMs without a customer or a customer plan are ignored.
     """
@@ -62,6 +74,10 @@ def customer_tables(customer_plans: pd.DataFrame, devices: pd.DataFrame) -> list
     pooled = customer_plans["customer_rate_pool"].notna()
     shared_codes = set(customer_plans.loc[pooled & customer_plans["pool_customer"].isna(),
                                           "rate_plan_code"])  # fmt: skip
+    fixed_codes = set()
+    if "auto_change" in customer_plans.columns:
+        fixed = customer_plans["auto_change"].map(lambda value: value is False or value == 0)
+        fixed_codes = set(customer_plans.loc[fixed, "rate_plan_code"])
     out = []
     for customer in sorted(devices["customer"].unique()):
         own = devices[devices["customer"] == customer].copy()
@@ -76,11 +92,20 @@ def customer_tables(customer_plans: pd.DataFrame, devices: pd.DataFrame) -> list
         ].copy()
         own["locked"] = False
         others["locked"] = True
+        kept = own["rate_plan_code"].isin(fixed_codes)
+        own.loc[kept, "communication_plan"] = own.loc[kept, "rate_plan_code"].map(kept_on_plan)
         instance_devices = pd.concat([own, others], ignore_index=True)
-        instance_devices["communication_plan"] = CUSTOMER_GROUP
+        instance_devices["communication_plan"] = instance_devices["communication_plan"].where(
+            instance_devices["communication_plan"].astype(str).str.startswith(KEPT_PREFIX),
+            CUSTOMER_GROUP,
+        )
         plans = customer_plans[customer_plans["rate_plan_code"].isin(codes)].reset_index(drop=True)
+        # The contract's rate_pool: every pooled plan feeding one customer rate pool shares it.
+        plans["rate_pool"] = plans["customer_rate_pool"]
         pairs = pd.DataFrame(
-            {"communication_plan": CUSTOMER_GROUP, "rate_plan_code": sorted(codes)}
+            [(CUSTOMER_GROUP, code) for code in sorted(codes)]
+            + [(kept_on_plan(code), code) for code in sorted(set(own.loc[kept, "rate_plan_code"]))],
+            columns=["communication_plan", "rate_plan_code"],
         )
         pools = {
             code: pool_of[code] for code in plans["rate_plan_code"] if pd.notna(pool_of.get(code))

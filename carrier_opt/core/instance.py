@@ -19,11 +19,18 @@ rate and SMS, never any overage). :class:`Instance` keeps the listed prices unto
 exposes the *billed* ones (:attr:`Instance.billed_base_rate`, :attr:`Instance.billed_overage_rate`,
 :attr:`Instance.bills_pool`) that every cost computation uses.
 
+``rate_plans.csv`` may also carry the contract's optional ``rate_pool`` column: pooled plans
+naming the same pool share **one** pool (allowances add up, overage is priced once), the way the
+legacy system pooled every pooled plan of a mobility group or of a customer rate pool. An
+empty cell means the plan is its own pool. :attr:`Instance.pool_of` maps every plan to its
+billed pool (``-1``: none), and every cost computation works per pool.
+
 Rate plans that cannot be priced (``data_per_overage_charge_mb <= 0``, a negative price or a
-negative allowance) are not fatal: they are left out of the offer and listed in
-:attr:`Instance.dropped_plans`, as the contract asks. Devices currently on such a plan keep
-``current_plan == -1``; a *locked* device on such a plan is fatal because it cannot be priced
-and may not move.
+negative allowance, an ``overage_rate`` of 0 on a plan that bills overage, or a ``rate_pool``
+whose plans disagree on the overage price) are not fatal: they are left out of the offer and
+listed in :attr:`Instance.dropped_plans`, as the contract asks. Devices currently on such a
+plan keep ``current_plan == -1``; a *locked* device on such a plan is fatal because it cannot
+be priced and may not move.
 
 The module also reads and writes assignment files (``iccid, rate_plan_code``), writing through
 a temporary file and :func:`os.replace` so that a crash never leaves half a file behind.
@@ -59,7 +66,7 @@ RATE_PLAN_COLUMNS = (
 COMM_PLAN_COLUMNS = ("communication_plan", "rate_plan_code")
 DEVICE_COLUMNS = ("iccid", "communication_plan", "rate_plan_code", "usage_mb")
 OPTIONAL_DEVICE_COLUMNS = ("sms_count", "proration", "locked")
-OPTIONAL_RATE_PLAN_COLUMNS = ("charge_type",)
+OPTIONAL_RATE_PLAN_COLUMNS = ("charge_type", "rate_pool")
 
 RATE_AND_OVERAGE = "rate_and_overage"
 OVERAGE_ONLY = "overage_only"
@@ -169,6 +176,13 @@ class Instance:
     # str per plan, one of CHARGE_TYPES; None (callers building an Instance by hand) means
     # every plan is rate_and_overage, so the contract's model applies unchanged.
     charge_type: np.ndarray | None = None
+    # str per plan: the contract's rate_pool ("" or None: the plan is its own pool).
+    rate_pool: np.ndarray | None = None
+    # Derived in __post_init__ (see _index_pools): the billed pools.
+    pool_of: np.ndarray = field(init=False)  # int64 per plan: its pool, -1 when none billed
+    pool_names: np.ndarray = field(init=False)  # str per pool (rate_pool, or the plan's code)
+    pool_overage_rate: np.ndarray = field(init=False)  # billed USD per overage unit, per pool
+    pool_unit_mb: np.ndarray = field(init=False)  # MB per overage unit, per pool
 
     def __post_init__(self) -> None:
         if self.charge_type is None:
@@ -177,14 +191,57 @@ class Instance:
         unknown = set(self.charge_type.tolist()) - set(CHARGE_TYPES)
         if unknown or len(self.charge_type) != len(self.plan_codes):
             raise ValueError(f"charge_type must hold one of {CHARGE_TYPES} per plan")
+        if self.rate_pool is None:
+            object.__setattr__(self, "rate_pool", np.full(len(self.plan_codes), "", dtype=object))
+        if len(self.rate_pool) != len(self.plan_codes):
+            raise ValueError("rate_pool must hold one value per plan")
+        self._index_pools()
         for value in self.__dict__.values():
             if isinstance(value, np.ndarray):
                 value.setflags(write=False)
+
+    def _index_pools(self) -> None:
+        """Number the billed pools: plans sharing a ``rate_pool``, else each pooled plan alone.
+
+        Only plans that bill a pool (:attr:`bills_pool`) belong to one; a ``rate_only`` plan
+        never bills overage, so its SIMs neither load nor enlarge a pool. Plans of one pool
+        must share overage price and unit (the loader drops pools that do not).
+        """
+        names = [
+            (str(pool) if pool not in (None, "") else f"\0{code}")
+            for pool, code in zip(self.rate_pool.tolist(), self.plan_codes.tolist(), strict=True)
+        ]
+        bills = self.bills_pool
+        keys = pd.Index([name for name, billed in zip(names, bills, strict=True) if billed])
+        unique = keys.unique()
+        pool_of = np.full(len(self.plan_codes), -1, dtype=np.int64)
+        pool_of[bills] = unique.get_indexer(keys)
+        rate = np.zeros(len(unique))
+        unit = np.ones(len(unique))
+        for plan in np.flatnonzero(bills)[::-1]:
+            rate[pool_of[plan]] = self.overage_rate[plan]
+            unit[pool_of[plan]] = self.overage_unit_mb[plan]
+        members_rate = rate[pool_of[bills]]
+        members_unit = unit[pool_of[bills]]
+        if len(members_rate) and (
+            not np.allclose(members_rate, self.overage_rate[bills], rtol=0, atol=1e-12)
+            or not np.allclose(members_unit, self.overage_unit_mb[bills], rtol=0, atol=1e-12)
+        ):
+            raise ValueError("plans of one rate_pool must share overage_rate and unit")
+        object.__setattr__(self, "pool_of", pool_of)
+        object.__setattr__(self, "pool_names", np.array([n.lstrip("\0") for n in unique], object))
+        object.__setattr__(self, "pool_overage_rate", rate)
+        object.__setattr__(self, "pool_unit_mb", unit)
 
     @property
     def n_plans(self) -> int:
         """Number of rate plans offered."""
         return len(self.plan_codes)
+
+    @property
+    def n_pools(self) -> int:
+        """Number of billed pools (pooled plans that bill overage, grouped by rate_pool)."""
+        return len(self.pool_overage_rate)
 
     @property
     def n_devices(self) -> int:
@@ -227,6 +284,11 @@ class Instance:
     def overage_rate_per_mb(self) -> np.ndarray:
         """USD per MB of billed overage once the ceil is dropped: the LP relaxation's slope."""
         return self.billed_overage_rate / self.overage_unit_mb
+
+    @property
+    def pool_rate_per_mb(self) -> np.ndarray:
+        """USD per MB of a pool's load once the ceil is dropped, per pool."""
+        return self.pool_overage_rate / self.pool_unit_mb
 
     def allowed_for_devices(self) -> np.ndarray:
         """Bool (n_devices, n_plans): which plans each SIM may use (locked: only its own)."""
@@ -383,6 +445,7 @@ class _RatePlans:
     pooled: np.ndarray
     dropped: tuple[DroppedPlan, ...]
     charge_type: np.ndarray  # str per code, one of CHARGE_TYPES
+    rate_pool: np.ndarray  # str per code, "" when the plan is its own pool
 
 
 def _charge_types(frame: pd.DataFrame, name: str, log: _ProblemLog) -> np.ndarray:
@@ -407,7 +470,7 @@ def _charge_types(frame: pd.DataFrame, name: str, log: _ProblemLog) -> np.ndarra
     return words.where(valid, DEFAULT_CHARGE_TYPE).to_numpy(dtype=object)
 
 
-def _drop_reason(numbers: dict[str, np.ndarray], index: int) -> str | None:
+def _drop_reason(numbers: dict[str, np.ndarray], charge_type: str, index: int) -> str | None:
     """Why a parsed plan cannot be offered, or None when it can."""
     if numbers["data_per_overage_charge_mb"][index] <= 0:
         return "data_per_overage_charge_mb must be > 0"
@@ -416,7 +479,54 @@ def _drop_reason(numbers: dict[str, np.ndarray], index: int) -> str | None:
             return f"{column} is negative"
     if numbers["data_allowance_mb"][index] < 0:
         return "data_allowance_mb is negative"
+    if numbers["overage_rate"][index] == 0 and charge_type != RATE_ONLY:
+        # The legacy system refused these plans too: a 0 price on a plan that bills overage is
+        # a missing price, and offering it as free overage would send every heavy SIM there.
+        return (
+            f"overage_rate is 0 on a plan that bills overage (charge_type {charge_type}); "
+            f"only {RATE_ONLY} plans may have no overage price"
+        )
     return None
+
+
+def _rate_pools(frame: pd.DataFrame) -> np.ndarray:
+    """The optional rate_pool column, stripped; "" (own pool) when absent or empty."""
+    if "rate_pool" not in frame.columns:
+        return np.full(len(frame), "", dtype=object)
+    return frame["rate_pool"].str.strip().to_numpy(dtype=object)
+
+
+def _drop_mixed_pools(
+    codes: pd.Series,
+    offered: np.ndarray,
+    numbers: dict[str, np.ndarray],
+    pooled: np.ndarray,
+    charge_type: np.ndarray,
+    rate_pool: np.ndarray,
+) -> list[DroppedPlan]:
+    """Leave out every plan of a ``rate_pool`` whose billed plans disagree on overage price.
+
+    One pool has one overage price; choosing one of two would misprice the other plan's SIMs.
+    """
+    billed = offered & pooled & (charge_type != RATE_ONLY) & (rate_pool != "")
+    dropped = []
+    for pool in sorted(set(rate_pool[billed].tolist())):
+        members = np.flatnonzero(billed & (rate_pool == pool))
+        prices = {
+            (numbers["overage_rate"][i], numbers["data_per_overage_charge_mb"][i]) for i in members
+        }
+        if len(prices) < 2:
+            continue
+        listed = ", ".join(
+            f"{codes.iat[i]} {numbers['overage_rate'][i]:g} USD per "
+            f"{numbers['data_per_overage_charge_mb'][i]:g} MB"
+            for i in members
+        )
+        for index in members:
+            offered[index] = False
+            reason = f"rate_pool {pool!r} has more than one overage price ({listed})"
+            dropped.append(DroppedPlan(str(codes.iat[index]), reason))
+    return dropped
 
 
 def _parse_rate_plans(frame: pd.DataFrame, log: _ProblemLog) -> _RatePlans | None:
@@ -435,14 +545,22 @@ def _parse_rate_plans(frame: pd.DataFrame, log: _ProblemLog) -> _RatePlans | Non
     charge_type = _charge_types(frame, name, log)
     well_formed = ~np.isnan(np.column_stack(list(numbers.values()))).any(axis=1)
     offered = well_formed & ~repeats & (codes.str.strip() != "").to_numpy()
+    rate_pool = _rate_pools(frame)
     dropped = []
     for index in np.flatnonzero(offered):
-        reason = _drop_reason(numbers, index)
+        reason = _drop_reason(numbers, charge_type[index], index)
         if reason is not None:
             offered[index] = False
             dropped.append(DroppedPlan(str(codes.iat[index]), reason))
+    dropped += _drop_mixed_pools(codes, offered, numbers, pooled, charge_type, rate_pool)
     return _RatePlans(
-        codes.to_numpy(dtype=object), offered, numbers, pooled, tuple(dropped), charge_type
+        codes.to_numpy(dtype=object),
+        offered,
+        numbers,
+        pooled,
+        tuple(dropped),
+        charge_type,
+        rate_pool,
     )
 
 
@@ -560,6 +678,7 @@ def _assemble(
         allowed=allowed,
         dropped_plans=plans.dropped,
         charge_type=plans.charge_type[offered],
+        rate_pool=plans.rate_pool[offered],
     )
 
 

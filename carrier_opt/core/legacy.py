@@ -152,12 +152,10 @@ def _greedy_queue(
     """Place SIMs one by one in ``order`` on the candidate plan that adds the least cost."""
     placed = ~candidates.any(axis=1)  # locked SIMs and SIMs the sequence cannot serve
     assignment = base.copy()
-    pool_usage = np.bincount(
-        assignment[placed], weights=instance.usage_mb[placed], minlength=instance.n_plans
-    )
-    pool_proration = np.bincount(
-        assignment[placed], weights=instance.proration[placed], minlength=instance.n_plans
-    )
+    pool = instance.pool_of[assignment]
+    in_pool = placed & (pool >= 0)
+    load = instance.usage_mb - instance.allowance_mb[assignment] * instance.proration
+    pool_load = np.bincount(pool[in_pool], weights=load[in_pool], minlength=instance.n_pools)
     _place(
         order[~placed[order]],
         candidates,
@@ -169,9 +167,10 @@ def _greedy_queue(
         instance.billed_overage_rate,
         instance.overage_unit_mb,
         instance.sms_rate,
-        instance.bills_pool,
-        pool_usage,
-        pool_proration,
+        instance.pool_of,
+        instance.pool_overage_rate,
+        instance.pool_unit_mb,
+        pool_load.astype(float),
         assignment,
     )
     return assignment
@@ -188,7 +187,7 @@ def _units(excess: float, unit: float) -> float:
 @numba.njit(cache=True)
 def _place(
     order, candidates, usage, proration, sms, base_rate, allowance, overage_rate, unit, sms_rate,
-    pooled, pool_usage, pool_proration, assignment,
+    pool_of, pool_rate, pool_unit, pool_load, assignment,
 ):  # fmt: skip
     """Numba loop of :func:`_greedy_queue`: pools are updated as each SIM joins."""
     for device in order:
@@ -197,17 +196,20 @@ def _place(
             if not candidates[device, plan]:
                 continue
             delta = base_rate[plan] * proration[device] + sms_rate[plan] * sms[device]
-            if pooled[plan]:
-                before = pool_usage[plan] - allowance[plan] * pool_proration[plan]
-                after = before + usage[device] - allowance[plan] * proration[device]
-                delta += (_units(after, unit[plan]) - _units(before, unit[plan])) * overage_rate[
-                    plan
-                ]
+            excess = usage[device] - allowance[plan] * proration[device]
+            pool = pool_of[plan]
+            if pool >= 0:
+                before = pool_load[pool]
+                after = before + excess
+                delta += (
+                    _units(after, pool_unit[pool]) - _units(before, pool_unit[pool])
+                ) * pool_rate[pool]
             else:
-                excess = usage[device] - allowance[plan] * proration[device]
                 delta += _units(excess, unit[plan]) * overage_rate[plan]
             if delta < best_delta:
                 best_plan, best_delta = plan, delta
         assignment[device] = best_plan
-        pool_usage[best_plan] += usage[device]
-        pool_proration[best_plan] += proration[device]
+        if pool_of[best_plan] >= 0:
+            pool_load[pool_of[best_plan]] += (
+                usage[device] - allowance[best_plan] * proration[device]
+            )

@@ -5,9 +5,12 @@ improving move at once, so pool loads change under the loop — a sequential alg
 cannot vectorise. Kernels are compiled with ``cache=True``, so only the first run on a machine
 pays for compilation.
 
-Costs follow the contract: a pooled plan bills ``overage_rate · ceil(max(0, load) / unit − 1e-9)``
-for its pool's load ``Σ (usage − allowance·proration)``; everything else a SIM costs on a plan
-(base, SMS, its own overage on a plan that is not pooled) is the per-pair ``lin[d, p]``.
+Costs follow the contract: a pool bills ``overage_rate · ceil(max(0, load) / unit − 1e-9)`` for
+its load ``Σ (usage − allowance·proration)`` over the SIMs of all its plans; everything else a
+SIM costs on a plan (base, SMS, its own overage on a plan that is not pooled) is the per-pair
+``lin[d, p]``. ``pool_of[p]`` is plan ``p``'s pool (``-1``: none) and ``loads`` is indexed by
+pool. Two plans of one pool make a move *within* the pool: the SIM's load changes by the
+difference of its two loads, which is why every delta merges the changes of a shared pool.
 """
 
 from __future__ import annotations
@@ -32,17 +35,52 @@ def pool_charge(load: float, rate: float, unit: float) -> float:
     return rate * units
 
 
+@njit(cache=True, inline="always")
+def _change(loads, q, change, rate, unit) -> float:
+    """What pool ``q`` costs more when its load changes by ``change`` (0 when q < 0)."""
+    if q < 0:
+        return 0.0
+    return pool_charge(loads[q] + change, rate[q], unit[q]) - pool_charge(
+        loads[q], rate[q], unit[q]
+    )
+
+
+@njit(cache=True, inline="always")
+def _changes(loads, q1, x1, q2, x2, q3, x3, rate, unit) -> float:
+    """Cost change of up to three pool load changes, merged where the pools coincide."""
+    if q2 >= 0 and q2 == q1:
+        x1 += x2
+        q2 = -1
+    if q3 >= 0 and q3 == q1:
+        x1 += x3
+        q3 = -1
+    elif q3 >= 0 and q3 == q2:
+        x2 += x3
+        q3 = -1
+    return (
+        _change(loads, q1, x1, rate, unit)
+        + _change(loads, q2, x2, rate, unit)
+        + _change(loads, q3, x3, rate, unit)
+    )
+
+
 @njit(cache=True)
 def pool_loads(
-    assign: np.ndarray, load: np.ndarray, pooled: np.ndarray, n_plans: int
+    assign: np.ndarray, load: np.ndarray, pool_of: np.ndarray, n_pools: int
 ) -> np.ndarray:
-    """Load of every pool under ``assign`` (0 for plans that are not pooled)."""
-    loads = np.zeros(n_plans)
+    """Load of every pool under ``assign``."""
+    loads = np.zeros(n_pools)
     for d in range(assign.shape[0]):
         p = assign[d]
-        if pooled[p]:
-            loads[p] += load[d, p]
+        if pool_of[p] >= 0:
+            loads[pool_of[p]] += load[d, p]
     return loads
+
+
+@njit(cache=True, inline="always")
+def _add(loads, q, change) -> None:
+    if q >= 0:
+        loads[q] += change
 
 
 @njit(cache=True)
@@ -51,9 +89,9 @@ def single_move_pass(
     lin: np.ndarray,
     load: np.ndarray,
     movable: np.ndarray,
-    pooled: np.ndarray,
-    overage_rate: np.ndarray,
-    overage_unit: np.ndarray,
+    pool_of: np.ndarray,
+    rate: np.ndarray,
+    unit: np.ndarray,
     loads: np.ndarray,
 ) -> tuple[int, float]:
     """One pass of best-improvement single moves; updates ``assign`` and ``loads`` in place.
@@ -67,27 +105,25 @@ def single_move_pass(
         if not movable[d]:
             continue
         a = assign[d]
-        leave = 0.0
-        if pooled[a]:
-            leave = pool_charge(loads[a] - load[d, a], overage_rate[a], overage_unit[a])
-            leave -= pool_charge(loads[a], overage_rate[a], overage_unit[a])
+        qa = pool_of[a]
+        leave = _change(loads, qa, -load[d, a], rate, unit)
         best = -1
         best_delta = -IMPROVEMENT_EPS
         for b in range(n_plans):
             if b == a or not np.isfinite(lin[d, b]):
                 continue
-            delta = lin[d, b] - lin[d, a] + leave
-            if pooled[b]:
-                delta += pool_charge(loads[b] + load[d, b], overage_rate[b], overage_unit[b])
-                delta -= pool_charge(loads[b], overage_rate[b], overage_unit[b])
+            qb = pool_of[b]
+            delta = lin[d, b] - lin[d, a]
+            if qb >= 0 and qb == qa:
+                delta += _change(loads, qa, load[d, b] - load[d, a], rate, unit)
+            else:
+                delta += leave + _change(loads, qb, load[d, b], rate, unit)
             if delta < best_delta:
                 best_delta = delta
                 best = b
         if best >= 0:
-            if pooled[a]:
-                loads[a] -= load[d, a]
-            if pooled[best]:
-                loads[best] += load[d, best]
+            _add(loads, qa, -load[d, a])
+            _add(loads, pool_of[best], load[d, best])
             assign[d] = best
             moves += 1
             saving -= best_delta
@@ -100,9 +136,9 @@ def swap_pass(
     lin: np.ndarray,
     load: np.ndarray,
     candidates: np.ndarray,
-    pooled: np.ndarray,
-    overage_rate: np.ndarray,
-    overage_unit: np.ndarray,
+    pool_of: np.ndarray,
+    rate: np.ndarray,
+    unit: np.ndarray,
     loads: np.ndarray,
 ) -> tuple[int, float]:
     """Best-improvement swaps among ``candidates`` (SIM indices): d → e's plan, e → d's plan.
@@ -122,20 +158,15 @@ def swap_pass(
             b = assign[e]
             if a == b or not np.isfinite(lin[d, b]) or not np.isfinite(lin[e, a]):
                 continue
+            qa = pool_of[a]
+            qb = pool_of[b]
             delta = lin[d, b] + lin[e, a] - lin[d, a] - lin[e, b]
-            if pooled[a]:
-                new_a = loads[a] - load[d, a] + load[e, a]
-                delta += pool_charge(new_a, overage_rate[a], overage_unit[a])
-                delta -= pool_charge(loads[a], overage_rate[a], overage_unit[a])
-            if pooled[b]:
-                new_b = loads[b] - load[e, b] + load[d, b]
-                delta += pool_charge(new_b, overage_rate[b], overage_unit[b])
-                delta -= pool_charge(loads[b], overage_rate[b], overage_unit[b])
+            delta += _changes(
+                loads, qa, load[e, a] - load[d, a], qb, load[d, b] - load[e, b], -1, 0.0, rate, unit
+            )
             if delta < -IMPROVEMENT_EPS:
-                if pooled[a]:
-                    loads[a] += load[e, a] - load[d, a]
-                if pooled[b]:
-                    loads[b] += load[d, b] - load[e, b]
+                _add(loads, qa, load[e, a] - load[d, a])
+                _add(loads, qb, load[d, b] - load[e, b])
                 assign[d] = b
                 assign[e] = a
                 moves += 1
@@ -148,19 +179,17 @@ def assignment_cost(
     assign: np.ndarray,
     lin: np.ndarray,
     load: np.ndarray,
-    pooled: np.ndarray,
-    overage_rate: np.ndarray,
-    overage_unit: np.ndarray,
+    pool_of: np.ndarray,
+    rate: np.ndarray,
+    unit: np.ndarray,
 ) -> float:
     """Exact cost of ``assign`` from the per-pair pieces (the kernels' own bookkeeping)."""
-    n_plans = lin.shape[1]
     total = 0.0
     for d in range(assign.shape[0]):
         total += lin[d, assign[d]]
-    loads = pool_loads(assign, load, pooled, n_plans)
-    for p in range(n_plans):
-        if pooled[p]:
-            total += pool_charge(loads[p], overage_rate[p], overage_unit[p])
+    loads = pool_loads(assign, load, pool_of, rate.shape[0])
+    for q in range(rate.shape[0]):
+        total += pool_charge(loads[q], rate[q], unit[q])
     return total
 
 
@@ -171,9 +200,9 @@ def ejection_pass(
     load: np.ndarray,
     movers: np.ndarray,
     fillers: np.ndarray,
-    pooled: np.ndarray,
-    overage_rate: np.ndarray,
-    overage_unit: np.ndarray,
+    pool_of: np.ndarray,
+    rate: np.ndarray,
+    unit: np.ndarray,
     loads: np.ndarray,
 ) -> tuple[int, float]:
     """Chains of two moves: a mover d goes to filler e's plan b, and e makes room by moving on
@@ -189,10 +218,7 @@ def ejection_pass(
     for i in range(movers.shape[0]):
         d = movers[i]
         a = assign[d]
-        leave_a = 0.0
-        if pooled[a]:
-            leave_a = pool_charge(loads[a] - load[d, a], overage_rate[a], overage_unit[a])
-            leave_a -= pool_charge(loads[a], overage_rate[a], overage_unit[a])
+        qa = pool_of[a]
         best_delta = -IMPROVEMENT_EPS
         best_e = -1
         best_c = -1
@@ -201,30 +227,30 @@ def ejection_pass(
             b = assign[e]
             if e == d or b == a or not np.isfinite(lin[d, b]):
                 continue
-            head = lin[d, b] - lin[d, a] + leave_a
-            new_b = loads[b] + load[d, b] - load[e, b]
-            if pooled[b]:
-                head += pool_charge(new_b, overage_rate[b], overage_unit[b])
-                head -= pool_charge(loads[b], overage_rate[b], overage_unit[b])
+            qb = pool_of[b]
+            into_b = load[d, b] - load[e, b]
+            head_lin = lin[d, b] - lin[d, a] - lin[e, b]
+            head = head_lin + _changes(loads, qa, -load[d, a], qb, into_b, -1, 0.0, rate, unit)
             for c in range(n_plans):
                 if c == a or c == b or not np.isfinite(lin[e, c]):  # noqa: SIM109 (numba)
                     continue
-                delta = head + lin[e, c] - lin[e, b]
-                if pooled[c]:
-                    delta += pool_charge(loads[c] + load[e, c], overage_rate[c], overage_unit[c])
-                    delta -= pool_charge(loads[c], overage_rate[c], overage_unit[c])
+                qc = pool_of[c]
+                if qc >= 0 and (qc == qa or qc == qb):  # noqa: SIM109 (numba)
+                    delta = head_lin + lin[e, c]
+                    delta += _changes(
+                        loads, qa, -load[d, a], qb, into_b, qc, load[e, c], rate, unit
+                    )
+                else:
+                    delta = head + lin[e, c] + _change(loads, qc, load[e, c], rate, unit)
                 if delta < best_delta:
                     best_delta = delta
                     best_e = e
                     best_c = c
         if best_e >= 0:
             b = assign[best_e]
-            if pooled[a]:
-                loads[a] -= load[d, a]
-            if pooled[b]:
-                loads[b] += load[d, b] - load[best_e, b]
-            if pooled[best_c]:
-                loads[best_c] += load[best_e, best_c]
+            _add(loads, qa, -load[d, a])
+            _add(loads, pool_of[b], load[d, b] - load[best_e, b])
+            _add(loads, pool_of[best_c], load[best_e, best_c])
             assign[d] = b
             assign[best_e] = best_c
             moves += 1

@@ -3,7 +3,7 @@
 How it works, and why:
 
 1. **Lower bound and prices.** :func:`core.bound.lagrangian_bound` finds one price ``λ_p``
-   per pooled plan (USD per MB of pool load) at which the LP relaxation is tight. At those
+   per pool (USD per MB of pool load) at which the LP relaxation is tight. At those
    prices each SIM's best plan is the cheapest *line* ``lin[d, p] + λ_p · load[d, p]`` — the
    whole account is priced at once, so pools shared across communication groups are handled
    together.
@@ -20,8 +20,9 @@ How it works, and why:
    What is left is usually small: an exact MILP (HiGHS) over it either improves the answer or
    proves it optimal.
 
-Pool kernels see only pools that bill (:attr:`Instance.bills_pool`) at billed overage rates,
-so charge types (``docs/optimizer-contract-extensions.md``) follow the pricing module.
+Pool kernels see only pools that bill (:attr:`Instance.pool_of`, a pool being a pooled plan
+alone or the pooled plans sharing a ``rate_pool``) at billed overage rates, so charge types
+and multi-plan pools (``docs/optimizer-contract-extensions.md``) follow the pricing module.
 """
 
 from __future__ import annotations
@@ -262,9 +263,9 @@ def _cost(instance: Instance, pieces: PairCosts, assignment: np.ndarray) -> floa
         assignment,
         pieces.lin,
         pieces.load,
-        instance.bills_pool,
-        instance.billed_overage_rate,
-        instance.overage_unit_mb,
+        instance.pool_of,
+        instance.pool_overage_rate,
+        instance.pool_unit_mb,
     )
 
 
@@ -281,9 +282,8 @@ def _polish(
     ``near_ties`` (from :func:`_near_ties`, computed once per optimization) are the SIMs the
     swaps and chains use to make room."""
     assign = assignment.copy()
-    pools = instance.bills_pool
-    loads = ls.pool_loads(assign, pieces.load, pools, instance.n_plans)
-    kernel_args = (pools, instance.billed_overage_rate, instance.overage_unit_mb, loads)
+    loads = ls.pool_loads(assign, pieces.load, instance.pool_of, instance.n_pools)
+    kernel_args = (instance.pool_of, instance.pool_overage_rate, instance.pool_unit_mb, loads)
     for _ in range(MAX_POLISH_ROUNDS):
         while run.left() > 0:
             moves, _ = ls.single_move_pass(
@@ -341,9 +341,7 @@ def _prove_or_improve(
     floor = reduced.min(axis=1)
     dual_value = float(floor.sum())
     # Slack for the contract's 1e-9 ceil tolerance and float noise: fixing stays rigorous.
-    slack = float(instance.billed_overage_rate[instance.bills_pool].sum()) * 1e-9 + 1e-7 * abs(
-        best_cost
-    )
+    slack = float(instance.pool_overage_rate.sum()) * 1e-9 + 1e-7 * abs(best_cost)
     budget = best_cost - dual_value + slack
     if budget <= 0:
         return best, True, best_cost
@@ -399,33 +397,34 @@ def _restricted_model(instance: Instance, pieces: PairCosts, keep: np.ndarray) -
     fixed_plan = np.argmax(keep, axis=1).astype(np.int64)
     free_rows, free_plans = np.nonzero(keep & ~fixed[:, None])
     n_x = len(free_rows)
-    pools = np.flatnonzero(instance.bills_pool)
+    pools = np.arange(instance.n_pools)
     n_vars = n_x + len(pools)
     fixed_rows = np.flatnonzero(fixed)
     const = float(pieces.lin[fixed_rows, fixed_plan[fixed_rows]].sum())
-    c = np.concatenate([pieces.lin[free_rows, free_plans], instance.billed_overage_rate[pools]])
+    c = np.concatenate([pieces.lin[free_rows, free_plans], instance.pool_overage_rate])
     _, row_of = np.unique(free_rows, return_inverse=True)
     one_plan = sparse.csr_matrix(
         (np.ones(n_x), (row_of, np.arange(n_x))), shape=(int(row_of.max(initial=-1)) + 1, n_vars)
     )
+    fixed_pool = instance.pool_of[fixed_plan[fixed_rows]]
+    fixed_in_pool = fixed_pool >= 0
     fixed_load = np.bincount(
-        fixed_plan[fixed_rows],
-        weights=pieces.load[fixed_rows, fixed_plan[fixed_rows]],
-        minlength=instance.n_plans,
+        fixed_pool[fixed_in_pool],
+        weights=pieces.load[fixed_rows, fixed_plan[fixed_rows]][fixed_in_pool],
+        minlength=instance.n_pools,
     )
-    pool_of_plan = np.full(instance.n_plans, -1)
-    pool_of_plan[pools] = np.arange(len(pools))
-    in_pool = instance.bills_pool[free_plans]
-    # unit_p · o_p − Σ load[d, p] · x[d, p] ≥ load of the fixed SIMs on p
-    rows = np.concatenate([pool_of_plan[free_plans[in_pool]], np.arange(len(pools))])
-    cols = np.concatenate([np.flatnonzero(in_pool), n_x + np.arange(len(pools))])
+    free_pool = instance.pool_of[free_plans]
+    in_pool = free_pool >= 0
+    # unit_P · o_P − Σ load[d, p] · x[d, p] (p in P) ≥ load of the fixed SIMs in pool P
+    rows = np.concatenate([free_pool[in_pool], pools])
+    cols = np.concatenate([np.flatnonzero(in_pool), n_x + pools])
     vals = np.concatenate(
-        [-pieces.load[free_rows[in_pool], free_plans[in_pool]], instance.overage_unit_mb[pools]]
+        [-pieces.load[free_rows[in_pool], free_plans[in_pool]], instance.pool_unit_mb]
     )
     constraints = [LinearConstraint(one_plan, 1, 1)]
     if len(pools):
         capacity = sparse.csr_matrix((vals, (rows, cols)), shape=(len(pools), n_vars))
-        constraints.append(LinearConstraint(capacity, fixed_load[pools], np.inf))
+        constraints.append(LinearConstraint(capacity, fixed_load, np.inf))
     upper = np.concatenate([np.ones(n_x), np.full(len(pools), np.inf)])
     return _Restricted(fixed_plan, free_rows, free_plans, c, constraints, upper, const)
 

@@ -5,8 +5,8 @@ For every rate plan with its set of devices ``D`` (see ``optimizer-contract.md``
 
     base    = base_rate × Σ proration
     sms     = sms_rate  × Σ sms_count
-    pooled:     overage = ceil(max(0, Σ usage − allowance × Σ proration) / unit) × overage_rate
     not pooled: overage = Σ ceil(max(0, usage − allowance × proration) / unit) × overage_rate
+    pooled:     the plan's SIMs load its pool (below), which bills its overage once
 
 Charge types (the optional ``charge_type`` column, ``docs/optimizer-contract-extensions.md``)
 only switch terms off: ``overage_only`` plans bill no base (it was billed in advance),
@@ -17,7 +17,11 @@ instance's *billed* rates (:attr:`Instance.billed_base_rate`,
 ``ceil`` forgives :data:`CEIL_TOLERANCE` overage units of float noise. Money stays float here;
 rounding to cents happens only at the edges (files, reports).
 
-Per-device attribution of a pooled plan's overage (a reporting choice — the bill itself is per
+Pools (:attr:`Instance.pool_of`) are a pooled plan alone or every pooled plan sharing a
+``rate_pool``: ``over_P = max(0, Σ usage − Σ allowance × proration)`` over the SIMs of all the
+pool's plans, priced once at the pool's (common) overage price.
+
+Per-device attribution of a pool's overage (a reporting choice — the bill itself is per
 pool): each SIM pays the share of the pool's overage charge proportional to its own *excess*,
 ``max(0, usage − allowance × proration)``, over the pool's total excess. SIMs within their own
 share of the pool pay nothing; the SIMs that drain the pool pay for it. The pool overage is
@@ -67,39 +71,66 @@ def _device_excess_mb(instance: Instance, assignment: np.ndarray) -> np.ndarray:
     return np.maximum(instance.usage_mb - allowance, 0.0)
 
 
-def _overages(
-    instance: Instance, assignment: np.ndarray, sums: dict[str, np.ndarray]
-) -> tuple[np.ndarray, np.ndarray]:
-    """(per-plan overage charge, per-device overage charge) under the contract's rules."""
-    pooled_plan = instance.bills_pool
-    overage_rate = instance.billed_overage_rate
+def _pool_sums(instance: Instance, assignment: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(each SIM's pool, -1 when none; each pool's load Σ usage − allowance × proration)."""
+    pool = instance.pool_of[assignment]
+    on_pool = pool >= 0
+    load = instance.usage_mb - instance.allowance_mb[assignment] * instance.proration
+    pool_load = np.bincount(pool[on_pool], weights=load[on_pool], minlength=instance.n_pools)
+    return pool, pool_load.astype(float)
+
+
+def pool_charges(instance: Instance, assignment: np.ndarray) -> np.ndarray:
+    """USD of overage each billed pool (:attr:`Instance.pool_names`) costs under ``assignment``."""
+    _, pool_load = _pool_sums(instance, np.asarray(assignment, dtype=np.int64))
+    return overage_units(pool_load, instance.pool_unit_mb) * instance.pool_overage_rate
+
+
+def _overages(instance: Instance, assignment: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(per-plan overage charge, per-device overage charge) under the contract's rules.
+
+    A pool's charge is attributed to its SIMs by excess (module docstring), and a plan's
+    overage is what its SIMs were attributed, so a pool spanning several plans splits its
+    charge among them the same way.
+    """
     excess = _device_excess_mb(instance, assignment)
-    on_pooled = pooled_plan[assignment]
-
+    pool, pool_load = _pool_sums(instance, assignment)
+    on_pool = pool >= 0
     own_units = overage_units(excess, instance.overage_unit_mb[assignment])
-    device_overage = np.where(on_pooled, 0.0, own_units * overage_rate[assignment])
-    plan_overage = np.bincount(assignment, weights=device_overage, minlength=instance.n_plans)
+    device_overage = np.where(on_pool, 0.0, own_units * instance.billed_overage_rate[assignment])
 
-    pool_excess = sums["usage_mb"] - instance.allowance_mb * sums["proration"]
-    pool_charge = overage_units(pool_excess, instance.overage_unit_mb) * overage_rate
-    pool_charge = np.where(pooled_plan, pool_charge, 0.0)
-    plan_overage = plan_overage + pool_charge
-
-    pooled_excess = np.where(on_pooled, excess, 0.0)
-    excess_per_plan = np.bincount(assignment, weights=pooled_excess, minlength=instance.n_plans)
+    # Slot n_pools collects the SIMs outside any pool, with a charge of 0.
+    slot = np.where(on_pool, pool, instance.n_pools)
+    pool_charge = np.append(
+        overage_units(pool_load, instance.pool_unit_mb) * instance.pool_overage_rate, 0.0
+    )
+    pooled_excess = np.where(on_pool, excess, 0.0)
+    excess_per_pool = np.bincount(slot, weights=pooled_excess, minlength=instance.n_pools + 1)
     share = np.divide(
         pooled_excess,
-        excess_per_plan[assignment],
+        excess_per_pool[slot],
         out=np.zeros_like(pooled_excess),
         where=pooled_excess > 0,
     )
-    device_overage = device_overage + share * pool_charge[assignment]
+    device_overage = device_overage + share * pool_charge[slot]
+    plan_overage = np.bincount(assignment, weights=device_overage, minlength=instance.n_plans)
     return plan_overage, device_overage
 
 
 def total_cost(instance: Instance, assignment: np.ndarray) -> float:
-    """Total bill of ``assignment`` in USD: the number every optimizer decision compares."""
-    return float(plan_breakdown(instance, assignment)["cost_usd"].sum())
+    """Total bill of ``assignment`` in USD: the number every optimizer decision compares.
+
+    Summed from the bill's own terms (per plan base and SMS, each SIM's own overage, each
+    pool's overage once), not from the per-SIM attribution, so no split can shift a cent.
+    """
+    assignment = np.asarray(assignment, dtype=np.int64)
+    sums = _plan_sums(instance, assignment)
+    fixed = instance.billed_base_rate * sums["proration"] + instance.sms_rate * sums["sms"]
+    on_pool = instance.pool_of[assignment] >= 0
+    excess = _device_excess_mb(instance, assignment)
+    own = overage_units(excess, instance.overage_unit_mb[assignment])
+    own_usd = np.where(on_pool, 0.0, own * instance.billed_overage_rate[assignment])
+    return float(fixed.sum() + own_usd.sum() + pool_charges(instance, assignment).sum())
 
 
 def plan_breakdown(instance: Instance, assignment: np.ndarray) -> pd.DataFrame:
@@ -113,7 +144,7 @@ def plan_breakdown(instance: Instance, assignment: np.ndarray) -> pd.DataFrame:
     """
     assignment = np.asarray(assignment, dtype=np.int64)
     sums = _plan_sums(instance, assignment)
-    plan_overage, _ = _overages(instance, assignment, sums)
+    plan_overage, _ = _overages(instance, assignment)
     frame = pd.DataFrame(
         {
             "devices": sums["devices"].astype(np.int64),
@@ -138,8 +169,7 @@ def device_breakdown(instance: Instance, assignment: np.ndarray) -> pd.DataFrame
     allowance (see the module docstring for why).
     """
     assignment = np.asarray(assignment, dtype=np.int64)
-    sums = _plan_sums(instance, assignment)
-    _, device_overage = _overages(instance, assignment, sums)
+    _, device_overage = _overages(instance, assignment)
     base = instance.billed_base_rate[assignment] * instance.proration
     sms = instance.sms_rate[assignment] * instance.sms_count
     return pd.DataFrame(
@@ -163,12 +193,12 @@ def pool_overage_shares(instance: Instance, assignment: np.ndarray) -> np.ndarra
     usage; these shares add up to the same pool charges but are not the per-SIM charges.
     """
     assignment = np.asarray(assignment, dtype=np.int64)
-    plans = plan_breakdown(instance, assignment)
-    overage = plans["overage_usd"].to_numpy(dtype=float)
-    counts = plans["devices"].to_numpy(dtype=float)
-    per_sim = np.divide(overage, counts, out=np.zeros_like(overage), where=counts > 0)
-    per_sim = np.where(instance.bills_pool, per_sim, 0.0)
-    return per_sim[assignment]
+    pool = instance.pool_of[assignment]
+    slot = np.where(pool >= 0, pool, instance.n_pools)  # slot n_pools: no pool, no charge
+    counts = np.bincount(slot, minlength=instance.n_pools + 1).astype(float)
+    charges = np.append(pool_charges(instance, assignment), 0.0)
+    per_sim = np.divide(charges, counts, out=np.zeros_like(charges), where=counts > 0)
+    return per_sim[slot]
 
 
 def assignment_problems(instance: Instance, assignment: np.ndarray) -> list[Problem]:

@@ -160,24 +160,26 @@ def marginal_costs(
 ) -> np.ndarray:
     """What each change of ``devices`` alone does to the bill of ``state`` (negative: saves).
 
-    Exact for one change at a time: a pooled plan is re-priced with the SIM's usage and
-    proration taken out of (or added to) the pool's sums.
+    Exact for one change at a time: a pool is re-priced with the SIM's load taken out of (or
+    added to) it; a change between two plans of one pool moves only the difference of loads.
     """
     devices = np.asarray(devices, dtype=np.int64)
     if devices.size == 0:
         return np.zeros(0)
     state = np.asarray(state, dtype=np.int64)
-    usage_sum = np.bincount(state, weights=instance.usage_mb, minlength=instance.n_plans)
-    proration_sum = np.bincount(state, weights=instance.proration, minlength=instance.n_plans)
     usage, proration = instance.usage_mb[devices], instance.proration[devices]
     source, goal = state[devices], np.asarray(target, dtype=np.int64)[devices]
+    # Slot n_pools stands for "no pool": its load and price are 0.
+    slot_of = np.where(instance.pool_of >= 0, instance.pool_of, instance.n_pools)
+    slot = slot_of[state]
+    all_load = instance.usage_mb - instance.allowance_mb[state] * instance.proration
+    pool_load = np.bincount(slot, weights=all_load, minlength=instance.n_pools + 1)
+    pool_load[instance.n_pools] = 0.0
+    rate = np.append(instance.pool_overage_rate, 0.0)
+    unit = np.append(instance.pool_unit_mb, 1.0)
 
-    def pool_charge(plans: np.ndarray, usage_mb: np.ndarray, billable: np.ndarray) -> np.ndarray:
-        excess = usage_mb - instance.allowance_mb[plans] * billable
-        return (
-            overage_units(excess, instance.overage_unit_mb[plans])
-            * (instance.billed_overage_rate[plans])
-        )
+    def charge(slots: np.ndarray, load: np.ndarray) -> np.ndarray:
+        return overage_units(load, unit[slots]) * rate[slots]
 
     def fixed(plans: np.ndarray) -> np.ndarray:
         return instance.billed_base_rate[plans] * proration + (
@@ -185,18 +187,25 @@ def marginal_costs(
         )
 
     def own_overage(plans: np.ndarray) -> np.ndarray:
-        return pool_charge(plans, usage, proration)
+        excess = usage - instance.allowance_mb[plans] * proration
+        units = overage_units(excess, instance.overage_unit_mb[plans])
+        return np.where(
+            slot_of[plans] < instance.n_pools, 0.0, units * instance.billed_overage_rate[plans]
+        )
 
-    pooled = instance.bills_pool
-    leave_pool = pool_charge(
-        source, usage_sum[source] - usage, proration_sum[source] - proration
-    ) - pool_charge(source, usage_sum[source], proration_sum[source])
-    join_pool = pool_charge(
-        goal, usage_sum[goal] + usage, proration_sum[goal] + proration
-    ) - pool_charge(goal, usage_sum[goal], proration_sum[goal])
-    leaving = -fixed(source) + np.where(pooled[source], leave_pool, -own_overage(source))
-    joining = fixed(goal) + np.where(pooled[goal], join_pool, own_overage(goal))
-    return leaving + joining
+    source_slot, goal_slot = slot_of[source], slot_of[goal]
+    out_load = usage - instance.allowance_mb[source] * proration
+    in_load = usage - instance.allowance_mb[goal] * proration
+    same = (source_slot == goal_slot) & (source_slot < instance.n_pools)
+    before_source = pool_load[source_slot]
+    leave = charge(source_slot, before_source - out_load) - charge(source_slot, before_source)
+    before_goal = pool_load[goal_slot]
+    join = charge(goal_slot, before_goal + in_load) - charge(goal_slot, before_goal)
+    within = charge(source_slot, before_source - out_load + in_load) - charge(
+        source_slot, before_source
+    )
+    pools = np.where(same, within, leave + join)
+    return fixed(goal) - fixed(source) + own_overage(goal) - own_overage(source) + pools
 
 
 # --------------------------------------------------------------------------- internals
@@ -260,24 +269,24 @@ def _best_component(
 def _pool_components(
     instance: Instance, state: np.ndarray, target: np.ndarray, remaining: np.ndarray
 ) -> list[np.ndarray]:
-    """Positions in ``remaining`` grouped by the pooled plans their changes leave or join
+    """Positions in ``remaining`` grouped by the pools their changes leave or join
     (connected components; changes touching no pool are left out: they never need company)."""
-    pooled = instance.bills_pool
-    parent = list(range(instance.n_plans))
+    pool_of = instance.pool_of
+    parent = list(range(instance.n_pools))
 
-    def root(plan: int) -> int:
-        while parent[plan] != plan:
-            parent[plan] = parent[parent[plan]]
-            plan = parent[plan]
-        return plan
+    def root(pool: int) -> int:
+        while parent[pool] != pool:
+            parent[pool] = parent[parent[pool]]
+            pool = parent[pool]
+        return pool
 
-    sources, goals = state[remaining], target[remaining]
+    sources, goals = pool_of[state[remaining]], pool_of[target[remaining]]
     for source, goal in zip(sources.tolist(), goals.tolist(), strict=True):
-        if pooled[source] and pooled[goal]:
+        if source >= 0 and goal >= 0:
             parent[root(source)] = root(goal)
     groups: dict[int, list[int]] = {}
     for position, (source, goal) in enumerate(zip(sources.tolist(), goals.tolist(), strict=True)):
-        anchor = goal if pooled[goal] else source if pooled[source] else None
+        anchor = goal if goal >= 0 else source if source >= 0 else None
         if anchor is not None:
             groups.setdefault(root(anchor), []).append(position)
     return [np.asarray(members, dtype=np.int64) for _, members in sorted(groups.items())]

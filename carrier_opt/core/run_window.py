@@ -2,13 +2,15 @@
 
 The legacy rule (legacy-behaviour spec, "When to run"): in the provider's
 local time, run while ``days_left = period end − local now`` is **under 8 days** and the local
-date is not past the cycle end date; on that **last day**, run again every hour from the
-provider's ``optimization_start_hour_local`` on.
+date is not past the cycle end date, never before the provider's
+``optimization_start_hour_local`` on any day of the window; on that **last day**, run again
+every hour from that hour on. A provider without a start hour runs from local midnight (and
+gets no hourly runs: a warning says so).
 
 A sensor ticks every few minutes, so instead of deciding "run now or not" this module names the
 runs that are *due* at an instant, each with a ``run_key`` that Dagster uses to start it only once:
 
-* one run per local day in the window, ``provider|YYYY-MM|YYYY-MM-DD``;
+* one run per local day in the window (from the start hour), ``provider|YYYY-MM|YYYY-MM-DD``;
 * on the last day, one more per local hour from the start hour, ``provider|YYYY-MM|YYYY-MM-DD|HH``.
 
 Decisions that matter across DST changes and odd month ends:
@@ -31,7 +33,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from carrier_opt.core.billing import BillingCycle, BillingPeriodSpan, period_containing
+from carrier_opt.core.billing import (
+    AT_END_HOUR,
+    BillingCycle,
+    BillingPeriodSpan,
+    period_containing,
+)
 from carrier_opt.errors import InputError
 
 WINDOW_DAYS = 8
@@ -105,6 +112,10 @@ def scheduled_runs(
     if not in_window:
         return WindowDecision(provider_name, period, local_now, end_date, days_left, False, ())
     today = local_now.date()
+    if start_hour is not None and local_now.hour < start_hour:
+        # The legacy system starts no run before the provider's start hour, on any day of
+        # the window: in the window, but nothing due yet.
+        return WindowDecision(provider_name, period, local_now, end_date, days_left, True, ())
     due = [DueRun(daily_run_key(provider_name, period.key, today), today)]
     warning = None
     if today == end_date:
@@ -121,12 +132,13 @@ def scheduled_runs(
 def cycle_end_date(cycle: BillingCycle, period: BillingPeriodSpan) -> date:
     """The local cycle end day of ``period`` (the legacy "end date", the "last day").
 
-    The period ends ``end_hour`` hours after the local midnight that follows this day; stepping
-    back those hours (on the wall clock, which also undoes a DST-skipped end) lands on that
-    midnight, and the day before it is the end day.
+    Stepping back ``end_hour`` hours from the period's end on the wall clock (which also undoes
+    a DST-skipped end) lands on the end day's midnight (legacy rule) or on the midnight that
+    follows it (:data:`AFTER_END_DAY`).
     """
     local_end = period.end.astimezone(cycle.zone).replace(tzinfo=None)
-    return (local_end - timedelta(hours=cycle.end_hour)).date() - timedelta(days=1)
+    midnight = (local_end - timedelta(hours=cycle.end_hour)).date()
+    return midnight if cycle.end_rule == AT_END_HOUR else midnight - timedelta(days=1)
 
 
 def wall_clock_days_left(period: BillingPeriodSpan, local_now: datetime) -> float:

@@ -7,9 +7,10 @@ trackers), fewer medium ones, a heavy tail (gateways, cameras); pooled tiers fro
 allow overlapping subsets of the plans; some mid-cycle activations (proration), SMS, and SIMs
 locked on their plan.
 
-Two more account shapes for the benchmark table: :func:`mobility_account` (an optimization
-group of phones on GB-scale typed plans) and :func:`customer_account` (an agent's customer
-plans, with other customers' SIMs locked in the shared pools).
+More account shapes for the benchmark table: :func:`mobility_account` (an optimization
+group of phones on GB-scale typed plans), :func:`customer_account` (an agent's customer
+plans, with other customers' SIMs locked in the shared pools) and :func:`shared_pool_account`
+(the IoT fleet with its pooled tiers in three multi-plan pools, the contract's ``rate_pool``).
 """
 
 from __future__ import annotations
@@ -157,6 +158,34 @@ def synthetic_account(n_devices: int, n_plans: int = 15, seed: int = 0) -> Synth
     plans = rate_plans(n_plans)
     pairs = comm_plan_rate_plans(plans)
     return SyntheticAccount(plans, pairs, devices(n_devices, plans, pairs, seed))
+
+
+SHARED_POOLS = (("SHARE_SMALL", 25), ("SHARE_MID", 500), ("SHARE_LARGE", 10240))
+"""(rate_pool, largest tier MB in it): the tiers up to 25 MB, up to 500 MB, and the rest."""
+
+
+def shared_pool_account(n_devices: int, seed: int = 0) -> SyntheticAccount:
+    """The IoT fleet of :func:`synthetic_account` with its pooled tiers in three pools.
+
+    Carriers sell "share" plans this way: tiers of one family pool together and bill one
+    overage price. Each pool takes the overage price of its middle tier, so the tiers' base
+    rates still fall with size. Pools span several communication plans' subsets, which is what
+    makes the pool prices (the bound's λ) couple many SIM choices at once.
+    """
+    account = synthetic_account(n_devices, seed=seed)
+    plans = account.rate_plans.copy()
+    plans["rate_pool"] = ""
+    pooled = plans["pooled"].to_numpy(dtype=bool)
+    allowance = plans["data_allowance_mb"].to_numpy(dtype=float)
+    lower = 0.0
+    for name, upper in SHARED_POOLS:
+        members = np.flatnonzero(pooled & (allowance > lower) & (allowance <= upper))
+        if len(members):
+            middle = members[len(members) // 2]
+            plans.loc[members, "rate_pool"] = name
+            plans.loc[members, "overage_rate"] = plans.loc[middle, "overage_rate"]
+        lower = upper
+    return SyntheticAccount(plans, account.comm_plan_rate_plans, account.devices)
 
 
 # --------------------------------------------------------------------------- mobility groups

@@ -1,13 +1,15 @@
 """Usage units, end-of-period projection and proration, as the legacy system computed them.
 
 * 1 MB = 1,048,576 bytes (binary), the carrier billing convention.
-* Projection: an ACTIVATED SIM whose usage was measured inside the period, before the period
-  ended, is projected to the whole period with 1 % headroom::
+* Projection: a SIM in any status but DEACTIVATED or RETIRED (as the legacy system did: a
+  TEST_READY or INVENTORY SIM keeps using data too) whose usage was measured inside the
+  period, before the period ended, is projected to the whole period with 1 % headroom::
 
       projected = usage × period_seconds / seconds_from_period_start_to_usage_date × 1.01
 
-  Other statuses (deactivated, retired, ...) and usage measured outside the period keep their
-  usage unchanged. A usage date exactly at the period start is "no time elapsed": unchanged.
+  DEACTIVATED and RETIRED SIMs and usage measured outside the period keep their usage
+  unchanged. The usage date is the carrier's (the ``Date`` of its usage answer). A usage date
+  exactly at the period start is "no time elapsed": unchanged.
 * Proration: a SIM activated inside the period is billable for
   ``min(ceil(days from activation to period end), days_in_period)`` days, counted in the
   provider's local wall-clock days (so a DST change does not add or remove a day); otherwise
@@ -31,8 +33,17 @@ BYTES_PER_MB = 1_048_576
 PROJECTION_HEADROOM = 1.01
 """The legacy system's safety margin on projected usage."""
 
-PROJECTED_STATUSES = frozenset({"ACTIVATED"})
-"""Only SIMs in these statuses keep using data until the period ends."""
+UNPROJECTED_STATUSES = frozenset({"DEACTIVATED", "RETIRED"})
+"""SIMs in these statuses use no more data this period: their usage is not projected. Every
+other status (and an unknown one) is projected, as in the legacy system."""
+
+BILLED_STATUSES = frozenset({"ACTIVATED"})
+"""SIMs in these statuses are billed even without usage (others only when they used some)."""
+
+
+def is_projected(status: str | None) -> bool:
+    """True when a SIM in ``status`` has its usage projected to the period's end."""
+    return status not in UNPROJECTED_STATUSES
 
 
 def bytes_to_mb(data_bytes: int | float | None) -> float | None:
@@ -43,7 +54,7 @@ def bytes_to_mb(data_bytes: int | float | None) -> float | None:
 def projection_factor(
     period: BillingPeriodSpan, usage_date: datetime | None, *, as_of: datetime | None = None
 ) -> float:
-    """What an ACTIVATED SIM's usage measured at ``usage_date`` is multiplied by.
+    """What a projected SIM's usage measured at ``usage_date`` is multiplied by.
 
     1.0 (no projection) when the usage date is missing, not strictly after the period start,
     or not before its end, and when ``as_of`` (the time of the run) is at or past the end.
@@ -65,7 +76,7 @@ def project_usage_mb(
     as_of: datetime | None = None,
 ) -> float:
     """One SIM's projected usage for the period (see the module docstring)."""
-    if status not in PROJECTED_STATUSES:
+    if not is_projected(status):
         return usage_mb
     return usage_mb * projection_factor(period, usage_date, as_of=as_of)
 
@@ -81,7 +92,7 @@ def project_usage_frame(
     """Projected usage of many SIMs at once (arrays in, a float array out)."""
     usage = np.asarray(usage_mb, dtype=float)
     factors = _factors(list(usage_dates), period, as_of)
-    projected = np.isin(np.asarray(list(statuses), dtype=object), list(PROJECTED_STATUSES))
+    projected = ~np.isin(np.asarray(list(statuses), dtype=object), list(UNPROJECTED_STATUSES))
     return np.where(projected, usage * factors, usage)
 
 

@@ -3,7 +3,8 @@ input, customers and their processing rows, and the shared-pool results.
 
 The customer of a SIM is the carrier's ``customer`` field (synced into ``Device.customer``);
 its current customer plan is ``Device.customer_rate_plan_id`` (loaded with
-``carrier-opt customer-plans assign``). Usage and proration are the period's, as for M2M.
+``carrier-opt customer-plans assign``). Usage is the period's, as for M2M; SIMs are never
+prorated (the legacy customer runs did not).
 """
 
 from __future__ import annotations
@@ -34,7 +35,9 @@ from carrier_opt.db.providers import load_provider
 from carrier_opt.db.rate_plans import RATE_PLAN_COLUMNS
 from carrier_opt.errors import InputError
 
-PLAN_COLUMNS = (*RATE_PLAN_COLUMNS, "charge_type", "customer_rate_pool", "pool_customer")
+PLAN_COLUMNS = (
+    *RATE_PLAN_COLUMNS, "charge_type", "customer_rate_pool", "pool_customer", "auto_change",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,7 @@ def customer_input(
         columns=["iccid", "customer", "customer_rate_plan_code", "carrier_rate_plan_id"],
     )  # fmt: skip
     devices = tables.devices.merge(sims, on="iccid", how="inner")
+    devices["proration"] = 1.0  # the legacy customer runs never prorated
     missing = devices["carrier_rate_plan_id"].isna()
     retired = ~devices["customer_rate_plan_code"].isin(plans["rate_plan_code"])
     devices = devices[~missing & ~retired & devices["customer"].notna()]
@@ -114,7 +118,7 @@ def customer_plans(connection: Connection, provider_id: int) -> pd.DataFrame:
         select(
             plan.rate_plan_code, plan.base_rate, plan.data_allowance_mb, plan.overage_rate,
             plan.data_per_overage_charge_mb, plan.sms_rate, plan.is_pooled, plan.charge_type,
-            pool.name, RevCustomer.rev_customer_number,
+            pool.name, RevCustomer.rev_customer_number, plan.auto_change_rate_plan,
         )
         .outerjoin(pool, pool.id == plan.customer_rate_pool_id)
         .outerjoin(RevCustomer, RevCustomer.id == pool.rev_customer_id)

@@ -7,8 +7,9 @@ Jasper knows nothing of them, so they come from two files:
   code, :func:`carrier_opt.db.rate_plans.read_pricing`) plus ``customer_rate_pool`` (the pool a
   pooled plan feeds: required when ``pooled`` is true, empty otherwise) and optional
   ``pool_customer`` (the revenue-system customer number owning the pool; empty: a pool shared by
-  all the agent's customers). A pool is fed by one customer rate plan only — the optimizer's
-  pools are per plan.
+  all the agent's customers). Several pooled plans may feed one pool, as in the legacy system:
+  their allowances add up and the pool's overage is priced once, so they must share
+  ``overage_rate`` and ``data_per_overage_charge_mb``.
 - ``customer_sims.csv``: ``iccid, customer_rate_plan``; sets each listed SIM's customer plan and
   pool (empty plan: clears it). SIMs not listed keep theirs.
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine, bindparam, insert, select, update
@@ -57,6 +59,7 @@ class CustomerPlanRow:
     prices: RatePlanPrices
     pool: str | None
     pool_customer: str | None
+    auto_change: bool = True
 
 
 @dataclass(frozen=True)
@@ -107,7 +110,7 @@ def read_customer_rate_plans(path: Path, problems: Problems) -> list[CustomerPla
     """Validated rows of ``customer_rate_plans.csv`` (problems are collected, not raised)."""
     rows: list[CustomerPlanRow] = []
     codes: dict[str, int] = {}
-    pools: dict[str, tuple[str, int]] = {}  # pool → (plan code, line) of the plan feeding it
+    pools: dict[str, tuple[str, int, tuple]] = {}  # pool → (first plan, line, overage price)
     for line, row in csv_rows(path, RATE_PLAN_COLUMNS, problems):
         before = len(problems.lines)
         prices = read_pricing(path, line, row, problems)
@@ -121,18 +124,23 @@ def read_customer_rate_plans(path: Path, problems: Problems) -> list[CustomerPla
             path, line, "pool_customer", row, problems, _MAX_CUSTOMER_NUMBER_CHARS
         )
         _check_pool_cells(path, line, row, pool, owner, problems)
+        auto_change = True
+        if (row.get("auto_change") or "").strip():
+            auto_change = read_flag(path, line, "auto_change", row, problems)
         if pool is not None and prices is not None and prices.pooled:
-            if pool in pools:
-                other, where = pools[pool]
+            price = _overage_price(prices.overage_rate, prices.data_per_overage_charge_mb)
+            if pool not in pools:
+                pools[pool] = (prices.rate_plan_code, line, price)
+            elif pools[pool][2] != price:
+                other, where, other_price = pools[pool]
                 problems.add(
                     path, line, "customer_rate_pool",
-                    f"pool {pool!r} is already fed by plan {other!r} (line {where}); "
-                    "a pool is fed by one customer rate plan",
+                    f"pool {pool!r} is fed by plan {other!r} (line {where}) at "
+                    f"{_describe(other_price)}, this plan bills {_describe(price)}; "
+                    "plans of one pool must share overage_rate and data_per_overage_charge_mb",
                 )  # fmt: skip
-            else:
-                pools[pool] = (prices.rate_plan_code, line)
         if prices is not None and len(problems.lines) == before:
-            rows.append(CustomerPlanRow(line, prices, pool, owner))
+            rows.append(CustomerPlanRow(line, prices, pool, owner, bool(auto_change)))
     return rows
 
 
@@ -164,26 +172,49 @@ def _check_stored_pools(
     rows: list[CustomerPlanRow],
     problems: Problems,
 ) -> None:
-    """A pool of the file must not already be fed by a stored plan the file does not list."""
+    """A pool of the file fed by stored plans the file does not list must keep their overage
+    price (one pool, one price)."""
     in_file = {row.prices.rate_plan_code for row in rows}
-    fed = dict(
-        connection.execute(
-            select(POOL.c.name, CUSTOMER_PLAN.c.rate_plan_code)
-            .join(CUSTOMER_PLAN, CUSTOMER_PLAN.c.customer_rate_pool_id == POOL.c.id)
-            .where(
-                POOL.c.service_provider_id == provider_id,
-                CUSTOMER_PLAN.c.service_provider_id == provider_id,
-            )
-        ).all()
-    )
+    stored = connection.execute(
+        select(
+            POOL.c.name,
+            CUSTOMER_PLAN.c.rate_plan_code,
+            CUSTOMER_PLAN.c.overage_rate,
+            CUSTOMER_PLAN.c.data_per_overage_charge_mb,
+        )
+        .join(CUSTOMER_PLAN, CUSTOMER_PLAN.c.customer_rate_pool_id == POOL.c.id)
+        .where(
+            POOL.c.service_provider_id == provider_id,
+            CUSTOMER_PLAN.c.service_provider_id == provider_id,
+            CUSTOMER_PLAN.c.is_pooled,
+        )
+        .order_by(CUSTOMER_PLAN.c.rate_plan_code)
+    ).all()
+    fed: dict[str, tuple[str, tuple]] = {}
+    for name, code, rate, unit in stored:
+        if code not in in_file:
+            fed.setdefault(name, (code, _overage_price(rate, unit)))
     for row in rows:
-        other = fed.get(row.pool) if row.pool is not None else None
-        if other is not None and other not in in_file:
+        if row.pool is None or not row.prices.pooled or row.pool not in fed:
+            continue
+        other, price = fed[row.pool]
+        mine = _overage_price(row.prices.overage_rate, row.prices.data_per_overage_charge_mb)
+        if mine != price:
             problems.add(
                 path, row.line, "customer_rate_pool",
-                f"pool {row.pool!r} is already fed by stored customer rate plan {other!r}; "
-                "a pool is fed by one customer rate plan",
+                f"pool {row.pool!r} is fed by stored customer rate plan {other!r} at "
+                f"{_describe(price)}, this plan bills {_describe(mine)}; plans of one pool "
+                "must share overage_rate and data_per_overage_charge_mb",
             )  # fmt: skip
+
+
+def _overage_price(rate, unit) -> tuple[Decimal, Decimal]:
+    """A plan's overage price as comparable numbers (``0.20`` and ``0.2`` are one price)."""
+    return Decimal(str(rate)).normalize(), Decimal(str(unit)).normalize()
+
+
+def _describe(price: tuple[Decimal, Decimal]) -> str:
+    return f"{price[0]:f} USD per {price[1]:f} MB"
 
 
 def _rev_customer_ids(
@@ -285,6 +316,7 @@ def _upsert_plans(
         values = {
             **pricing_values(row.prices),
             "customer_rate_pool_id": pools[row.pool] if row.pool is not None else None,
+            "auto_change_rate_plan": row.auto_change,
         }
         if code in stored:
             connection.execute(

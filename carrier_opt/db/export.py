@@ -25,11 +25,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Engine, exists, func, or_, select
 
 from carrier_opt.core.billing import BillingPeriodSpan, period_for_key
-from carrier_opt.core.usage import PROJECTED_STATUSES, project_usage_frame, prorations
+from carrier_opt.core.usage import BILLED_STATUSES, project_usage_frame, prorations
 from carrier_opt.db.merge import COMM_PLAN, DEVICE, RATE_PLAN, USAGE_PERIOD
 from carrier_opt.db.models import BillingPeriod
 from carrier_opt.db.providers import ProviderSettings, load_provider
@@ -96,7 +97,7 @@ def instance_tables(engine: Engine, provider_name: str, period_key: str) -> Inst
     if devices.empty:
         raise InputError(f"{provider.name} has no billable SIMs synced for {period.key}")
     _require_priced(devices, set(plans["rate_plan_code"]), provider.name)
-    frame = _device_frame(devices, pairs, period)
+    frame = _device_frame(devices, pairs, period, prorate=provider.uses_proration)
     return InstanceTables(period, int(period_id), plans, pairs, frame)
 
 
@@ -217,7 +218,7 @@ def _devices(connection: Connection, provider_id: int, period_id: int) -> pd.Dat
             stored.c.billing_period_id == period_id,
             DEVICE.c.service_provider_id == provider_id,
             or_(
-                stored.c.status.in_(sorted(PROJECTED_STATUSES)),
+                stored.c.status.in_(sorted(BILLED_STATUSES)),
                 stored.c.ctd_data_usage_bytes > 0,
                 stored.c.ctd_sms_usage > 0,
             ),
@@ -243,9 +244,15 @@ def _require_priced(devices: pd.DataFrame, priced: set[str], provider: str) -> N
 
 
 def _device_frame(
-    devices: pd.DataFrame, pairs: pd.DataFrame, period: BillingPeriodSpan
+    devices: pd.DataFrame, pairs: pd.DataFrame, period: BillingPeriodSpan, *, prorate: bool
 ) -> pd.DataFrame:
+    """The contract's device columns (plus what reports show). ``prorate`` False (the
+    provider does not use proration) bills every SIM for the whole period, as the legacy
+    system did for such providers."""
     usage_mb = devices["usage_mb"].fillna(0.0).astype(float)
+    proration = (
+        prorations(devices["date_activated"], period).round(6) if prorate else np.ones(len(devices))
+    )
     with_choice = set(pairs["communication_plan"])
     return pd.DataFrame(
         {
@@ -256,7 +263,7 @@ def _device_frame(
                 usage_mb, devices["status"], devices["usage_date"], period
             ).round(6),
             "sms_count": devices["ctd_sms_usage"].fillna(0).astype(int),
-            "proration": prorations(devices["date_activated"], period).round(6),
+            "proration": proration,
             "locked": [
                 "false" if comm in with_choice else "true" for comm in devices["communication_plan"]
             ],

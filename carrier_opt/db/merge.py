@@ -45,7 +45,7 @@ from sqlalchemy import (
     update,
 )
 
-from carrier_opt.core.usage import BYTES_PER_MB, PROJECTED_STATUSES
+from carrier_opt.core.usage import BYTES_PER_MB, UNPROJECTED_STATUSES
 from carrier_opt.db.models import (
     Device,
     DeviceRatePlanHistory,
@@ -321,7 +321,10 @@ def _usage_values(
     """``Device`` usage columns computed from a usage staging row (MB = bytes / 2**20)."""
     usage_mb = cast(usage.c.data_usage_bytes, Float) / float(BYTES_PER_MB)
     projected = case(
-        (status.in_(sorted(PROJECTED_STATUSES)), usage_mb * projection_factor),
+        (
+            or_(status.is_(None), status.not_in(sorted(UNPROJECTED_STATUSES))),
+            usage_mb * projection_factor,
+        ),
         else_=usage_mb,
     )
     return {

@@ -80,6 +80,7 @@ def mobility_groups(
     ]
     devices = tables.devices.copy()
     devices["locked"] = "false"  # membership decides; plans are typed, not paired
+    devices["proration"] = 1.0  # the legacy mobility runs never prorated
     split = split_into_groups(
         definitions, tables.rate_plans, plan_types(connection, provider_id), devices
     )
@@ -187,5 +188,7 @@ def export_group_instance(
         raise InputError(
             f"optimization group {group_name!r} is not optimized: {group.skipped_reason}"
         )
-    write_instance_folder(out_dir, group.rate_plans, group.comm_plan_rate_plans, group.devices)
+    write_instance_folder(
+        out_dir, group.rate_plans, group.comm_plan_rate_plans, group.instance_devices
+    )
     return group

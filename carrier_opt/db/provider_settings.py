@@ -9,11 +9,13 @@ and writes in one transaction, so a bad value changes nothing.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from datetime import datetime
 from urllib.parse import urlsplit
 
 from sqlalchemy import Connection, Engine, func, select, update
 
-from carrier_opt.core.billing import BillingCycle
+from carrier_opt import clock
+from carrier_opt.core.billing import BillingCycle, period_containing
 from carrier_opt.db.models import (
     Fleet,
     JasperAuthentication,
@@ -21,6 +23,7 @@ from carrier_opt.db.models import (
     RatePlanPush,
     ServiceProvider,
 )
+from carrier_opt.db.providers import billing_cycle
 from carrier_opt.db.types import utc_now
 from carrier_opt.errors import InputError
 
@@ -37,9 +40,12 @@ class ProviderOverview:
     active: bool
     automatic_updates: bool
     bulk_usage: bool
+    uses_proration: bool
     time_zone: str
     billing_cycle_end_day: int
     billing_cycle_end_hour: int
+    billing_cycle_end_rule: str
+    billing_period_now: str
     optimization_start_hour: int | None
     max_rate_plans_per_group: int
     jasper_url: str | None
@@ -61,6 +67,7 @@ class ProviderChanges:
     jasper_url: str | None = None
     billing_cycle_end_day: int | None = None
     billing_cycle_end_hour: int | None = None
+    billing_cycle_end_rule: str | None = None
     time_zone: str | None = None
     username_env: str | None = None
     api_key_env: str | None = None
@@ -71,11 +78,19 @@ class ProviderChanges:
     fleet: str | None = None
     automatic_updates: bool | None = None
     bulk_usage: bool | None = None
+    uses_proration: bool | None = None
     max_rate_plans_per_group: int | None = None
     active: bool | None = None
 
     def __bool__(self) -> bool:
-        return any(getattr(self, f.name) not in (None, False) for f in fields(self))
+        """True when anything changes: a value given (``False`` too, e.g. ``--no-proration``)
+        or a ``clear_*`` flag set."""
+        return any(
+            getattr(self, f.name) is True
+            if f.name.startswith("clear_")
+            else getattr(self, f.name) is not None
+            for f in fields(self)
+        )
 
 
 def list_providers(engine: Engine) -> list[ProviderOverview]:
@@ -131,7 +146,10 @@ def _validated(current: ProviderOverview, changes: ProviderChanges) -> tuple[dic
         else changes.billing_cycle_end_hour
     )
     zone = changes.time_zone or current.time_zone
-    BillingCycle(day, hour, zone)  # validates the three together
+    rule = changes.billing_cycle_end_rule or current.billing_cycle_end_rule
+    BillingCycle(day, hour, zone, rule)  # validates them together
+    if changes.billing_cycle_end_rule is not None:
+        provider["billing_cycle_end_rule"] = rule
     if changes.billing_cycle_end_day is not None:
         provider["billing_cycle_end_day"] = day
     if changes.billing_cycle_end_hour is not None:
@@ -158,6 +176,8 @@ def _validated(current: ProviderOverview, changes: ProviderChanges) -> tuple[dic
         provider["is_active"] = changes.active
     if changes.bulk_usage is not None:
         provider["bulk_usage"] = changes.bulk_usage
+    if changes.uses_proration is not None:
+        provider["uses_proration"] = changes.uses_proration
     if changes.max_rate_plans_per_group is not None:
         if changes.max_rate_plans_per_group < 1:
             raise InputError("max rate plans per group must be at least 1")
@@ -199,7 +219,20 @@ def checked_variable_name(variable: str) -> str:
     return variable
 
 
+def _period_now(provider, now: datetime) -> str:
+    """The billing period containing ``now`` and its end, in the provider's local time (what
+    an operator checks after setting the cycle), or why it cannot be computed."""
+    try:
+        cycle = billing_cycle(provider)
+        period = period_containing(cycle, now)
+    except InputError as error:
+        return f"unknown ({error})"
+    end = period.end.astimezone(cycle.zone)
+    return f"{period.key}, ends {end:%Y-%m-%d %H:%M} {provider.time_zone}"
+
+
 def _overview(connection: Connection, name: str) -> ProviderOverview:
+    now = clock.now()
     provider = connection.execute(
         select(ServiceProvider.__table__).where(ServiceProvider.name == name)
     ).first()
@@ -215,9 +248,11 @@ def _overview(connection: Connection, name: str) -> ProviderOverview:
     return ProviderOverview(
         name=provider.name, fleet=provider.fleet, active=bool(provider.is_active),
         automatic_updates=bool(provider.allow_automatic_rate_plan_updates),
-        bulk_usage=bool(provider.bulk_usage),
+        bulk_usage=bool(provider.bulk_usage), uses_proration=bool(provider.uses_proration),
         time_zone=provider.time_zone, billing_cycle_end_day=provider.billing_cycle_end_day,
         billing_cycle_end_hour=provider.billing_cycle_end_hour,
+        billing_cycle_end_rule=provider.billing_cycle_end_rule,
+        billing_period_now=_period_now(provider, now),
         optimization_start_hour=provider.optimization_start_hour_local,
         max_rate_plans_per_group=provider.max_rate_plans_per_group,
         jasper_url=auth.base_url if auth else None,

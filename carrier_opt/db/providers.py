@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, insert, select
 
-from carrier_opt.core.billing import BillingCycle, BillingPeriodSpan
+from carrier_opt.core.billing import AT_END_HOUR, BillingCycle, BillingPeriodSpan
 from carrier_opt.db.models import (
     BillingPeriod,
     Fleet,
@@ -44,6 +44,7 @@ class ProviderSettings:
     account_id: str | None
     fleet: str = Fleet.M2M.value
     bulk_usage: bool = True
+    uses_proration: bool = True
 
 
 FLEETS = tuple(fleet.value for fleet in Fleet)
@@ -57,6 +58,7 @@ def add_provider(
     billing_cycle_end_day: int,
     time_zone: str,
     billing_cycle_end_hour: int = 0,
+    billing_cycle_end_rule: str = AT_END_HOUR,
     username_env: str = DEFAULT_USERNAME_ENV,
     api_key_env: str = DEFAULT_API_KEY_ENV,
     optimization_start_hour: int | None = None,
@@ -73,7 +75,9 @@ def add_provider(
     if fleet not in FLEETS:
         # SQLite databases upgraded by migration 0005 have no CHECK on the column: refuse here.
         raise InputError(f"fleet must be one of {', '.join(FLEETS)}, got {fleet!r}")
-    BillingCycle(billing_cycle_end_day, billing_cycle_end_hour, time_zone)  # validates
+    BillingCycle(  # validates
+        billing_cycle_end_day, billing_cycle_end_hour, time_zone, billing_cycle_end_rule
+    )
     if optimization_start_hour is not None and not 0 <= optimization_start_hour <= 23:
         raise InputError(f"optimization start hour must be 0..23, got {optimization_start_hour}")
     for variable in (username_env, api_key_env):
@@ -92,6 +96,7 @@ def add_provider(
                 time_zone=time_zone,
                 billing_cycle_end_day=billing_cycle_end_day,
                 billing_cycle_end_hour=billing_cycle_end_hour,
+                billing_cycle_end_rule=billing_cycle_end_rule,
                 optimization_start_hour_local=optimization_start_hour,
                 allow_automatic_rate_plan_updates=False,
                 max_rate_plans_per_group=15,
@@ -137,9 +142,11 @@ def load_provider(connection: Connection, name: str) -> ProviderSettings:
             ServiceProvider.name,
             ServiceProvider.billing_cycle_end_day,
             ServiceProvider.billing_cycle_end_hour,
+            ServiceProvider.billing_cycle_end_rule,
             ServiceProvider.time_zone,
             ServiceProvider.fleet,
             ServiceProvider.bulk_usage,
+            ServiceProvider.uses_proration,
             JasperAuthentication.id.label("auth_id"),
             JasperAuthentication.base_url,
             JasperAuthentication.username,
@@ -164,7 +171,7 @@ def load_provider(connection: Connection, name: str) -> ProviderSettings:
     return ProviderSettings(
         id=row.id,
         name=row.name,
-        cycle=BillingCycle(row.billing_cycle_end_day, row.billing_cycle_end_hour, row.time_zone),
+        cycle=billing_cycle(row),
         base_url=row.base_url,
         username=row.username,
         username_ref=row.username_ref,
@@ -173,6 +180,18 @@ def load_provider(connection: Connection, name: str) -> ProviderSettings:
         account_id=row.account_id,
         fleet=row.fleet,
         bulk_usage=bool(row.bulk_usage),
+        uses_proration=bool(row.uses_proration),
+    )
+
+
+def billing_cycle(row) -> BillingCycle:
+    """The cycle of a provider row (anything with the four ``ServiceProvider`` cycle columns
+    and ``time_zone``); :class:`InputError` when they do not make a cycle."""
+    return BillingCycle(
+        row.billing_cycle_end_day,
+        row.billing_cycle_end_hour,
+        row.time_zone,
+        row.billing_cycle_end_rule,
     )
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import func, select, union_all
 from carrier_opt.db.instance_results import session_instances
 from carrier_opt.db.models import (
     JasperCarrierRatePlan,
+    MobilityDevice,
     OptimizationDeviceResult,
     OptimizationGroup,
     OptimizationInstance,
@@ -79,7 +80,8 @@ def mobility_every_sim_assigned_once(
 def mobility_plans_of_the_groups_types(
     context: dg.AssetCheckExecutionContext, database: DatabaseResource
 ) -> dg.AssetCheckResult:
-    """Every winning SIM is on a plan of a type its optimization group allows."""
+    """Every winning SIM is on a plan of a type its optimization group allows, and of its own
+    plan's type (the legacy rule: a phone SIM never moves to a hotspot plan)."""
     return plan_types_result(database, context.partition_key)
 
 
@@ -91,19 +93,29 @@ def plan_types_result(database: DatabaseResource, partition_key: str) -> dg.Asse
     result = OptimizationMobilityDeviceResult
     with database.engine().connect() as connection:
         query = (
-            select(JasperCarrierRatePlan.rate_plan_type, OptimizationGroup.rate_plan_types)
+            select(
+                JasperCarrierRatePlan.rate_plan_type,
+                OptimizationGroup.rate_plan_types,
+                MobilityDevice.rate_plan_type,
+            )
             .select_from(result)
             .join(JasperCarrierRatePlan,
                   JasperCarrierRatePlan.id == result.assigned_carrier_rate_plan_id)
             .join(OptimizationGroup, OptimizationGroup.id == result.optimization_group_id)
+            .join(MobilityDevice, MobilityDevice.id == result.mobility_device_id)
         )  # fmt: skip
         rows = connection.execute(
             _in_session(query, result, ids.session_id).where(OptimizationQueue.is_winner.is_(True))
         ).all()
-    wrong = sum(1 for kind, allowed in rows if kind not in (allowed or "").split(";"))
+    wrong = sum(1 for kind, allowed, _ in rows if kind not in (allowed or "").split(";"))
+    moved = sum(1 for kind, _, own in rows if own is not None and kind != own)
     return dg.AssetCheckResult(
-        passed=bool(rows) and wrong == 0,
-        metadata={"sims_checked": len(rows), "sims_on_a_plan_of_another_type": wrong},
+        passed=bool(rows) and wrong == 0 and moved == 0,
+        metadata={
+            "sims_checked": len(rows),
+            "sims_on_a_plan_of_another_type": wrong,
+            "sims_moved_to_another_plan_type": moved,
+        },
     )
 
 

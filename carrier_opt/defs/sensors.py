@@ -26,9 +26,9 @@ from datetime import datetime
 import dagster as dg
 from sqlalchemy import Engine, select
 
-from carrier_opt.core.billing import BillingCycle
 from carrier_opt.core.run_window import DueRun, WindowDecision, scheduled_runs
 from carrier_opt.db.models import ServiceProvider
+from carrier_opt.db.providers import billing_cycle
 from carrier_opt.db.types import utc_now
 from carrier_opt.defs.jobs import (
     MOBILITY_JOB_NAME,
@@ -67,6 +67,7 @@ class ActiveProvider:
     billing_cycle_end_hour: int
     optimization_start_hour_local: int | None
     fleet: str = "m2m"
+    billing_cycle_end_rule: str = "at_end_hour"
     """m2m providers get ``optimize_billing_period`` runs, mobility ones
     ``optimize_mobility_period`` (customer optimization is started by hand)."""
 
@@ -81,6 +82,7 @@ def active_providers(engine: Engine) -> list[ActiveProvider]:
             ServiceProvider.billing_cycle_end_hour,
             ServiceProvider.optimization_start_hour_local,
             ServiceProvider.fleet,
+            ServiceProvider.billing_cycle_end_rule,
         )
         .where(ServiceProvider.is_active.is_(True))
         .order_by(ServiceProvider.name)
@@ -173,9 +175,7 @@ def _decide(
     is logged with what to fix instead of failing the tick.
     """
     try:
-        cycle = BillingCycle(
-            provider.billing_cycle_end_day, provider.billing_cycle_end_hour, provider.time_zone
-        )
+        cycle = billing_cycle(provider)
         decision = scheduled_runs(provider.name, cycle, provider.optimization_start_hour_local, now)
     except InputError as error:
         context.log.error(f"service provider {provider.name!r} skipped: {error}")

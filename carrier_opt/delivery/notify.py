@@ -22,6 +22,7 @@ import ssl
 import traceback
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from enum import StrEnum
@@ -31,6 +32,7 @@ from sqlalchemy import Connection, delete, insert, select
 
 from carrier_opt.core.instance import DroppedPlan
 from carrier_opt.db.models import ProviderNotificationRecipient, RecipientKind, Site
+from carrier_opt.db.sync_facts import SyncFacts
 from carrier_opt.db.types import utc_now
 from carrier_opt.delivery.go_no_go import BUFFER_MINUTES, Decision
 from carrier_opt.delivery.push_checks import PushCheck
@@ -63,7 +65,8 @@ class Attachment:
 
 @dataclass(frozen=True)
 class Notification:
-    """A message ready to send: ``kind`` is success, error, warning or go_no_go."""
+    """A message ready to send: ``kind`` is success, error, warning, go_no_go, push,
+    push_check or already_running (sent as the ``X-Carrier-Opt-Kind`` header)."""
 
     kind: str
     subject: str
@@ -257,9 +260,34 @@ def _headline(data: ReportData) -> list[str]:
         lines.append(f"Legacy strategies:  {_usd(data.legacy_cost)}")
     if data.seconds is not None:
         lines.append(f"Run time:           {data.seconds:,.1f} s")
+    if data.sync is not None:
+        lines += [
+            f"Last device sync:   {_moment(data.sync.last_device_sync)}",
+            f"Last usage sync:    {_moment(data.sync.last_usage_sync)}",
+            f"SIMs synced:        {data.sync.total_sims:,} "
+            f"({data.sync.activated_sims:,} ACTIVATED, {data.sync.optimized_sims:,} of them "
+            "optimized)",
+        ]
     for code, reason in data.dropped_plans:
         lines.append(f"Plan dropped as invalid: {code} ({reason})")
     return lines
+
+
+def _moment(moment: datetime | None) -> str:
+    return "never" if moment is None else f"{moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+
+
+def sim_count_warning(facts: SyncFacts | None) -> str | None:
+    """The legacy "SIM counts not expected" alert: fewer SIMs optimized than the carrier
+    shows ACTIVATED (SIMs without usage for the period, on unpriced plans, on communication
+    plans without rate plans or in skipped groups), or ``None`` when the counts agree."""
+    if facts is None or facts.sims_missing == 0:
+        return None
+    return (
+        f"SIM counts not expected: the carrier shows {facts.activated_sims:,} SIMs ACTIVATED, "
+        f"the run optimized {facts.optimized_sims:,} ({facts.sims_missing:,} fewer). Check "
+        "that the last sync completed and that every communication plan has rate plans."
+    )
 
 
 @dataclass(frozen=True)
@@ -337,6 +365,31 @@ def reports_message(
 def _sum_cents(amounts: Iterable[float]) -> float:
     """A sum of cent amounts without float noise."""
     return sum(round(amount * 100) for amount in amounts) / 100
+
+
+ALREADY_RUNNING_SUBJECT = "[Warning] Carrier Plan Optimization: Optimization Is Already Running"
+"""The legacy system's subject for a run refused because another one is still running (mail
+rules that users set up on it keep working)."""
+
+
+def already_running_message(
+    *, provider: str, period_key: str | None, detail: str, run_url: str | None = None
+) -> Notification:
+    """The legacy "Already Running" warning: a run was refused, nothing is wrong with it."""
+    of = f"{provider} {period_key}" if period_key else provider
+    lines = [
+        "[Warning] Carrier Plan Optimization: A Carrier optimization job is already running so "
+        "another Carrier optimization job will not be started.",
+        "",
+        f"Provider and period: {of}",
+        f"Why: {_one_line(detail, 500)}",
+        "",
+        "Nothing needs doing: the run that is going on delivers the results, and the window "
+        "sensor starts the next run when it is due.",
+    ]
+    if run_url:
+        lines += ["", f"Refused run: {run_url}"]
+    return Notification("already_running", ALREADY_RUNNING_SUBJECT, "\n".join(lines) + "\n")
 
 
 def error_message(

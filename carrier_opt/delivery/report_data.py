@@ -43,6 +43,7 @@ from carrier_opt.core.pricing import (
     total_cost,
     validate_assignment,
 )
+from carrier_opt.db.sync_facts import SyncFacts
 from carrier_opt.errors import InputError
 
 COMPONENTS = ("base", "sms", "overage")
@@ -171,6 +172,8 @@ class ReportData:
     scope: str | None = None
     push: PushSummary | None = None
     """The carrier push of this instance (``None`` before any push or dry run)."""
+    sync: SyncFacts | None = None
+    """The syncs behind the run and the SIM counts (``None``: not known, e.g. offline)."""
 
     @property
     def saving(self) -> float | None:

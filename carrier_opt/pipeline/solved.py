@@ -150,7 +150,7 @@ def mobility_solved(
                 f"optimization group {group.group.name!r} has no completed instance in session "
                 f"{session_guid}: re-run the whole {MOBILITY_JOB} partition"
             )
-        instance = instance_from_frames(group.rate_plans, group.comm_plan_rate_plans, group.devices)
+        instance = group.instance()
         target = plan_indices(
             instance.iccids, instance.plan_codes, mobility_winners(engine, row.id), MOBILITY_JOB
         )

@@ -7,7 +7,7 @@ from carrier_opt.bench import optimizer as bench
 COLUMNS = [key for key, _ in bench.COLUMNS]
 
 
-@pytest.mark.parametrize("kind", ["synthetic", "mobility", "customer"])
+@pytest.mark.parametrize("kind", ["synthetic", "mobility", "customer", "shared_pool"])
 def test_a_generated_row_is_measured_with_every_column(kind):
     row = bench.measure(f"{kind}:300", time_limit_s=1.0)
     assert list(row) == COLUMNS
@@ -23,15 +23,19 @@ def test_size_flags_choose_the_generated_rows(monkeypatch, tmp_path, capsys):
         bench, "run_row", lambda source, limit: measured.append(source) or fake_row(source)
     )
     bench.main(["--sizes", "2000", "--mobility-sizes", "300,4000", "--customer-sizes", "500",
-                "--instances", str(tmp_path / "none"), "--time-limit", "1"])  # fmt: skip
-    assert measured == ["synthetic:2000", "mobility:300", "mobility:4000", "customer:500"]
+                "--shared-pool-sizes", "700", "--instances", str(tmp_path / "none"),
+                "--time-limit", "1"])  # fmt: skip
+    assert measured == [
+        "synthetic:2000", "mobility:300", "mobility:4000", "customer:500", "shared_pool:700",
+    ]  # fmt: skip
     table = capsys.readouterr().out
     assert "mobility:4000" in table and "customer:500" in table
     bench.main(["--instances", str(tmp_path / "none"), "--time-limit", "1"])
-    assert measured[4:] == [
+    assert measured[5:] == [
         *(f"synthetic:{n}" for n in bench.DEFAULT_SIZES),
         *(f"mobility:{n}" for n in bench.DEFAULT_MOBILITY_SIZES),
         *(f"customer:{n}" for n in bench.DEFAULT_CUSTOMER_SIZES),
+        *(f"shared_pool:{n}" for n in bench.DEFAULT_SHARED_POOL_SIZES),
     ]
 
 

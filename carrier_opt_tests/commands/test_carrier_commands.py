@@ -47,6 +47,7 @@ def add_provider_for(group, fake: FakeJasper, database_url: str):
         group,
         *("provider", "add", "acme", "--jasper-url", fake.base_url),
         *("--billing-cycle-end-day", "31", "--timezone", "UTC"),
+        *("--billing-cycle-end-rule", "after_end_day"),
         *("--username-env", USERNAME_ENV, "--api-key-env", API_KEY_ENV),
         database_url=database_url,
     )

@@ -23,6 +23,7 @@ def add_and_sync(fake: FakeJasper, database_url: str, fleet: str) -> None:
     added = run(
         *("provider", "add", "acme", "--jasper-url", fake.base_url, "--fleet", fleet),
         *("--billing-cycle-end-day", "31", "--timezone", "UTC"),
+        *("--billing-cycle-end-rule", "after_end_day"),
         *("--username-env", USERNAME_ENV, "--api-key-env", API_KEY_ENV),
         database_url=database_url,
     )

@@ -75,11 +75,11 @@ def reference_dir(name: str) -> Path:
 def instances(
     draw, max_devices: int = 12, max_plans: int = 4, charge_types: bool = False
 ) -> Instance:
-    """Small random valid instances: mixed pooled/individual plans, proration, locked SIMs.
+    """Small random valid instances: mixed pooled/individual plans, proration, locked SIMs, and
+    pooled plans sharing a ``rate_pool`` (they then share one overage price, as they must).
 
     ``charge_types=True`` also draws the optional ``charge_type`` column (sometimes left out,
-    cells sometimes empty); the default draws exactly what it drew before the column existed,
-    so existing tests keep their examples.
+    cells sometimes empty).
     """
     n_plans = draw(st.integers(1, max_plans))
     money = st.floats(0, 50, allow_nan=False).map(lambda x: round(x, 2))
@@ -92,7 +92,9 @@ def instances(
             ),
             "overage_rate": draw(
                 st.lists(
-                    st.floats(0, 2).map(lambda x: round(x, 4)), min_size=n_plans, max_size=n_plans
+                    st.floats(0.0001, 2).map(lambda x: round(x, 4)),
+                    min_size=n_plans,
+                    max_size=n_plans,
                 )
             ),
             "data_per_overage_charge_mb": draw(
@@ -104,6 +106,15 @@ def instances(
             "pooled": draw(st.lists(st.booleans(), min_size=n_plans, max_size=n_plans)),
         }
     )
+    if draw(st.booleans()):  # half the time, pools that span plans
+        pools = draw(
+            st.lists(st.sampled_from(["", "R0", "R1"]), min_size=n_plans, max_size=n_plans)
+        )
+        plans["rate_pool"] = pools
+        for name in ("R0", "R1"):
+            members = [p for p in range(n_plans) if pools[p] == name]
+            for column in ("overage_rate", "data_per_overage_charge_mb"):
+                plans.loc[members, column] = plans.loc[members[:1], column].sum()
     if charge_types and draw(st.integers(0, 3)) > 0:  # mostly with the column
         kinds = st.sampled_from(("", *CHARGE_TYPES))
         plans["charge_type"] = draw(st.lists(kinds, min_size=n_plans, max_size=n_plans))

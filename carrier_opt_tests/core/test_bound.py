@@ -30,19 +30,19 @@ HALF_CENT = 0.005
 def lp_relaxation(instance: Instance) -> float:
     """The LP relaxation solved directly (an independent oracle for small instances).
 
-    Variables: x[d, p] for each allowed (SIM, plan), s_p ≥ pool p's load for pooled plans.
+    Variables: x[d, p] for each allowed (SIM, plan), s_P ≥ pool P's load for every pool (a
+    pooled plan, or the pooled plans sharing a rate_pool).
     A SIM's own overage on a plan that is not pooled is a constant, so it keeps its ceil.
     """
     allowed = instance.allowed_for_devices()
     pairs = np.argwhere(allowed)
     costs, pool_rows, pool_loads = [], [], []
-    pooled = list(np.flatnonzero(instance.pooled))
     for d, p in pairs:
         excess = instance.usage_mb[d] - instance.allowance_mb[p] * instance.proration[d]
         cost = instance.base_rate[p] * instance.proration[d]
         cost += instance.sms_rate[p] * instance.sms_count[d]
         if instance.pooled[p]:
-            pool_rows.append(pooled.index(p))
+            pool_rows.append(int(instance.pool_of[p]))
             pool_loads.append(excess)
         else:
             units = math.ceil(max(excess, 0.0) / instance.overage_unit_mb[p] - 1e-9)
@@ -50,8 +50,8 @@ def lp_relaxation(instance: Instance) -> float:
             pool_rows.append(-1)
             pool_loads.append(0.0)
         costs.append(cost)
-    n_x, n_s = len(pairs), len(pooled)
-    rates = [instance.overage_rate[p] / instance.overage_unit_mb[p] for p in pooled]
+    n_x, n_s = len(pairs), instance.n_pools
+    rates = list(instance.pool_rate_per_mb)
     a_eq = sparse.csr_matrix(
         (np.ones(n_x), (pairs[:, 0], np.arange(n_x))), shape=(instance.n_devices, n_x + n_s)
     )

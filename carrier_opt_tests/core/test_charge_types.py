@@ -264,8 +264,10 @@ def test_a_rate_only_pool_never_bills_overage(tmp_path):
 
 
 def reference_cost(instance, assignment: np.ndarray) -> float:
-    """The cost model with charge types, written out plan by plan (an independent oracle)."""
+    """The cost model with charge types, written out plan by plan (an independent oracle);
+    pooled plans sharing a ``rate_pool`` fill one pool, priced once at the end."""
     total = 0.0
+    pools: dict[str, list[float]] = {}  # pool → [usage, allowance, unit, rate]
     for plan in range(instance.n_plans):
         on = np.flatnonzero(assignment == plan)
         kind = instance.charge_type[plan]
@@ -277,13 +279,17 @@ def reference_cost(instance, assignment: np.ndarray) -> float:
             continue
         unit, rate = instance.overage_unit_mb[plan], instance.overage_rate[plan]
         if instance.pooled[plan]:
-            over = instance.usage_mb[on].sum() - instance.allowance_mb[plan] * proration
-            total += max(0, math.ceil(max(over, 0.0) / unit - 1e-9)) * rate
+            key = instance.rate_pool[plan] or f"own pool of {instance.plan_codes[plan]}"
+            pool = pools.setdefault(key, [0.0, 0.0, unit, rate])
+            pool[0] += instance.usage_mb[on].sum()
+            pool[1] += instance.allowance_mb[plan] * proration
         else:
             for device in on:
                 own = instance.allowance_mb[plan] * instance.proration[device]
                 over = max(instance.usage_mb[device] - own, 0.0)
                 total += max(0, math.ceil(over / unit - 1e-9)) * rate
+    for usage, allowance, unit, rate in pools.values():
+        total += max(0, math.ceil(max(usage - allowance, 0.0) / unit - 1e-9)) * rate
     return total
 
 

@@ -6,6 +6,7 @@ import pandas as pd
 from carrier_opt.core.customer import customer_tables
 from carrier_opt.core.instance import instance_from_frames
 from carrier_opt.core.mobility import GroupDefinition, split_into_groups
+from carrier_opt.core.optimizer import optimize
 from carrier_opt.core.pricing import plan_breakdown, pool_overage_shares
 
 PRICES = {"base_rate": "1", "data_allowance_mb": "10", "overage_rate": "1",
@@ -98,3 +99,53 @@ def test_mobility_groups_take_their_sims_and_typed_plans_and_say_why_not():
     assert phones.skipped_reason is None
     assert "3 rate plans exceed the group's limit of 2" in split["Small"].skipped_reason
     assert split["Empty"].skipped_reason == "no SIM of the group is billable in the period"
+
+
+def test_plans_feeding_one_customer_rate_pool_share_one_pool():
+    """Legacy: a customer rate pool fed by several plans is one pool (issue 13, case 8)."""
+    table = plans([("A_SMALL", True, "A", "alpha"), ("A_LARGE", True, "A", "alpha")])
+    table.loc[table["rate_plan_code"] == "A_LARGE", "data_allowance_mb"] = "100"
+    frame = sims([("a1", "alpha", "A_LARGE", 95.0), ("a2", "alpha", "A_SMALL", 12.0)])
+    (alpha,) = customer_tables(table, frame)
+    instance = instance_from_frames(alpha.rate_plans, alpha.comm_plan_rate_plans, alpha.devices)
+    assert list(instance.pool_names) == ["A"]
+    # One 110 MB pool holds 107 MB: no overage (per-plan pools would bill A_SMALL 2 MB).
+    assert plan_breakdown(instance, instance.current_plan)["overage_usd"].sum() == 0.0
+
+
+def test_a_mobility_groups_pooled_plans_form_one_pool_when_they_share_a_price():
+    rate_plans = pd.DataFrame(
+        [{"rate_plan_code": code, **PRICES, "pooled": "true"} for code in ("SHARE_S", "SHARE_L")]
+    )
+    types = {"SHARE_S": "phone", "SHARE_L": "phone"}
+    devices = sims([("p1", "c", "SHARE_S", 5.0), ("p2", "c", "SHARE_L", 14.0)])
+    group = GroupDefinition("G", ("CP",), ("phone",), 10)
+    (tables,) = split_into_groups([group], rate_plans, types, devices)
+    assert tables.pool_note is None
+    instance = tables.instance()
+    assert list(instance.pool_names) == ["G"] and instance.n_pools == 1
+    # Different overage prices: each plan keeps its own pool, and the group says why.
+    rate_plans.loc[1, "overage_rate"] = "2"
+    (tables,) = split_into_groups([group], rate_plans, types, devices)
+    assert "different overage prices" in tables.pool_note
+    instance = tables.instance()
+    assert instance.n_pools == 2 and instance.dropped_plans == ()
+
+
+def test_a_sim_on_a_plan_with_automatic_change_off_is_priced_but_never_moved():
+    """Legacy AutoChangeRatePlan off (issue 13, case 7): the SIM keeps its plan even when
+    another plan is cheaper; it is priced, and it is the customer's own SIM (not locked)."""
+    table = plans([("DEAR", False, None, None), ("CHEAP", False, None, None)])
+    table.loc[table["rate_plan_code"] == "DEAR", "base_rate"] = "9"
+    table["auto_change"] = [False, True]
+    frame = sims([("kept", "c", "DEAR", 1.0), ("free", "c", "DEAR", 1.0)])
+    table_free = table.assign(auto_change=True)
+    (tables,) = customer_tables(table, frame.iloc[:1])
+    instance = instance_from_frames(tables.rate_plans, tables.comm_plan_rate_plans, tables.devices)
+    assert not instance.locked.any()
+    result = optimize(instance, time_limit_s=2)
+    assert instance.plan_codes[result.assignment].tolist() == ["DEAR"]
+    assert result.cost == 9.0  # priced on its plan
+    (moved,) = customer_tables(table_free, frame.iloc[1:])
+    instance = instance_from_frames(moved.rate_plans, moved.comm_plan_rate_plans, moved.devices)
+    assert instance.plan_codes[optimize(instance, time_limit_s=2).assignment].tolist() == ["CHEAP"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -137,7 +138,7 @@ def test_more_usage_never_costs_less(instance, seed):
     before = total_cost(instance, assignment)
     usage = instance.usage_mb.copy()
     usage[seed % instance.n_devices] += 50.0
-    heavier = type(instance)(**{**instance.__dict__, "usage_mb": usage})
+    heavier = dataclasses.replace(instance, usage_mb=usage)
     assert total_cost(heavier, assignment) >= before - 1e-9
 
 

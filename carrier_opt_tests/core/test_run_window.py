@@ -66,25 +66,34 @@ def test_nine_days_before_the_end_nothing_is_due():
 
 
 def test_the_window_opens_when_less_than_eight_days_are_left():
-    exactly_eight = scheduled_runs("acme", FEB, 8, datetime(2026, 2, 11, tzinfo=UTC))
-    just_after = scheduled_runs("acme", FEB, 8, datetime(2026, 2, 11, 0, 0, 1, tzinfo=UTC))
+    exactly_eight = scheduled_runs("acme", FEB, 0, datetime(2026, 2, 11, tzinfo=UTC))
+    just_after = scheduled_runs("acme", FEB, 0, datetime(2026, 2, 11, 0, 0, 1, tzinfo=UTC))
     assert exactly_eight.days_left == WINDOW_DAYS and not exactly_eight.in_window
     assert just_after.in_window
     assert just_after.run_keys == ("acme|2026-02|2026-02-11",)
 
 
-def test_seven_days_before_the_end_one_daily_run_is_due_all_day():
-    morning = scheduled_runs("acme", FEB, 8, datetime(2026, 2, 12, 0, 5, tzinfo=UTC))
+def test_seven_days_before_the_end_one_daily_run_is_due_from_the_start_hour_on():
+    morning = scheduled_runs("acme", FEB, 8, datetime(2026, 2, 12, 8, 5, tzinfo=UTC))
     evening = scheduled_runs("acme", FEB, 8, datetime(2026, 2, 12, 23, 55, tzinfo=UTC))
-    assert morning.days_left == pytest.approx(7 - 5 / 1440)
+    assert morning.days_left == pytest.approx(7 - (8 * 60 + 5) / 1440)
     assert morning.run_keys == evening.run_keys == ("acme|2026-02|2026-02-12",)
     assert not morning.is_last_day
 
 
-def test_last_day_before_the_start_hour_only_the_daily_run_is_due():
+def test_last_day_before_the_start_hour_nothing_is_due():
     decision = scheduled_runs("acme", FEB, 8, datetime(2026, 2, 18, 7, 59, tzinfo=UTC))
-    assert decision.is_last_day
-    assert decision.run_keys == ("acme|2026-02|2026-02-18",)
+    assert decision.is_last_day and decision.in_window
+    assert decision.run_keys == ()
+
+
+def test_no_run_starts_before_the_start_hour_on_any_window_day():
+    """Issue 13, case 5 (legacy): start hour 9, a window day: nothing at 00:30, the daily run
+    from 09:00 (we used to start it at local midnight)."""
+    night = scheduled_runs("acme", FEB, 9, datetime(2026, 2, 14, 0, 30, tzinfo=UTC))
+    nine = scheduled_runs("acme", FEB, 9, datetime(2026, 2, 14, 9, 0, tzinfo=UTC))
+    assert night.in_window and night.run_keys == ()
+    assert nine.run_keys == ("acme|2026-02|2026-02-14",)
 
 
 @pytest.mark.parametrize(("hour", "minute"), [(8, 0), (8, 59), (13, 30), (23, 59)])
@@ -140,7 +149,7 @@ def test_with_an_end_hour_the_hours_after_the_end_day_are_past_the_end_date():
     early_next_day = scheduled_runs("acme", cycle, 8, datetime(2026, 2, 19, 3, tzinfo=UTC))
     assert early_next_day.period_key == "2026-02"
     assert not early_next_day.in_window and early_next_day.run_keys == ()
-    opening = scheduled_runs("acme", cycle, 8, datetime(2026, 2, 11, 6, 1, tzinfo=UTC))
+    opening = scheduled_runs("acme", cycle, 6, datetime(2026, 2, 11, 6, 1, tzinfo=UTC))
     assert opening.run_keys == ("acme|2026-02|2026-02-11",)
     assert not scheduled_runs("acme", cycle, 8, datetime(2026, 2, 11, 5, 59, tzinfo=UTC)).in_window
 
@@ -153,7 +162,7 @@ def test_chicago_march_dst_change_inside_the_window_keeps_eight_local_days():
     # before the end is Mar 6 23:00 CST, which would make Mar 6 a ninth day.
     cycle = BillingCycle(14, 0, "America/Chicago")
     before = scheduled_runs("acme", cycle, 8, at("America/Chicago", 2026, 3, 6, 23, 30))
-    opened = scheduled_runs("acme", cycle, 8, at("America/Chicago", 2026, 3, 7, 0, 5))
+    opened = scheduled_runs("acme", cycle, 0, at("America/Chicago", 2026, 3, 7, 0, 5))
     assert not before.in_window
     assert opened.run_keys == ("acme|2026-03|2026-03-07",)
 
@@ -267,9 +276,13 @@ def test_any_instant_gives_a_consistent_decision(cycle, start_hour, now):
     end = decision.end_date
     assert decision.period.contains(now)
     assert decision.period.first_local_day <= end <= decision.period.last_local_day
+    started = start_hour is None or decision.local_now.hour >= start_hour
     if decision.in_window:
         assert end - timedelta(days=WINDOW_DAYS - 1) <= today <= end
+    if decision.in_window and started:
         assert decision.due[0].run_key == daily_run_key("acme", decision.period_key, today)
+    if not started:
+        assert decision.due == ()
     if end - timedelta(days=WINDOW_DAYS - 2) <= today <= end:
         assert decision.in_window
     if not decision.in_window:

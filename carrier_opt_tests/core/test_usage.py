@@ -37,10 +37,18 @@ def test_halfway_through_the_period_usage_doubles_plus_one_percent():
     assert project_usage_mb(10.0, "ACTIVATED", halfway, period) == pytest.approx(20.2)
 
 
-@pytest.mark.parametrize("status", ["DEACTIVATED", "RETIRED", "INVENTORY", None])
-def test_sims_that_are_not_activated_are_not_projected(status):
+@pytest.mark.parametrize("status", ["DEACTIVATED", "RETIRED"])
+def test_deactivated_and_retired_sims_are_not_projected(status):
     period = period_for_key(UTC_MONTHS, "2026-04")
     assert project_usage_mb(10.0, status, period.start + timedelta(days=3), period) == 10.0
+
+
+@pytest.mark.parametrize("status", ["TEST_READY", "INVENTORY", "ACTIVATION_READY", None])
+def test_every_other_status_is_projected_as_in_the_legacy_system(status):
+    """Issue 13, case 4: 100 MB of TEST_READY usage at mid-period is about 202 MB."""
+    period = period_for_key(UTC_MONTHS, "2026-04")
+    halfway = period.start + timedelta(days=15)
+    assert project_usage_mb(100.0, status, halfway, period) == pytest.approx(202.0)
 
 
 def test_usage_dated_at_or_outside_the_period_edges_is_unchanged():

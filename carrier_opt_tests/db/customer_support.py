@@ -20,6 +20,7 @@ def add_test_provider(engine: Engine, name: str = "acme", fleet: str = "m2m") ->
         name,
         jasper_url="http://127.0.0.1:9/rws/api/v1/",
         billing_cycle_end_day=31,
+        billing_cycle_end_rule="after_end_day",
         time_zone="UTC",
         fleet=fleet,
     )

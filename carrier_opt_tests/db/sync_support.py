@@ -24,6 +24,7 @@ def add_fake_provider(engine: Engine, fake: FakeJasper, name: str = "acme") -> i
         name,
         jasper_url=fake.base_url,
         billing_cycle_end_day=31,
+        billing_cycle_end_rule="after_end_day",
         time_zone="UTC",
         username_env=USERNAME_ENV,
         api_key_env=API_KEY_ENV,

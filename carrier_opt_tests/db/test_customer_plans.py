@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
+from carrier_opt.db.customer_optimization import customer_plans
 from carrier_opt.db.customer_plans import assign_customer_rate_plans, load_customer_rate_plans
 from carrier_opt.db.models import CustomerRatePool, Device, JasperCustomerRatePlan, RevCustomer
 from carrier_opt.errors import InputError
@@ -125,7 +126,7 @@ def test_every_bad_row_is_reported_at_once_with_file_row_and_column(
             ("GOOD_POOL", 5, 50, 0.2, 1, 0, "true", "P1", "C-1"),  # 2: fine
             ("NO_POOL", 5, 50, 0.2, 1, 0, "true", "", ""),  # 3: pooled, no pool
             ("SINGLE", 5, 50, 0.2, 1, 0, "false", "P2", "C-2"),  # 4: not pooled, pool + owner
-            ("SECOND", 6, 60, 0.2, 1, 0, "true", "P1", ""),  # 5: P1 fed by line 2 already
+            ("SECOND", 6, 60, 0.3, 1, 0, "true", "P1", ""),  # 5: P1 fed at another price
             ("BAD_PRICE", "cheap", 50, 0.2, 0, 0, "false", "", ""),  # 6: shared parser
             ("GOOD_POOL", 5, 50, 0.2, 1, 0, "false", "", ""),  # 7: code repeats
             ("LONG_OWNER", 5, 50, 0.2, 1, 0, "true", "P3", "x" * 51),  # 8: owner too long
@@ -139,8 +140,9 @@ def test_every_bad_row_is_reported_at_once_with_file_row_and_column(
         r"customer_rate_plans.csv:4:customer_rate_pool: must be empty for a plan that is not "
         r"pooled",
         r"customer_rate_plans.csv:4:pool_customer: must be empty",
-        r"customer_rate_plans.csv:5:customer_rate_pool: pool 'P1' is already fed by plan "
-        r"'GOOD_POOL' \(line 2\)",
+        r"customer_rate_plans.csv:5:customer_rate_pool: pool 'P1' is fed by plan "
+        r"'GOOD_POOL' \(line 2\) at 0.2 USD per 1 MB, this plan bills 0.3 USD per 1 MB; plans of "
+        r"one pool must share overage_rate and data_per_overage_charge_mb",
         r"customer_rate_plans.csv:6:base_rate: 'cheap' is not a number",
         r"customer_rate_plans.csv:6:data_per_overage_charge_mb: must be greater than 0",
         r"customer_rate_plans.csv:7:rate_plan_code: 'GOOD_POOL' repeats line 2",
@@ -172,7 +174,7 @@ def test_a_bad_file_leaves_the_loaded_plans_untouched(
     assert counts(migrated_engine) == tables
 
 
-def test_a_pool_fed_by_a_stored_plan_cannot_be_fed_by_another(
+def test_a_pool_fed_by_a_stored_plan_takes_another_plan_only_at_its_overage_price(
     migrated_engine, provider_id, fake_plans_csv, tmp_path
 ):
     load_customer_rate_plans(migrated_engine, "acme", fake_plans_csv)
@@ -181,10 +183,19 @@ def test_a_pool_fed_by_a_stored_plan_cannot_be_fed_by_another(
     )
     with pytest.raises(
         InputError,
-        match=r"rival.csv:2:customer_rate_pool: pool 'ACME_POOL' is already fed by stored "
-        r"customer rate plan 'AGENT_POOL_ACME_50MB'",
+        match=r"rival.csv:2:customer_rate_pool: pool 'ACME_POOL' is fed by stored "
+        r"customer rate plan 'AGENT_POOL_ACME_50MB' at 0.2 USD per 1 MB, this plan bills 0.3 "
+        r"USD per 1 MB",
     ):
         load_customer_rate_plans(migrated_engine, "acme", rival)
+    partner = write_csv(
+        tmp_path / "partner.csv", HEADER, [("PARTNER", 1, 5, 0.2, 1, 0, "true", "ACME_POOL", "")]
+    )
+    load_customer_rate_plans(migrated_engine, "acme", partner)
+    with migrated_engine.connect() as connection:
+        plans = customer_plans(connection, provider_id).set_index("rate_plan_code")
+    assert plans.loc["PARTNER", "customer_rate_pool"] == "ACME_POOL"
+    assert plans.loc["AGENT_POOL_ACME_50MB", "customer_rate_pool"] == "ACME_POOL"
 
 
 # --- customer_sims.csv -----------------------------------------------------------------------
@@ -302,3 +313,26 @@ def test_a_large_fleet_is_assigned_in_bulk(migrated_engine, provider_id, fake_pl
     assert done.assigned == len(iccids)
     state = sims_state(migrated_engine)
     assert all(state[i][0] == codes[n % len(codes)] for n, i in enumerate(iccids))
+
+
+def test_automatic_change_is_loaded_per_plan_and_bad_values_are_refused(
+    migrated_engine, provider_id, tmp_path
+):
+    """The legacy AutoChangeRatePlan, as an optional ``auto_change`` column (default true)."""
+    header = (*HEADER, "auto_change")
+    plans_csv = write_csv(
+        tmp_path / "plans.csv",
+        header,
+        [("KEPT", 5, 50, 0.2, 1, 0, "false", "", "", "false"),
+         ("FREE", 5, 50, 0.2, 1, 0, "false", "", "", "")],
+    )  # fmt: skip
+    load_customer_rate_plans(migrated_engine, "acme", plans_csv)
+    with migrated_engine.connect() as connection:
+        stored = customer_plans(connection, provider_id).set_index("rate_plan_code")
+    assert stored.loc["KEPT", "auto_change"] is False or stored.loc["KEPT", "auto_change"] == 0
+    assert bool(stored.loc["FREE", "auto_change"]) is True
+    bad = write_csv(
+        tmp_path / "bad.csv", header, [("KEPT", 5, 50, 0.2, 1, 0, "false", "", "", "maybe")]
+    )
+    with pytest.raises(InputError, match=r"bad.csv:2:auto_change: 'maybe' is not true or false"):
+        load_customer_rate_plans(migrated_engine, "acme", bad)

@@ -14,7 +14,8 @@ from carrier_opt.db.providers import add_provider
 def provider(migrated_engine) -> str:
     add_provider(
         migrated_engine, "acme", jasper_url="http://127.0.0.1:1/rws/api/v1/",
-        billing_cycle_end_day=18, time_zone="America/Chicago", optimization_start_hour=8,
+        billing_cycle_end_day=18, billing_cycle_end_rule="after_end_day",
+        time_zone="America/Chicago", optimization_start_hour=8,
     )  # fmt: skip
     return "acme"
 

@@ -180,3 +180,44 @@ def test_the_upgrade_keeps_the_usage_device_holds(engine: Engine):
             )
         ).all()
     assert [tuple(row) for row in rows] == [(period_id, "ACTIVATED", 2.0, now)]
+
+
+def test_a_test_ready_sims_usage_is_projected_by_its_carrier_usage_date(priced_provider: Engine):
+    """Issue 13, case 4, on the path `carrier-opt export` and the assets take: 100 MB of
+    TEST_READY usage dated by the carrier at mid-period is projected to about 202 MB, as the
+    legacy system did; a DEACTIVATED SIM's usage is not projected."""
+    engine = priced_provider
+    sync_at(engine, MARCH)
+    period = period_for_key(load_provider_cycle(engine), "2025-03")
+    midpoint = period.start + (period.end - period.start) / 2
+    with engine.begin() as connection:
+        ids = (
+            connection.execute(select(DeviceUsagePeriod.id).order_by(DeviceUsagePeriod.id).limit(2))
+            .scalars()
+            .all()
+        )
+        for row_id, status in zip(ids, ("TEST_READY", "DEACTIVATED"), strict=True):
+            connection.execute(
+                DeviceUsagePeriod.__table__.update()
+                .where(DeviceUsagePeriod.id == row_id)
+                .values(
+                    status=status,
+                    usage_mb=100.0,
+                    ctd_data_usage_bytes=100 * 1_048_576,
+                    usage_date=midpoint,
+                )
+            )
+        iccids = connection.execute(
+            select(Device.iccid, DeviceUsagePeriod.status)
+            .join(Device, Device.id == DeviceUsagePeriod.device_id)
+            .where(DeviceUsagePeriod.id.in_(ids))
+        ).all()
+    devices = instance_tables(engine, "acme", "2025-03").devices.set_index("iccid")
+    usage = {status: devices.loc[iccid, "usage_mb"] for iccid, status in iccids}
+    assert usage["TEST_READY"] == pytest.approx(202.0)
+    assert usage["DEACTIVATED"] == pytest.approx(100.0)
+
+
+def load_provider_cycle(engine: Engine):
+    with engine.connect() as connection:
+        return load_provider(connection, "acme").cycle

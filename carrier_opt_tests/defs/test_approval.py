@@ -133,7 +133,8 @@ def test_an_approval_without_a_completed_run_says_what_to_do(migrated_engine, da
     from carrier_opt.db.providers import add_provider
 
     add_provider(migrated_engine, "acme", jasper_url="https://jasper.example.com/rws/api/v1/",
-                 billing_cycle_end_day=31, time_zone="UTC")  # fmt: skip
+                 billing_cycle_end_day=31, time_zone="UTC",
+                 billing_cycle_end_rule="after_end_day")  # fmt: skip
     result = CliRunner().invoke(
         cli, ["push", "acme", "--billing-period", "2025-01", "--approved-by", "x",
               "--database-url", database_url],

@@ -219,6 +219,7 @@ def test_customer_optimization_of_a_mobility_fleet(
         monkeypatch.setenv(API_KEY_ENV, fake.credentials[1])
         add_provider(
             migrated_engine, "acme", jasper_url=fake.base_url, billing_cycle_end_day=31,
+            billing_cycle_end_rule="after_end_day",
             time_zone="UTC", username_env=USERNAME_ENV, api_key_env=API_KEY_ENV,
             fleet="mobility",
         )  # fmt: skip

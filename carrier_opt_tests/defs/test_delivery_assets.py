@@ -22,6 +22,7 @@ from sqlalchemy import select, update
 
 from carrier_opt.core.billing import BillingCycle, period_for_key
 from carrier_opt.db.models import (
+    Device,
     OptimizationInstance,
     OptimizationInstanceResultFile,
     OptimizationSession,
@@ -115,6 +116,23 @@ def materialize_partition(
         run_config={"ops": {"queue_results": {"config": {"time_limit_s": 10.0}}}},
         result_store=result_store, notifier=notifier,
     )  # fmt: skip
+
+
+def run_failure_sensor(
+    result: dg.ExecuteInProcessResult,
+    instance: dg.DagsterInstance,
+    database_url: str,
+    notifier: NotifierResource,
+) -> None:
+    """Evaluate ``optimization_failure_mail`` on the failed run, as the daemon would."""
+    context = dg.build_run_status_sensor_context(
+        sensor_name="optimization_failure_mail",
+        dagster_event=result.get_run_failure_event(),
+        dagster_instance=instance,
+        dagster_run=result.dagster_run,
+        resources={"database": DatabaseResource(database_url=database_url), "notifier": notifier},
+    ).for_run_failure()
+    delivery.optimization_failure_mail(context)
 
 
 def metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict:
@@ -219,6 +237,10 @@ def test_a_partition_stores_the_report_mails_it_and_sends_no_update_when_disable
     body = mail.message.get_body(("plain",)).get_content()
     assert f"{float(cents(instance.cost_after)):,.2f} USD" in body
     assert "http://dagster.example.com/runs/" in body
+    # As the legacy results mail: the last syncs and the SIM count (issue 13, case 9).
+    assert "Last device sync:   2026-" in body and "Last usage sync:    2026-" in body
+    assert f"SIMs synced:        {len(fake_provider.fleet):,} (" in body
+    assert not any(m.message["X-Carrier-Opt-Kind"] == "warning" for m in smtp_server.inbox.messages)
 
     # Updates off (the default): nothing reaches the carrier; the whole change set is a dry
     # run, including SIMs whose own saving is negative.
@@ -370,17 +392,7 @@ def test_a_failed_run_mails_its_diagnostics_with_the_run_link(
             instance=instance,
         )
         assert not result.success
-        context = dg.build_run_status_sensor_context(
-            sensor_name="optimization_failure_mail",
-            dagster_event=result.get_run_failure_event(),
-            dagster_instance=instance,
-            dagster_run=result.dagster_run,
-            resources={
-                "database": DatabaseResource(database_url=database_url),
-                "notifier": notifier,
-            },
-        ).for_run_failure()
-        delivery.optimization_failure_mail(context)
+        run_failure_sensor(result, instance, database_url, notifier)
     errors = [m for m in smtp_server.inbox.messages if m.message["X-Carrier-Opt-Kind"] == "error"]
     assert len(errors) == 1
     mail = errors[0]
@@ -494,3 +506,66 @@ def test_two_runs_of_one_partition_at_once_send_every_change_once(
         assert pushes[1]["status"] in ("failed", "no_go", "completed")
         if pushes[1]["status"] == "failed":
             assert pushes[1]["sent"] == 0 and "another rate-plan push" in pushes[1]["stop_reason"]
+
+
+def test_fewer_sims_optimized_than_activated_sends_the_sim_count_warning(
+    fake_provider,
+    migrated_engine,
+    database_url,
+    tmp_path,
+    smtp_server,  # noqa: F811
+):
+    """The legacy "SIM counts not expected" alert (issue 13, case 9): a SIM the carrier
+    showed ACTIVATED has no usage this period, so the run holds one SIM fewer."""
+    with migrated_engine.begin() as connection:
+        provider_id = load_provider(connection, "acme").id
+        connection.execute(
+            Device.__table__.insert().values(
+                service_provider_id=provider_id, iccid="8901260999999999999", status="ACTIVATED",
+                is_active=True, created_at=MID_PERIOD,
+            )
+        )  # fmt: skip
+    period = fake_provider.now().strftime("%Y-%m")
+    store = ResultStoreResource(folder=str(tmp_path / "reports"))
+    result = materialize_partition(
+        database_url, period, result_store=store, notifier=smtp_notifier(smtp_server)
+    )
+    assert result.success
+    warnings = [
+        m for m in smtp_server.inbox.messages if m.message["X-Carrier-Opt-Kind"] == "warning"
+    ]
+    assert len(warnings) == 1
+    body = warnings[0].message.get_content()
+    assert "SIM counts not expected" in body and "(1 fewer)" in body
+    assert metadata(result, "notifications")["warnings"] == 1
+
+
+def test_a_run_refused_while_another_runs_sends_the_legacy_already_running_warning(
+    fake_provider,
+    migrated_engine,
+    database_url,
+    tmp_path,
+    smtp_server,  # noqa: F811
+):
+    """Issue 13, case 5: the refused run mails "[Warning] … Already Running", not an error."""
+    period = fake_provider.now().strftime("%Y-%m")
+    notifier = smtp_notifier(smtp_server)
+    store = ResultStoreResource(folder=str(tmp_path / "reports"))
+    assert materialize_partition(database_url, period, result_store=store, notifier=notifier)
+    with migrated_engine.begin() as connection:  # as if that session were still going
+        connection.execute(OptimizationSession.__table__.update().values(status="running"))
+    before = len(smtp_server.inbox.messages)
+    with dg.instance_for_test() as instance:
+        refused = materialize_partition(
+            database_url, period, result_store=store, notifier=notifier, instance=instance
+        )
+        assert not refused.success
+        run_failure_sensor(refused, instance, database_url, notifier)
+    mails = smtp_server.inbox.messages[before:]
+    assert [m.message["X-Carrier-Opt-Kind"] for m in mails] == ["already_running"]
+    assert mails[0].message["Subject"] == (
+        "[Warning] Carrier Plan Optimization: Optimization Is Already Running"
+    )
+    body = mails[0].message.get_content()
+    assert "is already running so another Carrier optimization job will not be started" in body
+    assert f"acme {period}" in body and "is still running" in body

@@ -46,6 +46,7 @@ def mobility_provider(migrated_engine, monkeypatch, tmp_path):
         monkeypatch.setenv(API_KEY_ENV, fake.credentials[1])
         add_provider(
             migrated_engine, "mobi", jasper_url=fake.base_url, billing_cycle_end_day=31,
+            billing_cycle_end_rule="after_end_day",
             time_zone="UTC", username_env=USERNAME_ENV, api_key_env=API_KEY_ENV,
             fleet="mobility",
         )  # fmt: skip
@@ -231,3 +232,63 @@ def test_the_type_check_fails_when_a_sim_is_on_a_plan_of_another_type(
     result = plan_types_result(database, partition_key("mobi", period))
     assert not result.passed
     assert result.metadata["sims_on_a_plan_of_another_type"].value == 1
+
+
+def test_a_phone_sim_stays_on_phone_plans_when_a_hotspot_plan_is_its_cheapest_line(
+    mobility_provider, migrated_engine, database_url, tmp_path
+):
+    """Issue 13, case 6: a group allowing phone and hotspot plans keeps each SIM on plans of
+    its own type, as the legacy system did, even where a hotspot plan would be cheaper."""
+    prices = write_fake_price_list(tmp_path / "cheap", "mobility")
+    cheap = prices.rate_plans.read_text().replace(
+        "HOTSPOT_10GB,30.0,10240.0", "HOTSPOT_10GB,1.0,10240.0"
+    )
+    prices.rate_plans.write_text(cheap)
+    load_rate_plans(migrated_engine, "mobi", prices.rate_plans, prices.comm_plan_rate_plans)
+    groups = tmp_path / "groups.csv"
+    groups.write_text(
+        "optimization_group,communication_plans,rate_plan_types,max_rate_plans\n"
+        "Phones,MOB_PHONE,phone;hotspot,15\nTablets,MOB_TABLET,tablet,15\n"
+    )
+    load_optimization_groups(migrated_engine, "mobi", groups)
+    period = mobility_provider.now().strftime("%Y-%m")
+    result = materialize(database_url, partition_key("mobi", period))
+    assert result.success
+    check = plan_types_result(
+        DatabaseResource(database_url=database_url), partition_key("mobi", period)
+    )
+    assert check.passed, check.metadata
+    assert check.metadata["sims_moved_to_another_plan_type"].value == 0
+    with migrated_engine.connect() as connection:
+        rows = connection.execute(
+            select(MobilityDevice.rate_plan_type, JasperCarrierRatePlan.rate_plan_type)
+            .join(
+                OptimizationMobilityDeviceResult,
+                OptimizationMobilityDeviceResult.mobility_device_id == MobilityDevice.id,
+            )
+            .join(
+                JasperCarrierRatePlan,
+                JasperCarrierRatePlan.id
+                == OptimizationMobilityDeviceResult.assigned_carrier_rate_plan_id,
+            )
+            .join(OptimizationGroup, OptimizationGroup.id == MobilityDevice.optimization_group_id)
+            .where(OptimizationGroup.name == "Phones")
+        ).all()
+    phones = [assigned for own, assigned in rows if own == "phone"]
+    assert phones and set(phones) <= {"phone"}
+    # The hotspot plan is the cheapest line of these phone SIMs: $1 for 10 GB.
+    folder = tmp_path / "phones"
+    exported = CliRunner().invoke(
+        cli,
+        ["instance", "export", "mobi", "--billing-period", period, "--out", str(folder),
+         "--optimization-group", "Phones", "--database-url", database_url],
+    )  # fmt: skip
+    assert exported.exit_code == 0, exported.output
+    instance = load_instance(folder)
+    hotspot = list(instance.plan_codes).index("HOTSPOT_10GB")
+    phone_rows = [i for i, comm in enumerate(instance.comm_plan_codes) if comm.endswith("[phone]")]
+    assert phone_rows and not instance.allowed[phone_rows, hotspot].any()
+    phone_sims = [d for d, comm in enumerate(instance.comm_plan) if comm in phone_rows]
+    phone_plans = [p for p in range(instance.n_plans) if instance.allowed[phone_rows[0], p]]
+    light = [d for d in phone_sims if instance.usage_mb[d] <= 10240]
+    assert light and min(instance.base_rate[phone_plans]) > 1.0  # hotspot: $1, no overage

@@ -102,6 +102,7 @@ class Harness:
             name,
             jasper_url="http://jasper.invalid",
             billing_cycle_end_day=end_day,
+            billing_cycle_end_rule="after_end_day",
             time_zone=zone,
             optimization_start_hour=start_hour,
             fleet=fleet,
@@ -187,7 +188,7 @@ def test_nine_days_before_no_run_seven_days_one_run_deduplicated_on_the_next_tic
     assert request.partitions_def_name == SERVICE_PROVIDER
     assert list(request.partition_keys) == ["acme"]
 
-    harness.clock.now = datetime(2026, 2, 12, 0, 2, tzinfo=UTC)  # 7 days before the end
+    harness.clock.now = datetime(2026, 2, 12, 8, 2, tzinfo=UTC)  # under 7 days, start hour 8
     first = harness.tick()
     [request] = first.run_requests
     assert request.run_key == "acme|2026-02|2026-02-12"
@@ -207,15 +208,17 @@ def test_nine_days_before_no_run_seven_days_one_run_deduplicated_on_the_next_tic
     assert apply_like_the_daemon(second, harness.defs, harness.instance) == []  # no new run
     assert len(harness.instance.get_runs()) == 1
 
-    harness.clock.now = datetime(2026, 2, 13, 0, 2, tzinfo=UTC)  # next local day: a new run
+    harness.clock.now = datetime(2026, 2, 13, 0, 2, tzinfo=UTC)  # next day, before 08:00
+    assert harness.tick_and_apply() == []  # no run before the start hour (legacy)
+    harness.clock.now = datetime(2026, 2, 13, 8, 2, tzinfo=UTC)  # from 08:00: a new run
     assert [r.run_key for r in harness.tick_and_apply()] == ["acme|2026-02|2026-02-13"]
 
 
 def test_last_day_before_and_after_the_start_hour(harness):
     harness.add("acme", end_day=18, start_hour=8)
     harness.clock.now = datetime(2026, 2, 18, 7, 55, tzinfo=UTC)
-    assert run_keys(harness.tick()) == ["acme|2026-02|2026-02-18"]
-    assert len(harness.tick_and_apply()) == 1
+    assert run_keys(harness.tick()) == []  # the legacy rule: nothing before the start hour
+    assert harness.tick_and_apply() == []
 
     harness.clock.now = datetime(2026, 2, 18, 8, 0, tzinfo=UTC)
     result = harness.tick()
@@ -223,7 +226,10 @@ def test_last_day_before_and_after_the_start_hour(harness):
     hourly = result.run_requests[1]
     assert hourly.tags[TRIGGER_TAG] == HOURLY_TRIGGER
     assert hourly.tags[LOCAL_HOUR_TAG] == "08"
-    assert [r.run_key for r in harness.tick_and_apply()] == ["acme|2026-02|2026-02-18|08"]
+    assert [r.run_key for r in harness.tick_and_apply()] == [
+        "acme|2026-02|2026-02-18",
+        "acme|2026-02|2026-02-18|08",
+    ]
 
     harness.clock.now = datetime(2026, 2, 18, 8, 55, tzinfo=UTC)  # same hour: nothing new
     assert harness.tick_and_apply() == []
@@ -238,7 +244,7 @@ def test_last_day_before_and_after_the_start_hour(harness):
 def test_chicago_provider_across_the_march_dst_change(harness):
     # Period 2026-03 ends Mar 15 00:00 CDT; clocks spring forward on Mar 8 at 02:00.
     zone = "America/Chicago"
-    harness.add("prairie", end_day=14, zone=zone, start_hour=6)
+    harness.add("prairie", end_day=14, zone=zone, start_hour=0)
     harness.clock.set_local(zone, 2026, 3, 6, 23, 30)  # 8 days + 30 min on the wall clock
     assert harness.tick().run_requests == []
     harness.clock.set_local(zone, 2026, 3, 7, 0, 5)
@@ -251,7 +257,7 @@ def test_chicago_provider_across_the_march_dst_change(harness):
     assert run_keys(harness.tick()) == ["prairie|2026-03|2026-03-08"]
     assert harness.tick_and_apply() == []
 
-    harness.clock.set_local(zone, 2026, 3, 14, 6, 0)  # last day, at the start hour
+    harness.clock.set_local(zone, 2026, 3, 14, 6, 0)  # last day, 06:00
     assert run_keys(harness.tick()) == [
         "prairie|2026-03|2026-03-14",
         "prairie|2026-03|2026-03-14|06",

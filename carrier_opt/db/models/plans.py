@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String, UniqueConstraint, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from carrier_opt.db.models.base import AuditMixin, Base, ChargeType, one_of
@@ -84,6 +84,11 @@ class JasperCustomerRatePlan(RatePlanPricing, AuditMixin, Base):
     customer_rate_pool_id: Mapped[int | None] = mapped_column(
         ForeignKey("CustomerRatePool.id"), index=True
     )
+    auto_change_rate_plan: Mapped[bool] = mapped_column(
+        Boolean, default=True, server_default=true()
+    )
+    """The legacy ``AutoChangeRatePlan``: off, SIMs on this plan are priced (and count in its
+    pool) but never moved by the customer optimization."""
 
 
 class JasperCommunicationPlanRatePlan(AuditMixin, Base):

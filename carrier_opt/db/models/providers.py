@@ -61,6 +61,12 @@ class ServiceProvider(AuditMixin, Base):
     time_zone: Mapped[str] = mapped_column(String(64), default="UTC")
     billing_cycle_end_day: Mapped[int] = mapped_column(Integer)
     billing_cycle_end_hour: Mapped[int] = mapped_column(Integer, default=0)
+    billing_cycle_end_rule: Mapped[str] = mapped_column(
+        String(20), default="at_end_hour", server_default="at_end_hour"
+    )
+    """How the two numbers are read (``core.billing``): ``at_end_hour``, the legacy rule (the
+    end day at the end hour), or ``after_end_day`` (the midnight after the end day, plus the
+    end hour: calendar months, and providers stored before the legacy rule was adopted)."""
     # Missing hour = no hourly runs on the last day (the sensor warns instead of crashing).
     optimization_start_hour_local: Mapped[int | None] = mapped_column(Integer)
     allow_automatic_rate_plan_updates: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -69,6 +75,9 @@ class ServiceProvider(AuditMixin, Base):
     fleet: Mapped[str] = mapped_column(String(20), default=Fleet.M2M.value, server_default="m2m")
     bulk_usage: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     """Read usage per rate plan (``GET /usages``); off: per SIM (``ctdUsages``) only."""
+    uses_proration: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    """The legacy per-provider setting: SIMs activated mid-period are billed for the days they
+    were active (on), or for the whole period (off). Mobility and customer runs never prorate."""
 
     integration_type: Mapped[IntegrationType] = relationship()
 

@@ -19,6 +19,7 @@ from datetime import datetime
 from urllib.parse import unquote, urlsplit
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, select
 
@@ -31,6 +32,7 @@ from carrier_opt.db.models import (
     RunStatus,
 )
 from carrier_opt.db.providers import load_provider
+from carrier_opt.db.sync_facts import sync_facts
 from carrier_opt.defs.assets import optimization
 from carrier_opt.defs.partitions import (
     BILLING_PERIOD,
@@ -48,9 +50,11 @@ from carrier_opt.defs.resources import (
 from carrier_opt.delivery.notify import (
     Notification,
     Recipients,
+    already_running_message,
     error_message,
     notification_recipients,
     push_message,
+    sim_count_warning,
     success_message,
     warning_message,
 )
@@ -164,6 +168,7 @@ def notifications(
         provider=delivery.provider, period_key=delivery.period_key,
         oversized_groups=delivery.oversized_groups, max_plans_per_group=delivery.plan_limit,
         dropped_plans=delivery.data.dropped_plans, run_url=run_url,
+        other=[w for w in (sim_count_warning(delivery.data.sync),) if w],
     )  # fmt: skip
     recipients = _recipients(engine, delivery.ids.provider_id)
     sent = [
@@ -196,12 +201,20 @@ def optimization_failure_mail(
     provider = run.tags.get(f"dagster/partition/{SERVICE_PROVIDER}")
     if not provider:
         return dg.SkipReason(f"run {run.run_id} has no service provider partition")
-    step, error = _failure_of(context)
-    message = error_message(
-        asset=step, error=error, provider=provider,
-        period_key=run.tags.get(f"dagster/partition/{BILLING_PERIOD}"),
-        run_url=notifier.run_url(run.run_id), run_id=run.run_id,
-    )  # fmt: skip
+    step, error, error_class = _failure_of(context)
+    period_key = run.tags.get(f"dagster/partition/{BILLING_PERIOD}")
+    if error_class == runs.SessionRefused.__name__:
+        # Refused because another run of the provider is still going: the legacy warning,
+        # not an error mail (nothing failed).
+        message = already_running_message(
+            provider=provider, period_key=period_key, detail=error.splitlines()[0],
+            run_url=notifier.run_url(run.run_id),
+        )  # fmt: skip
+    else:
+        message = error_message(
+            asset=step, error=error, provider=provider, period_key=period_key,
+            run_url=notifier.run_url(run.run_id), run_id=run.run_id,
+        )  # fmt: skip
     with database.engine().connect() as connection:
         recipients = notification_recipients(connection, load_provider(connection, provider).id)
     notifier.send(message, recipients)
@@ -274,7 +287,16 @@ def _report_data(
             projected_usage_mb=tables.devices["usage_mb"]
         ),
     )  # fmt: skip
-    data = dataclasses.replace(data, push=latest_push(engine, solved.instance_id))
+    status = dict(zip(tables.devices["iccid"], tables.devices["status"], strict=True))
+    activated = np.array([status.get(iccid) == "ACTIVATED" for iccid in instance.iccids])
+    with engine.connect() as connection:
+        facts = sync_facts(
+            connection,
+            ids.provider_id,
+            tables.billing_period_id,
+            int((activated & ~instance.locked).sum()),
+        )
+    data = dataclasses.replace(data, push=latest_push(engine, solved.instance_id), sync=facts)
     oversized = {g.name: len(g.rate_plans) for g in groups if g.skipped_reason}
     return data, oversized, limit
 
@@ -496,11 +518,13 @@ def _batches_table(outcome: PushOutcome) -> str:
     )
 
 
-def _failure_of(context: dg.RunFailureSensorContext) -> tuple[str, str]:
-    """(failed step, its error with the user code's traceback) of a failed run."""
+def _failure_of(context: dg.RunFailureSensorContext) -> tuple[str, str, str | None]:
+    """(failed step, its error with the user code's traceback, the error's class name) of a
+    failed run."""
     for event in context.get_step_failure_events():
         error = event.step_failure_data.error
         if error is not None:
             cause = error.cause or error
-            return event.step_key or "(unknown step)", cause.to_string()
-    return "(run)", context.failure_event.message or "the run failed (see the Dagster logs)"
+            return event.step_key or "(unknown step)", cause.to_string(), cause.cls_name
+    message = context.failure_event.message or "the run failed (see the Dagster logs)"
+    return "(run)", message, None

@@ -8,7 +8,6 @@ instance (its SIMs share the group's pools; only plans of the group's types are 
 
 import dagster as dg
 
-from carrier_opt.core.instance import instance_from_frames
 from carrier_opt.core.mobility import GroupTables
 from carrier_opt.db import optimization_runs as runs
 from carrier_opt.db.mobility import (
@@ -99,6 +98,8 @@ def mobility_winning_assignments(
     for group in split.groups:
         if group.skipped_reason:
             continue
+        if group.pool_note:
+            context.log.warning(group.pool_note)
         solved[group.group.name] = _solve_group(
             engine, ids, group, split.group_ids[group.group.name], (device_ids, plan_ids), config,
         )  # fmt: skip
@@ -114,7 +115,7 @@ def mobility_winning_assignments(
 def _solve_group(engine, ids, group: GroupTables, group_id: int, id_maps, config) -> SolvedInstance:
     """One group's instance; ``id_maps``: ICCID → ``MobilityDevice.id``, plan code → id."""
     device_ids, plan_ids = id_maps
-    instance = instance_from_frames(group.rate_plans, group.comm_plan_rate_plans, group.devices)
+    instance = group.instance()
     group_ids = runs.add_instance(
         engine, ids, now=clock(), optimization_group_id=group_id, device_count=instance.n_devices
     )

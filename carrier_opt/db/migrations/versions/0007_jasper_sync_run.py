@@ -40,7 +40,6 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=20), nullable=False),
         _time("modified_since", nullable=False),
         _time("search_started_at", nullable=False),
-        _time("carrier_started_at"),
         sa.Column("resumed_from", sa.Integer(), nullable=True),
         sa.Column("holder", sa.String(length=255), nullable=False),
         sa.Column("host", sa.String(length=255), nullable=False),
