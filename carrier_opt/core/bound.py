@@ -148,7 +148,7 @@ def linearised_costs(instance: Instance, devices: np.ndarray, plans: np.ndarray)
 
 def dual_function(instance: Instance) -> DualFunction:
     """Build L(λ) for ``instance``: SIMs grouped by communication plan, locked SIMs by plan."""
-    slot_of = price_slots(instance)
+    slot_of = instance.pool_slot
     groups = []
     unlocked = ~instance.locked
     for comm in range(len(instance.comm_plan_codes)):
@@ -164,11 +164,6 @@ def dual_function(instance: Instance) -> DualFunction:
         groups.append(_Group(plans, slot_of[plans], devices, *pieces))
     cap = np.append(instance.pool_rate_per_mb, 0.0)
     return DualFunction(tuple(groups), cap, instance.n_pools + 1, instance.n_devices)
-
-
-def price_slots(instance: Instance) -> np.ndarray:
-    """Each plan's price slot: its pool, or ``n_pools`` (a slot priced 0) when it has none."""
-    return np.where(instance.pool_of >= 0, instance.pool_of, instance.n_pools)
 
 
 # --------------------------------------------------------------------------- stage 1: bundle
@@ -403,7 +398,7 @@ def lagrangian_bound(
     started = time.monotonic()
     deadline = started + time_limit_s
     dual = dual_function(instance)
-    slot_of = price_slots(instance)
+    slot_of = instance.pool_slot  # each plan's price slot (its pool; the last one is priced 0)
     free = np.flatnonzero(dual.price_cap > 0)
     prices = np.zeros(dual.n_slots)
     if len(free) == 0:

@@ -24,13 +24,10 @@ CUSTOMER_GROUP = "customer"
 communication plans)."""
 
 
-KEPT_PREFIX = f"{CUSTOMER_GROUP} kept on "
-
-
 def kept_on_plan(code: str) -> str:
     """The communication-plan label of SIMs on plan ``code`` with automatic change off: it
     allows that plan only, so the SIMs are priced but stay."""
-    return f"{KEPT_PREFIX}{code}"
+    return f"{CUSTOMER_GROUP} kept on {code}"
 
 
 @dataclass(frozen=True)
@@ -92,13 +89,10 @@ def customer_tables(customer_plans: pd.DataFrame, devices: pd.DataFrame) -> list
         ].copy()
         own["locked"] = False
         others["locked"] = True
+        own["communication_plan"] = others["communication_plan"] = CUSTOMER_GROUP
         kept = own["rate_plan_code"].isin(fixed_codes)
         own.loc[kept, "communication_plan"] = own.loc[kept, "rate_plan_code"].map(kept_on_plan)
         instance_devices = pd.concat([own, others], ignore_index=True)
-        instance_devices["communication_plan"] = instance_devices["communication_plan"].where(
-            instance_devices["communication_plan"].astype(str).str.startswith(KEPT_PREFIX),
-            CUSTOMER_GROUP,
-        )
         plans = customer_plans[customer_plans["rate_plan_code"].isin(codes)].reset_index(drop=True)
         # The contract's rate_pool: every pooled plan feeding one customer rate pool shares it.
         plans["rate_pool"] = plans["customer_rate_pool"]

@@ -180,6 +180,9 @@ class Instance:
     rate_pool: np.ndarray | None = None
     # Derived in __post_init__ (see _index_pools): the billed pools.
     pool_of: np.ndarray = field(init=False)  # int64 per plan: its pool, -1 when none billed
+    # int64 per plan: its pool, or n_pools for plans without one. Arrays indexed by slot have
+    # one more entry than pools, holding 0 (no load, no price), so no caller masks the -1s.
+    pool_slot: np.ndarray = field(init=False)
     pool_names: np.ndarray = field(init=False)  # str per pool (rate_pool, or the plan's code)
     pool_overage_rate: np.ndarray = field(init=False)  # billed USD per overage unit, per pool
     pool_unit_mb: np.ndarray = field(init=False)  # MB per overage unit, per pool
@@ -229,6 +232,7 @@ class Instance:
         ):
             raise ValueError("plans of one rate_pool must share overage_rate and unit")
         object.__setattr__(self, "pool_of", pool_of)
+        object.__setattr__(self, "pool_slot", np.where(bills, pool_of, len(unique)))
         object.__setattr__(self, "pool_names", np.array([n.lstrip("\0") for n in unique], object))
         object.__setattr__(self, "pool_overage_rate", rate)
         object.__setattr__(self, "pool_unit_mb", unit)
@@ -512,21 +516,31 @@ def _drop_mixed_pools(
     dropped = []
     for pool in sorted(set(rate_pool[billed].tolist())):
         members = np.flatnonzero(billed & (rate_pool == pool))
-        prices = {
-            (numbers["overage_rate"][i], numbers["data_per_overage_charge_mb"][i]) for i in members
-        }
-        if len(prices) < 2:
-            continue
-        listed = ", ".join(
-            f"{codes.iat[i]} {numbers['overage_rate'][i]:g} USD per "
-            f"{numbers['data_per_overage_charge_mb'][i]:g} MB"
-            for i in members
+        listed = overage_price_conflict(
+            codes.to_numpy()[members],
+            numbers["overage_rate"][members],
+            numbers["data_per_overage_charge_mb"][members],
         )
+        if listed is None:
+            continue
         for index in members:
             offered[index] = False
             reason = f"rate_pool {pool!r} has more than one overage price ({listed})"
             dropped.append(DroppedPlan(str(codes.iat[index]), reason))
     return dropped
+
+
+def overage_price_conflict(codes, rates, units_mb) -> str | None:
+    """``"A 1 USD per 1 MB, B 2 USD per 1 MB"`` when the plans meant to share one pool have
+    more than one overage price (rate, unit), else ``None``: one pool has one price."""
+    rates = np.asarray(rates, dtype=float)
+    units_mb = np.asarray(units_mb, dtype=float)
+    if len(set(zip(rates.tolist(), units_mb.tolist(), strict=True))) < 2:
+        return None
+    return ", ".join(
+        f"{code} {rate:g} USD per {unit:g} MB"
+        for code, rate, unit in zip(codes, rates, units_mb, strict=True)
+    )
 
 
 def _parse_rate_plans(frame: pd.DataFrame, log: _ProblemLog) -> _RatePlans | None:

@@ -36,7 +36,7 @@ import numba
 import numpy as np
 
 from carrier_opt.core.instance import Instance
-from carrier_opt.core.pricing import CEIL_TOLERANCE, total_cost
+from carrier_opt.core.pricing import CEIL_TOLERANCE, pool_loads_mb, total_cost
 
 BASE_QUEUE = "base assignment"
 
@@ -152,10 +152,7 @@ def _greedy_queue(
     """Place SIMs one by one in ``order`` on the candidate plan that adds the least cost."""
     placed = ~candidates.any(axis=1)  # locked SIMs and SIMs the sequence cannot serve
     assignment = base.copy()
-    pool = instance.pool_of[assignment]
-    in_pool = placed & (pool >= 0)
-    load = instance.usage_mb - instance.allowance_mb[assignment] * instance.proration
-    pool_load = np.bincount(pool[in_pool], weights=load[in_pool], minlength=instance.n_pools)
+    pool_load = pool_loads_mb(instance, assignment, among=placed)
     _place(
         order[~placed[order]],
         candidates,
@@ -170,7 +167,7 @@ def _greedy_queue(
         instance.pool_of,
         instance.pool_overage_rate,
         instance.pool_unit_mb,
-        pool_load.astype(float),
+        pool_load,
         assignment,
     )
     return assignment

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from carrier_opt.core.instance import Instance, instance_from_frames
+from carrier_opt.core.instance import Instance, instance_from_frames, overage_price_conflict
 
 GROUP_PLAN_COLUMN = "communication_plan"
 
@@ -130,21 +130,12 @@ def _one_pool(group: GroupDefinition, plans: pd.DataFrame) -> tuple[pd.DataFrame
     pooled = plans["pooled"].astype(str).str.strip().str.lower().isin(("true", "t", "yes", "1"))
     if "charge_type" in plans.columns:
         pooled &= plans["charge_type"].fillna("").astype(str).str.lower() != "rate_only"
-    prices = {
-        (float(rate), float(unit))
-        for rate, unit in zip(
-            plans.loc[pooled, "overage_rate"],
-            plans.loc[pooled, "data_per_overage_charge_mb"],
-            strict=True,
-        )
-    }
-    if len(prices) > 1:
-        listed = ", ".join(
-            f"{code} {float(rate):g} USD per {float(unit):g} MB"
-            for code, rate, unit in plans.loc[
-                pooled, ["rate_plan_code", "overage_rate", "data_per_overage_charge_mb"]
-            ].itertuples(index=False)
-        )
+    listed = overage_price_conflict(
+        plans.loc[pooled, "rate_plan_code"],
+        plans.loc[pooled, "overage_rate"],
+        plans.loc[pooled, "data_per_overage_charge_mb"],
+    )
+    if listed is not None:
         note = (
             f"the pooled plans of group {group.name} have different overage prices ({listed}); "
             "each pools on its own"

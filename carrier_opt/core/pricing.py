@@ -71,19 +71,30 @@ def _device_excess_mb(instance: Instance, assignment: np.ndarray) -> np.ndarray:
     return np.maximum(instance.usage_mb - allowance, 0.0)
 
 
-def _pool_sums(instance: Instance, assignment: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(each SIM's pool, -1 when none; each pool's load Σ usage − allowance × proration)."""
+def pool_loads_mb(
+    instance: Instance, assignment: np.ndarray, among: np.ndarray | None = None
+) -> np.ndarray:
+    """Each pool's load ``Σ usage − allowance × proration`` under ``assignment`` (of the SIMs
+    in the bool mask ``among`` only, when given)."""
     pool = instance.pool_of[assignment]
-    on_pool = pool >= 0
+    counted = pool >= 0 if among is None else (pool >= 0) & among
     load = instance.usage_mb - instance.allowance_mb[assignment] * instance.proration
-    pool_load = np.bincount(pool[on_pool], weights=load[on_pool], minlength=instance.n_pools)
-    return pool, pool_load.astype(float)
+    return np.bincount(pool[counted], weights=load[counted], minlength=instance.n_pools).astype(
+        float
+    )
 
 
 def pool_charges(instance: Instance, assignment: np.ndarray) -> np.ndarray:
     """USD of overage each billed pool (:attr:`Instance.pool_names`) costs under ``assignment``."""
-    _, pool_load = _pool_sums(instance, np.asarray(assignment, dtype=np.int64))
+    pool_load = pool_loads_mb(instance, np.asarray(assignment, dtype=np.int64))
     return overage_units(pool_load, instance.pool_unit_mb) * instance.pool_overage_rate
+
+
+def _own_overage_usd(instance: Instance, assignment: np.ndarray, excess: np.ndarray):
+    """Each SIM's own overage charge (0 on a plan whose pool pays it instead)."""
+    units = overage_units(excess, instance.overage_unit_mb[assignment])
+    on_pool = instance.pool_of[assignment] >= 0
+    return np.where(on_pool, 0.0, units * instance.billed_overage_rate[assignment])
 
 
 def _overages(instance: Instance, assignment: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -94,17 +105,11 @@ def _overages(instance: Instance, assignment: np.ndarray) -> tuple[np.ndarray, n
     charge among them the same way.
     """
     excess = _device_excess_mb(instance, assignment)
-    pool, pool_load = _pool_sums(instance, assignment)
-    on_pool = pool >= 0
-    own_units = overage_units(excess, instance.overage_unit_mb[assignment])
-    device_overage = np.where(on_pool, 0.0, own_units * instance.billed_overage_rate[assignment])
-
+    device_overage = _own_overage_usd(instance, assignment, excess)
     # Slot n_pools collects the SIMs outside any pool, with a charge of 0.
-    slot = np.where(on_pool, pool, instance.n_pools)
-    pool_charge = np.append(
-        overage_units(pool_load, instance.pool_unit_mb) * instance.pool_overage_rate, 0.0
-    )
-    pooled_excess = np.where(on_pool, excess, 0.0)
+    slot = instance.pool_slot[assignment]
+    pool_charge = np.append(pool_charges(instance, assignment), 0.0)
+    pooled_excess = np.where(slot < instance.n_pools, excess, 0.0)
     excess_per_pool = np.bincount(slot, weights=pooled_excess, minlength=instance.n_pools + 1)
     share = np.divide(
         pooled_excess,
@@ -126,11 +131,8 @@ def total_cost(instance: Instance, assignment: np.ndarray) -> float:
     assignment = np.asarray(assignment, dtype=np.int64)
     sums = _plan_sums(instance, assignment)
     fixed = instance.billed_base_rate * sums["proration"] + instance.sms_rate * sums["sms"]
-    on_pool = instance.pool_of[assignment] >= 0
-    excess = _device_excess_mb(instance, assignment)
-    own = overage_units(excess, instance.overage_unit_mb[assignment])
-    own_usd = np.where(on_pool, 0.0, own * instance.billed_overage_rate[assignment])
-    return float(fixed.sum() + own_usd.sum() + pool_charges(instance, assignment).sum())
+    own = _own_overage_usd(instance, assignment, _device_excess_mb(instance, assignment))
+    return float(fixed.sum() + own.sum() + pool_charges(instance, assignment).sum())
 
 
 def plan_breakdown(instance: Instance, assignment: np.ndarray) -> pd.DataFrame:
@@ -193,8 +195,7 @@ def pool_overage_shares(instance: Instance, assignment: np.ndarray) -> np.ndarra
     usage; these shares add up to the same pool charges but are not the per-SIM charges.
     """
     assignment = np.asarray(assignment, dtype=np.int64)
-    pool = instance.pool_of[assignment]
-    slot = np.where(pool >= 0, pool, instance.n_pools)  # slot n_pools: no pool, no charge
+    slot = instance.pool_slot[assignment]  # slot n_pools: no pool, no charge
     counts = np.bincount(slot, minlength=instance.n_pools + 1).astype(float)
     charges = np.append(pool_charges(instance, assignment), 0.0)
     per_sim = np.divide(charges, counts, out=np.zeros_like(charges), where=counts > 0)

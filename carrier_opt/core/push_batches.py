@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from carrier_opt.core.instance import Instance
-from carrier_opt.core.pricing import overage_units, total_cost
+from carrier_opt.core.pricing import overage_units, pool_loads_mb, total_cost
 from carrier_opt.errors import InputError
 
 BATCH_LIMIT = 250
@@ -170,11 +170,8 @@ def marginal_costs(
     usage, proration = instance.usage_mb[devices], instance.proration[devices]
     source, goal = state[devices], np.asarray(target, dtype=np.int64)[devices]
     # Slot n_pools stands for "no pool": its load and price are 0.
-    slot_of = np.where(instance.pool_of >= 0, instance.pool_of, instance.n_pools)
-    slot = slot_of[state]
-    all_load = instance.usage_mb - instance.allowance_mb[state] * instance.proration
-    pool_load = np.bincount(slot, weights=all_load, minlength=instance.n_pools + 1)
-    pool_load[instance.n_pools] = 0.0
+    slot_of = instance.pool_slot
+    pool_load = np.append(pool_loads_mb(instance, state), 0.0)
     rate = np.append(instance.pool_overage_rate, 0.0)
     unit = np.append(instance.pool_unit_mb, 1.0)
 
