@@ -223,6 +223,15 @@ def bench_sync_calls(args: tuple[str, ...]) -> None:
     run_benchmark(list(args))
 
 
+@bench.command("faults", context_settings={"ignore_unknown_options": True})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def bench_faults(args: tuple[str, ...]) -> None:
+    """Syncs against a faulty fake carrier, crashed at bad moments (docs/reliability.md)."""
+    from carrier_opt.bench.faults import main as run_benchmark
+
+    run_benchmark(list(args))
+
+
 @cli.command("demo")
 @database_url_option
 def demo(database_url: str | None) -> None:
@@ -246,10 +255,11 @@ def _register_subsystem_commands() -> None:
     from carrier_opt.commands.jasper_check import jasper
     from carrier_opt.commands.provider_settings import provider_set  # noqa: F401  (registers)
     from carrier_opt.commands.push import push
+    from carrier_opt.commands.sessions import session
     from carrier_opt.jasper.cli import fake_jasper
 
     commands = (fake_jasper, provider, sync, rate_plans, optimization_groups, customer_plans, push)
-    commands += (jasper,)
+    commands += (jasper, session)
     for command in (*commands, instance):
         cli.add_command(command)
 

@@ -1270,6 +1270,16 @@ UPDATE alembic_version SET version_num='0008' WHERE alembic_version.version_num 
 
 GO
 
+-- Running upgrade 0008 -> 0009
+
+ALTER TABLE [JasperCustomerRatePlan] ADD plan_family VARCHAR(255) NULL;
+
+GO
+
+UPDATE alembic_version SET version_num='0009' WHERE alembic_version.version_num = '0008';
+
+GO
+
 COMMIT;
 
 GO

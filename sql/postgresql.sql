@@ -978,5 +978,11 @@ ALTER TABLE "JasperCustomerRatePlan" ADD COLUMN auto_change_rate_plan BOOLEAN DE
 
 UPDATE alembic_version SET version_num='0008' WHERE alembic_version.version_num = '0007';
 
+-- Running upgrade 0008 -> 0009
+
+ALTER TABLE "JasperCustomerRatePlan" ADD COLUMN plan_family VARCHAR(255);
+
+UPDATE alembic_version SET version_num='0009' WHERE alembic_version.version_num = '0008';
+
 COMMIT;
 

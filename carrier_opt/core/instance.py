@@ -362,6 +362,23 @@ def _text(frame: pd.DataFrame, name: str, column: str, log: _ProblemLog) -> pd.S
     return values
 
 
+_LARGEST_USD = 1e6
+_LARGEST_MB = 1e9
+LARGEST = {
+    "base_rate": _LARGEST_USD,
+    "overage_rate": _LARGEST_USD,
+    "sms_rate": _LARGEST_USD,
+    "data_allowance_mb": _LARGEST_MB,
+    "data_per_overage_charge_mb": _LARGEST_MB,
+    "usage_mb": _LARGEST_MB,
+    "sms_count": 1e9,
+}
+"""The largest value accepted per column: a million USD per SIM, MB or SMS, a billion MB (a
+petabyte) per SIM or plan, a billion SMS. Anything larger is a typing or unit error, and would
+push fleet totals beyond what float64 holds to the cent (so bounds, gaps and the summary's
+JSON would be wrong, or not even finite)."""
+
+
 def _numbers(
     frame: pd.DataFrame,
     name: str,
@@ -371,7 +388,8 @@ def _numbers(
     default: float | None = None,
     allow_negative: bool = False,
 ) -> np.ndarray:
-    """Parse a numeric column, reporting empty (when required), unparsable and negative cells.
+    """Parse a numeric column, reporting empty (when required), unparsable, negative and
+    absurdly large cells (see :data:`LARGEST`).
 
     Bad cells come back as NaN so later checks can skip them.
     """
@@ -390,6 +408,13 @@ def _numbers(
         message = f"{raw.iat[index]!r} is not a number"
         log.add(name, _line(frame, index), column, message, "not a number")
     numbers[bad] = np.nan
+    largest = LARGEST.get(column)
+    if largest is not None:
+        huge = np.abs(np.nan_to_num(numbers)) > largest
+        for index in np.flatnonzero(huge):
+            message = f"{raw.iat[index]} is larger than {largest:,.0f}, the largest accepted"
+            log.add(name, _line(frame, index), column, message, "too large")
+        numbers[huge] = np.nan
     if not allow_negative:
         negative = numbers < 0
         for index in np.flatnonzero(negative):

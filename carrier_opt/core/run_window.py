@@ -106,7 +106,7 @@ def scheduled_runs(
         raise InputError(f"optimization start hour must be 0..23, got {start_hour}")
     period = period_containing(cycle, now_utc)
     local_now = now_utc.astimezone(cycle.zone)
-    end_date = cycle_end_date(cycle, period)
+    end_date = last_run_day(cycle, period, start_hour)
     days_left = wall_clock_days_left(period, local_now)
     in_window = days_left < WINDOW_DAYS and local_now.date() <= end_date
     if not in_window:
@@ -139,6 +139,27 @@ def cycle_end_date(cycle: BillingCycle, period: BillingPeriodSpan) -> date:
     local_end = period.end.astimezone(cycle.zone).replace(tzinfo=None)
     midnight = (local_end - timedelta(hours=cycle.end_hour)).date()
     return midnight if cycle.end_rule == AT_END_HOUR else midnight - timedelta(days=1)
+
+
+def last_run_day(cycle: BillingCycle, period: BillingPeriodSpan, start_hour: int | None) -> date:
+    """The "last day" of ``period``: the day of the hourly runs and of the second-run
+    exception, and the last day of the window.
+
+    It is the legacy end date (:func:`cycle_end_date`) when some hour of it from the start
+    hour on lies in the period. A cycle that ends on its end day before the start hour (end
+    hour 0 under the legacy reading, or a provider migrated from "the midnight after the end
+    day" whose end moved to the next day's early hours) leaves no such hour: its last day is
+    then the day before, the last day it always had, so it keeps its hourly runs.
+    """
+    zone = cycle.zone
+    last = cycle_end_date(cycle, period)
+    local_end = period.end.astimezone(zone)
+    if local_end.date() != last:  # ends at a later midnight: every hour of ``last`` counts
+        return last
+    ends_at = local_end.hour * 60 + local_end.minute
+    if ends_at <= 60 * (start_hour or 0):
+        return last - timedelta(days=1)
+    return last
 
 
 def wall_clock_days_left(period: BillingPeriodSpan, local_now: datetime) -> float:

@@ -9,6 +9,7 @@ prorated (the legacy customer runs did not).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -18,7 +19,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Engine, delete, insert, select, update
 
-from carrier_opt.core.customer import CustomerTables, customer_tables
+from carrier_opt.core.customer import CustomerTables, customer_tables, unassigned_sims
 from carrier_opt.core.instance import Instance
 from carrier_opt.db.customer_plans import rev_customer_ids
 from carrier_opt.db.export import InstanceTables, instance_tables, write_instance_folder
@@ -37,7 +38,11 @@ from carrier_opt.errors import InputError
 
 PLAN_COLUMNS = (
     *RATE_PLAN_COLUMNS, "charge_type", "customer_rate_pool", "pool_customer", "auto_change",
+    "plan_family",
 )  # fmt: skip
+
+
+_UNASSIGNED = ["customer", "iccid", "msisdn", "usage_mb", "sms_count"]
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,16 @@ class CustomerInput:
     """Customer SIMs on no priced carrier plan (their result rows need one): left out."""
     on_inactive_plan: int = 0
     """Customer SIMs on a customer plan no longer active (no price to compare): left out."""
+    unassigned: pd.DataFrame = dataclasses.field(
+        default_factory=lambda: pd.DataFrame(columns=list(_UNASSIGNED))
+    )
+    """Customer SIMs on no customer plan (``customer``, ``iccid``, ``msisdn``, ``usage_mb``,
+    ``sms_count``): not optimized, reported at $0 in their customer's report as the legacy
+    customer runs did."""
+
+    def unassigned_of(self, name: str) -> pd.DataFrame:
+        """Customer ``name``'s SIMs on no customer plan."""
+        return self.unassigned[self.unassigned["customer"] == name].reset_index(drop=True)
 
     def customer(self, name: str) -> CustomerTables:
         """The instance of customer ``name``; :class:`InputError` listing them otherwise."""
@@ -84,14 +99,21 @@ def customer_input(
         connection.execute(
             select(Device.iccid, Device.customer, JasperCustomerRatePlan.rate_plan_code,
                    Device.carrier_rate_plan_id)
-            .join(JasperCustomerRatePlan,
-                  JasperCustomerRatePlan.id == Device.customer_rate_plan_id)
-            .where(Device.service_provider_id == provider_id)
+            .outerjoin(JasperCustomerRatePlan,
+                       JasperCustomerRatePlan.id == Device.customer_rate_plan_id)
+            .where(Device.service_provider_id == provider_id,
+                   Device.customer.is_not(None) | Device.customer_rate_plan_id.is_not(None))
         ).all(),
         columns=["iccid", "customer", "customer_rate_plan_code", "carrier_rate_plan_id"],
     )  # fmt: skip
     devices = tables.devices.merge(sims, on="iccid", how="inner")
     devices["proration"] = 1.0  # the legacy customer runs never prorated
+    unassigned = unassigned_sims(
+        devices.drop(columns=["rate_plan_code"]).rename(
+            columns={"customer_rate_plan_code": "rate_plan_code"}
+        )
+    )
+    devices = devices[devices["customer_rate_plan_code"].notna()]
     missing = devices["carrier_rate_plan_id"].isna()
     retired = ~devices["customer_rate_plan_code"].isin(plans["rate_plan_code"])
     devices = devices[~missing & ~retired & devices["customer"].notna()]
@@ -107,7 +129,9 @@ def customer_input(
             f"{provider_name} has no billable SIM on a customer rate plan in "
             f"{tables.period.key}: assign them with carrier-opt customer-plans assign"
         )
-    return CustomerInput(found, int(missing.sum()), int((retired & ~missing).sum()))
+    return CustomerInput(
+        found, int(missing.sum()), int((retired & ~missing).sum()), unassigned[_UNASSIGNED]
+    )
 
 
 def customer_plans(connection: Connection, provider_id: int) -> pd.DataFrame:
@@ -119,6 +143,7 @@ def customer_plans(connection: Connection, provider_id: int) -> pd.DataFrame:
             plan.rate_plan_code, plan.base_rate, plan.data_allowance_mb, plan.overage_rate,
             plan.data_per_overage_charge_mb, plan.sms_rate, plan.is_pooled, plan.charge_type,
             pool.name, RevCustomer.rev_customer_number, plan.auto_change_rate_plan,
+            plan.plan_family,
         )
         .outerjoin(pool, pool.id == plan.customer_rate_pool_id)
         .outerjoin(RevCustomer, RevCustomer.id == pool.rev_customer_id)
@@ -131,7 +156,9 @@ def customer_plans(connection: Connection, provider_id: int) -> pd.DataFrame:
     frame["pooled"] = frame["pooled"].map(lambda pooled: "true" if pooled else "false")
     # A pool only means something on a pooled plan.
     frame.loc[frame["pooled"] == "false", ["customer_rate_pool", "pool_customer"]] = None
-    return frame.astype({"customer_rate_pool": object, "pool_customer": object})
+    return frame.astype(
+        {"customer_rate_pool": object, "pool_customer": object, "plan_family": object}
+    )
 
 
 def ensure_customers(engine: Engine, numbers: list[str], now: datetime) -> dict[str, int]:

@@ -9,7 +9,10 @@ Jasper knows nothing of them, so they come from two files:
   ``pool_customer`` (the revenue-system customer number owning the pool; empty: a pool shared by
   all the agent's customers). Several pooled plans may feed one pool, as in the legacy system:
   their allowances add up and the pool's overage is priced once, so they must share
-  ``overage_rate`` and ``data_per_overage_charge_mb``.
+  ``overage_rate`` and ``data_per_overage_charge_mb``. Optional ``auto_change`` (default true;
+  false: the plan's SIMs are priced but never moved) and ``plan_family`` (the legacy
+  ``RatePlanCode`` several plans share: a SIM moves only among plans of its plan's family with
+  the same ``pooled`` flag; empty: the family of all plans without one).
 - ``customer_sims.csv``: ``iccid, customer_rate_plan``; sets each listed SIM's customer plan and
   pool (empty plan: clears it). SIMs not listed keep theirs.
 
@@ -28,7 +31,7 @@ from pathlib import Path
 from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 
 from carrier_opt.db.models import CustomerRatePool, Device, JasperCustomerRatePlan, RevCustomer
-from carrier_opt.db.providers import load_provider
+from carrier_opt.db.providers import load_provider, lock_provider
 from carrier_opt.db.rate_plans import (
     RATE_PLAN_COLUMNS,
     Problems,
@@ -60,6 +63,7 @@ class CustomerPlanRow:
     pool: str | None
     pool_customer: str | None
     auto_change: bool = True
+    plan_family: str | None = None
 
 
 @dataclass(frozen=True)
@@ -96,6 +100,7 @@ def load_customer_rate_plans(engine: Engine, provider_name: str, path: Path) -> 
     rows = read_customer_rate_plans(path, problems)
     with engine.begin() as connection:
         provider = load_provider(connection, provider_name)
+        lock_provider(connection, provider.id)  # a second load waits instead of colliding
         _check_stored_pools(connection, provider.id, path, rows, problems)
         problems.raise_any()  # rolls the (still empty) transaction back
         now = utc_now()
@@ -127,6 +132,7 @@ def read_customer_rate_plans(path: Path, problems: Problems) -> list[CustomerPla
         auto_change = True
         if (row.get("auto_change") or "").strip():
             auto_change = read_flag(path, line, "auto_change", row, problems)
+        family = read_optional_text(path, line, "plan_family", row, problems, 255)
         if pool is not None and prices is not None and prices.pooled:
             price = _overage_price(prices.overage_rate, prices.data_per_overage_charge_mb)
             if pool not in pools:
@@ -140,7 +146,7 @@ def read_customer_rate_plans(path: Path, problems: Problems) -> list[CustomerPla
                     "plans of one pool must share overage_rate and data_per_overage_charge_mb",
                 )  # fmt: skip
         if prices is not None and len(problems.lines) == before:
-            rows.append(CustomerPlanRow(line, prices, pool, owner, bool(auto_change)))
+            rows.append(CustomerPlanRow(line, prices, pool, owner, bool(auto_change), family))
     return rows
 
 
@@ -317,6 +323,7 @@ def _upsert_plans(
             **pricing_values(row.prices),
             "customer_rate_pool_id": pools[row.pool] if row.pool is not None else None,
             "auto_change_rate_plan": row.auto_change,
+            "plan_family": row.plan_family,
         }
         if code in stored:
             connection.execute(

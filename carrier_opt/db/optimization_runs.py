@@ -23,6 +23,7 @@ from sqlalchemy import Engine, delete, insert, select, update
 from carrier_opt.core.billing import period_for_key
 from carrier_opt.core.instance import Instance
 from carrier_opt.core.pricing import device_breakdown
+from carrier_opt.core.run_window import last_run_day
 from carrier_opt.db.models import (
     JasperCarrierRatePlan,
     JasperCommunicationPlan,
@@ -36,6 +37,7 @@ from carrier_opt.db.models import (
     OptimizationSession,
     OptimizationType,
     RunStatus,
+    ServiceProvider,
 )
 from carrier_opt.db.models.devices import Device
 from carrier_opt.db.providers import ensure_billing_period, load_provider
@@ -115,7 +117,14 @@ def start_session(
             .join(session, session.c.session_guid == view.c.session_guid)
             .where(view.c.service_provider_id == provider.id)
         ).all()  # fmt: skip
-        last_day = now.astimezone(provider.cycle.zone).date() == period.last_local_day
+        start_hour = connection.scalar(
+            select(ServiceProvider.optimization_start_hour_local).where(
+                ServiceProvider.id == provider.id
+            )
+        )
+        last_day = now.astimezone(provider.cycle.zone).date() == last_run_day(
+            provider.cycle, period, start_hour
+        )
         blocking = [r for r in running if not (last_day and r.instance_status == "completed")]
         blocking = _without_dead_sessions(connection, blocking, now, run_ended, stale_after)
         if blocking:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from datetime import datetime
-from urllib.parse import urlsplit
 
 from sqlalchemy import Connection, Engine, func, select, update
 
@@ -23,7 +22,7 @@ from carrier_opt.db.models import (
     RatePlanPush,
     ServiceProvider,
 )
-from carrier_opt.db.providers import billing_cycle
+from carrier_opt.db.providers import billing_cycle, checked_jasper_url, checked_variable_name
 from carrier_opt.db.types import utc_now
 from carrier_opt.errors import InputError
 
@@ -195,28 +194,6 @@ def _validated(current: ProviderOverview, changes: ProviderChanges) -> tuple[dic
     if changes.clear_account_id:
         auth["account_id"] = None
     return provider, auth
-
-
-def checked_jasper_url(url: str) -> str:
-    """An http(s) URL with a host and no credentials (they would be stored and logged)."""
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InputError(
-            f"the Jasper URL must look like https://host/rws/api/v1/, not {url.split('@')[-1]!r}"
-        )
-    if parts.username or parts.password:
-        raise InputError(
-            "the Jasper URL must not contain credentials: they are read from environment "
-            "variables (--username-env, --api-key-env)"
-        )
-    return url.strip()
-
-
-def checked_variable_name(variable: str) -> str:
-    """An environment variable name (letters, digits, underscores)."""
-    if not variable or not variable.replace("_", "").isalnum():
-        raise InputError(f"{variable!r} is not an environment variable name")
-    return variable
 
 
 def _period_now(provider, now: datetime) -> str:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
-from sqlalchemy import Connection, Engine, insert, select
+from sqlalchemy import Connection, Engine, insert, select, update
 
 from carrier_opt.core.billing import AT_END_HOUR, BillingCycle, BillingPeriodSpan
 from carrier_opt.db.models import (
@@ -50,6 +51,60 @@ class ProviderSettings:
 FLEETS = tuple(fleet.value for fleet in Fleet)
 
 
+PROVIDER_NAME_MAX_CHARS = 100
+"""``ServiceProvider.name`` is ``String(100)``."""
+_NAME_FORBIDDEN = "|,[]/\\"
+"""``|``, ``,``, ``[``, ``]``: Dagster's multi-partition keys cannot hold them; ``/`` and ``\\``:
+the name is part of report file names and storage keys."""
+
+
+def checked_provider_name(name: str) -> str:
+    """A provider name that works everywhere it goes: the database column, a Dagster partition
+    key, a file name. Quotes and any Unicode letters are fine; :class:`InputError` otherwise."""
+    if not name or not name.strip():
+        raise InputError("the service provider name is empty")
+    shown = ascii(name)
+    if name != name.strip():
+        raise InputError(f"the service provider name {shown} starts or ends with a space")
+    if len(name) > PROVIDER_NAME_MAX_CHARS:
+        raise InputError(
+            f"the service provider name is {len(name)} characters long, "
+            f"at most {PROVIDER_NAME_MAX_CHARS} are allowed"
+        )
+    if not name.isprintable():
+        raise InputError(f"the service provider name {shown} holds a control character")
+    bad = sorted(set(name) & set(_NAME_FORBIDDEN))
+    if bad or "..." in name or ".." in name:
+        what = " ".join(bad) if bad else ".."
+        raise InputError(
+            f"the service provider name {shown} may not contain {what} "
+            "(used by Dagster partition keys and file paths)"
+        )
+    return name
+
+
+def checked_jasper_url(url: str) -> str:
+    """An http(s) URL with a host and no credentials (they would be stored and logged)."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InputError(
+            f"the Jasper URL must look like https://host/rws/api/v1/, not {url.split('@')[-1]!r}"
+        )
+    if parts.username or parts.password:
+        raise InputError(
+            "the Jasper URL must not contain credentials: they are read from environment "
+            "variables (--username-env, --api-key-env)"
+        )
+    return url.strip()
+
+
+def checked_variable_name(variable: str) -> str:
+    """An environment variable name (letters, digits, underscores)."""
+    if not variable or not variable.replace("_", "").isalnum():
+        raise InputError(f"{variable!r} is not an environment variable name")
+    return variable
+
+
 def add_provider(
     engine: Engine,
     name: str,
@@ -81,8 +136,9 @@ def add_provider(
     if optimization_start_hour is not None and not 0 <= optimization_start_hour <= 23:
         raise InputError(f"optimization start hour must be 0..23, got {optimization_start_hour}")
     for variable in (username_env, api_key_env):
-        if not variable or not variable.replace("_", "").isalnum():
-            raise InputError(f"{variable!r} is not an environment variable name")
+        checked_variable_name(variable)
+    checked_provider_name(name)
+    jasper_url = checked_jasper_url(jasper_url)
     now = utc_now()
     with engine.begin() as connection:
         if connection.scalar(select(ServiceProvider.id).where(ServiceProvider.name == name)):
@@ -132,6 +188,17 @@ def set_jasper_url(engine: Engine, name: str, jasper_url: str) -> None:
             .where(JasperAuthentication.service_provider_id == provider_id)
             .values(base_url=jasper_url, modified_at=utc_now())
         )
+
+
+def lock_provider(connection: Connection, provider_id: int) -> None:
+    """Hold the provider's row until the transaction ends, so that two loads of one provider's
+    plans run one after the other instead of colliding on its unique codes. A no-op UPDATE
+    locks the row on every dialect (SQLite takes its write lock)."""
+    connection.execute(
+        update(ServiceProvider)
+        .where(ServiceProvider.id == provider_id)
+        .values(name=ServiceProvider.name)
+    )
 
 
 def load_provider(connection: Connection, name: str) -> ProviderSettings:

@@ -29,7 +29,7 @@ from sqlalchemy import Connection, Engine, delete, insert, select, update
 from carrier_opt.core.instance import CHARGE_TYPES, DEFAULT_CHARGE_TYPE
 from carrier_opt.db.merge import COMM_PLAN, RATE_PLAN, link_rate_plans
 from carrier_opt.db.models import JasperCommunicationPlanRatePlan
-from carrier_opt.db.providers import load_provider
+from carrier_opt.db.providers import load_provider, lock_provider
 from carrier_opt.db.types import utc_now
 from carrier_opt.errors import InputError
 
@@ -50,6 +50,12 @@ _TRUE = {"true", "t", "yes", "y", "1"}
 _FALSE = {"false", "f", "no", "n", "0"}
 _MAX_CODE_CHARS = 255
 _MAX_TYPE_CHARS = 100
+_MB_COLUMNS = {"data_allowance_mb", "data_per_overage_charge_mb"}
+_LIMITS = {"money": (Decimal(1_000_000), 4), "mb": (Decimal(1_000_000_000), 6)}
+"""Largest value and decimals per kind of column: USD amounts up to a million (per SIM, MB or
+SMS) with the 4 decimals ``MONEY`` keeps, sizes up to 10⁹ MB (a petabyte) with the 6 of
+``DATA_MB``. Larger values are typing errors that would overflow the columns or the
+optimizer; more decimals would be rounded away silently when stored."""
 
 
 @dataclass(frozen=True)
@@ -182,6 +188,14 @@ def load_rate_plans(
     pairs = read_pairs(Path(comm_plans_csv), stored | {p.rate_plan_code for p in plans}, problems)
     problems.raise_any()
     with engine.begin() as connection:
+        lock_provider(connection, provider.id)  # a second load waits instead of colliding
+        stored = set(
+            connection.scalars(
+                select(RATE_PLAN.c.rate_plan_code).where(
+                    RATE_PLAN.c.service_provider_id == provider.id
+                )
+            )
+        )
         now = utc_now()
         inserted = updated = 0
         for plan in plans:
@@ -293,7 +307,10 @@ def _charge_type(path: Path, line: int, row: dict[str, str], problems: Problems)
 def csv_rows(
     path: Path, columns: tuple[str, ...], problems: Problems
 ) -> Iterator[tuple[int, dict[str, str]]]:
-    """``(line, row)`` of a CSV file whose header has ``columns`` (a problem otherwise)."""
+    """``(line, row)`` of a CSV file whose header has ``columns`` (a problem otherwise).
+
+    A file that is not UTF-8 or not CSV (a field over the csv module's limit, e.g. a huge file
+    with no line breaks) is one problem naming its first bad line, never a traceback."""
     try:
         handle = path.open(newline="", encoding="utf-8-sig")
     except OSError as exc:
@@ -301,19 +318,36 @@ def csv_rows(
         return
     with handle:
         reader = csv.DictReader(handle)
-        header = [name.strip() for name in reader.fieldnames or []]
-        missing = [column for column in columns if column not in header]
-        if missing:
-            problems.add(path, 1, ",".join(missing), "missing column(s)")
-            return
-        reader.fieldnames = header
         try:
+            header = [name.strip() for name in reader.fieldnames or []]
+            missing = [column for column in columns if column not in header]
+            if missing:
+                problems.add(path, 1, ",".join(missing), "missing column(s)")
+                return
+            reader.fieldnames = header
             for row in reader:
                 if not any((value or "").strip() for value in row.values()):
                     continue  # blank line
                 yield reader.line_num, row
-        except (csv.Error, UnicodeDecodeError) as exc:
-            problems.add(path, reader.line_num, "-", f"not a readable CSV file: {exc}")
+        except UnicodeDecodeError:
+            line, byte = _first_undecodable_line(path)
+            problems.add(
+                path, line, "-",
+                f"is not UTF-8 text (byte 0x{byte:02x}); save the file as UTF-8 (CSV UTF-8)",
+            )  # fmt: skip
+        except csv.Error as exc:
+            problems.add(path, max(reader.line_num, 1), "-", f"not a readable CSV file: {exc}")
+
+
+def _first_undecodable_line(path: Path) -> tuple[int, int]:
+    """(line number, first bad byte) of the first line of ``path`` that is not UTF-8."""
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                return number, raw[exc.start]
+    return 1, 0
 
 
 def read_code(path: Path, line: int, column: str, row: dict, problems: Problems) -> str | None:
@@ -345,6 +379,15 @@ def _number(
         return None
     if value < 0:
         problems.add(path, line, column, f"must not be negative, got {raw}")
+        return None
+    largest, decimals = _LIMITS["mb" if column in _MB_COLUMNS else "money"]
+    if value > largest:
+        problems.add(path, line, column, f"{raw} is larger than the largest allowed, {largest:,}")
+        return None
+    if value != value.quantize(Decimal(1).scaleb(-decimals)):
+        problems.add(
+            path, line, column, f"{raw} has more than {decimals} decimals (they would be lost)"
+        )
         return None
     return value
 

@@ -29,6 +29,9 @@ class SyncFacts:
     activated_sims: int
     optimized_sims: int
     """ACTIVATED SIMs of the run that it could move (not locked)."""
+    without_usage: tuple[str, ...] = ()
+    """ICCIDs of ACTIVATED SIMs with no usage stored for the period (the carrier's usage
+    record was missing or unusable, see the sync's skipped records): not in the run."""
 
     @property
     def sims_missing(self) -> int:
@@ -59,10 +62,24 @@ def sync_facts(
             func.sum(case((Device.status == ACTIVATED, 1), else_=0)),
         ).where(Device.service_provider_id == provider_id)
     ).one()
+    stored = (
+        select(DeviceUsagePeriod.id)
+        .where(
+            DeviceUsagePeriod.device_id == Device.id,
+            DeviceUsagePeriod.billing_period_id == billing_period_id,
+        )
+        .exists()
+    )
+    without_usage = connection.scalars(
+        select(Device.iccid)
+        .where(Device.service_provider_id == provider_id, Device.status == ACTIVATED, ~stored)
+        .order_by(Device.iccid)
+    ).all()
     return SyncFacts(
         last_device_sync=last_device_sync,
         last_usage_sync=last_usage_sync,
         total_sims=int(counts[0] or 0),
         activated_sims=int(counts[1] or 0),
         optimized_sims=optimized_sims,
+        without_usage=tuple(without_usage),
     )

@@ -28,7 +28,7 @@ from sqlalchemy import Engine, select
 
 from carrier_opt.core.run_window import DueRun, WindowDecision, scheduled_runs
 from carrier_opt.db.models import ServiceProvider
-from carrier_opt.db.providers import billing_cycle
+from carrier_opt.db.providers import billing_cycle, checked_provider_name
 from carrier_opt.db.types import utc_now
 from carrier_opt.defs.jobs import (
     MOBILITY_JOB_NAME,
@@ -124,8 +124,12 @@ def build_billing_window_sensor(
 def evaluate_billing_window(
     context: dg.SensorEvaluationContext, providers: Sequence[ActiveProvider], now: datetime
 ) -> dg.SensorResult:
-    """The tick's result for these providers at ``now``: due runs and new provider partitions."""
+    """The tick's result for these providers at ``now``: due runs and new provider partitions.
+
+    A provider stored under a name that cannot be a partition key (added before names were
+    checked) is skipped with an error naming it; the others still run."""
     run_requests: list[dg.RunRequest] = []
+    providers = [provider for provider in providers if _usable_name(context, provider.name)]
     for provider in providers:
         decision = _decide(context, provider, now)
         if decision is not None:
@@ -164,6 +168,19 @@ def run_request(
         partition_key=partition_key(decision.provider, decision.period_key),
         tags=tags,
     )
+
+
+def _usable_name(context: dg.SensorEvaluationContext, name: str) -> bool:
+    """Whether ``name`` can be a partition key; logged with what to do when not."""
+    try:
+        checked_provider_name(name)
+    except InputError as error:
+        context.log.error(
+            f"service provider {name!a} skipped: {error}; add it again under a valid "
+            "name and turn this one off with carrier-opt provider set NAME --inactive"
+        )
+        return False
+    return True
 
 
 def _decide(

@@ -39,6 +39,7 @@ from carrier_opt.delivery.push_checks import PushCheck
 from carrier_opt.delivery.rate_plan_updates import PushOutcome
 from carrier_opt.delivery.report_data import ReportData
 from carrier_opt.delivery.workbook import CONTENT_TYPE as XLSX_CONTENT_TYPE
+from carrier_opt.delivery.workbook import WITHOUT_USAGE_SHEET
 from carrier_opt.errors import CarrierOptError, ConfigurationError, InputError
 
 log = logging.getLogger(__name__)
@@ -248,6 +249,11 @@ def _headline(data: ReportData) -> list[str]:
         f"Period:             {data.period_start_local:%Y-%m-%d %H:%M} to "
         f"{data.period_end_local:%Y-%m-%d %H:%M} ({data.time_zone})",
         f"SIMs:               {data.devices:,} ({data.devices_changed:,} change plan)",
+        *(
+            [f"No customer plan:   {data.unassigned_sims:,} SIMs, reported at $0"]
+            if data.unassigned_sims
+            else []
+        ),
         f"Cost before:        {_usd(data.cost_before)}",
         f"Cost after:         {_usd(data.cost_after)}",
         f"Saving:             {_usd(data.saving)}{percent}",
@@ -277,17 +283,32 @@ def _moment(moment: datetime | None) -> str:
     return "never" if moment is None else f"{moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
 
 
+WITHOUT_USAGE_LISTED = 10
+"""ICCIDs of SIMs without usage named in the warning (the workbook lists them all)."""
+
+
 def sim_count_warning(facts: SyncFacts | None) -> str | None:
     """The legacy "SIM counts not expected" alert: fewer SIMs optimized than the carrier
     shows ACTIVATED (SIMs without usage for the period, on unpriced plans, on communication
     plans without rate plans or in skipped groups), or ``None`` when the counts agree."""
-    if facts is None or facts.sims_missing == 0:
+    if facts is None or (facts.sims_missing == 0 and not facts.without_usage):
         return None
-    return (
+    text = (
         f"SIM counts not expected: the carrier shows {facts.activated_sims:,} SIMs ACTIVATED, "
         f"the run optimized {facts.optimized_sims:,} ({facts.sims_missing:,} fewer). Check "
         "that the last sync completed and that every communication plan has rate plans."
     )
+    if facts.without_usage:
+        shown = ", ".join(facts.without_usage[:WITHOUT_USAGE_LISTED])
+        more = len(facts.without_usage) - WITHOUT_USAGE_LISTED
+        text += (
+            f" {len(facts.without_usage):,} of them have no usable usage for the period (the "
+            "carrier's usage record was missing or malformed; the sync lists the skipped "
+            f"records) and are listed in the workbook's {WITHOUT_USAGE_SHEET!r} sheet: {shown}"
+            + (f" and {more:,} more" if more > 0 else "")
+            + "."
+        )
+    return text
 
 
 @dataclass(frozen=True)

@@ -174,6 +174,9 @@ class ReportData:
     """The carrier push of this instance (``None`` before any push or dry run)."""
     sync: SyncFacts | None = None
     """The syncs behind the run and the SIM counts (``None``: not known, e.g. offline)."""
+    unassigned_sims: int = 0
+    """Customer SIMs on no customer plan, listed in ``assignments`` at $0 (customer reports,
+    as the legacy customer runs did); not in ``devices``."""
 
     @property
     def saving(self) -> float | None:
@@ -224,6 +227,45 @@ def without_other_customers_identities(data: ReportData) -> ReportData:
     pool["iccid"] = labels
     pool["msisdn"] = None
     return dataclasses.replace(data, assignments=assignments, shared_pool=pool)
+
+
+UNASSIGNED = "Unassigned"
+"""The plan shown for a customer SIM on no customer plan."""
+
+
+def with_unassigned_sims(data: ReportData, sims: pd.DataFrame) -> ReportData:
+    """``data`` with customer SIMs on no customer plan listed after the others at $0 (plan
+    ``Unassigned``), as the legacy customer reports showed them. They take no part in any
+    total, the plan statistics or ``devices``. ``sims``: ``iccid``, ``msisdn``, ``usage_mb``,
+    ``sms_count``."""
+    if sims.empty:
+        return data
+    zero = np.zeros(len(sims))
+    rows = pd.DataFrame(
+        {
+            "iccid": sims["iccid"].astype(str).to_numpy(dtype=object),
+            "msisdn": sims["msisdn"].where(sims["msisdn"].notna() & (sims["msisdn"] != ""), None)
+            .to_numpy(dtype=object),
+            "communication_plan": UNASSIGNED,
+            "current_rate_plan": UNASSIGNED,
+            "recommended_rate_plan": UNASSIGNED,
+            "usage_mb": sims["usage_mb"].astype(float).to_numpy(),
+            "projected_usage_mb": sims["usage_mb"].astype(float).to_numpy(),
+            "sms_count": sims["sms_count"].astype(np.int64).to_numpy(),
+            "proration": 1.0,
+            "shared_pool": False,
+            "cost_before": zero if data.cost_before is not None else np.nan,
+            "cost_after": zero,
+            "saving": zero if data.cost_before is not None else np.nan,
+            "changed": False,
+            **{f"{c}_before": zero if data.cost_before is not None else np.nan
+               for c in COMPONENTS},
+            **{f"{c}_after": zero for c in COMPONENTS},
+            "pool_overage_share": np.nan,
+        }
+    )  # fmt: skip
+    assignments = pd.concat([data.assignments, rows[list(ASSIGNMENT_COLUMNS)]], ignore_index=True)
+    return dataclasses.replace(data, assignments=assignments, unassigned_sims=len(sims))
 
 
 def round_half_up_cents(amount: float) -> int:

@@ -33,6 +33,7 @@ from xlsxwriter.utility import xl_rowcol_to_cell
 from xlsxwriter.workbook import Workbook
 from xlsxwriter.worksheet import Worksheet
 
+from carrier_opt.db.sync_facts import SyncFacts
 from carrier_opt.delivery.report_data import (
     AUTHORITATIVE_NOTE,
     COMPONENTS,
@@ -47,6 +48,7 @@ SUMMARY, STATISTICS, ASSIGNMENTS, SHARED_POOL = (
     "Assignments",
     "Shared pool",
 )
+WITHOUT_USAGE_SHEET = "SIMs without usage"
 TOTAL_LABEL = "Total"
 
 
@@ -162,10 +164,27 @@ def build_workbook(data: ReportData) -> bytes:
             "also listed in Assignments: do not add the two sheets up. " + POOL_OVERAGE_SHARE_NOTE,
             formats["note"],
         )
+    if data.sync is not None and data.sync.without_usage:
+        _write_without_usage(workbook.add_worksheet(WITHOUT_USAGE_SHEET), data.sync, formats)
     _write_summary(summary, data, formats)
     _add_cost_chart(workbook, summary, data, statistics_rows)
     workbook.close()
     return buffer.getvalue()
+
+
+def _write_without_usage(sheet: Worksheet, facts: SyncFacts, formats: dict[str, Any]) -> None:
+    """The ACTIVATED SIMs the run left out for want of usable usage, one ICCID per row."""
+    sheet.write_string(
+        0, 0,
+        f"{len(facts.without_usage):,} ACTIVATED SIMs have no usable usage for this period "
+        "(the carrier's usage record was missing or malformed): they are not in this run. "
+        "The sync's skipped records say why; sync again once the carrier answers for them.",
+        formats["note"],
+    )  # fmt: skip
+    sheet.set_column(0, 0, 24)
+    sheet.write_string(2, 0, "ICCID", formats["header"])
+    for row, iccid in enumerate(facts.without_usage, start=3):
+        sheet.write_string(row, 0, iccid)
 
 
 def _formats(workbook: Workbook) -> dict[str, Any]:
@@ -297,6 +316,11 @@ def summary_rows(data: ReportData) -> list[tuple[str, Any, str]]:
     )
     dropped = "; ".join(f"{code} ({reason})" for code, reason in data.dropped_plans) or "none"
     scope = [("Scope", data.scope, "text")] if data.scope else []
+    unassigned = (
+        [("SIMs on no customer plan (at $0)", data.unassigned_sims, "int")]
+        if data.unassigned_sims
+        else []
+    )
     return [
         ("Service provider", data.provider, "text"),
         *scope,
@@ -305,6 +329,7 @@ def summary_rows(data: ReportData) -> list[tuple[str, Any, str]]:
         ("Period end (local)", local(data.period_end_local), "datetime"),
         ("Time zone", data.time_zone, "text"),
         ("Devices", data.devices, "int"),
+        *unassigned,
         ("SIMs changing plan", data.devices_changed, "int"),
         ("Cost before (USD)", data.cost_before, "money"),
         ("Cost after (USD)", data.cost_after, "money"),

@@ -111,3 +111,59 @@ def test_list_and_show_never_print_a_credential(acme, database_url, monkeypatch)
     assert "very-secret-key" not in listed.output + shown.output
     unknown = run(database_url, "provider", "show", "nobody")
     assert unknown.exit_code != 0 and "carrier-opt provider add nobody" in unknown.output
+
+
+@pytest.mark.parametrize(
+    ("name", "url", "message"),
+    [
+        ("a|b", None, "may not contain |"),
+        ("x,y", None, "may not contain ,"),
+        ("p[1]", None, "may not contain [ ]"),
+        ("", None, "name is empty"),
+        ("   ", None, "name is empty"),
+        (" acme", None, "starts or ends with a space"),
+        ("tab\there", None, "holds a control character"),
+        ("line\nbreak", None, "holds a control character"),
+        ("n" * 101, None, "101 characters long, at most 100"),
+        ("../etc", None, "may not contain /"),
+        ("a..b", None, "may not contain .."),
+        ("back\\slash", None, "may not contain \\"),
+        ("ok", "not a url", "must look like https://host/rws/api/v1/"),
+        ("ok", "ftp://host/rws/api/v1/", "must look like https://host/rws/api/v1/"),
+        ("ok", "http://user:password@host/rws/api/v1/", "must not contain credentials"),
+    ],
+)
+def test_provider_add_refuses_a_bad_name_or_url_in_one_line(
+    migrated_engine, database_url, monkeypatch, name, url, message
+):
+    """Names end up in Dagster partition keys, file names and a String(100) column; URLs must
+    not carry credentials (issue 14). Nothing is stored."""
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    result = run(
+        database_url, "provider", "add", name, "--jasper-url",
+        url or "https://jasper.example.com/rws/api/v1/", "--billing-cycle-end-day", "18",
+        "--timezone", "UTC",
+    )  # fmt: skip
+    assert result.exit_code != 0 and message in result.output, result.output
+    assert "Traceback" not in result.output and "password" not in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    with migrated_engine.connect() as connection:
+        assert connection.execute(select(ServiceProvider.id)).all() == []
+        assert connection.execute(select(JasperAuthentication.id)).all() == []
+
+
+@pytest.mark.parametrize("name", ["O'Brien Telecom", 'The "M2M" Co', "Ünïcode Wireless", "n" * 100])
+def test_provider_add_accepts_quotes_unicode_and_100_characters(
+    migrated_engine, database_url, monkeypatch, name
+):
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    result = run(
+        database_url, "provider", "add", name, "--jasper-url",
+        "https://jasper.example.com/rws/api/v1/", "--billing-cycle-end-day", "18",
+        "--timezone", "UTC",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    shown = run(database_url, "provider", "show", name)
+    assert shown.exit_code == 0 and name in shown.output, shown.output
+    with migrated_engine.connect() as connection:
+        assert connection.scalar(select(ServiceProvider.name)) == name

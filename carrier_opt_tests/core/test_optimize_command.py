@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from carrier_opt.cli import cli
 from carrier_opt.core.instance import load_instance, read_assignment
 from carrier_opt.core.pricing import total_cost
-from carrier_opt_tests.core.strategies import DEVICES_CSV, write_instance
+from carrier_opt_tests.core.strategies import DEVICES_CSV, RATE_PLANS_CSV, write_instance
 
 CONTRACT_SUMMARY_KEYS = {
     "current_cost", "optimized_cost", "lower_bound", "gap", "legacy_cost", "devices", "seconds",
@@ -90,3 +90,40 @@ def test_the_legacy_strategy_can_be_reproduced(tmp_path):
     written = read_assignment(out, instance)
     assert total_cost(instance, written) == pytest.approx(legacy_baseline(instance).cost)
     assert json.loads(summary_path.read_text())["strategy_written"] == "legacy"
+
+
+@pytest.mark.parametrize(
+    ("rate_plans", "devices", "expected"),
+    [
+        (
+            RATE_PLANS_CSV.replace("SMALL,1.0,", "SMALL,1e308,"),
+            DEVICES_CSV,
+            "rate_plans.csv:2:base_rate: 1e308 is larger than 1,000,000",
+        ),
+        (
+            RATE_PLANS_CSV,
+            DEVICES_CSV.replace("D2,CP-A,POOL,150", "D2,CP-A,POOL,1e300"),
+            "devices.csv:3:usage_mb: 1e300 is larger than 1,000,000,000",
+        ),
+        (
+            RATE_PLANS_CSV,
+            DEVICES_CSV.replace("D2,CP-A,POOL,150", "D2,CP-A,POOL,1e12"),
+            "devices.csv:3:usage_mb: 1e12 is larger than 1,000,000,000",
+        ),
+        (
+            RATE_PLANS_CSV.replace("BIG,20.0,1000,", "BIG,20.0,5e9,"),
+            DEVICES_CSV,
+            "rate_plans.csv:4:data_allowance_mb: 5e9 is larger than 1,000,000,000",
+        ),
+    ],
+)
+def test_absurd_magnitudes_are_refused_not_priced(tmp_path, rate_plans, devices, expected):
+    """Issue 14: 1e308 used to write Infinity into summary.json, 1e300 MB gave "gap 400 %,
+    proven optimal" and 1e12 MB fell back to the legacy answer for the whole fleet."""
+    folder = write_instance(tmp_path, rate_plans=rate_plans, devices=devices)
+    out, summary = tmp_path / "assignments.csv", tmp_path / "summary.json"
+    result = invoke("optimize", str(folder), "--out", str(out), "--summary", str(summary))
+    assert result.exit_code != 0
+    assert expected in result.stderr, result.stderr
+    assert "Traceback" not in result.output
+    assert not out.exists() and not summary.exists()

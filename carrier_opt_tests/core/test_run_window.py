@@ -9,13 +9,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from carrier_opt.core.billing import BillingCycle, period_for_key
+from carrier_opt.core.billing import AFTER_END_DAY, AT_END_HOUR, BillingCycle, period_for_key
 from carrier_opt.core.run_window import (
     WINDOW_DAYS,
     DueRun,
     cycle_end_date,
     daily_run_key,
     hourly_run_key,
+    last_run_day,
     scheduled_runs,
 )
 from carrier_opt.errors import InputError
@@ -142,6 +143,30 @@ def test_run_key_formats():
     assert hourly_run_key("p", "2026-01", date(2026, 1, 1), 7) == "p|2026-01|2026-01-01|07"
 
 
+def test_a_migrated_provider_keeps_its_last_day_and_its_hourly_runs():
+    """Migration 0008 rewrote "end day 18, the midnight after it" as the legacy "end day 19 at
+    00:00": the same end instant. Its last day stays the 18th, with hourly runs from the start
+    hour, and nothing runs on the 19th (the period is over)."""
+    old, new = BillingCycle(18, 0, "America/Chicago"), BillingCycle(19, 0, "America/Chicago",
+                                                                     AT_END_HOUR)  # fmt: skip
+    for key in ("2026-02", "2026-03", "2026-11"):
+        assert period_for_key(old, key) == period_for_key(new, key)
+        assert last_run_day(new, period_for_key(new, key), 8) == last_run_day(
+            old, period_for_key(old, key), 8
+        )
+    at = datetime(2026, 2, 18, 21, 30, tzinfo=ZoneInfo("America/Chicago")).astimezone(UTC)
+    assert (
+        scheduled_runs("acme", new, 8, at).run_keys == scheduled_runs("acme", old, 8, at).run_keys
+    )
+    assert scheduled_runs("acme", new, 8, at).run_keys[-1] == "acme|2026-02|2026-02-18|21"
+    # The same with an end hour before the start hour: 19th 06:00, start hour 8.
+    early = BillingCycle(19, 6, "UTC", AT_END_HOUR)
+    assert last_run_day(early, period_for_key(early, "2026-02"), 8) == date(2026, 2, 18)
+    # From the start hour on, the legacy end day itself is the last day.
+    late = BillingCycle(18, 23, "UTC", AT_END_HOUR)
+    assert last_run_day(late, period_for_key(late, "2026-02"), 8) == date(2026, 2, 18)
+
+
 def test_with_an_end_hour_the_hours_after_the_end_day_are_past_the_end_date():
     # End day 18, end hour 6: the period ends Feb 19 06:00, but Feb 19 is past the end date.
     cycle = BillingCycle(18, 6, "UTC")
@@ -263,13 +288,22 @@ cycles = st.builds(
     end_hour=st.sampled_from([0, 0, 0, 1, 2, 6, 23]),
     time_zone=st.sampled_from(ZONES),
 )
+any_cycles = st.builds(
+    BillingCycle,
+    end_day=st.integers(1, 31),
+    end_hour=st.sampled_from([0, 0, 0, 1, 2, 6, 23]),
+    time_zone=st.sampled_from(ZONES),
+    end_rule=st.sampled_from([AFTER_END_DAY, AT_END_HOUR]),
+)
+"""Both readings of (end day, end hour); ``cycles`` keeps the one whose window is always
+eight days (under the legacy reading an end hour late in the day opens it a day earlier)."""
 instants = st.datetimes(
     min_value=datetime(2024, 1, 1), max_value=datetime(2030, 12, 31), timezones=st.just(UTC)
 )
 start_hours = st.none() | st.integers(0, 23)
 
 
-@given(cycle=cycles, start_hour=start_hours, now=instants)
+@given(cycle=any_cycles, start_hour=start_hours, now=instants)
 def test_any_instant_gives_a_consistent_decision(cycle, start_hour, now):
     decision = scheduled_runs("acme", cycle, start_hour, now)
     today = decision.local_now.date()
@@ -278,7 +312,9 @@ def test_any_instant_gives_a_consistent_decision(cycle, start_hour, now):
     assert decision.period.first_local_day <= end <= decision.period.last_local_day
     started = start_hour is None or decision.local_now.hour >= start_hour
     if decision.in_window:
-        assert end - timedelta(days=WINDOW_DAYS - 1) <= today <= end
+        # Eight dates, or nine under the legacy reading when the period ends late on its
+        # last day (days_left < 8 then starts late on the ninth day before).
+        assert end - timedelta(days=WINDOW_DAYS) <= today <= end
     if decision.in_window and started:
         assert decision.due[0].run_key == daily_run_key("acme", decision.period_key, today)
     if not started:

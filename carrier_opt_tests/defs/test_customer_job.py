@@ -54,14 +54,14 @@ CUSTOMER_PLANS = (
     + """C_SOLO_SMALL,3.00,5,1.00,1,0.01,false,,
 C_SOLO_BIG,20.00,2048,0.50,1,0.01,false,,
 C_SHARED_POOL,4.00,30,2.00,1,0.01,true,SharedPool,
-C_ACME_POOL,4.00,20,1.00,1,0.01,true,AcmePool,Acme Metering
+C_ACME_POOL,3.00,5,1.00,1,0.01,true,AcmePool,Acme Metering
 """
 )
 
 
 @pytest.fixture
 def customer_provider(migrated_engine, monkeypatch, tmp_path):
-    """'acme' synced from the fake, with customer plans; Acme Metering's SIMs on the big plan,
+    """'acme' synced from the fake, with customer plans; Acme Metering's SIMs in its own pool,
     the lightest half of the other customers' SIMs in the shared pool, the rest small."""
     with FakeJasper(devices=300, seed=11) as fake:
         monkeypatch.setenv(USERNAME_ENV, fake.credentials[0])
@@ -81,7 +81,7 @@ def customer_provider(migrated_engine, monkeypatch, tmp_path):
         lines = ["iccid,customer_rate_plan"]
         for device in fake.fleet:
             if device.customer == FOCUS:
-                lines.append(f"{device.iccid},C_SOLO_BIG")
+                lines.append(f"{device.iccid},C_ACME_POOL")
             elif device.customer:
                 plan = "C_SHARED_POOL" if device.iccid in shared else "C_SOLO_SMALL"
                 lines.append(f"{device.iccid},{plan}")
@@ -405,3 +405,64 @@ def test_the_m2m_checks_do_not_read_a_customer_session(
     key = partition_key("acme", period)
     assert latest_completed_run(database, key) is None  # no M2M run of the partition yet
     assert latest_completed_run(database, key, OptimizationType.CUSTOMER) is not None
+
+
+def _stored_moves(engine) -> list[tuple[str, str]]:
+    """(current, assigned) customer plan codes of every stored winning row."""
+    current, assigned = JasperCustomerRatePlan.__table__.alias(), JasperCustomerRatePlan.__table__
+    with engine.connect() as connection:
+        return [
+            tuple(row)
+            for row in connection.execute(
+                select(current.c.rate_plan_code, assigned.c.rate_plan_code)
+                .select_from(OptimizationDeviceResult)
+                .join(
+                    current, current.c.id == OptimizationDeviceResult.current_customer_rate_plan_id
+                )
+                .join(
+                    assigned,
+                    assigned.c.id == OptimizationDeviceResult.assigned_customer_rate_plan_id,
+                )
+            ).all()
+        ]
+
+
+FAMILY_PLANS = (
+    "rate_plan_code,base_rate,data_allowance_mb,overage_rate,data_per_overage_charge_mb,"
+    "sms_rate,pooled,customer_rate_pool,pool_customer,plan_family\n"
+    "C_SOLO_SMALL,3.00,5,1.00,1,0.01,false,,,{small}\n"
+    "C_SOLO_BIG,20.00,2048,0.50,1,0.01,false,,,{big}\n"
+    "C_SHARED_POOL,4.00,30,2.00,1,0.01,true,SharedPool,,\n"
+    "C_ACME_POOL,3.00,5,1.00,1,0.01,true,AcmePool,Acme Metering,\n"
+)
+
+
+@pytest.mark.parametrize("same_family", [True, False])
+def test_customer_sims_move_only_among_plans_of_their_family_and_pooling_flag(
+    customer_provider, migrated_engine, database_url, tmp_path, same_family
+):
+    """Legacy customer rule (issue 13, case 7): a SIM moves only among plans with its plan's
+    rate-plan code (our ``plan_family``) and pooling flag. Heavy SIMs on the small plan would
+    be cheaper in the shared pool (pooled: never offered to them) or, when the big plan is of
+    their family, on the big plan."""
+    fake, lines = customer_provider
+    small, big = ("SOLO", "SOLO") if same_family else ("SMALL", "BIG")
+    plans = tmp_path / "family_plans.csv"
+    plans.write_text(FAMILY_PLANS.format(small=small, big=big))
+    load_customer_rate_plans(migrated_engine, "acme", plans)
+    sync_provider(migrated_engine, "acme", client=client_for(fake), now=fake.now())
+    sims = tmp_path / "customer_sims.csv"
+    # Every other customer's SIM on the small plan, heavy ones too.
+    sims.write_text("\n".join(line.replace(",C_SHARED_POOL", ",C_SOLO_SMALL") for line in lines))
+    assign_customer_rate_plans(migrated_engine, "acme", sims)
+    result = run_customer_job(database_url, fake.now().strftime("%Y-%m"))
+    winners = result.asset_materializations_for_node("customer_winning_assignments")[0].metadata
+    moves = _stored_moves(migrated_engine)
+    pooled = {"C_SHARED_POOL", "C_ACME_POOL"}
+    assert moves and all((a in pooled) == (b in pooled) for a, b in moves)
+    to_big = sum(1 for a, b in moves if (a, b) == ("C_SOLO_SMALL", "C_SOLO_BIG"))
+    if same_family:
+        assert to_big > 0 and winners["cost_after"].value < winners["cost_before"].value
+    else:
+        assert to_big == 0
+        assert all(a == b for a, b in moves if a.startswith("C_SOLO"))

@@ -537,7 +537,15 @@ def test_fewer_sims_optimized_than_activated_sends_the_sim_count_warning(
     assert len(warnings) == 1
     body = warnings[0].message.get_content()
     assert "SIM counts not expected" in body and "(1 fewer)" in body
+    # The SIM is named, in the mail and in the workbook (issue 14: never silently left out).
+    assert "1 of them have no usable usage for the period" in body
+    assert "8901260999999999999" in body and "'SIMs without usage' sheet" in body
     assert metadata(result, "notifications")["warnings"] == 1
+    [workbook_path] = (tmp_path / "reports").rglob("*.xlsx")
+    sheet = openpyxl.load_workbook(workbook_path)["SIMs without usage"]
+    assert [row[0] for row in sheet.iter_rows(min_row=3, values_only=True)] == [
+        "ICCID", "8901260999999999999",
+    ]  # fmt: skip
 
 
 def test_a_run_refused_while_another_runs_sends_the_legacy_already_running_warning(

@@ -14,6 +14,7 @@ from sqlalchemy.orm import aliased
 
 from carrier_opt.db import customer_optimization
 from carrier_opt.db.customer_plans import assign_customer_rate_plans
+from carrier_opt.db.export import instance_tables
 from carrier_opt.db.models import (
     Device,
     JasperCarrierRatePlan,
@@ -430,3 +431,56 @@ def test_customer_reports_one_workbook_and_one_mail_per_customer(
     assert metadata["totals_match_database"].value is True
     assert metadata["carrier_changes_pushed"].value == 0
     assert FOCUS in metadata["customers_table"].value
+
+
+def test_customer_sims_on_no_customer_plan_are_reported_at_zero(
+    customer_provider,  # noqa: F811
+    migrated_engine,
+    database_url,
+    tmp_path,
+    smtp_server,  # noqa: F811
+):
+    """Legacy customer rule (issue 13, case 7): a customer's SIMs without a customer plan are
+    not optimized but listed in its report at $0 (plan "Unassigned"), outside every total."""
+    fake, lines = customer_provider
+    period = fake.now().strftime("%Y-%m")
+    sync_provider(migrated_engine, "acme", client=client_for(fake), now=fake.now())
+    focus = {d.iccid for d in fake.fleet if d.customer == FOCUS}
+    billed = set(instance_tables(migrated_engine, "acme", period).devices["iccid"])
+    unassigned = sorted(focus & billed)[:3]
+    kept = [line for line in lines if line.split(",")[0] not in unassigned]
+    sims = tmp_path / "customer_sims.csv"
+    sims.write_text("\n".join(kept) + "\n")
+    assign_customer_rate_plans(migrated_engine, "acme", sims)
+    set_recipients(migrated_engine, "acme")
+
+    result = materialize(
+        database_url, CUSTOMER_ASSETS, partition_key("acme", period), "acme", tmp_path,
+        smtp_server, CUSTOMER_CONFIG,
+    )  # fmt: skip
+    assert result.success, failures(result)
+    pools = result.asset_materializations_for_node("customer_rate_pools")[0].metadata
+    assert pools["no_customer_plan_reported_at_zero"].value == 3
+    with migrated_engine.connect() as connection:
+        focus_id = connection.scalar(
+            select(RevCustomer.id).where(RevCustomer.rev_customer_number == FOCUS)
+        )
+    [(instance, _content, workbook)] = [
+        r for r in reports_of(migrated_engine, tmp_path) if r[0]["rev_customer_id"] == focus_id
+    ]
+    figures = summary(workbook)
+    assert figures["SIMs on no customer plan (at $0)"] == 3
+    assert figures["Devices"] == instance["device_count"]
+    rows, total = table(workbook["Assignments"])
+    zero = [row for row in rows if row["Current rate plan"] == "Unassigned"]
+    assert sorted(row["ICCID"] for row in zero) == unassigned
+    assert all(row["Recommended rate plan"] == "Unassigned" for row in zero)
+    assert all(row["Cost after (USD)"] == 0 and row["Cost before (USD)"] == 0 for row in zero)
+    assert len(rows) == instance["device_count"] + 3
+    assert cents(total["Cost after (USD)"]) == cents(instance["cost_after"])
+    assert cents(figures["Cost after (USD)"]) == cents(instance["cost_after"])
+    [mail] = [
+        m for m in mails(smtp_server, "success") if f"Customer {FOCUS}:" in m.message["Subject"]
+    ]
+    body = mail.message.get_body(("plain",)).get_content()
+    assert "No customer plan:   3 SIMs, reported at $0" in body

@@ -372,3 +372,23 @@ def test_a_mobility_provider_gets_the_mobility_job(harness):
         if provider in str(request.partition_key)
     }
     assert jobs == {"phones": MOBILITY_JOB_NAME, "meters": OPTIMIZE_JOB_NAME}
+
+
+def test_a_stored_name_that_cannot_be_a_partition_key_skips_that_provider_only(harness, capsys):
+    """A provider stored as 'a|b' (before names were checked) must not stop the sensor: the
+    tick logs it and still runs and registers the others (issue 14)."""
+    harness.add("acme", end_day=18)
+    harness.add("bad", end_day=18)
+    with harness.engine.begin() as connection:
+        connection.execute(
+            update(ServiceProvider).where(ServiceProvider.name == "bad").values(name="a|b")
+        )
+    harness.clock.now = datetime(2026, 2, 12, 12, 0, tzinfo=UTC)
+    result = harness.tick()
+    assert run_keys(result) == ["acme|2026-02|2026-02-12"]
+    [request] = result.dynamic_partitions_requests
+    assert list(request.partition_keys) == ["acme"]
+    assert sensor_log(capsys, "ERROR", "'a|b' skipped: the service provider name 'a|b' may not")
+    assert [r.run_key for r in apply_like_the_daemon(result, harness.defs, harness.instance)] == [
+        "acme|2026-02|2026-02-12"
+    ]

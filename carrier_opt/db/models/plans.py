@@ -89,6 +89,10 @@ class JasperCustomerRatePlan(RatePlanPricing, AuditMixin, Base):
     )
     """The legacy ``AutoChangeRatePlan``: off, SIMs on this plan are priced (and count in its
     pool) but never moved by the customer optimization."""
+    plan_family: Mapped[str | None] = mapped_column(String(255))
+    """The legacy ``RatePlanCode`` that several customer plans share: the customer optimization
+    moves a SIM only among plans of its plan's family with the same pooling flag. Plans without
+    a family form one family of their own."""
 
 
 class JasperCommunicationPlanRatePlan(AuditMixin, Base):

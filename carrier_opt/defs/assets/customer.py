@@ -81,6 +81,11 @@ def customer_rate_pools(
             "%d customer SIMs are on customer plans that are no longer active and are left out",
             found.on_inactive_plan,
         )
+    if len(found.unassigned):
+        context.log.info(
+            "%d customer SIMs are on no customer plan: not optimized, reported at $0",
+            len(found.unassigned),
+        )
     rows = "\n".join(
         f"| {c.customer} | {c.own_sims} | {c.locked_sims} | {len(c.rate_plans)} | "
         f"{', '.join(sorted(set(c.pools.values()))) or '-'} |"
@@ -93,6 +98,7 @@ def customer_rate_pools(
             "locked_shared_pool_devices": sum(c.locked_sims for c in found.customers),
             "left_out_no_carrier_plan": found.without_carrier_plan,
             "left_out_inactive_customer_plan": found.on_inactive_plan,
+            "no_customer_plan_reported_at_zero": len(found.unassigned),
             "session_guid": ids.session_guid,
             "customers_table": dg.MetadataValue.md(
                 "| customer | SIMs | locked shared-pool SIMs | plans offered | pools |\n"

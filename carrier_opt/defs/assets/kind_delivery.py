@@ -65,6 +65,7 @@ from carrier_opt.delivery.report_data import (
     ReportData,
     report_data_from,
     round_half_up_cents,
+    with_unassigned_sims,
     without_other_customers_identities,
 )
 from carrier_opt.delivery.storage import (
@@ -253,9 +254,16 @@ def customer_reports(
             _store_report(
                 engine, result_store, tables.customer, row, instance, winners, tables.devices,
                 provider=provider, period=period, scope=f"Customer {tables.customer}",
-                anonymous_shared_pool=True,
+                anonymous_shared_pool=True, unassigned=found.unassigned_of(tables.customer),
             )
         )  # fmt: skip
+    reported = {tables.customer for tables in found.customers}
+    unreported = sorted(set(found.unassigned["customer"]) - reported)
+    if unreported:
+        context.log.warning(
+            "customers with SIMs on no customer plan at all get no report: %s",
+            ", ".join(map(str, unreported)),
+        )
     mails = _mail_customers(context, engine, notifier, ids.provider_id, reports)
     failed = {name: mail["error"] for name, mail in mails.items() if mail["error"]}
     if failed:
@@ -311,11 +319,13 @@ def _store_report(
     period: BillingPeriodSpan,
     scope: str,
     anonymous_shared_pool: bool = False,
+    unassigned: pd.DataFrame | None = None,
 ) -> _InstanceReport:
     """Build the instance's report from its stored figures, store it and record the file.
 
     ``anonymous_shared_pool``: hide which SIMs the shared-pool rows are (a customer's report
-    must not show other customers' SIMs)."""
+    must not show other customers' SIMs); ``unassigned``: the customer's SIMs on no customer
+    plan, listed at $0."""
     bound = _float(row.lower_bound) or None
     cost_after = _float(row.cost_after) or 0.0
     data = report_data_from(
@@ -325,6 +335,8 @@ def _store_report(
         proven_optimal=bool(row.proven_optimal),
         device_info=_device_info(devices), scope=scope,
     )  # fmt: skip
+    if unassigned is not None:
+        data = with_unassigned_sims(data, unassigned)
     if anonymous_shared_pool:
         data = without_other_customers_identities(data)
     else:
