@@ -12,7 +12,7 @@ UI_DAGSTER_HOME ?= $(CARRIER_OPT_HOME)/dagster_home
 HOST ?= 127.0.0.1
 PORT ?= 3000
 
-.PHONY: install test lint format demo ui ddl clean
+.PHONY: install test test-reliability test-clock lint format demo ui ddl clean
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "Python 3.11 or newer is needed (set PYTHON=...)" >&2; exit 1; }
@@ -35,6 +35,16 @@ format: $(STAMP)
 
 test: lint
 	$(BIN)/pytest
+
+# The fault suite alone (crashes, faults, bad input, secrets; docs/reliability.md).
+test-reliability: $(STAMP)
+	$(BIN)/pytest -m reliability
+
+# The whole suite on another day and in another zone: the last day of a month, near midnight,
+# in Auckland (needs Debian's faketime; docs/reliability.md).
+test-clock: $(STAMP)
+	@command -v faketime >/dev/null || { echo "needs faketime: apt-get install faketime" >&2; exit 1; }
+	TZ=Pacific/Auckland faketime -f '@2027-02-28 22:30:00' $(BIN)/pytest -p no:cacheprovider
 
 demo: $(STAMP)
 	@mkdir -p "$(UI_DAGSTER_HOME)"

@@ -86,7 +86,7 @@ class WindowDecision:
 
     @property
     def run_keys(self) -> tuple[str, ...]:
-        """The run keys of the due runs, daily first."""
+        """The run keys of the due runs (one per tick: the day's, or on the last day the hour's)."""
         return tuple(run.run_key for run in self.due)
 
 
@@ -122,8 +122,10 @@ def scheduled_runs(
         if start_hour is None:
             warning = _missing_start_hour_warning(provider_name, period.key)
         elif local_now.hour >= start_hour:
+            # The hour's run replaces the day's: one run per partition per tick, so a sensor
+            # turned on late on the last day does not start two runs that refuse each other.
             key = hourly_run_key(provider_name, period.key, today, local_now.hour)
-            due.append(DueRun(key, today, local_now.hour))
+            due = [DueRun(key, today, local_now.hour)]
     return WindowDecision(
         provider_name, period, local_now, end_date, days_left, True, tuple(due), warning
     )

@@ -40,7 +40,7 @@ from carrier_opt.db.models import (
     ServiceProvider,
 )
 from carrier_opt.db.models.devices import Device
-from carrier_opt.db.providers import ensure_billing_period, load_provider
+from carrier_opt.db.providers import ensure_billing_period, load_provider, lock_provider
 from carrier_opt.db.types import utc_now
 from carrier_opt.db.views import session_running_view_table
 from carrier_opt.errors import CarrierOptError
@@ -107,6 +107,10 @@ def start_session(
     """
     with engine.begin() as connection:
         provider = load_provider(connection, provider_name)
+        # The provider's row stays locked until this transaction ends: a second run starting
+        # at the same moment waits here, then finds this session and is refused (a guard in
+        # the database, not a check then an insert).
+        lock_provider(connection, provider.id)
         period = period_for_key(provider.cycle, period_key)
         period_id = ensure_billing_period(connection, provider.id, period)
         view = session_running_view_table()

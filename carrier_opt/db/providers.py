@@ -197,7 +197,7 @@ def lock_provider(connection: Connection, provider_id: int) -> None:
     connection.execute(
         update(ServiceProvider)
         .where(ServiceProvider.id == provider_id)
-        .values(name=ServiceProvider.name)
+        .values(modified_at=ServiceProvider.modified_at)  # as it was (no onupdate stamp)
     )
 
 

@@ -198,7 +198,7 @@ def sync_provider(
             report.merge = merge_staging(
                 connection,
                 provider.id,
-                merged_at=utc_now(),
+                merged_at=clock(),  # the sync's clock: "last usage sync" reads it
                 billing_period_id=period_id,
                 projection_factor=projection_factor(period, usage_date, as_of=usage_date),
             )

@@ -34,6 +34,7 @@ from carrier_opt.defs.checks import (
     once_result,
     winner_rows,
 )
+from carrier_opt.defs.partitions import provider_period_partitions
 from carrier_opt.defs.resources import DatabaseResource
 
 
@@ -62,7 +63,12 @@ customer_cost_between_bound_and_baselines = cost_check(
 )
 
 
-@dg.asset_check(asset=mobility_winning_assignments, name="every_sim_assigned_once", blocking=False)
+@dg.asset_check(
+    partitions_def=provider_period_partitions,
+    asset=mobility_winning_assignments,
+    name="every_sim_assigned_once",
+    blocking=False,
+)
 def mobility_every_sim_assigned_once(
     context: dg.AssetCheckExecutionContext, database: DatabaseResource
 ) -> dg.AssetCheckResult:
@@ -75,7 +81,10 @@ def mobility_every_sim_assigned_once(
 
 
 @dg.asset_check(
-    asset=mobility_winning_assignments, name="plans_of_the_groups_types", blocking=False
+    partitions_def=provider_period_partitions,
+    asset=mobility_winning_assignments,
+    name="plans_of_the_groups_types",
+    blocking=False,
 )
 def mobility_plans_of_the_groups_types(
     context: dg.AssetCheckExecutionContext, database: DatabaseResource
@@ -119,7 +128,12 @@ def plan_types_result(database: DatabaseResource, partition_key: str) -> dg.Asse
     )
 
 
-@dg.asset_check(asset=customer_winning_assignments, name="every_sim_assigned_once", blocking=False)
+@dg.asset_check(
+    partitions_def=provider_period_partitions,
+    asset=customer_winning_assignments,
+    name="every_sim_assigned_once",
+    blocking=False,
+)
 def customer_every_sim_assigned_once(
     context: dg.AssetCheckExecutionContext, database: DatabaseResource
 ) -> dg.AssetCheckResult:
@@ -137,7 +151,12 @@ def customer_every_sim_assigned_once(
     return once_result(database, session_instances(database.engine(), ids.session_id), rows)
 
 
-@dg.asset_check(asset=customer_winning_assignments, name="carrier_plans_unchanged", blocking=False)
+@dg.asset_check(
+    partitions_def=provider_period_partitions,
+    asset=customer_winning_assignments,
+    name="carrier_plans_unchanged",
+    blocking=False,
+)
 def customer_carrier_plans_unchanged(
     context: dg.AssetCheckExecutionContext, database: DatabaseResource
 ) -> dg.AssetCheckResult:

@@ -109,8 +109,9 @@ def build_billing_window_sensor(
         default_status=dg.DefaultSensorStatus.STOPPED,
         description=(
             "Requests one optimization run per day in each active provider's last 8 billing "
-            "days and one per hour on the last day from its start hour (local time). "
-            "Stopped by default so a fresh deployment starts nothing unasked."
+            "days, from its start hour (local time), and on the last day one per hour instead: "
+            "never two runs of one partition in a tick. Stopped by default so a fresh "
+            "deployment starts nothing unasked."
         ),
     )
     def billing_window(

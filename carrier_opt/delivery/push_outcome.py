@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 import numpy as np
 
 from carrier_opt.core.instance import Instance
+from carrier_opt.core.money import cents, usd_text
 from carrier_opt.core.push_batches import BATCH_LIMIT
 from carrier_opt.db.models import RatePlanPushMode, RatePlanPushStatus
 from carrier_opt.delivery import push_lock
@@ -132,8 +133,10 @@ class PushOutcome:
 
 
 def _minus(a: float | None, b: float | None) -> float | None:
-    return None if a is None or b is None else a - b
+    """A saving: the difference of the two amounts rounded to the cent, as every report
+    computes it (:mod:`carrier_opt.core.money`)."""
+    return None if a is None or b is None else (cents(a) - cents(b)) / 100
 
 
 def _usd(amount: float | None) -> str:
-    return "n/a" if amount is None else f"${amount:,.2f}"
+    return usd_text(amount)

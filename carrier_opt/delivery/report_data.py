@@ -30,13 +30,13 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import ROUND_HALF_UP, Decimal
 
 import numpy as np
 import pandas as pd
 
 from carrier_opt.core.billing import BillingPeriodSpan, zone_of
 from carrier_opt.core.instance import Instance
+from carrier_opt.core.money import cents
 from carrier_opt.core.pricing import (
     device_breakdown,
     pool_overage_shares,
@@ -110,7 +110,7 @@ class PushSummary:
             before = row.get("cost_before_usd")
             if before is None or bill is None:
                 return None
-            return _cents_to_usd(round_half_up_cents(float(before) - float(bill)))
+            return _cents_to_usd(cents(float(before)) - cents(float(bill)))
 
         sent_anything = row["mode"] != "dry_run"
         return cls(
@@ -270,8 +270,7 @@ def with_unassigned_sims(data: ReportData, sims: pd.DataFrame) -> ReportData:
 
 def round_half_up_cents(amount: float) -> int:
     """``amount`` USD in whole cents, rounded half up (the bill's rounding rule)."""
-    cents = Decimal(repr(float(amount))) * 100
-    return int(cents.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    return cents(amount)
 
 
 def apportion_cents(amounts: np.ndarray, total_cents: int) -> np.ndarray:

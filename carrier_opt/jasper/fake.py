@@ -23,6 +23,7 @@ import json
 import logging
 import random
 import socket
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -341,6 +342,13 @@ class _FakeHttpServer(ThreadingHTTPServer):
         self.fake: FakeJasper | None = None
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away mid-request (a killed sync or push, a closed test) is
+        expected here, not a server error: only other errors are printed."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
     def process_request(self, request: Any, client_address: Any) -> None:
         with self._connections_lock:

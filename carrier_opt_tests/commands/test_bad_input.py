@@ -11,9 +11,16 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from carrier_opt.cli import cli
-from carrier_opt.db.models import JasperCarrierRatePlan, JasperCommunicationPlanRatePlan
+from carrier_opt.db.customer_plans import load_customer_rate_plans
+from carrier_opt.db.models import (
+    JasperCarrierRatePlan,
+    JasperCommunicationPlanRatePlan,
+    JasperCustomerRatePlan,
+)
 from carrier_opt.db.rate_plans import load_rate_plans
 from carrier_opt_tests.db.customer_support import add_test_provider
+
+pytestmark = pytest.mark.reliability
 
 HEADER = "rate_plan_code,base_rate,data_allowance_mb,overage_rate,data_per_overage_charge_mb,"
 HEADER += "sms_rate,pooled"
@@ -26,12 +33,13 @@ def run(database_url: str, *args: str):
 
 
 def stored(engine) -> list[tuple]:
+    """Every stored carrier plan, pair and customer plan."""
+    rows = []
     with engine.connect() as connection:
-        plans = connection.execute(
-            select(*JasperCarrierRatePlan.__table__.c).order_by(JasperCarrierRatePlan.id)
-        ).all()
-        pairs = connection.execute(select(*JasperCommunicationPlanRatePlan.__table__.c)).all()
-    return [tuple(row) for row in plans] + [tuple(row) for row in pairs]
+        for model in (JasperCarrierRatePlan, JasperCommunicationPlanRatePlan,
+                      JasperCustomerRatePlan):  # fmt: skip
+            rows += connection.execute(select(*model.__table__.c).order_by(model.id)).all()
+    return [tuple(row) for row in rows]
 
 
 @pytest.fixture
@@ -41,6 +49,7 @@ def loaded(migrated_engine, tmp_path):
     (tmp_path / "good.csv").write_text(f"{HEADER}\n{GOOD_ROW}\n")
     (tmp_path / "pairs.csv").write_text(PAIRS)
     load_rate_plans(migrated_engine, "acme", tmp_path / "good.csv", tmp_path / "pairs.csv")
+    load_customer_rate_plans(migrated_engine, "acme", tmp_path / "good.csv")
     return stored(migrated_engine)
 
 
@@ -85,17 +94,21 @@ CASES = {
 }
 
 
+@pytest.mark.parametrize("command", ["rate-plans", "customer-plans"])
 @pytest.mark.parametrize("case", list(CASES))
 def test_a_bad_rate_plans_file_is_one_clear_line_and_changes_nothing(
-    loaded, migrated_engine, database_url, tmp_path, case
+    loaded, migrated_engine, database_url, tmp_path, case, command
 ):
+    """The carrier's prices and the agent's customer plans share the pricing columns and
+    their checks: each bad file is refused by both loaders the same way."""
     content, expected = CASES[case]
     path = tmp_path / "rate_plans.csv"
     path.write_bytes(content if isinstance(content, bytes) else content.encode())
-    result = run(
-        database_url, "rate-plans", "load", "acme", "--rate-plans", str(path),
-        "--comm-plans", str(tmp_path / "pairs.csv"),
-    )  # fmt: skip
+    if command == "rate-plans":
+        args = ("--rate-plans", str(path), "--comm-plans", str(tmp_path / "pairs.csv"))
+    else:
+        args = (str(path),)
+    result = run(database_url, command, "load", "acme", *args)
     assert result.exit_code == 1, result.output
     assert f"{path.name}{expected}" in result.output, result.output
     assert "Traceback" not in result.output and "sqlalchemy" not in result.output.lower()

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from carrier_opt.cli import cli
 from carrier_opt.db.models import OptimizationInstance, OptimizationSession
@@ -32,6 +32,7 @@ def stuck(migrated_engine, monkeypatch):
     return ids
 
 
+@pytest.mark.reliability
 def test_list_shows_the_open_session_and_fail_lets_the_next_run_start(
     stuck, migrated_engine, database_url
 ):
@@ -76,3 +77,34 @@ def test_fail_never_rewrites_a_closed_session(stuck, database_url):
     assert run(database_url, "session", "fail", stuck.session_guid, "--reason", "a").exit_code == 0
     again = run(database_url, "session", "fail", stuck.session_guid, "--reason", "b")
     assert again.exit_code != 0 and "is already failed; nothing to close" in again.output
+
+
+@pytest.mark.reliability
+def test_two_runs_starting_at_once_give_one_session_and_one_clear_refusal(migrated_engine):
+    """The guard is the provider's row, locked by the first start: the second start waits for
+    it, then sees the open session (issue 14: not a check then an insert)."""
+    import threading
+
+    add_test_provider(migrated_engine, "acme")
+    barrier = threading.Barrier(4)
+    outcomes: list[object] = []
+
+    def start(run_id: str) -> None:
+        barrier.wait()
+        try:
+            outcomes.append(
+                start_session(migrated_engine, "acme", "2026-03", run_id=run_id, now=NOW)
+            )
+        except SessionRefused as refused:
+            outcomes.append(refused)
+
+    threads = [threading.Thread(target=start, args=(f"run-{n}",)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    refused = [o for o in outcomes if isinstance(o, SessionRefused)]
+    assert len(outcomes) == 4 and len(refused) == 3
+    assert all("is still running" in str(r) for r in refused)
+    with migrated_engine.connect() as connection:
+        assert connection.scalar(select(func.count()).select_from(OptimizationSession)) == 1

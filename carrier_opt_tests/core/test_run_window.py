@@ -99,13 +99,12 @@ def test_no_run_starts_before_the_start_hour_on_any_window_day():
 
 @pytest.mark.parametrize(("hour", "minute"), [(8, 0), (8, 59), (13, 30), (23, 59)])
 def test_last_day_from_the_start_hour_one_run_per_hour(hour, minute):
+    """One run per tick (issue 15): on the last day the hour's run replaces the day's, so a
+    sensor turned on late on the last day does not start two runs of one partition."""
     decision = scheduled_runs("acme", FEB, 8, datetime(2026, 2, 18, hour, minute, tzinfo=UTC))
-    assert decision.run_keys == (
-        "acme|2026-02|2026-02-18",
-        f"acme|2026-02|2026-02-18|{hour:02d}",
-    )
-    assert [run.local_hour for run in decision.due] == [None, hour]
-    assert [run.is_hourly for run in decision.due] == [False, True]
+    assert decision.run_keys == (f"acme|2026-02|2026-02-18|{hour:02d}",)
+    assert [run.local_hour for run in decision.due] == [hour]
+    assert [run.is_hourly for run in decision.due] == [True]
 
 
 def test_after_the_end_the_next_period_is_far_from_its_end():
@@ -214,14 +213,7 @@ def test_chicago_fall_back_on_the_last_day_repeats_hour_one_under_one_key():
     first = scheduled_runs("acme", cycle, 0, at("America/Chicago", 2026, 11, 1, 1, 30, fold=0))
     second = scheduled_runs("acme", cycle, 0, at("America/Chicago", 2026, 11, 1, 1, 30, fold=1))
     assert second.local_now.astimezone(UTC) - first.local_now.astimezone(UTC) == timedelta(hours=1)
-    assert (
-        first.run_keys
-        == second.run_keys
-        == (
-            "acme|2026-11|2026-11-01",
-            "acme|2026-11|2026-11-01|01",
-        )
-    )
+    assert first.run_keys == second.run_keys == ("acme|2026-11|2026-11-01|01",)
 
 
 # --- whole windows, as a sensor sees them tick after tick -------------------------------------
@@ -268,10 +260,12 @@ def test_a_whole_window_gives_eight_daily_runs_and_hourly_runs_on_the_last_day(
         )
     )
     due = [(decision, run) for decision in decisions for run in decision.due]
+    assert all(len(decision.due) <= 1 for decision in decisions)  # one run per tick
     daily = sorted({run.local_date for _, run in due if not run.is_hourly})
     hourly = sorted({run.local_hour for _, run in due if run.is_hourly})
-    assert daily == [first_day + timedelta(days=n) for n in range(8)]
-    assert daily[-1] == last_day
+    # A daily run on each of the first seven days; the last day has its hourly runs.
+    assert daily == [first_day + timedelta(days=n) for n in range(7)]
+    assert daily[-1] == last_day - timedelta(days=1)
     assert hourly == [h for h in range(start_hour, 24) if hour_exists(zone, last_day, h)]
     for decision, run in due:
         assert decision.period_key == key
@@ -315,7 +309,8 @@ def test_any_instant_gives_a_consistent_decision(cycle, start_hour, now):
         # Eight dates, or nine under the legacy reading when the period ends late on its
         # last day (days_left < 8 then starts late on the ninth day before).
         assert end - timedelta(days=WINDOW_DAYS) <= today <= end
-    if decision.in_window and started:
+    assert len(decision.due) <= 1  # one run per partition per tick
+    if decision.in_window and started and not (today == end and start_hour is not None):
         assert decision.due[0].run_key == daily_run_key("acme", decision.period_key, today)
     if not started:
         assert decision.due == ()
@@ -362,8 +357,8 @@ def test_every_window_has_exactly_eight_consecutive_local_days(
     first = period.end - timedelta(days=10) + timedelta(minutes=minute)
     decisions = list(sweep(cycle, start_hour, first, period.end, timedelta(hours=1)))
     runs = [run for decision in decisions if decision.period == period for run in decision.due]
-    daily = sorted({run.local_date for run in runs if not run.is_hourly})
-    assert daily == [end - timedelta(days=n) for n in range(7, -1, -1)]
+    run_dates = sorted({run.local_date for run in runs})  # daily runs, hourly on the last day
+    assert run_dates == [end - timedelta(days=n) for n in range(7, -1, -1)]
     hourly = {run.local_hour for run in runs if run.is_hourly}
     assert all(run.local_date == end for run in runs if run.is_hourly)
     assert hourly <= set(range(start_hour, 24))

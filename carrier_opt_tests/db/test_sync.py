@@ -54,6 +54,7 @@ def count(engine: Engine, column) -> int:
         return int(connection.scalar(select(func.count(column))) or 0)
 
 
+@pytest.mark.reliability
 def test_a_5000_sim_sync_with_faults_ends_with_exactly_the_fakes_sims(migrated_engine):
     with FakeJasper(devices=5000, seed=11, faults=TEN_PERCENT_FAULTS) as fake:
         add_fake_provider(migrated_engine, fake)
@@ -109,6 +110,7 @@ def test_only_sims_missing_from_bulk_usage_fall_back_to_per_sim_usage(migrated_e
     assert per_sim == missing and len(missing) == 20
 
 
+@pytest.mark.reliability
 def test_a_crash_after_staging_or_inside_the_merge_leaves_device_as_it_was(
     migrated_engine, monkeypatch
 ):
@@ -155,6 +157,7 @@ def test_wrong_credentials_give_one_clear_error_and_leave_device_untouched(migra
     assert device_state(migrated_engine) == before
 
 
+@pytest.mark.reliability
 def test_malformed_records_are_skipped_and_reported(migrated_engine):
     with FakeJasper(devices=400, seed=4, faults=FakeFaults(malformed_fraction=0.05)) as fake:
         add_fake_provider(migrated_engine, fake)

@@ -57,6 +57,7 @@ def details(log) -> int:
     return sum(call.route.startswith("devices/") and "/" not in call.route[8:] for call in log)
 
 
+@pytest.mark.reliability
 @pytest.mark.parametrize("moment", ["paging", "details"])
 def test_a_killed_first_sync_resumes_with_at_most_one_page_of_calls_again(
     migrated_engine, database_url, moment
@@ -89,6 +90,7 @@ def test_a_killed_first_sync_resumes_with_at_most_one_page_of_calls_again(
     assert runs[1].resumed_from is not None
 
 
+@pytest.mark.reliability
 def test_a_second_sync_is_refused_while_one_runs_and_leaves_its_staging(
     migrated_engine, monkeypatch
 ):

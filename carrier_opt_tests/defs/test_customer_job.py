@@ -118,6 +118,8 @@ def run_customer_job(database_url: str, period: str):
     assert len(checks) == 3 and all(c.passed for c in checks), [
         (c.check_name, c.metadata) for c in checks
     ]
+    # Each evaluation carries its partition, so the UI's check page names it (issue 15).
+    assert {c.partition for c in checks} == {str(partition_key("acme", period))}
     return result
 
 

@@ -123,13 +123,23 @@ def run_failure_sensor(
     instance: dg.DagsterInstance,
     database_url: str,
     notifier: NotifierResource,
+    *,
+    only_partition_tag: bool = False,
 ) -> None:
-    """Evaluate ``optimization_failure_mail`` on the failed run, as the daemon would."""
+    """Evaluate ``optimization_failure_mail`` on the failed run, as the daemon would.
+
+    ``only_partition_tag``: the run as the GraphQL client launches it, with ``dagster/partition``
+    and without the per-dimension tags."""
+    run = result.dagster_run
+    if only_partition_tag:
+        kept = {k: v for k, v in run.tags.items() if not k.startswith("dagster/partition/")}
+        run = run._replace(tags=kept)
+        assert "dagster/partition" in run.tags
     context = dg.build_run_status_sensor_context(
         sensor_name="optimization_failure_mail",
         dagster_event=result.get_run_failure_event(),
         dagster_instance=instance,
-        dagster_run=result.dagster_run,
+        dagster_run=run,
         resources={"database": DatabaseResource(database_url=database_url), "notifier": notifier},
     ).for_run_failure()
     delivery.optimization_failure_mail(context)
@@ -375,13 +385,17 @@ def test_s3_store_and_ses_deliver_the_report(fake_provider, migrated_engine, dat
     assert files[0].file_name in success[0].raw_data
 
 
+@pytest.mark.parametrize("launched", ["by a sensor or backfill", "by the GraphQL client"])
 def test_a_failed_run_mails_its_diagnostics_with_the_run_link(
     fake_provider,
     migrated_engine,
     database_url,
     tmp_path,
     smtp_server,  # noqa: F811
+    launched,
 ):
+    """Also for a run that carries only ``dagster/partition`` (issue 15: such runs were
+    skipped with "has no service provider partition")."""
     notifier = smtp_notifier(smtp_server)
     with dg.instance_for_test() as instance:
         result = materialize_partition(
@@ -392,7 +406,10 @@ def test_a_failed_run_mails_its_diagnostics_with_the_run_link(
             instance=instance,
         )
         assert not result.success
-        run_failure_sensor(result, instance, database_url, notifier)
+        run_failure_sensor(
+            result, instance, database_url, notifier,
+            only_partition_tag=launched == "by the GraphQL client",
+        )  # fmt: skip
     errors = [m for m in smtp_server.inbox.messages if m.message["X-Carrier-Opt-Kind"] == "error"]
     assert len(errors) == 1
     mail = errors[0]

@@ -222,14 +222,12 @@ def test_last_day_before_and_after_the_start_hour(harness):
 
     harness.clock.now = datetime(2026, 2, 18, 8, 0, tzinfo=UTC)
     result = harness.tick()
-    assert run_keys(result) == ["acme|2026-02|2026-02-18", "acme|2026-02|2026-02-18|08"]
-    hourly = result.run_requests[1]
+    # One run per partition per tick (issue 15): the hour's run, not the day's as well.
+    assert run_keys(result) == ["acme|2026-02|2026-02-18|08"]
+    [hourly] = result.run_requests
     assert hourly.tags[TRIGGER_TAG] == HOURLY_TRIGGER
     assert hourly.tags[LOCAL_HOUR_TAG] == "08"
-    assert [r.run_key for r in harness.tick_and_apply()] == [
-        "acme|2026-02|2026-02-18",
-        "acme|2026-02|2026-02-18|08",
-    ]
+    assert [r.run_key for r in harness.tick_and_apply()] == ["acme|2026-02|2026-02-18|08"]
 
     harness.clock.now = datetime(2026, 2, 18, 8, 55, tzinfo=UTC)  # same hour: nothing new
     assert harness.tick_and_apply() == []
@@ -238,7 +236,7 @@ def test_last_day_before_and_after_the_start_hour(harness):
 
     harness.clock.now = datetime(2026, 2, 19, 0, 0, tzinfo=UTC)  # next period, far from its end
     assert harness.tick().run_requests == []
-    assert len(harness.instance.get_runs()) == 3
+    assert len(harness.instance.get_runs()) == 2
 
 
 def test_chicago_provider_across_the_march_dst_change(harness):
@@ -258,10 +256,7 @@ def test_chicago_provider_across_the_march_dst_change(harness):
     assert harness.tick_and_apply() == []
 
     harness.clock.set_local(zone, 2026, 3, 14, 6, 0)  # last day, 06:00
-    assert run_keys(harness.tick()) == [
-        "prairie|2026-03|2026-03-14",
-        "prairie|2026-03|2026-03-14|06",
-    ]
+    assert run_keys(harness.tick()) == ["prairie|2026-03|2026-03-14|06"]
     harness.clock.set_local(zone, 2026, 3, 15, 0, 0)  # 05:00 UTC: the period has ended
     assert harness.tick().run_requests == []
 
@@ -282,12 +277,9 @@ def test_auckland_provider_across_the_year_end(harness):
     assert run_keys(harness.tick()) == ["kiwi|2026-01|2025-12-31"]
     harness.clock.set_local(zone, 2026, 1, 1, 0, 5)
     assert harness.clock.now == datetime(2025, 12, 31, 11, 5, tzinfo=UTC)
-    assert run_keys(harness.tick()) == ["kiwi|2026-01|2026-01-01", "kiwi|2026-01|2026-01-01|00"]
+    assert run_keys(harness.tick()) == ["kiwi|2026-01|2026-01-01|00"]
     started = harness.tick_and_apply()
-    assert [r.run_key for r in started] == [
-        "kiwi|2026-01|2026-01-01",
-        "kiwi|2026-01|2026-01-01|00",
-    ]
+    assert [r.run_key for r in started] == ["kiwi|2026-01|2026-01-01|00"]
     harness.clock.set_local(zone, 2026, 1, 2, 0, 5)
     assert harness.tick().run_requests == []
 

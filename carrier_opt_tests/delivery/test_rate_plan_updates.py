@@ -373,6 +373,7 @@ def settled_edit_count(fake, quiet_s: float = 0.3) -> int:
     return count
 
 
+@pytest.mark.reliability
 @pytest.mark.database
 def test_a_push_killed_mid_batch_is_settled_by_the_next_one(migrated_engine, database_url, fake,
                                                             tmp_path):  # fmt: skip

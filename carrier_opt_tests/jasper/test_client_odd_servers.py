@@ -120,6 +120,7 @@ def test_a_retry_after_beyond_the_time_budget_is_reported_not_slept(
     assert time.monotonic() - started < 5 and len(httpserver.log) == 1
 
 
+@pytest.mark.reliability
 @pytest.mark.parametrize(
     ("second_page", "message"),
     [

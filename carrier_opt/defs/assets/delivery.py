@@ -13,6 +13,7 @@ so a partial re-execution of these assets works from what is stored.
 """
 
 import dataclasses
+from collections.abc import Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,6 +24,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, select
 
+from carrier_opt.core.money import usd
 from carrier_opt.db import optimization_runs as runs
 from carrier_opt.db.export import instance_tables
 from carrier_opt.db.models import (
@@ -186,6 +188,23 @@ def notifications(
     )
 
 
+def partition_of_run(tags: Mapping[str, str]) -> tuple[str | None, str | None]:
+    """(provider, period) of a run, however it was launched: the per-dimension tags that
+    sensors and backfills set, or only ``dagster/partition`` (``YYYY-MM|provider``), which the
+    GraphQL client and some UI launches set. ``(None, None)`` when it has neither."""
+    provider = tags.get(f"dagster/partition/{SERVICE_PROVIDER}")
+    period_key = tags.get(f"dagster/partition/{BILLING_PERIOD}")
+    if provider:
+        return provider, period_key
+    key = tags.get("dagster/partition")
+    if not key:
+        return None, None
+    try:
+        return provider_and_period(key)
+    except Exception:  # not a key of these partitions (another job's run)
+        return None, None
+
+
 @dg.run_failure_sensor(
     name="optimization_failure_mail",
     description="Mails the diagnostics of a failed run of a provider × billing period partition "
@@ -198,11 +217,10 @@ def optimization_failure_mail(
     """The error mail for a failed partitioned run (optimize_billing_period or an ad-hoc
     materialization of these assets); runs without a provider partition are skipped."""
     run = context.dagster_run
-    provider = run.tags.get(f"dagster/partition/{SERVICE_PROVIDER}")
+    provider, period_key = partition_of_run(run.tags)
     if not provider:
         return dg.SkipReason(f"run {run.run_id} has no service provider partition")
     step, error, error_class = _failure_of(context)
-    period_key = run.tags.get(f"dagster/partition/{BILLING_PERIOD}")
     if error_class == runs.SessionRefused.__name__:
         # Refused because another run of the provider is still going: the legacy warning,
         # not an error mail (nothing failed).
@@ -403,7 +421,8 @@ def _report_metadata(
 
 
 def _cents(value) -> float | None:
-    return None if value is None else round(float(value), 2)
+    """A stored cost to the cent, half up (the one rounding rule: :mod:`carrier_opt.core.money`)."""
+    return usd(value)
 
 
 def _top_savings_table(assignments: pd.DataFrame) -> str:

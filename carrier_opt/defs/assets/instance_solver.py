@@ -15,6 +15,7 @@ import numpy as np
 
 from carrier_opt.core.instance import Instance
 from carrier_opt.core.legacy import LegacyResult, legacy_baseline
+from carrier_opt.core.money import cost_figures, usd_text
 from carrier_opt.core.optimizer import OptimizationResult, optimize
 from carrier_opt.core.run import default_legacy_sequences
 from carrier_opt.db import optimization_runs as runs
@@ -128,8 +129,8 @@ def solved_metadata(solved: dict[str, SolvedInstance], what: str) -> dict:
     after = sum(s.cost_after for s in solved.values())
     bound = sum(s.lower_bound for s in solved.values())
     lines = [
-        f"| {name} | {s.winning_queue} | {s.cost_before:,.2f} | {s.cost_after:,.2f} | "
-        f"{s.legacy_cost:,.2f} | {s.gap_pct:.4f} |"
+        f"| {name} | {s.winning_queue} | {usd_text(s.cost_before)} | {usd_text(s.cost_after)} | "
+        f"{usd_text(s.legacy_cost)} | {s.gap_pct:.4f} |"
         for name, s in solved.items()
     ]
     table = (
@@ -140,12 +141,6 @@ def solved_metadata(solved: dict[str, SolvedInstance], what: str) -> dict:
     )
     return {
         f"{what}s_optimized": len(solved),
-        "cost_before": round(before, 2),
-        "cost_after": round(after, 2),
-        "saving": round(before - after, 2),
-        "saving_pct": round(100 * (before - after) / before, 2) if before else 0.0,
-        "legacy_cost": round(sum(s.legacy_cost for s in solved.values()), 2),
-        "lower_bound": round(bound, 2),
-        "gap_pct": round(100 * (after - bound) / bound, 4) if bound > 0 else 0.0,
+        **cost_figures(before, after, sum(s.legacy_cost for s in solved.values()), bound),
         f"{what}s_table": dg.MetadataValue.md(table),
     }

@@ -25,6 +25,7 @@ from sqlalchemy import Engine
 from carrier_opt.core.billing import BillingPeriodSpan, period_for_key
 from carrier_opt.core.instance import Instance, instance_from_frames
 from carrier_opt.core.mobility import GroupTables
+from carrier_opt.core.money import usd, usd_text
 from carrier_opt.db.customer_optimization import period_customers
 from carrier_opt.db.instance_results import (
     SessionInstance,
@@ -64,7 +65,6 @@ from carrier_opt.delivery.notify import (
 from carrier_opt.delivery.report_data import (
     ReportData,
     report_data_from,
-    round_half_up_cents,
     with_unassigned_sims,
     without_other_customers_identities,
 )
@@ -491,8 +491,8 @@ def _float(value) -> float | None:
 
 def _cents(value) -> float | None:
     """A stored NUMERIC(18,4) cost to the cent, half up (the report's rounding rule)."""
-    return None if value is None else round_half_up_cents(float(value)) / 100
+    return usd(value)
 
 
 def _money(amount: float | None) -> str:
-    return "n/a" if amount is None else f"{amount:,.2f}"
+    return usd_text(amount)

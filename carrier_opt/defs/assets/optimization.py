@@ -15,6 +15,7 @@ import pandas as pd
 from carrier_opt import clock as system_clock
 from carrier_opt.core.billing import period_for_key
 from carrier_opt.core.legacy import legacy_baseline, legacy_queues
+from carrier_opt.core.money import cost_figures
 from carrier_opt.core.optimizer import optimize
 from carrier_opt.core.run import default_legacy_sequences
 from carrier_opt.db import optimization_runs as runs
@@ -341,13 +342,7 @@ def winning_assignments(
         metadata={
             "devices": len(winners),
             "winning_queue": strategy,
-            "cost_before": round(before, 2),
-            "cost_after": round(cost, 2),
-            "saving": round(before - cost, 2),
-            "saving_pct": round(100 * (before - cost) / before, 2) if before else 0.0,
-            "legacy_cost": round(figures["legacy_cost"], 2),
-            "lower_bound": round(bound, 2),
-            "gap_pct": round(100 * (cost - bound) / bound, 4) if bound else 0.0,
+            **cost_figures(before, cost, figures["legacy_cost"], bound),
             "devices_changing_plan": len(changed),
             "session_guid": ids.session_guid,
             "changes_by_plan": dg.MetadataValue.md(_changes_table(changed)),

@@ -1,0 +1,53 @@
+"""Money as people read it: one rounding rule and one way of writing amounts.
+
+The cost model works in float USD. Every figure shown — Dagster metadata, asset checks, the
+workbook, the mails — is rounded to the cent **half up**, once, by :func:`cents`; a saving is
+the difference of the rounded costs, so the same saving reads the same everywhere (a float
+``round(before - after, 2)`` could differ from it by a cent). :func:`usd_text` writes an amount
+with its currency and thousands separators.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+
+
+def cents(amount: float | Decimal) -> int:
+    """``amount`` USD in whole cents, rounded half up."""
+    value = amount if isinstance(amount, Decimal) else Decimal(repr(float(amount)))
+    return int((value * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def usd(amount: float | Decimal | None) -> float | None:
+    """``amount`` rounded to the cent (half up), as a float Dagster can plot; None stays None."""
+    return None if amount is None else cents(amount) / 100
+
+
+def usd_text(amount: float | Decimal | None) -> str:
+    """``$52,330.79`` (``-$1.50`` below zero, ``n/a`` for None)."""
+    if amount is None:
+        return "n/a"
+    whole = cents(amount)
+    sign = "-" if whole < 0 else ""
+    return f"{sign}${abs(whole) / 100:,.2f}"
+
+
+def cost_figures(before: float, after: float, legacy: float, bound: float) -> dict:
+    """The cost metadata of a run: each figure to the cent, the saving as the difference of
+    the rounded costs, and the same as text with currency (``*_usd``) for people."""
+    before_c, after_c = cents(before), cents(after)
+    saving_c = before_c - after_c
+    figures = {
+        "cost_before": before_c / 100,
+        "cost_after": after_c / 100,
+        "saving": saving_c / 100,
+        "saving_pct": round(100 * saving_c / before_c, 2) if before_c else 0.0,
+        "legacy_cost": usd(legacy),
+        "lower_bound": usd(bound),
+        "gap_pct": round(100 * (after - bound) / bound, 4) if bound > 0 else 0.0,
+    }
+    text = {
+        f"{name}_usd": usd_text(figures[name])
+        for name in ("cost_before", "cost_after", "saving", "legacy_cost", "lower_bound")
+    }
+    return {**figures, **text}

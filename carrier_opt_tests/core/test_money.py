@@ -1,0 +1,31 @@
+"""One rounding rule and one way of writing money (issue 15: the same saving read 52330.78 on
+one asset and 52330.79 on the next)."""
+
+from decimal import Decimal
+
+import pytest
+
+from carrier_opt.core.money import cents, cost_figures, usd, usd_text
+
+
+@pytest.mark.parametrize(
+    ("amount", "expected"),
+    [(0.005, 1), (1.005, 101), (2.675, 268), (-0.005, -1), (Decimal("78042.9952"), 7804300)],
+)
+def test_cents_round_half_up_as_written(amount, expected):
+    assert cents(amount) == expected  # float round() gives 1.0 for 1.005 and 2.67 for 2.675
+
+
+def test_usd_text_has_currency_and_thousands_separators():
+    assert usd_text(52330.785) == "$52,330.79"
+    assert usd_text(-1.5) == "-$1.50"
+    assert usd_text(None) == "n/a"
+    assert usd(Decimal("78042.9952")) == 78043.0
+
+
+def test_the_saving_is_the_difference_of_the_rounded_costs():
+    figures = cost_figures(before=1.005, after=0.0, legacy=2.0, bound=0.0)
+    assert round(1.005 - 0.0, 2) == 1.0  # what the metadata used to say
+    assert figures["saving"] == 1.01 == figures["cost_before"] - figures["cost_after"]
+    assert figures["saving_usd"] == "$1.01" and figures["cost_before_usd"] == "$1.01"
+    assert figures["gap_pct"] == 0.0
