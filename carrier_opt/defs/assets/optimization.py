@@ -24,7 +24,10 @@ from carrier_opt.db.models import RunStatus
 from carrier_opt.db.providers import load_provider
 from carrier_opt.db.sync import sync_provider
 from carrier_opt.defs.assets.instance_solver import CURRENT, price_queues, queue_sequences
-from carrier_opt.defs.partitions import provider_and_period, provider_period_partitions
+from carrier_opt.defs.partitions import (
+    launched_partition,
+    provider_period_partitions,
+)
 from carrier_opt.defs.resources import DatabaseResource, JasperResource, PlatformProgress
 from carrier_opt.errors import CarrierOptError, InputError
 from carrier_opt.pipeline.solved import m2m_instance, plan_limit
@@ -78,7 +81,8 @@ def close_session_unless_pushed(
 
 
 def _partition(context: dg.AssetExecutionContext) -> tuple[str, str]:
-    return provider_and_period(context.partition_key)
+    """(provider, period) of the run, or one line saying what is wrong with its launch."""
+    return launched_partition(context.partition_key if context.has_partition_key else None)
 
 
 def _fail_session_on_error(engine, run_id: str, error: BaseException) -> None:
