@@ -35,6 +35,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from carrier_opt.bench.sync_calls import kinds
+
 NOW = datetime(2026, 6, 18, 9, 0, tzinfo=UTC)
 USER_ENV, KEY_ENV = "BENCH_FAULTS_JASPER_USER", "BENCH_FAULTS_JASPER_KEY"
 PROVIDER = "bench"
@@ -123,14 +125,6 @@ def _faults_in(log) -> int:
     return sum(1 for call in log if call.status in (400, 429, 500))
 
 
-def _searches(log) -> int:
-    return sum(1 for call in log if call.route == "devices")
-
-
-def _details(log) -> int:
-    return sum(1 for call in log if call.route.startswith("devices/") and "/" not in call.route[8:])
-
-
 def _setup(url: str, fake):
     from carrier_opt.db.engine import make_engine
     from carrier_opt.db.providers import add_provider
@@ -191,9 +185,9 @@ def killed_sync(sims: int, postgres_url: str | None, moment: str) -> Row:
     row = Row(f"kill -9 {moment}", sims)  # the fake and both syncs on today's clock
     pages = -(-sims // 50)
     condition: Callable = (
-        (lambda log: _searches(log) >= pages // 2)
+        (lambda log: kinds(log)["search"] >= pages // 2)
         if moment == "while paging"
-        else (lambda log: _details(log) >= sims // 3)
+        else (lambda log: kinds(log)["details"] >= sims // 3)
     )
     slow = FakeFaults(latency_s=0.002)
     with fresh_database(postgres_url) as url, FakeJasper(sims, seed=4, faults=slow) as fake:

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from carrier_opt.core.instance import TRUE_WORDS
+
 CUSTOMER_GROUP = "customer"
 """The single communication-plan label of a customer instance (customer plans are not tied to
 communication plans)."""
@@ -41,7 +43,7 @@ def move_group(family: str | None, pooled: bool) -> str:
 def _is_true(value) -> bool:
     """A pooled/auto_change cell as the plan frames carry it (bool, 0/1 or 'true'/'false')."""
     if isinstance(value, str):
-        return value.strip().lower() in ("true", "1", "yes")
+        return value.strip().lower() in TRUE_WORDS
     return bool(value) if pd.notna(value) else False
 
 

@@ -80,7 +80,8 @@ ASSIGNMENT_COLUMNS = ("iccid", "rate_plan_code")
 MAX_PROBLEMS_PER_KIND = 100
 """Cap on reported lines per (file, column, kind); a summary line tells how many were cut."""
 
-_TRUE_WORDS = frozenset({"true", "t", "yes", "y", "1"})
+TRUE_WORDS = frozenset({"true", "t", "yes", "y", "1"})
+"""The words a true/false cell may say true with (case-insensitive)."""
 _FALSE_WORDS = frozenset({"false", "f", "no", "n", "0"})
 _FIRST_DATA_ROW = 2  # line 1 is the header
 
@@ -431,7 +432,7 @@ def _booleans(
     if column not in frame.columns:
         return np.full(len(frame), bool(default))
     words = frame[column].str.strip().str.lower()
-    true = np.array(words.isin(_TRUE_WORDS), dtype=bool)
+    true = np.array(words.isin(TRUE_WORDS), dtype=bool)
     false = np.array(words.isin(_FALSE_WORDS), dtype=bool)
     empty = (words == "").to_numpy()
     if default is not None:

@@ -37,7 +37,6 @@ from carrier_opt.db.models import (
     OptimizationSession,
     OptimizationType,
     RunStatus,
-    ServiceProvider,
 )
 from carrier_opt.db.models.devices import Device
 from carrier_opt.db.providers import ensure_billing_period, load_provider, lock_provider
@@ -121,13 +120,8 @@ def start_session(
             .join(session, session.c.session_guid == view.c.session_guid)
             .where(view.c.service_provider_id == provider.id)
         ).all()  # fmt: skip
-        start_hour = connection.scalar(
-            select(ServiceProvider.optimization_start_hour_local).where(
-                ServiceProvider.id == provider.id
-            )
-        )
         last_day = now.astimezone(provider.cycle.zone).date() == last_run_day(
-            provider.cycle, period, start_hour
+            provider.cycle, period, provider.optimization_start_hour
         )
         blocking = [r for r in running if not (last_day and r.instance_status == "completed")]
         blocking = _without_dead_sessions(connection, blocking, now, run_ended, stale_after)

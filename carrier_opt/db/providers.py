@@ -46,6 +46,7 @@ class ProviderSettings:
     fleet: str = Fleet.M2M.value
     bulk_usage: bool = True
     uses_proration: bool = True
+    optimization_start_hour: int | None = None
 
 
 FLEETS = tuple(fleet.value for fleet in Fleet)
@@ -74,7 +75,7 @@ def checked_provider_name(name: str) -> str:
     if not name.isprintable():
         raise InputError(f"the service provider name {shown} holds a control character")
     bad = sorted(set(name) & set(_NAME_FORBIDDEN))
-    if bad or "..." in name or ".." in name:
+    if bad or ".." in name:
         what = " ".join(bad) if bad else ".."
         raise InputError(
             f"the service provider name {shown} may not contain {what} "
@@ -191,9 +192,9 @@ def set_jasper_url(engine: Engine, name: str, jasper_url: str) -> None:
 
 
 def lock_provider(connection: Connection, provider_id: int) -> None:
-    """Hold the provider's row until the transaction ends, so that two loads of one provider's
-    plans run one after the other instead of colliding on its unique codes. A no-op UPDATE
-    locks the row on every dialect (SQLite takes its write lock)."""
+    """Hold the provider's row until the transaction ends, so that two loads of its plans, or
+    two starts of its runs, go one after the other instead of both passing a check and then
+    colliding. A no-op UPDATE locks the row on every dialect (SQLite takes its write lock)."""
     connection.execute(
         update(ServiceProvider)
         .where(ServiceProvider.id == provider_id)
@@ -214,6 +215,7 @@ def load_provider(connection: Connection, name: str) -> ProviderSettings:
             ServiceProvider.fleet,
             ServiceProvider.bulk_usage,
             ServiceProvider.uses_proration,
+            ServiceProvider.optimization_start_hour_local,
             JasperAuthentication.id.label("auth_id"),
             JasperAuthentication.base_url,
             JasperAuthentication.username,
@@ -248,6 +250,7 @@ def load_provider(connection: Connection, name: str) -> ProviderSettings:
         fleet=row.fleet,
         bulk_usage=bool(row.bulk_usage),
         uses_proration=bool(row.uses_proration),
+        optimization_start_hour=row.optimization_start_hour_local,
     )
 
 

@@ -176,18 +176,8 @@ def load_rate_plans(
     """
     problems = Problems()
     plans = read_rate_plans(Path(rate_plans_csv), problems)
-    with engine.connect() as connection:
-        provider = load_provider(connection, provider_name)
-        stored = set(
-            connection.scalars(
-                select(RATE_PLAN.c.rate_plan_code).where(
-                    RATE_PLAN.c.service_provider_id == provider.id
-                )
-            )
-        )
-    pairs = read_pairs(Path(comm_plans_csv), stored | {p.rate_plan_code for p in plans}, problems)
-    problems.raise_any()
     with engine.begin() as connection:
+        provider = load_provider(connection, provider_name)
         lock_provider(connection, provider.id)  # a second load waits instead of colliding
         stored = set(
             connection.scalars(
@@ -196,6 +186,9 @@ def load_rate_plans(
                 )
             )
         )
+        known = stored | {p.rate_plan_code for p in plans}
+        pairs = read_pairs(Path(comm_plans_csv), known, problems)
+        problems.raise_any()  # rolls the (still empty) transaction back
         now = utc_now()
         inserted = updated = 0
         for plan in plans:

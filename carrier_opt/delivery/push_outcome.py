@@ -127,7 +127,7 @@ class PushOutcome:
             f"{self.changes} change(s) ({self.already_on_target} already on target); "
             f"sent {self.sent}, failed {self.failed}, not sent {self.not_sent}, held back "
             f"{self.held_back}, dry run {self.dry_run}; expected saving "
-            f"{_usd(self.expected_saving_usd)}, realized {_usd(self.realized_saving_usd)}"
+            f"{usd_text(self.expected_saving_usd)}, realized {usd_text(self.realized_saving_usd)}"
             + (f"; stopped: {self.stop_reason}" if self.stop_reason else "")
         )
 
@@ -136,7 +136,3 @@ def _minus(a: float | None, b: float | None) -> float | None:
     """A saving: the difference of the two amounts rounded to the cent, as every report
     computes it (:mod:`carrier_opt.core.money`)."""
     return None if a is None or b is None else (cents(a) - cents(b)) / 100
-
-
-def _usd(amount: float | None) -> str:
-    return usd_text(amount)

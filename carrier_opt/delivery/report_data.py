@@ -268,11 +268,6 @@ def with_unassigned_sims(data: ReportData, sims: pd.DataFrame) -> ReportData:
     return dataclasses.replace(data, assignments=assignments, unassigned_sims=len(sims))
 
 
-def round_half_up_cents(amount: float) -> int:
-    """``amount`` USD in whole cents, rounded half up (the bill's rounding rule)."""
-    return cents(amount)
-
-
 def apportion_cents(amounts: np.ndarray, total_cents: int) -> np.ndarray:
     """Whole cents for each of ``amounts`` (USD ≥ 0) that add up to ``total_cents`` exactly.
 
@@ -363,10 +358,10 @@ def _apportioned_lines(instance: Instance, assignment: np.ndarray) -> tuple[pd.D
     lines = device_breakdown(instance, assignment)
     components = lines[[f"{c}_usd" for c in COMPONENTS]].to_numpy(dtype=float)
     # The bill is total_cost itself (what the pipeline stores), not a re-summation of lines.
-    bill_cents = round_half_up_cents(total_cost(instance, assignment))
-    cents = apportion_cents(components.ravel(), bill_cents).reshape(components.shape)
-    frame = pd.DataFrame(cents, columns=list(COMPONENTS))
-    frame["cost"] = cents.sum(axis=1)
+    bill_cents = cents(total_cost(instance, assignment))
+    line_cents = apportion_cents(components.ravel(), bill_cents).reshape(components.shape)
+    frame = pd.DataFrame(line_cents, columns=list(COMPONENTS))
+    frame["cost"] = line_cents.sum(axis=1)
     return frame, bill_cents
 
 
@@ -496,7 +491,7 @@ def _shared_pool(assignments: pd.DataFrame) -> pd.DataFrame | None:
 
 def _share_column(shares: np.ndarray) -> np.ndarray:
     """Pool overage shares in USD rounded half up to the cent (equal shares stay equal)."""
-    return np.array([round_half_up_cents(share) for share in shares.tolist()], np.int64) / 100.0
+    return np.array([cents(share) for share in shares.tolist()], np.int64) / 100.0
 
 
 def _usd_column(cents: pd.Series | np.ndarray | None) -> np.ndarray | float:

@@ -8,11 +8,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from carrier_opt.core.money import cents as round_half_up_cents
 from carrier_opt.core.pricing import device_breakdown, plan_breakdown, total_cost
 from carrier_opt.delivery.report_data import (
     apportion_cents,
     report_data_from,
-    round_half_up_cents,
 )
 from carrier_opt_tests.core.strategies import instances, random_valid_assignment
 from carrier_opt_tests.delivery.support import PERIOD, small_instance

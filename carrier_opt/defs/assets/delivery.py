@@ -65,7 +65,6 @@ from carrier_opt.delivery.report_data import (
     PushSummary,
     ReportData,
     report_data_from,
-    round_half_up_cents,
 )
 from carrier_opt.delivery.storage import (
     OPTIMIZATION_REPORT,
@@ -391,8 +390,8 @@ def _report_metadata(
     """Link to the stored file, headline figures, the database's costs beside the workbook's."""
     data = delivery.data
     db = _stored_costs(engine, delivery.ids.instance_id)
-    db_after = _cents(db["cost_after"])
-    db_before = _cents(db["cost_before"])
+    db_after = usd(db["cost_after"])
+    db_before = usd(db["cost_before"])
     matches = db_after == data.cost_after and db_before == data.cost_before
     if not matches:
         context.log.warning(
@@ -418,11 +417,6 @@ def _report_metadata(
         "totals_match_database": matches,
         "top_savings": dg.MetadataValue.md(_top_savings_table(data.assignments)),
     }
-
-
-def _cents(value) -> float | None:
-    """A stored cost to the cent, half up (the one rounding rule: :mod:`carrier_opt.core.money`)."""
-    return usd(value)
 
 
 def _top_savings_table(assignments: pd.DataFrame) -> str:
@@ -519,7 +513,7 @@ def push_metadata(outcome: PushOutcome) -> dict:
 
 
 def _money(amount: float | None) -> float | str:
-    return "n/a" if amount is None else round_half_up_cents(amount) / 100
+    return "n/a" if amount is None else usd(amount)
 
 
 def _batches_table(outcome: PushOutcome) -> str:

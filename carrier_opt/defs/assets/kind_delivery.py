@@ -102,8 +102,8 @@ class _InstanceReport:
     @property
     def matches_database(self) -> bool:
         """The workbook's totals equal the instance's stored costs to the cent."""
-        return self.data.cost_after == _cents(self.row.cost_after) and (
-            self.data.cost_before == _cents(self.row.cost_before)
+        return self.data.cost_after == usd(self.row.cost_after) and (
+            self.data.cost_before == usd(self.row.cost_before)
         )
 
 
@@ -487,11 +487,6 @@ def _customers_table(reports: list[_InstanceReport], mails: dict[str, dict]) -> 
 
 def _float(value) -> float | None:
     return None if value is None else float(value)
-
-
-def _cents(value) -> float | None:
-    """A stored NUMERIC(18,4) cost to the cent, half up (the report's rounding rule)."""
-    return usd(value)
 
 
 def _money(amount: float | None) -> str:
