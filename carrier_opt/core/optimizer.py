@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import sparse
-from scipy.optimize import Bounds, LinearConstraint, milp
+from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 
 from carrier_opt.core import local_search as ls
 from carrier_opt.core.bound import LowerBound, lagrangian_bound, linearised_costs
@@ -66,6 +66,13 @@ MAX_POLISH_ROUNDS = 20
 
 MAX_TIE_ROUNDS = 8
 """LP re-solves while fixing fractional SIMs; the cheapest rounding seen is kept."""
+
+EXACT_TIE = 1e-9
+"""Reduced-cost excess (USD) up to which two lines of a SIM count as exactly tied."""
+
+NEGLIGIBLE_EXCESS = 1e-6
+"""Excess (USD) below which a line is as good as tied on a large fleet: pool prices come from
+a time-limited bound, so lines tied in exact arithmetic differ by such crumbs."""
 
 TIE_TIME_SHARE = 0.3
 """Share of the remaining time the tie-splitting LPs may use."""
@@ -210,6 +217,8 @@ def _split_ties(
     """
     start = np.argmin(reduced, axis=1).astype(np.int64)
     excess = reduced - reduced.min(axis=1, keepdims=True)
+    if len(start) // 3 > MAX_TIE_PAIRS and reduced.shape[1] > 1:
+        return _split_crowded_ties(instance, pieces, reduced, run, base)
     keep = excess <= _tie_threshold(excess, pieces.movable)
     if base is not None:
         start = base.copy()
@@ -238,16 +247,123 @@ def _split_ties(
     return best
 
 
-def _tie_threshold(excess: np.ndarray, movable: np.ndarray) -> float:
+def _split_crowded_ties(
+    instance: Instance,
+    pieces: PairCosts,
+    reduced: np.ndarray,
+    run: _Run,
+    base: np.ndarray | None = None,
+) -> np.ndarray:
+    """:func:`_split_ties` for fleets too large for the LP to hold a third of their SIMs.
+
+    There, (nearly) exact ties alone can fill the LP's budget: two pools at one price tie
+    every SIM that may use both (143 k SIMs of a 1 M fleet). Over those ties alone the LP
+    cannot bring each pool to its allowance (it stayed 0.3 % above the bound), so the closest
+    near ties come on top of them. To keep that LP small, each SIM weighs one
+    move only: from its line (``base``, else its cheapest) to its closest other line. The
+    variable ``x_d`` is the share that moves, so the LP has one row per pool and nothing else,
+    which HiGHS's interior-point method (with crossover: a basic answer) solves in a second
+    or two at 1 M SIMs where the simplex over the full model needs several.
+    """
+    sims = np.arange(reduced.shape[0])
+    start = np.argmin(reduced, axis=1).astype(np.int64) if base is None else base.copy()
+    elsewhere = reduced.copy()
+    elsewhere[sims, start] = np.inf
+    other = np.argmin(elsewhere, axis=1)
+    del elsewhere
+    # How far the other line is from the SIM's cheapest: exact ties first, then the closest.
+    gap = np.where(pieces.movable, reduced[sims, other] - reduced.min(axis=1), np.inf)
+    threshold = _tie_threshold(gap[:, None], pieces.movable, beyond=NEGLIGIBLE_EXCESS)
+    free = np.flatnonzero(np.isfinite(gap) & (gap <= threshold))
+    best, best_cost = start, _cost(instance, pieces, start)
+    deadline = time.monotonic() + run.left() * TIE_TIME_SHARE
+    for _ in range(MAX_TIE_ROUNDS):
+        left = deadline - time.monotonic()
+        if len(free) == 0 or left <= 0:
+            break
+        share = _two_line_shares(instance, pieces, start, free, other[free], left)
+        if share is None:
+            break
+        rounded = start.copy()
+        moves = share > 0.5
+        rounded[free[moves]] = other[free[moves]]
+        cost = _cost(instance, pieces, rounded)
+        if cost < best_cost:
+            best, best_cost = rounded, cost
+        fractional = (share > 1e-6) & (share < 1 - 1e-6)
+        if not fractional.any():
+            break
+        # The fractional SIMs keep their rounded line; the others may still move either way.
+        moved = free[moves & ~fractional]
+        other[moved] = start[moved]
+        start = rounded
+        free = free[~fractional]
+    return best
+
+
+def _two_line_shares(
+    instance: Instance,
+    pieces: PairCosts,
+    line: np.ndarray,
+    free: np.ndarray,
+    other: np.ndarray,
+    time_limit_s: float,
+) -> np.ndarray | None:
+    """LP shares of the ``free`` SIMs moving from ``line`` to ``other``, or None.
+
+    min Σ_d Δlin_d · x_d + Σ_P rate_P · o_P  s.t.  load_P(line) + Σ_d Δload_dP · x_d ≤
+    unit_P · o_P for every pool P, 0 ≤ x ≤ 1, o ≥ 0."""
+    sims = np.arange(len(line))
+    n_x, pools = len(free), np.arange(instance.n_pools)
+    from_line = line[free]
+    c = np.concatenate(
+        [pieces.lin[free, other] - pieces.lin[free, from_line], instance.pool_overage_rate]
+    )
+    a_ub = None
+    b_ub = None
+    if len(pools):
+        line_pool = instance.pool_of[line]
+        pooled = line_pool >= 0
+        line_load = np.bincount(
+            line_pool[pooled], weights=pieces.load[sims[pooled], line[pooled]], minlength=len(pools)
+        )
+        to_pool, from_pool = instance.pool_of[other], instance.pool_of[from_line]
+        into, out_of = to_pool >= 0, from_pool >= 0
+        rows = np.concatenate([to_pool[into], from_pool[out_of], pools])
+        cols = np.concatenate([np.flatnonzero(into), np.flatnonzero(out_of), n_x + pools])
+        vals = np.concatenate(
+            [pieces.load[free[into], other[into]],
+             -pieces.load[free[out_of], from_line[out_of]],
+             -instance.pool_unit_mb]
+        )  # fmt: skip
+        a_ub = sparse.csr_matrix((vals, (rows, cols)), shape=(len(pools), n_x + len(pools)))
+        b_ub = -line_load
+    upper = np.concatenate([np.ones(n_x), np.full(len(pools), np.inf)])
+    with _native_stdout_silenced():
+        result = linprog(
+            c,
+            A_ub=a_ub,
+            b_ub=b_ub,
+            bounds=np.column_stack([np.zeros(len(c)), upper]),
+            method="highs-ipm",
+            options={"time_limit": max(time_limit_s, 0.5), "disp": False},
+        )
+    if result.x is None or result.status != 0:
+        return None
+    return np.clip(result.x[:n_x], 0.0, 1.0)
+
+
+def _tie_threshold(excess: np.ndarray, movable: np.ndarray, beyond: float = 0.0) -> float:
     """Reduced-cost excess below which a pair counts as tied: exact ties at least, then the
-    closest pairs up to the LP's size budget."""
+    closest pairs up to the LP's size budget, counting only pairs whose excess is above
+    ``beyond`` (near ties on top of every exact one)."""
     alternatives = excess[movable]
-    alternatives = alternatives[np.isfinite(alternatives) & (alternatives > 0)]
+    alternatives = alternatives[np.isfinite(alternatives) & (alternatives > beyond)]
     if len(alternatives) == 0:
-        return 1e-9
+        return EXACT_TIE
     wanted = min(max(len(movable) // 3, MIN_TIE_PAIRS), MAX_TIE_PAIRS)
     budget = min(wanted, len(alternatives))
-    return max(1e-9, float(np.partition(alternatives, budget - 1)[budget - 1]))
+    return max(EXACT_TIE, float(np.partition(alternatives, budget - 1)[budget - 1]))
 
 
 def _is_valid(pieces: PairCosts, assignment: np.ndarray) -> bool:

@@ -14,6 +14,8 @@ from sqlalchemy import BigInteger, DateTime, Integer, Numeric
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
+from carrier_opt import clock
+
 MONEY = Numeric(18, 4)
 """Money in USD with four decimals, as the legacy schema stored it."""
 
@@ -25,8 +27,12 @@ BIG_ID = BigInteger().with_variant(Integer(), "sqlite")
 
 
 def utc_now() -> datetime:
-    """The current time as an aware UTC datetime (the default for audit columns)."""
-    return datetime.now(UTC)
+    """The current time as an aware UTC datetime (the default for audit columns).
+
+    It reads the one clock (:func:`carrier_opt.clock.now`, looked up per call), so a test or a
+    replay that pins the clock also pins every stamp written to the database.
+    """
+    return clock.now().astimezone(UTC)
 
 
 class UtcDateTime(TypeDecorator[datetime]):

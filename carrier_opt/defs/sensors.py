@@ -97,7 +97,8 @@ def build_billing_window_sensor(
     """The billing-window sensor reading the time from ``clock``, targeting ``jobs`` (default:
     the M2M and the mobility optimization jobs; tests pass stand-ins of the same names).
 
-    Production uses the wall clock; tests pass a fixed instant, because
+    Production reads the one clock (``carrier_opt.clock``, through ``utc_now``); tests pass a
+    fixed instant, because
     ``build_sensor_context`` has no notion of "now" and patching a module global would couple
     tests to this module's internals.
     """
