@@ -11,8 +11,9 @@ export CARRIER_OPT_HOME ?= $(CURDIR)/.carrier_opt
 UI_DAGSTER_HOME ?= $(CARRIER_OPT_HOME)/dagster_home
 HOST ?= 127.0.0.1
 PORT ?= 3000
+REPORTS_PORT ?= 3001
 
-.PHONY: install test test-reliability test-clock lint format demo ui ddl clean
+.PHONY: install test test-reliability test-clock lint format demo ui ui-screenshots ddl clean
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "Python 3.11 or newer is needed (set PYTHON=...)" >&2; exit 1; }
@@ -51,11 +52,28 @@ demo: $(STAMP)
 	@test -f "$(UI_DAGSTER_HOME)/dagster.yaml" || cp dagster.yaml "$(UI_DAGSTER_HOME)/dagster.yaml"
 	DAGSTER_HOME="$(UI_DAGSTER_HOME)" $(BIN)/carrier-opt demo
 
+# Screenshots of the UI after the demo, by Debian's headless chromium (apt-get install chromium),
+# into docs/screenshots/ (the README shows them). Starts its own demo + UI on free ports.
+ui-screenshots: $(STAMP)
+	@command -v chromium >/dev/null || { echo "needs chromium: apt-get install chromium" >&2; exit 1; }
+	$(BIN)/pip install --quiet -e ".[screenshots]"
+	$(BIN)/python -m carrier_opt_tests.ui.screenshots
+
 ui: $(STAMP)
 	@mkdir -p "$(UI_DAGSTER_HOME)"
 	@test -f "$(UI_DAGSTER_HOME)/dagster.yaml" || cp dagster.yaml "$(UI_DAGSTER_HOME)/dagster.yaml"
-	@echo "Dagster UI on http://$(HOST):$(PORT) (DAGSTER_HOME=$(UI_DAGSTER_HOME)); Ctrl-C stops both."
+	@echo "Dagster UI on http://$(HOST):$(PORT) (DAGSTER_HOME=$(UI_DAGSTER_HOME)); Ctrl-C stops all."
 	@export DAGSTER_HOME="$(UI_DAGSTER_HOME)"; trap 'kill 0' INT TERM EXIT; \
+	reports="$${CARRIER_OPT_REPORTS_FOLDER:-$(CARRIER_OPT_HOME)/reports}"; mkdir -p "$$reports"; \
+	echo "reports folder served on http://$(HOST):$(REPORTS_PORT)/ (the UI links the workbooks)"; \
+	export CARRIER_OPT_REPORTS_URL="http://$(HOST):$(REPORTS_PORT)"; \
+	$(BIN)/python -m http.server $(REPORTS_PORT) --bind $(HOST) --directory "$$reports" \
+	  >/dev/null 2>&1 & \
+	if [ -f "$(CARRIER_OPT_HOME)/demo.env" ]; then \
+	  echo "demo carriers on (make demo ran): credentials from $(CARRIER_OPT_HOME)/demo.env"; \
+	  set -a; . "$(CARRIER_OPT_HOME)/demo.env"; set +a; \
+	  $(BIN)/carrier-opt demo-carriers & \
+	fi; \
 	$(BIN)/dagster-daemon run -w workspace.yaml & \
 	$(BIN)/dagster-webserver -h $(HOST) -p $(PORT) -w workspace.yaml
 

@@ -242,6 +242,27 @@ def demo(database_url: str | None) -> None:
         click.echo(line)
 
 
+@cli.command("demo-carriers")
+@click.option("--devices", default=20_000, show_default=True, help="SIMs of the M2M carrier.")
+@click.option(
+    "--mobility-devices", default=5_000, show_default=True, help="SIMs of the mobility carrier."
+)
+def demo_carriers(devices: int, mobility_devices: int) -> None:
+    """Serve the demo's fake carriers on their fixed ports until interrupted.
+
+    `make ui` runs it beside the webserver and the daemon once `make demo` has run, so that
+    runs launched from the UI reach the demo providers' carriers (ports 8941 and 8942, or
+    CARRIER_OPT_DEMO_PORTS=M2M,MOBILITY)."""
+    from carrier_opt.demo import serve_demo_carriers
+
+    try:
+        for line in serve_demo_carriers(devices=devices, mobility_devices=mobility_devices):
+            click.echo(line, nl=True)
+            sys.stdout.flush()
+    except KeyboardInterrupt:
+        click.echo("demo carriers stopped")
+
+
 def _register_subsystem_commands() -> None:
     """Commands that live beside the system they drive (kept out of this module's imports)."""
     from carrier_opt.commands.carrier import (

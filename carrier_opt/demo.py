@@ -23,13 +23,18 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import dagster as dg
+import requests
 
+from carrier_opt import clock
 from carrier_opt.db import migrate
 from carrier_opt.db.customer_plans import assign_customer_rate_plans, load_customer_rate_plans
 from carrier_opt.db.engine import display_url
@@ -37,6 +42,7 @@ from carrier_opt.db.optimization_groups import load_optimization_groups
 from carrier_opt.db.providers import add_provider, set_jasper_url
 from carrier_opt.db.rate_plans import load_rate_plans
 from carrier_opt.defs.assets.schema import database_schema
+from carrier_opt.defs.failures import step_failure_text
 from carrier_opt.defs.jobs import (
     CUSTOMER_JOB_NAME,
     MOBILITY_JOB_NAME,
@@ -46,8 +52,12 @@ from carrier_opt.defs.jobs import (
 from carrier_opt.defs.partitions import SERVICE_PROVIDER, partition_key
 from carrier_opt.defs.resources import DatabaseResource, JasperResource, PlatformProgress
 from carrier_opt.errors import CarrierOptError
-from carrier_opt.jasper.fake import FakeJasper
+from carrier_opt.jasper.client import JasperClient, RetryPolicy
+from carrier_opt.jasper.fake import API_ROOT, DEFAULT_API_KEY, DEFAULT_USERNAME, FakeJasper
+from carrier_opt.jasper.fake_fleet import FakeDevice
 from carrier_opt.jasper.fake_prices import write_fake_customer_sims, write_fake_price_list
+from carrier_opt.pipeline.past_usage import fetch_past_usage
+from carrier_opt.settings import carrier_opt_home
 
 DEMO_PROVIDER = "demo-operator"
 DEMO_DEVICES = 20_000
@@ -60,6 +70,15 @@ MOBILITY_SEED = 2027
 KIND_TIME_LIMIT_S = 5.0
 """Optimizer seconds of the customer and mobility runs (per customer / optimization group)."""
 USERNAME_ENV, API_KEY_ENV = "DEMO_JASPER_USERNAME", "DEMO_JASPER_API_KEY"
+DEMO_CREDENTIALS = (DEFAULT_USERNAME, DEFAULT_API_KEY)
+"""The fake carriers' own credentials: the demo's, never a real provider's."""
+DEMO_HOST = "127.0.0.1"
+DEFAULT_DEMO_PORTS = {"m2m": 8941, "mobility": 8942}
+PORTS_ENV = "CARRIER_OPT_DEMO_PORTS"
+DEMO_ENV_FILE = "demo.env"
+DEMO_PAST_PERIODS = 3
+"""Previous periods whose usage the demo stores, so that backfills work from the UI."""
+NO_RETRY = RetryPolicy(max_attempts=1)
 RULE = "-" * 72
 
 
@@ -78,11 +97,12 @@ def run_demo(
     yield f"schema revision {migrate.current_revision(engine)}: {tables} tables"
     instance = _instance()
     summaries: list[str] = []  # printed at the end, after the three runs' Dagster logs
-    with FakeJasper(devices=devices, seed=DEMO_SEED) as fake:
-        yield f"fake Jasper with {devices:,} SIMs at {fake.base_url}"
-        os.environ[USERNAME_ENV], os.environ[API_KEY_ENV] = fake.credentials
-        _register_provider(engine, DEMO_PROVIDER, fake.base_url, "m2m")
-        period = fake.now().strftime("%Y-%m")
+    os.environ[USERNAME_ENV], os.environ[API_KEY_ENV] = DEMO_CREDENTIALS
+    yield f"credentials of the demo carriers written to {write_demo_env()} (make ui loads it)"
+    with demo_carrier("m2m", devices) as (base_url, fleet):
+        yield f"fake Jasper with {len(fleet):,} SIMs at {base_url}"
+        _register_provider(engine, DEMO_PROVIDER, base_url, "m2m")
+        period = clock.now().astimezone(UTC).strftime("%Y-%m")
         yield (
             f"optimizing {DEMO_PROVIDER} billing period {period} (the demo calls the fake at "
             f"{DEMO_CALLS_PER_SECOND:.0f} calls/s; production keeps Jasper's 5 calls/s)"
@@ -92,30 +112,30 @@ def run_demo(
             {"queue_results": {"config": {"time_limit_s": DEMO_TIME_LIMIT_S}}},
         )  # fmt: skip
         summaries += _m2m_summary(result, f"{DEMO_PROVIDER} {period}")
+        yield from _store_past_periods(engine, DEMO_PROVIDER, base_url)
         yield f"approving the dry run of {DEMO_PROVIDER} {period} ({PUSH_JOB_NAME})"
         result = _run_partition(
             database, instance, PUSH_JOB_NAME, DEMO_PROVIDER, period,
             {"approved_rate_plan_push": {"config": {"approved_by": "make demo"}}},
         )  # fmt: skip
         summaries += _approval_summary(result)
-        _load_customer_plans(engine, fake)
+        _load_customer_plans(engine, fleet)
         yield f"re-pricing {DEMO_PROVIDER} billing period {period} on its customers' plans"
         result = _run_partition(
             database, instance, CUSTOMER_JOB_NAME, DEMO_PROVIDER, period,
             {"customer_winning_assignments": {"config": {"time_limit_s": KIND_TIME_LIMIT_S}}},
         )  # fmt: skip
         summaries += _customer_summary(result, f"{DEMO_PROVIDER} {period}")
-    with FakeJasper(devices=mobility_devices, seed=MOBILITY_SEED, fleet="mobility") as fake:
-        yield f"fake Jasper with {mobility_devices:,} mobility SIMs at {fake.base_url}"
-        os.environ[USERNAME_ENV], os.environ[API_KEY_ENV] = fake.credentials
-        _register_provider(engine, MOBILITY_PROVIDER, fake.base_url, "mobility")
-        period = fake.now().strftime("%Y-%m")
+    with demo_carrier("mobility", mobility_devices) as (base_url, fleet):
+        yield f"fake Jasper with {len(fleet):,} mobility SIMs at {base_url}"
+        _register_provider(engine, MOBILITY_PROVIDER, base_url, "mobility")
         yield f"optimizing {MOBILITY_PROVIDER} billing period {period} per optimization group"
         result = _run_partition(
             database, instance, MOBILITY_JOB_NAME, MOBILITY_PROVIDER, period,
             {"mobility_winning_assignments": {"config": {"time_limit_s": KIND_TIME_LIMIT_S}}},
         )  # fmt: skip
         summaries += _mobility_summary(result, f"{MOBILITY_PROVIDER} {period}")
+        yield from _store_past_periods(engine, MOBILITY_PROVIDER, base_url)
     yield from summaries
     yield RULE
     yield f"demo seconds in all:   {time.monotonic() - started:.1f}"
@@ -147,13 +167,127 @@ def _register_provider(engine, name: str, base_url: str, fleet: str) -> None:
             load_optimization_groups(engine, name, prices.optimization_groups)
 
 
-def _load_customer_plans(engine, fake: FakeJasper) -> None:
+def _load_customer_plans(engine, fleet: list[FakeDevice]) -> None:
     """The agent's customer plans, and its synced SIMs put on them (both upserted)."""
     with tempfile.TemporaryDirectory() as folder:
         prices = write_fake_price_list(Path(folder), "m2m")
         load_customer_rate_plans(engine, DEMO_PROVIDER, prices.customer_rate_plans)
-        sims = write_fake_customer_sims(Path(folder), fake.fleet)
+        sims = write_fake_customer_sims(Path(folder), fleet)
         assign_customer_rate_plans(engine, DEMO_PROVIDER, sims)
+
+
+def _store_past_periods(engine, provider: str, base_url: str) -> Iterator[str]:
+    """The provider's previous periods' usage, read by cycleStartDate, so that a backfill of
+    them works from the UI at once."""
+    client = JasperClient(base_url, *DEMO_CREDENTIALS, calls_per_second=DEMO_CALLS_PER_SECOND)
+    with client:
+        report = fetch_past_usage(engine, provider, DEMO_PAST_PERIODS, client=client)
+    yield from report.lines()
+    yield from (f"warning: {warning}" for warning in report.warnings)
+
+
+# --- the demo carriers ------------------------------------------------------------------------
+
+
+def demo_ports() -> dict[str, int]:
+    """Fixed ports of the demo carriers (``CARRIER_OPT_DEMO_PORTS=M2M,MOBILITY`` moves them):
+    the providers' stored URLs must still answer when ``make ui`` runs later."""
+    raw = os.environ.get(PORTS_ENV, "")
+    if not raw:
+        return dict(DEFAULT_DEMO_PORTS)
+    try:
+        m2m, mobility = (int(part) for part in raw.split(","))
+    except ValueError:
+        raise CarrierOptError(
+            f"{PORTS_ENV}={raw!r}: expected two port numbers, e.g. 8941,8942"
+        ) from None
+    return {"m2m": m2m, "mobility": mobility}
+
+
+def demo_fake(fleet: str, devices: int | None = None, port: int = 0) -> FakeJasper:
+    """The demo carrier of ``fleet`` (same seed, same SIMs every time), not yet serving; its
+    clock is carrier_opt's (``CARRIER_OPT_CLOCK_SHIFT`` moves both)."""
+    options = {"port": port, "host": DEMO_HOST, "now": clock.now()}
+    if fleet == "m2m":
+        return FakeJasper(devices or DEMO_DEVICES, DEMO_SEED, **options)
+    return FakeJasper(devices or MOBILITY_DEVICES, MOBILITY_SEED, fleet="mobility", **options)
+
+
+@contextmanager
+def demo_carrier(fleet: str, devices: int) -> Iterator[tuple[str, list[FakeDevice]]]:
+    """``(base URL, SIMs)`` of the demo carrier of ``fleet`` on its fixed port.
+
+    When ``make ui`` already serves it (``carrier-opt demo-carriers``), the demo uses that one,
+    so the runs it starts and the UI's later runs talk to the same carrier. Otherwise one is
+    served here for the demo's duration."""
+    port = demo_ports()[fleet]
+    url = f"http://{DEMO_HOST}:{port}{API_ROOT}"
+    if _answers(url):
+        # The served carrier's SIMs, rebuilt from its seed (same size on both sides: `make ui`
+        # and `make demo` both use the defaults).
+        yield url, demo_fake(fleet, devices).fleet
+        return
+    fake = demo_fake(fleet, devices, port)
+    try:
+        fake.start()
+    except OSError as exc:
+        raise CarrierOptError(
+            f"the demo carrier cannot listen on {DEMO_HOST}:{port} ({exc.strerror}): another "
+            f"program holds the port; free it or move the demo carriers with "
+            f"{PORTS_ENV}=M2M_PORT,MOBILITY_PORT"
+        ) from None
+    try:
+        yield fake.base_url, fake.fleet
+    finally:
+        fake.stop()
+
+
+def _answers(url: str) -> bool:
+    """Whether a demo carrier answers at ``url`` (one echo call, one attempt)."""
+    try:
+        with JasperClient(url, *DEMO_CREDENTIALS, retry_policy=NO_RETRY) as client:
+            client.echo("carrier_opt demo")
+    except (CarrierOptError, OSError, requests.RequestException):
+        return False
+    return True
+
+
+def serve_demo_carriers(
+    stop: threading.Event | None = None,
+    devices: int = DEMO_DEVICES,
+    mobility_devices: int = MOBILITY_DEVICES,
+) -> Iterator[str]:
+    """Serve both demo carriers on their fixed ports until ``stop`` is set (or the process is
+    interrupted): what ``make ui`` runs beside the webserver and the daemon."""
+    stop = stop or threading.Event()
+    sizes = {"m2m": devices, "mobility": mobility_devices}
+    fakes = [demo_fake(fleet, sizes[fleet], port) for fleet, port in demo_ports().items()]
+    started = []
+    try:
+        for fake in fakes:
+            fake.start()
+            started.append(fake)
+            yield f"demo carrier ({len(fake.fleet):,} SIMs) at {fake.base_url}"
+        stop.wait()
+    finally:
+        for fake in started:
+            fake.stop()
+
+
+def write_demo_env(home: Path | None = None) -> Path:
+    """Write ``$CARRIER_OPT_HOME/demo.env``: the demo carriers' credentials, which ``make ui``
+    exports so that runs launched from the UI can reach them. Only the demo's own fake
+    credentials go there, never a real provider's."""
+    path = (home or carrier_opt_home()) / DEMO_ENV_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    username, api_key = DEMO_CREDENTIALS
+    path.write_text(
+        "# Written by `make demo`: the local demo carriers' credentials (not secrets).\n"
+        f"{USERNAME_ENV}={username}\n{API_KEY_ENV}={api_key}\n",
+        encoding="utf-8",
+    )
+    path.chmod(0o600)
+    return path
 
 
 def _run_partition(
@@ -315,8 +449,7 @@ def _metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict:
 
 def _failure_message(result: dg.ExecuteInProcessResult) -> str:
     for event in result.all_events:
-        if event.is_step_failure and event.step_failure_data.error is not None:
-            error = event.step_failure_data.error
-            cause = error.cause or error
-            return f"demo run failed in {event.step_key}: {cause.message.strip().splitlines()[-1]}"
+        if event.is_step_failure:
+            message, _ = step_failure_text(event.step_failure_data)
+            return f"demo run failed in {event.step_key}: {message.strip().splitlines()[0]}"
     return "demo run failed (see the Dagster logs above)"

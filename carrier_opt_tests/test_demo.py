@@ -1,9 +1,40 @@
 """The demo runs the three real jobs against fake carriers and ends with their summaries."""
 
 import re
+import socket
+import threading
 from pathlib import Path
 
-from carrier_opt.demo import DEMO_PROVIDER, MOBILITY_PROVIDER, run_demo
+import pytest
+
+from carrier_opt.db.engine import make_engine
+from carrier_opt.db.export import require_stored_usage
+from carrier_opt.demo import (
+    API_KEY_ENV,
+    DEMO_CREDENTIALS,
+    DEMO_PROVIDER,
+    MOBILITY_PROVIDER,
+    PORTS_ENV,
+    USERNAME_ENV,
+    demo_carrier,
+    run_demo,
+    serve_demo_carriers,
+)
+from carrier_opt.jasper.client import JasperClient
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(autouse=True)
+def demo_ports(monkeypatch):
+    """Demo carriers on free ports: a `make ui` on this machine may hold the default ones."""
+    ports = (free_port(), free_port())
+    monkeypatch.setenv(PORTS_ENV, ",".join(map(str, ports)))
+    return ports
 
 
 def block(lines: list[str], title: str) -> list[str]:
@@ -32,6 +63,16 @@ def test_demo_optimizes_a_period_and_prints_the_summary(database_url, monkeypatc
     reports = tmp_path / "home" / "reports"
     lines = list(run_demo(database_url, devices=400, mobility_devices=300))
     text = "\n".join(lines)
+    # The credentials `make ui` loads, and three past periods of each provider stored, so
+    # that a backfill of them works from the UI.
+    env = (tmp_path / "home" / "demo.env").read_text()
+    assert f"{USERNAME_ENV}={DEMO_CREDENTIALS[0]}" in env and API_KEY_ENV in env
+    stored = [line for line in lines if "SIMs stored" in line]
+    assert len(stored) == 6 and sum(line.startswith(DEMO_PROVIDER) for line in stored) == 3
+    engine = make_engine(database_url)
+    for line in stored:
+        provider, period = line.split(":")[0].split()
+        assert require_stored_usage(engine, provider, period) > 0
     for label in ("devices optimized:", "cost before:", "cost after:", "saving:", "gap"):
         assert label in text
     # The workbook is left on disk, under CARRIER_OPT_HOME/reports, and its path printed.
@@ -83,3 +124,24 @@ def test_demo_optimizes_a_period_and_prints_the_summary(database_url, monkeypatc
     assert value(
         block(again, f"mobility optimization of {MOBILITY_PROVIDER} "), "groups optimized:"
     )
+
+
+def test_the_demo_uses_the_carriers_make_ui_serves(demo_ports):
+    stop = threading.Event()
+    served = serve_demo_carriers(stop, devices=400, mobility_devices=300)
+    lines = [next(served), next(served)]  # both carriers listening
+    waiting = threading.Thread(target=lambda: list(served), daemon=True)
+    waiting.start()
+    try:
+        assert all(f":{port}/" in line for line, port in zip(lines, demo_ports, strict=True))
+        with demo_carrier("m2m", 400) as (url, fleet):
+            assert f":{demo_ports[0]}/" in url
+            # The served carrier's SIMs, rebuilt from its seed: the carrier knows them.
+            assert len(fleet) == 400
+            with JasperClient(url, *DEMO_CREDENTIALS) as client:
+                for sim in (fleet[0], fleet[-1]):
+                    assert client.device_details(sim.iccid).rate_plan == sim.rate_plan
+    finally:
+        stop.set()
+        waiting.join(timeout=10)
+    assert not waiting.is_alive()

@@ -181,12 +181,28 @@ def _register_partition(name: str) -> str:
     type=click.FloatRange(min=0, min_open=True),
     help="Cap on carrier API calls per second (Cisco asks for at most 5).",
 )
+@click.option(
+    "--past-periods",
+    default=0,
+    show_default=True,
+    type=click.IntRange(0, 24),
+    help="Then store the usage of this many previous billing periods, read from the carrier "
+    "by cycleStartDate (onboarding: those periods can then be backfilled). A past period "
+    "cannot know the plans SIMs were on: the plan the carrier reports the usage under is used.",
+)
 @database_url_option
-def sync(name: str, since: str | None, calls_per_second: float, database_url: str | None) -> None:
+def sync(
+    name: str,
+    since: str | None,
+    calls_per_second: float,
+    past_periods: int,
+    database_url: str | None,
+) -> None:
     """Sync provider NAME's SIMs, then their usage, from the carrier into the database."""
     from carrier_opt.db.providers import jasper_credentials, load_provider
     from carrier_opt.db.sync import sync_provider
     from carrier_opt.jasper.client import JasperClient
+    from carrier_opt.pipeline.past_usage import fetch_past_usage
 
     engine = ready_engine(database_url)
     modified_since = _parse_since(since)
@@ -199,6 +215,7 @@ def sync(name: str, since: str | None, calls_per_second: float, database_url: st
         report = sync_provider(
             engine, name, client=client, since=modified_since, progress=_progress_printer()
         )
+        past = fetch_past_usage(engine, name, past_periods, client=client)
     _end_progress_line()
     if report.problems:
         click.echo(f"skipped {len(report.problems)} malformed carrier record(s):", err=True)
@@ -206,9 +223,11 @@ def sync(name: str, since: str | None, calls_per_second: float, database_url: st
             click.echo(f"  {line}", err=True)
         if len(report.problems) > MAX_PROBLEMS_SHOWN:
             click.echo(f"  ... and {len(report.problems) - MAX_PROBLEMS_SHOWN} more", err=True)
-    for warning in report.warnings:
+    for warning in report.warnings + past.warnings:
         click.echo(f"warning: {warning}", err=True)
     click.echo(report.summary())
+    for line in past.lines():
+        click.echo(line)
 
 
 def _parse_since(raw: str | None) -> datetime | None:

@@ -31,6 +31,7 @@ from typing import Any, Protocol
 from sqlalchemy import Connection, delete, insert, select
 
 from carrier_opt.core.instance import DroppedPlan
+from carrier_opt.core.money import usd_text
 from carrier_opt.db.models import ProviderNotificationRecipient, RecipientKind, Site
 from carrier_opt.db.sync_facts import SyncFacts
 from carrier_opt.db.types import utc_now
@@ -208,7 +209,7 @@ def success_message(
     optimization group) is named in the subject and the body; ``remarks`` are extra
     paragraphs of the body.
     """
-    saving = "n/a" if data.saving is None else _usd(data.saving)
+    saving = "n/a" if data.saving is None else usd_text(data.saving)
     subject = (
         f"{SUBJECT_PREFIX} {data.provider} {data.period_key}{_scope_suffix(data)}: "
         f"optimization done, saving {saving} on {data.devices:,} SIMs"
@@ -254,16 +255,16 @@ def _headline(data: ReportData) -> list[str]:
             if data.unassigned_sims
             else []
         ),
-        f"Cost before:        {_usd(data.cost_before)}",
-        f"Cost after:         {_usd(data.cost_after)}",
-        f"Saving:             {_usd(data.saving)}{percent}",
+        f"Cost before:        {usd_text(data.cost_before)}",
+        f"Cost after:         {usd_text(data.cost_after)}",
+        f"Saving:             {usd_text(data.saving)}{percent}",
     ]
     if data.lower_bound is not None:
         gap = "" if data.gap is None else f", gap {100 * max(data.gap, 0.0):.3f} %"
         proof = ", proven optimal" if data.proven_optimal else ""
-        lines.append(f"Lower bound:        {_usd(data.lower_bound)}{gap}{proof}")
+        lines.append(f"Lower bound:        {usd_text(data.lower_bound)}{gap}{proof}")
     if data.legacy_cost is not None:
-        lines.append(f"Legacy strategies:  {_usd(data.legacy_cost)}")
+        lines.append(f"Legacy strategies:  {usd_text(data.legacy_cost)}")
     if data.seconds is not None:
         lines.append(f"Run time:           {data.seconds:,.1f} s")
     if data.sync is not None:
@@ -348,14 +349,14 @@ def reports_message(
     skipped = dict(not_optimized or {})
     subject = (
         f"{SUBJECT_PREFIX} {provider} {period_key}: {what} done ({len(reports)} of "
-        f"{len(reports) + len(skipped)} optimized), saving {_usd(saving)} on {devices:,} SIMs"
+        f"{len(reports) + len(skipped)} optimized), saving {usd_text(saving)} on {devices:,} SIMs"
     )
     lines = [
         f"The {what} of {provider} for billing period {period_key} is done: "
         f"{len(reports)} report(s).",
         "",
-        f"All reports:        {devices:,} SIMs, cost before {_usd(before)}, cost after "
-        f"{_usd(after)}, saving {_usd(saving)}",
+        f"All reports:        {devices:,} SIMs, cost before {usd_text(before)}, cost after "
+        f"{usd_text(after)}, saving {usd_text(saving)}",
         "",
     ]
     attachments: list[Attachment] = []
@@ -552,8 +553,8 @@ def push_message(
         f"SIMs moved at the carrier since the sync: {len(outcome.moved_since_sync):,}",
         f"Sent: {outcome.sent:,}   failed: {outcome.failed:,}   not sent: {outcome.not_sent:,}"
         f"   held back: {outcome.held_back:,}   batches: {len(outcome.batches)}",
-        f"Expected saving: {_usd(outcome.expected_saving_usd)}",
-        f"Realized saving (the carrier read back): {_usd(outcome.realized_saving_usd)}",
+        f"Expected saving: {usd_text(outcome.expected_saving_usd)}",
+        f"Realized saving (the carrier read back): {usd_text(outcome.realized_saving_usd)}",
     ]
     if outcome.stop_reason:
         lines += ["", f"Why it stopped or held back: {outcome.stop_reason}"]
@@ -600,10 +601,6 @@ def push_check_message(
     if run_url:
         lines += ["", f"Run: {run_url}"]
     return Notification("push_check", subject, "\n".join(lines) + "\n")
-
-
-def _usd(amount: float | None) -> str:
-    return "n/a" if amount is None else f"{amount:,.2f} USD"
 
 
 def _one_line(text: str, limit: int = 200) -> str:

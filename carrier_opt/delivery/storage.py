@@ -16,7 +16,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from sqlalchemy import Connection, insert, select, update
 
@@ -40,6 +40,14 @@ class ResultStore(Protocol):
 
     def get(self, uri: str) -> bytes:
         """The bytes stored at ``uri`` (as answered by :meth:`put`)."""
+        ...
+
+    def link(self, uri: str) -> str | None:
+        """A URL a browser can open for ``uri``, or None when there is none."""
+        ...
+
+    def how_to_open(self, uri: str) -> str:
+        """One sentence for the UI: where the file is and how to get it."""
         ...
 
 
@@ -73,6 +81,13 @@ def _safe_segment(text: str) -> str:
     if not segment:
         raise InputError(f"{text!r} cannot be used in a storage key")
     return segment
+
+
+REPORTS_URL_ENV = "CARRIER_OPT_REPORTS_URL"
+"""Address where the local reports folder is served (``make ui`` sets it)."""
+
+PRESIGNED_SECONDS = 7 * 24 * 3600
+"""Life of a presigned download link: SigV4's maximum, 7 days."""
 
 
 class LocalResultStore:
@@ -112,6 +127,29 @@ class LocalResultStore:
         if parts.scheme != "file":
             raise InputError(f"{uri!r} is not a file:// URI")
         return Path(unquote(parts.path)).read_bytes()
+
+    def link(self, uri: str) -> str | None:
+        """A URL a browser can open, when the folder is served over HTTP (``make ui`` serves
+        the reports folder and sets ``CARRIER_OPT_REPORTS_URL``); else None: a ``file://``
+        URI names a file on the machine that ran Dagster, which a browser elsewhere cannot
+        open."""
+        base = os.environ.get(REPORTS_URL_ENV, "").strip()
+        parts = urlsplit(uri)
+        if not base or parts.scheme != "file":
+            return None
+        path = Path(unquote(parts.path))
+        if not path.is_relative_to(self.folder):
+            return None
+        return base.rstrip("/") + "/" + quote(path.relative_to(self.folder).as_posix())
+
+    def how_to_open(self, uri: str) -> str:
+        """One sentence saying where the file is and how to get it, for the UI."""
+        path = unquote(urlsplit(uri).path)
+        return (
+            f"The workbook is a file on the machine that ran Dagster: {path}. Open it there, "
+            f"copy it (scp), or serve the reports folder ({self.folder}) and set "
+            f"{REPORTS_URL_ENV} to its address (make ui does both) for a link here."
+        )
 
     def _path(self, key: str) -> Path:
         path = (self.folder / key).resolve()
@@ -160,6 +198,36 @@ class S3ResultStore:
             raise InputError(f"{uri!r} is not an s3:// URI")
         answer = self._client.get_object(Bucket=parts.netloc, Key=parts.path.lstrip("/"))
         return answer["Body"].read()
+
+    def link(self, uri: str) -> str | None:
+        """The object's page in the S3 console: a stable link that carries no credential
+        (whoever opens it signs in with their own AWS account)."""
+        parts = urlsplit(uri)
+        if parts.scheme != "s3" or not parts.netloc:
+            return None
+        key = parts.path.lstrip("/")
+        return (
+            f"https://s3.console.aws.amazon.com/s3/object/{quote(parts.netloc)}"
+            f"?prefix={quote(key, safe='')}"
+        )
+
+    def download_link(self, uri: str, expires_s: int = PRESIGNED_SECONDS) -> str:
+        """A presigned GET URL of the object, valid ``expires_s`` seconds (SigV4 allows at
+        most 7 days): a download without an AWS account, for as long as it lasts."""
+        parts = urlsplit(uri)
+        return self._client.generate_presigned_url(
+            "get_object",
+            Params={"Bucket": parts.netloc, "Key": parts.path.lstrip("/")},
+            ExpiresIn=int(expires_s),
+        )
+
+    def how_to_open(self, uri: str) -> str:
+        """One sentence saying where the object is and how to get it, for the UI."""
+        days = PRESIGNED_SECONDS // 86400
+        return (
+            f"Stored in S3 as {uri}: 'report' opens it in the S3 console, 'download' is a "
+            f"presigned link valid {days} days from the run."
+        )
 
 
 def store_file(store: ResultStore, key: str, content: bytes, content_type: str) -> StoredFile:

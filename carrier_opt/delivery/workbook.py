@@ -59,7 +59,7 @@ class Column:
 
     field: str
     header: str
-    kind: str  # text | money | info_money (money, never totalled) | mb | int | ratio | ...
+    kind: str  # text | money | info_money / info_mb (prices and sizes, never totalled) | mb | ...
     width: float = 14
     note: str | None = None
 
@@ -68,6 +68,7 @@ _FORMATS = {
     "money": {"num_format": "#,##0.00"},
     "info_money": {"num_format": "#,##0.00"},
     "mb": {"num_format": "#,##0.000"},
+    "info_mb": {"num_format": "#,##0.000"},
     "int": {"num_format": "#,##0"},
     "ratio": {"num_format": "0.0000"},
     "percent": {"num_format": "0.00%"},
@@ -82,8 +83,9 @@ POOL_OVERAGE_SHARE_COLUMN = Column(
 STATISTICS_COLUMNS: tuple[Column, ...] = (
     Column("rate_plan", "Rate plan", "text", 22),
     Column("pooled", "Pooled", "bool", 8),
-    Column("base_rate", "Base rate (USD)", "money"),
-    Column("data_allowance_mb", "Allowance per SIM (MB)", "mb", 16),
+    # A plan's price and size per SIM: summing them over plans means nothing, so no total.
+    Column("base_rate", "Base rate (USD)", "info_money"),
+    Column("data_allowance_mb", "Allowance per SIM (MB)", "info_mb", 16),
     *(
         column
         for side, label in (("before", "before"), ("after", "after"))

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import Engine, select
 
 from carrier_opt import clock
 from carrier_opt.db.models import Base
 from carrier_opt.db.sync import sync_provider
 from carrier_opt.db.types import UtcDateTime, utc_now
+from carrier_opt.errors import ConfigurationError
 from carrier_opt.jasper.fake import FakeJasper
 from carrier_opt_tests.db.sync_support import add_fake_provider
 from carrier_opt_tests.jasper.support import client_for
@@ -61,3 +63,17 @@ def test_a_sync_under_a_pinned_clock_stamps_nothing_with_the_wall_clock(
     outside = [(name, value) for name, value in found
                if not PINNED <= value <= PINNED + timedelta(minutes=10)]  # fmt: skip
     assert outside == []
+
+
+def test_processes_that_cannot_be_patched_read_the_shift(monkeypatch):
+    monkeypatch.setenv(clock.SHIFT_ENV, "-86400")
+    moved = clock.now()
+    monkeypatch.delenv(clock.SHIFT_ENV)
+    assert abs((clock.now() - moved) - timedelta(days=1)) < timedelta(seconds=5)
+
+
+@pytest.mark.parametrize("raw", ["tomorrow", "nan", "inf", "1e20"])
+def test_a_bad_shift_is_one_clear_error(monkeypatch, raw):
+    monkeypatch.setenv(clock.SHIFT_ENV, raw)
+    with pytest.raises(ConfigurationError, match="CARRIER_OPT_CLOCK_SHIFT"):
+        clock.now()

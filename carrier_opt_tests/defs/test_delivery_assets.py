@@ -21,6 +21,7 @@ from moto.ses.models import ses_backends
 from sqlalchemy import select, update
 
 from carrier_opt.core.billing import BillingCycle, period_for_key
+from carrier_opt.core.money import usd_text
 from carrier_opt.db.models import (
     Device,
     OptimizationInstance,
@@ -245,7 +246,7 @@ def test_a_partition_stores_the_report_mails_it_and_sends_no_update_when_disable
     assert [a.get_filename() for a in attached] == [files[0].file_name]
     assert attached[0].get_content() == content
     body = mail.message.get_body(("plain",)).get_content()
-    assert f"{float(cents(instance.cost_after)):,.2f} USD" in body
+    assert usd_text(instance.cost_after) in body
     assert "http://dagster.example.com/runs/" in body
     # As the legacy results mail: the last syncs and the SIM count (issue 13, case 9).
     assert "Last device sync:   2026-" in body and "Last usage sync:    2026-" in body

@@ -12,6 +12,7 @@ import openpyxl
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import aliased
 
+from carrier_opt.core.money import usd_text
 from carrier_opt.db import customer_optimization
 from carrier_opt.db.customer_plans import assign_customer_rate_plans
 from carrier_opt.db.export import instance_tables
@@ -189,7 +190,7 @@ def test_mobility_report_per_group_one_mail_and_a_warning_for_a_group_over_its_l
     body = report_mail.message.get_body(("plain",)).get_content()
     assert "- Optimization group Phones:" in body and "exceed the group's limit of 2" in body
     for instance, _, _ in reports:
-        assert f"{float(cents(instance['cost_after'])):,.2f} USD" in body
+        assert usd_text(instance["cost_after"]) in body
 
     # The M2M alert path: a warnings mail naming the group over its limit and the SIMs left
     # out for their plan type.

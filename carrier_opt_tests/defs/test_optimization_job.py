@@ -19,6 +19,7 @@ from carrier_opt.db.models import (
 from carrier_opt.db.rate_plans import load_rate_plans
 from carrier_opt.defs.assets import optimization
 from carrier_opt.defs.checks import optimization_checks
+from carrier_opt.defs.failures import step_failure_text
 from carrier_opt.defs.partitions import partition_key
 from carrier_opt.jasper.fake import FakeJasper
 from carrier_opt_tests.db.sync_support import (
@@ -153,3 +154,9 @@ def test_a_period_never_synced_fails_with_its_message(fake_provider, database_ur
     assert "acme has no usage stored for billing period 2025-02" in str(
         failure.step_failure_data.error
     )
+    # The run page shows that sentence as the step failure (a dagster.Failure), not Dagster's
+    # "Error occurred while executing op" over a stack trace.
+    message, error_class = step_failure_text(failure.step_failure_data)
+    assert message.startswith("acme has no usage stored for billing period 2025-02: ")
+    assert "\n" not in message and error_class == "InputError"
+    assert "Error occurred while executing" not in str(failure.step_failure_data.error)

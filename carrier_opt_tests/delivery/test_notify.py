@@ -16,6 +16,7 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
 
 from carrier_opt.core.instance import DroppedPlan
+from carrier_opt.core.money import usd_text
 from carrier_opt.delivery.notify import (
     NotificationError,
     Recipients,
@@ -162,8 +163,8 @@ def test_smtp_delivers_every_kind_to_the_providers_recipients(migrated_engine, s
 
 def _check_success(message, data, workbook) -> None:
     body = message.get_body(("plain",)).get_content()
-    assert f"{data.cost_before:,.2f} USD" in body and f"{data.cost_after:,.2f} USD" in body
-    assert f"{data.saving:,.2f} USD" in body and "Lower bound" in body
+    assert usd_text(data.cost_before) in body and usd_text(data.cost_after) in body
+    assert usd_text(data.saving) in body and "Lower bound" in body
     assert "s3://reports/acme-2026-03.xlsx" in body
     (attachment,) = list(message.iter_attachments())
     assert attachment.get_filename() == "acme-2026-03.xlsx"

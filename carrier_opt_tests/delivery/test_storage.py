@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from urllib.parse import parse_qs, urlsplit
+
 import boto3
 import pytest
 from moto import mock_aws
@@ -9,6 +12,7 @@ from sqlalchemy import func, select
 
 from carrier_opt.db.models import OptimizationInstanceResultFile
 from carrier_opt.delivery.storage import (
+    REPORTS_URL_ENV,
     LocalResultStore,
     ResultStore,
     S3ResultStore,
@@ -88,3 +92,39 @@ def test_recording_a_result_file_twice_replaces_the_row(migrated_engine):
         row = connection.execute(select(table)).one()
     assert (row.storage_uri, row.size_bytes, row.sha256) == ("s3://b/r.xlsx", 20, "b" * 64)
     assert row.content is None and row.modified_at is not None
+
+
+def test_a_local_report_is_linked_when_the_folder_is_served(tmp_path, monkeypatch):
+    store = LocalResultStore(tmp_path)
+    uri = store.put("demo op/2026-11/report.xlsx", b"x", XLSX)
+    monkeypatch.delenv(REPORTS_URL_ENV, raising=False)
+    assert store.link(uri) is None  # a file:// URI is no link for a browser elsewhere
+    assert str(tmp_path / "demo op" / "2026-11" / "report.xlsx") in store.how_to_open(uri)
+    assert REPORTS_URL_ENV in store.how_to_open(uri)
+    monkeypatch.setenv(REPORTS_URL_ENV, "http://127.0.0.1:3001/")
+    assert store.link(uri) == "http://127.0.0.1:3001/demo%20op/2026-11/report.xlsx"
+    assert store.link((tmp_path.parent / "elsewhere.xlsx").as_uri()) is None
+
+
+def test_an_s3_report_links_the_console_and_a_presigned_download():
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket="reports")
+        store = S3ResultStore("reports", "carrier-opt", client=client)
+        uri = store.put("acme/2026-03/report.xlsx", b"x", XLSX)
+        assert store.link(uri) == (
+            "https://s3.console.aws.amazon.com/s3/object/reports"
+            "?prefix=carrier-opt%2Facme%2F2026-03%2Freport.xlsx"
+        )
+        asked_at = time.time()
+        download = urlsplit(store.download_link(uri))
+        assert download.path.endswith("/carrier-opt/acme/2026-03/report.xlsx")
+        query = parse_qs(download.query)
+        # SigV4 states the life in seconds, SigV2 the moment it ends: 7 days either way.
+        life = (
+            int(query["X-Amz-Expires"][0])
+            if "X-Amz-Expires" in query
+            else (int(query["Expires"][0]) - asked_at)
+        )
+        assert abs(life - 7 * 86400) < 120
+        assert "presigned link valid 7 days" in store.how_to_open(uri)

@@ -130,6 +130,9 @@ def test_report_totals_match_the_database_to_the_cent(migrated_engine, tmp_path)
 
     _, plans, plan_totals = table(workbook["Statistics"])
     assert [plan["Rate plan"] for plan in plans] == ["POOL_10MB", "POOL_100MB", "IND_20MB"]
+    # Prices and sizes per SIM are not summed over plans (issue 15): their totals are empty.
+    assert plan_totals["Base rate (USD)"] is None
+    assert plan_totals["Allowance per SIM (MB)"] is None
     for side in ("before", "after"):
         assert sum(cents(p[f"Cost {side} (USD)"]) for p in plans) == cents(
             summary[f"Cost {side} (USD)"]

@@ -26,6 +26,7 @@ from carrier_opt.defs.assets.delivery import (
     store_report,
 )
 from carrier_opt.defs.assets.kind_delivery import store_mobility_reports
+from carrier_opt.defs.failures import operator_failures
 from carrier_opt.defs.partitions import provider_and_period, provider_period_partitions
 from carrier_opt.defs.resources import (
     DatabaseResource,
@@ -76,6 +77,7 @@ def deliver_approved_push(
 
 
 @dg.asset(group_name=GROUP, partitions_def=provider_period_partitions, kinds={"jasper"})
+@operator_failures
 def approved_rate_plan_push(
     context: dg.AssetExecutionContext,
     config: ApprovalConfig,

@@ -45,6 +45,7 @@ from carrier_opt.defs.assets.optimization import (
     clock,
     run_ended,
 )
+from carrier_opt.defs.failures import operator_failures
 from carrier_opt.defs.partitions import provider_period_partitions
 from carrier_opt.defs.resources import DatabaseResource, PlatformProgress
 from carrier_opt.errors import CarrierOptError
@@ -55,6 +56,7 @@ CUSTOMER_PLAN_COLUMNS = ("current_customer_rate_plan_id", "assigned_customer_rat
 
 @dg.asset(group_name=GROUP, partitions_def=provider_period_partitions, kinds={"pandas"})
 @_guarded
+@operator_failures
 def customer_rate_pools(
     context: dg.AssetExecutionContext, database: DatabaseResource, progress: PlatformProgress
 ) -> dg.MaterializeResult:
@@ -110,6 +112,7 @@ def customer_rate_pools(
 
 @dg.asset(group_name=GROUP, partitions_def=provider_period_partitions, deps=[customer_rate_pools])
 @_guarded
+@operator_failures
 def customer_winning_assignments(
     context: dg.AssetExecutionContext,
     database: DatabaseResource,

@@ -36,6 +36,7 @@ from carrier_opt.db.models import (
 from carrier_opt.db.providers import load_provider
 from carrier_opt.db.sync_facts import sync_facts
 from carrier_opt.defs.assets import optimization
+from carrier_opt.defs.failures import operator_failures, step_failure_text
 from carrier_opt.defs.partitions import (
     BILLING_PERIOD,
     SERVICE_PROVIDER,
@@ -68,6 +69,8 @@ from carrier_opt.delivery.report_data import (
 )
 from carrier_opt.delivery.storage import (
     OPTIMIZATION_REPORT,
+    ResultStore,
+    S3ResultStore,
     StoredFile,
     record_result_file,
     report_file_name,
@@ -104,6 +107,7 @@ class _Delivery:
     deps=[optimization.winning_assignments],
     kinds={"jasper"},
 )
+@operator_failures
 def rate_plan_updates(
     context: dg.AssetExecutionContext,
     database: DatabaseResource,
@@ -135,6 +139,7 @@ def rate_plan_updates(
     deps=[rate_plan_updates],
     kinds={"excel"},
 )
+@operator_failures
 def optimization_report(
     context: dg.AssetExecutionContext, database: DatabaseResource, result_store: ResultStoreResource
 ) -> dg.MaterializeResult:
@@ -144,10 +149,12 @@ def optimization_report(
     delivery = _delivery(context, engine)
     stored = store_report(engine, result_store, delivery)
     context.log.info("optimization report stored at %s", stored.uri)
-    return dg.MaterializeResult(metadata=_report_metadata(context, engine, delivery, stored))
+    metadata = _report_metadata(context, engine, delivery, stored)
+    return dg.MaterializeResult(metadata=metadata | file_links(result_store.store(), stored.uri))
 
 
 @dg.asset(group_name=GROUP, partitions_def=provider_period_partitions, deps=[optimization_report])
+@operator_failures
 def notifications(
     context: dg.AssetExecutionContext,
     database: DatabaseResource,
@@ -384,6 +391,22 @@ def _recipients(engine: Engine, provider_id: int) -> Recipients:
         return notification_recipients(connection, provider_id)
 
 
+def file_links(store: ResultStore, uri: str) -> dict:
+    """How to open a stored file from the UI: ``report`` links it when a browser can open it
+    (the reports folder served by ``make ui``, the S3 console), else shows its path;
+    ``download`` is a presigned link on S3; ``how_to_open`` says it in one sentence."""
+    link = store.link(uri)
+    parts = urlsplit(uri)
+    shown = dg.MetadataValue.path(unquote(parts.path)) if parts.scheme == "file" else uri
+    metadata: dict = {
+        "report": dg.MetadataValue.url(link) if link else shown,
+        "how_to_open": store.how_to_open(uri),
+    }
+    if isinstance(store, S3ResultStore):
+        metadata["download"] = dg.MetadataValue.url(store.download_link(uri))
+    return metadata
+
+
 def _report_metadata(
     context: dg.AssetExecutionContext, engine: Engine, delivery: _Delivery, stored: StoredFile
 ) -> dict:
@@ -398,14 +421,7 @@ def _report_metadata(
             "report totals %s/%s differ from the database's %s/%s",
             data.cost_before, data.cost_after, db_before, db_after,
         )  # fmt: skip
-    parts = urlsplit(stored.uri)
-    link = (
-        dg.MetadataValue.path(unquote(parts.path))
-        if parts.scheme == "file"
-        else dg.MetadataValue.url(stored.uri)
-    )
     return {
-        "report": link,
         "storage_uri": stored.uri,
         "size_bytes": stored.size,
         "sha256": stored.sha256,
@@ -535,9 +551,9 @@ def _failure_of(context: dg.RunFailureSensorContext) -> tuple[str, str, str | No
     """(failed step, its error with the user code's traceback, the error's class name) of a
     failed run."""
     for event in context.get_step_failure_events():
-        error = event.step_failure_data.error
-        if error is not None:
-            cause = error.cause or error
-            return event.step_key or "(unknown step)", cause.to_string(), cause.cls_name
+        failure = event.step_failure_data
+        if failure.error is not None or failure.user_failure_data is not None:
+            message, error_class = step_failure_text(failure)
+            return event.step_key or "(unknown step)", message, error_class
     message = context.failure_event.message or "the run failed (see the Dagster logs)"
     return "(run)", message, None

@@ -45,6 +45,7 @@ from carrier_opt.defs.assets.delivery import (
     push_run,
     session_ends_here,
 )
+from carrier_opt.defs.failures import operator_failures
 from carrier_opt.defs.jobs import CUSTOMER_JOB_NAME
 from carrier_opt.defs.partitions import provider_and_period, provider_period_partitions
 from carrier_opt.defs.resources import (
@@ -116,6 +117,7 @@ class _InstanceReport:
     deps=[mobility.mobility_winning_assignments],
     kinds={"jasper"},
 )
+@operator_failures
 def mobility_rate_plan_updates(
     context: dg.AssetExecutionContext,
     database: DatabaseResource,
@@ -167,6 +169,7 @@ def mobility_rate_plan_updates(
     deps=[mobility_rate_plan_updates],
     kinds={"excel"},
 )
+@operator_failures
 def mobility_report(
     context: dg.AssetExecutionContext,
     database: DatabaseResource,
@@ -198,7 +201,7 @@ def mobility_report(
     ]
     return dg.MaterializeResult(
         metadata={
-            "files": dg.MetadataValue.json({r.file_name: r.stored.uri for r in reports}),
+            "files": dg.MetadataValue.json(_file_links(result_store, reports)),
             "recipients": len(recipients.everyone),
             "sent": ", ".join(sent) or "none",
             "warnings": _warning_count(warnings),
@@ -214,6 +217,7 @@ def mobility_report(
     deps=[customer.customer_winning_assignments],
     kinds={"excel"},
 )
+@operator_failures
 def customer_reports(
     context: dg.AssetExecutionContext,
     database: DatabaseResource,
@@ -273,7 +277,7 @@ def customer_reports(
         )
     return dg.MaterializeResult(
         metadata={
-            "files": dg.MetadataValue.json({r.file_name: r.stored.uri for r in reports}),
+            "files": dg.MetadataValue.json(_file_links(result_store, reports)),
             "mails_sent": sum(1 for mail in mails.values() if mail["sent"]),
             "recipients": len({a for mail in mails.values() for a in mail["recipients"]}),
             "totals_match_database": all(r.matches_database for r in reports),
@@ -491,3 +495,10 @@ def _float(value) -> float | None:
 
 def _money(amount: float | None) -> str:
     return usd_text(amount)
+
+
+def _file_links(result_store: ResultStoreResource, reports) -> dict[str, str]:
+    """Each workbook's browser link (the served reports folder, the S3 console), else its
+    storage URI, by file name."""
+    store = result_store.store()
+    return {r.file_name: store.link(r.stored.uri) or r.stored.uri for r in reports}

@@ -29,6 +29,7 @@ from carrier_opt.defs.assets.optimization import (
     close_session_unless_pushed,
     device_usage,
 )
+from carrier_opt.defs.failures import operator_failures
 from carrier_opt.defs.partitions import provider_period_partitions
 from carrier_opt.defs.resources import DatabaseResource, PlatformProgress
 
@@ -37,6 +38,7 @@ GROUP = "mobility"
 
 @dg.asset(group_name=GROUP, partitions_def=provider_period_partitions, deps=[device_usage])
 @_guarded
+@operator_failures
 def mobility_devices(
     context: dg.AssetExecutionContext, database: DatabaseResource
 ) -> dg.MaterializeResult:
@@ -77,6 +79,7 @@ def mobility_devices(
 
 @dg.asset(group_name=GROUP, partitions_def=provider_period_partitions, deps=[mobility_devices])
 @_guarded
+@operator_failures
 def mobility_winning_assignments(
     context: dg.AssetExecutionContext,
     database: DatabaseResource,

@@ -24,6 +24,7 @@ from carrier_opt.db.models import RunStatus
 from carrier_opt.db.providers import load_provider
 from carrier_opt.db.sync import sync_provider
 from carrier_opt.defs.assets.instance_solver import CURRENT, price_queues, queue_sequences
+from carrier_opt.defs.failures import operator_failures
 from carrier_opt.defs.partitions import (
     launched_partition,
     provider_period_partitions,
@@ -110,6 +111,7 @@ def _guarded(fn):
 
 @dg.asset(group_name=GROUP, partitions_def=provider_period_partitions, kinds={"jasper"})
 @_guarded
+@operator_failures
 def staged_devices(
     context: dg.AssetExecutionContext,
     database: DatabaseResource,
@@ -191,6 +193,7 @@ def _sync_logger(context: dg.AssetExecutionContext):
 
 @dg.asset(group_name=GROUP, partitions_def=provider_period_partitions, deps=[staged_devices])
 @_guarded
+@operator_failures
 def device_usage(
     context: dg.AssetExecutionContext, database: DatabaseResource
 ) -> dg.MaterializeResult:
@@ -216,6 +219,7 @@ def device_usage(
 
 @dg.asset(group_name=GROUP, partitions_def=provider_period_partitions, deps=[device_usage])
 @_guarded
+@operator_failures
 def comm_groups(
     context: dg.AssetExecutionContext, database: DatabaseResource
 ) -> dg.MaterializeResult:
@@ -255,6 +259,7 @@ def comm_groups(
 
 @dg.asset(group_name=GROUP, partitions_def=provider_period_partitions, deps=[comm_groups])
 @_guarded
+@operator_failures
 def rate_plan_permutations(
     context: dg.AssetExecutionContext, database: DatabaseResource, progress: PlatformProgress
 ) -> dg.MaterializeResult:
@@ -283,6 +288,7 @@ def rate_plan_permutations(
     group_name=GROUP, partitions_def=provider_period_partitions, deps=[rate_plan_permutations]
 )
 @_guarded
+@operator_failures
 def queue_results(
     context: dg.AssetExecutionContext,
     database: DatabaseResource,
@@ -325,6 +331,7 @@ def queue_results(
 
 @dg.asset(group_name=GROUP, partitions_def=provider_period_partitions, deps=[queue_results])
 @_guarded
+@operator_failures
 def winning_assignments(
     context: dg.AssetExecutionContext, database: DatabaseResource, progress: PlatformProgress
 ) -> dg.MaterializeResult:

@@ -15,6 +15,7 @@ from carrier_opt import clock as system_clock
 from carrier_opt.db.providers import load_provider
 from carrier_opt.defs.assets import optimization
 from carrier_opt.defs.assets.approval import GROUP
+from carrier_opt.defs.failures import operator_failures
 from carrier_opt.defs.partitions import (
     partition_key,
     provider_and_period,
@@ -28,6 +29,7 @@ CHECK_JOB_NAME = "check_rate_plan_pushes"
 
 
 @dg.asset(group_name=GROUP, partitions_def=provider_period_partitions, kinds={"jasper"})
+@operator_failures
 def rate_plan_push_checks(
     context: dg.AssetExecutionContext,
     database: DatabaseResource,

@@ -3,6 +3,7 @@
 import dagster as dg
 
 from carrier_opt.db import migrate
+from carrier_opt.defs.failures import operator_failures
 from carrier_opt.defs.resources import DatabaseResource
 
 
@@ -15,6 +16,7 @@ from carrier_opt.defs.resources import DatabaseResource
     ),
     kinds={"sqlalchemy"},
 )
+@operator_failures
 def database_schema(
     context: dg.AssetExecutionContext, database: DatabaseResource
 ) -> dg.MaterializeResult:

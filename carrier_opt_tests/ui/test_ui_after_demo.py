@@ -1,0 +1,74 @@
+"""Issue 15's acceptance: after `make demo`, `make ui` runs what an operator launches.
+
+Real processes on loopback, as `make ui` starts them: the demo carriers (`carrier-opt
+demo-carriers`), `dagster-daemon` and `dagster-webserver` on a DAGSTER_HOME with the
+repository's dagster.yaml, the demo's credentials from the `demo.env` it wrote. Through the
+GraphQL API the UI uses: a partition run, a backfill of two past periods (stored by the demo)
+and a tick of the billing-window sensor all succeed.
+
+The clock of every process is moved to the 25th of the current month, 12:00 UTC
+(``CARRIER_OPT_CLOCK_SHIFT``), inside the demo providers' billing window whatever day the
+test runs on; the month stays the real one, so Dagster's own partitions (which read the
+machine's clock) still hold it.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from carrier_opt import demo
+from carrier_opt.defs.jobs import MOBILITY_JOB_NAME, OPTIMIZE_JOB_NAME
+from carrier_opt.defs.sensors import SENSOR_NAME
+from carrier_opt_tests.ui.support import (
+    demo_and_ui,
+    finished_run,
+    finished_runs,
+    partition,
+    partition_tags,
+    wait_for,
+)
+
+DEVICES, MOBILITY_DEVICES = 400, 300
+RUN_TIMEOUT_S = 600
+
+
+@pytest.mark.ui
+def test_after_make_demo_the_ui_runs_a_partition_a_backfill_and_the_sensor(
+    database_url, tmp_path, monkeypatch
+):
+    operator = demo.DEMO_PROVIDER
+    with demo_and_ui(tmp_path, database_url, DEVICES, MOBILITY_DEVICES, monkeypatch.setenv) as up:
+        assert sum("SIMs stored" in line for line in up.demo_lines) == 6
+        ui, period, past = up.ui, up.period, up.past
+        run_id = ui.launch_partition_run(
+            OPTIMIZE_JOB_NAME, partition(period, operator), partition_tags(period, operator)
+        )
+        backfill = ui.launch_backfill(
+            f"{OPTIMIZE_JOB_NAME}_partition_set", [partition(p, operator) for p in past[:2]]
+        )
+        ui.start_sensor(SENSOR_NAME)
+        launched = wait_for("the partition run", lambda: finished_run(ui, run_id), RUN_TIMEOUT_S, 3)
+        backfilled = wait_for(
+            "the backfill's two runs",
+            lambda: finished_runs(ui, {"dagster/backfill": backfill}, 2),
+            RUN_TIMEOUT_S,
+            3,
+        )
+        sensed = wait_for(
+            "the sensor's runs",
+            lambda: finished_runs(ui, {"dagster/sensor_name": SENSOR_NAME}, 2),
+            RUN_TIMEOUT_S,
+            3,
+        )
+        failed = {run["runId"]: ui.failure(run["runId"])
+                  for run in [launched, *backfilled, *sensed]
+                  if run["status"] != "SUCCESS"}  # fmt: skip
+        assert failed == {}
+    assert sorted(run["tags"]["dagster/partition"] for run in backfilled) == sorted(
+        partition(p, operator) for p in past[:2]
+    )
+    sensor_runs = {run["tags"]["dagster/partition"]: run["jobName"] for run in sensed}
+    assert sensor_runs == {
+        partition(period, operator): OPTIMIZE_JOB_NAME,
+        partition(period, demo.MOBILITY_PROVIDER): MOBILITY_JOB_NAME,
+    }
