@@ -184,6 +184,18 @@ class GraphQL:
             id=run_id,
         )["runOrError"]
 
+    def refusal(self, run_id: str) -> tuple[str, set[str], str]:
+        """(status, the kinds of its events, the run failure's message) of a run."""
+        data = self(
+            """query Refusal($id: ID!) { runOrError(runId: $id) { ... on Run { status } }
+                logsForRun(runId: $id) { ... on EventConnection { events {
+                __typename ... on RunFailureEvent { message } } } } }""",
+            id=run_id,
+        )
+        events = data["logsForRun"].get("events", [])
+        message = next((e["message"] for e in events if e["__typename"] == "RunFailureEvent"), "")
+        return data["runOrError"]["status"], {e["__typename"] for e in events}, message
+
     def failure(self, run_id: str) -> str:
         """The first step failure's message of a run (to say why a test failed)."""
         data = self(

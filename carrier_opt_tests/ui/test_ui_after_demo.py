@@ -47,6 +47,20 @@ def test_after_make_demo_the_ui_runs_a_partition_a_backfill_and_the_sensor(
             f"{OPTIMIZE_JOB_NAME}_partition_set", [partition(p, operator) for p in past[:2]]
         )
         ui.start_sensor(SENSOR_NAME)
+        # The M2M job offered for the mobility provider: refused before the run starts.
+        mobility = demo.MOBILITY_PROVIDER
+        mistaken = ui.launch_partition_run(
+            OPTIMIZE_JOB_NAME, partition(period, mobility), partition_tags(period, mobility)
+        )
+        status, events, message = ui.refusal(mistaken)
+        assert status == "FAILURE"
+        # Never queued, never started: no run process, no step.
+        assert not events & {"RunEnqueuedEvent", "RunStartingEvent", "RunStartEvent"}
+        assert not any(kind.startswith("ExecutionStep") for kind in events)
+        assert message == (
+            f"Launch refused: {mobility} is a mobility fleet: launch {MOBILITY_JOB_NAME} for "
+            f"it, not {OPTIMIZE_JOB_NAME}"
+        )
         launched = wait_for("the partition run", lambda: finished_run(ui, run_id), RUN_TIMEOUT_S, 3)
         backfilled = wait_for(
             "the backfill's two runs",

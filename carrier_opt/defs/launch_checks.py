@@ -1,0 +1,106 @@
+"""Mistaken launches refused before the run starts.
+
+Dagster accepts any launch of a partitioned job: a run without a partition, a key with its
+halves swapped, a provider typed into "Add partition" that does not exist, an M2M job launched
+for a mobility provider, "Latest" picking a period that has not started. Each used to start a
+run process that then failed in its first step. :class:`CheckedRunCoordinator` (configured in
+``dagster.yaml``) is Dagster's queued run coordinator plus one check at submission: a run that
+cannot succeed is marked failed at once, its one-line reason on the run page, and is never
+queued or launched. It applies to every way a run is submitted: the launchpad, GraphQL, the
+sensors and backfills.
+
+When the database cannot be read the launch is let through (its first step then says why):
+the check must never stop a deployment that works.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import datetime
+from functools import lru_cache
+
+from dagster import DagsterRun, DagsterRunStatus, QueuedRunCoordinator
+from dagster._core.run_coordinator import SubmitRunContext
+from sqlalchemy import Engine
+
+from carrier_opt import clock
+from carrier_opt.core.billing import period_containing, period_for_key
+from carrier_opt.db.engine import make_engine, resolve_database_url
+from carrier_opt.db.providers import load_provider
+from carrier_opt.defs.partitions import launched_partition
+from carrier_opt.errors import CarrierOptError, DatabaseError
+
+log = logging.getLogger(__name__)
+
+PARTITION_TAG = "dagster/partition"
+
+FLEET_OF_JOB: Mapping[str, str | None] = {
+    "optimize_billing_period": "m2m",
+    "optimize_mobility_period": "mobility",
+    "optimize_customer_period": None,  # customer plans exist for both fleets
+    "push_approved_changes": None,
+}
+"""The jobs partitioned by service provider × billing period, and the fleet each needs."""
+
+JOB_FOR_FLEET = {"m2m": "optimize_billing_period", "mobility": "optimize_mobility_period"}
+A_FLEET = {"m2m": "an M2M", "mobility": "a mobility"}
+
+
+def launch_problem(
+    job_name: str, tags: Mapping[str, str], engine: Engine, now: datetime
+) -> str | None:
+    """Why a launch of ``job_name`` with ``tags`` cannot succeed (one line), or None."""
+    if job_name not in FLEET_OF_JOB:
+        return None
+    try:
+        provider_name, period_key = launched_partition(tags.get(PARTITION_TAG))
+        with engine.connect() as connection:
+            provider = load_provider(connection, provider_name)
+        period = period_for_key(provider.cycle, period_key)
+    except DatabaseError:
+        raise
+    except CarrierOptError as exc:
+        return str(exc)
+    needed = FLEET_OF_JOB[job_name]
+    if needed is not None and provider.fleet != needed:
+        return (
+            f"{provider.name} is {A_FLEET.get(provider.fleet, provider.fleet)} fleet: launch "
+            f"{JOB_FOR_FLEET.get(provider.fleet, 'its own job')} for it, not {job_name}"
+        )
+    if period.start > now:
+        current = period_containing(provider.cycle, now).key
+        starts = period.start.astimezone(provider.cycle.zone).strftime("%Y-%m-%d %H:%M %Z")
+        return (
+            f"{provider.name}'s billing period {period.key} has not started (it starts "
+            f"{starts}): launch a started period, e.g. the current one, {current}"
+        )
+    return None
+
+
+@lru_cache(maxsize=4)
+def _engine(url: str) -> Engine:
+    """One engine per database URL for the process (the webserver, the daemon)."""
+    return make_engine(url)
+
+
+class CheckedRunCoordinator(QueuedRunCoordinator):
+    """The queued run coordinator (same configuration), refusing mistaken launches at once."""
+
+    def submit_run(self, context: SubmitRunContext) -> DagsterRun:
+        run = context.dagster_run
+        if run.status == DagsterRunStatus.NOT_STARTED:
+            problem = self._problem(run)
+            if problem is not None:
+                self._instance.report_run_failed(run, message=f"Launch refused: {problem}")
+                refused = self._instance.get_run_by_id(run.run_id)
+                return refused or run
+        return super().submit_run(context)
+
+    def _problem(self, run: DagsterRun) -> str | None:
+        try:
+            engine = _engine(resolve_database_url(None))
+            return launch_problem(run.job_name, run.tags, engine, clock.now())
+        except Exception as exc:  # the database is down or misconfigured: let the run say it
+            log.warning("launch check skipped for run %s: %s", run.run_id, exc)
+            return None
