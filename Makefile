@@ -13,7 +13,7 @@ HOST ?= 127.0.0.1
 PORT ?= 3000
 REPORTS_PORT ?= 3001
 
-.PHONY: install test test-reliability test-clock lint format demo ui ui-screenshots ddl clean
+.PHONY: install test test-reliability test-clock lint format demo ui ui-check ui-screenshots ddl clean
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "Python 3.11 or newer is needed (set PYTHON=...)" >&2; exit 1; }
@@ -51,6 +51,11 @@ demo: $(STAMP)
 	@mkdir -p "$(UI_DAGSTER_HOME)"
 	@test -f "$(UI_DAGSTER_HOME)/dagster.yaml" || cp dagster.yaml "$(UI_DAGSTER_HOME)/dagster.yaml"
 	DAGSTER_HOME="$(UI_DAGSTER_HOME)" $(BIN)/carrier-opt demo
+
+# Against a running `make ui` (after `make demo`): a partition run, a backfill of two past
+# periods and the sensor, launched through Dagster's GraphQL API as the UI does; waits for them.
+ui-check: $(STAMP)
+	$(BIN)/python -m carrier_opt_tests.ui.check --port $(PORT)
 
 # Screenshots of the UI after the demo, by Debian's headless chromium (apt-get install chromium),
 # into docs/screenshots/ (the README shows them). Starts its own demo + UI on free ports.

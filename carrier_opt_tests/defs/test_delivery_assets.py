@@ -9,7 +9,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import boto3
 import dagster as dg
@@ -34,6 +34,7 @@ from carrier_opt.db.models import (
 )
 from carrier_opt.db.providers import load_provider
 from carrier_opt.defs.assets import delivery, optimization
+from carrier_opt.defs.failures import step_failure_text
 from carrier_opt.defs.partitions import partition_key
 from carrier_opt.defs.resources import (
     DatabaseResource,
@@ -378,7 +379,13 @@ def test_s3_store_and_ses_deliver_the_report(fake_provider, migrated_engine, dat
         body = boto3.client("s3", region_name="us-east-1").get_object(Bucket="reports", Key=key)
         content = body["Body"].read()
         assert len(content) == files[0].size_bytes
-        assert metadata(result, "optimization_report")["report"] == uri
+        report = metadata(result, "optimization_report")
+        assert report["storage_uri"] == uri
+        # The UI links the S3 console page (no credential in it) and a presigned download.
+        assert report["report"] == (
+            "https://s3.console.aws.amazon.com/s3/object/reports?prefix=" + quote(key, safe="")
+        )
+        assert key in report["download"] and "presigned link valid 7 days" in report["how_to_open"]
         sent = ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sent_messages
     success = [m for m in sent if b"X-Carrier-Opt-Kind: success" in m.raw_data.encode()]
     assert len(success) == 1
@@ -418,8 +425,10 @@ def test_a_failed_run_mails_its_diagnostics_with_the_run_link(
     assert "FAILED acme 2025-02" in mail.message["Subject"]
     body = mail.message.get_content()
     failure = result.get_step_failure_events()[0]
-    error = failure.step_failure_data.error.cause or failure.step_failure_data.error
-    assert error.message.splitlines()[0] in body  # the user's error, not Dagster's wrapper
+    message, error_class = step_failure_text(failure.step_failure_data)
+    assert error_class == "InputError"
+    assert message.splitlines()[0] in body  # the operator's sentence, not Dagster's wrapper
+    assert "dagster._core" not in body
     assert f"http://dagster.example.com/runs/{result.run_id}" in body
     assert f"The step {failure.step_key!r} failed for acme 2025-02" in body
 
