@@ -215,10 +215,10 @@ def _split_ties(
     With ``base`` (an assignment), every SIM may also keep its plan there: the LP then starts
     from that answer and only improves what the ties allow.
     """
+    if reduced.shape[0] // 3 > MAX_TIE_PAIRS and reduced.shape[1] > 1:
+        return _split_crowded_ties(instance, pieces, reduced, run, base)
     start = np.argmin(reduced, axis=1).astype(np.int64)
     excess = reduced - reduced.min(axis=1, keepdims=True)
-    if len(start) // 3 > MAX_TIE_PAIRS and reduced.shape[1] > 1:
-        return _split_crowded_ties(instance, pieces, reduced, run, base)
     keep = excess <= _tie_threshold(excess, pieces.movable)
     if base is not None:
         start = base.copy()
