@@ -208,19 +208,66 @@ class GraphQL:
         return "; ".join(f"{e['stepKey']}: {e['error']['message']}" for e in failures) or "?"
 
 
-def moved_clock() -> tuple[float, str, list[str]]:
-    """(shift in seconds, current period, the three previous periods, newest first) of a clock
-    moved to the 25th of the current month, 12:00 UTC: inside the demo providers' billing
-    window whatever day it is, and in the real month, so Dagster's own partitions (which read
-    the machine's clock) still hold it."""
-    real = datetime.now(UTC)
+def real_clock_env(env: Mapping[str, str]) -> dict[str, str]:
+    """``env`` without libfaketime (``LD_PRELOAD`` entry, ``FAKETIME*`` settings).
+
+    Under `faketime` (``make test-clock``) the Dagster daemon's loops stall on the faked
+    clock, so the deployment's processes run on the machine's real clock and get their moved
+    "now" from ``CARRIER_OPT_CLOCK_SHIFT`` alone, computed against that real clock."""
+    clean = {k: v for k, v in env.items() if not k.startswith(("FAKETIME", "DONT_FAKE"))}
+    preload = [part for part in clean.get("LD_PRELOAD", "").split() if "faketime" not in part]
+    if preload:
+        clean["LD_PRELOAD"] = " ".join(preload)
+    else:
+        clean.pop("LD_PRELOAD", None)
+    return clean
+
+
+def real_now(env: Mapping[str, str]) -> datetime:
+    """The machine's real clock, read by a child without libfaketime (the test process's own
+    clock may be faked)."""
+    answer = subprocess.run(
+        [sys.executable, "-c", "import time; print(time.time())"],
+        env=real_clock_env(env),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return datetime.fromtimestamp(float(answer.stdout), UTC)
+
+
+@dataclass(frozen=True)
+class MovedClock:
+    """Every clock of the deployment moved to the 25th of the real current month, 12:00 UTC:
+    inside the demo providers' billing window whatever day it is, and in the real month, so
+    Dagster's own partitions (which read the machine's clock) still hold it.
+
+    ``here`` is the shift for this (test) process, whose clock libfaketime may fake;
+    ``children`` the shift for the deployment's processes, which run on the real clock."""
+
+    here: float
+    children: float
+    period: str
+    past: list[str]  # the three previous periods, newest first
+
+
+def moved_clock(env: Mapping[str, str]) -> MovedClock:
+    """The shifts and periods of :class:`MovedClock`, read from the real and this process's
+    clocks."""
+    real = real_now(env)
+    mine = datetime.now(UTC)
     target = real.replace(day=25, hour=12, minute=0, second=0, microsecond=0)
     year, month = target.year, target.month
     past = []
     for _ in range(3):
         year, month = (year, month - 1) if month > 1 else (year - 1, 12)
         past.append(f"{year:04d}-{month:02d}")
-    return (target - real).total_seconds(), target.strftime("%Y-%m"), past
+    return MovedClock(
+        here=(target - mine).total_seconds(),
+        children=(target - real).total_seconds(),
+        period=target.strftime("%Y-%m"),
+        past=past,
+    )
 
 
 @dataclass(frozen=True)
@@ -247,7 +294,7 @@ def demo_and_ui(
 
     ``set_env`` sets this process's environment (``monkeypatch.setenv`` in tests): the demo
     runs in this process, against the carriers `make ui` serves."""
-    shift, period, past = moved_clock()
+    moved = moved_clock(os.environ)
     home = folder / "home"
     ports = (free_port(), free_port())
     web_port = free_port()
@@ -255,14 +302,14 @@ def demo_and_ui(
         "CARRIER_OPT_HOME": str(home),
         "DAGSTER_HOME": str(dagster_home(home / "dagster_home")),
         "CARRIER_OPT_DATABASE_URL": database_url,
-        SHIFT_ENV: f"{shift:.0f}",
+        SHIFT_ENV: f"{moved.here:.0f}",
         demo.PORTS_ENV: f"{ports[0]},{ports[1]}",
     }
     if reports_url:
         settings["CARRIER_OPT_REPORTS_URL"] = reports_url
     for key, value in settings.items():
         set_env(key, value)
-    env = {**os.environ, **settings}
+    env = real_clock_env({**os.environ, **settings, SHIFT_ENV: f"{moved.children:.0f}"})
     env.pop(demo.USERNAME_ENV, None)
     env.pop(demo.API_KEY_ENV, None)
     carriers = [str(BIN / "carrier-opt"), "demo-carriers", "--devices", str(devices),
@@ -283,7 +330,7 @@ def demo_and_ui(
         ):
             ui = GraphQL(web_port)
             wait_for("the code location to load", ui.load_repository, 180, every_s=2)
-            yield Deployment(ui, f"http://127.0.0.1:{web_port}", period, past, lines)
+            yield Deployment(ui, f"http://127.0.0.1:{web_port}", moved.period, moved.past, lines)
 
 
 def partition(period: str, provider: str) -> str:
