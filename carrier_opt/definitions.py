@@ -10,22 +10,27 @@ from carrier_opt.defs.assets.mobility import mobility_assets
 from carrier_opt.defs.assets.optimization import optimization_assets
 from carrier_opt.defs.assets.push_checks import push_check_assets, push_check_sensor
 from carrier_opt.defs.assets.schema import database_schema
+from carrier_opt.defs.assets.sync import sync_assets, sync_checks
 from carrier_opt.defs.checks import optimization_checks
 from carrier_opt.defs.jobs import (
     check_rate_plan_pushes,
+    check_sync_freshness,
     optimize_billing_period,
     optimize_customer_period,
     optimize_mobility_period,
     push_approved_changes,
     setup_database,
+    sync_carrier_data,
 )
 from carrier_opt.defs.kind_checks import customer_checks, mobility_checks
 from carrier_opt.defs.resources import resources_for
+from carrier_opt.defs.schedules import daily_sync_schedule, sync_freshness_schedule
 from carrier_opt.defs.sensors import billing_window_sensor
 
 defs = dg.Definitions(
     assets=[
         database_schema,
+        *sync_assets,
         *optimization_assets,
         *delivery_assets,
         *mobility_assets,
@@ -35,7 +40,7 @@ defs = dg.Definitions(
         *approval_assets,
         *push_check_assets,
     ],
-    asset_checks=[*optimization_checks, *mobility_checks, *customer_checks],
+    asset_checks=[*sync_checks, *optimization_checks, *mobility_checks, *customer_checks],
     jobs=[
         setup_database,
         optimize_billing_period,
@@ -43,7 +48,10 @@ defs = dg.Definitions(
         optimize_customer_period,
         push_approved_changes,
         check_rate_plan_pushes,
+        sync_carrier_data,
+        check_sync_freshness,
     ],
+    schedules=[daily_sync_schedule, sync_freshness_schedule],
     sensors=[billing_window_sensor, *delivery_sensors, push_check_sensor],
     resources=resources_for(),
 )

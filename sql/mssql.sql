@@ -1280,6 +1280,16 @@ UPDATE alembic_version SET version_num='0009' WHERE alembic_version.version_num 
 
 GO
 
+-- Running upgrade 0009 -> 0010
+
+ALTER TABLE [ServiceProvider] ADD daily_sync_hour_local INTEGER NOT NULL DEFAULT '2';
+
+GO
+
+UPDATE alembic_version SET version_num='0010' WHERE alembic_version.version_num = '0009';
+
+GO
+
 COMMIT;
 
 GO

@@ -966,3 +966,9 @@ ALTER TABLE "JasperCustomerRatePlan" ADD COLUMN plan_family VARCHAR(255);
 
 UPDATE alembic_version SET version_num='0009' WHERE alembic_version.version_num = '0008';
 
+-- Running upgrade 0009 -> 0010
+
+ALTER TABLE "ServiceProvider" ADD COLUMN daily_sync_hour_local INTEGER DEFAULT '2' NOT NULL;
+
+UPDATE alembic_version SET version_num='0010' WHERE alembic_version.version_num = '0009';
+

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import click
 
 from carrier_opt.commands.options import database_url_option
-from carrier_opt.errors import DatabaseError, InputError
+from carrier_opt.errors import CarrierOptError, DatabaseError, InputError
 
 if TYPE_CHECKING:  # heavy imports stay out of the command line's start-up
     from sqlalchemy import Engine
@@ -98,6 +98,13 @@ def provider() -> None:
     default=None,
     help="Local hour from which the last day of the cycle runs hourly.",
 )
+@click.option(
+    "--daily-sync-hour",
+    type=click.IntRange(0, 23),
+    default=2,
+    show_default=True,
+    help="Local hour at which the daily_sync schedule syncs the provider's SIMs and usage.",
+)
 @click.option("--account-id", default=None, help="Jasper account id to restrict searches to.")
 @click.option(
     "--fleet",
@@ -106,6 +113,15 @@ def provider() -> None:
     show_default=True,
     help="m2m: IoT SIMs optimized per communication group; mobility: phones and tablets "
     "optimized per optimization group.",
+)
+@click.option(
+    "--backfill-periods",
+    default=2,
+    show_default=True,
+    type=click.IntRange(0, 24),
+    help="Onboarding: sync the provider at once, then store the usage of this many previous "
+    "billing periods (Get Usage by Rate Plan by cycleStartDate), so they can be backfilled "
+    "right away. 0: no carrier call now (the daily sync or a run syncs it later).",
 )
 @database_url_option
 def provider_add(
@@ -118,15 +134,19 @@ def provider_add(
     username_env: str,
     api_key_env: str,
     optimization_start_hour: int | None,
+    daily_sync_hour: int,
     account_id: str | None,
     fleet: str,
+    backfill_periods: int,
     database_url: str | None,
 ) -> None:
-    """Add service provider NAME; only the credentials' variable names are stored."""
+    """Add service provider NAME; only the credentials' variable names are stored. Then, unless
+    --backfill-periods 0, its first sync and the usage of its previous billing periods."""
     from carrier_opt.db.providers import add_provider
 
+    engine = ready_engine(database_url)
     provider_id = add_provider(
-        ready_engine(database_url),
+        engine,
         name,
         jasper_url=jasper_url,
         billing_cycle_end_day=billing_cycle_end_day,
@@ -138,12 +158,33 @@ def provider_add(
         optimization_start_hour=optimization_start_hour,
         account_id=account_id,
         fleet=fleet,
+        daily_sync_hour=daily_sync_hour,
     )
     click.echo(
         f"added {fleet} service provider {name} (id {provider_id}); credentials are read from "
         f"${username_env} and ${api_key_env}"
     )
     click.echo(_register_partition(name))
+    if backfill_periods:
+        _onboard(engine, name, backfill_periods)
+
+
+def _onboard(engine: Engine, name: str, past_periods: int) -> None:
+    """The new provider's first sync and its past periods' usage. The provider stays added
+    when the carrier cannot be reached (credentials not set yet, say): a warning says how to
+    do it later (the exit status stays 0: what was asked for first, the provider, is
+    stored)."""
+    try:
+        _sync_and_report(engine, name, None, 5.0, past_periods)
+    except CarrierOptError as exc:
+        _end_progress_line()
+        click.echo(
+            f"warning: {name} is added, but its first sync and the usage of its "
+            f"{past_periods} previous period(s) could not be stored: {exc}\n"
+            f"  when the carrier can be reached: carrier-opt sync {name} --past-periods "
+            f"{past_periods}",
+            err=True,
+        )
 
 
 def _register_partition(name: str) -> str:
@@ -199,13 +240,23 @@ def sync(
     database_url: str | None,
 ) -> None:
     """Sync provider NAME's SIMs, then their usage, from the carrier into the database."""
+    _sync_and_report(ready_engine(database_url), name, _parse_since(since), calls_per_second,
+                     past_periods)  # fmt: skip
+
+
+def _sync_and_report(
+    engine: Engine,
+    name: str,
+    modified_since: datetime | None,
+    calls_per_second: float,
+    past_periods: int,
+) -> None:
+    """A sync of ``name`` then, if asked, its past periods' usage, reported on the terminal."""
     from carrier_opt.db.providers import jasper_credentials, load_provider
     from carrier_opt.db.sync import sync_provider
     from carrier_opt.jasper.client import JasperClient
     from carrier_opt.pipeline.past_usage import fetch_past_usage
 
-    engine = ready_engine(database_url)
-    modified_since = _parse_since(since)
     with engine.connect() as connection:
         settings = load_provider(connection, name)
     client = JasperClient(
@@ -215,7 +266,7 @@ def sync(
         report = sync_provider(
             engine, name, client=client, since=modified_since, progress=_progress_printer()
         )
-        past = fetch_past_usage(engine, name, past_periods, client=client)
+        past = fetch_past_usage(engine, name, past_periods, client=client) if past_periods else None
     _end_progress_line()
     if report.problems:
         click.echo(f"skipped {len(report.problems)} malformed carrier record(s):", err=True)
@@ -223,10 +274,10 @@ def sync(
             click.echo(f"  {line}", err=True)
         if len(report.problems) > MAX_PROBLEMS_SHOWN:
             click.echo(f"  ... and {len(report.problems) - MAX_PROBLEMS_SHOWN} more", err=True)
-    for warning in report.warnings + past.warnings:
+    for warning in report.warnings + (past.warnings if past else []):
         click.echo(f"warning: {warning}", err=True)
     click.echo(report.summary())
-    for line in past.lines():
+    for line in past.lines() if past else []:
         click.echo(line)
 
 

@@ -15,14 +15,18 @@ from carrier_opt.commands.options import database_url_option
 @provider.command("list")
 @database_url_option
 def provider_list(database_url: str | None) -> None:
-    """List the providers: fleet, active, automatic updates, billing cycle, last session."""
+    """List the providers: fleet, active, automatic updates, billing cycle, last sync and its
+    outcome, last session."""
     from carrier_opt.db.provider_settings import list_providers
 
     found = list_providers(ready_engine(database_url))
     if not found:
         click.echo("no service provider yet: add one with carrier-opt provider add NAME ...")
         return
-    click.echo(f"{'name':<24} {'fleet':<9} {'active':<6} {'auto':<4} {'cycle end':<24} last")
+    click.echo(
+        f"{'name':<24} {'fleet':<9} {'active':<6} {'auto':<4} {'cycle end':<24} "
+        f"{'last sync':<30} last session"
+    )
     for p in found:
         after = " after" if p.billing_cycle_end_rule == "after_end_day" else ""
         cycle = (
@@ -31,7 +35,7 @@ def provider_list(database_url: str | None) -> None:
         automatic = "yes" if p.automatic_updates else "no"
         click.echo(
             f"{p.name:<24} {p.fleet:<9} {'yes' if p.active else 'no':<6} {automatic:<4} "
-            f"{cycle:<24} {p.last_session or '-'}"
+            f"{cycle:<24} {p.last_sync or '-':<30} {p.last_session or '-'}"
         )
 
 
@@ -73,6 +77,12 @@ def provider_show(name: str, database_url: str | None) -> None:
 @click.option("--api-key-env", default=None, help="Variable holding the Jasper API key.")
 @click.option("--optimization-start-hour", type=click.IntRange(0, 23), default=None)
 @click.option("--no-optimization-start-hour", is_flag=True, help="Clear the last-day start hour.")
+@click.option(
+    "--daily-sync-hour",
+    type=click.IntRange(0, 23),
+    default=None,
+    help="Local hour at which the daily_sync schedule syncs the provider.",
+)
 @click.option("--account-id", default=None, help="Jasper account id to restrict searches to.")
 @click.option("--no-account-id", is_flag=True, help="Search every account of the credentials.")
 @click.option("--fleet", type=click.Choice(["m2m", "mobility"]), default=None)

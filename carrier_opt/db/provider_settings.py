@@ -18,6 +18,7 @@ from carrier_opt.core.billing import BillingCycle, period_containing
 from carrier_opt.db.models import (
     Fleet,
     JasperAuthentication,
+    JasperSyncRun,
     OptimizationSession,
     RatePlanPush,
     ServiceProvider,
@@ -46,11 +47,13 @@ class ProviderOverview:
     billing_cycle_end_rule: str
     billing_period_now: str
     optimization_start_hour: int | None
+    daily_sync_hour: int
     max_rate_plans_per_group: int
     jasper_url: str | None
     username_env: str | None
     api_key_env: str | None
     account_id: str | None
+    last_sync: str | None
     last_session: str | None
     last_push: str | None
 
@@ -72,6 +75,7 @@ class ProviderChanges:
     api_key_env: str | None = None
     optimization_start_hour: int | None = None
     clear_optimization_start_hour: bool = False
+    daily_sync_hour: int | None = None
     account_id: str | None = None
     clear_account_id: bool = False
     fleet: str | None = None
@@ -165,6 +169,10 @@ def _validated(current: ProviderOverview, changes: ProviderChanges) -> tuple[dic
         provider["optimization_start_hour_local"] = changes.optimization_start_hour
     if changes.clear_optimization_start_hour:
         provider["optimization_start_hour_local"] = None
+    if changes.daily_sync_hour is not None:
+        if not 0 <= changes.daily_sync_hour <= 23:
+            raise InputError(f"daily sync hour must be 0..23, got {changes.daily_sync_hour}")
+        provider["daily_sync_hour_local"] = changes.daily_sync_hour
     if changes.fleet is not None:
         if changes.fleet not in FLEETS:
             raise InputError(f"fleet must be one of {', '.join(FLEETS)}, got {changes.fleet!r}")
@@ -231,14 +239,36 @@ def _overview(connection: Connection, name: str) -> ProviderOverview:
         billing_cycle_end_rule=provider.billing_cycle_end_rule,
         billing_period_now=_period_now(provider, now),
         optimization_start_hour=provider.optimization_start_hour_local,
+        daily_sync_hour=provider.daily_sync_hour_local,
         max_rate_plans_per_group=provider.max_rate_plans_per_group,
         jasper_url=auth.base_url if auth else None,
         username_env=auth.username_ref if auth else None,
         api_key_env=auth.secret_ref if auth else None,
         account_id=auth.account_id if auth else None,
+        last_sync=last_sync_text(connection, provider.id),
         last_session=_last_session(connection, provider.id),
         last_push=_last_push(connection, provider.id),
     )  # fmt: skip
+
+
+def last_sync_text(connection: Connection, provider_id: int) -> str | None:
+    """The provider's last sync and its outcome, e.g. ``completed 2026-12-01 02:04 UTC`` or
+    ``failed 2026-12-01 02:01 UTC: CarrierApiError: ...`` (None before any sync)."""
+    run = JasperSyncRun
+    row = connection.execute(
+        select(run.status, run.started_at, run.finished_at, run.error)
+        .where(run.service_provider_id == provider_id)
+        .order_by(run.id.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    when = row.finished_at or row.started_at
+    text = f"{row.status} {when:%Y-%m-%d %H:%M} UTC"
+    if row.error:
+        first = row.error.splitlines()[0] if row.error.strip() else ""
+        text += f": {first[:117] + '...' if len(first) > 120 else first}"
+    return text
 
 
 def _last_session(connection: Connection, provider_id: int) -> str | None:

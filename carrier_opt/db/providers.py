@@ -28,6 +28,8 @@ from carrier_opt.errors import ConfigurationError, InputError
 JASPER_INTEGRATION = "Jasper"
 DEFAULT_USERNAME_ENV = "JASPER_USERNAME"
 DEFAULT_API_KEY_ENV = "JASPER_API_KEY"
+DEFAULT_DAILY_SYNC_HOUR = 2
+"""The ``daily_sync`` schedule's local hour for a provider added without one (02:00)."""
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,7 @@ def add_provider(
     optimization_start_hour: int | None = None,
     account_id: str | None = None,
     fleet: str = Fleet.M2M.value,
+    daily_sync_hour: int = DEFAULT_DAILY_SYNC_HOUR,
 ) -> int:
     """Register a Jasper provider and how to reach it; answers its id.
 
@@ -136,6 +139,8 @@ def add_provider(
     )
     if optimization_start_hour is not None and not 0 <= optimization_start_hour <= 23:
         raise InputError(f"optimization start hour must be 0..23, got {optimization_start_hour}")
+    if not 0 <= daily_sync_hour <= 23:
+        raise InputError(f"daily sync hour must be 0..23, got {daily_sync_hour}")
     for variable in (username_env, api_key_env):
         checked_variable_name(variable)
     checked_provider_name(name)
@@ -158,6 +163,7 @@ def add_provider(
                 allow_automatic_rate_plan_updates=False,
                 max_rate_plans_per_group=15,
                 fleet=fleet,
+                daily_sync_hour_local=daily_sync_hour,
                 created_at=now,
             )
         ).inserted_primary_key[0]

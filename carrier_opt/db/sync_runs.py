@@ -18,10 +18,10 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, and_, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from carrier_opt.db.models import JasperSyncRun, SyncStatus
+from carrier_opt.db.models import JasperSyncRun, ServiceProvider, SyncStatus
 from carrier_opt.db.staging import clear_staging
 from carrier_opt.db.types import utc_now
 from carrier_opt.errors import CarrierOptError
@@ -206,3 +206,48 @@ def _busy_message(engine: Engine, provider_id: int) -> str:
         f"started {running.started_at:%Y-%m-%d %H:%M:%S} UTC, last heard of "
         f"{running.heartbeat_at:%H:%M:%S} UTC); this one does nothing — staging is left to it"
     )
+
+
+@dataclass(frozen=True)
+class CompletedSync:
+    """When the provider's last completed sync searched and finished (our clock)."""
+
+    search_started_at: datetime
+    finished_at: datetime
+
+
+def last_completed_sync(connection: Connection, provider_id: int) -> CompletedSync | None:
+    """The provider's newest completed sync, or None."""
+    row = connection.execute(
+        select(_RUN.c.search_started_at, _RUN.c.finished_at)
+        .where(
+            _RUN.c.service_provider_id == provider_id,
+            _RUN.c.status == SyncStatus.COMPLETED.value,
+            _RUN.c.finished_at.is_not(None),
+        )
+        .order_by(_RUN.c.id.desc())
+        .limit(1)
+    ).first()
+    return None if row is None else CompletedSync(row.search_started_at, row.finished_at)
+
+
+def last_completed_syncs(engine: Engine) -> dict[str, datetime | None]:
+    """Every active provider's last completed sync's end (None: never), by name: one query."""
+    provider = ServiceProvider.__table__
+    query = (
+        select(provider.c.name, func.max(_RUN.c.finished_at))
+        .select_from(
+            provider.outerjoin(
+                _RUN,
+                and_(
+                    _RUN.c.service_provider_id == provider.c.id,
+                    _RUN.c.status == SyncStatus.COMPLETED.value,
+                ),
+            )
+        )
+        .where(provider.c.is_active.is_(True))
+        .group_by(provider.c.name)
+        .order_by(provider.c.name)
+    )
+    with engine.connect() as connection:
+        return {name: last for name, last in connection.execute(query)}  # max() keeps the type

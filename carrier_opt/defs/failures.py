@@ -22,7 +22,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def operator_failures(compute: F) -> F:
     """Turn the asset's own errors into a :class:`dagster.Failure` carrying the sentence (and
-    the error's class, as metadata), without retries: running it again changes nothing."""
+    the error's class, as metadata). Retries (where the asset has a ``RetryPolicy``) only for
+    a carrier error that says it is transient; running again changes nothing for the rest."""
 
     @functools.wraps(compute)
     def asset_body(*args: Any, **kwargs: Any) -> Any:
@@ -32,7 +33,7 @@ def operator_failures(compute: F) -> F:
             raise dg.Failure(
                 description=str(exc),
                 metadata={"error": type(exc).__name__},
-                allow_retries=False,
+                allow_retries=bool(getattr(exc, "retryable", False)),
             ) from None
 
     return asset_body  # type: ignore[return-value]

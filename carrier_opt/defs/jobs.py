@@ -7,12 +7,16 @@ from carrier_opt.defs.assets.delivery import GROUP as DELIVERY_GROUP
 from carrier_opt.defs.assets.mobility import GROUP as MOBILITY_GROUP
 from carrier_opt.defs.assets.optimization import GROUP, device_usage, staged_devices
 from carrier_opt.defs.assets.schema import database_schema
+from carrier_opt.defs.assets.sync import GROUP as SYNC_GROUP
+from carrier_opt.defs.assets.sync import sync_freshness
 
 OPTIMIZE_JOB_NAME = "optimize_billing_period"
 """The partitioned job the billing-window sensor starts (one run per provider × period)."""
 MOBILITY_JOB_NAME = "optimize_mobility_period"
 CUSTOMER_JOB_NAME = "optimize_customer_period"
 PUSH_JOB_NAME = "push_approved_changes"
+SYNC_JOB_NAME = "sync_carrier_data"
+FRESHNESS_JOB_NAME = "check_sync_freshness"
 
 setup_database = dg.define_asset_job(
     "setup_database",
@@ -71,5 +75,25 @@ check_rate_plan_pushes = dg.define_asset_job(
         "Re-check pushes whose check is due: the carrier read again, each sent change compared "
         "with what it shows, discrepancies recorded and mailed (started by the "
         "rate_plan_push_checks_due sensor; three checks, 900 s apart)."
+    ),
+)
+
+sync_carrier_data = dg.define_asset_job(
+    SYNC_JOB_NAME,
+    selection=dg.AssetSelection.groups(SYNC_GROUP),
+    description=(
+        "Store a provider's carrier data for one billing period: the open period by an "
+        "incremental sync (SIMs, then usage), a closed one from the usage the carrier keeps "
+        "for past cycles. Run daily by the daily_sync schedule; backfill past periods here "
+        "when a provider is onboarded. Then checks every provider's sync freshness."
+    ),
+)
+
+check_sync_freshness = dg.define_asset_job(
+    FRESHNESS_JOB_NAME,
+    selection=dg.AssetSelection.checks(sync_freshness),
+    description=(
+        "Warn when an active provider's last completed sync is older than 36 h (one "
+        "database query, no carrier call)."
     ),
 )

@@ -40,6 +40,7 @@ FLEET_OF_JOB: Mapping[str, str | None] = {
     "optimize_mobility_period": "mobility",
     "optimize_customer_period": None,  # customer plans exist for both fleets
     "push_approved_changes": None,
+    "sync_carrier_data": None,
 }
 """The jobs partitioned by service provider × billing period, and the fleet each needs."""
 

@@ -42,16 +42,18 @@ from carrier_opt.defs.partitions import (
     service_provider_partitions,
 )
 from carrier_opt.defs.resources import DatabaseResource
+from carrier_opt.defs.tags import (
+    DAILY_TRIGGER,
+    HOURLY_TRIGGER,
+    LOCAL_DATE_TAG,
+    LOCAL_HOUR_TAG,
+    TRIGGER_TAG,
+)
 from carrier_opt.errors import InputError
 
 SENSOR_NAME = "billing_window_sensor"
 MINIMUM_INTERVAL_SECONDS = 300
 
-TRIGGER_TAG = "carrier_opt/trigger"
-LOCAL_DATE_TAG = "carrier_opt/local_date"
-LOCAL_HOUR_TAG = "carrier_opt/local_hour"
-DAILY_TRIGGER = "billing_window_daily"
-HOURLY_TRIGGER = "billing_window_last_day_hourly"
 
 Clock = Callable[[], datetime]
 """Answers the current instant as an aware UTC datetime."""
@@ -70,6 +72,8 @@ class ActiveProvider:
     billing_cycle_end_rule: str = "at_end_hour"
     """m2m providers get ``optimize_billing_period`` runs, mobility ones
     ``optimize_mobility_period`` (customer optimization is started by hand)."""
+    daily_sync_hour: int = 2
+    """Local hour of the provider's ``daily_sync`` run."""
 
 
 def active_providers(engine: Engine) -> list[ActiveProvider]:
@@ -83,6 +87,7 @@ def active_providers(engine: Engine) -> list[ActiveProvider]:
             ServiceProvider.optimization_start_hour_local,
             ServiceProvider.fleet,
             ServiceProvider.billing_cycle_end_rule,
+            ServiceProvider.daily_sync_hour_local,
         )
         .where(ServiceProvider.is_active.is_(True))
         .order_by(ServiceProvider.name)

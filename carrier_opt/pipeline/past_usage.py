@@ -79,9 +79,25 @@ def fetch_past_usage(
     now = now or utc_now()
     with engine.connect() as connection:
         provider = load_provider(connection, provider_name)
+    spans = past_periods(provider, count, now)
+    return store_periods_usage(engine, provider_name, spans, client=client, now=now)
+
+
+def store_periods_usage(
+    engine: Engine,
+    provider_name: str,
+    spans: list[BillingPeriodSpan],
+    *,
+    client: JasperClient | None = None,
+    now: datetime | None = None,
+) -> PastUsageReport:
+    """Store the usage of ``provider_name``'s closed periods ``spans`` as the carrier reports
+    it by ``cycleStartDate`` (see :func:`fetch_past_usage`)."""
+    now = now or utc_now()
+    with engine.connect() as connection:
+        provider = load_provider(connection, provider_name)
         plans = _rate_plans(connection, provider.id)
     report = PastUsageReport(provider.name)
-    spans = past_periods(provider, count, now)
     if not spans:
         return report
     if not plans:

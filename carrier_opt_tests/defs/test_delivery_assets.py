@@ -34,6 +34,7 @@ from carrier_opt.db.models import (
 )
 from carrier_opt.db.providers import load_provider
 from carrier_opt.defs.assets import delivery, optimization
+from carrier_opt.defs.assets import sync as sync_assets
 from carrier_opt.defs.failures import step_failure_text
 from carrier_opt.defs.partitions import partition_key
 from carrier_opt.defs.resources import (
@@ -431,6 +432,32 @@ def test_a_failed_run_mails_its_diagnostics_with_the_run_link(
     assert "dagster._core" not in body
     assert f"http://dagster.example.com/runs/{result.run_id}" in body
     assert f"The step {failure.step_key!r} failed for acme 2025-02" in body
+
+
+def test_a_failed_daily_sync_run_mails_too(
+    fake_provider,
+    database_url,
+    monkeypatch,
+    smtp_server,  # noqa: F811
+):
+    """Issue 18: the daily_sync schedule's runs (sync_carrier_data) are covered by the same
+    failure mail; here the carrier refuses an API key that was rotated."""
+    monkeypatch.setenv(API_KEY_ENV, "rotated-and-wrong")
+    monkeypatch.setattr(sync_assets, "clock", fake_provider.now)
+    notifier = smtp_notifier(smtp_server)
+    with dg.instance_for_test() as instance:
+        result = support.materialize_partition(
+            database_url, [sync_assets.carrier_data], partition_key("acme", "2026-11"),
+            instance=instance,
+        )  # fmt: skip
+        assert not result.success
+        run_failure_sensor(result, instance, database_url, notifier)
+    [mail] = [m for m in smtp_server.inbox.messages if m.message["X-Carrier-Opt-Kind"] == "error"]
+    assert (
+        "FAILED acme 2026-11: carrier_data: acme: the carrier refused the credentials"
+        in (mail.message["Subject"])
+    )
+    assert "rotated-and-wrong" not in mail.message.get_content()
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

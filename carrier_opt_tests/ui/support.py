@@ -164,6 +164,17 @@ class GraphQL:
         )["startSensor"]
         assert data["__typename"] == "Sensor", data
 
+    def schedules(self) -> dict[str, str]:
+        """Each schedule's name and status (RUNNING or STOPPED), as the Automation page lists
+        them."""
+        data = self(
+            """query Schedules($selector: RepositorySelector!) {
+                schedulesOrError(repositorySelector: $selector) { __typename
+                ... on Schedules { results { name scheduleState { status } } } } }""",
+            selector=self.repository_selector,
+        )["schedulesOrError"]
+        return {item["name"]: item["scheduleState"]["status"] for item in data["results"]}
+
     def runs(self, tags: Mapping[str, str]) -> list[dict]:
         """Runs carrying every tag of ``tags`` (id, status, tags)."""
         data = self(

@@ -3,7 +3,8 @@
 Real processes on loopback, as `make ui` starts them: the demo carriers (`carrier-opt
 demo-carriers`), `dagster-daemon` and `dagster-webserver` on a DAGSTER_HOME with the
 repository's dagster.yaml, the demo's credentials from the `demo.env` it wrote. Through the
-GraphQL API the UI uses: a partition run, a backfill of two past periods (stored by the demo)
+GraphQL API the UI uses: a partition run, a sync run (what `daily_sync` starts; the schedules
+are listed, stopped), a backfill of two past periods (stored by the demo)
 and a tick of the billing-window sensor all succeed.
 
 The clock of every process is moved to the 25th of the current month, 12:00 UTC
@@ -17,7 +18,8 @@ from __future__ import annotations
 import pytest
 
 from carrier_opt import demo
-from carrier_opt.defs.jobs import MOBILITY_JOB_NAME, OPTIMIZE_JOB_NAME
+from carrier_opt.defs.jobs import MOBILITY_JOB_NAME, OPTIMIZE_JOB_NAME, SYNC_JOB_NAME
+from carrier_opt.defs.schedules import DAILY_SYNC_NAME, FRESHNESS_SCHEDULE_NAME
 from carrier_opt.defs.sensors import SENSOR_NAME
 from carrier_opt_tests.ui.support import (
     demo_and_ui,
@@ -47,6 +49,11 @@ def test_after_make_demo_the_ui_runs_a_partition_a_backfill_and_the_sensor(
             f"{OPTIMIZE_JOB_NAME}_partition_set", [partition(p, operator) for p in past[:2]]
         )
         ui.start_sensor(SENSOR_NAME)
+        # What the daily_sync schedule starts, launched by hand (the schedule is stopped).
+        assert ui.schedules() == {DAILY_SYNC_NAME: "STOPPED", FRESHNESS_SCHEDULE_NAME: "STOPPED"}
+        synced_id = ui.launch_partition_run(
+            SYNC_JOB_NAME, partition(period, operator), partition_tags(period, operator)
+        )
         # The M2M job offered for the mobility provider: refused before the run starts.
         mobility = demo.MOBILITY_PROVIDER
         mistaken = ui.launch_partition_run(
@@ -62,6 +69,7 @@ def test_after_make_demo_the_ui_runs_a_partition_a_backfill_and_the_sensor(
             f"it, not {OPTIMIZE_JOB_NAME}"
         )
         launched = wait_for("the partition run", lambda: finished_run(ui, run_id), RUN_TIMEOUT_S, 3)
+        synced = wait_for("the sync run", lambda: finished_run(ui, synced_id), RUN_TIMEOUT_S, 3)
         backfilled = wait_for(
             "the backfill's two runs",
             lambda: finished_runs(ui, {"dagster/backfill": backfill}, 2),
@@ -75,7 +83,7 @@ def test_after_make_demo_the_ui_runs_a_partition_a_backfill_and_the_sensor(
             3,
         )
         failed = {run["runId"]: ui.failure(run["runId"])
-                  for run in [launched, *backfilled, *sensed]
+                  for run in [launched, synced, *backfilled, *sensed]
                   if run["status"] != "SUCCESS"}  # fmt: skip
         assert failed == {}
     assert sorted(run["tags"]["dagster/partition"] for run in backfilled) == sorted(

@@ -75,6 +75,8 @@ class ServiceProvider(AuditMixin, Base):
     fleet: Mapped[str] = mapped_column(String(20), default=Fleet.M2M.value, server_default="m2m")
     bulk_usage: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     """Read usage per rate plan (``GET /usages``); off: per SIM (``ctdUsages``) only."""
+    daily_sync_hour_local: Mapped[int] = mapped_column(Integer, default=2, server_default="2")
+    """Local hour (provider's zone) at which the ``daily_sync`` schedule syncs the provider."""
     uses_proration: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     """The legacy per-provider setting: SIMs activated mid-period are billed for the days they
     were active (on), or for the whole period (off). Mobility and customer runs never prorate."""

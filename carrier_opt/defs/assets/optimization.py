@@ -7,13 +7,13 @@ Read top to bottom, this is the data flow: carrier API → staging → ``Device`
 """
 
 import functools
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import dagster as dg
 import pandas as pd
 
 from carrier_opt import clock as system_clock
-from carrier_opt.core.billing import period_for_key
+from carrier_opt.core.billing import BillingPeriodSpan, period_for_key
 from carrier_opt.core.legacy import legacy_baseline, legacy_queues
 from carrier_opt.core.money import cost_figures
 from carrier_opt.core.optimizer import optimize
@@ -23,6 +23,7 @@ from carrier_opt.db.export import instance_tables, require_stored_usage
 from carrier_opt.db.models import RunStatus
 from carrier_opt.db.providers import load_provider
 from carrier_opt.db.sync import sync_provider
+from carrier_opt.db.sync_runs import CompletedSync, last_completed_sync
 from carrier_opt.defs.assets.instance_solver import CURRENT, price_queues, queue_sequences
 from carrier_opt.defs.failures import operator_failures
 from carrier_opt.defs.partitions import (
@@ -30,8 +31,10 @@ from carrier_opt.defs.partitions import (
     provider_period_partitions,
 )
 from carrier_opt.defs.resources import DatabaseResource, JasperResource, PlatformProgress
+from carrier_opt.defs.tags import HOURLY_TRIGGER, TRIGGER_TAG
 from carrier_opt.errors import CarrierOptError, InputError
 from carrier_opt.pipeline.solved import m2m_instance, plan_limit
+from carrier_opt.settings import sync_reuse_window
 
 GROUP = "optimization"
 
@@ -145,12 +148,31 @@ def staged_devices(
         )
     if now < period.start:
         raise CarrierOptError(f"billing period {period_key} of {provider} has not started yet")
+    fresh = reusable_sync(engine, provider, period, now, context.run.tags.get(TRIGGER_TAG))
+    stored = _stored_usage(engine, provider, period_key) if fresh is not None else 0
+    if fresh is not None and stored > 0:
+        age_h = (now - fresh.finished_at).total_seconds() / 3600
+        context.log.info(
+            "reusing %s's sync that completed %.1f h ago (%s): not syncing again "
+            "(CARRIER_OPT_SYNC_REUSE_HOURS)", provider, age_h, fresh.finished_at.isoformat(),
+        )  # fmt: skip
+        runs.set_progress(engine, ids, 30)
+        progress.report(ids.session_guid, 30, "recent sync reused")
+        return dg.MaterializeResult(
+            metadata={
+                "synced": False,
+                "reason": "recent sync reused",
+                "last_sync_completed": fresh.finished_at.isoformat(),
+                "last_sync_age_hours": round(age_h, 2),
+                "stored_sims": stored,
+            }
+        )
     progress.report(ids.session_guid, 20, "device sync started")
     runs.set_progress(engine, ids, 20)
     with jasper.client_for(engine, provider) as client:
         report = sync_provider(
             engine, provider, client=client, now=now, holder=f"run {context.run.run_id}",
-            progress=_sync_logger(context),
+            progress=sync_logger(context),
         )  # fmt: skip
     runs.set_progress(engine, ids, 30)
     progress.report(ids.session_guid, 30, "devices synchronized")
@@ -176,7 +198,35 @@ def staged_devices(
     )
 
 
-def _sync_logger(context: dg.AssetExecutionContext):
+def reusable_sync(
+    engine, provider: str, period: BillingPeriodSpan, now: datetime, trigger: str | None
+) -> CompletedSync | None:
+    """The provider's last completed sync when this run may use it instead of syncing: it
+    searched inside the period, it is younger than ``CARRIER_OPT_SYNC_REUSE_HOURS`` (default
+    6 h, e.g. that night's ``daily_sync``), and the run is not one of the last day's hourly
+    runs, which exist to read the freshest usage. The run then also needs usage stored for
+    the period, or it syncs after all."""
+    window = sync_reuse_window()
+    if trigger == HOURLY_TRIGGER or window <= timedelta(0):
+        return None
+    with engine.connect() as connection:
+        last = last_completed_sync(connection, load_provider(connection, provider).id)
+    if last is None or not period.start <= last.search_started_at < period.end:
+        return None
+    if not timedelta(0) <= now - last.finished_at <= window:
+        return None  # too old, or stamped by another clock than this run's
+    return last
+
+
+def _stored_usage(engine, provider: str, period_key: str) -> int:
+    """SIMs with usage stored for the period (0 when none): a reused sync must have left some."""
+    try:
+        return require_stored_usage(engine, provider, period_key)
+    except InputError:
+        return 0
+
+
+def sync_logger(context: dg.AssetExecutionContext):
     """Sync progress in the run's log: every 20 search pages, every 10 % of the details."""
     shown: dict[str, int] = {}
 
