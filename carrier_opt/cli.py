@@ -223,6 +223,24 @@ def bench_sync_calls(args: tuple[str, ...]) -> None:
     run_benchmark(list(args))
 
 
+@bench.command("sensor", context_settings={"ignore_unknown_options": True})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def bench_sensor(args: tuple[str, ...]) -> None:
+    """One tick of the billing-window sensor and of daily_sync at 1,000 providers."""
+    from carrier_opt.bench.sensor_ticks import main as run_benchmark
+
+    run_benchmark(list(args))
+
+
+@bench.command("database", context_settings={"ignore_unknown_options": True})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def bench_database(args: tuple[str, ...]) -> None:
+    """The hot queries' plans at 100 providers x 24 periods (PostgreSQL, EXPLAIN ANALYZE)."""
+    from carrier_opt.bench.database_plans import main as run_benchmark
+
+    run_benchmark(list(args))
+
+
 @bench.command("faults", context_settings={"ignore_unknown_options": True})
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def bench_faults(args: tuple[str, ...]) -> None:
@@ -276,11 +294,12 @@ def _register_subsystem_commands() -> None:
     from carrier_opt.commands.jasper_check import jasper
     from carrier_opt.commands.provider_settings import provider_set  # noqa: F401  (registers)
     from carrier_opt.commands.push import push
+    from carrier_opt.commands.retention import retention
     from carrier_opt.commands.sessions import session
     from carrier_opt.jasper.cli import fake_jasper
 
     commands = (fake_jasper, provider, sync, rate_plans, optimization_groups, customer_plans, push)
-    commands += (jasper, session)
+    commands += (jasper, session, retention)
     for command in (*commands, instance):
         cli.add_command(command)
 
