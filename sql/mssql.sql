@@ -1290,6 +1290,24 @@ UPDATE alembic_version SET version_num='0010' WHERE alembic_version.version_num 
 
 GO
 
+-- Running upgrade 0010 -> 0011
+
+CREATE INDEX [ix_JasperSyncRun_provider_status_finished] ON [JasperSyncRun] (service_provider_id, status, finished_at);
+
+GO
+
+CREATE INDEX [ix_JasperSyncRun_provider_id] ON [JasperSyncRun] (service_provider_id, id);
+
+GO
+
+DROP INDEX [ix_JasperSyncRun_service_provider_id_status] ON [JasperSyncRun];
+
+GO
+
+UPDATE alembic_version SET version_num='0011' WHERE alembic_version.version_num = '0010';
+
+GO
+
 COMMIT;
 
 GO

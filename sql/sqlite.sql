@@ -972,3 +972,13 @@ ALTER TABLE "ServiceProvider" ADD COLUMN daily_sync_hour_local INTEGER DEFAULT '
 
 UPDATE alembic_version SET version_num='0010' WHERE alembic_version.version_num = '0009';
 
+-- Running upgrade 0010 -> 0011
+
+CREATE INDEX "ix_JasperSyncRun_provider_status_finished" ON "JasperSyncRun" (service_provider_id, status, finished_at);
+
+CREATE INDEX "ix_JasperSyncRun_provider_id" ON "JasperSyncRun" (service_provider_id, id);
+
+DROP INDEX "ix_JasperSyncRun_service_provider_id_status";
+
+UPDATE alembic_version SET version_num='0011' WHERE alembic_version.version_num = '0010';
+

@@ -3,8 +3,9 @@
 Fills a fresh schema with what 100 providers leave after 24 billing periods (SIMs, their
 usage per period, syncs, sessions, instances, queues and the winners' per-SIM rows; sizes
 below), runs ``ANALYZE``, then ``EXPLAIN (ANALYZE)`` on the queries that run most often —
-each as the code issues it — and prints, for each: the plan's scan nodes with the index they
-use, the rows it returned and its time. A hot query that reads a big table without an index
+each as the code issues it, for the *first* provider (its rows are the oldest: an index that
+only helps the newest would show) — and prints, for each: the plan's scan nodes with the index
+they use, the rows it returned and its time. A hot query that reads a big table without an index
 shows as ``Seq Scan`` on it.
 
     carrier-opt bench database [--providers 100] [--periods 24] [--sims 200] [--runs 3]
@@ -120,11 +121,14 @@ HOT_QUERIES = [
     ("last completed sync", "sync_runs.last_completed_sync",
      """SELECT search_started_at, finished_at FROM "JasperSyncRun"
         WHERE service_provider_id = :sp AND status = 'completed' AND finished_at IS NOT NULL
+        ORDER BY finished_at DESC, id DESC LIMIT 1"""),
+    ("latest sync (resume)", "sync_runs._stopped_run",
+     """SELECT id, status FROM "JasperSyncRun" WHERE service_provider_id = :sp
         ORDER BY id DESC LIMIT 1"""),
     ("freshness check", "sync_runs.last_completed_syncs",
-     """SELECT sp.name, max(r.finished_at) FROM "ServiceProvider" sp
-        LEFT JOIN "JasperSyncRun" r ON r.service_provider_id = sp.id AND r.status = 'completed'
-        WHERE sp.is_active GROUP BY sp.name ORDER BY sp.name"""),
+     """SELECT sp.name, (SELECT max(r.finished_at) FROM "JasperSyncRun" r
+                         WHERE r.service_provider_id = sp.id AND r.status = 'completed')
+        FROM "ServiceProvider" sp WHERE sp.is_active ORDER BY sp.name"""),
     ("open sessions", "optimization_runs.start_session",
      """SELECT id FROM "OptimizationSession"
         WHERE service_provider_id = :sp AND status IN ('pending', 'running')"""),
@@ -191,7 +195,7 @@ def run(shape: Shape, postgres_url: str) -> tuple[dict[str, int], list[str]]:
                         JOIN "OptimizationInstance" i ON i.billing_period_id = bp.id
                         JOIN "OptimizationQueue" q
                           ON q.optimization_instance_id = i.id AND q.is_winner
-                        ORDER BY sp.id DESC, bp.period_end DESC LIMIT 1""")
+                        ORDER BY sp.id, bp.period_end DESC LIMIT 1""")
             ).one()
             params = dict(sample._mapping)
             rows = []

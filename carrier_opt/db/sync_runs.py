@@ -18,7 +18,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, Engine, and_, func, insert, select, update
+from sqlalchemy import Connection, Engine, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from carrier_opt.db.models import JasperSyncRun, ServiceProvider, SyncStatus
@@ -71,7 +71,7 @@ def watermark(connection: Connection, provider_id: int, now: datetime) -> dateti
             _RUN.c.service_provider_id == provider_id,
             _RUN.c.status == SyncStatus.COMPLETED.value,
         )
-        .order_by(_RUN.c.id.desc())
+        .order_by(_RUN.c.finished_at.desc(), _RUN.c.id.desc())  # syncs run one at a time
         .limit(1)
     ).first()
     oldest = now - FIRST_SYNC_WINDOW
@@ -225,7 +225,7 @@ def last_completed_sync(connection: Connection, provider_id: int) -> CompletedSy
             _RUN.c.status == SyncStatus.COMPLETED.value,
             _RUN.c.finished_at.is_not(None),
         )
-        .order_by(_RUN.c.id.desc())
+        .order_by(_RUN.c.finished_at.desc(), _RUN.c.id.desc())
         .limit(1)
     ).first()
     return None if row is None else CompletedSync(row.search_started_at, row.finished_at)
@@ -234,19 +234,17 @@ def last_completed_sync(connection: Connection, provider_id: int) -> CompletedSy
 def last_completed_syncs(engine: Engine) -> dict[str, datetime | None]:
     """Every active provider's last completed sync's end (None: never), by name: one query."""
     provider = ServiceProvider.__table__
-    query = (
-        select(provider.c.name, func.max(_RUN.c.finished_at))
-        .select_from(
-            provider.outerjoin(
-                _RUN,
-                and_(
-                    _RUN.c.service_provider_id == provider.c.id,
-                    _RUN.c.status == SyncStatus.COMPLETED.value,
-                ),
-            )
+    last = (
+        select(func.max(_RUN.c.finished_at))
+        .where(
+            _RUN.c.service_provider_id == provider.c.id,
+            _RUN.c.status == SyncStatus.COMPLETED.value,
         )
+        .scalar_subquery()  # per provider: the end of its (provider, status, finished_at) index
+    )
+    query = (
+        select(provider.c.name, last)
         .where(provider.c.is_active.is_(True))
-        .group_by(provider.c.name)
         .order_by(provider.c.name)
     )
     with engine.connect() as connection:

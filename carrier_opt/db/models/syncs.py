@@ -54,7 +54,15 @@ class JasperSyncRun(AuditMixin, Base):
             postgresql_where=_RUNNING_ONLY,
             mssql_where=_RUNNING_ONLY,
         ),
-        Index("ix_JasperSyncRun_service_provider_id_status", "service_provider_id", "status"),
+        # The last completed sync (watermark, reuse) and the freshness check's max(finished_at).
+        Index(
+            "ix_JasperSyncRun_provider_status_finished",
+            "service_provider_id",
+            "status",
+            "finished_at",
+        ),
+        # The latest sync of a provider, whatever its status (resume after a stop).
+        Index("ix_JasperSyncRun_provider_id", "service_provider_id", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
