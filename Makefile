@@ -13,7 +13,7 @@ HOST ?= 127.0.0.1
 PORT ?= 3000
 REPORTS_PORT ?= 3001
 
-.PHONY: install test test-reliability test-clock lint format demo ui ui-check ui-screenshots ddl clean
+.PHONY: install test test-fast test-reliability test-clock lint format demo ui ui-check ui-screenshots ddl clean
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "Python 3.11 or newer is needed (set PYTHON=...)" >&2; exit 1; }
@@ -35,7 +35,13 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest --durations=15
+
+# The quick lane while editing: no Dagster end-to-end runs, real processes or optimizer
+# time limits (the `slow` marker, carrier_opt_tests/conftest.py), SQLite only.
+# `make test` runs everything, on both databases.
+test-fast: $(STAMP)
+	$(BIN)/pytest -m "not slow" -k "not postgresql" -q
 
 # The fault suite alone (crashes, faults, bad input, secrets; docs/reliability.md).
 test-reliability: $(STAMP)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
@@ -85,6 +86,20 @@ def migrated_engine(engine: Engine) -> Engine:
     """An engine on a database upgraded to the newest schema."""
     migrate.upgrade(engine)
     return engine
+
+
+SLOW_PATHS = ("ui/", "deploy/", "reliability/", "defs/", "benchmarks/", "test_demo.py")
+"""Where the slow tests live: Dagster runs end to end, real daemons and webservers, killed
+processes, the optimizer under time limits. ``make test-fast`` leaves them out."""
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark the tests under :data:`SLOW_PATHS` ``slow`` (``pytest -m "not slow"``)."""
+    root = Path(__file__).parent
+    for item in items:
+        relative = Path(str(item.path)).relative_to(root).as_posix()
+        if relative.startswith(SLOW_PATHS) or item.get_closest_marker("optimizer_time"):
+            item.add_marker(pytest.mark.slow)
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:

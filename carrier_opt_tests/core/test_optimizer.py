@@ -57,6 +57,7 @@ def test_never_worse_than_the_current_assignment_or_a_given_start(instance):
     assert result.cost <= total_cost(instance, start) + 1e-9
 
 
+@pytest.mark.optimizer_time
 @pytest.mark.parametrize("name", REFERENCE_NAMES)
 def test_reference_instances_reach_their_targets(name):
     folder = reference_dir(name)
@@ -74,6 +75,7 @@ def test_reference_instances_reach_their_targets(name):
         assert result.gap <= 0.0005
 
 
+@pytest.mark.optimizer_time
 def test_a_generated_fleet_lands_close_to_its_bound():
     instance = synthetic_account(5_000, seed=7).instance()
     result = optimize(instance, time_limit_s=10)
