@@ -13,16 +13,12 @@ import os
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
 import pytest
 import yaml
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from carrier_opt.db.provider_settings import ProviderChanges, change_provider
 from carrier_opt.db.rate_plans import load_rate_plans
@@ -43,23 +39,6 @@ DEVICES = 80
 MAX_CONCURRENT_RUNS = 4
 TIMEOUT_S = 1200
 PROVIDER_TAG = "dagster/partition/service_provider"
-
-
-@pytest.fixture
-def dagster_pg_url(postgres_server_url: str) -> Iterator[str]:
-    """A fresh PostgreSQL database for Dagster's instance storage (dropped after)."""
-    admin = create_engine(postgres_server_url, isolation_level="AUTOCOMMIT")
-    name = f"dagster_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    yield (
-        make_url(postgres_server_url)
-        .set(drivername="postgresql+psycopg2", database=name)
-        .render_as_string(hide_password=False)
-    )
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 def instance_home(folder: Path, pg_url_env: str) -> Path:

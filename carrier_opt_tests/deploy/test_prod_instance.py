@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,28 +20,12 @@ from dagster_aws.ecs import EcsRunLauncher
 from dagster_aws.s3.compute_log_manager import S3ComputeLogManager
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage
 from moto import mock_aws
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from carrier_opt.defs.launch_checks import CheckedRunCoordinator
 
 REPO = Path(__file__).resolve().parents[2]
 PROD_YAML = REPO / "deploy" / "dagster.prod.yaml"
 REGION = "eu-west-1"
-
-
-@pytest.fixture
-def dagster_pg_url(postgres_server_url: str) -> Iterator[str]:
-    """A fresh PostgreSQL database for Dagster's own tables (dropped after), as a libpq URL."""
-    admin = create_engine(postgres_server_url, isolation_level="AUTOCOMMIT")
-    name = f"dagster_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(postgres_server_url).set(drivername="postgresql+psycopg2", database=name)
-    yield url.render_as_string(hide_password=False)
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 @pytest.fixture
