@@ -46,12 +46,11 @@ from carrier_opt.db.staging import (
     USAGE_COLUMNS,
     USAGE_STAGING,
     StagingLoader,
-    bulk_usage_row,
     clear_staging,
-    device_row,
 )
 from carrier_opt.jasper.fake_fleet import FakeDevice, build_fleet, cycle_start
 from carrier_opt.jasper.payloads import Device, RatePlanUsage
+from carrier_opt.pipeline.carrier_rows import bulk_usage_row, device_row
 
 DEFAULT_PG_URL = os.environ.get(
     "CARRIER_OPT_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"

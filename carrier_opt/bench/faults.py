@@ -165,8 +165,8 @@ def _finish(row: Row, engine, fake, reports) -> Row:
 
 
 def faulty_sync(sims: int, postgres_url: str | None) -> Row:
-    from carrier_opt.db.sync import sync_provider
     from carrier_opt.jasper.fake import FakeFaults, FakeJasper
+    from carrier_opt.pipeline.sync import sync_provider
 
     faults = FakeFaults(error_rate=0.10, throttle_rate=0.05, duplicates_per_search=25)
     row = Row("5xx, throttling, duplicates", sims)
@@ -179,8 +179,8 @@ def faulty_sync(sims: int, postgres_url: str | None) -> Row:
 
 
 def killed_sync(sims: int, postgres_url: str | None, moment: str) -> Row:
-    from carrier_opt.db.sync import sync_provider
     from carrier_opt.jasper.fake import FakeFaults, FakeJasper
+    from carrier_opt.pipeline.sync import sync_provider
 
     row = Row(f"kill -9 {moment}", sims)  # the fake and both syncs on today's clock
     pages = -(-sims // 50)
@@ -217,8 +217,8 @@ def backend_killed_mid_merge(sims: int, postgres_url: str) -> Row:
     from sqlalchemy import text
 
     from carrier_opt.db import merge as merge_module
-    from carrier_opt.db.sync import sync_provider
     from carrier_opt.jasper.fake import FakeJasper
+    from carrier_opt.pipeline.sync import sync_provider
 
     row = Row("backend killed mid-merge", sims)
     real = merge_module.apply_usage
@@ -250,8 +250,8 @@ def missing_bulk_usage(sims: int, postgres_url: str | None) -> Row:
     from sqlalchemy import func, select
 
     from carrier_opt.db.models import DeviceUsagePeriod
-    from carrier_opt.db.sync import sync_provider
     from carrier_opt.jasper.fake import FakeFaults, FakeJasper
+    from carrier_opt.pipeline.sync import sync_provider
 
     row = Row("bulk usage missing for 5 %", sims)
     faults = FakeFaults(missing_usage_fraction=0.05)

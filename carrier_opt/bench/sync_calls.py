@@ -51,10 +51,10 @@ def run(size: int) -> list[str]:
     from carrier_opt.db import migrate
     from carrier_opt.db.engine import make_engine
     from carrier_opt.db.providers import add_provider
-    from carrier_opt.db.sync import sync_provider
     from carrier_opt.jasper.client import JasperClient
     from carrier_opt.jasper.fake import FakeJasper
     from carrier_opt.jasper.fake_fleet import RATE_PLANS
+    from carrier_opt.pipeline.sync import sync_provider
 
     rows = []
     with tempfile.TemporaryDirectory() as folder, FakeJasper(size, seed=size, now=NOW) as fake:

@@ -22,7 +22,7 @@ from carrier_opt.errors import CarrierOptError, DatabaseError, InputError
 if TYPE_CHECKING:  # heavy imports stay out of the command line's start-up
     from sqlalchemy import Engine
 
-    from carrier_opt.db.sync import ProgressCallback, SyncProgress
+    from carrier_opt.pipeline.sync import ProgressCallback, SyncProgress
 
 MAX_PROBLEMS_SHOWN = 5
 
@@ -253,9 +253,9 @@ def _sync_and_report(
 ) -> None:
     """A sync of ``name`` then, if asked, its past periods' usage, reported on the terminal."""
     from carrier_opt.db.providers import jasper_credentials, load_provider
-    from carrier_opt.db.sync import sync_provider
     from carrier_opt.jasper.client import JasperClient
     from carrier_opt.pipeline.past_usage import fetch_past_usage
+    from carrier_opt.pipeline.sync import sync_provider
 
     with engine.connect() as connection:
         settings = load_provider(connection, name)

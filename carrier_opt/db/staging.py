@@ -12,14 +12,25 @@ the holder of the provider's running sync only) and kept when a stopped sync is 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, delete, insert
+from sqlalchemy import (
+    CompoundSelect,
+    Connection,
+    Engine,
+    Table,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    union,
+    update,
+)
 
-from carrier_opt.db.models import JasperDeviceStaging, JasperUsageStaging
+from carrier_opt.db.models import Device, JasperDeviceStaging, JasperUsageStaging
 from carrier_opt.db.types import UtcDateTime
-from carrier_opt.jasper.payloads import CtdUsage, Device, RatePlanUsage
 
 DEVICE_STAGING: Table = JasperDeviceStaging.__table__  # type: ignore[assignment]
 USAGE_STAGING: Table = JasperUsageStaging.__table__  # type: ignore[assignment]
@@ -75,89 +86,6 @@ def clear_usage_staging(engine: Engine, provider_id: int) -> None:
         connection.execute(
             delete(USAGE_STAGING).where(USAGE_STAGING.c.service_provider_id == provider_id)
         )
-
-
-def detail_values(device: Device, fetched_at: datetime) -> dict[str, Any]:
-    """What Get Device Details adds to a staged SIM (every field the search lacks, and the
-    fresher search fields), keyed by staging column, with ``iccid`` and ``details_at``."""
-    return {
-        "iccid": device.iccid,
-        "imsi": _cut(device.imsi, 20),
-        "msisdn": _cut(device.msisdn, 20),
-        "imei": _cut(device.imei, 20),
-        "status": _cut(device.status, 30),
-        "communication_plan": _cut(device.communication_plan, 255),
-        "carrier_rate_plan_code": _cut(device.rate_plan, 255),
-        "account_id": _cut(device.account_id, 50),
-        "customer": _cut(device.customer, 255),
-        "date_activated": device.date_activated,
-        "date_added": device.date_added,
-        "date_updated": device.date_updated,
-        "details_at": fetched_at,
-    }
-
-
-def device_row(
-    provider_id: int, device: Device, page_number: int | None, staged_at: datetime
-) -> Row:
-    """A ``JasperDeviceStaging`` row (in :data:`DEVICE_COLUMNS` order) from a parsed record."""
-    return (
-        provider_id,
-        page_number,
-        staged_at,
-        device.iccid,
-        _cut(device.imsi, 20),
-        _cut(device.msisdn, 20),
-        _cut(device.imei, 20),
-        _cut(device.status, 30),
-        _cut(device.communication_plan, 255),
-        _cut(device.rate_plan, 255),
-        _cut(device.account_id, 50),
-        _cut(device.customer, 255),
-        device.date_activated,
-        device.date_added,
-        device.date_updated,
-    )
-
-
-def bulk_usage_row(
-    provider_id: int, usage: RatePlanUsage, usage_date: datetime, staged_at: datetime
-) -> Row:
-    """A ``JasperUsageStaging`` row from one SIM of a rate plan's bulk usage."""
-    return (
-        provider_id,
-        usage.iccid,
-        _cut(usage.rate_plan, 255),
-        usage.cycle_start_date,
-        usage.data_bytes or 0,
-        usage.sms_count or 0,
-        usage.voice_seconds or 0,
-        "bulk",
-        usage_date,
-        staged_at,
-    )
-
-
-def ctd_usage_row(
-    provider_id: int,
-    usage: CtdUsage,
-    cycle_start_date: date,
-    usage_date: datetime,
-    staged_at: datetime,
-) -> Row:
-    """A ``JasperUsageStaging`` row from one SIM's cycle-to-date usage (the fallback)."""
-    return (
-        provider_id,
-        usage.iccid,
-        _cut(usage.rate_plan, 255),
-        cycle_start_date,
-        usage.ctd_data_bytes or 0,
-        usage.ctd_sms_count or 0,
-        usage.ctd_voice_seconds or 0,
-        "ctd",
-        usage_date,
-        staged_at,
-    )
 
 
 def load_rows(
@@ -291,6 +219,92 @@ def _sqlite_utc_text(moment: datetime) -> str:
     return moment.isoformat(" ", "microseconds")[:26]  # without the "+00:00"
 
 
-def _cut(text: str | None, length: int) -> str | None:
-    """Carrier text trimmed to the column's width (an over-long value must not fail a sync)."""
-    return text if text is None or len(text) <= length else text[:length]
+def store_details(engine: Engine, provider_id: int, values: list[dict[str, Any]]) -> None:
+    """Write Get Device Details answers onto the provider's staged SIMs (rows keyed by
+    ``iccid``, one transaction)."""
+    if not values:
+        return
+    staging = DEVICE_STAGING
+    statement = (
+        update(staging)
+        .where(
+            staging.c.service_provider_id == provider_id,
+            staging.c.iccid == bindparam("b_iccid"),
+        )
+        .values({name: bindparam(f"b_{name}") for name in values[0] if name != "iccid"})
+    )
+    with engine.begin() as connection:
+        connection.execute(statement, [{f"b_{k}": v for k, v in row.items()} for row in values])
+
+
+def sims_without_details(engine: Engine, provider_id: int) -> list[str]:
+    """Staged ICCIDs that have no details yet (sorted): what a resumed sync still fetches."""
+    staging = DEVICE_STAGING
+    with engine.connect() as connection:
+        return sorted(
+            connection.scalars(
+                select(staging.c.iccid)
+                .where(staging.c.service_provider_id == provider_id)
+                .group_by(staging.c.iccid)
+                .having(func.count(staging.c.details_at) == 0)
+            )
+        )
+
+
+def staged_sim_count(engine: Engine, provider_id: int) -> int:
+    """How many distinct SIMs the provider's search has staged."""
+    staging = DEVICE_STAGING
+    with engine.connect() as connection:
+        return int(
+            connection.scalar(
+                select(func.count(func.distinct(staging.c.iccid))).where(
+                    staging.c.service_provider_id == provider_id
+                )
+            )
+            or 0
+        )
+
+
+def sims_on_plan(engine: Engine, provider_id: int, plan: str) -> bool:
+    """Whether any staged or known SIM of the provider is on rate plan ``plan``."""
+    device = _device_table()
+    staged = select(DEVICE_STAGING.c.iccid).where(
+        DEVICE_STAGING.c.service_provider_id == provider_id,
+        DEVICE_STAGING.c.carrier_rate_plan_code == plan,
+    )
+    known = select(device.c.iccid).where(
+        device.c.service_provider_id == provider_id, device.c.carrier_rate_plan_code == plan
+    )
+    with engine.connect() as connection:
+        return connection.execute(union(staged, known).limit(1)).first() is not None
+
+
+def rate_plans_in_use(engine: Engine, provider_id: int) -> list[str]:
+    """Rate plans of the staged SIMs and of the SIMs already known (sorted, no NULLs)."""
+    device = _device_table()
+    staged = select(DEVICE_STAGING.c.carrier_rate_plan_code.label("code")).where(
+        DEVICE_STAGING.c.service_provider_id == provider_id
+    )
+    known = select(device.c.carrier_rate_plan_code.label("code")).where(
+        device.c.service_provider_id == provider_id
+    )
+    return sorted(_non_null(engine, union(staged, known)))
+
+
+def known_iccids(engine: Engine, provider_id: int) -> set[str]:
+    """ICCIDs of the staged SIMs and of the SIMs already known."""
+    device = _device_table()
+    staged = select(DEVICE_STAGING.c.iccid.label("code")).where(
+        DEVICE_STAGING.c.service_provider_id == provider_id
+    )
+    known = select(device.c.iccid.label("code")).where(device.c.service_provider_id == provider_id)
+    return set(_non_null(engine, union(staged, known)))
+
+
+def _device_table() -> Table:
+    return Device.__table__  # type: ignore[return-value]
+
+
+def _non_null(engine: Engine, query: CompoundSelect) -> list[str]:
+    with engine.connect() as connection:
+        return [value for (value,) in connection.execute(query) if value]

@@ -22,10 +22,10 @@ from sqlalchemy import Engine
 
 from carrier_opt.core.billing import BillingPeriodSpan, period_containing, period_for_key
 from carrier_opt.db.providers import load_provider
-from carrier_opt.db.sync import ProgressCallback, SyncReport, sync_provider
 from carrier_opt.errors import InputError
 from carrier_opt.jasper.client import JasperClient
 from carrier_opt.pipeline.past_usage import PastUsageReport, store_periods_usage
+from carrier_opt.pipeline.sync import ProgressCallback, SyncReport, sync_provider
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 
 from carrier_opt.db.engine import make_engine
-from carrier_opt.db.sync import sync_provider
+from carrier_opt.pipeline.sync import sync_provider
 
 
 def main(database_url: str, provider: str) -> None:

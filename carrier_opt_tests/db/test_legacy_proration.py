@@ -17,8 +17,8 @@ from carrier_opt.core.instance import load_instance, read_assignment
 from carrier_opt.db.models import DeviceUsagePeriod
 from carrier_opt.db.providers import load_provider
 from carrier_opt.db.rate_plans import load_rate_plans
-from carrier_opt.db.sync import sync_provider
 from carrier_opt.jasper.fake import FakeJasper
+from carrier_opt.pipeline.sync import sync_provider
 from carrier_opt_tests.db.sync_support import add_fake_provider, write_fake_price_files
 from carrier_opt_tests.jasper.support import client_for
 

@@ -14,10 +14,10 @@ from sqlalchemy import Engine, select
 
 from carrier_opt import clock
 from carrier_opt.db.models import Base
-from carrier_opt.db.sync import sync_provider
 from carrier_opt.db.types import UtcDateTime, utc_now
 from carrier_opt.errors import ConfigurationError
 from carrier_opt.jasper.fake import FakeJasper
+from carrier_opt.pipeline.sync import sync_provider
 from carrier_opt_tests.db.sync_support import add_fake_provider
 from carrier_opt_tests.jasper.support import client_for
 

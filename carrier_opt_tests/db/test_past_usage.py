@@ -15,10 +15,10 @@ from carrier_opt.db.merge import USAGE_PERIOD
 from carrier_opt.db.models import BillingPeriod
 from carrier_opt.db.past_usage import PastSimUsage, combine_plans
 from carrier_opt.db.rate_plans import load_rate_plans
-from carrier_opt.db.sync import sync_provider
 from carrier_opt.errors import InputError
 from carrier_opt.jasper.fake import FakeJasper
 from carrier_opt.pipeline.past_usage import fetch_past_usage
+from carrier_opt.pipeline.sync import sync_provider
 from carrier_opt_tests.db.sync_support import (
     API_KEY_ENV,
     USERNAME_ENV,

@@ -9,7 +9,6 @@ import pytest
 from sqlalchemy import Engine, func, select, update
 
 from carrier_opt.db import merge as merge_module
-from carrier_opt.db import sync as sync_module
 from carrier_opt.db.merge import merge_staging
 from carrier_opt.db.models import (
     BillingPeriod,
@@ -23,14 +22,15 @@ from carrier_opt.db.staging import (
     DEVICE_STAGING,
     StagingLoader,
     clear_staging,
-    device_row,
 )
-from carrier_opt.db.sync import sync_provider
 from carrier_opt.db.sync_runs import OVERLAP, watermark
 from carrier_opt.errors import CarrierApiError
 from carrier_opt.jasper.client import JasperClient
 from carrier_opt.jasper.fake import FakeFaults, FakeJasper
 from carrier_opt.jasper.payloads import Device as CarrierDevice
+from carrier_opt.pipeline import sync as sync_module
+from carrier_opt.pipeline.carrier_rows import device_row
+from carrier_opt.pipeline.sync import sync_provider
 from carrier_opt_tests.db.sync_support import (
     add_fake_provider,
     assert_device_matches_fleet,

@@ -16,9 +16,9 @@ from sqlalchemy import func, select
 
 from carrier_opt.db.models import JasperSyncRun
 from carrier_opt.db.staging import DEVICE_STAGING
-from carrier_opt.db.sync import sync_provider
 from carrier_opt.db.sync_runs import SyncBusy, begin_sync
 from carrier_opt.jasper.fake import FakeFaults, FakeJasper
+from carrier_opt.pipeline.sync import sync_provider
 from carrier_opt_tests.db.sync_support import (
     API_KEY_ENV,
     USERNAME_ENV,

@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import select, update
 
 from carrier_opt.db.models import Device, ServiceProvider
-from carrier_opt.db.sync import sync_provider
 from carrier_opt.errors import CarrierApiError
 from carrier_opt.jasper.fake import FakeFaults, FakeJasper
+from carrier_opt.pipeline.sync import sync_provider
 from carrier_opt_tests.db.sync_support import add_fake_provider, assert_device_matches_fleet
 from carrier_opt_tests.jasper.support import client_for
 

@@ -21,9 +21,9 @@ from carrier_opt.db.merge import MergeCounts
 from carrier_opt.db.models import BillingPeriod, Device, DeviceUsagePeriod
 from carrier_opt.db.providers import ensure_billing_period, load_provider
 from carrier_opt.db.rate_plans import load_rate_plans
-from carrier_opt.db.sync import sync_provider
 from carrier_opt.errors import InputError
 from carrier_opt.jasper.fake import FakeJasper
+from carrier_opt.pipeline.sync import sync_provider
 from carrier_opt_tests.db.sync_support import add_fake_provider, write_fake_price_files
 from carrier_opt_tests.jasper.support import client_for
 

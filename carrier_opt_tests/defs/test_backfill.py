@@ -16,11 +16,11 @@ from sqlalchemy import Engine, select
 
 from carrier_opt.db.models import OptimizationSession, RunStatus
 from carrier_opt.db.rate_plans import load_rate_plans
-from carrier_opt.db.sync import sync_provider
 from carrier_opt.defs.assets import optimization
 from carrier_opt.defs.checks import optimization_checks
 from carrier_opt.defs.partitions import SERVICE_PROVIDER, partition_key
 from carrier_opt.jasper.fake import FakeJasper
+from carrier_opt.pipeline.sync import sync_provider
 from carrier_opt_tests.db.sync_support import add_fake_provider, write_fake_price_files
 from carrier_opt_tests.defs.support import materialize_partition
 from carrier_opt_tests.jasper.support import client_for

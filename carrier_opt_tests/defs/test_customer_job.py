@@ -28,7 +28,6 @@ from carrier_opt.db.models import (
 )
 from carrier_opt.db.providers import add_provider, load_provider
 from carrier_opt.db.rate_plans import load_rate_plans
-from carrier_opt.db.sync import sync_provider
 from carrier_opt.defs.assets import customer, optimization
 from carrier_opt.defs.checks import latest_completed_run
 from carrier_opt.defs.kind_checks import carrier_plans_result, customer_checks
@@ -36,6 +35,7 @@ from carrier_opt.defs.partitions import partition_key
 from carrier_opt.defs.resources import DatabaseResource, PlatformProgress
 from carrier_opt.jasper.fake import FakeJasper
 from carrier_opt.jasper.fake_prices import write_fake_customer_sims, write_fake_price_list
+from carrier_opt.pipeline.sync import sync_provider
 from carrier_opt_tests.db.sync_support import (
     API_KEY_ENV,
     USERNAME_ENV,

@@ -15,7 +15,6 @@ from carrier_opt.db.merge import USAGE_PERIOD
 from carrier_opt.db.models import BillingPeriod
 from carrier_opt.db.providers import add_provider, set_jasper_url
 from carrier_opt.db.rate_plans import load_rate_plans
-from carrier_opt.db.sync import sync_provider
 from carrier_opt.defs.assets import optimization
 from carrier_opt.defs.assets import sync as sync_assets
 from carrier_opt.defs.checks import optimization_checks
@@ -31,6 +30,7 @@ from carrier_opt.defs.schedules import (
 )
 from carrier_opt.defs.tags import DAILY_SYNC_TRIGGER, HOURLY_TRIGGER, TRIGGER_TAG
 from carrier_opt.jasper.fake import FakeJasper
+from carrier_opt.pipeline.sync import sync_provider
 from carrier_opt_tests.db.sync_support import (
     API_KEY_ENV,
     USERNAME_ENV,

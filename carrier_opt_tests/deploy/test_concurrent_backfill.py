@@ -22,11 +22,11 @@ import yaml
 
 from carrier_opt.db.provider_settings import ProviderChanges, change_provider
 from carrier_opt.db.rate_plans import load_rate_plans
-from carrier_opt.db.sync import sync_provider
 from carrier_opt.defs.jobs import OPTIMIZE_JOB_NAME
 from carrier_opt.defs.partitions import SERVICE_PROVIDER
 from carrier_opt.jasper.fake import FakeJasper
 from carrier_opt.pipeline.past_usage import fetch_past_usage
+from carrier_opt.pipeline.sync import sync_provider
 from carrier_opt_tests.db.sync_support import add_fake_provider, write_fake_price_files
 from carrier_opt_tests.jasper.support import client_for
 from carrier_opt_tests.ui.support import BIN, REPO, process, real_clock_env, wait_for

@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import text
 
 from carrier_opt.db import merge as merge_module
-from carrier_opt.db.sync import sync_provider
 from carrier_opt.jasper.fake import FakeJasper
+from carrier_opt.pipeline.sync import sync_provider
 from carrier_opt_tests.db.sync_support import (
     add_fake_provider,
     assert_device_matches_fleet,

@@ -22,7 +22,6 @@ from carrier_opt.db import optimization_runs as runs
 from carrier_opt.db.export import instance_tables, require_stored_usage
 from carrier_opt.db.models import RunStatus
 from carrier_opt.db.providers import load_provider
-from carrier_opt.db.sync import sync_provider
 from carrier_opt.db.sync_runs import CompletedSync, last_completed_sync
 from carrier_opt.defs.assets.instance_solver import CURRENT, price_queues, queue_sequences
 from carrier_opt.defs.failures import operator_failures
@@ -34,6 +33,7 @@ from carrier_opt.defs.resources import DatabaseResource, JasperResource, Platfor
 from carrier_opt.defs.tags import HOURLY_TRIGGER, TRIGGER_TAG
 from carrier_opt.errors import CarrierOptError, InputError
 from carrier_opt.pipeline.solved import m2m_instance, plan_limit
+from carrier_opt.pipeline.sync import sync_provider
 from carrier_opt.settings import sync_reuse_window
 
 GROUP = "optimization"

@@ -27,15 +27,15 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import CompoundSelect, Engine, bindparam, func, select, union, update
+from sqlalchemy import Engine
 
 from carrier_opt.core.billing import BillingPeriodSpan, period_containing
 from carrier_opt.core.usage import projection_factor
-from carrier_opt.db.merge import DEVICE, MergeCounts, merge_staging
+from carrier_opt.db.merge import MergeCounts, merge_staging
 from carrier_opt.db.models import SyncStatus
 from carrier_opt.db.providers import (
     ProviderSettings,
@@ -49,12 +49,14 @@ from carrier_opt.db.staging import (
     USAGE_COLUMNS,
     USAGE_STAGING,
     StagingLoader,
-    bulk_usage_row,
     clear_usage_staging,
-    ctd_usage_row,
-    detail_values,
-    device_row,
+    known_iccids,
     load_rows,
+    rate_plans_in_use,
+    sims_on_plan,
+    sims_without_details,
+    staged_sim_count,
+    store_details,
 )
 from carrier_opt.db.sync_runs import SyncRun, begin_sync, finish_sync, record_progress
 from carrier_opt.db.types import utc_now
@@ -62,6 +64,12 @@ from carrier_opt.errors import CarrierApiError
 from carrier_opt.jasper.client import ApiStats, JasperClient
 from carrier_opt.jasper.payloads import MalformedRecordError, PayloadProblem
 from carrier_opt.jasper.transport import JasperApiError
+from carrier_opt.pipeline.carrier_rows import (
+    bulk_usage_row,
+    ctd_usage_row,
+    detail_values,
+    device_row,
+)
 
 log = logging.getLogger(__name__)
 
@@ -326,45 +334,14 @@ class _Sync:
         return detail_values(device, utc_now())
 
     def _store_details(self, values: list[dict]) -> None:
-        if values:
-            staging = DEVICE_STAGING
-            statement = (
-                update(staging)
-                .where(
-                    staging.c.service_provider_id == self.provider.id,
-                    staging.c.iccid == bindparam("b_iccid"),
-                )
-                .values({name: bindparam(f"b_{name}") for name in values[0] if name != "iccid"})
-            )
-            with self.engine.begin() as connection:
-                connection.execute(
-                    statement, [{f"b_{k}": v for k, v in row.items()} for row in values]
-                )
+        store_details(self.engine, self.provider.id, values)
         record_progress(self.engine, self.run, self.clock())
 
     def _sims_without_details(self) -> list[str]:
-        staging = DEVICE_STAGING
-        with self.engine.connect() as connection:
-            return sorted(
-                connection.scalars(
-                    select(staging.c.iccid)
-                    .where(staging.c.service_provider_id == self.provider.id)
-                    .group_by(staging.c.iccid)
-                    .having(func.count(staging.c.details_at) == 0)
-                )
-            )
+        return sims_without_details(self.engine, self.provider.id)
 
     def _staged_sims(self) -> int:
-        staging = DEVICE_STAGING
-        with self.engine.connect() as connection:
-            return int(
-                connection.scalar(
-                    select(func.count(func.distinct(staging.c.iccid))).where(
-                        staging.c.service_provider_id == self.provider.id
-                    )
-                )
-                or 0
-            )
+        return staged_sim_count(self.engine, self.provider.id)
 
 
 def _stage_bulk_usage(
@@ -384,7 +361,7 @@ def _stage_bulk_usage(
     if not provider.bulk_usage:
         report.warnings.append("bulk usage is off for this provider: usage is read per SIM")
         return set(), None
-    plans = _rate_plans_in_use(engine, provider.id)
+    plans = rate_plans_in_use(engine, provider.id)
     report.rate_plans_queried = len(plans)
     loader = StagingLoader(engine, USAGE_STAGING, USAGE_COLUMNS)
     covered: set[str] = set()
@@ -425,7 +402,7 @@ def _bulk_usable(engine: Engine, provider_id: int, bulk, report: SyncReport) -> 
     if (
         not bulk.usage
         and not bulk.missing_usage
-        and _sims_on_plan(engine, provider_id, bulk.rate_plan)
+        and sims_on_plan(engine, provider_id, bulk.rate_plan)
     ):
         report.warnings.append(
             f"{where}: the answer lists no SIM while SIMs are on the plan; they are read per "
@@ -440,18 +417,6 @@ def _bulk_usable(engine: Engine, provider_id: int, bulk, report: SyncReport) -> 
     return True
 
 
-def _sims_on_plan(engine: Engine, provider_id: int, plan: str) -> bool:
-    staged = select(DEVICE_STAGING.c.iccid).where(
-        DEVICE_STAGING.c.service_provider_id == provider_id,
-        DEVICE_STAGING.c.carrier_rate_plan_code == plan,
-    )
-    known = select(DEVICE.c.iccid).where(
-        DEVICE.c.service_provider_id == provider_id, DEVICE.c.carrier_rate_plan_code == plan
-    )
-    with engine.connect() as connection:
-        return connection.execute(union(staged, known).limit(1)).first() is not None
-
-
 def _stage_missing_usage(
     engine: Engine,
     client: JasperClient,
@@ -463,7 +428,7 @@ def _stage_missing_usage(
     notify: ProgressCallback,
 ) -> None:
     """Cycle-to-date usage, one call per SIM, for the SIMs bulk usage did not cover."""
-    missing = sorted(_known_iccids(engine, provider.id) - covered)
+    missing = sorted(known_iccids(engine, provider.id) - covered)
     loader = StagingLoader(engine, USAGE_STAGING, USAGE_COLUMNS)
     staged_at = utc_now()
     for done, iccid in enumerate(missing, start=1):
@@ -481,31 +446,6 @@ def _stage_missing_usage(
         loader.add(ctd_usage_row(provider.id, usage, period.first_local_day, usage_date, staged_at))
         notify(SyncProgress("ctd-usage", done, len(missing)))
     loader.flush()
-
-
-def _rate_plans_in_use(engine: Engine, provider_id: int) -> list[str]:
-    """Rate plans of the staged SIMs and of the SIMs already known (sorted, no NULLs)."""
-    staged = select(DEVICE_STAGING.c.carrier_rate_plan_code.label("code")).where(
-        DEVICE_STAGING.c.service_provider_id == provider_id
-    )
-    known = select(DEVICE.c.carrier_rate_plan_code.label("code")).where(
-        DEVICE.c.service_provider_id == provider_id
-    )
-    return sorted(_non_null(engine, union(staged, known)))
-
-
-def _known_iccids(engine: Engine, provider_id: int) -> set[str]:
-    """ICCIDs of the staged SIMs and of the SIMs already known."""
-    staged = select(DEVICE_STAGING.c.iccid.label("code")).where(
-        DEVICE_STAGING.c.service_provider_id == provider_id
-    )
-    known = select(DEVICE.c.iccid.label("code")).where(DEVICE.c.service_provider_id == provider_id)
-    return set(_non_null(engine, union(staged, known)))
-
-
-def _non_null(engine: Engine, query: CompoundSelect) -> Iterable[str]:
-    with engine.connect() as connection:
-        return [value for (value,) in connection.execute(query) if value]
 
 
 def _problem_for(iccid: str, exc: JasperApiError, route: str = "/ctdUsages") -> PayloadProblem:
