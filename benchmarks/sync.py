@@ -48,7 +48,7 @@ from carrier_opt.db.staging import (
     StagingLoader,
     clear_staging,
 )
-from carrier_opt.jasper.fake_fleet import FakeDevice, build_fleet, cycle_start
+from carrier_opt.jasper.fake.fleet import FakeDevice, build_fleet, cycle_start
 from carrier_opt.jasper.payloads import Device, RatePlanUsage
 from carrier_opt.pipeline.carrier_rows import bulk_usage_row, device_row
 

@@ -54,8 +54,8 @@ from carrier_opt.defs.resources import DatabaseResource, JasperResource, Platfor
 from carrier_opt.errors import CarrierOptError
 from carrier_opt.jasper.client import JasperClient, RetryPolicy
 from carrier_opt.jasper.fake import API_ROOT, DEFAULT_API_KEY, DEFAULT_USERNAME, FakeJasper
-from carrier_opt.jasper.fake_fleet import FakeDevice
-from carrier_opt.jasper.fake_prices import write_fake_customer_sims, write_fake_price_list
+from carrier_opt.jasper.fake.fleet import FakeDevice
+from carrier_opt.jasper.fake.prices import write_fake_customer_sims, write_fake_price_list
 from carrier_opt.pipeline.past_usage import fetch_past_usage
 from carrier_opt.settings import carrier_opt_home
 

@@ -53,7 +53,7 @@ def run(size: int) -> list[str]:
     from carrier_opt.db.providers import add_provider
     from carrier_opt.jasper.client import JasperClient
     from carrier_opt.jasper.fake import FakeJasper
-    from carrier_opt.jasper.fake_fleet import RATE_PLANS
+    from carrier_opt.jasper.fake.fleet import RATE_PLANS
     from carrier_opt.pipeline.sync import sync_provider
 
     rows = []

@@ -9,7 +9,7 @@ never printed or recorded.
 
 ``record_dir`` saves the raw answers as JSON fixtures with every ICCID, MSISDN and IMSI
 replaced by a stable hash of the same shape (so references between answers still line up),
-for :class:`~carrier_opt.jasper.replay.ReplayJasper` to serve back in tests.
+for :class:`~carrier_opt.jasper.fake.replay.ReplayJasper` to serve back in tests.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from carrier_opt.cli import FriendlyGroup
-from carrier_opt.commands.carrier import instance, provider, rate_plans, sync
+from carrier_opt.cli.carrier import instance, provider, rate_plans, sync
 from carrier_opt.core.instance import load_instance
 from carrier_opt.db import migrate
 from carrier_opt.db.models import (

@@ -11,7 +11,7 @@ from carrier_opt.db.models import CustomerRatePool, Device, JasperCustomerRatePl
 from carrier_opt.db.optimization_groups import active_optimization_groups
 from carrier_opt.db.providers import load_provider
 from carrier_opt.jasper.fake import FakeJasper
-from carrier_opt.jasper.fake_prices import write_fake_customer_sims, write_fake_price_list
+from carrier_opt.jasper.fake.prices import write_fake_customer_sims, write_fake_price_list
 from carrier_opt_tests.db.sync_support import API_KEY_ENV, USERNAME_ENV
 
 

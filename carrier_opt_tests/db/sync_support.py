@@ -11,7 +11,7 @@ from sqlalchemy import Engine, select
 from carrier_opt.db.models import Device
 from carrier_opt.db.providers import add_provider
 from carrier_opt.jasper.fake import FakeJasper
-from carrier_opt.jasper.fake_fleet import COMMUNICATION_PLANS, MB, RATE_PLANS
+from carrier_opt.jasper.fake.fleet import COMMUNICATION_PLANS, MB, RATE_PLANS
 
 USERNAME_ENV = "TEST_JASPER_USERNAME"
 API_KEY_ENV = "TEST_JASPER_API_KEY"

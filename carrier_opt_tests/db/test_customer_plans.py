@@ -13,7 +13,7 @@ from carrier_opt.db.customer_optimization import customer_plans
 from carrier_opt.db.customer_plans import assign_customer_rate_plans, load_customer_rate_plans
 from carrier_opt.db.models import CustomerRatePool, Device, JasperCustomerRatePlan, RevCustomer
 from carrier_opt.errors import InputError
-from carrier_opt.jasper.fake_prices import CUSTOMER_PLANS, POOL_OWNER, write_fake_price_list
+from carrier_opt.jasper.fake.prices import CUSTOMER_PLANS, POOL_OWNER, write_fake_price_list
 from carrier_opt_tests.db.customer_support import add_test_provider, insert_devices, write_csv
 
 HEADER = (

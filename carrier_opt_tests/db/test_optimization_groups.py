@@ -15,7 +15,7 @@ from carrier_opt.db.optimization_groups import (
 )
 from carrier_opt.db.rate_plans import load_rate_plans
 from carrier_opt.errors import InputError
-from carrier_opt.jasper.fake_prices import write_fake_price_list
+from carrier_opt.jasper.fake.prices import write_fake_price_list
 from carrier_opt_tests.db.customer_support import add_test_provider, write_csv
 
 HEADER = ("optimization_group", "communication_plans", "rate_plan_types", "max_rate_plans")

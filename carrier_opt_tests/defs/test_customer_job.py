@@ -34,7 +34,7 @@ from carrier_opt.defs.kind_checks import carrier_plans_result, customer_checks
 from carrier_opt.defs.partitions import partition_key
 from carrier_opt.defs.resources import DatabaseResource, PlatformProgress
 from carrier_opt.jasper.fake import FakeJasper
-from carrier_opt.jasper.fake_prices import write_fake_customer_sims, write_fake_price_list
+from carrier_opt.jasper.fake.prices import write_fake_customer_sims, write_fake_price_list
 from carrier_opt.pipeline.sync import sync_provider
 from carrier_opt_tests.db.sync_support import (
     API_KEY_ENV,

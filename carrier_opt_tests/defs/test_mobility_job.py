@@ -26,7 +26,7 @@ from carrier_opt.defs.kind_checks import mobility_checks, plan_types_result
 from carrier_opt.defs.partitions import partition_key
 from carrier_opt.defs.resources import DatabaseResource, PlatformProgress
 from carrier_opt.jasper.fake import FakeJasper
-from carrier_opt.jasper.fake_prices import write_fake_price_list
+from carrier_opt.jasper.fake.prices import write_fake_price_list
 from carrier_opt_tests.db.sync_support import API_KEY_ENV, USERNAME_ENV
 from carrier_opt_tests.defs.support import materialize_partition, time_limit
 

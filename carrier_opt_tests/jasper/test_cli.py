@@ -6,7 +6,7 @@ import pytest
 import requests
 from click.testing import CliRunner
 
-from carrier_opt.jasper import cli
+from carrier_opt.cli import fake_jasper as cli
 from carrier_opt.jasper.fake import FakeJasper
 
 

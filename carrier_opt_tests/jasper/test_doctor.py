@@ -12,7 +12,7 @@ from carrier_opt import clock
 from carrier_opt.cli import cli
 from carrier_opt.jasper.doctor import check_account, pseudonym
 from carrier_opt.jasper.fake import FakeFaults, FakeJasper
-from carrier_opt.jasper.replay import ReplayJasper
+from carrier_opt.jasper.fake.replay import ReplayJasper
 from carrier_opt_tests.db.sync_support import API_KEY_ENV, USERNAME_ENV, add_fake_provider
 from carrier_opt_tests.jasper.support import client_for
 

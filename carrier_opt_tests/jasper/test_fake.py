@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from carrier_opt.jasper.fake import FakeJasper
-from carrier_opt.jasper.fake_fleet import MB, build_fleet, cycle_start
+from carrier_opt.jasper.fake.fleet import MB, build_fleet, cycle_start
 
 
 def _get(fake: FakeJasper, route: str, auth=None, **params) -> requests.Response:

@@ -12,9 +12,9 @@ import pytest
 import requests
 from click.testing import CliRunner
 
-from carrier_opt.jasper import cli
+from carrier_opt.cli import fake_jasper as cli
 from carrier_opt.jasper.fake import FakeJasper
-from carrier_opt.jasper.fake_fleet import (
+from carrier_opt.jasper.fake.fleet import (
     CUSTOMERS,
     MB,
     MOBILITY_COMMUNICATION_PLANS,
@@ -22,7 +22,7 @@ from carrier_opt.jasper.fake_fleet import (
     RATE_PLANS,
     build_fleet,
 )
-from carrier_opt.jasper.fake_prices import (
+from carrier_opt.jasper.fake.prices import (
     CUSTOMER_PLANS,
     POOL_OWNER,
     write_fake_customer_sims,

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from carrier_opt.errors import CarrierApiError
-from carrier_opt.jasper.fake_endpoints import format_jasper_date
+from carrier_opt.jasper.fake.endpoints import format_jasper_date
 from carrier_opt.jasper.payloads import (
     Device,
     MalformedRecordError,

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from carrier_opt.errors import InputError
-from carrier_opt.jasper.fake import API_ROOT, FakeJasper
-from carrier_opt.jasper.fake_endpoints import FakeApiError
+from carrier_opt.jasper.fake.endpoints import FakeApiError
+from carrier_opt.jasper.fake.server import API_ROOT, FakeJasper
 
 
 class ReplayJasper(FakeJasper):

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from carrier_opt.commands.options import database_url_option
+from carrier_opt.cli.options import database_url_option
 from carrier_opt.errors import CarrierOptError, DatabaseError, InputError
 
 if TYPE_CHECKING:  # heavy imports stay out of the command line's start-up

@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from carrier_opt.jasper.fake import DEFAULT_API_KEY, DEFAULT_USERNAME, FakeFaults, FakeJasper
-from carrier_opt.jasper.fake_prices import write_fake_customer_sims, write_fake_price_list
+from carrier_opt.jasper.fake.prices import write_fake_customer_sims, write_fake_price_list
 
 
 @click.command("fake-jasper")
@@ -114,7 +114,7 @@ def fake_jasper(
         raise click.BadParameter(str(exc)) from None
     options = dict(host=host, port=port, username=username, api_key=api_key, faults=faults)
     if replay is not None:
-        from carrier_opt.jasper.replay import ReplayJasper
+        from carrier_opt.jasper.fake.replay import ReplayJasper
 
         fake: FakeJasper = ReplayJasper(replay, **options)
     else:

@@ -34,8 +34,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from carrier_opt.jasper.fake_endpoints import DeviceEdit, FakeApiError, FakeCarrier
-from carrier_opt.jasper.fake_fleet import FakeDevice, build_fleet, cycle_start, rate_plans_of
+from carrier_opt.jasper.fake.endpoints import DeviceEdit, FakeApiError, FakeCarrier
+from carrier_opt.jasper.fake.fleet import FakeDevice, build_fleet, cycle_start, rate_plans_of
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +122,7 @@ class FakeJasper:
         """Build the fleet (not yet serving). ``now`` pins the fake's clock for reproducible
         dates; the server then validates ``modifiedSince`` against that clock, not the real one.
         ``fleet`` is ``m2m`` (IoT SIMs) or ``mobility`` (phones, tablets, hotspots on typed
-        plans), see :func:`~carrier_opt.jasper.fake_fleet.build_fleet`.
+        plans), see :func:`~carrier_opt.jasper.fake.fleet.build_fleet`.
         """
         faults = faults or FakeFaults()
         self.seed = seed

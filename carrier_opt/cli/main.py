@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from carrier_opt.commands.options import database_url_option
+from carrier_opt.cli.options import database_url_option
 from carrier_opt.errors import CarrierOptError
 
 
@@ -283,7 +283,7 @@ def demo_carriers(devices: int, mobility_devices: int) -> None:
 
 def _register_subsystem_commands() -> None:
     """Commands that live beside the system they drive (kept out of this module's imports)."""
-    from carrier_opt.commands.carrier import (
+    from carrier_opt.cli.carrier import (
         customer_plans,
         instance,
         optimization_groups,
@@ -291,12 +291,12 @@ def _register_subsystem_commands() -> None:
         rate_plans,
         sync,
     )
-    from carrier_opt.commands.jasper_check import jasper
-    from carrier_opt.commands.provider_settings import provider_set  # noqa: F401  (registers)
-    from carrier_opt.commands.push import push
-    from carrier_opt.commands.retention import retention
-    from carrier_opt.commands.sessions import session
-    from carrier_opt.jasper.cli import fake_jasper
+    from carrier_opt.cli.fake_jasper import fake_jasper
+    from carrier_opt.cli.jasper_check import jasper
+    from carrier_opt.cli.provider_settings import provider_set  # noqa: F401  (registers)
+    from carrier_opt.cli.push import push
+    from carrier_opt.cli.retention import retention
+    from carrier_opt.cli.sessions import session
 
     commands = (fake_jasper, provider, sync, rate_plans, optimization_groups, customer_plans, push)
     commands += (jasper, session, retention)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import click
 
-from carrier_opt.commands.carrier import ready_engine
-from carrier_opt.commands.options import database_url_option
+from carrier_opt.cli.carrier import ready_engine
+from carrier_opt.cli.options import database_url_option
 
 
 @click.group("jasper")

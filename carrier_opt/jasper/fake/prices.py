@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from carrier_opt.jasper.fake_fleet import (
+from carrier_opt.jasper.fake.fleet import (
     COMMUNICATION_PLANS,
     MOBILITY_COMMUNICATION_PLANS,
     MOBILITY_RATE_PLANS,
@@ -82,7 +82,7 @@ MOBILITY_GROUPS: dict[str, tuple[str, str, int]] = {
 }
 
 POOL_OWNER = "Acme Metering"
-"""The customer (of ``fake_fleet.CUSTOMERS``) owning the agent's customer-specific pool."""
+"""The customer (of ``fleet.CUSTOMERS``) owning the agent's customer-specific pool."""
 
 # The agent's plans for its M2M customers: carrier prices with a markup of roughly 60-100 %.
 # code → (base USD, allowance MB, overage USD/MB, sms USD, charge type, pool, pool customer)

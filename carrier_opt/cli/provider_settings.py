@@ -1,6 +1,6 @@
 """``carrier-opt provider list | show | set``: read and change a provider's settings.
 
-``provider add`` (in :mod:`carrier_opt.commands.carrier`) takes every setting once; ``set``
+``provider add`` (in :mod:`carrier_opt.cli.carrier`) takes every setting once; ``set``
 changes any of them later, with the same checks, in one transaction.
 """
 
@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import click
 
-from carrier_opt.commands.carrier import provider, ready_engine
-from carrier_opt.commands.options import database_url_option
+from carrier_opt.cli.carrier import provider, ready_engine
+from carrier_opt.cli.options import database_url_option
 
 
 @provider.command("list")

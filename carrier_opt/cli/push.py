@@ -9,8 +9,8 @@ import re
 
 import click
 
-from carrier_opt.commands.carrier import ready_engine
-from carrier_opt.commands.options import database_url_option
+from carrier_opt.cli.carrier import ready_engine
+from carrier_opt.cli.options import database_url_option
 
 PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 

@@ -23,7 +23,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote
 
-from carrier_opt.jasper.fake_fleet import (
+from carrier_opt.jasper.fake.fleet import (
     RATE_PLANS,
     SIM_STATUSES,
     FakeDevice,

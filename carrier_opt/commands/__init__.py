@@ -1,1 +1,0 @@
-"""Click commands kept beside ``carrier_opt/cli.py``, registered there with ``add_command``."""
