@@ -21,6 +21,7 @@ import pandas as pd
 from sqlalchemy import Engine, delete, insert, select, update
 
 from carrier_opt.core.billing import period_for_key
+from carrier_opt.core.comm_groups import CommGroup
 from carrier_opt.core.instance import Instance
 from carrier_opt.core.pricing import device_breakdown
 from carrier_opt.core.run_window import last_run_day
@@ -62,16 +63,6 @@ class RunIds:
     session_id: int
     instance_id: int | None
     session_guid: str
-
-
-@dataclass(frozen=True)
-class CommGroup:
-    """Communication plans sharing one set of allowed rate plans."""
-
-    name: str
-    communication_plans: tuple[str, ...]
-    rate_plans: tuple[str, ...]
-    skipped_reason: str | None
 
 
 RunEnded = Callable[[str], "str | None"]
@@ -320,23 +311,6 @@ def instance_figures(engine: Engine, ids: RunIds) -> dict[str, float]:
             ).where(OptimizationInstance.id == ids.instance_id)
         ).one()
     return {name: float(value or 0) for name, value in row._mapping.items()}
-
-
-def comm_groups(pairs: pd.DataFrame, max_rate_plans: int) -> list[CommGroup]:
-    """Group communication plans with identical allowed rate-plan sets (the legacy grouping);
-    a group offering more than ``max_rate_plans`` plans is skipped with the reason."""
-    allowed = pairs.groupby("communication_plan")["rate_plan_code"].agg(
-        lambda codes: tuple(sorted(codes))
-    )
-    groups = []
-    for index, (plans, members) in enumerate(
-        sorted(allowed.groupby(allowed).groups.items(), key=lambda item: item[0])
-    ):
-        reason = None
-        if len(plans) > max_rate_plans:
-            reason = f"{len(plans)} rate plans exceed the limit of {max_rate_plans} per group"
-        groups.append(CommGroup(f"group-{index + 1}", tuple(sorted(members)), plans, reason))
-    return groups
 
 
 def write_comm_groups(engine: Engine, ids: RunIds, groups: list[CommGroup]) -> None:

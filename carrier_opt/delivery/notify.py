@@ -30,12 +30,12 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection, delete, insert, select
 
+from carrier_opt.core.go_no_go import BUFFER_MINUTES, Decision
 from carrier_opt.core.instance import DroppedPlan
 from carrier_opt.core.money import usd_text
 from carrier_opt.db.models import ProviderNotificationRecipient, RecipientKind, Site
 from carrier_opt.db.sync_facts import SyncFacts
 from carrier_opt.db.types import utc_now
-from carrier_opt.delivery.go_no_go import BUFFER_MINUTES, Decision
 from carrier_opt.delivery.push_checks import PushCheck
 from carrier_opt.delivery.rate_plan_updates import PushOutcome
 from carrier_opt.delivery.report_data import ReportData

@@ -8,12 +8,12 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
+from carrier_opt.core.go_no_go import Decision
 from carrier_opt.core.instance import Instance
 from carrier_opt.core.money import cents, usd_text
 from carrier_opt.core.push_batches import BATCH_LIMIT
 from carrier_opt.db.models import RatePlanPushMode, RatePlanPushStatus
 from carrier_opt.delivery import push_lock
-from carrier_opt.delivery.go_no_go import Decision
 from carrier_opt.delivery.push_checks import CHECK_INTERVAL
 
 

@@ -34,6 +34,13 @@ from datetime import datetime, timedelta
 import numpy as np
 from sqlalchemy import select
 
+from carrier_opt.core.go_no_go import (
+    BATCH_SIZE,
+    BUFFER_MINUTES,
+    Decision,
+    go_no_go,
+    next_batch_fits,
+)
 from carrier_opt.core.instance import Instance
 from carrier_opt.core.pricing import device_breakdown, total_cost
 from carrier_opt.core.push_batches import (
@@ -51,13 +58,6 @@ from carrier_opt.db.models import (
 from carrier_opt.delivery import push_audit as audit
 from carrier_opt.delivery import push_lock
 from carrier_opt.delivery.carrier_plans import plans_changed_since
-from carrier_opt.delivery.go_no_go import (
-    BATCH_SIZE,
-    BUFFER_MINUTES,
-    Decision,
-    go_no_go,
-    next_batch_fits,
-)
 from carrier_opt.delivery.push_audit import Change
 from carrier_opt.delivery.push_outcome import BatchOutcome, PushOutcome, PushRequest, PushSettings
 from carrier_opt.delivery.push_recovery import settle_dead_pushes

@@ -15,6 +15,7 @@ import pandas as pd
 from sqlalchemy import Engine, select
 
 from carrier_opt.core.billing import BillingPeriodSpan
+from carrier_opt.core.comm_groups import CommGroup, comm_groups
 from carrier_opt.core.instance import Instance, instance_from_frames
 from carrier_opt.core.mobility import GroupTables
 from carrier_opt.db import optimization_runs as runs
@@ -62,12 +63,12 @@ def plan_limit(engine: Engine, provider: str) -> int:
 
 def m2m_instance(
     engine: Engine, provider: str, tables: InstanceTables
-) -> tuple[Instance, list[runs.CommGroup], int]:
+) -> tuple[Instance, list[CommGroup], int]:
     """The instance the optimizer sees, the provider's communication groups and its limit of
     rate plans per group: SIMs of groups skipped for offering more plans stay locked on their
     plans (they still count in their pools). Reports price the winner on this same instance."""
     limit = plan_limit(engine, provider)
-    groups = runs.comm_groups(tables.comm_plan_rate_plans, limit)
+    groups = comm_groups(tables.comm_plan_rate_plans, limit)
     skipped = {cp for g in groups if g.skipped_reason for cp in g.communication_plans}
     devices = tables.devices.copy()
     locked = devices["communication_plan"].isin(skipped)
@@ -94,7 +95,7 @@ def plan_indices(
 
 def m2m_solved(
     engine: Engine, ids: runs.RunIds, provider: str, tables: InstanceTables
-) -> tuple[InstanceWinner, list[runs.CommGroup], int]:
+) -> tuple[InstanceWinner, list[CommGroup], int]:
     """The M2M instance of ``ids`` with its winner (and its groups and plan limit)."""
     instance, groups, limit = m2m_instance(engine, provider, tables)
     winners = runs.winning_assignment(engine, ids)

@@ -20,8 +20,8 @@ from carrier_opt.core.billing import (
     period_containing,
     period_for_key,
 )
+from carrier_opt.core.go_no_go import BUFFER_MINUTES, go_no_go
 from carrier_opt.core.run_window import WINDOW_DAYS, cycle_end_date, last_run_day, scheduled_runs
-from carrier_opt.delivery.go_no_go import BUFFER_MINUTES, go_no_go
 
 YEAR = 2028  # a leap year: 29 February is in it
 START_HOUR = 9

@@ -13,10 +13,10 @@ from sqlalchemy import Engine, column, insert, select, table
 from carrier_opt import clock
 from carrier_opt.cli import cli
 from carrier_opt.core.billing import AFTER_END_DAY, BillingCycle, period_for_key
+from carrier_opt.core.go_no_go import go_no_go
 from carrier_opt.db import migrate
 from carrier_opt.db.models import ServiceProvider
 from carrier_opt.db.providers import load_provider
-from carrier_opt.delivery.go_no_go import go_no_go
 
 CHICAGO = ZoneInfo("America/Chicago")
 

@@ -35,6 +35,7 @@ from carrier_opt.defs.partitions import partition_key
 from carrier_opt.defs.resources import DatabaseResource, PlatformProgress
 from carrier_opt.jasper.fake import FakeJasper
 from carrier_opt.jasper.fake.prices import write_fake_customer_sims, write_fake_price_list
+from carrier_opt.pipeline import customer as customer_pipeline
 from carrier_opt.pipeline.sync import sync_provider
 from carrier_opt_tests.db.sync_support import (
     API_KEY_ENV,
@@ -289,14 +290,14 @@ def test_a_failing_customer_is_recorded_and_the_others_still_run(
     synced_customers, migrated_engine, database_url, monkeypatch, tmp_path
 ):
     fake, _lines = synced_customers
-    real_solve = customer.solve_instance
+    real_solve = customer_pipeline.solve_instance
 
     def solve_but_fail_for_the_focus(engine, ids, instance, **kwargs):
         if "C_ACME_POOL" in set(instance.plan_codes.tolist()):
             raise RuntimeError("solver crashed")
         return real_solve(engine, ids, instance, **kwargs)
 
-    monkeypatch.setattr(customer, "solve_instance", solve_but_fail_for_the_focus)
+    monkeypatch.setattr(customer_pipeline, "solve_instance", solve_but_fail_for_the_focus)
     period = fake.now().strftime("%Y-%m")
     result = materialize(database_url, customer.customer_assets, partition_key("acme", period))
     assert not result.success

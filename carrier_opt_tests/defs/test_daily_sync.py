@@ -30,6 +30,7 @@ from carrier_opt.defs.schedules import (
 )
 from carrier_opt.defs.tags import DAILY_SYNC_TRIGGER, HOURLY_TRIGGER, TRIGGER_TAG
 from carrier_opt.jasper.fake import FakeJasper
+from carrier_opt.pipeline.period_sync import reusable_sync
 from carrier_opt.pipeline.sync import sync_provider
 from carrier_opt_tests.db.sync_support import (
     API_KEY_ENV,
@@ -313,17 +314,13 @@ def test_a_window_run_reuses_a_fresh_daily_sync_but_the_last_day_hourly_run_sync
     assert staged["last_sync_age_hours"] == 5.0
     assert staged["stored_sims"] == DEVICES
 
-    hourly = optimization.reusable_sync(
-        migrated_engine, "acme", _period(migrated_engine, "2026-09"), run_at, HOURLY_TRIGGER
-    )
-    assert hourly is None  # the last day's hourly runs always read the freshest usage
+    # the last day's hourly runs always read the freshest usage
+    assert optimization.always_syncs({TRIGGER_TAG: HOURLY_TRIGGER})
+    assert not optimization.always_syncs({})
+    period = _period(migrated_engine, "2026-09")
+    assert reusable_sync(migrated_engine, "acme", period, run_at) is not None
     monkeypatch.setenv("CARRIER_OPT_SYNC_REUSE_HOURS", "4")
-    assert (
-        optimization.reusable_sync(
-            migrated_engine, "acme", _period(migrated_engine, "2026-09"), run_at, None
-        )
-        is None
-    )
+    assert reusable_sync(migrated_engine, "acme", period, run_at) is None
 
 
 def _period(engine: Engine, key: str):

@@ -21,6 +21,7 @@ from moto.ses.models import ses_backends
 from sqlalchemy import select, update
 
 from carrier_opt.core.billing import BillingCycle, period_for_key
+from carrier_opt.core.go_no_go import BATCH_SIZE
 from carrier_opt.core.money import usd_text
 from carrier_opt.db.models import (
     Device,
@@ -43,7 +44,6 @@ from carrier_opt.defs.resources import (
     ResultStoreResource,
     resources_for,
 )
-from carrier_opt.delivery.go_no_go import BATCH_SIZE
 from carrier_opt.delivery.notify import set_notification_recipients
 from carrier_opt.jasper.fake import FakeJasper
 from carrier_opt_tests.db.sync_support import (

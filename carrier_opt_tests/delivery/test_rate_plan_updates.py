@@ -18,8 +18,8 @@ import pandas as pd
 import pytest
 from sqlalchemy import insert, select
 
+from carrier_opt.core.go_no_go import go_no_go
 from carrier_opt.db.models import RatePlanPush, RatePlanPushLock, RatePlanPushMode
-from carrier_opt.delivery.go_no_go import go_no_go
 from carrier_opt.delivery.rate_plan_updates import PushSettings, push_winner
 from carrier_opt.errors import InputError
 from carrier_opt.jasper.fake import FakeFaults, FakeJasper

@@ -14,7 +14,6 @@ so a partial re-execution of these assets works from what is stored.
 
 import dataclasses
 from collections.abc import Mapping
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import unquote, urlsplit
@@ -31,7 +30,6 @@ from carrier_opt.db.models import (
     OptimizationInstance,
     OptimizationInstanceResultFile,
     RatePlanPush,
-    RunStatus,
 )
 from carrier_opt.db.providers import load_provider
 from carrier_opt.db.sync_facts import sync_facts
@@ -50,6 +48,7 @@ from carrier_opt.defs.resources import (
     PlatformProgress,
     ResultStoreResource,
 )
+from carrier_opt.defs.run_context import run_ids, run_progress
 from carrier_opt.delivery.notify import (
     Notification,
     Recipients,
@@ -80,6 +79,7 @@ from carrier_opt.delivery.storage import (
 from carrier_opt.delivery.workbook import CONTENT_TYPE, build_workbook
 from carrier_opt.errors import CarrierOptError
 from carrier_opt.pipeline.push import push_mode, push_solved
+from carrier_opt.pipeline.session import session_ends_here
 from carrier_opt.pipeline.solved import InstanceWinner, m2m_solved
 
 GROUP = "delivery"
@@ -123,8 +123,8 @@ def rate_plan_updates(
     ends here."""
     provider, period_key = provider_and_period(context.partition_key)
     engine = database.engine()
-    ids = _run_ids(context, engine)
-    with session_ends_here(engine, ids, progress):
+    ids = run_ids(context, engine)
+    with session_ends_here(run_progress(engine, ids, progress)):
         tables = instance_tables(engine, provider, period_key)
         solved, _, _ = m2m_solved(engine, ids, provider, tables)
         outcome = push_run(context, engine, jasper, provider, ids.provider_id, solved)
@@ -252,21 +252,10 @@ delivery_sensors = [optimization_failure_mail]
 # --------------------------------------------------------------------------- helpers
 
 
-def _run_ids(context: dg.AssetExecutionContext, engine: Engine) -> runs.RunIds:
-    """The run's session, or — in a re-execution of failed steps — the original run's."""
-    try:
-        return runs.run_ids_for(engine, context.run.run_id)
-    except CarrierOptError:
-        root = context.run.root_run_id
-        if not root or root == context.run.run_id:
-            raise
-        return runs.run_ids_for(engine, root)
-
-
 def _delivery(context: dg.AssetExecutionContext, engine: Engine) -> _Delivery:
     """The run's rows and the report's figures, rebuilt from the database."""
     provider, period_key = provider_and_period(context.partition_key)
-    return delivery_for(engine, _run_ids(context, engine), provider, period_key)
+    return delivery_for(engine, run_ids(context, engine), provider, period_key)
 
 
 def delivery_for(engine: Engine, ids: runs.RunIds, provider: str, period_key: str) -> _Delivery:
@@ -447,19 +436,6 @@ def _top_savings_table(assignments: pd.DataFrame) -> str:
         for row in top.itertuples(index=False)
     ]
     return "| ICCID | from | to | saving (USD) |\n|---|---|---|---:|\n" + "\n".join(lines)
-
-
-@contextmanager
-def session_ends_here(engine: Engine, ids: runs.RunIds, progress: PlatformProgress):
-    """The push is a session's last step: the session fails with it, or completes (100 %)."""
-    try:
-        yield
-    except Exception as error:
-        runs.finish_session(engine, ids, RunStatus.FAILED, error=f"{type(error).__name__}: {error}")
-        raise
-    runs.finish_session(engine, ids, RunStatus.COMPLETED)
-    runs.set_progress(engine, ids, 100)
-    progress.report(ids.session_guid, 100, "results delivered")
 
 
 def push_run(

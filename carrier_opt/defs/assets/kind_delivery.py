@@ -38,12 +38,10 @@ from carrier_opt.db.providers import load_provider
 from carrier_opt.defs.assets import customer, mobility
 from carrier_opt.defs.assets.delivery import (
     _recipients,
-    _run_ids,
     _warning_count,
     latest_push,
     mail_push,
     push_run,
-    session_ends_here,
 )
 from carrier_opt.defs.failures import operator_failures
 from carrier_opt.defs.jobs import CUSTOMER_JOB_NAME
@@ -55,6 +53,7 @@ from carrier_opt.defs.resources import (
     PlatformProgress,
     ResultStoreResource,
 )
+from carrier_opt.defs.run_context import run_ids, run_progress
 from carrier_opt.delivery.notify import (
     NotificationError,
     ReportFile,
@@ -79,6 +78,7 @@ from carrier_opt.delivery.storage import (
 )
 from carrier_opt.delivery.workbook import CONTENT_TYPE, build_workbook
 from carrier_opt.errors import CarrierOptError
+from carrier_opt.pipeline.session import session_ends_here
 from carrier_opt.pipeline.solved import mobility_solved, plan_indices
 
 EXCLUDED_PLANS_SHOWN = 5
@@ -132,9 +132,9 @@ def mobility_rate_plan_updates(
     here."""
     provider, period_key = provider_and_period(context.partition_key)
     engine = database.engine()
-    ids = _run_ids(context, engine)
+    ids = run_ids(context, engine)
     outcomes = {}
-    with session_ends_here(engine, ids, progress):
+    with session_ends_here(run_progress(engine, ids, progress)):
         _, solved = mobility_solved(engine, ids.session_id, ids.session_guid, provider, period_key)
         for group in solved:
             outcome = push_run(context, engine, jasper, provider, ids.provider_id, group.solved)
@@ -180,7 +180,7 @@ def mobility_report(
     provider's recipients, and a warnings mail for skipped groups and SIMs left out."""
     provider, period_key = provider_and_period(context.partition_key)
     engine = database.engine()
-    ids = _run_ids(context, engine)
+    ids = run_ids(context, engine)
     split, reports = store_mobility_reports(engine, result_store, ids, provider, period_key)
     run_url = notifier.run_url(context.run.run_id)
     warnings = _mobility_warnings(provider, period_key, split.groups, reports, run_url)
@@ -231,7 +231,7 @@ def customer_reports(
     naming them."""
     provider, period_key = provider_and_period(context.partition_key)
     engine = database.engine()
-    ids = _run_ids(context, engine)
+    ids = run_ids(context, engine)
     found = period_customers(engine, provider, period_key)
     period = _period(engine, provider, period_key)
     by_customer = {

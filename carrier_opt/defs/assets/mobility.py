@@ -8,43 +8,39 @@ instance (its SIMs share the group's pools; only plans of the group's types are 
 
 import dagster as dg
 
-from carrier_opt.core.mobility import GroupTables
 from carrier_opt.db import optimization_runs as runs
 from carrier_opt.db.mobility import (
     mobility_device_ids,
     period_groups,
     refresh_mobility_devices,
 )
-from carrier_opt.db.models import OptimizationMobilityDeviceResult
-from carrier_opt.defs.assets.instance_solver import (
-    SolvedInstance,
-    solve_instance,
-    solved_metadata,
-)
-from carrier_opt.defs.assets.optimization import (
-    OptimizerConfig,
-    _guarded,
-    _partition,
-    clock,
-    close_session_unless_pushed,
-    device_usage,
-)
+from carrier_opt.defs.assets.optimization import clock, device_usage
 from carrier_opt.defs.failures import operator_failures
+from carrier_opt.defs.metadata import solved_metadata
 from carrier_opt.defs.partitions import provider_period_partitions
 from carrier_opt.defs.resources import DatabaseResource, PlatformProgress
+from carrier_opt.defs.run_context import (
+    OptimizerConfig,
+    close_session_unless_pushed,
+    guarded,
+    run_partition,
+    run_progress,
+)
+from carrier_opt.pipeline.mobility import solve_group
+from carrier_opt.pipeline.solve import SolvedInstance
 
 GROUP = "mobility"
 
 
 @dg.asset(group_name=GROUP, partitions_def=provider_period_partitions, deps=[device_usage])
-@_guarded
+@guarded
 @operator_failures
 def mobility_devices(
     context: dg.AssetExecutionContext, database: DatabaseResource
 ) -> dg.MaterializeResult:
     """The period's SIMs split into optimization groups and stored in ``MobilityDevice``;
     groups over their rate-plan limit are skipped with a warning (the M2M alert path)."""
-    provider, period_key = _partition(context)
+    provider, period_key = run_partition(context)
     engine = database.engine()
     ids = runs.run_ids_for(engine, context.run.run_id)
     split = period_groups(engine, provider, period_key)
@@ -78,7 +74,7 @@ def mobility_devices(
 
 
 @dg.asset(group_name=GROUP, partitions_def=provider_period_partitions, deps=[mobility_devices])
-@_guarded
+@guarded
 @operator_failures
 def mobility_winning_assignments(
     context: dg.AssetExecutionContext,
@@ -88,54 +84,32 @@ def mobility_winning_assignments(
 ) -> dg.MaterializeResult:
     """Each optimization group solved as its own instance (current, legacy and optimizer
     queues); the cheapest queue wins; per-SIM rows in ``OptimizationMobilityDeviceResult``."""
-    provider, period_key = _partition(context)
+    provider, period_key = run_partition(context)
     engine = database.engine()
     ids = runs.run_ids_for(engine, context.run.run_id)
     split = period_groups(engine, provider, period_key)
     with engine.connect() as connection:  # mobility_devices stored them for this period
         device_ids = mobility_device_ids(connection, ids.provider_id)
         plan_ids = runs.carrier_plan_ids(connection, ids.provider_id)
-    runs.set_progress(engine, ids, 40)
-    progress.report(ids.session_guid, 40, "queues created")
+    run_progress(engine, ids, progress).milestone(40, "queues created")
     solved: dict[str, SolvedInstance] = {}
     for group in split.groups:
         if group.skipped_reason:
             continue
         if group.pool_note:
             context.log.warning(group.pool_note)
-        solved[group.group.name] = _solve_group(
-            engine, ids, group, split.group_ids[group.group.name], (device_ids, plan_ids), config,
+        solved[group.group.name] = solve_group(
+            engine, ids, group, split.group_ids[group.group.name], (device_ids, plan_ids),
+            time_limit_s=config.time_limit_s, now=clock,
         )  # fmt: skip
-    runs.set_progress(engine, ids, 50)
-    progress.report(ids.session_guid, 50, "optimization calculated")
+    run_progress(engine, ids, progress).milestone(50, "optimization calculated")
     # The session stays open until mobility_rate_plan_updates has pushed (or dry-run) them.
-    close_session_unless_pushed(context, engine, ids, "mobility_rate_plan_updates", progress)
+    close_session_unless_pushed(
+        context, run_progress(engine, ids, progress), "mobility_rate_plan_updates"
+    )
     return dg.MaterializeResult(
         metadata={**solved_metadata(solved, "group"), "session_guid": ids.session_guid}
     )
-
-
-def _solve_group(engine, ids, group: GroupTables, group_id: int, id_maps, config) -> SolvedInstance:
-    """One group's instance; ``id_maps``: ICCID → ``MobilityDevice.id``, plan code → id."""
-    device_ids, plan_ids = id_maps
-    instance = group.instance()
-    group_ids = runs.add_instance(
-        engine, ids, now=clock(), optimization_group_id=group_id, device_count=instance.n_devices
-    )
-
-    def write(queue_id: int, assignment) -> float:
-        rows, total = runs.result_rows(
-            instance, assignment, device_ids, plan_ids, sim_column="mobility_device_id"
-        )
-        rows = [{**row, "optimization_group_id": group_id} for row in rows]
-        return runs.store_queue_rows(
-            engine, queue_id, OptimizationMobilityDeviceResult, rows, total
-        )
-
-    return solve_instance(
-        engine, group_ids, instance, time_limit_s=config.time_limit_s, write_queue=write,
-        result_model=OptimizationMobilityDeviceResult,
-    )  # fmt: skip
 
 
 mobility_assets = [mobility_devices, mobility_winning_assignments]

@@ -1,4 +1,4 @@
-"""The queues of one optimization instance, for every kind.
+"""Solving one optimization instance, for every kind: its queues, priced and recorded.
 
 Queues are the current assignment, every legacy strategy (cost only, except the legacy
 winner) and the optimizer; the cheapest queue with per-SIM rows wins. The M2M chain spreads
@@ -10,12 +10,10 @@ one go by :func:`solve_instance`.
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-import dagster as dg
 import numpy as np
 
 from carrier_opt.core.instance import Instance
 from carrier_opt.core.legacy import LegacyResult, legacy_baseline
-from carrier_opt.core.money import cost_figures, usd_text
 from carrier_opt.core.optimizer import OptimizationResult, optimize
 from carrier_opt.core.run import default_legacy_sequences
 from carrier_opt.db import optimization_runs as runs
@@ -120,27 +118,3 @@ def solve_instance(
         winner, costs[CURRENT], cost, legacy.cost, result.bound.value, result.proven_optimal,
         np.asarray(assignments[winner]),
     )  # fmt: skip
-
-
-def solved_metadata(solved: dict[str, SolvedInstance], what: str) -> dict:
-    """Asset metadata of a run solved per ``what`` (``group``, ``customer``): totals over its
-    instances and a table of them."""
-    before = sum(s.cost_before for s in solved.values())
-    after = sum(s.cost_after for s in solved.values())
-    bound = sum(s.lower_bound for s in solved.values())
-    lines = [
-        f"| {name} | {s.winning_queue} | {usd_text(s.cost_before)} | {usd_text(s.cost_after)} | "
-        f"{usd_text(s.legacy_cost)} | {s.gap_pct:.4f} |"
-        for name, s in solved.items()
-    ]
-    table = (
-        f"| {what} | winner | before | after | legacy | gap % |\n|---|---|---:|---:|---:|---:|\n"
-        + "\n".join(lines)
-        if lines
-        else f"No {what} was optimized."
-    )
-    return {
-        f"{what}s_optimized": len(solved),
-        **cost_figures(before, after, sum(s.legacy_cost for s in solved.values()), bound),
-        f"{what}s_table": dg.MetadataValue.md(table),
-    }

@@ -1,0 +1,83 @@
+"""What every partitioned optimization asset asks of its Dagster run: the partition it was
+launched for, its session (also in a re-execution), its progress, and closing the session when
+the run fails or stops short of the push. Shared by the M2M, mobility and customer assets."""
+
+import functools
+
+import dagster as dg
+from sqlalchemy import Engine
+
+from carrier_opt.db import optimization_runs as runs
+from carrier_opt.defs.partitions import launched_partition
+from carrier_opt.defs.resources import DatabaseResource, PlatformProgress
+from carrier_opt.errors import CarrierOptError
+from carrier_opt.pipeline.session import RunProgress, fail_session_of_run
+
+
+class OptimizerConfig(dg.Config):
+    """Run settings of the optimization step (editable in the launchpad)."""
+
+    time_limit_s: float = 60.0
+    """Seconds the optimizer may spend after the legacy baseline (bound, search, proof)."""
+
+
+def run_partition(context: dg.AssetExecutionContext) -> tuple[str, str]:
+    """(provider, period) of the run, or one line saying what is wrong with its launch."""
+    return launched_partition(context.partition_key if context.has_partition_key else None)
+
+
+def run_ended(instance: dg.DagsterInstance):
+    """For sessions: how a Dagster run ended (its status name), or None while it runs or when
+    this instance does not know it."""
+
+    def ended(run_id: str) -> str | None:
+        run = instance.get_run_by_id(run_id)
+        return run.status.value if run is not None and run.is_finished else None
+
+    return ended
+
+
+def run_ids(context: dg.AssetExecutionContext, engine: Engine) -> runs.RunIds:
+    """The run's session, or — in a re-execution of failed steps — the original run's."""
+    try:
+        return runs.run_ids_for(engine, context.run.run_id)
+    except CarrierOptError:
+        root = context.run.root_run_id
+        if not root or root == context.run.run_id:
+            raise
+        return runs.run_ids_for(engine, root)
+
+
+def run_progress(engine: Engine, ids: runs.RunIds, platform: PlatformProgress) -> RunProgress:
+    """The run's milestones, on its session and on the platform."""
+    return RunProgress(engine, ids, platform)
+
+
+def close_session_unless_pushed(
+    context: dg.AssetExecutionContext, progress: RunProgress, push_asset: str
+) -> bool:
+    """Close the session now (progress 100 %) when this run does not go on to ``push_asset``
+    (a partial materialization); answers whether the session stays open for the push."""
+    key = dg.AssetKey(push_asset)
+    selection = context.run.asset_selection
+    pushes = key in context.job_def.asset_layer.selected_asset_keys and (
+        selection is None or key in selection
+    )
+    if not pushes:
+        progress.close("results ready (no push in this run)")
+        context.log.info("this run does not push (%s is not selected): session closed", push_asset)
+    return pushes
+
+
+def guarded(fn):
+    """Run an asset body; on failure close the run's session as failed, then re-raise."""
+
+    @functools.wraps(fn)
+    def wrapper(context: dg.AssetExecutionContext, database: DatabaseResource, *args, **kwargs):
+        try:
+            return fn(context, database, *args, **kwargs)
+        except Exception as exc:
+            fail_session_of_run(database.engine(), context.run.run_id, exc)
+            raise
+
+    return wrapper
