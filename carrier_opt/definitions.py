@@ -3,15 +3,14 @@
 import dagster as dg
 
 from carrier_opt.defs.assets.approval import approval_assets
-from carrier_opt.defs.assets.customer import customer_assets
-from carrier_opt.defs.assets.delivery import delivery_assets, delivery_sensors
-from carrier_opt.defs.assets.kind_delivery import customer_delivery_assets, mobility_delivery_assets
-from carrier_opt.defs.assets.mobility import mobility_assets
-from carrier_opt.defs.assets.optimization import optimization_assets
+from carrier_opt.defs.assets.customer import customer_assets, customer_delivery_assets
+from carrier_opt.defs.assets.m2m import m2m_assets
+from carrier_opt.defs.assets.mobility import mobility_assets, mobility_delivery_assets
 from carrier_opt.defs.assets.push_checks import push_check_assets, push_check_sensor
 from carrier_opt.defs.assets.schema import database_schema
 from carrier_opt.defs.assets.sync import sync_assets, sync_checks
-from carrier_opt.defs.checks import optimization_checks
+from carrier_opt.defs.checks import customer_checks, mobility_checks, optimization_checks
+from carrier_opt.defs.failure_mail import failure_sensors
 from carrier_opt.defs.jobs import (
     check_rate_plan_pushes,
     check_sync_freshness,
@@ -22,7 +21,6 @@ from carrier_opt.defs.jobs import (
     setup_database,
     sync_carrier_data,
 )
-from carrier_opt.defs.kind_checks import customer_checks, mobility_checks
 from carrier_opt.defs.resources import resources_for
 from carrier_opt.defs.schedules import daily_sync_schedule, sync_freshness_schedule
 from carrier_opt.defs.sensors import billing_window_sensor
@@ -31,8 +29,7 @@ defs = dg.Definitions(
     assets=[
         database_schema,
         *sync_assets,
-        *optimization_assets,
-        *delivery_assets,
+        *m2m_assets,
         *mobility_assets,
         *mobility_delivery_assets,
         *customer_assets,
@@ -52,6 +49,6 @@ defs = dg.Definitions(
         check_sync_freshness,
     ],
     schedules=[daily_sync_schedule, sync_freshness_schedule],
-    sensors=[billing_window_sensor, *delivery_sensors, push_check_sensor],
+    sensors=[billing_window_sensor, *failure_sensors, push_check_sensor],
     resources=resources_for(),
 )

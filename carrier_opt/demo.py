@@ -108,32 +108,48 @@ def run_demo(
             f"{DEMO_CALLS_PER_SECOND:.0f} calls/s; production keeps Jasper's 5 calls/s)"
         )
         result = _run_partition(
-            database, instance, OPTIMIZE_JOB_NAME, DEMO_PROVIDER, period,
+            database,
+            instance,
+            OPTIMIZE_JOB_NAME,
+            DEMO_PROVIDER,
+            period,
             {"queue_results": {"config": {"time_limit_s": DEMO_TIME_LIMIT_S}}},
-        )  # fmt: skip
+        )
         summaries += _m2m_summary(result, f"{DEMO_PROVIDER} {period}")
         yield from _store_past_periods(engine, DEMO_PROVIDER, base_url)
         yield f"approving the dry run of {DEMO_PROVIDER} {period} ({PUSH_JOB_NAME})"
         result = _run_partition(
-            database, instance, PUSH_JOB_NAME, DEMO_PROVIDER, period,
+            database,
+            instance,
+            PUSH_JOB_NAME,
+            DEMO_PROVIDER,
+            period,
             {"approved_rate_plan_push": {"config": {"approved_by": "make demo"}}},
-        )  # fmt: skip
+        )
         summaries += _approval_summary(result)
         _load_customer_plans(engine, fleet)
         yield f"re-pricing {DEMO_PROVIDER} billing period {period} on its customers' plans"
         result = _run_partition(
-            database, instance, CUSTOMER_JOB_NAME, DEMO_PROVIDER, period,
+            database,
+            instance,
+            CUSTOMER_JOB_NAME,
+            DEMO_PROVIDER,
+            period,
             {"customer_winning_assignments": {"config": {"time_limit_s": KIND_TIME_LIMIT_S}}},
-        )  # fmt: skip
+        )
         summaries += _customer_summary(result, f"{DEMO_PROVIDER} {period}")
     with demo_carrier("mobility", mobility_devices) as (base_url, fleet):
         yield f"fake Jasper with {len(fleet):,} mobility SIMs at {base_url}"
         _register_provider(engine, MOBILITY_PROVIDER, base_url, "mobility")
         yield f"optimizing {MOBILITY_PROVIDER} billing period {period} per optimization group"
         result = _run_partition(
-            database, instance, MOBILITY_JOB_NAME, MOBILITY_PROVIDER, period,
+            database,
+            instance,
+            MOBILITY_JOB_NAME,
+            MOBILITY_PROVIDER,
+            period,
             {"mobility_winning_assignments": {"config": {"time_limit_s": KIND_TIME_LIMIT_S}}},
-        )  # fmt: skip
+        )
         summaries += _mobility_summary(result, f"{MOBILITY_PROVIDER} {period}")
         yield from _store_past_periods(engine, MOBILITY_PROVIDER, base_url)
     yield from summaries
@@ -153,11 +169,17 @@ def _register_provider(engine, name: str, base_url: str, fleet: str) -> None:
     plans, and a mobility provider's optimization groups (the loaders upsert)."""
     try:
         add_provider(
-            engine, name, jasper_url=base_url, billing_cycle_end_day=31, time_zone="UTC",
+            engine,
+            name,
+            jasper_url=base_url,
+            billing_cycle_end_day=31,
+            time_zone="UTC",
             billing_cycle_end_rule="after_end_day",
-            username_env=USERNAME_ENV, api_key_env=API_KEY_ENV, optimization_start_hour=8,
+            username_env=USERNAME_ENV,
+            api_key_env=API_KEY_ENV,
+            optimization_start_hour=8,
             fleet=fleet,
-        )  # fmt: skip
+        )
     except CarrierOptError:
         set_jasper_url(engine, name, base_url)
     with tempfile.TemporaryDirectory() as folder:

@@ -107,9 +107,14 @@ def test_demo_optimizes_a_period_and_prints_the_summary(database_url, monkeypatc
     mobility = block(lines, f"mobility optimization of {MOBILITY_PROVIDER} ")
     assert value(mobility, "groups optimized:").startswith("3 ")
     assert " gap " in value(mobility, "lower bound:")
-    cost = {label: float(value(mobility, label).split()[0].replace(",", "")) for label in (
-        "cost before:", "cost after:", "lower bound:",
-    )}  # fmt: skip
+    cost = {
+        label: float(value(mobility, label).split()[0].replace(",", ""))
+        for label in (
+            "cost before:",
+            "cost after:",
+            "lower bound:",
+        )
+    }
     assert cost["lower bound:"] <= cost["cost after:"] + 0.005 < cost["cost before:"]
     mobility_books = workbooks(mobility, "group workbooks:", reports / MOBILITY_PROVIDER)
     assert len(mobility_books) == 3

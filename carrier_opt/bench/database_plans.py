@@ -110,51 +110,92 @@ POPULATE = [
 # (name, the function that runs it, the statement); :sp a provider, :bp one of its periods,
 # :i an instance, :q a queue. Each one as the code issues it (simplified select lists).
 HOT_QUERIES = [
-    ("sensor tick", "sensors.active_providers",
-     """SELECT name, time_zone, billing_cycle_end_day, daily_sync_hour_local
-        FROM "ServiceProvider" WHERE is_active ORDER BY name"""),
-    ("period lookup", "providers.ensure_billing_period",
-     """SELECT id FROM "BillingPeriod" WHERE service_provider_id = :sp AND period_key = :key"""),
-    ("period's usage (export)", "export.instance_tables",
-     """SELECT d.iccid, u.carrier_rate_plan_code, u.usage_mb FROM "DeviceUsagePeriod" u
-        JOIN "Device" d ON d.id = u.device_id WHERE u.billing_period_id = :bp"""),
-    ("last completed sync", "sync_runs.last_completed_sync",
-     """SELECT search_started_at, finished_at FROM "JasperSyncRun"
+    (
+        "sensor tick",
+        "sensors.active_providers",
+        """SELECT name, time_zone, billing_cycle_end_day, daily_sync_hour_local
+        FROM "ServiceProvider" WHERE is_active ORDER BY name""",
+    ),
+    (
+        "period lookup",
+        "providers.ensure_billing_period",
+        """SELECT id FROM "BillingPeriod" WHERE service_provider_id = :sp AND period_key = :key""",
+    ),
+    (
+        "period's usage (export)",
+        "export.instance_tables",
+        """SELECT d.iccid, u.carrier_rate_plan_code, u.usage_mb FROM "DeviceUsagePeriod" u
+        JOIN "Device" d ON d.id = u.device_id WHERE u.billing_period_id = :bp""",
+    ),
+    (
+        "last completed sync",
+        "sync_runs.last_completed_sync",
+        """SELECT search_started_at, finished_at FROM "JasperSyncRun"
         WHERE service_provider_id = :sp AND status = 'completed' AND finished_at IS NOT NULL
-        ORDER BY finished_at DESC, id DESC LIMIT 1"""),
-    ("latest sync (resume)", "sync_runs._stopped_run",
-     """SELECT id, status FROM "JasperSyncRun" WHERE service_provider_id = :sp
-        ORDER BY id DESC LIMIT 1"""),
-    ("freshness check", "sync_runs.last_completed_syncs",
-     """SELECT sp.name, (SELECT max(r.finished_at) FROM "JasperSyncRun" r
+        ORDER BY finished_at DESC, id DESC LIMIT 1""",
+    ),
+    (
+        "latest sync (resume)",
+        "sync_runs._stopped_run",
+        """SELECT id, status FROM "JasperSyncRun" WHERE service_provider_id = :sp
+        ORDER BY id DESC LIMIT 1""",
+    ),
+    (
+        "freshness check",
+        "sync_runs.last_completed_syncs",
+        """SELECT sp.name, (SELECT max(r.finished_at) FROM "JasperSyncRun" r
                          WHERE r.service_provider_id = sp.id AND r.status = 'completed')
-        FROM "ServiceProvider" sp WHERE sp.is_active ORDER BY sp.name"""),
-    ("open sessions", "optimization_runs.start_session",
-     """SELECT id FROM "OptimizationSession"
-        WHERE service_provider_id = :sp AND status IN ('pending', 'running')"""),
-    ("an instance's queues", "optimization_runs.choose_winner",
-     """SELECT id, total_cost FROM "OptimizationQueue" WHERE optimization_instance_id = :i"""),
-    ("the winner's SIMs (report)", "instance_results",
-     """SELECT device_id, assigned_carrier_rate_plan_id, charge_amount
-        FROM "OptimizationDeviceResult" WHERE optimization_queue_id = :q"""),
-    ("a period's result rows (retention)", "retention._retain",
-     """SELECT count(*) FROM "OptimizationDeviceResult" WHERE optimization_queue_id IN (
+        FROM "ServiceProvider" sp WHERE sp.is_active ORDER BY sp.name""",
+    ),
+    (
+        "open sessions",
+        "optimization_runs.start_session",
+        """SELECT id FROM "OptimizationSession"
+        WHERE service_provider_id = :sp AND status IN ('pending', 'running')""",
+    ),
+    (
+        "an instance's queues",
+        "optimization_runs.choose_winner",
+        """SELECT id, total_cost FROM "OptimizationQueue" WHERE optimization_instance_id = :i""",
+    ),
+    (
+        "the winner's SIMs (report)",
+        "instance_results",
+        """SELECT device_id, assigned_carrier_rate_plan_id, charge_amount
+        FROM "OptimizationDeviceResult" WHERE optimization_queue_id = :q""",
+    ),
+    (
+        "a period's result rows (retention)",
+        "retention._retain",
+        """SELECT count(*) FROM "OptimizationDeviceResult" WHERE optimization_queue_id IN (
           SELECT id FROM "OptimizationQueue" WHERE optimization_instance_id IN (
-            SELECT id FROM "OptimizationInstance" WHERE billing_period_id = :bp))"""),
-]  # fmt: skip
+            SELECT id FROM "OptimizationInstance" WHERE billing_period_id = :bp))""",
+    ),
+]
 
 HEADER = f"{'query':<36} {'rows':>7} {'ms':>8}  plan (scans and the index each uses)"
 
 
 def populate(connection: Connection, shape: Shape) -> dict[str, int]:
     """Fill the tables; answers each table's row count."""
-    params = {"p": shape.providers, "n": shape.periods, "s": shape.sims, "r": shape.runs,
-              "q": shape.queues}  # fmt: skip
+    params = {
+        "p": shape.providers,
+        "n": shape.periods,
+        "s": shape.sims,
+        "r": shape.runs,
+        "q": shape.queues,
+    }
     for statement in POPULATE:
         connection.execute(text(statement), params)
     connection.execute(text("ANALYZE"))
-    tables = ("Device", "DeviceUsagePeriod", "JasperSyncRun", "OptimizationSession",
-              "OptimizationQueue", "OptimizationDeviceResult")  # fmt: skip
+    tables = (
+        "Device",
+        "DeviceUsagePeriod",
+        "JasperSyncRun",
+        "OptimizationSession",
+        "OptimizationQueue",
+        "OptimizationDeviceResult",
+    )
     return {t: int(connection.scalar(text(f'SELECT count(*) FROM "{t}"')) or 0) for t in tables}
 
 
@@ -182,8 +223,13 @@ def run(shape: Shape, postgres_url: str) -> tuple[dict[str, int], list[str]]:
     """(row counts, one table row per hot query) on a fresh schema of ``postgres_url``."""
     with fresh_database(postgres_url) as url:
         engine = make_engine(url)
-        add_provider(engine, "provider-0001", jasper_url="http://jasper.invalid",
-                     billing_cycle_end_day=1, time_zone="UTC")  # fmt: skip
+        add_provider(
+            engine,
+            "provider-0001",
+            jasper_url="http://jasper.invalid",
+            billing_cycle_end_day=1,
+            time_zone="UTC",
+        )
         with engine.begin() as connection:
             counts = populate(connection, shape)
         with engine.connect() as connection:

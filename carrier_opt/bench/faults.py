@@ -132,10 +132,15 @@ def _setup(url: str, fake):
     engine = make_engine(url)
     os.environ[USER_ENV], os.environ[KEY_ENV] = fake.credentials
     add_provider(
-        engine, PROVIDER, jasper_url=fake.base_url, billing_cycle_end_day=31,
-        billing_cycle_end_rule="after_end_day", time_zone="UTC", username_env=USER_ENV,
+        engine,
+        PROVIDER,
+        jasper_url=fake.base_url,
+        billing_cycle_end_day=31,
+        billing_cycle_end_rule="after_end_day",
+        time_zone="UTC",
+        username_env=USER_ENV,
         api_key_env=KEY_ENV,
-    )  # fmt: skip
+    )
     return engine
 
 
@@ -145,8 +150,9 @@ def _client(fake):
     from carrier_opt.jasper.client import JasperClient
     from carrier_opt.jasper.transport import RetryPolicy
 
-    fast = RetryPolicy(max_attempts=6, max_total_s=10.0, initial_backoff_s=0.001,
-                       max_backoff_s=0.01)  # fmt: skip
+    fast = RetryPolicy(
+        max_attempts=6, max_total_s=10.0, initial_backoff_s=0.001, max_backoff_s=0.01
+    )
     return JasperClient(fake.base_url, *fake.credentials, calls_per_second=1e6, retry_policy=fast)
 
 
@@ -170,8 +176,10 @@ def faulty_sync(sims: int, postgres_url: str | None) -> Row:
 
     faults = FakeFaults(error_rate=0.10, throttle_rate=0.05, duplicates_per_search=25)
     row = Row("5xx, throttling, duplicates", sims)
-    with fresh_database(postgres_url) as url, FakeJasper(sims, seed=3, now=NOW,
-                                                           faults=faults) as fake:  # fmt: skip
+    with (
+        fresh_database(postgres_url) as url,
+        FakeJasper(sims, seed=3, now=NOW, faults=faults) as fake,
+    ):
         engine = _setup(url, fake)
         report = sync_provider(engine, PROVIDER, client=_client(fake), now=NOW)
         row.runs = 1
@@ -193,11 +201,22 @@ def killed_sync(sims: int, postgres_url: str | None, moment: str) -> Row:
     with fresh_database(postgres_url) as url, FakeJasper(sims, seed=4, faults=slow) as fake:
         engine = _setup(url, fake)
         worker = subprocess.Popen(
-            [sys.executable, "-m", "carrier_opt", "sync", PROVIDER, "--database-url", url,
-             "--calls-per-second", "100000"],
-            env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            [
+                sys.executable,
+                "-m",
+                "carrier_opt",
+                "sync",
+                PROVIDER,
+                "--database-url",
+                url,
+                "--calls-per-second",
+                "100000",
+            ],
+            env=dict(os.environ),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             start_new_session=True,
-        )  # fmt: skip
+        )
         deadline = time.monotonic() + 600
         while not condition(fake.request_log) and time.monotonic() < deadline:
             if worker.poll() is not None:
@@ -255,8 +274,10 @@ def missing_bulk_usage(sims: int, postgres_url: str | None) -> Row:
 
     row = Row("bulk usage missing for 5 %", sims)
     faults = FakeFaults(missing_usage_fraction=0.05)
-    with fresh_database(postgres_url) as url, FakeJasper(sims, seed=6, now=NOW,
-                                                           faults=faults) as fake:  # fmt: skip
+    with (
+        fresh_database(postgres_url) as url,
+        FakeJasper(sims, seed=6, now=NOW, faults=faults) as fake,
+    ):
         engine = _setup(url, fake)
         report = sync_provider(engine, PROVIDER, client=_client(fake), now=NOW)
         with engine.connect() as connection:

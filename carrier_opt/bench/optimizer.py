@@ -44,8 +44,18 @@ COLUMNS = (
     ("saving_vs_legacy_pct", "{:>8.2f}"),
     ("proven", "{:>6}"),
 )
-HEADERS = ("instance", "devices", "seconds", "RSS MB", "cost", "bound", "gap %", "legacy cost",
-           "vs leg %", "proven")  # fmt: skip
+HEADERS = (
+    "instance",
+    "devices",
+    "seconds",
+    "RSS MB",
+    "cost",
+    "bound",
+    "gap %",
+    "legacy cost",
+    "vs leg %",
+    "proven",
+)
 
 
 def generated_instance(source: str):
@@ -94,18 +104,29 @@ def measure(source: str, time_limit_s: float) -> dict:
 def run_row(source: str, time_limit_s: float) -> dict:
     """Measure one row in a fresh interpreter (own peak RSS, JIT cache shared on disk)."""
     completed = subprocess.run(
-        [sys.executable, "-m", "carrier_opt.bench.optimizer", "--one", source,
-         "--time-limit", str(time_limit_s)],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "carrier_opt.bench.optimizer",
+            "--one",
+            source,
+            "--time-limit",
+            str(time_limit_s),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
 def format_table(rows: list[dict]) -> str:
     """The rows as a fixed-width text table (also valid Markdown when fenced)."""
     widths = [len(fmt.format(rows[0][key])) if rows else 8 for key, fmt in COLUMNS]
-    header = " ".join(h.rjust(w) if i else h.ljust(w) for i, (h, w) in
-                      enumerate(zip(HEADERS, widths, strict=True)))  # fmt: skip
+    header = " ".join(
+        h.rjust(w) if i else h.ljust(w)
+        for i, (h, w) in enumerate(zip(HEADERS, widths, strict=True))
+    )
     lines = [header, "-" * len(header)]
     lines += [" ".join(fmt.format(row[key]) for key, fmt in COLUMNS) for row in rows]
     return "\n".join(lines)

@@ -57,9 +57,15 @@ def add_providers(engine, count: int) -> None:
     """``count`` active providers: the first by ``provider add``'s function (which registers
     the Jasper integration), the rest in one insert of the same columns."""
     add_provider(
-        engine, "provider-0000", jasper_url="http://jasper.invalid", billing_cycle_end_day=14,
-        time_zone=ZONES[0], optimization_start_hour=8, fleet="mobility", daily_sync_hour=0,
-    )  # fmt: skip
+        engine,
+        "provider-0000",
+        jasper_url="http://jasper.invalid",
+        billing_cycle_end_day=14,
+        time_zone=ZONES[0],
+        optimization_start_hour=8,
+        fleet="mobility",
+        daily_sync_hour=0,
+    )
     now = datetime.now(UTC)
     with engine.begin() as connection:
         integration = connection.scalar(select(IntegrationType.id))
@@ -127,9 +133,12 @@ def measure(url: str, providers: int, ticks: int) -> list[str]:
 
         def sensor_tick():
             with dg.build_sensor_context(
-                definitions=defs, instance=instance, instance_ref=instance.get_ref(),
-                sensor_name=SENSOR_NAME, resources={"database": resource},
-            ) as context:  # fmt: skip
+                definitions=defs,
+                instance=instance,
+                instance_ref=instance.get_ref(),
+                sensor_name=SENSOR_NAME,
+                resources={"database": resource},
+            ) as context:
                 result = sensor.evaluate_tick(context)
             for request in result.dynamic_partitions_requests or []:  # as the daemon does
                 instance.add_dynamic_partitions(request.partitions_def_name, request.partition_keys)
@@ -137,9 +146,11 @@ def measure(url: str, providers: int, ticks: int) -> list[str]:
 
         def schedule_tick():
             with dg.build_schedule_context(
-                instance=instance, scheduled_execution_time=TICK_AT,
-                resources={"database": resource}, repository_def=defs.get_repository_def(),
-            ) as context:  # fmt: skip
+                instance=instance,
+                scheduled_execution_time=TICK_AT,
+                resources={"database": resource},
+                repository_def=defs.get_repository_def(),
+            ) as context:
                 return schedule.evaluate_tick(context).run_requests or []
 
         for what, tick in (("sensor", sensor_tick), ("daily_sync", schedule_tick)):

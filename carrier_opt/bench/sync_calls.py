@@ -61,10 +61,16 @@ def run(size: int) -> list[str]:
         engine = make_engine(f"sqlite:///{os.path.join(folder, 'bench.db')}")
         migrate.upgrade(engine)
         os.environ["BENCH_JASPER_USER"], os.environ["BENCH_JASPER_KEY"] = fake.credentials
-        add_provider(engine, "bench", jasper_url=fake.base_url, billing_cycle_end_day=31,
-                     billing_cycle_end_rule="after_end_day",
-                     time_zone="UTC", username_env="BENCH_JASPER_USER",
-                     api_key_env="BENCH_JASPER_KEY")  # fmt: skip
+        add_provider(
+            engine,
+            "bench",
+            jasper_url=fake.base_url,
+            billing_cycle_end_day=31,
+            billing_cycle_end_rule="after_end_day",
+            time_zone="UTC",
+            username_env="BENCH_JASPER_USER",
+            api_key_env="BENCH_JASPER_KEY",
+        )
         client = JasperClient(fake.base_url, *fake.credentials, calls_per_second=1e6)
         for label, prepare in (
             ("first sync", None),

@@ -18,6 +18,7 @@ import click
 
 from carrier_opt.cli.options import database_url_option
 from carrier_opt.errors import CarrierOptError, DatabaseError, InputError
+from carrier_opt.jasper.client import DEFAULT_CALLS_PER_SECOND
 
 if TYPE_CHECKING:  # heavy imports stay out of the command line's start-up
     from sqlalchemy import Engine
@@ -175,7 +176,7 @@ def _onboard(engine: Engine, name: str, past_periods: int) -> None:
     do it later (the exit status stays 0: what was asked for first, the provider, is
     stored)."""
     try:
-        _sync_and_report(engine, name, None, 5.0, past_periods)
+        _sync_and_report(engine, name, None, DEFAULT_CALLS_PER_SECOND, past_periods)
     except CarrierOptError as exc:
         _end_progress_line()
         click.echo(
@@ -217,7 +218,7 @@ def _register_partition(name: str) -> str:
 )
 @click.option(
     "--calls-per-second",
-    default=5.0,
+    default=DEFAULT_CALLS_PER_SECOND,
     show_default=True,
     type=click.FloatRange(min=0, min_open=True),
     help="Cap on carrier API calls per second (Cisco asks for at most 5).",
@@ -240,8 +241,9 @@ def sync(
     database_url: str | None,
 ) -> None:
     """Sync provider NAME's SIMs, then their usage, from the carrier into the database."""
-    _sync_and_report(ready_engine(database_url), name, _parse_since(since), calls_per_second,
-                     past_periods)  # fmt: skip
+    _sync_and_report(
+        ready_engine(database_url), name, _parse_since(since), calls_per_second, past_periods
+    )
 
 
 def _sync_and_report(

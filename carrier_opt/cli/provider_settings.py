@@ -141,9 +141,12 @@ def provider_set(name: str, database_url: str | None, to, cc, bcc, **settings) -
             provider_id = load_provider(connection, name).id
             kept = notification_recipients(connection, provider_id)
             set_notification_recipients(
-                connection, provider_id,
-                **{kind: parsed[kind] if lists[kind] is not None else getattr(kept, kind)
-                   for kind in lists},
-            )  # fmt: skip
+                connection,
+                provider_id,
+                **{
+                    kind: parsed[kind] if lists[kind] is not None else getattr(kept, kind)
+                    for kind in lists
+                },
+            )
     click.echo(f"{name}: updated")
     click.get_current_context().invoke(provider_show, name=name, database_url=database_url)

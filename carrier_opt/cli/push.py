@@ -37,11 +37,16 @@ def push(name: str, billing_period: str, approved_by: str, database_url: str | N
         raise InputError(f"--billing-period must look like 2026-11, not {billing_period!r}")
     resources = resources_for()
     approved, uris = deliver_approved_push(
-        ready_engine(database_url), jasper=resources["jasper"], notifier=resources["notifier"],
-        result_store=resources["result_store"], provider=name, period_key=billing_period,
-        approved_by=approved_by, now=lambda: clock.now(),
+        ready_engine(database_url),
+        jasper=resources["jasper"],
+        notifier=resources["notifier"],
+        result_store=resources["result_store"],
+        provider=name,
+        period_key=billing_period,
+        approved_by=approved_by,
+        now=lambda: clock.now(),
         holder=f"command line ({getpass.getuser()})",
-    )  # fmt: skip
+    )
     click.echo(f"{name} {billing_period}, session {approved.session_guid}:")
     for label, outcome in approved.outcomes.items():
         click.echo(f"  {label}: {outcome.summary()}")

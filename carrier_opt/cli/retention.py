@@ -43,8 +43,12 @@ def retention(
     from carrier_opt.db.retention import apply_retention
 
     report = apply_retention(
-        ready_engine(database_url), keep_periods, now=clock.now(), provider=provider,
-        archive_dir=archive_dir, dry_run=dry_run,
-    )  # fmt: skip
+        ready_engine(database_url),
+        keep_periods,
+        now=clock.now(),
+        provider=provider,
+        archive_dir=archive_dir,
+        dry_run=dry_run,
+    )
     for line in report.lines():
         click.echo(line)

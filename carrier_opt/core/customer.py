@@ -108,8 +108,9 @@ def customer_tables(customer_plans: pd.DataFrame, devices: pd.DataFrame) -> list
         )
     }
     pooled = customer_plans["customer_rate_pool"].notna()
-    shared_codes = set(customer_plans.loc[pooled & customer_plans["pool_customer"].isna(),
-                                          "rate_plan_code"])  # fmt: skip
+    shared_codes = set(
+        customer_plans.loc[pooled & customer_plans["pool_customer"].isna(), "rate_plan_code"]
+    )
     fixed_codes = set()
     if "auto_change" in customer_plans.columns:
         fixed = customer_plans["auto_change"].map(lambda value: not _is_true(value))
@@ -118,9 +119,10 @@ def customer_tables(customer_plans: pd.DataFrame, devices: pd.DataFrame) -> list
     for customer in sorted(devices["customer"].unique()):
         own = devices[devices["customer"] == customer].copy()
         offered = customer_plans[
-            ~pooled | customer_plans["pool_customer"].isna()
+            ~pooled
+            | customer_plans["pool_customer"].isna()
             | (customer_plans["pool_customer"] == customer)
-        ]  # fmt: skip
+        ]
         others = devices[
             (devices["customer"] != customer) & devices["rate_plan_code"].isin(shared_codes)
         ].copy()

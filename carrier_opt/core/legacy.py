@@ -183,9 +183,22 @@ def _units(excess: float, unit: float) -> float:
 
 @numba.njit(cache=True)
 def _place(
-    order, candidates, usage, proration, sms, base_rate, allowance, overage_rate, unit, sms_rate,
-    pool_of, pool_rate, pool_unit, pool_load, assignment,
-):  # fmt: skip
+    order,
+    candidates,
+    usage,
+    proration,
+    sms,
+    base_rate,
+    allowance,
+    overage_rate,
+    unit,
+    sms_rate,
+    pool_of,
+    pool_rate,
+    pool_unit,
+    pool_load,
+    assignment,
+):
     """Numba loop of :func:`_greedy_queue`: pools are updated as each SIM joins."""
     for device in order:
         best_plan, best_delta = -1, np.inf

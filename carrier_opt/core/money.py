@@ -9,7 +9,10 @@ with its currency and thousands separators.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import ROUND_HALF_UP, Decimal
+
+import numpy as np
 
 
 def cents(amount: float | Decimal) -> int:
@@ -21,6 +24,27 @@ def cents(amount: float | Decimal) -> int:
 def usd(amount: float | Decimal | None) -> float | None:
     """``amount`` rounded to the cent (half up), as a float Dagster can plot; None stays None."""
     return None if amount is None else cents(amount) / 100
+
+
+def cents_of(amounts: Iterable[float] | np.ndarray) -> np.ndarray:
+    """Many amounts in whole cents at once, by the rule of :func:`cents` (half up, away from
+    zero): the float noise of ``amount × 100`` is dropped at 6 decimals first, as the shortest
+    decimal of a float would read."""
+    array = amounts if isinstance(amounts, np.ndarray) else np.fromiter(amounts, dtype=float)
+    values = np.round(array.astype(float) * 100.0, 6)
+    return (np.sign(values) * np.floor(np.abs(values) + 0.5)).astype(np.int64)
+
+
+def sum_usd(amounts: Iterable[float] | np.ndarray) -> float:
+    """The amounts added in whole cents, each rounded as it is shown: a total that reads as the
+    sum of the figures above it (no ``0.30000000000000004``)."""
+    return int(cents_of(amounts).sum()) / 100
+
+
+def usd_difference(a: float | Decimal, b: float | Decimal) -> float:
+    """``a − b`` as the difference of the amounts rounded to the cent (a saving reads as the
+    difference of the costs shown)."""
+    return (cents(a) - cents(b)) / 100
 
 
 def usd_text(amount: float | Decimal | None) -> str:

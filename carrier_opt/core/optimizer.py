@@ -332,10 +332,12 @@ def _two_line_shares(
         rows = np.concatenate([to_pool[into], from_pool[out_of], pools])
         cols = np.concatenate([np.flatnonzero(into), np.flatnonzero(out_of), n_x + pools])
         vals = np.concatenate(
-            [pieces.load[free[into], other[into]],
-             -pieces.load[free[out_of], from_line[out_of]],
-             -instance.pool_unit_mb]
-        )  # fmt: skip
+            [
+                pieces.load[free[into], other[into]],
+                -pieces.load[free[out_of], from_line[out_of]],
+                -instance.pool_unit_mb,
+            ]
+        )
         a_ub = sparse.csr_matrix((vals, (rows, cols)), shape=(len(pools), n_x + len(pools)))
         b_ub = -line_load
     upper = np.concatenate([np.ones(n_x), np.full(len(pools), np.inf)])

@@ -218,8 +218,15 @@ MOBILITY_USAGE_MIX = {
 
 def mobility_rate_plans() -> pd.DataFrame:
     """The group's six typed plans (``charge_type`` column included)."""
-    columns = ("rate_plan_code", "base_rate", "data_allowance_mb", "overage_rate",
-               "data_per_overage_charge_mb", "pooled", "charge_type")  # fmt: skip
+    columns = (
+        "rate_plan_code",
+        "base_rate",
+        "data_allowance_mb",
+        "overage_rate",
+        "data_per_overage_charge_mb",
+        "pooled",
+        "charge_type",
+    )
     plans = pd.DataFrame(MOBILITY_PLANS, columns=list(columns))
     plans.insert(5, "sms_rate", 0.0)  # texts are free on every phone plan
     return plans

@@ -37,9 +37,13 @@ from carrier_opt.db.rate_plans import RATE_PLAN_COLUMNS
 from carrier_opt.errors import InputError
 
 PLAN_COLUMNS = (
-    *RATE_PLAN_COLUMNS, "charge_type", "customer_rate_pool", "pool_customer", "auto_change",
+    *RATE_PLAN_COLUMNS,
+    "charge_type",
+    "customer_rate_pool",
+    "pool_customer",
+    "auto_change",
     "plan_family",
-)  # fmt: skip
+)
 
 
 _UNASSIGNED = ["customer", "iccid", "msisdn", "usage_mb", "sms_count"]
@@ -97,15 +101,22 @@ def customer_input(
         )
     sims = pd.DataFrame(
         connection.execute(
-            select(Device.iccid, Device.customer, JasperCustomerRatePlan.rate_plan_code,
-                   Device.carrier_rate_plan_id)
-            .outerjoin(JasperCustomerRatePlan,
-                       JasperCustomerRatePlan.id == Device.customer_rate_plan_id)
-            .where(Device.service_provider_id == provider_id,
-                   Device.customer.is_not(None) | Device.customer_rate_plan_id.is_not(None))
+            select(
+                Device.iccid,
+                Device.customer,
+                JasperCustomerRatePlan.rate_plan_code,
+                Device.carrier_rate_plan_id,
+            )
+            .outerjoin(
+                JasperCustomerRatePlan, JasperCustomerRatePlan.id == Device.customer_rate_plan_id
+            )
+            .where(
+                Device.service_provider_id == provider_id,
+                Device.customer.is_not(None) | Device.customer_rate_plan_id.is_not(None),
+            )
         ).all(),
         columns=["iccid", "customer", "customer_rate_plan_code", "carrier_rate_plan_id"],
-    )  # fmt: skip
+    )
     devices = tables.devices.merge(sims, on="iccid", how="inner")
     devices["proration"] = 1.0  # the legacy customer runs never prorated
     unassigned = unassigned_sims(
@@ -140,16 +151,24 @@ def customer_plans(connection: Connection, provider_id: int) -> pd.DataFrame:
     plan, pool = JasperCustomerRatePlan, CustomerRatePool
     rows = connection.execute(
         select(
-            plan.rate_plan_code, plan.base_rate, plan.data_allowance_mb, plan.overage_rate,
-            plan.data_per_overage_charge_mb, plan.sms_rate, plan.is_pooled, plan.charge_type,
-            pool.name, RevCustomer.rev_customer_number, plan.auto_change_rate_plan,
+            plan.rate_plan_code,
+            plan.base_rate,
+            plan.data_allowance_mb,
+            plan.overage_rate,
+            plan.data_per_overage_charge_mb,
+            plan.sms_rate,
+            plan.is_pooled,
+            plan.charge_type,
+            pool.name,
+            RevCustomer.rev_customer_number,
+            plan.auto_change_rate_plan,
             plan.plan_family,
         )
         .outerjoin(pool, pool.id == plan.customer_rate_pool_id)
         .outerjoin(RevCustomer, RevCustomer.id == pool.rev_customer_id)
         .where(plan.service_provider_id == provider_id, plan.is_active)
         .order_by(plan.rate_plan_code)
-    ).all()  # fmt: skip
+    ).all()
     frame = pd.DataFrame([tuple(row) for row in rows], columns=list(PLAN_COLUMNS))
     for column in RATE_PLAN_COLUMNS[1:-1]:
         frame[column] = frame[column].map(lambda value: format(Decimal(value), "f"))
@@ -175,10 +194,16 @@ def open_processing(
     with engine.begin() as connection:
         connection.execute(
             insert(OptimizationCustomerProcessing),
-            [{"optimization_session_id": session_id, "rev_customer_id": customer_id,
-              "status": RunStatus.PENDING.value, "created_at": now}
-             for customer_id in customer_ids],
-        )  # fmt: skip
+            [
+                {
+                    "optimization_session_id": session_id,
+                    "rev_customer_id": customer_id,
+                    "status": RunStatus.PENDING.value,
+                    "created_at": now,
+                }
+                for customer_id in customer_ids
+            ],
+        )
 
 
 def set_processing(
@@ -232,6 +257,7 @@ def pool_ids(connection: Connection, provider_id: int) -> dict[str, int]:
 def write_shared_pool_results(
     engine: Engine,
     model,
+    *,
     sim_column: str,
     instance_id: int,
     queue_id: int,

@@ -140,11 +140,13 @@ def read_customer_rate_plans(path: Path, problems: Problems) -> list[CustomerPla
             elif pools[pool][2] != price:
                 other, where, other_price = pools[pool]
                 problems.add(
-                    path, line, "customer_rate_pool",
+                    path,
+                    line,
+                    "customer_rate_pool",
                     f"pool {pool!r} is fed by plan {other!r} (line {where}) at "
                     f"{_describe(other_price)}, this plan bills {_describe(price)}; "
                     "plans of one pool must share overage_rate and data_per_overage_charge_mb",
-                )  # fmt: skip
+                )
         if prices is not None and len(problems.lines) == before:
             rows.append(CustomerPlanRow(line, prices, pool, owner, bool(auto_change), family))
     return rows
@@ -207,11 +209,13 @@ def _check_stored_pools(
         mine = _overage_price(row.prices.overage_rate, row.prices.data_per_overage_charge_mb)
         if mine != price:
             problems.add(
-                path, row.line, "customer_rate_pool",
+                path,
+                row.line,
+                "customer_rate_pool",
                 f"pool {row.pool!r} is fed by stored customer rate plan {other!r} at "
                 f"{_describe(price)}, this plan bills {_describe(mine)}; plans of one pool "
                 "must share overage_rate and data_per_overage_charge_mb",
-            )  # fmt: skip
+            )
 
 
 def _overage_price(rate, unit) -> tuple[Decimal, Decimal]:
@@ -402,16 +406,20 @@ def assign_customer_rate_plans(
         for line, iccid, code in wanted:
             if iccid not in devices:
                 problems.add(
-                    path, line, "iccid",
+                    path,
+                    line,
+                    "iccid",
                     f"{provider_name} has no SIM {iccid!r}: sync the provider first "
                     f"(carrier-opt sync {provider_name})",
-                )  # fmt: skip
+                )
             if code is not None and code not in plans:
                 problems.add(
-                    path, line, "customer_rate_plan",
+                    path,
+                    line,
+                    "customer_rate_plan",
                     f"unknown customer rate plan {code!r} (load it with "
                     "carrier-opt customer-plans load)",
-                )  # fmt: skip
+                )
             if iccid not in devices or (code is not None and code not in plans):
                 continue
             device_id, *current = devices[iccid]

@@ -20,10 +20,12 @@ from carrier_opt.db.models import (
     OptimizationDeviceResult,
     OptimizationGroup,
     OptimizationInstance,
+    OptimizationInstanceResultFile,
     OptimizationMobilityDeviceResult,
     OptimizationMobilitySharedPoolResult,
     OptimizationQueue,
     OptimizationSharedPoolResult,
+    RatePlanPush,
     RevCustomer,
 )
 
@@ -65,19 +67,50 @@ def session_instances(engine: Engine, session_id: int) -> list[SessionInstance]:
     with engine.connect() as connection:
         rows = connection.execute(
             select(
-                instance.id, instance.status, instance.optimization_group_id,
-                OptimizationGroup.name, instance.rev_customer_id,
-                RevCustomer.rev_customer_number, instance.cost_before, instance.cost_after,
-                instance.legacy_cost, instance.lower_bound, instance.proven_optimal,
-                instance.device_count, instance.run_started_at,
+                instance.id,
+                instance.status,
+                instance.optimization_group_id,
+                OptimizationGroup.name,
+                instance.rev_customer_id,
+                RevCustomer.rev_customer_number,
+                instance.cost_before,
+                instance.cost_after,
+                instance.legacy_cost,
+                instance.lower_bound,
+                instance.proven_optimal,
+                instance.device_count,
+                instance.run_started_at,
                 instance.run_completed_at,
             )
             .outerjoin(OptimizationGroup, OptimizationGroup.id == instance.optimization_group_id)
             .outerjoin(RevCustomer, RevCustomer.id == instance.rev_customer_id)
             .where(instance.optimization_session_id == session_id)
             .order_by(instance.id)
-        ).all()  # fmt: skip
+        ).all()
     return [SessionInstance(*row) for row in rows]
+
+
+def latest_push_row(engine: Engine, instance_id: int) -> dict | None:
+    """The newest ``RatePlanPush`` row (a push or a dry run) of an instance, as a mapping."""
+    table = RatePlanPush.__table__
+    with engine.connect() as connection:
+        row = connection.execute(
+            select(table)
+            .where(table.c.optimization_instance_id == instance_id)
+            .order_by(table.c.id.desc())
+        ).first()
+    return None if row is None else dict(row._mapping)
+
+
+def stored_report_uri(engine: Engine, instance_id: int, file_name: str) -> str | None:
+    """Where the instance's file ``file_name`` was stored (None when it was not)."""
+    table = OptimizationInstanceResultFile.__table__
+    with engine.connect() as connection:
+        return connection.scalar(
+            select(table.c.storage_uri).where(
+                table.c.optimization_instance_id == instance_id, table.c.file_name == file_name
+            )
+        )
 
 
 def mobility_winners(engine: Engine, instance_id: int) -> pd.DataFrame:

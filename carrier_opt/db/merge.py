@@ -144,22 +144,26 @@ def keep_latest_staged_devices(connection: Connection, provider_id: int) -> int:
     """Delete all but the latest staged copy of each SIM; answers how many were dropped."""
     staging = DEVICE_STAGING
     return _keep_first_per_sim(
-        connection, staging, provider_id,
+        connection,
+        staging,
+        provider_id,
         (
             case((staging.c.date_updated.is_(None), 0), else_=1).desc(),
             staging.c.date_updated.desc(),
             staging.c.id.desc(),
         ),
-    )  # fmt: skip
+    )
 
 
 def keep_one_usage_row_per_sim(connection: Connection, provider_id: int) -> int:
     """Keep one usage row per SIM: bulk before cycle-to-date, then the last staged."""
     staging = USAGE_STAGING
     return _keep_first_per_sim(
-        connection, staging, provider_id,
+        connection,
+        staging,
+        provider_id,
         (case((staging.c.source == "bulk", 0), else_=1), staging.c.id.desc()),
-    )  # fmt: skip
+    )
 
 
 def _keep_first_per_sim(

@@ -102,10 +102,12 @@ def read_optimization_groups(path: Path, problems: Problems) -> list[_GroupRow]:
             if comm in owners and owners[comm][0] != name:
                 group, where = owners[comm]
                 problems.add(
-                    path, line, "communication_plans",
+                    path,
+                    line,
+                    "communication_plans",
                     f"{comm!r} is already in group {group!r} (line {where}); "
                     "a communication plan belongs to one group",
-                )  # fmt: skip
+                )
             elif name is not None:
                 owners.setdefault(comm, (name, line))
         types = _read_list(path, line, "rate_plan_types", row, problems)
@@ -203,10 +205,12 @@ def _check_types(
         for plan_type in group.rate_plan_types:
             if plan_type not in known:
                 problems.add(
-                    path, group.line, "rate_plan_types",
+                    path,
+                    group.line,
+                    "rate_plan_types",
                     f"no carrier rate plan of {provider_name} has type {plan_type!r} "
                     f"(known types: {hint})",
-                )  # fmt: skip
+                )
 
 
 def _write(

@@ -106,11 +106,16 @@ def start_session(
         view = session_running_view_table()
         session = OptimizationSession.__table__
         running = connection.execute(
-            select(view.c.session_guid, view.c.instance_status, session.c.id,
-                   session.c.dagster_run_id, session.c.started_at)
+            select(
+                view.c.session_guid,
+                view.c.instance_status,
+                session.c.id,
+                session.c.dagster_run_id,
+                session.c.started_at,
+            )
             .join(session, session.c.session_guid == view.c.session_guid)
             .where(view.c.service_provider_id == provider.id)
-        ).all()  # fmt: skip
+        ).all()
         last_day = now.astimezone(provider.cycle.zone).date() == last_run_day(
             provider.cycle, period, provider.optimization_start_hour
         )
@@ -127,20 +132,29 @@ def start_session(
         kind = optimization_type or OptimizationType(provider.fleet)
         session_id = connection.execute(
             insert(OptimizationSession).values(
-                session_guid=guid, service_provider_id=provider.id, billing_period_id=period_id,
-                optimization_type=kind.value, status=RunStatus.RUNNING.value,
-                progress_percent=0, dagster_run_id=run_id, started_at=now, created_at=now,
+                session_guid=guid,
+                service_provider_id=provider.id,
+                billing_period_id=period_id,
+                optimization_type=kind.value,
+                status=RunStatus.RUNNING.value,
+                progress_percent=0,
+                dagster_run_id=run_id,
+                started_at=now,
+                created_at=now,
             )
-        ).inserted_primary_key[0]  # fmt: skip
+        ).inserted_primary_key[0]
         if kind is not OptimizationType.M2M:
             return RunIds(provider.id, period_id, int(session_id), None, guid)
         instance_id = connection.execute(
             insert(OptimizationInstance).values(
-                optimization_session_id=session_id, service_provider_id=provider.id,
-                billing_period_id=period_id, status=RunStatus.RUNNING.value,
-                run_started_at=now, created_at=now,
+                optimization_session_id=session_id,
+                service_provider_id=provider.id,
+                billing_period_id=period_id,
+                status=RunStatus.RUNNING.value,
+                run_started_at=now,
+                created_at=now,
             )
-        ).inserted_primary_key[0]  # fmt: skip
+        ).inserted_primary_key[0]
     return RunIds(provider.id, period_id, int(session_id), int(instance_id), guid)
 
 
@@ -167,16 +181,21 @@ def _without_dead_sessions(connection, rows, now: datetime, run_ended, stale_aft
         connection.execute(
             update(OptimizationSession)
             .where(OptimizationSession.id == row.id)
-            .values(status=(RunStatus.COMPLETED if done else RunStatus.FAILED).value,
-                    completed_at=now, modified_at=now,
-                    error_message=None if done else f"taken over: {reason}")
-        )  # fmt: skip
+            .values(
+                status=(RunStatus.COMPLETED if done else RunStatus.FAILED).value,
+                completed_at=now,
+                modified_at=now,
+                error_message=None if done else f"taken over: {reason}",
+            )
+        )
         connection.execute(
             update(OptimizationInstance)
-            .where(OptimizationInstance.optimization_session_id == row.id,
-                   OptimizationInstance.status == RunStatus.RUNNING.value)
+            .where(
+                OptimizationInstance.optimization_session_id == row.id,
+                OptimizationInstance.status == RunStatus.RUNNING.value,
+            )
             .values(status=RunStatus.FAILED.value, error_message=f"taken over: {reason}")
-        )  # fmt: skip
+        )
     return [row for row in alive if row.id not in closed]
 
 
@@ -232,12 +251,17 @@ def add_instance(
     with engine.begin() as connection:
         instance_id = connection.execute(
             insert(OptimizationInstance).values(
-                optimization_session_id=ids.session_id, service_provider_id=ids.provider_id,
-                billing_period_id=ids.billing_period_id, status=RunStatus.RUNNING.value,
-                optimization_group_id=optimization_group_id, rev_customer_id=rev_customer_id,
-                device_count=device_count, run_started_at=now, created_at=now,
+                optimization_session_id=ids.session_id,
+                service_provider_id=ids.provider_id,
+                billing_period_id=ids.billing_period_id,
+                status=RunStatus.RUNNING.value,
+                optimization_group_id=optimization_group_id,
+                rev_customer_id=rev_customer_id,
+                device_count=device_count,
+                run_started_at=now,
+                created_at=now,
             )
-        ).inserted_primary_key[0]  # fmt: skip
+        ).inserted_primary_key[0]
     return dataclasses.replace(ids, instance_id=int(instance_id))
 
 
@@ -324,10 +348,12 @@ def write_comm_groups(engine: Engine, ids: RunIds, groups: list[CommGroup]) -> N
         for group in groups:
             group_id = connection.execute(
                 insert(OptimizationCommGroup).values(
-                    optimization_instance_id=ids.instance_id, name=group.name,
-                    skipped_reason=group.skipped_reason, created_at=now,
+                    optimization_instance_id=ids.instance_id,
+                    name=group.name,
+                    skipped_reason=group.skipped_reason,
+                    created_at=now,
                 )
-            ).inserted_primary_key[0]  # fmt: skip
+            ).inserted_primary_key[0]
             members = [
                 {"optimization_comm_group_id": group_id, "communication_plan_id": comm_ids[name]}
                 for name in group.communication_plans
@@ -351,18 +377,25 @@ def create_queues(engine: Engine, ids: RunIds, queues: list[tuple[str, list[str]
         connection.execute(
             insert(OptimizationQueue),
             [
-                {"optimization_instance_id": ids.instance_id, "strategy": strategy,
-                 "status": RunStatus.PENDING.value, "created_at": now}
+                {
+                    "optimization_instance_id": ids.instance_id,
+                    "strategy": strategy,
+                    "status": RunStatus.PENDING.value,
+                    "created_at": now,
+                }
                 for strategy, _ in queues
             ],
-        )  # fmt: skip
+        )
         queue_ids = _queue_ids(connection, ids)
         sequences = [
-            {"optimization_queue_id": queue_ids[strategy],
-             "carrier_rate_plan_id": plan_ids[code], "sequence_order": order}
+            {
+                "optimization_queue_id": queue_ids[strategy],
+                "carrier_rate_plan_id": plan_ids[code],
+                "sequence_order": order,
+            }
             for strategy, codes in queues
             for order, code in enumerate(codes)
-        ]  # fmt: skip
+        ]
         if sequences:  # customer queues run over customer plans: no carrier-plan sequence
             connection.execute(insert(OptimizationQueueRatePlan), sequences)
 
@@ -378,10 +411,12 @@ def record_queue_costs(engine: Engine, ids: RunIds, costs: dict[str, float]) -> 
                 update(OptimizationQueue)
                 .where(OptimizationQueue.id == queue_ids[strategy])
                 .values(
-                    status=RunStatus.COMPLETED.value, total_cost=_money(cost),
-                    run_completed_at=now, modified_at=now,
+                    status=RunStatus.COMPLETED.value,
+                    total_cost=_money(cost),
+                    run_completed_at=now,
+                    modified_at=now,
                 )
-            )  # fmt: skip
+            )
 
 
 def _queue_ids(connection, ids: RunIds) -> dict[str, int]:
@@ -448,10 +483,13 @@ def store_queue_rows(engine: Engine, queue_id: int, model, rows: list[dict], tot
             update(OptimizationQueue)
             .where(OptimizationQueue.id == queue_id)
             .values(
-                status=RunStatus.COMPLETED.value, total_cost=Decimal(f"{total:.4f}"),
-                run_started_at=started, run_completed_at=utc_now(), modified_at=utc_now(),
+                status=RunStatus.COMPLETED.value,
+                total_cost=Decimal(f"{total:.4f}"),
+                run_started_at=started,
+                run_completed_at=utc_now(),
+                modified_at=utc_now(),
             )
-        )  # fmt: skip
+        )
     return total
 
 

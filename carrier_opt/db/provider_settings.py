@@ -231,10 +231,14 @@ def _overview(connection: Connection, name: str) -> ProviderOverview:
         )
     ).first()
     return ProviderOverview(
-        name=provider.name, fleet=provider.fleet, active=bool(provider.is_active),
+        name=provider.name,
+        fleet=provider.fleet,
+        active=bool(provider.is_active),
         automatic_updates=bool(provider.allow_automatic_rate_plan_updates),
-        bulk_usage=bool(provider.bulk_usage), uses_proration=bool(provider.uses_proration),
-        time_zone=provider.time_zone, billing_cycle_end_day=provider.billing_cycle_end_day,
+        bulk_usage=bool(provider.bulk_usage),
+        uses_proration=bool(provider.uses_proration),
+        time_zone=provider.time_zone,
+        billing_cycle_end_day=provider.billing_cycle_end_day,
         billing_cycle_end_hour=provider.billing_cycle_end_hour,
         billing_cycle_end_rule=provider.billing_cycle_end_rule,
         billing_period_now=_period_now(provider, now),
@@ -248,7 +252,7 @@ def _overview(connection: Connection, name: str) -> ProviderOverview:
         last_sync=last_sync_text(connection, provider.id),
         last_session=_last_session(connection, provider.id),
         last_push=_last_push(connection, provider.id),
-    )  # fmt: skip
+    )
 
 
 def last_sync_text(connection: Connection, provider_id: int) -> str | None:
@@ -273,11 +277,14 @@ def last_sync_text(connection: Connection, provider_id: int) -> str | None:
 
 def _last_session(connection: Connection, provider_id: int) -> str | None:
     row = connection.execute(
-        select(OptimizationSession.session_guid, OptimizationSession.status,
-               OptimizationSession.started_at)
+        select(
+            OptimizationSession.session_guid,
+            OptimizationSession.status,
+            OptimizationSession.started_at,
+        )
         .where(OptimizationSession.service_provider_id == provider_id)
         .order_by(OptimizationSession.id.desc())
-    ).first()  # fmt: skip
+    ).first()
     if row is None:
         return None
     started = f"{row.started_at:%Y-%m-%d %H:%M} UTC" if row.started_at else "?"

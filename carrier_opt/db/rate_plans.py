@@ -290,9 +290,11 @@ def _charge_type(path: Path, line: int, row: dict[str, str], problems: Problems)
         return DEFAULT_CHARGE_TYPE
     if value not in CHARGE_TYPES:
         problems.add(
-            path, line, "charge_type",
+            path,
+            line,
+            "charge_type",
             f"{value!r} is not a charge type; use one of {', '.join(CHARGE_TYPES)}",
-        )  # fmt: skip
+        )
         return None
     return value
 
@@ -325,9 +327,11 @@ def csv_rows(
         except UnicodeDecodeError:
             line, byte = _first_undecodable_line(path)
             problems.add(
-                path, line, "-",
+                path,
+                line,
+                "-",
                 f"is not UTF-8 text (byte 0x{byte:02x}); save the file as UTF-8 (CSV UTF-8)",
-            )  # fmt: skip
+            )
         except csv.Error as exc:
             problems.add(path, max(reader.line_num, 1), "-", f"not a readable CSV file: {exc}")
 

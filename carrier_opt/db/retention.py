@@ -112,8 +112,11 @@ def apply_retention(
     report = RetentionReport(dry_run=dry_run)
     with engine.connect() as connection:
         providers = _providers(connection, provider)
-        plans = [(name, *split) for name, pid in providers
-                 for split in [_old_periods(connection, pid, keep_periods, now)]]  # fmt: skip
+        plans = [
+            (name, *split)
+            for name, pid in providers
+            for split in [_old_periods(connection, pid, keep_periods, now)]
+        ]
     for name, old, kept in plans:
         report.kept_periods += kept
         for period_id, period_key in old:

@@ -53,16 +53,22 @@ def list_sessions(
     session = OptimizationSession
     query = (
         select(
-            session.session_guid, ServiceProvider.name, BillingPeriod.period_key,
-            session.optimization_type, session.status, session.progress_percent,
-            session.dagster_run_id, session.started_at, session.completed_at,
+            session.session_guid,
+            ServiceProvider.name,
+            BillingPeriod.period_key,
+            session.optimization_type,
+            session.status,
+            session.progress_percent,
+            session.dagster_run_id,
+            session.started_at,
+            session.completed_at,
             session.error_message,
         )
         .join(ServiceProvider, ServiceProvider.id == session.service_provider_id)
         .join(BillingPeriod, BillingPeriod.id == session.billing_period_id)
         .order_by(session.id.desc())
         .limit(limit)
-    )  # fmt: skip
+    )
     if provider is not None:
         query = query.where(ServiceProvider.name == provider)
     if session_guid is not None:
@@ -97,14 +103,20 @@ def fail_session(engine: Engine, session_guid: str, *, reason: str, now: datetim
         connection.execute(
             update(OptimizationSession)
             .where(OptimizationSession.id == row.id, OptimizationSession.status.in_(active))
-            .values(status=RunStatus.FAILED.value, completed_at=now, modified_at=now,
-                    error_message=message)
-        )  # fmt: skip
+            .values(
+                status=RunStatus.FAILED.value,
+                completed_at=now,
+                modified_at=now,
+                error_message=message,
+            )
+        )
         connection.execute(
             update(OptimizationInstance)
-            .where(OptimizationInstance.optimization_session_id == row.id,
-                   OptimizationInstance.status.in_(active))
+            .where(
+                OptimizationInstance.optimization_session_id == row.id,
+                OptimizationInstance.status.in_(active),
+            )
             .values(status=RunStatus.FAILED.value, error_message=message)
-        )  # fmt: skip
+        )
     (closed,) = list_sessions(engine, open_only=False, session_guid=session_guid)
     return closed

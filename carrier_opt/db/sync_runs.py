@@ -98,19 +98,28 @@ def begin_sync(
     resume = stopped is not None and (since is None or since == stopped.modified_since)
     host, pid = this_process()
     values = {
-        "service_provider_id": provider_id, "status": SyncStatus.RUNNING.value,
-        "holder": holder[:255], "host": host, "pid": pid,
-        "started_at": now, "heartbeat_at": now, "created_at": now, "devices_listed": 0,
-        "details_fetched": 0, "api_calls": 0,
-    }  # fmt: skip
+        "service_provider_id": provider_id,
+        "status": SyncStatus.RUNNING.value,
+        "holder": holder[:255],
+        "host": host,
+        "pid": pid,
+        "started_at": now,
+        "heartbeat_at": now,
+        "created_at": now,
+        "devices_listed": 0,
+        "details_fetched": 0,
+        "api_calls": 0,
+    }
     if resume:
         assert stopped is not None
         values.update(
-            modified_since=stopped.modified_since, search_started_at=stopped.search_started_at,
+            modified_since=stopped.modified_since,
+            search_started_at=stopped.search_started_at,
             carrier_started_at=stopped.carrier_started_at,
-            pages_done=stopped.pages_done, search_done=stopped.search_done,
+            pages_done=stopped.pages_done,
+            search_done=stopped.search_done,
             resumed_from=stopped.id,
-        )  # fmt: skip
+        )
     else:
         values.update(modified_since=start, search_started_at=now, pages_done=0, search_done=False)
     try:
@@ -123,12 +132,19 @@ def begin_sync(
     elif stopped is not None:
         log.info(
             "sync resumes stopped sync %d from page %d (window since %s)",
-            stopped.id, stopped.pages_done, stopped.modified_since.isoformat(),
-        )  # fmt: skip
+            stopped.id,
+            stopped.pages_done,
+            stopped.modified_since.isoformat(),
+        )
     return SyncRun(
-        int(run_id), provider_id, values["modified_since"], values["search_started_at"],
-        values["pages_done"], values["search_done"], values.get("resumed_from"),
-    )  # fmt: skip
+        int(run_id),
+        provider_id,
+        values["modified_since"],
+        values["search_started_at"],
+        values["pages_done"],
+        values["search_done"],
+        values.get("resumed_from"),
+    )
 
 
 def record_progress(engine: Engine, run: SyncRun, now: datetime, **values: object) -> None:
@@ -146,9 +162,13 @@ def finish_sync(
 ) -> None:
     """Close the run: ``completed`` moves the watermark; ``failed`` keeps staging to resume."""
     record_progress(
-        engine, run, now, status=status.value, finished_at=now,
+        engine,
+        run,
+        now,
+        status=status.value,
+        finished_at=now,
         error=None if error is None else error[:4000],
-    )  # fmt: skip
+    )
 
 
 def _stopped_run(connection: Connection, provider_id: int):
@@ -182,13 +202,19 @@ def _abandon_dead_run(engine: Engine, provider_id: int, now: datetime) -> None:
         connection.execute(
             update(_RUN)
             .where(_RUN.c.id == running.id, _RUN.c.status == SyncStatus.RUNNING.value)
-            .values(status=SyncStatus.ABANDONED.value, finished_at=now, modified_at=utc_now(),
-                    error="its process stopped (silent or gone); resumed by the next sync")
-        )  # fmt: skip
+            .values(
+                status=SyncStatus.ABANDONED.value,
+                finished_at=now,
+                modified_at=utc_now(),
+                error="its process stopped (silent or gone); resumed by the next sync",
+            )
+        )
     log.warning(
-        "sync %d of provider %s abandoned: %s", running.id, provider_id,
+        "sync %d of provider %s abandoned: %s",
+        running.id,
+        provider_id,
         "silent too long" if silent else "its process is gone",
-    )  # fmt: skip
+    )
 
 
 def _busy_message(engine: Engine, provider_id: int) -> str:

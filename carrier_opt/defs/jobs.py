@@ -3,17 +3,19 @@
 import dagster as dg
 
 from carrier_opt.defs.assets.customer import GROUP as CUSTOMER_GROUP
-from carrier_opt.defs.assets.delivery import GROUP as DELIVERY_GROUP
+from carrier_opt.defs.assets.m2m import GROUP as M2M_GROUP
+from carrier_opt.defs.assets.m2m import device_usage, staged_devices
 from carrier_opt.defs.assets.mobility import GROUP as MOBILITY_GROUP
-from carrier_opt.defs.assets.optimization import GROUP, device_usage, staged_devices
 from carrier_opt.defs.assets.schema import database_schema
 from carrier_opt.defs.assets.sync import GROUP as SYNC_GROUP
 from carrier_opt.defs.assets.sync import sync_freshness
+from carrier_opt.pipeline.reports import CUSTOMER_JOB
+from carrier_opt.pipeline.solved import M2M_JOB, MOBILITY_JOB
 
-OPTIMIZE_JOB_NAME = "optimize_billing_period"
+OPTIMIZE_JOB_NAME = M2M_JOB
 """The partitioned job the billing-window sensor starts (one run per provider × period)."""
-MOBILITY_JOB_NAME = "optimize_mobility_period"
-CUSTOMER_JOB_NAME = "optimize_customer_period"
+MOBILITY_JOB_NAME = MOBILITY_JOB
+CUSTOMER_JOB_NAME = CUSTOMER_JOB
 PUSH_JOB_NAME = "push_approved_changes"
 SYNC_JOB_NAME = "sync_carrier_data"
 FRESHNESS_JOB_NAME = "check_sync_freshness"
@@ -26,7 +28,7 @@ setup_database = dg.define_asset_job(
 
 optimize_billing_period = dg.define_asset_job(
     OPTIMIZE_JOB_NAME,
-    selection=dg.AssetSelection.groups(GROUP, DELIVERY_GROUP),
+    selection=dg.AssetSelection.groups(M2M_GROUP),
     description=(
         "Sync a provider's SIMs and usage, optimize its billing period, keep the winning "
         "assignment, push (or dry-run) the whole change set in safe batches, then store the "

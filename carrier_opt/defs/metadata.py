@@ -3,10 +3,22 @@ asset's page in the Dagster UI. Kept apart from the assets so each asset body re
 the pipeline, shape its answer"."""
 
 import dagster as dg
+import pandas as pd
 
-from carrier_opt.core.money import cost_figures, usd_text
+from carrier_opt.core.comm_groups import CommGroup
+from carrier_opt.core.mobility import GroupTables
+from carrier_opt.core.money import cost_figures, usd, usd_text
+from carrier_opt.db.customer_optimization import CustomerInput
+from carrier_opt.db.export import InstanceTables
+from carrier_opt.delivery.rate_plan_updates import PushOutcome
+from carrier_opt.pipeline.m2m import PricedQueues, Winner
+from carrier_opt.pipeline.mail import CustomerMail
 from carrier_opt.pipeline.period_sync import RunUsage
+from carrier_opt.pipeline.reports import InstanceReport
 from carrier_opt.pipeline.solve import SolvedInstance
+
+TOP_SAVINGS_ROWS = 15
+CHANGES_ROWS = 15
 
 
 def solved_metadata(solved: dict[str, SolvedInstance], what: str) -> dict:
@@ -62,3 +74,254 @@ def staged_metadata(usage: RunUsage) -> dict:
         "usage_warnings": len(report.warnings),
         "seconds": round(report.seconds, 1),
     }
+
+
+def device_usage_metadata(tables: InstanceTables) -> dict:
+    """``device_usage``: the period's SIMs, their usage to date and projected, proration."""
+    devices = tables.devices
+    return {
+        "devices": len(devices),
+        "usage_mb_cycle_to_date": round(float(devices["ctd_usage_mb"].sum()), 1),
+        "usage_mb_projected": round(float(devices["usage_mb"].sum()), 1),
+        "prorated_devices": int((devices["proration"] < 1).sum()),
+        "period_start": tables.period.start.isoformat(),
+        "period_end": tables.period.end.isoformat(),
+    }
+
+
+def comm_groups_metadata(groups: list[CommGroup]) -> dict:
+    """``comm_groups``: each group with its plans and whether it was optimized."""
+    table = "\n".join(
+        f"| {g.name} | {len(g.communication_plans)} | {len(g.rate_plans)} | "
+        f"{g.skipped_reason or 'optimized'} |"
+        for g in groups
+    )
+    return {
+        "groups": len(groups),
+        "skipped_groups": sum(1 for g in groups if g.skipped_reason),
+        "groups_table": dg.MetadataValue.md(
+            "| group | comm plans | rate plans | status |\n|---|---|---|---|\n" + table
+        ),
+    }
+
+
+def queue_results_metadata(priced: PricedQueues) -> dict:
+    """``queue_results``: the bound, the gap and each queue's cost."""
+    result = priced.result
+    return {
+        "lower_bound": round(result.bound.value, 2),
+        "gap_pct": round(100 * result.gap, 4),
+        "proven_optimal": result.proven_optimal,
+        "optimizer_seconds": round(result.seconds, 1),
+        "queue_costs": dg.MetadataValue.md(
+            "| queue | cost (USD) |\n|---|---:|\n"
+            + "\n".join(f"| {name} | {cost:,.2f} |" for name, cost in priced.costs.items())
+        ),
+    }
+
+
+def winner_metadata(winner: Winner, session_guid: str) -> dict:
+    """``winning_assignments``: the winning queue, the costs, the plan changes."""
+    figures = winner.figures
+    changed = winner.changed
+    return {
+        "devices": len(winner.winners),
+        "winning_queue": winner.queue,
+        **cost_figures(
+            figures["cost_before"], winner.cost, figures["legacy_cost"], figures["lower_bound"]
+        ),
+        "devices_changing_plan": len(changed),
+        "session_guid": session_guid,
+        "changes_by_plan": dg.MetadataValue.md(_changes_table(changed)),
+    }
+
+
+def _changes_table(changed: pd.DataFrame) -> str:
+    if changed.empty:
+        return "No SIM changes plan."
+    moves = changed.groupby(["current_rate_plan_code", "rate_plan_code"]).size()
+    moves = moves.sort_values(ascending=False).head(CHANGES_ROWS)
+    lines = [f"| {a} | {b} | {n} |" for (a, b), n in moves.items()]
+    return "| from | to | SIMs |\n|---|---|---:|\n" + "\n".join(lines)
+
+
+def report_metadata(report: InstanceReport) -> dict:
+    """``optimization_report``: the stored file, the headline figures, and whether the
+    workbook's totals equal the database's."""
+    data, stored = report.data, report.stored
+    return {
+        "storage_uri": stored.uri,
+        "size_bytes": stored.size,
+        "sha256": stored.sha256,
+        "devices": data.devices,
+        "devices_changing_plan": data.devices_changed,
+        "cost_before": data.cost_before,
+        "cost_after": data.cost_after,
+        "saving": data.saving,
+        "totals_match_database": report.matches_database,
+        "top_savings": dg.MetadataValue.md(_top_savings_table(data.assignments)),
+    }
+
+
+def _top_savings_table(assignments: pd.DataFrame) -> str:
+    """The SIMs saving the most, as a markdown table."""
+    moved = assignments[assignments["changed"] & (assignments["saving"] > 0)]
+    if moved.empty:
+        return "No SIM saves by changing plan."
+    top = moved.nlargest(TOP_SAVINGS_ROWS, "saving")
+    lines = [
+        f"| {row.iccid} | {row.current_rate_plan} | {row.recommended_rate_plan} | "
+        f"{row.saving:,.2f} |"
+        for row in top.itertuples(index=False)
+    ]
+    return "| ICCID | from | to | saving (USD) |\n|---|---|---|---:|\n" + "\n".join(lines)
+
+
+def push_metadata(outcome: PushOutcome) -> dict:
+    """The push's figures for the asset page (money rounded half up, once, to the cent)."""
+    decision = outcome.decision
+    return {
+        "push_id": outcome.push_id,
+        "mode": outcome.mode.value,
+        "status": outcome.status.value,
+        "decision": outcome.verdict,
+        "decision_reason": "n/a" if decision is None else decision.reason,
+        "changes": outcome.changes,
+        "already_on_target": outcome.already_on_target,
+        "moved_since_sync": len(outcome.moved_since_sync),
+        "sent": outcome.sent,
+        "failed": outcome.failed,
+        "not_sent": outcome.not_sent,
+        "held_back": outcome.held_back,
+        "dry_run": outcome.dry_run,
+        "batches": len(outcome.batches),
+        "expected_saving": _money(outcome.expected_saving_usd),
+        "realized_saving": _money(outcome.realized_saving_usd),
+        "stop_reason": outcome.stop_reason or "none",
+        "batches_table": dg.MetadataValue.md(_batches_table(outcome)),
+    }
+
+
+def pushes_metadata(outcomes: dict[str, PushOutcome]) -> dict:
+    """Several pushes (a mobility run's groups): their totals and one row each."""
+    lines = [
+        f"| {name} | {o.mode.value} | {o.verdict} | {o.changes} | {o.sent} | {o.dry_run} | "
+        f"{o.failed} | {o.already_on_target} |"
+        for name, o in outcomes.items()
+    ]
+    return {
+        "modes": ", ".join(sorted({o.mode.value for o in outcomes.values()})) or "none",
+        "changes": sum(o.changes for o in outcomes.values()),
+        "sent": sum(o.sent for o in outcomes.values()),
+        "dry_run": sum(o.dry_run for o in outcomes.values()),
+        "failed": sum(o.failed for o in outcomes.values()),
+        "already_on_target": sum(o.already_on_target for o in outcomes.values()),
+        "groups_table": dg.MetadataValue.md(
+            "| group | mode | decision | changes | sent | dry run | failed | already on "
+            "target |\n|---|---|---|---:|---:|---:|---:|---:|\n" + "\n".join(lines)
+        ),
+    }
+
+
+def _money(amount: float | None) -> float | str:
+    return "n/a" if amount is None else usd(amount)
+
+
+def _batches_table(outcome: PushOutcome) -> str:
+    """Each batch with the bill before, planned after and after it."""
+    if not outcome.batches:
+        return "No batch was sent."
+    lines = [
+        f"| {b.batch_number} | {b.devices} | {b.succeeded} | {b.failed} | "
+        f"{b.bill_before_usd:,.2f} | {b.planned_bill_after_usd:,.2f} | {b.bill_after_usd:,.2f} |"
+        for b in outcome.batches
+    ]
+    return (
+        "| batch | devices | sent | failed | bill before | planned after | after |\n"
+        "|---:|---:|---:|---:|---:|---:|---:|\n" + "\n".join(lines)
+    )
+
+
+def mobility_groups_metadata(groups: list[GroupTables]) -> dict:
+    """``mobility_devices``: each optimization group with its SIMs, plans and status."""
+    rows = "\n".join(
+        f"| {g.group.name} | {', '.join(g.group.rate_plan_types)} | {len(g.devices)} | "
+        f"{len(g.excluded)} | {len(g.rate_plans)} / {g.group.max_rate_plans} | "
+        f"{g.skipped_reason or 'optimized'} |"
+        for g in groups
+    )
+    return {
+        "groups": len(groups),
+        "skipped_groups": sum(1 for g in groups if g.skipped_reason),
+        "devices": sum(len(g.devices) for g in groups),
+        "excluded_devices": sum(len(g.excluded) for g in groups),
+        "groups_table": dg.MetadataValue.md(
+            "| group | plan types | SIMs | excluded SIMs | plans / limit | status |\n"
+            "|---|---|---:|---:|---:|---|\n" + rows
+        ),
+    }
+
+
+def mobility_reports_table(groups: list[GroupTables], reports: list[InstanceReport]) -> str:
+    """``mobility_report``: each group's figures and report, or why it was skipped."""
+    by_name = {r.name: r for r in reports}
+    lines = []
+    for g in groups:
+        report = by_name.get(g.group.name)
+        if report is None:
+            lines.append(
+                f"| {g.group.name} | {len(g.devices)} | {len(g.excluded)} | - | - | - | - | "
+                f"skipped: {g.skipped_reason} |"
+            )
+            continue
+        lines.append(
+            f"| {g.group.name} | {len(g.devices)} | {len(g.excluded)} | "
+            f"{usd_text(report.data.cost_before)} | {usd_text(report.data.cost_after)} | "
+            f"{usd_text(report.data.saving)} | {'yes' if report.matches_database else 'NO'} | "
+            f"{report.file_name} |"
+        )
+    return (
+        "| group | SIMs | excluded SIMs | before | after | saving | matches DB | report |\n"
+        "|---|---:|---:|---:|---:|---:|---|---|\n" + "\n".join(lines)
+    )
+
+
+def customer_pools_metadata(found: CustomerInput) -> dict:
+    """``customer_rate_pools``: each customer's instance, and the SIMs left out and why."""
+    rows = "\n".join(
+        f"| {c.customer} | {c.own_sims} | {c.locked_sims} | {len(c.rate_plans)} | "
+        f"{', '.join(sorted(set(c.pools.values()))) or '-'} |"
+        for c in found.customers
+    )
+    return {
+        "customers": len(found.customers),
+        "devices": sum(c.own_sims for c in found.customers),
+        "locked_shared_pool_devices": sum(c.locked_sims for c in found.customers),
+        "left_out_no_carrier_plan": found.without_carrier_plan,
+        "left_out_inactive_customer_plan": found.on_inactive_plan,
+        "no_customer_plan_reported_at_zero": len(found.unassigned),
+        "customers_table": dg.MetadataValue.md(
+            "| customer | SIMs | locked shared-pool SIMs | plans offered | pools |\n"
+            "|---|---:|---:|---:|---|\n" + rows
+        ),
+    }
+
+
+def customer_reports_table(reports: list[InstanceReport], mails: dict[str, CustomerMail]) -> str:
+    """``customer_reports``: each customer's figures, report and mail."""
+    lines = []
+    for r in reports:
+        mail = mails[r.name]
+        status = "sent" if mail.sent else ("FAILED" if mail.error else "not sent")
+        locked = int(r.data.assignments["shared_pool"].sum())
+        lines.append(
+            f"| {r.name} | {r.data.devices - locked} | {locked} | "
+            f"{usd_text(r.data.cost_before)} | {usd_text(r.data.cost_after)} | "
+            f"{usd_text(r.data.saving)} | {'yes' if r.matches_database else 'NO'} | "
+            f"{len(mail.recipients)} | {status} | {r.file_name} |"
+        )
+    return (
+        "| customer | SIMs | locked shared-pool SIMs | before | after | saving | matches DB | "
+        "recipients | mail | report |\n"
+        "|---|---:|---:|---:|---:|---:|---|---:|---|---|\n" + "\n".join(lines)
+    )

@@ -3,15 +3,25 @@ launched for, its session (also in a re-execution), its progress, and closing th
 the run fails or stops short of the push. Shared by the M2M, mobility and customer assets."""
 
 import functools
+from collections.abc import Mapping
+from datetime import datetime
 
 import dagster as dg
 from sqlalchemy import Engine
 
+from carrier_opt import clock as system_clock
 from carrier_opt.db import optimization_runs as runs
 from carrier_opt.defs.partitions import launched_partition
 from carrier_opt.defs.resources import DatabaseResource, PlatformProgress
+from carrier_opt.defs.tags import HOURLY_TRIGGER, TRIGGER_TAG
 from carrier_opt.errors import CarrierOptError
-from carrier_opt.pipeline.session import RunProgress, fail_session_of_run
+from carrier_opt.pipeline.session import PeriodRun, RunProgress, fail_session_of_run
+
+
+def clock() -> datetime:
+    """The current time of every optimization run. Callers look it up here at each use
+    (``run_context.clock()``), so a test replaces it once to run a period as if it were then."""
+    return system_clock.now()
 
 
 class OptimizerConfig(dg.Config):
@@ -53,6 +63,23 @@ def run_progress(engine: Engine, ids: runs.RunIds, platform: PlatformProgress) -
     return RunProgress(engine, ids, platform)
 
 
+def period_run(
+    context: dg.AssetExecutionContext, engine: Engine, platform: PlatformProgress
+) -> PeriodRun:
+    """The run's partition, session (the run's own), milestones, clock and log, for the
+    pipeline's steps."""
+    provider, period_key = run_partition(context)
+    ids = runs.run_ids_for(engine, context.run.run_id)
+    return PeriodRun(
+        engine,
+        run_progress(engine, ids, platform),
+        provider,
+        period_key,
+        lambda: clock(),
+        context.log,
+    )
+
+
 def close_session_unless_pushed(
     context: dg.AssetExecutionContext, progress: RunProgress, push_asset: str
 ) -> bool:
@@ -81,3 +108,24 @@ def guarded(fn):
             raise
 
     return wrapper
+
+
+def always_syncs(tags: Mapping[str, str]) -> bool:
+    """Whether the run must sync even after a recent sync: the last day's hourly runs exist
+    to read the freshest usage."""
+    return tags.get(TRIGGER_TAG) == HOURLY_TRIGGER
+
+
+def sync_logger(context: dg.AssetExecutionContext):
+    """Sync progress in the run's log: every 20 search pages, every 10 % of the details."""
+    shown: dict[str, int] = {}
+
+    def log(progress) -> None:
+        step = max(1, (progress.total or 0) // 10) if progress.total else 20
+        if progress.done - shown.get(progress.phase, -step) >= step or (
+            progress.total and progress.done == progress.total
+        ):
+            shown[progress.phase] = progress.done
+            context.log.info("sync: %s", progress.describe())
+
+    return log

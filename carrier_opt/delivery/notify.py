@@ -32,7 +32,7 @@ from sqlalchemy import Connection, delete, insert, select
 
 from carrier_opt.core.go_no_go import BUFFER_MINUTES, Decision
 from carrier_opt.core.instance import DroppedPlan
-from carrier_opt.core.money import usd_text
+from carrier_opt.core.money import sum_usd, usd_difference, usd_text
 from carrier_opt.db.models import ProviderNotificationRecipient, RecipientKind, Site
 from carrier_opt.db.sync_facts import SyncFacts
 from carrier_opt.db.types import utc_now
@@ -340,12 +340,11 @@ def reports_message(
     has no report to the reason. Workbooks are attached while their total stays within
     ``max_attachment_bytes``; the body points at the stored URI of the others.
     """
-    before = None if any(r.data.cost_before is None for r in reports) else _sum_cents(
-        r.data.cost_before for r in reports
-    )  # fmt: skip
-    after = _sum_cents(r.data.cost_after for r in reports)
+    befores = [r.data.cost_before for r in reports]
+    before = None if any(b is None for b in befores) else sum_usd(befores)
+    after = sum_usd(r.data.cost_after for r in reports)
     devices = sum(r.data.devices for r in reports)
-    saving = None if before is None else round(before - after, 2)
+    saving = None if before is None else usd_difference(before, after)
     skipped = dict(not_optimized or {})
     subject = (
         f"{SUBJECT_PREFIX} {provider} {period_key}: {what} done ({len(reports)} of "
@@ -382,11 +381,6 @@ def reports_message(
     if run_url:
         lines.append(f"Run: {run_url}")
     return Notification("success", _one_line(subject), "\n".join(lines) + "\n", tuple(attachments))
-
-
-def _sum_cents(amounts: Iterable[float]) -> float:
-    """A sum of cent amounts without float noise."""
-    return sum(round(amount * 100) for amount in amounts) / 100
 
 
 ALREADY_RUNNING_SUBJECT = "[Warning] Carrier Plan Optimization: Optimization Is Already Running"

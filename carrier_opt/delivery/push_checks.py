@@ -138,12 +138,19 @@ def _record(engine: Engine, push_id: int, result: PushCheck, shown_by_row: dict,
             connection.execute(
                 update(_UPDATE)
                 .where(_UPDATE.c.id == row_id)
-                .values(verified_rate_plan_code=(shown or "")[:255] or None, verified_at=moment,
-                        modified_at=utc_now())
-            )  # fmt: skip
+                .values(
+                    verified_rate_plan_code=(shown or "")[:255] or None,
+                    verified_at=moment,
+                    modified_at=utc_now(),
+                )
+            )
         connection.execute(
             update(_PUSH)
             .where(_PUSH.c.id == push_id)
-            .values(checks_done=result.check_number, next_check_at=result.next_check_at,
-                    discrepancies=len(result.discrepancies), modified_at=utc_now())
-        )  # fmt: skip
+            .values(
+                checks_done=result.check_number,
+                next_check_at=result.next_check_at,
+                discrepancies=len(result.discrepancies),
+                modified_at=utc_now(),
+            )
+        )

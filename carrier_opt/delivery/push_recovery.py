@@ -41,8 +41,11 @@ def settle_dead_pushes(
     if left.sending or left.open_batches or left.dead_pushes:
         log.warning(
             "settled after a crash: %d change(s) of unknown outcome, %d open batch(es), "
-            "%d dead push(es)", len(left.sending), len(left.open_batches), len(left.dead_pushes),
-        )  # fmt: skip
+            "%d dead push(es)",
+            len(left.sending),
+            len(left.open_batches),
+            len(left.dead_pushes),
+        )
     return len(left.sending)
 
 

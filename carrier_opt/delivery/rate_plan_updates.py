@@ -137,14 +137,21 @@ def push_winner(
         )
     except push_lock.PushLocked as error:  # recorded, never running: nothing was done
         push_id = audit.open_push(
-            engine, **values, status=RatePlanPushStatus.FAILED.value, finished_at=now(),
+            engine,
+            **values,
+            status=RatePlanPushStatus.FAILED.value,
+            finished_at=now(),
             stop_reason=str(error),
-        )  # fmt: skip
+        )
         log.warning("rate-plan push %d not started: %s", push_id, error)
         return PushOutcome(
-            push_id, request.mode, status=RatePlanPushStatus.FAILED, locked=True,
-            stop_reason=str(error), cost_before_usd=request.cost_before_usd,
-        )  # fmt: skip
+            push_id,
+            request.mode,
+            status=RatePlanPushStatus.FAILED,
+            locked=True,
+            stop_reason=str(error),
+            cost_before_usd=request.cost_before_usd,
+        )
     outcome = PushOutcome(push_id, request.mode, cost_before_usd=request.cost_before_usd)
     try:
         _Push(engine, client, request, settings, now, outcome).run()

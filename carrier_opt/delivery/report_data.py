@@ -36,7 +36,7 @@ import pandas as pd
 
 from carrier_opt.core.billing import BillingPeriodSpan, zone_of
 from carrier_opt.core.instance import Instance
-from carrier_opt.core.money import cents
+from carrier_opt.core.money import cents, usd_difference
 from carrier_opt.core.pricing import (
     device_breakdown,
     pool_overage_shares,
@@ -110,17 +110,23 @@ class PushSummary:
             before = row.get("cost_before_usd")
             if before is None or bill is None:
                 return None
-            return _cents_to_usd(cents(float(before)) - cents(float(bill)))
+            return usd_difference(float(before), float(bill))
 
         sent_anything = row["mode"] != "dry_run"
         return cls(
-            mode=row["mode"], status=row["status"], decision=row.get("decision"),
-            changes=row["changes"], already_on_target=row["already_on_target"],
-            sent=row["sent"], failed=row["failed"], not_sent=row["not_sent"],
-            held_back=row["held_back"], expected_saving=saving(row.get("expected_bill_usd")),
+            mode=row["mode"],
+            status=row["status"],
+            decision=row.get("decision"),
+            changes=row["changes"],
+            already_on_target=row["already_on_target"],
+            sent=row["sent"],
+            failed=row["failed"],
+            not_sent=row["not_sent"],
+            held_back=row["held_back"],
+            expected_saving=saving(row.get("expected_bill_usd")),
             realized_saving=saving(row.get("realized_bill_usd")) if sent_anything else 0.0,
             note=row.get("stop_reason"),
-        )  # fmt: skip
+        )
 
     @property
     def headline(self) -> str:
@@ -183,7 +189,7 @@ class ReportData:
         """Cost before minus cost after, in USD to the cent (``None`` when before is unknown)."""
         if self.cost_before is None:
             return None
-        return _cents_to_usd(_usd_to_cents(self.cost_before) - _usd_to_cents(self.cost_after))
+        return usd_difference(self.cost_before, self.cost_after)
 
     @property
     def saving_percent(self) -> float | None:
@@ -244,7 +250,8 @@ def with_unassigned_sims(data: ReportData, sims: pd.DataFrame) -> ReportData:
     rows = pd.DataFrame(
         {
             "iccid": sims["iccid"].astype(str).to_numpy(dtype=object),
-            "msisdn": sims["msisdn"].where(sims["msisdn"].notna() & (sims["msisdn"] != ""), None)
+            "msisdn": sims["msisdn"]
+            .where(sims["msisdn"].notna() & (sims["msisdn"] != ""), None)
             .to_numpy(dtype=object),
             "communication_plan": UNASSIGNED,
             "current_rate_plan": UNASSIGNED,
@@ -258,12 +265,11 @@ def with_unassigned_sims(data: ReportData, sims: pd.DataFrame) -> ReportData:
             "cost_after": zero,
             "saving": zero if data.cost_before is not None else np.nan,
             "changed": False,
-            **{f"{c}_before": zero if data.cost_before is not None else np.nan
-               for c in COMPONENTS},
+            **{f"{c}_before": zero if data.cost_before is not None else np.nan for c in COMPONENTS},
             **{f"{c}_after": zero for c in COMPONENTS},
             "pool_overage_share": np.nan,
         }
-    )  # fmt: skip
+    )
     assignments = pd.concat([data.assignments, rows[list(ASSIGNMENT_COLUMNS)]], ignore_index=True)
     return dataclasses.replace(data, assignments=assignments, unassigned_sims=len(sims))
 
@@ -499,10 +505,6 @@ def _usd_column(cents: pd.Series | np.ndarray | None) -> np.ndarray | float:
     if cents is None:
         return np.nan
     return np.asarray(cents, dtype=np.int64) / 100.0
-
-
-def _usd_to_cents(amount: float) -> int:
-    return round(amount * 100)
 
 
 def _cents_to_usd(cents: int) -> float:

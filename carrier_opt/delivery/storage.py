@@ -240,11 +240,10 @@ def record_result_file(
     connection: Connection,
     instance_id: int,
     file_name: str,
+    stored: StoredFile,
+    *,
     kind: str,
     content_type: str,
-    uri: str,
-    size: int,
-    sha256: str,
 ) -> int:
     """Insert or replace the ``OptimizationInstanceResultFile`` row; answer its id.
 
@@ -256,9 +255,9 @@ def record_result_file(
         "report_kind": kind,
         "content_type": content_type,
         "content": None,
-        "storage_uri": uri,
-        "size_bytes": size,
-        "sha256": sha256,
+        "storage_uri": stored.uri,
+        "size_bytes": stored.size,
+        "sha256": stored.sha256,
     }
     existing = connection.scalar(
         select(table.c.id).where(

@@ -33,6 +33,7 @@ from xlsxwriter.utility import xl_rowcol_to_cell
 from xlsxwriter.workbook import Workbook
 from xlsxwriter.worksheet import Worksheet
 
+from carrier_opt.core.money import sum_usd, usd_difference
 from carrier_opt.db.sync_facts import SyncFacts
 from carrier_opt.delivery.report_data import (
     AUTHORITATIVE_NOTE,
@@ -177,12 +178,13 @@ def build_workbook(data: ReportData) -> bytes:
 def _write_without_usage(sheet: Worksheet, facts: SyncFacts, formats: dict[str, Any]) -> None:
     """The ACTIVATED SIMs the run left out for want of usable usage, one ICCID per row."""
     sheet.write_string(
-        0, 0,
+        0,
+        0,
         f"{len(facts.without_usage):,} ACTIVATED SIMs have no usable usage for this period "
         "(the carrier's usage record was missing or malformed): they are not in this run. "
         "The sync's skipped records say why; sync again once the carrier answers for them.",
         formats["note"],
-    )  # fmt: skip
+    )
     sheet.set_column(0, 0, 24)
     sheet.write_string(2, 0, "ICCID", formats["header"])
     for row, iccid in enumerate(facts.without_usage, start=3):
@@ -249,7 +251,7 @@ def _cached_total(values: pd.Series, kind: str) -> float | int:
     """The value a totals-row ``SUM`` shows before Excel recalculates: exact for money."""
     values = values.fillna(0)
     if kind == "money":  # add whole cents, so 0.1 + 0.2 does not show 0.30000000000000004
-        return int(sum(round(value * 100) for value in values)) / 100
+        return sum_usd(values.to_numpy(dtype=float))
     if kind == "int":
         return int(values.sum())
     return float(values.sum())
@@ -314,7 +316,7 @@ def summary_rows(data: ReportData) -> list[tuple[str, Any, str]]:
 
     gap = None if data.gap is None else max(data.gap, 0.0)
     saving_vs_legacy = (
-        None if data.legacy_cost is None else round(data.legacy_cost - data.cost_after, 2)
+        None if data.legacy_cost is None else usd_difference(data.legacy_cost, data.cost_after)
     )
     dropped = "; ".join(f"{code} ({reason})" for code, reason in data.dropped_plans) or "none"
     scope = [("Scope", data.scope, "text")] if data.scope else []

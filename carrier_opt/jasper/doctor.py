@@ -27,22 +27,50 @@ from carrier_opt.errors import CarrierApiError
 SEARCH_FIELDS = frozenset({"iccid", "status", "ratePlan", "communicationPlan"})
 DETAIL_FIELDS = frozenset(
     {
-        "iccid", "imsi", "msisdn", "imei", "status", "ratePlan", "communicationPlan",
-        "customer", "endConsumerId", "dateActivated", "dateAdded", "dateUpdated", "dateShipped",
-        "accountId", "fixedIPAddress", "fixedIpv6Address", "simNotes", "deviceID", "modemID",
-        "globalSimType", "eid", "simProfileId",
+        "iccid",
+        "imsi",
+        "msisdn",
+        "imei",
+        "status",
+        "ratePlan",
+        "communicationPlan",
+        "customer",
+        "endConsumerId",
+        "dateActivated",
+        "dateAdded",
+        "dateUpdated",
+        "dateShipped",
+        "accountId",
+        "fixedIPAddress",
+        "fixedIpv6Address",
+        "simNotes",
+        "deviceID",
+        "modemID",
+        "globalSimType",
+        "eid",
+        "simProfileId",
         *(f"accountCustom{n}" for n in range(1, 11)),
         *(f"operatorCustom{n}" for n in range(1, 6)),
         *(f"customerCustom{n}" for n in range(1, 6)),
     }
-)  # fmt: skip
+)
 CTD_FIELDS = frozenset(
     {
-        "iccid", "imsi", "msisdn", "imei", "status", "ratePlan", "communicationPlan",
-        "ctdDataUsage", "ctdSMSUsage", "ctdVoiceUsage", "ctdSessionCount",
-        "overageLimitReached", "overageLimitOverride",
+        "iccid",
+        "imsi",
+        "msisdn",
+        "imei",
+        "status",
+        "ratePlan",
+        "communicationPlan",
+        "ctdDataUsage",
+        "ctdSMSUsage",
+        "ctdVoiceUsage",
+        "ctdSessionCount",
+        "overageLimitReached",
+        "overageLimitOverride",
     }
-)  # fmt: skip
+)
 PAGE_FIELDS = frozenset({"pageNumber", "lastPage"})
 USAGE_RECORD_FIELDS = frozenset({"iccid", "dataUsage", "smsUsage", "voiceUsage"})
 ZONE_DEVICE_FIELDS = frozenset({"deviceId", "usage"})
@@ -52,14 +80,19 @@ SCHEMAS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "echo": (frozenset({"context"}), frozenset({"context"})),
     "search": (PAGE_FIELDS | {"devices"}, PAGE_FIELDS | {"devices"}),
     "search record": (SEARCH_FIELDS, SEARCH_FIELDS),
-    "details": (frozenset({"iccid", "status", "ratePlan", "dateActivated", "dateUpdated"}),
-                DETAIL_FIELDS),
+    "details": (
+        frozenset({"iccid", "status", "ratePlan", "dateActivated", "dateUpdated"}),
+        DETAIL_FIELDS,
+    ),
     "ctdUsages": (frozenset({"iccid", "ctdDataUsage"}), CTD_FIELDS),
-    "usages": (PAGE_FIELDS, PAGE_FIELDS | {"usages", "zones", "ratePlanName", "cycleStartDate",
-                                           "timestamp", "timeStamp"}),
+    "usages": (
+        PAGE_FIELDS,
+        PAGE_FIELDS
+        | {"usages", "zones", "ratePlanName", "cycleStartDate", "timestamp", "timeStamp"},
+    ),
     "usages record": (frozenset({"iccid", "dataUsage"}), USAGE_RECORD_FIELDS),
     "usages zone device": (ZONE_DEVICE_FIELDS, ZONE_DEVICE_FIELDS),
-}  # fmt: skip
+}
 
 REDACTED_KEYS = ("iccid", "deviceId", "msisdn", "imsi")
 
@@ -103,11 +136,19 @@ def check_account(client, *, now: datetime, record_dir: Path | None = None) -> l
         for name in ("details", "ctdUsages", "usages"):
             checks.append(Check(name, "-", note="skipped: the search listed no SIM"))
         return checks
-    details = _one(client, recorder, "details", f"GET /devices/{device['iccid']}",
-                   f"devices/{device['iccid']}")  # fmt: skip
+    details = _one(
+        client, recorder, "details", f"GET /devices/{device['iccid']}", f"devices/{device['iccid']}"
+    )
     checks.append(details)
-    checks.append(_one(client, recorder, "ctdUsages", f"GET /devices/{device['iccid']}/ctdUsages",
-                       f"devices/{device['iccid']}/ctdUsages"))  # fmt: skip
+    checks.append(
+        _one(
+            client,
+            recorder,
+            "ctdUsages",
+            f"GET /devices/{device['iccid']}/ctdUsages",
+            f"devices/{device['iccid']}/ctdUsages",
+        )
+    )
     checks.append(_usages(client, recorder, device.get("ratePlan")))
     recorder.finish()
     return checks

@@ -117,8 +117,9 @@ def _flat_record(page: UsagePage, record: Any, endpoint: str, number: int, index
     if record.get("dataUsage") is None:
         page.missing_usage.append(iccid)
         return
-    values = _counts(page, record, ("dataUsage",), ("smsUsage",), ("voiceUsage",),
-                     iccid, endpoint, number, index)  # fmt: skip
+    values = _counts(
+        page, record, ("dataUsage",), ("smsUsage",), ("voiceUsage",), iccid, endpoint, number, index
+    )
     if values is not None:
         _add(page, iccid, values)
 
@@ -132,9 +133,16 @@ def _zone_record(page: UsagePage, record: Any, endpoint: str, number: int, index
         page.missing_usage.append(iccid)
         return
     values = _counts(
-        page, usage, ("dataUsage",), ("smsMOUsage", "smsMTUsage"),
-        ("voiceMOUsage", "voiceMTUsage"), iccid, endpoint, number, index,
-    )  # fmt: skip
+        page,
+        usage,
+        ("dataUsage",),
+        ("smsMOUsage", "smsMTUsage"),
+        ("voiceMOUsage", "voiceMTUsage"),
+        iccid,
+        endpoint,
+        number,
+        index,
+    )
     if values is not None:
         _add(page, iccid, values)
 

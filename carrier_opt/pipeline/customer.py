@@ -20,6 +20,7 @@ from carrier_opt.core.instance import instance_from_frames
 from carrier_opt.core.pricing import pool_overage_shares
 from carrier_opt.db import customer_optimization as customers
 from carrier_opt.db import optimization_runs as runs
+from carrier_opt.db.customer_optimization import CustomerInput
 from carrier_opt.db.mobility import upsert_mobility_devices
 from carrier_opt.db.models import (
     Fleet,
@@ -30,6 +31,7 @@ from carrier_opt.db.models import (
     RunStatus,
     ServiceProvider,
 )
+from carrier_opt.pipeline.session import PeriodRun
 from carrier_opt.pipeline.solve import SolvedInstance, solve_instance
 
 Clock = Callable[[], datetime]
@@ -54,17 +56,25 @@ def solve_customer(
         engine, ids, now=now(), rev_customer_id=customer_id, device_count=instance.n_devices
     )
     customers.set_processing(
-        engine, ids.session_id, customer_id, RunStatus.RUNNING, now=now(),
+        engine,
+        ids.session_id,
+        customer_id,
+        RunStatus.RUNNING,
+        now=now(),
         instance_id=instance_ids.instance_id,
-    )  # fmt: skip
+    )
     locked = np.asarray(instance.locked)
     rows_of: dict[int, list[dict]] = {}
 
     def write(queue_id: int, assignment) -> float:
         rows, total = runs.result_rows(
-            instance, assignment, lookups.sim_ids, lookups.plan_ids, sim_column=lookups.sim_column,
+            instance,
+            assignment,
+            lookups.sim_ids,
+            lookups.plan_ids,
+            sim_column=lookups.sim_column,
             plan_columns=CUSTOMER_PLAN_COLUMNS,
-        )  # fmt: skip
+        )
         for row, iccid in zip(rows, instance.iccids.tolist(), strict=True):
             row["current_carrier_rate_plan_id"] = lookups.carrier_plans[iccid]
             row["assigned_carrier_rate_plan_id"] = lookups.carrier_plans[iccid]
@@ -73,16 +83,29 @@ def solve_customer(
         return runs.store_queue_rows(engine, queue_id, lookups.result_model, own, total)
 
     solved = solve_instance(
-        engine, instance_ids, instance, time_limit_s=time_limit_s, write_queue=write,
-        result_model=lookups.result_model, record_sequences=False,
-    )  # fmt: skip
+        engine,
+        instance_ids,
+        instance,
+        time_limit_s=time_limit_s,
+        write_queue=write,
+        result_model=lookups.result_model,
+        record_sequences=False,
+    )
     winner_queue = runs.queues_of(engine, instance_ids)[solved.winning_queue]
     shares = pool_overage_shares(instance, solved.assignment)
     shared = customers.write_shared_pool_results(
-        engine, lookups.shared_pool_model, lookups.sim_column, instance_ids.instance_id,
-        winner_queue, instance, solved.assignment, rows_of[winner_queue], lookups.pools,
-        tables.pools, shares,
-    )  # fmt: skip
+        engine,
+        lookups.shared_pool_model,
+        sim_column=lookups.sim_column,
+        instance_id=instance_ids.instance_id,
+        queue_id=winner_queue,
+        instance=instance,
+        assignment=solved.assignment,
+        rows=rows_of[winner_queue],
+        pools=lookups.pools,
+        pool_of_plan=tables.pools,
+        shares=shares,
+    )
     customers.set_processing(engine, ids.session_id, customer_id, RunStatus.COMPLETED, now=now())
     return solved, shared
 
@@ -116,9 +139,12 @@ class CustomerLookups:
             )
             if fleet != Fleet.MOBILITY.value:
                 return cls(
-                    OptimizationDeviceResult, OptimizationSharedPoolResult, "device_id",
-                    runs.device_ids_of(connection, ids.provider_id), **maps,
-                )  # fmt: skip
+                    OptimizationDeviceResult,
+                    OptimizationSharedPoolResult,
+                    "device_id",
+                    runs.device_ids_of(connection, ids.provider_id),
+                    **maps,
+                )
         # A mobility fleet's SIMs are referenced through MobilityDevice: make sure every SIM
         # of every instance has its row for the period (a mobility run may not have made it).
         sims = (
@@ -131,6 +157,72 @@ class CustomerLookups:
             engine, ids.provider_id, ids.billing_period_id, sims, now()
         )
         return cls(
-            OptimizationMobilityDeviceResult, OptimizationMobilitySharedPoolResult,
-            "mobility_device_id", sim_ids, **maps,
-        )  # fmt: skip
+            OptimizationMobilityDeviceResult,
+            OptimizationMobilitySharedPoolResult,
+            "mobility_device_id",
+            sim_ids,
+            **maps,
+        )
+
+
+@dataclass(frozen=True)
+class CustomersSolved:
+    """What a customer run solved: each customer's instance and its shared-pool rows, and the
+    customers that failed, with their error."""
+
+    customers: int
+    solved: dict[str, SolvedInstance]
+    shared_rows: dict[str, int]
+    failed: dict[str, str]
+
+
+def list_customers(
+    engine: Engine, ids: runs.RunIds, provider: str, period_key: str, *, now: Clock
+) -> CustomerInput:
+    """The period's customers, each with its SIMs, the locked SIMs of other customers in its
+    shared pools and the plans offered; a processing row opened for each."""
+    found = customers.period_customers(engine, provider, period_key)
+    numbers = [c.customer for c in found.customers]
+    customer_ids = customers.ensure_customers(engine, numbers, now())
+    customers.open_processing(engine, ids.session_id, [customer_ids[n] for n in numbers], now())
+    return found
+
+
+def solve_customers(run: PeriodRun, *, time_limit_s: float) -> CustomersSolved:
+    """Each customer solved as its own instance. A customer that fails is recorded as failed
+    and the others still run; the caller decides what a failure means for the run."""
+    engine, ids, now, log = run.engine, run.ids, run.now, run.log
+    found = customers.period_customers(engine, run.provider, run.period_key)
+    customer_ids = customers.ensure_customers(engine, [c.customer for c in found.customers], now())
+    lookups = CustomerLookups.of(engine, ids, found.customers, now)
+    solved: dict[str, SolvedInstance] = {}
+    shared_rows: dict[str, int] = {}
+    failed: dict[str, str] = {}
+    run.progress.milestone(40, "queues created")
+    for number, tables in enumerate(found.customers, start=1):
+        customer_id = customer_ids[tables.customer]
+        log.info(
+            "customer %d of %d: %s (%d SIMs, %d locked shared-pool SIMs)",
+            number,
+            len(found.customers),
+            tables.customer,
+            tables.own_sims,
+            tables.locked_sims,
+        )
+        try:
+            solved[tables.customer], shared_rows[tables.customer] = solve_customer(
+                engine, ids, tables, customer_id, lookups, time_limit_s=time_limit_s, now=now
+            )
+        except Exception as exc:  # one customer's failure must not stop the others
+            failed[tables.customer] = f"{type(exc).__name__}: {exc}"
+            customers.set_processing(
+                engine,
+                ids.session_id,
+                customer_id,
+                RunStatus.FAILED,
+                now=now(),
+                error=failed[tables.customer],
+            )
+            log.error("customer %s failed: %s", tables.customer, failed[tables.customer])
+    run.progress.milestone(50, "optimization calculated")
+    return CustomersSolved(len(found.customers), solved, shared_rows, failed)

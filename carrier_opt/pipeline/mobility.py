@@ -1,4 +1,10 @@
-"""Mobility optimization, below Dagster: one optimization group solved as its own instance."""
+"""Mobility optimization, below Dagster: a mobility provider's period, per optimization group.
+
+The chain shares the carrier sync with M2M, then :func:`split_into_groups` splits the period's
+SIMs into the provider's optimization groups (and refreshes ``MobilityDevice``), and
+:func:`solve_groups` solves each group as its own instance (its SIMs share the group's pools;
+only plans of the group's types are offered). Reports: :mod:`carrier_opt.pipeline.reports`.
+"""
 
 from collections.abc import Callable
 from datetime import datetime
@@ -7,7 +13,14 @@ from sqlalchemy import Engine
 
 from carrier_opt.core.mobility import GroupTables
 from carrier_opt.db import optimization_runs as runs
+from carrier_opt.db.mobility import (
+    MobilityGroups,
+    mobility_device_ids,
+    period_groups,
+    refresh_mobility_devices,
+)
 from carrier_opt.db.models import OptimizationMobilityDeviceResult
+from carrier_opt.pipeline.session import PeriodRun
 from carrier_opt.pipeline.solve import SolvedInstance, solve_instance
 
 Clock = Callable[[], datetime]
@@ -42,6 +55,48 @@ def solve_group(
         )
 
     return solve_instance(
-        engine, group_ids, instance, time_limit_s=time_limit_s, write_queue=write,
+        engine,
+        group_ids,
+        instance,
+        time_limit_s=time_limit_s,
+        write_queue=write,
         result_model=OptimizationMobilityDeviceResult,
-    )  # fmt: skip
+    )
+
+
+def split_into_groups(
+    engine: Engine, ids: runs.RunIds, provider: str, period_key: str, *, now: Clock
+) -> MobilityGroups:
+    """The period's SIMs split into the provider's optimization groups, stored in
+    ``MobilityDevice``; groups over their rate-plan limit are marked skipped."""
+    split = period_groups(engine, provider, period_key)
+    refresh_mobility_devices(engine, ids.provider_id, ids.billing_period_id, split, now())
+    return split
+
+
+def solve_groups(run: PeriodRun, *, time_limit_s: float) -> dict[str, SolvedInstance]:
+    """Every optimization group that is not skipped, solved as its own instance (current,
+    legacy and optimizer queues; the cheapest wins); by group name."""
+    engine, ids, progress = run.engine, run.ids, run.progress
+    split = period_groups(engine, run.provider, run.period_key)
+    with engine.connect() as connection:  # split_into_groups stored them for this period
+        device_ids = mobility_device_ids(connection, ids.provider_id)
+        plan_ids = runs.carrier_plan_ids(connection, ids.provider_id)
+    progress.milestone(40, "queues created")
+    solved: dict[str, SolvedInstance] = {}
+    for group in split.groups:
+        if group.skipped_reason:
+            continue
+        if group.pool_note:
+            run.log.warning(group.pool_note)
+        solved[group.group.name] = solve_group(
+            engine,
+            ids,
+            group,
+            split.group_ids[group.group.name],
+            (device_ids, plan_ids),
+            time_limit_s=time_limit_s,
+            now=run.now,
+        )
+    progress.milestone(50, "optimization calculated")
+    return solved

@@ -139,8 +139,11 @@ def usage_for_run(
         age_h = (now - fresh.finished_at).total_seconds() / 3600
         log.info(
             "reusing %s's sync that completed %.1f h ago (%s): not syncing again "
-            "(CARRIER_OPT_SYNC_REUSE_HOURS)", provider_name, age_h, fresh.finished_at.isoformat(),
-        )  # fmt: skip
+            "(CARRIER_OPT_SYNC_REUSE_HOURS)",
+            provider_name,
+            age_h,
+            fresh.finished_at.isoformat(),
+        )
         progress.milestone(30, "recent sync reused")
         return RunUsage("recent sync reused", stored_sims=stored, reused=fresh, age_hours=age_h)
     progress.milestone(20, "device sync started")

@@ -74,11 +74,18 @@ def push_solved(
     send); without usable credentials it works from the synced plans, and says so.
     """
     request = PushRequest(
-        provider_id=provider_id, instance_id=solved.instance_id, instance=solved.instance,
-        target=solved.target, period_end=solved.period.end, synced_at=solved.synced_at,
-        mode=mode, holder=holder, run_id=run_id, approved_by=approved_by,
+        provider_id=provider_id,
+        instance_id=solved.instance_id,
+        instance=solved.instance,
+        target=solved.target,
+        period_end=solved.period.end,
+        synced_at=solved.synced_at,
+        mode=mode,
+        holder=holder,
+        run_id=run_id,
+        approved_by=approved_by,
         cost_before_usd=solved.cost_before_usd,
-    )  # fmt: skip
+    )
     problems = []
     try:
         client_context = open_client()
@@ -141,10 +148,17 @@ def push_approved(
     outcomes = {}
     for solved in instances:
         outcomes[solved.label] = push_solved(
-            engine, open_client, solved, provider_id=settings_row.id,
-            mode=RatePlanPushMode.APPROVED, holder=holder, now=now, run_id=run_id,
-            approved_by=approved_by, settings=settings,
-        )  # fmt: skip
+            engine,
+            open_client,
+            solved,
+            provider_id=settings_row.id,
+            mode=RatePlanPushMode.APPROVED,
+            holder=holder,
+            now=now,
+            run_id=run_id,
+            approved_by=approved_by,
+            settings=settings,
+        )
     return ApprovedPush(ids, kind, outcomes)
 
 

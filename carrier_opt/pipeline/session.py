@@ -8,9 +8,11 @@ record one and forget the other.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from sqlalchemy import Engine
@@ -43,6 +45,23 @@ class RunProgress:
         """Close the session as completed (its instances were closed when solved), at 100 %."""
         runs.finish_session(self.engine, self.ids, RunStatus.COMPLETED)
         self.milestone(100, message)
+
+
+@dataclass(frozen=True)
+class PeriodRun:
+    """One run of a provider's billing period, as every step below Dagster needs it: where it
+    writes, the session it reports to, its clock (looked up at each use) and its log."""
+
+    engine: Engine
+    progress: RunProgress
+    provider: str
+    period_key: str
+    now: Callable[[], datetime]
+    log: logging.Logger | logging.LoggerAdapter
+
+    @property
+    def ids(self) -> runs.RunIds:
+        return self.progress.ids
 
 
 @contextmanager

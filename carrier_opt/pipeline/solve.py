@@ -111,10 +111,20 @@ def solve_instance(
     runs.update_instance(engine, ids, proven_optimal=result.proven_optimal)
     winner, cost = runs.choose_winner(engine, ids, result_model)
     runs.finish_instance(
-        engine, ids, RunStatus.COMPLETED, cost_before=costs[CURRENT], cost_after=cost,
-        legacy_cost=legacy.cost, lower_bound=result.bound.value,
-    )  # fmt: skip
+        engine,
+        ids,
+        RunStatus.COMPLETED,
+        cost_before=costs[CURRENT],
+        cost_after=cost,
+        legacy_cost=legacy.cost,
+        lower_bound=result.bound.value,
+    )
     return SolvedInstance(
-        winner, costs[CURRENT], cost, legacy.cost, result.bound.value, result.proven_optimal,
+        winner,
+        costs[CURRENT],
+        cost,
+        legacy.cost,
+        result.bound.value,
+        result.proven_optimal,
         np.asarray(assignments[winner]),
-    )  # fmt: skip
+    )

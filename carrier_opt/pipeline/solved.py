@@ -160,8 +160,9 @@ def mobility_solved(
         label = f"{provider} (optimization group {group.group.name})"
         solved.append(
             SolvedGroup(
-                group, row,
+                group,
+                row,
                 InstanceWinner(row.id, instance, target, split.period, started, cost_before, label),
             )
-        )  # fmt: skip
+        )
     return split, solved

@@ -193,12 +193,25 @@ def sync_provider(
         step.search()
         step.details()
         covered, answered_at = _stage_bulk_usage(
-            engine, client, provider, period, report, step.notify, now
+            engine,
+            client,
+            provider=provider,
+            period=period,
+            report=report,
+            notify=step.notify,
+            now=now,
         )
         # Usage is dated by the carrier's answer (its clock), not by this sync's.
         usage_date = answered_at or now
         _stage_missing_usage(
-            engine, client, provider, period, usage_date, covered, report, step.notify
+            engine,
+            client,
+            provider=provider,
+            period=period,
+            usage_date=usage_date,
+            covered=covered,
+            report=report,
+            notify=step.notify,
         )
         step.notify(SyncProgress("merge", 0, 1))
         with engine.begin() as connection:
@@ -278,8 +291,9 @@ class _Sync:
         fresh = self.run.pages_done == 0
         for page_number, devices in self._listing(self.run.pages_done + 1):
             if fresh and self._carrier_clock is not None:  # the next watermark, exactly
-                record_progress(self.engine, self.run, self.clock(),
-                                carrier_started_at=self._carrier_clock)  # fmt: skip
+                record_progress(
+                    self.engine, self.run, self.clock(), carrier_started_at=self._carrier_clock
+                )
                 fresh = False
             rows = [device_row(self.provider.id, d, page_number, staged_at) for d in devices]
             with self.engine.begin() as connection:
@@ -290,15 +304,22 @@ class _Sync:
             self.notify(
                 SyncProgress("devices", page_number, None, time.monotonic() - self.phase_started)
             )
-        record_progress(self.engine, self.run, self.clock(), search_done=True,
-                        devices_listed=self._staged_sims())  # fmt: skip
+        record_progress(
+            self.engine,
+            self.run,
+            self.clock(),
+            search_done=True,
+            devices_listed=self._staged_sims(),
+        )
 
     def _listing(self, start_page: int):
         """The search's pages from ``start_page`` (problems go to the report as they come)."""
         result = self.client.search_devices(
-            self.run.modified_since, account_id=self.provider.account_id, skip_malformed=True,
+            self.run.modified_since,
+            account_id=self.provider.account_id,
+            skip_malformed=True,
             start_page=start_page,
-        )  # fmt: skip
+        )
         for page in result.pages():
             self._carrier_clock = result.first_answered_at
             yield page
@@ -347,6 +368,7 @@ class _Sync:
 def _stage_bulk_usage(
     engine: Engine,
     client: JasperClient,
+    *,
     provider: ProviderSettings,
     period: BillingPeriodSpan,
     report: SyncReport,
@@ -374,8 +396,9 @@ def _stage_bulk_usage(
             if exc.retryable or exc.status == 401:
                 raise
             # The carrier does not know the plan (renamed, shared pool): its SIMs fall back.
-            report.warnings.append(f"GET /usages ratePlanName={plan!r}: {exc}; its SIMs are read "
-                                   "per SIM")  # fmt: skip
+            report.warnings.append(
+                f"GET /usages ratePlanName={plan!r}: {exc}; its SIMs are read per SIM"
+            )
             continue
         report.problems.extend(str(problem) for problem in bulk.problems)
         answered_at = answered_at or bulk.timestamp
@@ -420,6 +443,7 @@ def _bulk_usable(engine: Engine, provider_id: int, bulk, report: SyncReport) -> 
 def _stage_missing_usage(
     engine: Engine,
     client: JasperClient,
+    *,
     provider: ProviderSettings,
     period: BillingPeriodSpan,
     usage_date: datetime,

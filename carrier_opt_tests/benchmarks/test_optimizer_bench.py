@@ -22,12 +22,29 @@ def test_size_flags_choose_the_generated_rows(monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(
         bench, "run_row", lambda source, limit: measured.append(source) or fake_row(source)
     )
-    bench.main(["--sizes", "2000", "--mobility-sizes", "300,4000", "--customer-sizes", "500",
-                "--shared-pool-sizes", "700", "--instances", str(tmp_path / "none"),
-                "--time-limit", "1"])  # fmt: skip
+    bench.main(
+        [
+            "--sizes",
+            "2000",
+            "--mobility-sizes",
+            "300,4000",
+            "--customer-sizes",
+            "500",
+            "--shared-pool-sizes",
+            "700",
+            "--instances",
+            str(tmp_path / "none"),
+            "--time-limit",
+            "1",
+        ]
+    )
     assert measured == [
-        "synthetic:2000", "mobility:300", "mobility:4000", "customer:500", "shared_pool:700",
-    ]  # fmt: skip
+        "synthetic:2000",
+        "mobility:300",
+        "mobility:4000",
+        "customer:500",
+        "shared_pool:700",
+    ]
     table = capsys.readouterr().out
     assert "mobility:4000" in table and "customer:500" in table
     bench.main(["--instances", str(tmp_path / "none"), "--time-limit", "1"])

@@ -36,8 +36,11 @@ def stored(engine) -> list[tuple]:
     """Every stored carrier plan, pair and customer plan."""
     rows = []
     with engine.connect() as connection:
-        for model in (JasperCarrierRatePlan, JasperCommunicationPlanRatePlan,
-                      JasperCustomerRatePlan):  # fmt: skip
+        for model in (
+            JasperCarrierRatePlan,
+            JasperCommunicationPlanRatePlan,
+            JasperCustomerRatePlan,
+        ):
             rows += connection.execute(select(*model.__table__.c).order_by(model.id)).all()
     return [tuple(row) for row in rows]
 
@@ -119,9 +122,15 @@ def test_a_bom_is_fine(loaded, migrated_engine, database_url, tmp_path):
     path = tmp_path / "bom.csv"
     path.write_bytes(f"{HEADER}\n{_row(base_rate='6.00')}\n".encode("utf-8-sig"))
     result = run(
-        database_url, "rate-plans", "load", "acme", "--rate-plans", str(path),
-        "--comm-plans", str(tmp_path / "pairs.csv"),
-    )  # fmt: skip
+        database_url,
+        "rate-plans",
+        "load",
+        "acme",
+        "--rate-plans",
+        str(path),
+        "--comm-plans",
+        str(tmp_path / "pairs.csv"),
+    )
     assert result.exit_code == 0, result.output
     with migrated_engine.connect() as connection:
         assert float(connection.scalar(select(JasperCarrierRatePlan.base_rate))) == 6.0

@@ -45,9 +45,12 @@ def test_a_mobility_provider_gets_its_groups(migrated_engine, database_url, tmp_
     )
     assert loaded.exit_code == 0, loaded.output
     groups = run(
-        "optimization-groups", "load", "acme", str(prices.optimization_groups),
+        "optimization-groups",
+        "load",
+        "acme",
+        str(prices.optimization_groups),
         database_url=database_url,
-    )  # fmt: skip
+    )
     assert groups.exit_code == 0, groups.output
     assert "acme: 3 optimization groups added, 0 updated, 0 deactivated" in groups.output
     with migrated_engine.connect() as connection:
@@ -72,9 +75,12 @@ def test_an_m2m_agent_puts_its_customers_sims_on_its_plans(migrated_engine, data
     prices = write_fake_price_list(tmp_path)
     sims_csv = write_fake_customer_sims(tmp_path, fleet)
     loaded = run(
-        "customer-plans", "load", "acme", str(prices.customer_rate_plans),
+        "customer-plans",
+        "load",
+        "acme",
+        str(prices.customer_rate_plans),
         database_url=database_url,
-    )  # fmt: skip
+    )
     assert loaded.exit_code == 0, loaded.output
     assert "acme: 6 customer rate plans added, 0 updated, 2 new pools" in loaded.output
     assigned = run("customer-plans", "assign", "acme", str(sims_csv), database_url=database_url)

@@ -12,10 +12,20 @@ def test_provider_add_registers_the_partition(migrated_engine, database_url, tmp
     (tmp_path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     result = CliRunner().invoke(
         cli,
-        ["provider", "add", "acme", "--jasper-url", "http://127.0.0.1:1/rws/api/v1/",
-         "--billing-cycle-end-day", "18", "--timezone", "America/Chicago",
-         "--database-url", database_url],
-    )  # fmt: skip
+        [
+            "provider",
+            "add",
+            "acme",
+            "--jasper-url",
+            "http://127.0.0.1:1/rws/api/v1/",
+            "--billing-cycle-end-day",
+            "18",
+            "--timezone",
+            "America/Chicago",
+            "--database-url",
+            database_url,
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "added acme to the Dagster partitions" in result.output
     with dg.DagsterInstance.get() as instance:

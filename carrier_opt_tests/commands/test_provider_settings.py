@@ -19,10 +19,19 @@ def run(database_url: str, *args: str):
 def acme(migrated_engine, database_url, monkeypatch):
     monkeypatch.delenv("DAGSTER_HOME", raising=False)  # no Dagster instance to register in
     added = run(
-        database_url, "provider", "add", "acme", "--jasper-url",
-        "https://jasper.example.com/rws/api/v1/", "--billing-cycle-end-day", "18",
-        "--timezone", "America/Chicago", "--optimization-start-hour", "8",
-    )  # fmt: skip
+        database_url,
+        "provider",
+        "add",
+        "acme",
+        "--jasper-url",
+        "https://jasper.example.com/rws/api/v1/",
+        "--billing-cycle-end-day",
+        "18",
+        "--timezone",
+        "America/Chicago",
+        "--optimization-start-hour",
+        "8",
+    )
     assert added.exit_code == 0, added.output
     return "acme"
 
@@ -40,13 +49,34 @@ def test_set_changes_every_setting_given_and_nothing_else(acme, migrated_engine,
     before_provider, _ = settings(migrated_engine)
     assert before_provider.allow_automatic_rate_plan_updates is False
     result = run(
-        database_url, "provider", "set", acme, "--automatic-updates",
-        "--optimization-start-hour", "6", "--billing-cycle-end-day", "20",
-        "--billing-cycle-end-hour", "2", "--timezone", "Europe/Berlin",
-        "--jasper-url", "https://other.example.com/rws/api/v1/", "--username-env", "ACME_USER",
-        "--api-key-env", "ACME_KEY", "--account-id", "4711", "--max-rate-plans-per-group", "12",
-        "--to", "ops@example.com, lead@example.com", "--cc", "billing@example.com",
-    )  # fmt: skip
+        database_url,
+        "provider",
+        "set",
+        acme,
+        "--automatic-updates",
+        "--optimization-start-hour",
+        "6",
+        "--billing-cycle-end-day",
+        "20",
+        "--billing-cycle-end-hour",
+        "2",
+        "--timezone",
+        "Europe/Berlin",
+        "--jasper-url",
+        "https://other.example.com/rws/api/v1/",
+        "--username-env",
+        "ACME_USER",
+        "--api-key-env",
+        "ACME_KEY",
+        "--account-id",
+        "4711",
+        "--max-rate-plans-per-group",
+        "12",
+        "--to",
+        "ops@example.com, lead@example.com",
+        "--cc",
+        "billing@example.com",
+    )
     assert result.exit_code == 0, result.output
     provider, auth = settings(migrated_engine)
     assert provider.allow_automatic_rate_plan_updates is True
@@ -63,9 +93,15 @@ def test_set_changes_every_setting_given_and_nothing_else(acme, migrated_engine,
     assert "recipients to:               lead@example.com, ops@example.com" in result.output
 
     cleared = run(
-        database_url, "provider", "set", acme, "--no-automatic-updates",
-        "--no-optimization-start-hour", "--no-account-id", "--inactive",
-    )  # fmt: skip
+        database_url,
+        "provider",
+        "set",
+        acme,
+        "--no-automatic-updates",
+        "--no-optimization-start-hour",
+        "--no-account-id",
+        "--inactive",
+    )
     assert cleared.exit_code == 0, cleared.output
     provider, auth = settings(migrated_engine)
     assert provider.allow_automatic_rate_plan_updates is False and provider.is_active is False
@@ -140,10 +176,17 @@ def test_provider_add_refuses_a_bad_name_or_url_in_one_line(
     not carry credentials (issue 14). Nothing is stored."""
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     result = run(
-        database_url, "provider", "add", name, "--jasper-url",
-        url or "https://jasper.example.com/rws/api/v1/", "--billing-cycle-end-day", "18",
-        "--timezone", "UTC",
-    )  # fmt: skip
+        database_url,
+        "provider",
+        "add",
+        name,
+        "--jasper-url",
+        url or "https://jasper.example.com/rws/api/v1/",
+        "--billing-cycle-end-day",
+        "18",
+        "--timezone",
+        "UTC",
+    )
     assert result.exit_code != 0 and message in result.output, result.output
     assert "Traceback" not in result.output and "password" not in result.output
     assert len(result.output.strip().splitlines()) == 1
@@ -158,10 +201,17 @@ def test_provider_add_accepts_quotes_unicode_and_100_characters(
 ):
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     result = run(
-        database_url, "provider", "add", name, "--jasper-url",
-        "https://jasper.example.com/rws/api/v1/", "--billing-cycle-end-day", "18",
-        "--timezone", "UTC",
-    )  # fmt: skip
+        database_url,
+        "provider",
+        "add",
+        name,
+        "--jasper-url",
+        "https://jasper.example.com/rws/api/v1/",
+        "--billing-cycle-end-day",
+        "18",
+        "--timezone",
+        "UTC",
+    )
     assert result.exit_code == 0, result.output
     shown = run(database_url, "provider", "show", name)
     assert shown.exit_code == 0 and name in shown.output, shown.output

@@ -49,9 +49,12 @@ def year(request):
     for hour in hours_of_the_year():
         instant = hour + timedelta(minutes=30)
         rows.append(
-            (instant, period_containing(cycle, instant),
-             scheduled_runs("acme", cycle, START_HOUR, instant))
-        )  # fmt: skip
+            (
+                instant,
+                period_containing(cycle, instant),
+                scheduled_runs("acme", cycle, START_HOUR, instant),
+            )
+        )
     return cycle, rows
 
 
@@ -93,8 +96,10 @@ def test_runs_are_due_only_in_the_window_from_the_start_hour_hourly_on_the_last_
             assert local.hour >= START_HOUR  # never before the start hour (legacy)
         for due in decision.due:
             assert keys.setdefault(due.run_key, (period.key, due.local_date, due.local_hour)) == (
-                period.key, due.local_date, due.local_hour,
-            )  # one run key means one run, all year long  # fmt: skip
+                period.key,
+                due.local_date,
+                due.local_hour,
+            )  # one run key means one run, all year long
             if due.is_hourly:
                 assert due.local_date == last_run_day(cycle, period, START_HOUR) == local.date()
                 hourly[period.key].add((due.local_date, due.local_hour))
@@ -111,13 +116,15 @@ def test_runs_are_due_only_in_the_window_from_the_start_hour_hourly_on_the_last_
         # Hourly runs on the last day, every hour from the start hour to the period end.
         last = last_run_day(cycle, period, START_HOUR)
         expected = {
-            hour for hour in range(START_HOUR, 24)
+            hour
+            for hour in range(START_HOUR, 24)
             if any(
-                p.key == key and i.astimezone(cycle.zone).date() == last
+                p.key == key
+                and i.astimezone(cycle.zone).date() == last
                 and i.astimezone(cycle.zone).hour == hour
                 for i, p, _ in rows
             )
-        }  # fmt: skip
+        }
         assert {hour for _, hour in hourly[key]} == expected, key
         assert expected, key  # every period keeps its last-day hourly runs
 

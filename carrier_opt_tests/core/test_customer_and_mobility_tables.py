@@ -9,37 +9,70 @@ from carrier_opt.core.mobility import GroupDefinition, split_into_groups
 from carrier_opt.core.optimizer import optimize
 from carrier_opt.core.pricing import plan_breakdown, pool_overage_shares
 
-PRICES = {"base_rate": "1", "data_allowance_mb": "10", "overage_rate": "1",
-          "data_per_overage_charge_mb": "1", "sms_rate": "0"}  # fmt: skip
+PRICES = {
+    "base_rate": "1",
+    "data_allowance_mb": "10",
+    "overage_rate": "1",
+    "data_per_overage_charge_mb": "1",
+    "sms_rate": "0",
+}
 
 
 def plans(rows: list[tuple]) -> pd.DataFrame:
     """(code, pooled, pool, pool customer) rows as a customer-plan table."""
     return pd.DataFrame(
-        [{"rate_plan_code": code, **PRICES, "pooled": "true" if pooled else "false",
-          "charge_type": "rate_and_overage", "customer_rate_pool": pool, "pool_customer": owner}
-         for code, pooled, pool, owner in rows]
-    )  # fmt: skip
+        [
+            {
+                "rate_plan_code": code,
+                **PRICES,
+                "pooled": "true" if pooled else "false",
+                "charge_type": "rate_and_overage",
+                "customer_rate_pool": pool,
+                "pool_customer": owner,
+            }
+            for code, pooled, pool, owner in rows
+        ]
+    )
 
 
 def sims(rows: list[tuple]) -> pd.DataFrame:
     """(iccid, customer, customer plan, usage MB) rows as a device table."""
     return pd.DataFrame(
-        [{"iccid": iccid, "communication_plan": "CP", "rate_plan_code": plan, "usage_mb": usage,
-          "sms_count": 0, "proration": 1.0, "locked": "false", "customer": customer}
-         for iccid, customer, plan, usage in rows]
-    )  # fmt: skip
+        [
+            {
+                "iccid": iccid,
+                "communication_plan": "CP",
+                "rate_plan_code": plan,
+                "usage_mb": usage,
+                "sms_count": 0,
+                "proration": 1.0,
+                "locked": "false",
+                "customer": customer,
+            }
+            for iccid, customer, plan, usage in rows
+        ]
+    )
 
 
 CUSTOMER_PLANS = plans(
-    [("SOLO", False, None, None), ("A_POOL", True, "A", "alpha"), ("B_POOL", True, "B", "beta"),
-     ("SHARED", True, "S", None)]
-)  # fmt: skip
+    [
+        ("SOLO", False, None, None),
+        ("A_POOL", True, "A", "alpha"),
+        ("B_POOL", True, "B", "beta"),
+        ("SHARED", True, "S", None),
+    ]
+)
 DEVICES = sims(
-    [("a1", "alpha", "SOLO", 5.0), ("a2", "alpha", "A_POOL", 1.0),
-     ("b1", "beta", "B_POOL", 0.0), ("b2", "beta", "SHARED", 0.0), ("b3", "beta", "SOLO", 9.0),
-     ("x1", None, "SOLO", 1.0), ("x2", "alpha", None, 1.0)]
-)  # fmt: skip
+    [
+        ("a1", "alpha", "SOLO", 5.0),
+        ("a2", "alpha", "A_POOL", 1.0),
+        ("b1", "beta", "B_POOL", 0.0),
+        ("b2", "beta", "SHARED", 0.0),
+        ("b3", "beta", "SOLO", 9.0),
+        ("x1", None, "SOLO", 1.0),
+        ("x2", "alpha", None, 1.0),
+    ]
+)
 
 
 def test_each_customer_gets_its_plans_and_the_shared_pools_other_sims_locked():
@@ -60,8 +93,9 @@ def test_each_customer_gets_its_plans_and_the_shared_pools_other_sims_locked():
 
 
 def test_pool_overage_is_spread_evenly_over_the_pools_sims():
-    frame = sims([("s1", "c", "SHARED", 30.0), ("s2", "c", "SHARED", 0.0),
-                  ("s3", "c", "SOLO", 25.0)])  # fmt: skip
+    frame = sims(
+        [("s1", "c", "SHARED", 30.0), ("s2", "c", "SHARED", 0.0), ("s3", "c", "SOLO", 25.0)]
+    )
     pairs = pd.DataFrame({"communication_plan": "CP", "rate_plan_code": ["SOLO", "SHARED"]})
     table = CUSTOMER_PLANS[CUSTOMER_PLANS["rate_plan_code"].isin(["SOLO", "SHARED"])]
     instance = instance_from_frames(table, pairs, frame)
@@ -74,16 +108,31 @@ def test_pool_overage_is_spread_evenly_over_the_pools_sims():
 
 def test_mobility_groups_take_their_sims_and_typed_plans_and_say_why_not():
     rate_plans = pd.DataFrame(
-        [{"rate_plan_code": code, **PRICES, "pooled": "false"}
-         for code in ("PHONE_S", "PHONE_L", "TAB", "HOT")]
-    )  # fmt: skip
+        [
+            {"rate_plan_code": code, **PRICES, "pooled": "false"}
+            for code in ("PHONE_S", "PHONE_L", "TAB", "HOT")
+        ]
+    )
     types = {"PHONE_S": "phone", "PHONE_L": "phone", "TAB": "tablet", "HOT": "hotspot"}
     devices = pd.DataFrame(
-        [{"iccid": i, "communication_plan": cp, "rate_plan_code": plan, "usage_mb": 1.0,
-          "sms_count": 0, "proration": 1.0, "locked": "false"}
-         for i, cp, plan in [("p1", "MOB_PHONE", "PHONE_S"), ("p2", "MOB_PHONE", "TAB"),
-                             ("t1", "MOB_TABLET", "TAB"), ("h1", "MOB_HOT", "HOT")]]
-    )  # fmt: skip
+        [
+            {
+                "iccid": i,
+                "communication_plan": cp,
+                "rate_plan_code": plan,
+                "usage_mb": 1.0,
+                "sms_count": 0,
+                "proration": 1.0,
+                "locked": "false",
+            }
+            for i, cp, plan in [
+                ("p1", "MOB_PHONE", "PHONE_S"),
+                ("p2", "MOB_PHONE", "TAB"),
+                ("t1", "MOB_TABLET", "TAB"),
+                ("h1", "MOB_HOT", "HOT"),
+            ]
+        ]
+    )
     groups = [
         GroupDefinition("Phones", ("MOB_PHONE",), ("phone",), 15),
         GroupDefinition("Tablets", ("MOB_TABLET",), ("tablet",), 15),

@@ -3,9 +3,18 @@ one asset and 52330.79 on the next)."""
 
 from decimal import Decimal
 
+import numpy as np
 import pytest
 
-from carrier_opt.core.money import cents, cost_figures, usd, usd_text
+from carrier_opt.core.money import (
+    cents,
+    cents_of,
+    cost_figures,
+    sum_usd,
+    usd,
+    usd_difference,
+    usd_text,
+)
 
 
 @pytest.mark.parametrize(
@@ -29,3 +38,20 @@ def test_the_saving_is_the_difference_of_the_rounded_costs():
     assert figures["saving"] == 1.01 == figures["cost_before"] - figures["cost_after"]
     assert figures["saving_usd"] == "$1.01" and figures["cost_before_usd"] == "$1.01"
     assert figures["gap_pct"] == 0.0
+
+
+def test_many_amounts_round_to_the_cent_as_one_does():
+    """cents_of (vectorized, for the workbook's totals) keeps cents' rule: half up, away
+    from zero, float noise dropped."""
+    amounts = [0.005, 1.005, 2.675, -0.005, -1.015, 0.1 + 0.2, 1e-9, 12345.675, 0.0, 99.995]
+    rng = np.random.default_rng(7)
+    amounts += list(np.round(rng.uniform(-500, 500, 2_000), 3))
+    assert cents_of(amounts).tolist() == [cents(a) for a in amounts]
+
+
+def test_a_sum_reads_as_the_sum_of_the_figures_shown():
+    assert sum_usd([0.1, 0.2]) == 0.3
+    assert sum_usd([0.005, 0.005]) == 0.02  # each rounded half up, then added
+    assert sum_usd([]) == 0.0
+    assert usd_difference(10.005, 0.004) == 10.01  # 10.01 − 0.00
+    assert usd_difference(Decimal("1.005"), 1.0) == 0.01

@@ -12,8 +12,14 @@ from carrier_opt.core.pricing import total_cost
 from carrier_opt_tests.core.strategies import DEVICES_CSV, RATE_PLANS_CSV, write_instance
 
 CONTRACT_SUMMARY_KEYS = {
-    "current_cost", "optimized_cost", "lower_bound", "gap", "legacy_cost", "devices", "seconds",
-}  # fmt: skip
+    "current_cost",
+    "optimized_cost",
+    "lower_bound",
+    "gap",
+    "legacy_cost",
+    "devices",
+    "seconds",
+}
 
 
 def invoke(*args: str):
@@ -24,9 +30,15 @@ def test_optimize_writes_the_assignment_and_the_summary(tmp_path):
     folder = write_instance(tmp_path)
     out, summary_path = tmp_path / "assignments.csv", tmp_path / "summary.json"
     result = invoke(
-        "optimize", str(folder), "--out", str(out), "--summary", str(summary_path),
-        "--time-limit", "5",
-    )  # fmt: skip
+        "optimize",
+        str(folder),
+        "--out",
+        str(out),
+        "--summary",
+        str(summary_path),
+        "--time-limit",
+        "5",
+    )
     assert result.exit_code == 0, result.output
     instance = load_instance(folder)
     assignment = read_assignment(out, instance)
@@ -82,9 +94,15 @@ def test_the_legacy_strategy_can_be_reproduced(tmp_path):
     folder = write_instance(tmp_path)
     out, summary_path = tmp_path / "legacy.csv", tmp_path / "s.json"
     result = invoke(
-        "optimize", str(folder), "--out", str(out), "--summary", str(summary_path),
-        "--strategy", "legacy",
-    )  # fmt: skip
+        "optimize",
+        str(folder),
+        "--out",
+        str(out),
+        "--summary",
+        str(summary_path),
+        "--strategy",
+        "legacy",
+    )
     assert result.exit_code == 0, result.output
     instance = load_instance(folder)
     written = read_assignment(out, instance)

@@ -53,15 +53,29 @@ def test_changes_that_only_raise_the_bill_are_never_batched():
     instance = pool_example()
     state = np.array([2, 1])  # A on SOLO200 ($40), B on SOLO10 ($5)
     target = np.array([1, 2])  # A to SOLO10: 5 + 140 = 145 (worse); B to SOLO200: 40 (worse)
-    assert next_batch(instance, state, target, changed_devices(state, target),
-                      baseline_usd=total_cost(instance, state)) is None  # fmt: skip
+    assert (
+        next_batch(
+            instance,
+            state,
+            target,
+            changed_devices(state, target),
+            baseline_usd=total_cost(instance, state),
+        )
+        is None
+    )
 
 
 def test_bad_arguments_are_refused():
     instance = pool_example()
     with pytest.raises(InputError, match="batch limit"):
-        next_batch(instance, instance.current_plan, instance.current_plan, np.array([0]),
-                   baseline_usd=0.0, limit=251)  # fmt: skip
+        next_batch(
+            instance,
+            instance.current_plan,
+            instance.current_plan,
+            np.array([0]),
+            baseline_usd=0.0,
+            limit=251,
+        )
     with pytest.raises(InputError, match="not priced"):
         next_batch(instance, np.array([-1, 1]), np.array([0, 0]), np.array([0]), baseline_usd=0.0)
 
@@ -126,5 +140,6 @@ def test_marginal_costs_are_exact_for_one_change(instance, seed):
     for device, delta in zip(devices.tolist(), deltas.tolist(), strict=True):
         trial = state.copy()
         trial[device] = target[device]
-        assert delta == pytest.approx(total_cost(instance, trial) - total_cost(instance, state),
-                                      abs=1e-6)  # fmt: skip
+        assert delta == pytest.approx(
+            total_cost(instance, trial) - total_cost(instance, state), abs=1e-6
+        )

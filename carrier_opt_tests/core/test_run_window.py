@@ -146,8 +146,10 @@ def test_a_migrated_provider_keeps_its_last_day_and_its_hourly_runs():
     """Migration 0008 rewrote "end day 18, the midnight after it" as the legacy "end day 19 at
     00:00": the same end instant. Its last day stays the 18th, with hourly runs from the start
     hour, and nothing runs on the 19th (the period is over)."""
-    old, new = BillingCycle(18, 0, "America/Chicago"), BillingCycle(19, 0, "America/Chicago",
-                                                                     AT_END_HOUR)  # fmt: skip
+    old, new = (
+        BillingCycle(18, 0, "America/Chicago"),
+        BillingCycle(19, 0, "America/Chicago", AT_END_HOUR),
+    )
     for key in ("2026-02", "2026-03", "2026-11"):
         assert period_for_key(old, key) == period_for_key(new, key)
         assert last_run_day(new, period_for_key(new, key), 8) == last_run_day(

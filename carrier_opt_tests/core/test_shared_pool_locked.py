@@ -25,17 +25,31 @@ PLANS = pd.DataFrame(
 PAIRS = pd.DataFrame(
     {"communication_plan": ["CP", "CP"], "rate_plan_code": ["POOL_100MB", "SOLO_1GB"]}
 )
-HEAVY = {"iccid": "HEAVY", "communication_plan": "CP", "rate_plan_code": "SOLO_1GB",
-         "usage_mb": 500.0, "sms_count": 0, "proration": 1.0, "locked": False}  # fmt: skip
+HEAVY = {
+    "iccid": "HEAVY",
+    "communication_plan": "CP",
+    "rate_plan_code": "SOLO_1GB",
+    "usage_mb": 500.0,
+    "sms_count": 0,
+    "proration": 1.0,
+    "locked": False,
+}
 
 
 def idle_shared_sims(count: int) -> list[dict]:
     """Idle SIMs of the customer's pool that are not being optimized (locked in place)."""
     return [
-        {"iccid": f"IDLE{i}", "communication_plan": "CP", "rate_plan_code": "POOL_100MB",
-         "usage_mb": 0.0, "sms_count": 0, "proration": 1.0, "locked": True}
+        {
+            "iccid": f"IDLE{i}",
+            "communication_plan": "CP",
+            "rate_plan_code": "POOL_100MB",
+            "usage_mb": 0.0,
+            "sms_count": 0,
+            "proration": 1.0,
+            "locked": True,
+        }
         for i in range(count)
-    ]  # fmt: skip
+    ]
 
 
 def best_plan_of_heavy(devices: list[dict]) -> str:

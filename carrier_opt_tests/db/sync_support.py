@@ -73,8 +73,14 @@ def assert_device_matches_fleet(engine: Engine, fake: FakeJasper) -> None:
 def assert_details_match_fleet(engine: Engine, fake: FakeJasper) -> None:
     """The fields only Get Device Details answers reached ``Device`` for every SIM whose
     details are readable: activation date, customer, msisdn, imsi, account."""
-    columns = (Device.iccid, Device.date_activated, Device.customer, Device.msisdn,
-               Device.imsi, Device.account_id)  # fmt: skip
+    columns = (
+        Device.iccid,
+        Device.date_activated,
+        Device.customer,
+        Device.msisdn,
+        Device.imsi,
+        Device.account_id,
+    )
     with engine.connect() as connection:
         rows = {row[0]: tuple(row[1:]) for row in connection.execute(select(*columns))}
     for device in fake.fleet:

@@ -27,10 +27,22 @@ def test_day_18_hour_23_ends_on_the_18th_at_23_00_and_the_19th_is_a_no_go(
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     added = CliRunner().invoke(
         cli,
-        ["provider", "add", "acme", "--jasper-url", "https://jasper.example.com/rws/api/v1/",
-         "--billing-cycle-end-day", "18", "--billing-cycle-end-hour", "23",
-         "--timezone", "America/Chicago", "--database-url", database_url],
-    )  # fmt: skip
+        [
+            "provider",
+            "add",
+            "acme",
+            "--jasper-url",
+            "https://jasper.example.com/rws/api/v1/",
+            "--billing-cycle-end-day",
+            "18",
+            "--billing-cycle-end-hour",
+            "23",
+            "--timezone",
+            "America/Chicago",
+            "--database-url",
+            database_url,
+        ],
+    )
     assert added.exit_code == 0, added.output
     with migrated_engine.connect() as connection:
         cycle = load_provider(connection, "acme").cycle
@@ -59,19 +71,35 @@ def test_the_help_says_what_the_two_numbers_mean():
 
 PROVIDER_0007 = table(
     "ServiceProvider",
-    *(column(name) for name in (
-        "id", "name", "integration_type_id", "is_active", "time_zone", "billing_cycle_end_day",
-        "billing_cycle_end_hour", "allow_automatic_rate_plan_updates",
-        "max_rate_plans_per_group", "created_at",
-    )),
-)  # fmt: skip
+    *(
+        column(name)
+        for name in (
+            "id",
+            "name",
+            "integration_type_id",
+            "is_active",
+            "time_zone",
+            "billing_cycle_end_day",
+            "billing_cycle_end_hour",
+            "allow_automatic_rate_plan_updates",
+            "max_rate_plans_per_group",
+            "created_at",
+        )
+    ),
+)
 
 
 @pytest.mark.parametrize(
     ("day", "hour", "zone"),
-    [(18, 23, "America/Chicago"), (1, 0, "UTC"), (27, 6, "Europe/Berlin"), (28, 0, "UTC"),
-     (30, 2, "America/Chicago"), (31, 0, "UTC")],
-)  # fmt: skip
+    [
+        (18, 23, "America/Chicago"),
+        (1, 0, "UTC"),
+        (27, 6, "Europe/Berlin"),
+        (28, 0, "UTC"),
+        (30, 2, "America/Chicago"),
+        (31, 0, "UTC"),
+    ],
+)
 def test_the_upgrade_keeps_every_stored_cycle_end(engine: Engine, day, hour, zone):
     migrate.upgrade(engine, "0007")
     now = datetime(2026, 1, 5, tzinfo=UTC)
@@ -80,12 +108,18 @@ def test_the_upgrade_keeps_every_stored_cycle_end(engine: Engine, day, hour, zon
         connection.execute(insert(kind).values(id=1, name="Jasper", created_at=now))
         connection.execute(
             insert(PROVIDER_0007).values(
-                id=1, name="acme", integration_type_id=1, is_active=True, time_zone=zone,
-                billing_cycle_end_day=day, billing_cycle_end_hour=hour,
-                allow_automatic_rate_plan_updates=False, max_rate_plans_per_group=15,
+                id=1,
+                name="acme",
+                integration_type_id=1,
+                is_active=True,
+                time_zone=zone,
+                billing_cycle_end_day=day,
+                billing_cycle_end_hour=hour,
+                allow_automatic_rate_plan_updates=False,
+                max_rate_plans_per_group=15,
                 created_at=now,
             )
-        )  # fmt: skip
+        )
     migrate.upgrade(engine)
     with engine.connect() as connection:
         row = connection.execute(

@@ -17,9 +17,16 @@ from carrier_opt.jasper.fake.prices import CUSTOMER_PLANS, POOL_OWNER, write_fak
 from carrier_opt_tests.db.customer_support import add_test_provider, insert_devices, write_csv
 
 HEADER = (
-    "rate_plan_code", "base_rate", "data_allowance_mb", "overage_rate",
-    "data_per_overage_charge_mb", "sms_rate", "pooled", "customer_rate_pool", "pool_customer",
-)  # fmt: skip
+    "rate_plan_code",
+    "base_rate",
+    "data_allowance_mb",
+    "overage_rate",
+    "data_per_overage_charge_mb",
+    "sms_rate",
+    "pooled",
+    "customer_rate_pool",
+    "pool_customer",
+)
 SIMS_HEADER = ("iccid", "customer_rate_plan")
 ICCIDS = [f"8901260000000000{n:03d}" for n in range(6)]
 
@@ -94,8 +101,14 @@ def test_the_fake_agents_plans_load_with_their_pools_and_owner(
     assert state["AGENT_POOL_ACME_50MB"][-2:] == ("ACME_POOL", POOL_OWNER)
     assert state["AGENT_POOL_SHARED_10MB"][-2:] == ("SHARED_POOL", None)
     assert state["AGENT_BASIC_5MB"] == (
-        Decimal("2.4"), Decimal(5), Decimal("0.45"), False, "rate_and_overage", None, None
-    )  # fmt: skip
+        Decimal("2.4"),
+        Decimal(5),
+        Decimal("0.45"),
+        False,
+        "rate_and_overage",
+        None,
+        None,
+    )
     assert state["AGENT_FLAT_1GB"][4] == "rate_only"
     with migrated_engine.connect() as connection:
         customer = connection.execute(select(RevCustomer)).one()
@@ -323,9 +336,11 @@ def test_automatic_change_is_loaded_per_plan_and_bad_values_are_refused(
     plans_csv = write_csv(
         tmp_path / "plans.csv",
         header,
-        [("KEPT", 5, 50, 0.2, 1, 0, "false", "", "", "false"),
-         ("FREE", 5, 50, 0.2, 1, 0, "false", "", "", "")],
-    )  # fmt: skip
+        [
+            ("KEPT", 5, 50, 0.2, 1, 0, "false", "", "", "false"),
+            ("FREE", 5, 50, 0.2, 1, 0, "false", "", "", ""),
+        ],
+    )
     load_customer_rate_plans(migrated_engine, "acme", plans_csv)
     with migrated_engine.connect() as connection:
         stored = customer_plans(connection, provider_id).set_index("rate_plan_code")

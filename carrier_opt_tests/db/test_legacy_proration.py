@@ -68,15 +68,25 @@ def late_activation(migrated_engine: Engine, tmp_path: Path) -> None:
 
 def late_sim(folder: Path, database_url: str) -> tuple[float, str]:
     """(proration, optimized plan) of the late SIM in a fresh export of April."""
-    run("instance", "export", "acme", "--billing-period", "2025-04", "--out", str(folder),
-        database_url=database_url)  # fmt: skip
+    run(
+        "instance",
+        "export",
+        "acme",
+        "--billing-period",
+        "2025-04",
+        "--out",
+        str(folder),
+        database_url=database_url,
+    )
     out, summary = folder.parent / f"{folder.name}.csv", folder.parent / f"{folder.name}.json"
-    run("optimize", str(folder), "--out", str(out), "--summary", str(summary),
-        "--time-limit", "5")  # fmt: skip
+    run("optimize", str(folder), "--out", str(out), "--summary", str(summary), "--time-limit", "5")
     instance = load_instance(folder)
     assignment = read_assignment(out, instance)
-    (late,) = [d for d, comm in enumerate(instance.comm_plan) if
-               instance.comm_plan_codes[comm] == "CP_LATE"]  # fmt: skip
+    (late,) = [
+        d
+        for d, comm in enumerate(instance.comm_plan)
+        if instance.comm_plan_codes[comm] == "CP_LATE"
+    ]
     assert json.loads(summary.read_text())["devices"] == instance.n_devices
     return float(instance.proration[late]), str(instance.plan_codes[assignment[late]])
 

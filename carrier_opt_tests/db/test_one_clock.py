@@ -25,9 +25,17 @@ PINNED = datetime(2031, 3, 31, 23, 30, tzinfo=UTC)
 """Far from any real "today", the last day of a month, late in the day."""
 
 OUR_STAMPS = {
-    "created_at", "modified_at", "staged_at", "started_at", "heartbeat_at", "finished_at",
-    "last_synced_at", "recorded_at", "changed_at", "search_started_at",
-}  # fmt: skip
+    "created_at",
+    "modified_at",
+    "staged_at",
+    "started_at",
+    "heartbeat_at",
+    "finished_at",
+    "last_synced_at",
+    "recorded_at",
+    "changed_at",
+    "search_started_at",
+}
 """Columns this system writes from its own clock (the others hold the carrier's dates)."""
 
 
@@ -60,8 +68,11 @@ def test_a_sync_under_a_pinned_clock_stamps_nothing_with_the_wall_clock(
     names = {name for name, _ in found}
     assert {"Device.created_at", "JasperSyncRun.started_at"} <= names
     # The sync's own clock moves on with the seconds it takes; nothing reads the wall clock.
-    outside = [(name, value) for name, value in found
-               if not PINNED <= value <= PINNED + timedelta(minutes=10)]  # fmt: skip
+    outside = [
+        (name, value)
+        for name, value in found
+        if not PINNED <= value <= PINNED + timedelta(minutes=10)
+    ]
     assert outside == []
 
 

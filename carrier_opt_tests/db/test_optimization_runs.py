@@ -13,10 +13,14 @@ from carrier_opt.db.providers import add_provider
 @pytest.fixture
 def provider(migrated_engine) -> str:
     add_provider(
-        migrated_engine, "acme", jasper_url="http://127.0.0.1:1/rws/api/v1/",
-        billing_cycle_end_day=18, billing_cycle_end_rule="after_end_day",
-        time_zone="America/Chicago", optimization_start_hour=8,
-    )  # fmt: skip
+        migrated_engine,
+        "acme",
+        jasper_url="http://127.0.0.1:1/rws/api/v1/",
+        billing_cycle_end_day=18,
+        billing_cycle_end_rule="after_end_day",
+        time_zone="America/Chicago",
+        optimization_start_hour=8,
+    )
     return "acme"
 
 

@@ -112,8 +112,14 @@ def test_sync_with_past_periods_from_the_command_line(migrated_engine, monkeypat
         monkeypatch.setenv(API_KEY_ENV, fake.credentials[1])
         result = CliRunner().invoke(
             cli,
-            ["sync", "acme", "--past-periods", "2", "--database-url",
-             migrated_engine.url.render_as_string(hide_password=False)],
-        )  # fmt: skip
+            [
+                "sync",
+                "acme",
+                "--past-periods",
+                "2",
+                "--database-url",
+                migrated_engine.url.render_as_string(hide_password=False),
+            ],
+        )
     assert result.exit_code == 0, result.output
     assert result.output.count("SIMs stored") == 2

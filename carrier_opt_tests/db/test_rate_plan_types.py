@@ -12,9 +12,15 @@ from carrier_opt.errors import InputError
 from carrier_opt_tests.db.customer_support import add_test_provider, write_csv
 
 HEADER = (
-    "rate_plan_code", "base_rate", "data_allowance_mb", "overage_rate",
-    "data_per_overage_charge_mb", "sms_rate", "pooled", "rate_plan_type",
-)  # fmt: skip
+    "rate_plan_code",
+    "base_rate",
+    "data_allowance_mb",
+    "overage_rate",
+    "data_per_overage_charge_mb",
+    "sms_rate",
+    "pooled",
+    "rate_plan_type",
+)
 
 
 def stored_types(engine) -> dict[str, str | None]:

@@ -250,9 +250,10 @@ def test_sims_activated_mid_period_are_prorated_from_their_details(migrated_engi
     tables = instance_tables(migrated_engine, "acme", "2026-06")
     devices = tables.devices.set_index("iccid")
     mid_period = [
-        iccid for iccid, moment in activated.items()
+        iccid
+        for iccid, moment in activated.items()
         if moment is not None and tables.period.start < moment and iccid in devices.index
-    ]  # fmt: skip
+    ]
     assert mid_period, "the fake must activate some SIMs inside the period"
     for iccid in mid_period:  # the search has no activation date: it came from the details
         expected = proration(activated[iccid], tables.period)

@@ -35,9 +35,12 @@ def start_worker(database_url: str, fake: FakeJasper) -> subprocess.Popen:
     env = {**os.environ, USERNAME_ENV: fake.credentials[0], API_KEY_ENV: fake.credentials[1]}
     return subprocess.Popen(
         [sys.executable, "-m", "carrier_opt_tests.db.sync_worker", database_url, "acme"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         start_new_session=True,
-    )  # fmt: skip
+    )
 
 
 def kill_when(worker: subprocess.Popen, fake: FakeJasper, condition, timeout_s: float = 90):
@@ -104,10 +107,12 @@ def test_a_second_sync_is_refused_while_one_runs_and_leaves_its_staging(
         with migrated_engine.begin() as connection:
             connection.execute(
                 DEVICE_STAGING.insert().values(
-                    service_provider_id=provider_id, iccid="89012600000000000001",
-                    page_number=1, staged_at=utc_now(),
+                    service_provider_id=provider_id,
+                    iccid="89012600000000000001",
+                    page_number=1,
+                    staged_at=utc_now(),
                 )
-            )  # fmt: skip
+            )
         with pytest.raises(SyncBusy, match=f"sync {running.id} by run one"):
             sync_provider(migrated_engine, "acme", client=client_for(fake))
         with migrated_engine.connect() as connection:

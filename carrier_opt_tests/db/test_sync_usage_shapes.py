@@ -39,8 +39,9 @@ def test_an_unknown_shape_falls_back_per_sim_and_names_plan_and_keys(migrated_en
         assert per_sim_calls(fake) == {device.iccid for device in fake.fleet}
         plans = {device.rate_plan for device in fake.fleet}
     assert len(report.warnings) == len(plans)
-    assert all("no known shape (keys: lastPage, pageNumber, usageRecords)" in w
-               for w in report.warnings)  # fmt: skip
+    assert all(
+        "no known shape (keys: lastPage, pageNumber, usageRecords)" in w for w in report.warnings
+    )
     assert {w.split("'")[1] for w in report.warnings} == plans
 
 
@@ -51,8 +52,9 @@ def test_an_empty_answer_for_a_plan_with_sims_falls_back_per_sim(migrated_engine
         report = sync_provider(migrated_engine, "acme", client=client_for(fake), now=NOW)
         assert_device_matches_fleet(migrated_engine, fake)
         assert per_sim_calls(fake) == {device.iccid for device in fake.fleet}
-    assert report.warnings and all("lists no SIM while SIMs are on the plan" in w
-                                   for w in report.warnings)  # fmt: skip
+    assert report.warnings and all(
+        "lists no SIM while SIMs are on the plan" in w for w in report.warnings
+    )
 
 
 def test_bulk_usage_can_be_turned_off(migrated_engine):

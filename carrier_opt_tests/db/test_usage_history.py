@@ -130,40 +130,68 @@ def test_the_upgrade_keeps_the_usage_device_holds(engine: Engine):
     now = datetime(2025, 3, 20, tzinfo=UTC)
     kind = _table_as_of_0003("IntegrationType", "id", "name", "created_at")
     provider = _table_as_of_0003(
-        "ServiceProvider", "id", "name", "integration_type_id", "is_active", "time_zone",
-        "billing_cycle_end_day", "billing_cycle_end_hour", "allow_automatic_rate_plan_updates",
-        "max_rate_plans_per_group", "created_at",
-    )  # fmt: skip
+        "ServiceProvider",
+        "id",
+        "name",
+        "integration_type_id",
+        "is_active",
+        "time_zone",
+        "billing_cycle_end_day",
+        "billing_cycle_end_hour",
+        "allow_automatic_rate_plan_updates",
+        "max_rate_plans_per_group",
+        "created_at",
+    )
     period = _table_as_of_0003(
-        "BillingPeriod", "id", "service_provider_id", "period_key", "period_start", "period_end",
-        "time_zone", "created_at",
-    )  # fmt: skip
+        "BillingPeriod",
+        "id",
+        "service_provider_id",
+        "period_key",
+        "period_start",
+        "period_end",
+        "time_zone",
+        "created_at",
+    )
     period_id, provider_id = 7, 3
     with engine.begin() as connection:
         connection.execute(insert(kind).values(id=1, name="Jasper", created_at=now))
         connection.execute(
             insert(provider).values(
-                id=provider_id, name="acme", integration_type_id=1, is_active=True,
-                time_zone="UTC", billing_cycle_end_day=31, billing_cycle_end_hour=0,
-                allow_automatic_rate_plan_updates=False, max_rate_plans_per_group=15,
+                id=provider_id,
+                name="acme",
+                integration_type_id=1,
+                is_active=True,
+                time_zone="UTC",
+                billing_cycle_end_day=31,
+                billing_cycle_end_hour=0,
+                allow_automatic_rate_plan_updates=False,
+                max_rate_plans_per_group=15,
                 created_at=now,
             )
-        )  # fmt: skip
+        )
         connection.execute(
             insert(period).values(
-                id=period_id, service_provider_id=provider_id, period_key="2025-03",
+                id=period_id,
+                service_provider_id=provider_id,
+                period_key="2025-03",
                 period_start=datetime(2025, 3, 1, tzinfo=UTC),
-                period_end=datetime(2025, 4, 1, tzinfo=UTC), time_zone="UTC", created_at=now,
+                period_end=datetime(2025, 4, 1, tzinfo=UTC),
+                time_zone="UTC",
+                created_at=now,
             )
-        )  # fmt: skip
+        )
         common = {"service_provider_id": provider_id, "created_at": now, "is_active": True}
         connection.execute(
             insert(Device.__table__).values(
-                **common, iccid="8901260000000000001", status="ACTIVATED",
-                ctd_data_usage_bytes=2_097_152, usage_mb=2.0, billing_period_id=period_id,
+                **common,
+                iccid="8901260000000000001",
+                status="ACTIVATED",
+                ctd_data_usage_bytes=2_097_152,
+                usage_mb=2.0,
+                billing_period_id=period_id,
                 last_synced_at=now,
             )
-        )  # fmt: skip
+        )
         connection.execute(  # never given usage: no period, nothing to copy
             insert(Device.__table__).values(
                 **common, iccid="8901260000000000002", status="INVENTORY"

@@ -27,11 +27,13 @@ def materialize_partition(
     carrier and progress resources are given; ``resources`` adds the others (result store,
     notifier)."""
     if instance is not None:
-        return _materialize(database_url, assets, key, provider, instance, run_config, progress,
-                            resources)  # fmt: skip
+        return _materialize(
+            database_url, assets, key, provider, instance, run_config, progress, resources
+        )
     with dg.instance_for_test() as own:
-        return _materialize(database_url, assets, key, provider, own, run_config, progress,
-                            resources)  # fmt: skip
+        return _materialize(
+            database_url, assets, key, provider, own, run_config, progress, resources
+        )
 
 
 def _materialize(database_url, assets, key, provider, instance, run_config, progress, resources):

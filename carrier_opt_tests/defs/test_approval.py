@@ -15,7 +15,7 @@ from sqlalchemy import select
 from carrier_opt import clock
 from carrier_opt.cli import cli
 from carrier_opt.db.models import OptimizationInstanceResultFile, RatePlanPush, RatePlanUpdate
-from carrier_opt.defs.assets import approval, delivery, optimization
+from carrier_opt.defs.assets import approval, m2m
 from carrier_opt.defs.partitions import partition_key
 from carrier_opt.defs.resources import NotifierResource, ResultStoreResource
 from carrier_opt.jasper.fake import FakeJasper
@@ -35,11 +35,13 @@ def dry_run(migrated_engine, monkeypatch, tmp_path, database_url):
         start_fake(migrated_engine, monkeypatch, tmp_path, fake)
         store = ResultStoreResource(folder=str(tmp_path / "reports"))
         result = support.materialize_partition(
-            database_url, [*optimization.optimization_assets, *delivery.delivery_assets],
+            database_url,
+            m2m.m2m_assets,
             partition_key("acme", PERIOD),
             run_config={"ops": {"queue_results": {"config": {"time_limit_s": 5.0}}}},
-            result_store=store, notifier=NotifierResource(),
-        )  # fmt: skip
+            result_store=store,
+            notifier=NotifierResource(),
+        )
         assert result.success
         assert fake.edits == []
         yield fake, store
@@ -74,10 +76,13 @@ def test_approving_in_dagster_pushes_the_dry_run_and_refreshes_the_report(
 
     def approve():
         return support.materialize_partition(
-            database_url, [approval.approved_rate_plan_push], partition_key("acme", PERIOD),
+            database_url,
+            [approval.approved_rate_plan_push],
+            partition_key("acme", PERIOD),
             run_config={"ops": {"approved_rate_plan_push": {"config": {"approved_by": "J. Doe"}}}},
-            result_store=store, notifier=NotifierResource(),
-        )  # fmt: skip
+            result_store=store,
+            notifier=NotifierResource(),
+        )
 
     result = approve()
     assert result.success
@@ -123,21 +128,45 @@ def test_approving_from_the_command_line(dry_run, migrated_engine, database_url,
     assert {(e.iccid, e.fields["ratePlan"]) for e in fake.edits} == wanted
     assert fake.credentials[1] not in result.output
     bad = CliRunner().invoke(
-        cli, ["push", "acme", "--billing-period", "2026-13", "--approved-by", "x",
-              "--database-url", database_url], env=env,
-    )  # fmt: skip
+        cli,
+        [
+            "push",
+            "acme",
+            "--billing-period",
+            "2026-13",
+            "--approved-by",
+            "x",
+            "--database-url",
+            database_url,
+        ],
+        env=env,
+    )
     assert bad.exit_code != 0 and "--billing-period must look like" in bad.output
 
 
 def test_an_approval_without_a_completed_run_says_what_to_do(migrated_engine, database_url):
     from carrier_opt.db.providers import add_provider
 
-    add_provider(migrated_engine, "acme", jasper_url="https://jasper.example.com/rws/api/v1/",
-                 billing_cycle_end_day=31, time_zone="UTC",
-                 billing_cycle_end_rule="after_end_day")  # fmt: skip
+    add_provider(
+        migrated_engine,
+        "acme",
+        jasper_url="https://jasper.example.com/rws/api/v1/",
+        billing_cycle_end_day=31,
+        time_zone="UTC",
+        billing_cycle_end_rule="after_end_day",
+    )
     result = CliRunner().invoke(
-        cli, ["push", "acme", "--billing-period", "2025-01", "--approved-by", "x",
-              "--database-url", database_url],
-    )  # fmt: skip
+        cli,
+        [
+            "push",
+            "acme",
+            "--billing-period",
+            "2025-01",
+            "--approved-by",
+            "x",
+            "--database-url",
+            database_url,
+        ],
+    )
     assert result.exit_code != 0
     assert "no completed optimization to push; run the partition first" in result.output

@@ -16,7 +16,8 @@ from sqlalchemy import Engine, select
 
 from carrier_opt.db.models import OptimizationSession, RunStatus
 from carrier_opt.db.rate_plans import load_rate_plans
-from carrier_opt.defs.assets import optimization
+from carrier_opt.defs import run_context
+from carrier_opt.defs.assets import m2m
 from carrier_opt.defs.checks import optimization_checks
 from carrier_opt.defs.partitions import SERVICE_PROVIDER, partition_key
 from carrier_opt.jasper.fake import FakeJasper
@@ -43,15 +44,17 @@ def two_synced_periods(migrated_engine: Engine, monkeypatch, tmp_path) -> Engine
                 add_fake_provider(migrated_engine, fake)
             sync_provider(migrated_engine, "acme", client=client_for(fake), now=moment)
     load_rate_plans(migrated_engine, "acme", *write_fake_price_files(tmp_path / "prices"))
-    monkeypatch.setattr(optimization, "clock", lambda: BACKFILL_AT)
+    monkeypatch.setattr(run_context, "clock", lambda: BACKFILL_AT)
     return migrated_engine
 
 
 def materialize(instance: dg.DagsterInstance, database_url: str, period_key: str):
     return materialize_partition(
-        database_url, [*optimization.optimization_assets, *optimization_checks],
-        partition_key("acme", period_key), instance=instance,
-    )  # fmt: skip
+        database_url,
+        [*m2m.optimization_assets, *optimization_checks],
+        partition_key("acme", period_key),
+        instance=instance,
+    )
 
 
 def first_metadata(result, asset: str) -> dict:

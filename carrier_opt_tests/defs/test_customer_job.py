@@ -28,9 +28,9 @@ from carrier_opt.db.models import (
 )
 from carrier_opt.db.providers import add_provider, load_provider
 from carrier_opt.db.rate_plans import load_rate_plans
-from carrier_opt.defs.assets import customer, optimization
-from carrier_opt.defs.checks import latest_completed_run
-from carrier_opt.defs.kind_checks import carrier_plans_result, customer_checks
+from carrier_opt.defs import run_context
+from carrier_opt.defs.assets import customer
+from carrier_opt.defs.checks import carrier_plans_result, customer_checks, latest_completed_run
 from carrier_opt.defs.partitions import partition_key
 from carrier_opt.defs.resources import DatabaseResource, PlatformProgress
 from carrier_opt.jasper.fake import FakeJasper
@@ -69,8 +69,7 @@ def customer_provider(migrated_engine, monkeypatch, tmp_path):
         monkeypatch.setenv(API_KEY_ENV, fake.credentials[1])
         add_fake_provider(migrated_engine, fake)
         load_rate_plans(migrated_engine, "acme", *write_fake_price_files(tmp_path / "prices"))
-        monkeypatch.setattr(optimization, "clock", fake.now)
-        monkeypatch.setattr(customer, "clock", fake.now)
+        monkeypatch.setattr(run_context, "clock", fake.now)
         plans = tmp_path / "customer_rate_plans.csv"
         plans.write_text(CUSTOMER_PLANS)
         load_customer_rate_plans(migrated_engine, "acme", plans)
@@ -102,9 +101,12 @@ def synced_customers(customer_provider, migrated_engine, tmp_path):
 
 def materialize(database_url: str, assets, key, progress: PlatformProgress | None = None):
     return materialize_partition(
-        database_url, assets, key, progress=progress,
+        database_url,
+        assets,
+        key,
+        progress=progress,
         run_config=time_limit(customer.customer_winning_assignments, assets),
-    )  # fmt: skip
+    )
 
 
 def run_customer_job(database_url: str, period: str):
@@ -154,8 +156,10 @@ def test_customer_optimization_end_to_end(
     assert milestones == [0, 40, 50, 100]
     checks = result.get_asset_check_evaluations()
     assert sorted(c.check_name for c in checks) == [
-        "carrier_plans_unchanged", "cost_between_bound_and_baselines", "every_sim_assigned_once",
-    ]  # fmt: skip
+        "carrier_plans_unchanged",
+        "cost_between_bound_and_baselines",
+        "every_sim_assigned_once",
+    ]
     assert all(c.passed for c in checks), [(c.check_name, c.metadata) for c in checks]
 
     with migrated_engine.connect() as connection:
@@ -221,14 +225,19 @@ def test_customer_optimization_of_a_mobility_fleet(
         monkeypatch.setenv(USERNAME_ENV, fake.credentials[0])
         monkeypatch.setenv(API_KEY_ENV, fake.credentials[1])
         add_provider(
-            migrated_engine, "acme", jasper_url=fake.base_url, billing_cycle_end_day=31,
+            migrated_engine,
+            "acme",
+            jasper_url=fake.base_url,
+            billing_cycle_end_day=31,
             billing_cycle_end_rule="after_end_day",
-            time_zone="UTC", username_env=USERNAME_ENV, api_key_env=API_KEY_ENV,
+            time_zone="UTC",
+            username_env=USERNAME_ENV,
+            api_key_env=API_KEY_ENV,
             fleet="mobility",
-        )  # fmt: skip
+        )
         prices = write_fake_price_list(tmp_path / "prices", "mobility")
         load_rate_plans(migrated_engine, "acme", prices.rate_plans, prices.comm_plan_rate_plans)
-        monkeypatch.setattr(customer, "clock", fake.now)
+        monkeypatch.setattr(run_context, "clock", fake.now)
         plans = tmp_path / "customer_rate_plans.csv"
         plans.write_text(CUSTOMER_PLANS)
         load_customer_rate_plans(migrated_engine, "acme", plans)
@@ -272,7 +281,7 @@ def test_the_fakes_own_customer_data_runs_end_to_end(
         prices = write_fake_price_list(tmp_path / "prices", "m2m")
         load_rate_plans(migrated_engine, "acme", prices.rate_plans, prices.comm_plan_rate_plans)
         load_customer_rate_plans(migrated_engine, "acme", prices.customer_rate_plans)
-        monkeypatch.setattr(customer, "clock", fake.now)
+        monkeypatch.setattr(run_context, "clock", fake.now)
         sync_provider(migrated_engine, "acme", client=client_for(fake), now=fake.now())
         sims = write_fake_customer_sims(tmp_path / "prices", fake.fleet)
         assign_customer_rate_plans(migrated_engine, "acme", sims)
@@ -349,9 +358,20 @@ def test_a_customers_exported_instance_gives_the_runs_cost(
     folder = tmp_path / "focus"
     exported = CliRunner().invoke(
         cli,
-        ["instance", "export", "acme", "--billing-period", period, "--out", str(folder),
-         "--customer", FOCUS, "--database-url", database_url],
-    )  # fmt: skip
+        [
+            "instance",
+            "export",
+            "acme",
+            "--billing-period",
+            period,
+            "--out",
+            str(folder),
+            "--customer",
+            FOCUS,
+            "--database-url",
+            database_url,
+        ],
+    )
     assert exported.exit_code == 0, exported.output
     assert f"customer {FOCUS}" in exported.output and "locked" in exported.output
     offline = optimize(load_instance(folder), time_limit_s=10)
@@ -364,9 +384,20 @@ def test_a_customers_exported_instance_gives_the_runs_cost(
     assert float(stored) == pytest.approx(offline.cost, abs=0.01)
     unknown = CliRunner().invoke(
         cli,
-        ["instance", "export", "acme", "--billing-period", period, "--out", str(folder),
-         "--customer", "Nobody Inc", "--database-url", database_url],
-    )  # fmt: skip
+        [
+            "instance",
+            "export",
+            "acme",
+            "--billing-period",
+            period,
+            "--out",
+            str(folder),
+            "--customer",
+            "Nobody Inc",
+            "--database-url",
+            database_url,
+        ],
+    )
     assert unknown.exit_code != 0 and "no customer 'Nobody Inc'" in unknown.output
 
 

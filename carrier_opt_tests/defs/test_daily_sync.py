@@ -15,7 +15,8 @@ from carrier_opt.db.merge import USAGE_PERIOD
 from carrier_opt.db.models import BillingPeriod
 from carrier_opt.db.providers import add_provider, set_jasper_url
 from carrier_opt.db.rate_plans import load_rate_plans
-from carrier_opt.defs.assets import optimization
+from carrier_opt.defs import run_context
+from carrier_opt.defs.assets import m2m
 from carrier_opt.defs.assets import sync as sync_assets
 from carrier_opt.defs.checks import optimization_checks
 from carrier_opt.defs.jobs import SYNC_JOB_NAME
@@ -47,7 +48,7 @@ DEVICES = 120
 # --- the schedule ---------------------------------------------------------------------------
 
 
-@dg.asset(partitions_def=optimization.provider_period_partitions)
+@dg.asset(partitions_def=m2m.provider_period_partitions)
 def stand_in() -> None:
     """Stands in for carrier_data: the schedule only needs a job of the right partitions."""
 
@@ -68,9 +69,11 @@ class Ticks:
     def at(self, now: datetime) -> list[dg.RunRequest]:
         self.now = now
         with dg.build_schedule_context(
-            instance=self.instance, scheduled_execution_time=now, resources=self.resources,
+            instance=self.instance,
+            scheduled_execution_time=now,
+            resources=self.resources,
             repository_def=self.defs.get_repository_def(),
-        ) as context:  # fmt: skip
+        ) as context:
             data = self.schedule.evaluate_tick(context)
         return list(data.run_requests or [])
 
@@ -84,9 +87,13 @@ def ticks(migrated_engine, database_url):
 def add(engine: Engine, name: str, zone: str, hour: int | None = None, end_day: int = 18):
     extra = {} if hour is None else {"daily_sync_hour": hour}
     add_provider(
-        engine, name, jasper_url="http://jasper.invalid", billing_cycle_end_day=end_day,
-        time_zone=zone, **extra,
-    )  # fmt: skip
+        engine,
+        name,
+        jasper_url="http://jasper.invalid",
+        billing_cycle_end_day=end_day,
+        time_zone=zone,
+        **extra,
+    )
 
 
 def test_each_provider_is_synced_once_a_day_at_its_local_hour(migrated_engine, ticks):
@@ -99,9 +106,11 @@ def test_each_provider_is_synced_once_a_day_at_its_local_hour(migrated_engine, t
         for request in ticks.at(tick):
             requested[request.run_key] = (tick, request)
     assert sorted(requested) == [
-        "daily_sync|auckland|2027-01-11", "daily_sync|auckland|2027-01-12",
-        "daily_sync|chicago|2027-01-10", "daily_sync|chicago|2027-01-11",
-    ]  # fmt: skip
+        "daily_sync|auckland|2027-01-11",
+        "daily_sync|auckland|2027-01-12",
+        "daily_sync|chicago|2027-01-10",
+        "daily_sync|chicago|2027-01-11",
+    ]
     tick, request = requested["daily_sync|chicago|2027-01-10"]
     assert tick == datetime(2027, 1, 10, 8, tzinfo=UTC)
     assert request.partition_key == partition_key("chicago", "2027-01")
@@ -195,20 +204,24 @@ def test_three_daily_syncs_store_each_day_and_the_closed_period_backfills(
                     set_jasper_url(migrated_engine, "acme", fake.base_url)
                 monkeypatch.setattr(sync_assets, "clock", lambda now=now: now)
                 result = materialize_partition(
-                    database_url, [sync_assets.carrier_data, sync_assets.sync_freshness],
-                    partition_key("acme", "2026-09"), instance=instance,
-                )  # fmt: skip
+                    database_url,
+                    [sync_assets.carrier_data, sync_assets.sync_freshness],
+                    partition_key("acme", "2026-09"),
+                    instance=instance,
+                )
             assert result.success
             assert metadata(result, "carrier_data")["kind"] == "open period: incremental sync"
             [check] = result.get_asset_check_evaluations()
             assert check.passed  # just synced
             seen.append(period_usage(migrated_engine, "2026-09"))
         load_rate_plans(migrated_engine, "acme", *write_fake_price_files(tmp_path / "prices"))
-        monkeypatch.setattr(optimization, "clock", lambda: AFTER)
+        monkeypatch.setattr(run_context, "clock", lambda: AFTER)
         backfill = materialize_partition(
-            database_url, [*optimization.optimization_assets, *optimization_checks],
-            partition_key("acme", "2026-09"), instance=instance,
-        )  # fmt: skip
+            database_url,
+            [*m2m.optimization_assets, *optimization_checks],
+            partition_key("acme", "2026-09"),
+            instance=instance,
+        )
     sims = [s for s, _, _ in seen]
     assert sims == [sims[0]] * 3 and sims[0] > 0
     data = [d for _, d, _ in seen]
@@ -252,24 +265,41 @@ def test_provider_add_fetches_two_past_cycles_which_then_backfill(
         monkeypatch.setenv(API_KEY_ENV, fake.credentials[1])
         result = CliRunner().invoke(
             cli,
-            ["provider", "add", "acme", "--jasper-url", fake.base_url,
-             "--billing-cycle-end-day", "31", "--billing-cycle-end-rule", "after_end_day",
-             "--timezone", "UTC", "--username-env", USERNAME_ENV, "--api-key-env", API_KEY_ENV,
-             "--database-url", database_url],
-        )  # fmt: skip
+            [
+                "provider",
+                "add",
+                "acme",
+                "--jasper-url",
+                fake.base_url,
+                "--billing-cycle-end-day",
+                "31",
+                "--billing-cycle-end-rule",
+                "after_end_day",
+                "--timezone",
+                "UTC",
+                "--username-env",
+                USERNAME_ENV,
+                "--api-key-env",
+                API_KEY_ENV,
+                "--database-url",
+                database_url,
+            ],
+        )
         asked = {r.query["cycleStartDate"] for r in fake.request_log if "cycleStartDate" in r.query}
     assert result.exit_code == 0, result.output
     assert "acme 2026-05: usage of" in result.output
     assert "acme 2026-04: usage of" in result.output
     assert {"2026-05-01", "2026-04-01"} <= asked  # the past cycles, by their start
     load_rate_plans(migrated_engine, "acme", *write_fake_price_files(tmp_path / "prices"))
-    monkeypatch.setattr(optimization, "clock", lambda: ONBOARDED_AT)
+    monkeypatch.setattr(run_context, "clock", lambda: ONBOARDED_AT)
     with dg.instance_for_test() as instance:
         for key in ("2026-05", "2026-04"):
             backfill = materialize_partition(
-                database_url, [*optimization.optimization_assets, *optimization_checks],
-                partition_key("acme", key), instance=instance,
-            )  # fmt: skip
+                database_url,
+                [*m2m.optimization_assets, *optimization_checks],
+                partition_key("acme", key),
+                instance=instance,
+            )
             assert backfill.success, key
             assert metadata(backfill, "staged_devices")["stored_sims"] > 0
 
@@ -280,10 +310,22 @@ def test_provider_add_keeps_the_provider_when_the_carrier_cannot_be_reached(
     monkeypatch.delenv("NOBODY_SET_THIS_USER", raising=False)
     result = CliRunner().invoke(
         cli,
-        ["provider", "add", "acme", "--jasper-url", "http://127.0.0.1:9/rws/api/v1/",
-         "--billing-cycle-end-day", "18", "--timezone", "UTC",
-         "--username-env", "NOBODY_SET_THIS_USER", "--database-url", database_url],
-    )  # fmt: skip
+        [
+            "provider",
+            "add",
+            "acme",
+            "--jasper-url",
+            "http://127.0.0.1:9/rws/api/v1/",
+            "--billing-cycle-end-day",
+            "18",
+            "--timezone",
+            "UTC",
+            "--username-env",
+            "NOBODY_SET_THIS_USER",
+            "--database-url",
+            database_url,
+        ],
+    )
     assert result.exit_code == 0
     assert "added m2m service provider acme" in result.stdout
     assert "could not be stored" in result.stderr
@@ -304,9 +346,9 @@ def test_a_window_run_reuses_a_fresh_daily_sync_but_the_last_day_hourly_run_sync
         add_fake_provider(migrated_engine, fake)
         sync_provider(migrated_engine, "acme", client=client_for(fake), now=synced_at)
     load_rate_plans(migrated_engine, "acme", *write_fake_price_files(tmp_path / "prices"))
-    monkeypatch.setattr(optimization, "clock", lambda: run_at)
+    monkeypatch.setattr(run_context, "clock", lambda: run_at)
     reused = materialize_partition(
-        database_url, [optimization.staged_devices], partition_key("acme", "2026-09")
+        database_url, [m2m.staged_devices], partition_key("acme", "2026-09")
     )
     assert reused.success  # no carrier is running: it did not sync
     staged = metadata(reused, "staged_devices")
@@ -315,8 +357,8 @@ def test_a_window_run_reuses_a_fresh_daily_sync_but_the_last_day_hourly_run_sync
     assert staged["stored_sims"] == DEVICES
 
     # the last day's hourly runs always read the freshest usage
-    assert optimization.always_syncs({TRIGGER_TAG: HOURLY_TRIGGER})
-    assert not optimization.always_syncs({})
+    assert run_context.always_syncs({TRIGGER_TAG: HOURLY_TRIGGER})
+    assert not run_context.always_syncs({})
     period = _period(migrated_engine, "2026-09")
     assert reusable_sync(migrated_engine, "acme", period, run_at) is not None
     monkeypatch.setenv("CARRIER_OPT_SYNC_REUSE_HOURS", "4")

@@ -34,7 +34,8 @@ from carrier_opt.db.models import (
     ServiceProvider,
 )
 from carrier_opt.db.providers import load_provider
-from carrier_opt.defs.assets import delivery, optimization
+from carrier_opt.defs import failure_mail, run_context
+from carrier_opt.defs.assets import m2m
 from carrier_opt.defs.assets import sync as sync_assets
 from carrier_opt.defs.failures import step_failure_text
 from carrier_opt.defs.partitions import partition_key
@@ -70,7 +71,7 @@ def start_fake(engine, monkeypatch, tmp_path, fake: FakeJasper) -> FakeJasper:
     with engine.begin() as connection:
         provider_id = load_provider(connection, "acme").id
         set_notification_recipients(connection, provider_id, to=TO, cc=CC, bcc=BCC)
-    monkeypatch.setattr(optimization, "clock", fake.now)
+    monkeypatch.setattr(run_context, "clock", fake.now)
     return fake
 
 
@@ -114,11 +115,14 @@ def materialize_partition(
 ) -> dg.ExecuteInProcessResult:
     """Every asset of optimize_billing_period for acme's ``period``, as one run."""
     return support.materialize_partition(
-        database_url, [*optimization.optimization_assets, *delivery.delivery_assets],
-        partition_key("acme", period), instance=instance,
+        database_url,
+        m2m.m2m_assets,
+        partition_key("acme", period),
+        instance=instance,
         run_config={"ops": {"queue_results": {"config": {"time_limit_s": 10.0}}}},
-        result_store=result_store, notifier=notifier,
-    )  # fmt: skip
+        result_store=result_store,
+        notifier=notifier,
+    )
 
 
 def run_failure_sensor(
@@ -145,7 +149,7 @@ def run_failure_sensor(
         dagster_run=run,
         resources={"database": DatabaseResource(database_url=database_url), "notifier": notifier},
     ).for_run_failure()
-    delivery.optimization_failure_mail(context)
+    failure_mail.optimization_failure_mail(context)
 
 
 def metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict:
@@ -416,9 +420,12 @@ def test_a_failed_run_mails_its_diagnostics_with_the_run_link(
         )
         assert not result.success
         run_failure_sensor(
-            result, instance, database_url, notifier,
+            result,
+            instance,
+            database_url,
+            notifier,
             only_partition_tag=launched == "by the GraphQL client",
-        )  # fmt: skip
+        )
     errors = [m for m in smtp_server.inbox.messages if m.message["X-Carrier-Opt-Kind"] == "error"]
     assert len(errors) == 1
     mail = errors[0]
@@ -447,9 +454,11 @@ def test_a_failed_daily_sync_run_mails_too(
     notifier = smtp_notifier(smtp_server)
     with dg.instance_for_test() as instance:
         result = support.materialize_partition(
-            database_url, [sync_assets.carrier_data], partition_key("acme", "2026-11"),
+            database_url,
+            [sync_assets.carrier_data],
+            partition_key("acme", "2026-11"),
             instance=instance,
-        )  # fmt: skip
+        )
         assert not result.success
         run_failure_sensor(result, instance, database_url, notifier)
     [mail] = [m for m in smtp_server.inbox.messages if m.message["X-Carrier-Opt-Kind"] == "error"]
@@ -538,9 +547,12 @@ def test_two_runs_of_one_partition_at_once_send_every_change_once(
 
             def run(name: str) -> None:
                 results[name] = materialize_partition(
-                    database_url, "2026-11", result_store=store, notifier=NotifierResource(),
+                    database_url,
+                    "2026-11",
+                    result_store=store,
+                    notifier=NotifierResource(),
                     instance=instances[name],
-                )  # fmt: skip
+                )
 
             first = threading.Thread(target=run, args=("first",))
             first.start()
@@ -575,10 +587,13 @@ def test_fewer_sims_optimized_than_activated_sends_the_sim_count_warning(
         provider_id = load_provider(connection, "acme").id
         connection.execute(
             Device.__table__.insert().values(
-                service_provider_id=provider_id, iccid="8901260999999999999", status="ACTIVATED",
-                is_active=True, created_at=MID_PERIOD,
+                service_provider_id=provider_id,
+                iccid="8901260999999999999",
+                status="ACTIVATED",
+                is_active=True,
+                created_at=MID_PERIOD,
             )
-        )  # fmt: skip
+        )
     period = fake_provider.now().strftime("%Y-%m")
     store = ResultStoreResource(folder=str(tmp_path / "reports"))
     result = materialize_partition(
@@ -598,8 +613,9 @@ def test_fewer_sims_optimized_than_activated_sends_the_sim_count_warning(
     [workbook_path] = (tmp_path / "reports").rglob("*.xlsx")
     sheet = openpyxl.load_workbook(workbook_path)["SIMs without usage"]
     assert [row[0] for row in sheet.iter_rows(min_row=3, values_only=True)] == [
-        "ICCID", "8901260999999999999",
-    ]  # fmt: skip
+        "ICCID",
+        "8901260999999999999",
+    ]
 
 
 def test_a_run_refused_while_another_runs_sends_the_legacy_already_running_warning(

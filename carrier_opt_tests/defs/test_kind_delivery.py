@@ -32,7 +32,7 @@ from carrier_opt.db.models import (
 )
 from carrier_opt.db.providers import load_provider
 from carrier_opt.db.types import utc_now
-from carrier_opt.defs.assets import customer, kind_delivery, mobility, optimization
+from carrier_opt.defs.assets import customer, m2m, mobility
 from carrier_opt.defs.partitions import partition_key
 from carrier_opt.defs.resources import (
     NotifierResource,
@@ -57,12 +57,16 @@ SHARE_HEADER = "Pool overage share (USD)"
 
 def materialize(database_url, assets, key, provider, tmp_path, server, run_config):
     return materialize_partition(
-        database_url, assets, key, provider=provider, run_config=run_config,
+        database_url,
+        assets,
+        key,
+        provider=provider,
+        run_config=run_config,
         result_store=ResultStoreResource(folder=str(tmp_path / "reports")),
         notifier=NotifierResource(
             kind="smtp", smtp_host=server.host, smtp_port=server.port, sender=SENDER
         ),
-    )  # fmt: skip
+    )
 
 
 def failures(result) -> list[str]:
@@ -138,10 +142,10 @@ def mails(server, kind: str) -> list:
 # --------------------------------------------------------------------------- mobility
 
 MOBILITY_ASSETS = [
-    optimization.staged_devices,
-    optimization.device_usage,
+    m2m.staged_devices,
+    m2m.device_usage,
     *mobility.mobility_assets,
-    *kind_delivery.mobility_delivery_assets,
+    *mobility.mobility_delivery_assets,
 ]
 MOBILITY_CONFIG = {"ops": {"mobility_winning_assignments": {"config": {"time_limit_s": 5}}}}
 
@@ -165,9 +169,14 @@ def test_mobility_report_per_group_one_mail_and_a_warning_for_a_group_over_its_l
         )
     period = mobility_provider.now().strftime("%Y-%m")
     result = materialize(
-        database_url, MOBILITY_ASSETS, partition_key("mobi", period), "mobi", tmp_path,
-        smtp_server, MOBILITY_CONFIG,
-    )  # fmt: skip
+        database_url,
+        MOBILITY_ASSETS,
+        partition_key("mobi", period),
+        "mobi",
+        tmp_path,
+        smtp_server,
+        MOBILITY_CONFIG,
+    )
     assert result.success, failures(result)
 
     # A workbook per optimized group, recorded on its instance, totals equal to its costs.
@@ -219,9 +228,14 @@ def test_mobility_report_without_a_skipped_group_attaches_every_group(
     set_recipients(migrated_engine, "mobi")
     period = mobility_provider.now().strftime("%Y-%m")
     result = materialize(
-        database_url, MOBILITY_ASSETS, partition_key("mobi", period), "mobi", tmp_path,
-        smtp_server, MOBILITY_CONFIG,
-    )  # fmt: skip
+        database_url,
+        MOBILITY_ASSETS,
+        partition_key("mobi", period),
+        "mobi",
+        tmp_path,
+        smtp_server,
+        MOBILITY_CONFIG,
+    )
     assert result.success, failures(result)
     reports = reports_of(migrated_engine, tmp_path)
     assert len(reports) == 3
@@ -249,9 +263,14 @@ def test_mobility_changes_go_to_the_carrier_when_the_provider_allows_it(
         )
     period = mobility_provider.now().strftime("%Y-%m")
     result = materialize(
-        database_url, MOBILITY_ASSETS, partition_key("mobi", period), "mobi", tmp_path,
-        smtp_server, MOBILITY_CONFIG,
-    )  # fmt: skip
+        database_url,
+        MOBILITY_ASSETS,
+        partition_key("mobi", period),
+        "mobi",
+        tmp_path,
+        smtp_server,
+        MOBILITY_CONFIG,
+    )
     assert result.success, failures(result)
     metadata = result.asset_materializations_for_node("mobility_rate_plan_updates")[0].metadata
     edits = {edit.iccid: edit.fields["ratePlan"] for edit in mobility_provider.edits}
@@ -262,38 +281,54 @@ def test_mobility_changes_go_to_the_carrier_when_the_provider_allows_it(
     with migrated_engine.connect() as connection:
         winners = connection.execute(
             select(
-                MobilityDevice.iccid, JasperCarrierRatePlan.rate_plan_code,
-                JasperCarrierRatePlan.rate_plan_type, OptimizationGroup.rate_plan_types,
+                MobilityDevice.iccid,
+                JasperCarrierRatePlan.rate_plan_code,
+                JasperCarrierRatePlan.rate_plan_type,
+                OptimizationGroup.rate_plan_types,
                 current.rate_plan_code,
             )
             .select_from(OptimizationMobilityDeviceResult)
-            .join(MobilityDevice,
-                  MobilityDevice.id == OptimizationMobilityDeviceResult.mobility_device_id)
-            .join(JasperCarrierRatePlan, JasperCarrierRatePlan.id
-                  == OptimizationMobilityDeviceResult.assigned_carrier_rate_plan_id)
-            .join(current, current.id
-                  == OptimizationMobilityDeviceResult.current_carrier_rate_plan_id)
-            .join(OptimizationGroup, OptimizationGroup.id
-                  == OptimizationMobilityDeviceResult.optimization_group_id)
-        ).all()  # fmt: skip
-    moved = {iccid: (code, kind, types) for iccid, code, kind, types, before in winners
-             if code != before}  # fmt: skip
+            .join(
+                MobilityDevice,
+                MobilityDevice.id == OptimizationMobilityDeviceResult.mobility_device_id,
+            )
+            .join(
+                JasperCarrierRatePlan,
+                JasperCarrierRatePlan.id
+                == OptimizationMobilityDeviceResult.assigned_carrier_rate_plan_id,
+            )
+            .join(
+                current, current.id == OptimizationMobilityDeviceResult.current_carrier_rate_plan_id
+            )
+            .join(
+                OptimizationGroup,
+                OptimizationGroup.id == OptimizationMobilityDeviceResult.optimization_group_id,
+            )
+        ).all()
+    moved = {
+        iccid: (code, kind, types) for iccid, code, kind, types, before in winners if code != before
+    }
     assert set(edits) <= set(moved)
     for iccid, plan in edits.items():
         code, kind, types = moved[iccid]
         assert plan == code and kind in types.split(";")
     # Run alone (no session of its own) it refuses, and nothing more reaches the carrier.
     again = materialize(
-        database_url, [kind_delivery.mobility_rate_plan_updates], partition_key("mobi", period),
-        "mobi", tmp_path, smtp_server, None,
-    )  # fmt: skip
+        database_url,
+        [mobility.mobility_rate_plan_updates],
+        partition_key("mobi", period),
+        "mobi",
+        tmp_path,
+        smtp_server,
+        None,
+    )
     assert not again.success  # a run of its own has no session: it says so
     assert len(mobility_provider.edits) == len(edits)
 
 
 # --------------------------------------------------------------------------- customer
 
-CUSTOMER_ASSETS = [*customer.customer_assets, *kind_delivery.customer_delivery_assets]
+CUSTOMER_ASSETS = [*customer.customer_assets, *customer.customer_delivery_assets]
 CUSTOMER_CONFIG = {"ops": {"customer_winning_assignments": {"config": {"time_limit_s": 5}}}}
 
 
@@ -301,12 +336,18 @@ def add_sites(engine) -> None:
     """Two sites of the focus customer (one with a non-address entry), one without e-mail."""
     ids = customer_optimization.ensure_customers(engine, [FOCUS], utc_now())
     rows = [
-        {"name": "Plant", "rev_customer_id": ids[FOCUS],
-         "notification_emails": f"{SITE_EMAILS[0]}; not an address ,{TO[0]}"},
-        {"name": "Office", "rev_customer_id": ids[FOCUS],
-         "notification_emails": f" {SITE_EMAILS[1]} ;; "},
+        {
+            "name": "Plant",
+            "rev_customer_id": ids[FOCUS],
+            "notification_emails": f"{SITE_EMAILS[0]}; not an address ,{TO[0]}",
+        },
+        {
+            "name": "Office",
+            "rev_customer_id": ids[FOCUS],
+            "notification_emails": f" {SITE_EMAILS[1]} ;; ",
+        },
         {"name": "Depot", "rev_customer_id": ids[FOCUS], "notification_emails": None},
-    ]  # fmt: skip
+    ]
     with engine.begin() as connection:
         connection.execute(insert(Site), [{**row, "is_active": True} for row in rows])
 
@@ -338,9 +379,14 @@ def test_customer_reports_one_workbook_and_one_mail_per_customer(
     add_sites(migrated_engine)
 
     result = materialize(
-        database_url, CUSTOMER_ASSETS, partition_key("acme", period), "acme", tmp_path,
-        smtp_server, CUSTOMER_CONFIG,
-    )  # fmt: skip
+        database_url,
+        CUSTOMER_ASSETS,
+        partition_key("acme", period),
+        "acme",
+        tmp_path,
+        smtp_server,
+        CUSTOMER_CONFIG,
+    )
     assert result.success, failures(result)
     assert fake.edits == []  # customer optimization never changes anything at the carrier
 
@@ -381,9 +427,11 @@ def test_customer_reports_one_workbook_and_one_mail_per_customer(
         assert {row["ICCID"] for row in shared} == labels
         assert all(row["MSISDN"] is None for row in shared)
         everything = [
-            cell for sheet_ in workbook.worksheets for line in sheet_.iter_rows(values_only=True)
+            cell
+            for sheet_ in workbook.worksheets
+            for line in sheet_.iter_rows(values_only=True)
             for cell in line
-        ]  # fmt: skip
+        ]
         assert not set(expected_locked) & set(everything)
         assert totals[SHARE_HEADER] is None
         per_pool = defaultdict(set)
@@ -456,9 +504,14 @@ def test_customer_sims_on_no_customer_plan_are_reported_at_zero(
     set_recipients(migrated_engine, "acme")
 
     result = materialize(
-        database_url, CUSTOMER_ASSETS, partition_key("acme", period), "acme", tmp_path,
-        smtp_server, CUSTOMER_CONFIG,
-    )  # fmt: skip
+        database_url,
+        CUSTOMER_ASSETS,
+        partition_key("acme", period),
+        "acme",
+        tmp_path,
+        smtp_server,
+        CUSTOMER_CONFIG,
+    )
     assert result.success, failures(result)
     pools = result.asset_materializations_for_node("customer_rate_pools")[0].metadata
     assert pools["no_customer_plan_reported_at_zero"].value == 3

@@ -17,10 +17,14 @@ M2M, MOBILITY = "optimize_billing_period", "optimize_mobility_period"
 def providers(migrated_engine):
     for name, fleet in (("acme", "m2m"), ("phones", "mobility")):
         add_provider(
-            migrated_engine, name, jasper_url="https://jasper.example.com/rws/api/v1/",
-            billing_cycle_end_day=31, billing_cycle_end_rule="after_end_day", time_zone="UTC",
+            migrated_engine,
+            name,
+            jasper_url="https://jasper.example.com/rws/api/v1/",
+            billing_cycle_end_day=31,
+            billing_cycle_end_rule="after_end_day",
+            time_zone="UTC",
             fleet=fleet,
-        )  # fmt: skip
+        )
     return migrated_engine
 
 

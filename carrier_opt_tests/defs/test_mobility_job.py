@@ -21,8 +21,9 @@ from carrier_opt.db.models import (
 from carrier_opt.db.optimization_groups import load_optimization_groups
 from carrier_opt.db.providers import add_provider
 from carrier_opt.db.rate_plans import load_rate_plans
-from carrier_opt.defs.assets import mobility, optimization
-from carrier_opt.defs.kind_checks import mobility_checks, plan_types_result
+from carrier_opt.defs import run_context
+from carrier_opt.defs.assets import m2m, mobility
+from carrier_opt.defs.checks import mobility_checks, plan_types_result
 from carrier_opt.defs.partitions import partition_key
 from carrier_opt.defs.resources import DatabaseResource, PlatformProgress
 from carrier_opt.jasper.fake import FakeJasper
@@ -31,8 +32,8 @@ from carrier_opt_tests.db.sync_support import API_KEY_ENV, USERNAME_ENV
 from carrier_opt_tests.defs.support import materialize_partition, time_limit
 
 ASSETS = [
-    optimization.staged_devices,
-    optimization.device_usage,
+    m2m.staged_devices,
+    m2m.device_usage,
     *mobility.mobility_assets,
     *mobility_checks,
 ]
@@ -45,24 +46,32 @@ def mobility_provider(migrated_engine, monkeypatch, tmp_path):
         monkeypatch.setenv(USERNAME_ENV, fake.credentials[0])
         monkeypatch.setenv(API_KEY_ENV, fake.credentials[1])
         add_provider(
-            migrated_engine, "mobi", jasper_url=fake.base_url, billing_cycle_end_day=31,
+            migrated_engine,
+            "mobi",
+            jasper_url=fake.base_url,
+            billing_cycle_end_day=31,
             billing_cycle_end_rule="after_end_day",
-            time_zone="UTC", username_env=USERNAME_ENV, api_key_env=API_KEY_ENV,
+            time_zone="UTC",
+            username_env=USERNAME_ENV,
+            api_key_env=API_KEY_ENV,
             fleet="mobility",
-        )  # fmt: skip
+        )
         prices = write_fake_price_list(tmp_path / "prices", "mobility")
         load_rate_plans(migrated_engine, "mobi", prices.rate_plans, prices.comm_plan_rate_plans)
         load_optimization_groups(migrated_engine, "mobi", prices.optimization_groups)
-        monkeypatch.setattr(optimization, "clock", fake.now)
-        monkeypatch.setattr(mobility, "clock", fake.now)
+        monkeypatch.setattr(run_context, "clock", fake.now)
         yield fake
 
 
 def materialize(database_url: str, key, assets=ASSETS, progress: PlatformProgress | None = None):
     return materialize_partition(
-        database_url, assets, key, provider="mobi", progress=progress,
+        database_url,
+        assets,
+        key,
+        provider="mobi",
+        progress=progress,
         run_config=time_limit(mobility.mobility_winning_assignments, assets),
-    )  # fmt: skip
+    )
 
 
 def test_a_mobility_partition_is_optimized_per_group(
@@ -87,9 +96,10 @@ def test_a_mobility_partition_is_optimized_per_group(
     assert milestones == [0, 20, 30, 40, 50, 100]
     checks = result.get_asset_check_evaluations()
     assert sorted(c.check_name for c in checks) == [
-        "cost_between_bound_and_baselines", "every_sim_assigned_once",
+        "cost_between_bound_and_baselines",
+        "every_sim_assigned_once",
         "plans_of_the_groups_types",
-    ]  # fmt: skip
+    ]
     assert all(c.passed for c in checks), [(c.check_name, c.metadata) for c in checks]
 
     with migrated_engine.connect() as connection:
@@ -163,9 +173,7 @@ def test_an_m2m_provider_is_refused_by_the_mobility_job(
 
 def test_the_m2m_job_refuses_a_mobility_provider(mobility_provider, database_url):
     period = mobility_provider.now().strftime("%Y-%m")
-    result = materialize(
-        database_url, partition_key("mobi", period), optimization.optimization_assets
-    )
+    result = materialize(database_url, partition_key("mobi", period), m2m.optimization_assets)
     assert not result.success
     failure = next(e for e in result.all_events if e.is_step_failure)
     assert "is a mobility fleet" in str(failure.step_failure_data.error)
@@ -180,9 +188,20 @@ def test_a_groups_exported_instance_gives_the_runs_cost(
     folder = tmp_path / "tablets"
     exported = CliRunner().invoke(
         cli,
-        ["instance", "export", "mobi", "--billing-period", period, "--out", str(folder),
-         "--optimization-group", "Tablets", "--database-url", database_url],
-    )  # fmt: skip
+        [
+            "instance",
+            "export",
+            "mobi",
+            "--billing-period",
+            period,
+            "--out",
+            str(folder),
+            "--optimization-group",
+            "Tablets",
+            "--database-url",
+            database_url,
+        ],
+    )
     assert exported.exit_code == 0, exported.output
     offline = optimize(load_instance(folder), time_limit_s=10)
     with migrated_engine.connect() as connection:
@@ -197,9 +216,22 @@ def test_a_groups_exported_instance_gives_the_runs_cost(
     assert float(stored) == pytest.approx(offline.cost, abs=0.01)
     both = CliRunner().invoke(
         cli,
-        ["instance", "export", "mobi", "--billing-period", period, "--out", str(folder),
-         "--optimization-group", "Tablets", "--customer", "x", "--database-url", database_url],
-    )  # fmt: skip
+        [
+            "instance",
+            "export",
+            "mobi",
+            "--billing-period",
+            period,
+            "--out",
+            str(folder),
+            "--optimization-group",
+            "Tablets",
+            "--customer",
+            "x",
+            "--database-url",
+            database_url,
+        ],
+    )
     assert both.exit_code != 0 and "not both" in both.output
 
 
@@ -280,9 +312,20 @@ def test_a_phone_sim_stays_on_phone_plans_when_a_hotspot_plan_is_its_cheapest_li
     folder = tmp_path / "phones"
     exported = CliRunner().invoke(
         cli,
-        ["instance", "export", "mobi", "--billing-period", period, "--out", str(folder),
-         "--optimization-group", "Phones", "--database-url", database_url],
-    )  # fmt: skip
+        [
+            "instance",
+            "export",
+            "mobi",
+            "--billing-period",
+            period,
+            "--out",
+            str(folder),
+            "--optimization-group",
+            "Phones",
+            "--database-url",
+            database_url,
+        ],
+    )
     assert exported.exit_code == 0, exported.output
     instance = load_instance(folder)
     hotspot = list(instance.plan_codes).index("HOTSPOT_10GB")

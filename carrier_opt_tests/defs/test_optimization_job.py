@@ -17,7 +17,8 @@ from carrier_opt.db.models import (
     RunStatus,
 )
 from carrier_opt.db.rate_plans import load_rate_plans
-from carrier_opt.defs.assets import optimization
+from carrier_opt.defs import run_context
+from carrier_opt.defs.assets import m2m
 from carrier_opt.defs.checks import optimization_checks
 from carrier_opt.defs.failures import step_failure_text
 from carrier_opt.defs.partitions import partition_key
@@ -50,7 +51,7 @@ def fake_at(migrated_engine, monkeypatch, tmp_path):
         monkeypatch.setenv(API_KEY_ENV, fake.credentials[1])
         add_fake_provider(migrated_engine, fake)
         load_rate_plans(migrated_engine, "acme", *write_fake_price_files(tmp_path / "prices"))
-        monkeypatch.setattr(optimization, "clock", fake.now)
+        monkeypatch.setattr(run_context, "clock", fake.now)
         return fake
 
     yield build
@@ -66,7 +67,7 @@ def fake_provider(fake_at):
 
 def materialize_partition(database_url: str, key: dg.MultiPartitionKey):
     return support.materialize_partition(
-        database_url, [*optimization.optimization_assets, *optimization_checks], key
+        database_url, [*m2m.optimization_assets, *optimization_checks], key
     )
 
 

@@ -8,7 +8,8 @@ from sqlalchemy import select, update
 
 from carrier_opt.db.models import RatePlanPush, ServiceProvider
 from carrier_opt.definitions import defs
-from carrier_opt.defs.assets import delivery, optimization, push_checks
+from carrier_opt.defs import run_context
+from carrier_opt.defs.assets import m2m, push_checks
 from carrier_opt.defs.partitions import partition_key
 from carrier_opt.defs.resources import DatabaseResource, NotifierResource, ResultStoreResource
 from carrier_opt.jasper.fake import FakeJasper
@@ -29,11 +30,13 @@ def test_a_due_check_is_requested_once_and_run_against_the_carrier(
             )
         key = partition_key("acme", "2026-09")
         pushed = support.materialize_partition(
-            database_url, [*optimization.optimization_assets, *delivery.delivery_assets], key,
+            database_url,
+            m2m.m2m_assets,
+            key,
             run_config={"ops": {"queue_results": {"config": {"time_limit_s": 5.0}}}},
             result_store=ResultStoreResource(folder=str(tmp_path / "r")),
             notifier=NotifierResource(),
-        )  # fmt: skip
+        )
         assert pushed.success and fake.edits
 
         resources = {"database": DatabaseResource(database_url=database_url)}
@@ -43,9 +46,11 @@ def test_a_due_check_is_requested_once_and_run_against_the_carrier(
             def tick(at: datetime):
                 sensor = push_checks.build_push_check_sensor(clock=lambda: at)
                 with dg.build_sensor_context(
-                    definitions=defs, instance=instance, instance_ref=instance.get_ref(),
+                    definitions=defs,
+                    instance=instance,
+                    instance_ref=instance.get_ref(),
                     resources=resources,
-                ) as context:  # fmt: skip
+                ) as context:
                     return sensor.evaluate_tick(context)
 
             assert tick(NOW + timedelta(minutes=5)).run_requests == []  # not due yet
@@ -53,7 +58,7 @@ def test_a_due_check_is_requested_once_and_run_against_the_carrier(
             assert request.partition_key == key
             assert request.run_key.startswith("push-check:") and request.run_key.endswith(":1")
 
-        monkeypatch.setattr(optimization, "clock", lambda: fake.now() + timedelta(minutes=16))
+        monkeypatch.setattr(run_context, "clock", lambda: fake.now() + timedelta(minutes=16))
         checked = support.materialize_partition(
             database_url, [push_checks.rate_plan_push_checks], key, notifier=NotifierResource()
         )

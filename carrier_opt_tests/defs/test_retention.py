@@ -43,9 +43,12 @@ def device_rows(engine, period_key: str) -> int:
 def totals(engine) -> list[tuple]:
     with engine.connect() as connection:
         instances = connection.execute(
-            select(OptimizationInstance.id, OptimizationInstance.cost_before,
-                   OptimizationInstance.cost_after).order_by(OptimizationInstance.id)
-        ).all()  # fmt: skip
+            select(
+                OptimizationInstance.id,
+                OptimizationInstance.cost_before,
+                OptimizationInstance.cost_after,
+            ).order_by(OptimizationInstance.id)
+        ).all()
         queues = connection.execute(
             select(OptimizationQueue.id, OptimizationQueue.total_cost).order_by(
                 OptimizationQueue.id

@@ -48,10 +48,16 @@ class Case:
         cost_before: float | None = None,
     ) -> PushRequest:
         return PushRequest(
-            provider_id=seeded.provider_id, instance_id=seeded.instance_id,
-            instance=self.instance, target=self.target, period_end=period_end,
-            synced_at=synced_at, mode=mode, holder=holder, cost_before_usd=cost_before,
-        )  # fmt: skip
+            provider_id=seeded.provider_id,
+            instance_id=seeded.instance_id,
+            instance=self.instance,
+            target=self.target,
+            period_end=period_end,
+            synced_at=synced_at,
+            mode=mode,
+            holder=holder,
+            cost_before_usd=cost_before,
+        )
 
 
 def pool_example(fake: FakeJasper, a_plan: str = SOLO200) -> Case:

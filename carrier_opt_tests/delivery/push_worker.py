@@ -21,9 +21,12 @@ def main(database_url: str, base_url: str, case_file: str) -> None:
         request, offset, username, api_key = pickle.load(handle)
     engine = make_engine(database_url)
     client = JasperClient(
-        base_url, username, api_key, retry_policy=FAST_RETRIES,
+        base_url,
+        username,
+        api_key,
+        retry_policy=FAST_RETRIES,
         calls_per_second=FAST_CALLS_PER_SECOND,
-    )  # fmt: skip
+    )
     with client:
         outcome = push_winner(engine, client, request, now=lambda: datetime.now(UTC) + offset)
     print(outcome.summary(), flush=True)

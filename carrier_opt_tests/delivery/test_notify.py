@@ -276,14 +276,21 @@ def test_site_address_lists_are_split_on_commas_and_semicolons():
 def test_scoped_reports_and_per_group_limits_are_named_in_the_mail():
     instance = small_instance()
     data = report_data_from(
-        instance, instance.current_plan, instance.current_plan, provider="acme",
-        period=PERIOD, scope="Customer Acme Metering",
-    )  # fmt: skip
+        instance,
+        instance.current_plan,
+        instance.current_plan,
+        provider="acme",
+        period=PERIOD,
+        scope="Customer Acme Metering",
+    )
     mail = success_message(data, workbook=None, file_name="r.xlsx", remarks=["Reports only."])
     assert "acme 2026-03 — Customer Acme Metering:" in mail.subject
     assert "of acme (Customer Acme Metering)" in mail.body and "Reports only." in mail.body
     warning = warning_message(
-        provider="mobi", period_key="2026-03", oversized_groups={"Phones": 5},
-        max_plans_per_group={"Phones": 2}, group_label="Optimization group",
-    )  # fmt: skip
+        provider="mobi",
+        period_key="2026-03",
+        oversized_groups={"Phones": 5},
+        max_plans_per_group={"Phones": 2},
+        group_label="Optimization group",
+    )
     assert "- Optimization group 'Phones' has 5 rate plans (more than 2)" in warning.body

@@ -131,9 +131,12 @@ def test_when_no_batch_is_safe_nothing_is_sent_and_the_reason_is_recorded(migrat
     seeded = seed_instance(migrated_engine, allow_updates=True)
     with client_for(fake) as client:
         outcome = push_winner(
-            migrated_engine, client, case.request(seeded), now=fake.now,
+            migrated_engine,
+            client,
+            case.request(seeded),
+            now=fake.now,
             settings=PushSettings(batch_limit=1),
-        )  # fmt: skip
+        )
     assert fake.edits == []
     assert outcome.status.value == "stopped" and outcome.held_back == 2
     assert "no batch of at most 1" in outcome.held_back_reason
@@ -152,9 +155,11 @@ def test_a_dry_run_records_the_whole_change_set_and_sends_nothing(migrated_engin
     seeded = seed_instance(migrated_engine)
     with client_for(fake) as client:
         outcome = push_winner(
-            migrated_engine, client, case.request(seeded, mode=RatePlanPushMode.DRY_RUN),
+            migrated_engine,
+            client,
+            case.request(seeded, mode=RatePlanPushMode.DRY_RUN),
             now=fake.now,
-        )  # fmt: skip
+        )
     assert not [r for r in fake.request_log if r.method == "PUT"]
     assert outcome.dry_run == 2 and outcome.planned_batches == 1
     rows, _, pushes = audit(migrated_engine)
@@ -238,9 +243,11 @@ def test_carrier_errors_stop_at_the_batch_boundary_and_a_re_run_sends_the_rest_o
     seeded = seed_instance(migrated_engine, allow_updates=True)
     with client_for(fake) as client:
         first = push_winner(
-            migrated_engine, FlakyAfter(client, fake, good=300), case.request(seeded),
+            migrated_engine,
+            FlakyAfter(client, fake, good=300),
+            case.request(seeded),
             now=fake.now,
-        )  # fmt: skip
+        )
         assert first.status.value == "stopped" and first.stop_reason.startswith("carrier errors")
         assert first.sent == 300 and len(first.batches) == 2  # the broken batch was finished
         assert first.not_sent == 600 - 500
@@ -293,9 +300,11 @@ def test_no_go_sends_nothing(migrated_engine, fake):
     seeded = seed_instance(migrated_engine, allow_updates=True)
     with client_for(fake) as client:
         outcome = push_winner(
-            migrated_engine, client,
-            case.request(seeded, period_end=NOW + timedelta(minutes=9)), now=fake.now,
-        )  # fmt: skip
+            migrated_engine,
+            client,
+            case.request(seeded, period_end=NOW + timedelta(minutes=9)),
+            now=fake.now,
+        )
     assert fake.edits == [] and outcome.verdict == "No Go" and outcome.not_sent == 10
     assert outcome.status.value == "no_go"
 
@@ -341,18 +350,33 @@ def test_a_lock_left_by_a_dead_process_is_taken_over(migrated_engine, fake):
     with migrated_engine.begin() as connection:
         old_push = connection.execute(
             insert(RatePlanPush).values(
-                service_provider_id=seeded.provider_id, optimization_instance_id=seeded.instance_id,
-                mode="automatic", status="running", started_at=NOW, changes=0,
-                already_on_target=0, moved_since_sync=0, sent=0, failed=0, not_sent=0,
-                held_back=0, checks_done=0, created_at=NOW,
+                service_provider_id=seeded.provider_id,
+                optimization_instance_id=seeded.instance_id,
+                mode="automatic",
+                status="running",
+                started_at=NOW,
+                changes=0,
+                already_on_target=0,
+                moved_since_sync=0,
+                sent=0,
+                failed=0,
+                not_sent=0,
+                held_back=0,
+                checks_done=0,
+                created_at=NOW,
             )
-        ).inserted_primary_key[0]  # fmt: skip
+        ).inserted_primary_key[0]
         connection.execute(
             insert(RatePlanPushLock).values(
-                service_provider_id=seeded.provider_id, push_id=old_push, holder="run dead",
-                host=os.uname().nodename, pid=dead.pid, acquired_at=NOW, heartbeat_at=NOW,
+                service_provider_id=seeded.provider_id,
+                push_id=old_push,
+                holder="run dead",
+                host=os.uname().nodename,
+                pid=dead.pid,
+                acquired_at=NOW,
+                heartbeat_at=NOW,
             )
-        )  # fmt: skip
+        )
     with client_for(fake) as client:
         outcome = push_winner(migrated_engine, client, case.request(seeded), now=fake.now)
     assert outcome.sent == 5
@@ -375,8 +399,9 @@ def settled_edit_count(fake, quiet_s: float = 0.3) -> int:
 
 @pytest.mark.reliability
 @pytest.mark.database
-def test_a_push_killed_mid_batch_is_settled_by_the_next_one(migrated_engine, database_url, fake,
-                                                            tmp_path):  # fmt: skip
+def test_a_push_killed_mid_batch_is_settled_by_the_next_one(
+    migrated_engine, database_url, fake, tmp_path
+):
     fake.faults = FakeFaults(latency_s=0.01)
     case = independent_moves(fake, 600)
     seeded = seed_instance(migrated_engine, allow_updates=True)
@@ -385,11 +410,19 @@ def test_a_push_killed_mid_batch_is_settled_by_the_next_one(migrated_engine, dat
     with case_file.open("wb") as handle:
         pickle.dump((case.request(seeded, holder="run killed"), offset, *fake.credentials), handle)
     worker = subprocess.Popen(
-        [sys.executable, "-m", "carrier_opt_tests.delivery.push_worker", database_url,
-         fake.base_url, str(case_file)],
+        [
+            sys.executable,
+            "-m",
+            "carrier_opt_tests.delivery.push_worker",
+            database_url,
+            fake.base_url,
+            str(case_file),
+        ],
         cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
-    )  # fmt: skip
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 60
     while len(fake.edits) < 320 and time.monotonic() < deadline and worker.poll() is None:
         time.sleep(0.005)
@@ -448,9 +481,16 @@ def test_a_winner_that_gains_nothing_shuffles_no_plan(migrated_engine, fake):
         }
     )
     devices = pd.DataFrame(
-        {"iccid": [sim.iccid], "communication_plan": ["CP"], "rate_plan_code": [SMALL],
-         "usage_mb": [0.5], "sms_count": [0], "proration": [1.0], "locked": [False]}
-    )  # fmt: skip
+        {
+            "iccid": [sim.iccid],
+            "communication_plan": ["CP"],
+            "rate_plan_code": [SMALL],
+            "usage_mb": [0.5],
+            "sms_count": [0],
+            "proration": [1.0],
+            "locked": [False],
+        }
+    )
     case = Case(instance_of(plans, devices), np.array([1], dtype=np.int64))
     seeded = seed_instance(migrated_engine, allow_updates=True)
     with client_for(fake) as client:

@@ -16,6 +16,7 @@ from carrier_opt.delivery.storage import (
     LocalResultStore,
     ResultStore,
     S3ResultStore,
+    StoredFile,
     record_result_file,
     report_key,
     store_file,
@@ -68,22 +69,18 @@ def test_recording_a_result_file_twice_replaces_the_row(migrated_engine):
             connection,
             seeded.instance_id,
             "r.xlsx",
-            "optimization_report",
-            XLSX,
-            "file:///a/r.xlsx",
-            10,
-            "a" * 64,
+            StoredFile(uri="file:///a/r.xlsx", size=10, sha256="a" * 64),
+            kind="optimization_report",
+            content_type=XLSX,
         )
     with migrated_engine.begin() as connection:
         second = record_result_file(
             connection,
             seeded.instance_id,
             "r.xlsx",
-            "optimization_report",
-            XLSX,
-            "s3://b/r.xlsx",
-            20,
-            "b" * 64,
+            StoredFile(uri="s3://b/r.xlsx", size=20, sha256="b" * 64),
+            kind="optimization_report",
+            content_type=XLSX,
         )
     assert first == second
     with migrated_engine.connect() as connection:

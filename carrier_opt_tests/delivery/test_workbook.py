@@ -82,11 +82,9 @@ def test_report_totals_match_the_database_to_the_cent(migrated_engine, tmp_path)
             connection,
             seeded.instance_id,
             name,
-            OPTIMIZATION_REPORT,
-            CONTENT_TYPE,
-            stored.uri,
-            stored.size,
-            stored.sha256,
+            stored,
+            kind=OPTIMIZATION_REPORT,
+            content_type=CONTENT_TYPE,
         )
     with migrated_engine.connect() as connection:
         db_instance = connection.execute(select(OptimizationInstance)).one()
@@ -199,9 +197,13 @@ def test_carrier_text_is_never_a_formula():
 def test_pool_overage_share_is_shown_with_a_note_but_never_totalled_and_scope_on_summary():
     instance = small_instance()
     data = report_data_from(
-        instance, instance.current_plan, instance.current_plan, provider="acme", period=PERIOD,
+        instance,
+        instance.current_plan,
+        instance.current_plan,
+        provider="acme",
+        period=PERIOD,
         scope="Optimization group Phones",
-    )  # fmt: skip
+    )
     workbook = openpyxl.load_workbook(io.BytesIO(build_workbook(data)))
     assert summary_values(workbook["Summary"])["Scope"] == "Optimization group Phones"
     assert "Optimization group Phones" in workbook["Summary"]["A1"].value

@@ -64,8 +64,9 @@ def onboard(engine, fakes: dict[str, FakeJasper], tmp_path: Path) -> dict[str, s
         change_provider(engine, name, changes)  # each provider its own credentials' variables
         env[f"CONC_USER_{index}"], env[f"CONC_KEY_{index}"] = fake.credentials
         sync_provider(engine, name, client=client_for(fake), now=ONBOARDED_AT)
-        report = fetch_past_usage(engine, name, len(PERIODS), client=client_for(fake),
-                                  now=ONBOARDED_AT)  # fmt: skip
+        report = fetch_past_usage(
+            engine, name, len(PERIODS), client=client_for(fake), now=ONBOARDED_AT
+        )
         assert sorted(p.period_key for p in report.periods) == list(PERIODS)
         load_rate_plans(engine, name, *write_fake_price_files(tmp_path / f"prices-{name}"))
     return env
@@ -94,10 +95,15 @@ def test_a_backfill_of_3_providers_by_4_periods_runs_one_run_per_provider_at_a_t
         home = instance_home(tmp_path / "dagster_home", "CONC_DAGSTER_PG_URL")
         monkeypatch.setenv("CONC_DAGSTER_PG_URL", dagster_pg_url)  # this process reads it too
         env = real_clock_env(
-            {**os.environ, **credentials, "CONC_DAGSTER_PG_URL": dagster_pg_url,
-             "DAGSTER_HOME": str(home), "CARRIER_OPT_HOME": str(tmp_path / "home"),
-             "CARRIER_OPT_DATABASE_URL": database_url}
-        )  # fmt: skip
+            {
+                **os.environ,
+                **credentials,
+                "CONC_DAGSTER_PG_URL": dagster_pg_url,
+                "DAGSTER_HOME": str(home),
+                "CARRIER_OPT_HOME": str(tmp_path / "home"),
+                "CARRIER_OPT_DATABASE_URL": database_url,
+            }
+        )
         with dg.DagsterInstance.from_config(str(home)) as instance:
             instance.add_dynamic_partitions(SERVICE_PROVIDER, list(PROVIDERS))
         daemon = [str(BIN / "dagster-daemon"), "run", "-w", "workspace.yaml"]
@@ -105,10 +111,24 @@ def test_a_backfill_of_3_providers_by_4_periods_runs_one_run_per_provider_at_a_t
         with process(daemon, env, tmp_path / "daemon.log"):
             started = time.monotonic()
             submitted = subprocess.run(
-                [str(BIN / "dagster"), "job", "backfill", "-w", "workspace.yaml",
-                 "-j", OPTIMIZE_JOB_NAME, "--partitions", ",".join(keys), "--noprompt"],
-                cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
-            )  # fmt: skip
+                [
+                    str(BIN / "dagster"),
+                    "job",
+                    "backfill",
+                    "-w",
+                    "workspace.yaml",
+                    "-j",
+                    OPTIMIZE_JOB_NAME,
+                    "--partitions",
+                    ",".join(keys),
+                    "--noprompt",
+                ],
+                cwd=REPO,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
             assert submitted.returncode == 0, submitted.stdout + submitted.stderr
             with dg.DagsterInstance.from_config(str(home)) as instance:
                 records = wait_for(
@@ -121,8 +141,11 @@ def test_a_backfill_of_3_providers_by_4_periods_runs_one_run_per_provider_at_a_t
     finally:
         for fake in fakes.values():
             fake.stop()
-    failed = [r.dagster_run.tags.get("dagster/partition") for r in records
-              if r.dagster_run.status != dg.DagsterRunStatus.SUCCESS]  # fmt: skip
+    failed = [
+        r.dagster_run.tags.get("dagster/partition")
+        for r in records
+        if r.dagster_run.status != dg.DagsterRunStatus.SUCCESS
+    ]
     assert failed == [], (tmp_path / "daemon.log").read_text(errors="replace")[-3000:]
     assert sorted(r.dagster_run.tags["dagster/partition"] for r in records) == sorted(keys)
     by_provider: dict[str, list[tuple[float, float]]] = {}

@@ -33,9 +33,12 @@ def aws(monkeypatch) -> Iterator[dict[str, str]]:
     """moto's AWS with what the configuration points at: a cluster, the run's task
     definition (container "run"), two secrets and the compute-log bucket."""
     for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing", "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION,
-    }.items():  # fmt: skip
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_REGION": REGION,
+        "AWS_DEFAULT_REGION": REGION,
+    }.items():
         monkeypatch.setenv(key, value)
     with mock_aws():
         ecs = boto3.client("ecs", region_name=REGION)
@@ -73,7 +76,7 @@ def test_the_production_instance_loads_with_postgres_queue_ecs_retries_and_s3_lo
         "CARRIER_OPT_PG_URL_SECRET_ARN": aws["carrier-opt/dagster-pg-url"],
         "CARRIER_OPT_DATABASE_URL_SECRET_ARN": aws["carrier-opt/database-url"],
         "CARRIER_OPT_COMPUTE_LOGS_BUCKET": "carrier-opt-logs",
-    }.items():  # fmt: skip
+    }.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("DAGSTER_HOME", str(home))
 

@@ -157,8 +157,13 @@ def test_usage_records_without_their_usage_are_listed_not_zeroed(httpserver: HTT
 
 
 def test_the_zones_shape_sums_each_sims_zones(httpserver: HTTPServer) -> None:
-    usage = {"dataUsage": 100, "smsMOUsage": 1, "smsMTUsage": 2, "voiceMOUsage": 3,
-             "voiceMTUsage": 4}  # fmt: skip
+    usage = {
+        "dataUsage": 100,
+        "smsMOUsage": 1,
+        "smsMTUsage": 2,
+        "voiceMOUsage": 3,
+        "voiceMTUsage": 4,
+    }
     zones = [
         {"zone": "Home", "devices": [{"deviceId": "89012600000000000001", "usage": usage}]},
         {"zone": "EU", "devices": [{"deviceId": "89012600000000000001", "usage": usage}]},

@@ -24,8 +24,7 @@ def test_the_doctor_reads_five_answers_and_finds_them_as_expected(tmp_path):
         checks = check_account(client, now=NOW, record_dir=tmp_path / "rec")
         calls = [(call.method, call.route) for call in fake.request_log]
         sims = {sim.iccid for sim in fake.fleet} | {sim.msisdn for sim in fake.fleet}
-    assert [check.name for check in checks] == ["echo", "search", "details", "ctdUsages",
-                                                 "usages"]  # fmt: skip
+    assert [check.name for check in checks] == ["echo", "search", "details", "ctdUsages", "usages"]
     assert all(check.ok and not check.missing and not check.unknown for check in checks), [
         check.line() for check in checks
     ]

@@ -160,8 +160,9 @@ def test_the_spec_s_edit_fields_are_accepted_and_others_refused(fake) -> None:
         refused = _put(fake, iccid, {field: "x"})
         assert refused.status_code == 400 and refused.json()["errorCode"] == "10000028"
     # ... and the custom fields filter the search, as the spec allows.
-    found = _get(fake, "devices", modifiedSince=_since(-timedelta(days=364)),
-                 accountCustom3="site 7").json()  # fmt: skip
+    found = _get(
+        fake, "devices", modifiedSince=_since(-timedelta(days=364)), accountCustom3="site 7"
+    ).json()
     assert [d["iccid"] for d in found["devices"]] == [iccid]
 
 

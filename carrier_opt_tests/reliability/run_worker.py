@@ -13,19 +13,22 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
-from carrier_opt.defs.assets import optimization
+from carrier_opt.defs import run_context
 from carrier_opt.defs.resources import NotifierResource, ResultStoreResource
 from carrier_opt_tests.defs.test_delivery_assets import materialize_partition
 
 
 def main(database_url: str, period: str, offset_s: str, reports: str) -> None:
     offset = timedelta(seconds=float(offset_s))
-    optimization.clock = lambda: datetime.now(UTC) + offset
+    run_context.clock = lambda: datetime.now(UTC) + offset
     with dg.DagsterInstance.get() as instance:
         result = materialize_partition(
-            database_url, period, result_store=ResultStoreResource(folder=reports),
-            notifier=NotifierResource(), instance=instance,
-        )  # fmt: skip
+            database_url,
+            period,
+            result_store=ResultStoreResource(folder=reports),
+            notifier=NotifierResource(),
+            instance=instance,
+        )
     print("success" if result.success else "failure", flush=True)
 
 

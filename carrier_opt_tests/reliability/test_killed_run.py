@@ -52,12 +52,21 @@ def test_a_killed_run_blocks_visibly_until_dagster_knows_then_is_taken_over(
         period = fake.now().strftime("%Y-%m")
         offset = (fake.now() - datetime.now(UTC)).total_seconds()  # the worker's clock
         worker = subprocess.Popen(
-            [sys.executable, "-m", "carrier_opt_tests.reliability.run_worker", database_url,
-             period, str(offset), str(tmp_path / "reports")],
-            cwd=ROOT, env={**os.environ, USERNAME_ENV: fake.credentials[0],
-                           API_KEY_ENV: fake.credentials[1]},
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "carrier_opt_tests.reliability.run_worker",
+                database_url,
+                period,
+                str(offset),
+                str(tmp_path / "reports"),
+            ],
+            cwd=ROOT,
+            env={**os.environ, USERNAME_ENV: fake.credentials[0], API_KEY_ENV: fake.credentials[1]},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:  # kill it once it is solving (queues created)
             assert worker.poll() is None, worker.stderr.read().decode()[-3000:]
@@ -76,9 +85,12 @@ def test_a_killed_run_blocks_visibly_until_dagster_knows_then_is_taken_over(
             assert not dead_run.is_finished  # nobody told Dagster: the run looks alive
             store = ResultStoreResource(folder=str(tmp_path / "reports"))
             refused = materialize_partition(
-                database_url, period, result_store=store, notifier=NotifierResource(),
+                database_url,
+                period,
+                result_store=store,
+                notifier=NotifierResource(),
                 instance=instance,
-            )  # fmt: skip
+            )
             assert not refused.success
             failure = next(e for e in refused.all_events if e.is_step_failure)
             assert f"optimization session {killed.session_guid} is still running" in str(
@@ -90,9 +102,12 @@ def test_a_killed_run_blocks_visibly_until_dagster_knows_then_is_taken_over(
             # What Dagster's run monitoring does for a run whose worker died.
             instance.report_run_failed(dead_run, "run worker killed (test)")
             taken_over = materialize_partition(
-                database_url, period, result_store=store, notifier=NotifierResource(),
+                database_url,
+                period,
+                result_store=store,
+                notifier=NotifierResource(),
                 instance=instance,
-            )  # fmt: skip
+            )
             assert taken_over.success
     rows = sessions(migrated_engine)
     assert [row.status for row in rows] == ["failed", "failed", "completed"][-len(rows) :]

@@ -66,17 +66,23 @@ def files_text(folder: Path) -> str:
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         if zipfile.is_zipfile(path):
             with zipfile.ZipFile(path) as archive:
-                chunks.extend(archive.read(name).decode("utf-8", "replace")
-                              for name in archive.namelist())  # fmt: skip
+                chunks.extend(
+                    archive.read(name).decode("utf-8", "replace") for name in archive.namelist()
+                )
         else:
             chunks.append(path.read_bytes().decode("utf-8", "replace"))
     return "\n".join(chunks)
 
 
 def test_no_secret_reaches_logs_database_dagster_reports_or_mail(
-    migrated_engine, database_url, monkeypatch, tmp_path, caplog, capfd,
+    migrated_engine,
+    database_url,
+    monkeypatch,
+    tmp_path,
+    caplog,
+    capfd,
     smtp_server_with_login,  # noqa: F811
-):  # fmt: skip
+):
     caplog.set_level(logging.DEBUG)
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     with FakeJasper(
@@ -98,16 +104,21 @@ def test_no_secret_reaches_logs_database_dagster_reports_or_mail(
         # A whole run, push and mail included, on a Dagster instance we can read back.
         monkeypatch.setenv(SMTP_PASSWORD_ENV, SMTP_PASSWORD)
         notifier = NotifierResource(
-            kind="smtp", smtp_host=smtp_server_with_login.host,
-            smtp_port=smtp_server_with_login.port, sender=SENDER, smtp_username="mailer",
+            kind="smtp",
+            smtp_host=smtp_server_with_login.host,
+            smtp_port=smtp_server_with_login.port,
+            sender=SENDER,
+            smtp_username="mailer",
             smtp_password_env=SMTP_PASSWORD_ENV,
-        )  # fmt: skip
+        )
         with dg.instance_for_test() as instance:
             result = materialize_partition(
-                database_url, fake.now().strftime("%Y-%m"),
+                database_url,
+                fake.now().strftime("%Y-%m"),
                 result_store=ResultStoreResource(folder=str(tmp_path / "reports")),
-                notifier=notifier, instance=instance,
-            )  # fmt: skip
+                notifier=notifier,
+                instance=instance,
+            )
             assert result.success
             assert fake.edits  # the push reached the carrier
             events = dagster_text(instance)

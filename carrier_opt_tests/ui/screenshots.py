@@ -34,7 +34,7 @@ from carrier_opt_tests.ui.support import (
 )
 
 PAGES = {
-    "asset-graph.png": "/locations/{location}/asset-groups/optimization",
+    "asset-graph.png": "/locations/{location}/asset-groups/m2m",
     "partitions.png": "/assets/winning_assignments?view=partitions",
     "run.png": "/runs/{run_id}",
 }

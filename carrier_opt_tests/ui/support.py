@@ -54,9 +54,13 @@ def process(args: list[str], env: Mapping[str, str], log: Path) -> Iterator[subp
     """A child process (its own group, output to ``log``), stopped with its children after."""
     with log.open("wb") as out:
         child = subprocess.Popen(
-            args, cwd=REPO, env=dict(env), stdout=out, stderr=subprocess.STDOUT,
+            args,
+            cwd=REPO,
+            env=dict(env),
+            stdout=out,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
-        )  # fmt: skip
+        )
         try:
             yield child
         finally:
@@ -323,8 +327,14 @@ def demo_and_ui(
     env = real_clock_env({**os.environ, **settings, SHIFT_ENV: f"{moved.children:.0f}"})
     env.pop(demo.USERNAME_ENV, None)
     env.pop(demo.API_KEY_ENV, None)
-    carriers = [str(BIN / "carrier-opt"), "demo-carriers", "--devices", str(devices),
-                "--mobility-devices", str(mobility_devices)]  # fmt: skip
+    carriers = [
+        str(BIN / "carrier-opt"),
+        "demo-carriers",
+        "--devices",
+        str(devices),
+        "--mobility-devices",
+        str(mobility_devices),
+    ]
     with process(carriers, env, folder / "carriers.log"):
         urls = [f"http://127.0.0.1:{port}{API_ROOT}" for port in ports]
         wait_for("the demo carriers", lambda: all(map(demo._answers, urls)), 120)
@@ -333,8 +343,15 @@ def demo_and_ui(
         # `make ui` sources demo.env: the runs it starts find the demo's credentials.
         env |= read_env_file(home / "demo.env")
         daemon = [str(BIN / "dagster-daemon"), "run", "-w", "workspace.yaml"]
-        webserver = [str(BIN / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(web_port),
-                     "-w", "workspace.yaml"]  # fmt: skip
+        webserver = [
+            str(BIN / "dagster-webserver"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(web_port),
+            "-w",
+            "workspace.yaml",
+        ]
         with (
             process(daemon, env, folder / "daemon.log"),
             process(webserver, env, folder / "webserver.log"),

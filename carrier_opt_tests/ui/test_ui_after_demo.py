@@ -82,9 +82,11 @@ def test_after_make_demo_the_ui_runs_a_partition_a_backfill_and_the_sensor(
             RUN_TIMEOUT_S,
             3,
         )
-        failed = {run["runId"]: ui.failure(run["runId"])
-                  for run in [launched, synced, *backfilled, *sensed]
-                  if run["status"] != "SUCCESS"}  # fmt: skip
+        failed = {
+            run["runId"]: ui.failure(run["runId"])
+            for run in [launched, synced, *backfilled, *sensed]
+            if run["status"] != "SUCCESS"
+        }
         assert failed == {}
     assert sorted(run["tags"]["dagster/partition"] for run in backfilled) == sorted(
         partition(p, operator) for p in past[:2]

@@ -18,15 +18,10 @@ from pydantic import Field
 from sqlalchemy import Engine
 
 from carrier_opt.db.models import OptimizationType
-from carrier_opt.defs.assets import optimization
-from carrier_opt.defs.assets.delivery import (
-    delivery_for,
-    mail_push,
-    push_metadata,
-    store_report,
-)
-from carrier_opt.defs.assets.kind_delivery import store_mobility_reports
+from carrier_opt.defs import run_context
+from carrier_opt.defs.deliver import mail_push
 from carrier_opt.defs.failures import operator_failures
+from carrier_opt.defs.metadata import push_metadata
 from carrier_opt.defs.partitions import provider_and_period, provider_period_partitions
 from carrier_opt.defs.resources import (
     DatabaseResource,
@@ -35,6 +30,7 @@ from carrier_opt.defs.resources import (
     ResultStoreResource,
 )
 from carrier_opt.pipeline.push import ApprovedPush, push_approved
+from carrier_opt.pipeline.reports import store_m2m_report, store_mobility_reports
 
 GROUP = "carrier_push"
 
@@ -61,18 +57,33 @@ def deliver_approved_push(
     """Push the approved partition, mail each push, store the reports again; answers the push
     and the reports' URIs."""
     approved = push_approved(
-        engine, lambda: jasper.client_for(engine, provider), provider, period_key,
-        approved_by=approved_by, now=now, holder=holder, run_id=run_id,
-    )  # fmt: skip
+        engine,
+        lambda: jasper.client_for(engine, provider),
+        provider,
+        period_key,
+        approved_by=approved_by,
+        now=now,
+        holder=holder,
+        run_id=run_id,
+    )
     run_url = notifier.run_url(run_id) if run_id else None
     for label, outcome in approved.outcomes.items():
-        mail_push(engine, notifier, outcome, approved.ids.provider_id, provider_label=label,
-                  period_key=period_key, run_url=run_url)  # fmt: skip
+        mail_push(
+            engine,
+            notifier,
+            outcome,
+            approved.ids.provider_id,
+            provider_label=label,
+            period_key=period_key,
+            run_url=run_url,
+        )
     ids = approved.ids
+    store = result_store.store()
     if approved.kind is OptimizationType.M2M:
-        delivery = delivery_for(engine, ids, provider, period_key)
-        return approved, [store_report(engine, result_store, delivery).uri]
-    _, reports = store_mobility_reports(engine, result_store, ids, provider, period_key)
+        m2m = store_m2m_report(engine, store, ids, provider, period_key)
+        assert m2m.report is not None
+        return approved, [m2m.report.stored.uri]
+    _, reports = store_mobility_reports(engine, store, ids, provider, period_key)
     return approved, [report.stored.uri for report in reports]
 
 
@@ -92,11 +103,17 @@ def approved_rate_plan_push(
     is stored again with the realized saving."""
     provider, period_key = provider_and_period(context.partition_key)
     approved, uris = deliver_approved_push(
-        database.engine(), jasper=jasper, notifier=notifier, result_store=result_store,
-        provider=provider, period_key=period_key, approved_by=config.approved_by,
-        now=lambda: optimization.clock(), holder=f"run {context.run.run_id}",
+        database.engine(),
+        jasper=jasper,
+        notifier=notifier,
+        result_store=result_store,
+        provider=provider,
+        period_key=period_key,
+        approved_by=config.approved_by,
+        now=lambda: run_context.clock(),
+        holder=f"run {context.run.run_id}",
         run_id=context.run.run_id,
-    )  # fmt: skip
+    )
     for label, outcome in approved.outcomes.items():
         for problem in outcome.problems:
             context.log.warning("%s: %s", label, problem)

@@ -4,37 +4,49 @@ One instance per customer (``OptimizationCustomerProcessing`` tracks each). SIMs
 customers that share one of the customer's pools enter locked: they keep their plan but add
 usage and allowance, and are stored in ``OptimizationSharedPoolResult`` with an even share of
 their pool's overage. Customer optimization only reports: it never changes anything at the
-carrier (the SIMs' carrier plans are untouched), so this chain has no rate-plan push.
+carrier (the SIMs' carrier plans are untouched), so this chain has no rate-plan push:
+customer_rate_pools → customer_winning_assignments → customer_reports (one workbook and one
+mail per customer, to the provider's recipients and the addresses of the customer's sites).
 
 It runs on the usage the period's syncs stored (start it after the provider's sync, or for a
-closed period), under its own session of type ``customer``.
+closed period), under its own session of type ``customer``. Each asset calls the pipeline
+(:mod:`carrier_opt.pipeline.customer`, ``reports``, ``mail``) and shapes its metadata.
 """
 
 import dagster as dg
 
-from carrier_opt.db import customer_optimization as customers
 from carrier_opt.db import optimization_runs as runs
-from carrier_opt.db.models import (
-    OptimizationType,
-    RunStatus,
-)
-from carrier_opt.defs.assets.optimization import clock
+from carrier_opt.db.models import OptimizationType, RunStatus
+from carrier_opt.defs import run_context
+from carrier_opt.defs.deliver import reports_links
 from carrier_opt.defs.failures import operator_failures
-from carrier_opt.defs.metadata import solved_metadata
+from carrier_opt.defs.metadata import (
+    customer_pools_metadata,
+    customer_reports_table,
+    solved_metadata,
+)
 from carrier_opt.defs.partitions import provider_period_partitions
-from carrier_opt.defs.resources import DatabaseResource, PlatformProgress
+from carrier_opt.defs.resources import (
+    DatabaseResource,
+    NotifierResource,
+    PlatformProgress,
+    ResultStoreResource,
+)
 from carrier_opt.defs.run_context import (
     OptimizerConfig,
     guarded,
+    period_run,
     run_ended,
+    run_ids,
     run_partition,
     run_progress,
 )
 from carrier_opt.errors import CarrierOptError
-from carrier_opt.pipeline.customer import CustomerLookups, solve_customer
-from carrier_opt.pipeline.solve import SolvedInstance
+from carrier_opt.pipeline.customer import list_customers, solve_customers
+from carrier_opt.pipeline.mail import mail_customers
+from carrier_opt.pipeline.reports import store_customer_reports
 
-GROUP = "customer_optimization"
+GROUP = "customer"
 
 
 @dg.asset(group_name=GROUP, partitions_def=provider_period_partitions, kinds={"pandas"})
@@ -46,16 +58,18 @@ def customer_rate_pools(
     """Opens the customer session and lists each customer's instance: its SIMs, the locked
     SIMs of other customers in its shared pools, the plans offered."""
     provider, period_key = run_partition(context)
-    engine, now = database.engine(), clock()
+    engine, now = database.engine(), run_context.clock()
     ids = runs.start_session(
-        engine, provider, period_key, run_id=context.run.run_id, now=now,
-        optimization_type=OptimizationType.CUSTOMER, run_ended=run_ended(context.instance),
-    )  # fmt: skip
+        engine,
+        provider,
+        period_key,
+        run_id=context.run.run_id,
+        now=now,
+        optimization_type=OptimizationType.CUSTOMER,
+        run_ended=run_ended(context.instance),
+    )
     run_progress(engine, ids, progress).milestone(0, "session started")
-    found = customers.period_customers(engine, provider, period_key)
-    numbers = [c.customer for c in found.customers]
-    customer_ids = customers.ensure_customers(engine, numbers, now)
-    customers.open_processing(engine, ids.session_id, [customer_ids[n] for n in numbers], now)
+    found = list_customers(engine, ids, provider, period_key, now=run_context.clock)
     if found.without_carrier_plan:
         context.log.warning(
             "%d customer SIMs are on no priced carrier plan and are left out",
@@ -71,25 +85,8 @@ def customer_rate_pools(
             "%d customer SIMs are on no customer plan: not optimized, reported at $0",
             len(found.unassigned),
         )
-    rows = "\n".join(
-        f"| {c.customer} | {c.own_sims} | {c.locked_sims} | {len(c.rate_plans)} | "
-        f"{', '.join(sorted(set(c.pools.values()))) or '-'} |"
-        for c in found.customers
-    )
     return dg.MaterializeResult(
-        metadata={
-            "customers": len(found.customers),
-            "devices": sum(c.own_sims for c in found.customers),
-            "locked_shared_pool_devices": sum(c.locked_sims for c in found.customers),
-            "left_out_no_carrier_plan": found.without_carrier_plan,
-            "left_out_inactive_customer_plan": found.on_inactive_plan,
-            "no_customer_plan_reported_at_zero": len(found.unassigned),
-            "session_guid": ids.session_guid,
-            "customers_table": dg.MetadataValue.md(
-                "| customer | SIMs | locked shared-pool SIMs | plans offered | pools |\n"
-                "|---|---:|---:|---:|---|\n" + rows
-            ),
-        }
+        metadata={**customer_pools_metadata(found), "session_guid": ids.session_guid}
     )
 
 
@@ -109,57 +106,79 @@ def customer_winning_assignments(
 
     A customer that fails is recorded as failed and the others still run; the asset fails at
     the end naming them."""
-    provider, period_key = run_partition(context)
-    engine = database.engine()
-    ids = runs.run_ids_for(engine, context.run.run_id)
-    found = customers.period_customers(engine, provider, period_key)
-    customer_ids = customers.ensure_customers(
-        engine, [c.customer for c in found.customers], clock()
-    )
-    lookups = CustomerLookups.of(engine, ids, found.customers, clock)
-    solved: dict[str, SolvedInstance] = {}
-    shared_rows: dict[str, int] = {}
-    failed: dict[str, str] = {}
-    run_progress(engine, ids, progress).milestone(40, "queues created")
-    for number, tables in enumerate(found.customers, start=1):
-        customer_id = customer_ids[tables.customer]
-        context.log.info(
-            "customer %d of %d: %s (%d SIMs, %d locked shared-pool SIMs)", number,
-            len(found.customers), tables.customer, tables.own_sims, tables.locked_sims,
-        )  # fmt: skip
-        try:
-            solved[tables.customer], shared_rows[tables.customer] = solve_customer(
-                engine,
-                ids,
-                tables,
-                customer_id,
-                lookups,
-                time_limit_s=config.time_limit_s,
-                now=clock,
-            )
-        except Exception as exc:  # one customer's failure must not stop the others
-            failed[tables.customer] = f"{type(exc).__name__}: {exc}"
-            customers.set_processing(
-                engine, ids.session_id, customer_id, RunStatus.FAILED, now=clock(),
-                error=failed[tables.customer],
-            )  # fmt: skip
-            context.log.error("customer %s failed: %s", tables.customer, failed[tables.customer])
-    run_progress(engine, ids, progress).milestone(50, "optimization calculated")
-    if failed:
+    run = period_run(context, database.engine(), progress)
+    done = solve_customers(run, time_limit_s=config.time_limit_s)
+    if done.failed:
         raise CarrierOptError(
-            f"customer optimization failed for {len(failed)} of {len(found.customers)} "
-            f"customers: " + "; ".join(f"{name}: {why}" for name, why in failed.items())
+            f"customer optimization failed for {len(done.failed)} of {done.customers} "
+            f"customers: " + "; ".join(f"{name}: {why}" for name, why in done.failed.items())
         )
-    runs.finish(engine, ids, RunStatus.COMPLETED)
-    run_progress(engine, ids, progress).milestone(100, "results ready")
+    runs.finish(run.engine, run.ids, RunStatus.COMPLETED)
+    run.progress.milestone(100, "results ready")
     return dg.MaterializeResult(
         metadata={
-            **solved_metadata(solved, "customer"),
-            "shared_pool_rows": sum(shared_rows.values()),
+            **solved_metadata(done.solved, "customer"),
+            "shared_pool_rows": sum(done.shared_rows.values()),
             "carrier_changes_pushed": 0,
-            "session_guid": ids.session_guid,
+            "session_guid": run.ids.session_guid,
+        }
+    )
+
+
+@dg.asset(
+    group_name=GROUP,
+    partitions_def=provider_period_partitions,
+    deps=[customer_winning_assignments],
+    kinds={"excel"},
+)
+@operator_failures
+def customer_reports(
+    context: dg.AssetExecutionContext,
+    database: DatabaseResource,
+    result_store: ResultStoreResource,
+    notifier: NotifierResource,
+) -> dg.MaterializeResult:
+    """A workbook per customer, stored and recorded; one mail per customer with its workbook
+    only, to the provider's recipients and the addresses of the customer's sites.
+
+    A mail that cannot be sent does not stop the other customers'; the asset fails at the end
+    naming them."""
+    provider, period_key = run_partition(context)
+    engine = database.engine()
+    ids = run_ids(context, engine)
+    found, reports = store_customer_reports(engine, result_store.store(), ids, provider, period_key)
+    reported = {tables.customer for tables in found.customers}
+    unreported = sorted(set(found.unassigned["customer"]) - reported)
+    if unreported:
+        context.log.warning(
+            "customers with SIMs on no customer plan at all get no report: %s",
+            ", ".join(map(str, unreported)),
+        )
+    mails = mail_customers(
+        engine,
+        notifier,
+        ids.provider_id,
+        reports,
+        run_url=notifier.run_url(context.run.run_id),
+        log=context.log,
+    )
+    failed = {name: mail.error for name, mail in mails.items() if mail.error}
+    if failed:
+        raise CarrierOptError(
+            f"the report mail of {len(failed)} of {len(reports)} customers was not sent: "
+            + "; ".join(f"{name}: {error}" for name, error in failed.items())
+        )
+    return dg.MaterializeResult(
+        metadata={
+            "files": dg.MetadataValue.json(reports_links(result_store, reports)),
+            "mails_sent": sum(1 for mail in mails.values() if mail.sent),
+            "recipients": len({a for mail in mails.values() for a in mail.recipients}),
+            "totals_match_database": all(r.matches_database for r in reports),
+            "carrier_changes_pushed": 0,
+            "customers_table": dg.MetadataValue.md(customer_reports_table(reports, mails)),
         }
     )
 
 
 customer_assets = [customer_rate_pools, customer_winning_assignments]
+customer_delivery_assets = [customer_reports]

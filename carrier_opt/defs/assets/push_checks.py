@@ -13,7 +13,7 @@ import dagster as dg
 
 from carrier_opt import clock as system_clock
 from carrier_opt.db.providers import load_provider
-from carrier_opt.defs.assets import optimization
+from carrier_opt.defs import run_context
 from carrier_opt.defs.assets.approval import GROUP
 from carrier_opt.defs.failures import operator_failures
 from carrier_opt.defs.partitions import (
@@ -41,13 +41,13 @@ def rate_plan_push_checks(
     mailed; the next check scheduled (three in all, 900 s apart)."""
     provider, period_key = provider_and_period(context.partition_key)
     engine = database.engine()
-    now = optimization.clock()
+    now = run_context.clock()
     due = due_pushes(engine, now, provider, period_key)
     lines, discrepancies = [], 0
     if due:
         with jasper.client_for(engine, provider) as client:
             for push in due:
-                check = check_push(engine, client, push.push_id, now=optimization.clock)
+                check = check_push(engine, client, push.push_id, now=run_context.clock)
                 discrepancies += len(check.discrepancies)
                 lines.append(
                     f"| {push.push_id} | {check.check_number} | {check.checked} | "
@@ -56,8 +56,9 @@ def rate_plan_push_checks(
                 if not check.clean:
                     context.log.warning(
                         "push %d: %d sent change(s) not shown by the carrier",
-                        push.push_id, len(check.discrepancies),
-                    )  # fmt: skip
+                        push.push_id,
+                        len(check.discrepancies),
+                    )
                     _mail(engine, notifier, provider, period_key, check, context.run.run_id)
     return dg.MaterializeResult(
         metadata={

@@ -17,10 +17,10 @@ import dagster as dg
 
 from carrier_opt import clock as system_clock
 from carrier_opt.db.sync_runs import last_completed_syncs
-from carrier_opt.defs.assets.optimization import sync_logger
 from carrier_opt.defs.failures import operator_failures
 from carrier_opt.defs.partitions import launched_partition, provider_period_partitions
 from carrier_opt.defs.resources import DatabaseResource, JasperResource
+from carrier_opt.defs.run_context import sync_logger
 from carrier_opt.pipeline.period_sync import sync_period
 
 GROUP = "sync"
@@ -57,9 +57,14 @@ def carrier_data(
     engine = database.engine()
     with jasper.client_for(engine, provider) as client:
         outcome = sync_period(
-            engine, provider, period_key, client=client, now=clock(),
-            holder=f"run {context.run.run_id}", progress=sync_logger(context),
-        )  # fmt: skip
+            engine,
+            provider,
+            period_key,
+            client=client,
+            now=clock(),
+            holder=f"run {context.run.run_id}",
+            progress=sync_logger(context),
+        )
     context.log.info(outcome.summary())
     for warning in outcome.warnings:
         context.log.warning(warning)

@@ -45,12 +45,22 @@ _CUSTOM_FIELDS = (
 )
 """The custom fields the public spec lets a search filter on and a PUT set."""
 _SEARCH_PARAMS = {
-    "modifiedSince", "modifiedTill", "accountId", "status", "pageSize", "pageNumber",
+    "modifiedSince",
+    "modifiedTill",
+    "accountId",
+    "status",
+    "pageSize",
+    "pageNumber",
     *_CUSTOM_FIELDS,
-}  # fmt: skip
+}
 _USAGE_PARAMS = {
-    "ratePlanName", "cycleStartDate", "usageType", "ratePlanVersion", "pageNumber", "pageSize",
-}  # fmt: skip
+    "ratePlanName",
+    "cycleStartDate",
+    "usageType",
+    "ratePlanVersion",
+    "pageNumber",
+    "pageSize",
+}
 _RATE_PLAN_PARAMS = {"accountId", "pageSize", "pageNumber"}
 _EDITABLE = {
     "status": "status",
@@ -365,9 +375,12 @@ class FakeCarrier:
         records = [self._usage_record(device, cycle, usage_type) for device in page]
         if self.usage_shape == "zones":
             return {
-                "ratePlanName": plan, "cycleStartDate": cycle.isoformat(),
-                "pageNumber": page_number, "lastPage": last_page, "zones": _zones(records),
-            }  # fmt: skip
+                "ratePlanName": plan,
+                "cycleStartDate": cycle.isoformat(),
+                "pageNumber": page_number,
+                "lastPage": last_page,
+                "zones": _zones(records),
+            }
         if self.usage_shape == "unknown":
             return {"pageNumber": page_number, "lastPage": last_page, "usageRecords": records}
         return {"pageNumber": page_number, "lastPage": last_page, "usages": records}
@@ -446,8 +459,10 @@ def _zones(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
             if zone == "Roaming" and not numeric:
                 continue
             usage = {"dataUsage": share}
-            for name, (mo, mt) in (("smsUsage", ("smsMOUsage", "smsMTUsage")),
-                                   ("voiceUsage", ("voiceMOUsage", "voiceMTUsage"))):  # fmt: skip
+            for name, (mo, mt) in (
+                ("smsUsage", ("smsMOUsage", "smsMTUsage")),
+                ("voiceUsage", ("voiceMOUsage", "voiceMTUsage")),
+            ):
                 value = record.get(name) if zone == "Home" else 0
                 if isinstance(value, int):
                     usage[mo], usage[mt] = value - value // 2, value // 2

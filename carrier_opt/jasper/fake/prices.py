@@ -27,9 +27,14 @@ from carrier_opt.jasper.fake.fleet import (
 )
 
 PRICE_COLUMNS = [
-    "rate_plan_code", "base_rate", "data_allowance_mb", "overage_rate",
-    "data_per_overage_charge_mb", "sms_rate", "pooled",
-]  # fmt: skip
+    "rate_plan_code",
+    "base_rate",
+    "data_allowance_mb",
+    "overage_rate",
+    "data_per_overage_charge_mb",
+    "sms_rate",
+    "pooled",
+]
 
 # rate plan → (base_rate USD, overage_rate USD per unit, unit MB, sms_rate USD)
 PRICES: dict[str, tuple[float, float, float, float]] = {
@@ -52,10 +57,15 @@ PRICES: dict[str, tuple[float, float, float, float]] = {
 RESTRICTED_COMMUNICATION_PLANS: dict[str, tuple[str, ...]] = {
     "CP_NB_IoT": ("NB-IoT 500KB", "M2M Data 1MB", "Pool 5MB Shared", "Pay As You Go"),
     "CP_LTE_M": (
-        "LTE-M 2MB", "M2M Data 5MB", "M2M Data 10MB", "M2M Data 25MB", "Pool 5MB Shared",
-        "Pool 50MB Shared", "Pay As You Go",
+        "LTE-M 2MB",
+        "M2M Data 5MB",
+        "M2M Data 10MB",
+        "M2M Data 25MB",
+        "Pool 5MB Shared",
+        "Pool 50MB Shared",
+        "Pay As You Go",
     ),
-}  # fmt: skip
+}
 
 
 # Mobility plans, per GB: rate plan → (base USD, overage USD per unit, unit MB, sms USD,
@@ -188,9 +198,18 @@ def _write_mobility(folder: Path) -> FakePriceList:
             base, overage, unit, sms, charge_type = MOBILITY_PRICES[plan.name]
             pooled = "true" if plan.plan_type == "POOLED" else "false"
             writer.writerow(
-                [plan.name, base, plan.allowance_mb, overage, unit, sms, pooled, charge_type,
-                 plan.rate_plan_type]
-            )  # fmt: skip
+                [
+                    plan.name,
+                    base,
+                    plan.allowance_mb,
+                    overage,
+                    unit,
+                    sms,
+                    pooled,
+                    charge_type,
+                    plan.rate_plan_type,
+                ]
+            )
     with pairs_csv.open("w", newline="", encoding="utf-8") as handle:
         # Every plan is allowed everywhere: the groups' rate-plan types do the restricting.
         writer = csv.writer(handle)
