@@ -36,11 +36,11 @@ import requests
 
 from carrier_opt import clock
 from carrier_opt.db import migrate
-from carrier_opt.db.customer_plans import assign_customer_rate_plans, load_customer_rate_plans
 from carrier_opt.db.engine import display_url
-from carrier_opt.db.optimization_groups import load_optimization_groups
+from carrier_opt.db.loads.customer_plans import assign_customer_rate_plans, load_customer_rate_plans
+from carrier_opt.db.loads.optimization_groups import load_optimization_groups
+from carrier_opt.db.loads.rate_plans import load_rate_plans
 from carrier_opt.db.providers import add_provider, set_jasper_url
-from carrier_opt.db.rate_plans import load_rate_plans
 from carrier_opt.defs.assets.schema import database_schema
 from carrier_opt.defs.failures import step_failure_text
 from carrier_opt.defs.jobs import (

@@ -342,7 +342,7 @@ def rate_plans_load(
     provider_name: str, rate_plans_csv: Path, comm_plans_csv: Path, database_url: str | None
 ) -> None:
     """Validate and load PROVIDER's rate plans and allowed pairs (nothing written on error)."""
-    from carrier_opt.db.rate_plans import load_rate_plans
+    from carrier_opt.db.loads.rate_plans import load_rate_plans
 
     loaded = load_rate_plans(
         ready_engine(database_url), provider_name, rate_plans_csv, comm_plans_csv
@@ -372,7 +372,7 @@ def optimization_groups_load(
     provider_name: str, groups_csv: Path, database_url: str | None
 ) -> None:
     """Validate and load PROVIDER's optimization_groups.csv (nothing written on error)."""
-    from carrier_opt.db.optimization_groups import load_optimization_groups
+    from carrier_opt.db.loads.optimization_groups import load_optimization_groups
 
     loaded = load_optimization_groups(ready_engine(database_url), provider_name, groups_csv)
     click.echo(
@@ -392,7 +392,7 @@ def customer_plans() -> None:
 @database_url_option
 def customer_plans_load(provider_name: str, plans_csv: Path, database_url: str | None) -> None:
     """Validate and load PROVIDER's customer_rate_plans.csv (nothing written on error)."""
-    from carrier_opt.db.customer_plans import load_customer_rate_plans
+    from carrier_opt.db.loads.customer_plans import load_customer_rate_plans
 
     loaded = load_customer_rate_plans(ready_engine(database_url), provider_name, plans_csv)
     click.echo(
@@ -408,7 +408,7 @@ def customer_plans_load(provider_name: str, plans_csv: Path, database_url: str |
 @database_url_option
 def customer_plans_assign(provider_name: str, sims_csv: Path, database_url: str | None) -> None:
     """Put PROVIDER's SIMs listed in customer_sims.csv on their customer plan (all or nothing)."""
-    from carrier_opt.db.customer_plans import assign_customer_rate_plans
+    from carrier_opt.db.loads.customer_plans import assign_customer_rate_plans
 
     done = assign_customer_rate_plans(ready_engine(database_url), provider_name, sims_csv)
     click.echo(

@@ -21,8 +21,9 @@ from sqlalchemy import Connection, Engine, delete, insert, select, update
 
 from carrier_opt.core.customer import CustomerTables, customer_tables, unassigned_sims
 from carrier_opt.core.instance import Instance
-from carrier_opt.db.customer_plans import rev_customer_ids
 from carrier_opt.db.export import InstanceTables, instance_tables, write_instance_folder
+from carrier_opt.db.loads.customer_plans import rev_customer_ids
+from carrier_opt.db.loads.rate_plans import RATE_PLAN_COLUMNS
 from carrier_opt.db.models import (
     CustomerRatePool,
     Device,
@@ -33,7 +34,6 @@ from carrier_opt.db.models import (
 )
 from carrier_opt.db.optimization_runs import ids_by_name
 from carrier_opt.db.providers import load_provider
-from carrier_opt.db.rate_plans import RATE_PLAN_COLUMNS
 from carrier_opt.errors import InputError
 
 PLAN_COLUMNS = (

@@ -31,10 +31,10 @@ from sqlalchemy import Connection, Engine, exists, func, or_, select
 
 from carrier_opt.core.billing import BillingPeriodSpan, period_for_key
 from carrier_opt.core.usage import BILLED_STATUSES, project_usage_frame, prorations
+from carrier_opt.db.loads.rate_plans import PAIR, PAIR_COLUMNS, RATE_PLAN_COLUMNS
 from carrier_opt.db.merge import COMM_PLAN, DEVICE, RATE_PLAN, USAGE_PERIOD
 from carrier_opt.db.models import BillingPeriod
 from carrier_opt.db.providers import ProviderSettings, load_provider
-from carrier_opt.db.rate_plans import PAIR, PAIR_COLUMNS, RATE_PLAN_COLUMNS
 from carrier_opt.errors import InputError
 
 DEVICE_EXPORT_COLUMNS = (

@@ -21,8 +21,8 @@ from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 from carrier_opt.core.billing import BillingPeriodSpan
 from carrier_opt.core.mobility import GroupDefinition, GroupTables, split_into_groups
 from carrier_opt.db.export import InstanceTables, instance_tables, write_instance_folder
+from carrier_opt.db.loads.optimization_groups import active_optimization_groups
 from carrier_opt.db.models import Fleet, JasperCarrierRatePlan, MobilityDevice
-from carrier_opt.db.optimization_groups import active_optimization_groups
 from carrier_opt.db.optimization_runs import carrier_plan_ids, ids_by_name
 from carrier_opt.db.providers import load_provider
 from carrier_opt.errors import InputError

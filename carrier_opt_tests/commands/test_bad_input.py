@@ -11,13 +11,13 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from carrier_opt.cli import cli
-from carrier_opt.db.customer_plans import load_customer_rate_plans
+from carrier_opt.db.loads.customer_plans import load_customer_rate_plans
+from carrier_opt.db.loads.rate_plans import load_rate_plans
 from carrier_opt.db.models import (
     JasperCarrierRatePlan,
     JasperCommunicationPlanRatePlan,
     JasperCustomerRatePlan,
 )
-from carrier_opt.db.rate_plans import load_rate_plans
 from carrier_opt_tests.db.customer_support import add_test_provider
 
 pytestmark = pytest.mark.reliability

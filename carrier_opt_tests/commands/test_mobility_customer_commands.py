@@ -7,8 +7,8 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from carrier_opt.cli import cli
+from carrier_opt.db.loads.optimization_groups import active_optimization_groups
 from carrier_opt.db.models import CustomerRatePool, Device, JasperCustomerRatePlan
-from carrier_opt.db.optimization_groups import active_optimization_groups
 from carrier_opt.db.providers import load_provider
 from carrier_opt.jasper.fake import FakeJasper
 from carrier_opt.jasper.fake.prices import write_fake_customer_sims, write_fake_price_list

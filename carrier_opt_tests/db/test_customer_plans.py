@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from carrier_opt.db.customer_optimization import customer_plans
-from carrier_opt.db.customer_plans import assign_customer_rate_plans, load_customer_rate_plans
+from carrier_opt.db.loads.customer_plans import assign_customer_rate_plans, load_customer_rate_plans
 from carrier_opt.db.models import CustomerRatePool, Device, JasperCustomerRatePlan, RevCustomer
 from carrier_opt.errors import InputError
 from carrier_opt.jasper.fake.prices import CUSTOMER_PLANS, POOL_OWNER, write_fake_price_list

@@ -14,9 +14,9 @@ from sqlalchemy import Engine, select
 from carrier_opt.cli import cli
 from carrier_opt.core.billing import period_for_key
 from carrier_opt.core.instance import load_instance, read_assignment
+from carrier_opt.db.loads.rate_plans import load_rate_plans
 from carrier_opt.db.models import DeviceUsagePeriod
 from carrier_opt.db.providers import load_provider
-from carrier_opt.db.rate_plans import load_rate_plans
 from carrier_opt.jasper.fake import FakeJasper
 from carrier_opt.pipeline.sync import sync_provider
 from carrier_opt_tests.db.sync_support import add_fake_provider, write_fake_price_files

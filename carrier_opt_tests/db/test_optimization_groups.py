@@ -7,13 +7,13 @@ import re
 import pytest
 from sqlalchemy import select
 
-from carrier_opt.db.models import OptimizationGroup
-from carrier_opt.db.optimization_groups import (
+from carrier_opt.db.loads.optimization_groups import (
     GroupSettings,
     active_optimization_groups,
     load_optimization_groups,
 )
-from carrier_opt.db.rate_plans import load_rate_plans
+from carrier_opt.db.loads.rate_plans import load_rate_plans
+from carrier_opt.db.models import OptimizationGroup
 from carrier_opt.errors import InputError
 from carrier_opt.jasper.fake.prices import write_fake_price_list
 from carrier_opt_tests.db.customer_support import add_test_provider, write_csv

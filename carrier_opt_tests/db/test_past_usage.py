@@ -11,10 +11,10 @@ from sqlalchemy import Engine, func, select
 
 from carrier_opt.cli import cli
 from carrier_opt.db.export import instance_tables, require_stored_usage
+from carrier_opt.db.loads.rate_plans import load_rate_plans
 from carrier_opt.db.merge import USAGE_PERIOD
 from carrier_opt.db.models import BillingPeriod
 from carrier_opt.db.past_usage import PastSimUsage, combine_plans
-from carrier_opt.db.rate_plans import load_rate_plans
 from carrier_opt.errors import InputError
 from carrier_opt.jasper.fake import FakeJasper
 from carrier_opt.pipeline.past_usage import fetch_past_usage

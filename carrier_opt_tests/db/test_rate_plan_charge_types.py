@@ -2,7 +2,7 @@
 
 import pytest
 
-from carrier_opt.db.rate_plans import load_rate_plans
+from carrier_opt.db.loads.rate_plans import load_rate_plans
 from carrier_opt.errors import InputError
 from carrier_opt.jasper.fake import FakeJasper
 from carrier_opt_tests.db.sync_support import add_fake_provider, write_fake_price_files

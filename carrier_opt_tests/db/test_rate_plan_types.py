@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
+from carrier_opt.db.loads.rate_plans import load_rate_plans
 from carrier_opt.db.models import JasperCarrierRatePlan, ServiceProvider
 from carrier_opt.db.providers import load_provider
-from carrier_opt.db.rate_plans import load_rate_plans
 from carrier_opt.errors import InputError
 from carrier_opt_tests.db.customer_support import add_test_provider, write_csv
 

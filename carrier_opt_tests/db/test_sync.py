@@ -238,7 +238,7 @@ def test_the_watermark_moves_only_when_a_sync_completes(migrated_engine, monkeyp
 def test_sims_activated_mid_period_are_prorated_from_their_details(migrated_engine, tmp_path):
     from carrier_opt.core.usage import proration
     from carrier_opt.db.export import instance_tables
-    from carrier_opt.db.rate_plans import load_rate_plans
+    from carrier_opt.db.loads.rate_plans import load_rate_plans
     from carrier_opt_tests.db.sync_support import write_fake_price_files
 
     now = datetime(2026, 6, 20, 12, 0, tzinfo=UTC)

@@ -17,10 +17,10 @@ from sqlalchemy.sql.expression import TableClause
 from carrier_opt.core.billing import period_for_key
 from carrier_opt.db import migrate
 from carrier_opt.db.export import export_instance, instance_tables, require_stored_usage
+from carrier_opt.db.loads.rate_plans import load_rate_plans
 from carrier_opt.db.merge import MergeCounts
 from carrier_opt.db.models import BillingPeriod, Device, DeviceUsagePeriod
 from carrier_opt.db.providers import ensure_billing_period, load_provider
-from carrier_opt.db.rate_plans import load_rate_plans
 from carrier_opt.errors import InputError
 from carrier_opt.jasper.fake import FakeJasper
 from carrier_opt.pipeline.sync import sync_provider

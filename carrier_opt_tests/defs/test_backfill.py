@@ -14,8 +14,8 @@ import dagster as dg
 import pytest
 from sqlalchemy import Engine, select
 
+from carrier_opt.db.loads.rate_plans import load_rate_plans
 from carrier_opt.db.models import OptimizationSession, RunStatus
-from carrier_opt.db.rate_plans import load_rate_plans
 from carrier_opt.defs import run_context
 from carrier_opt.defs.assets import m2m
 from carrier_opt.defs.checks import optimization_checks

@@ -9,8 +9,9 @@ from carrier_opt.cli import cli
 from carrier_opt.core.instance import instance_from_frames, load_instance
 from carrier_opt.core.optimizer import optimize
 from carrier_opt.db.customer_optimization import customer_input
-from carrier_opt.db.customer_plans import assign_customer_rate_plans, load_customer_rate_plans
 from carrier_opt.db.export import instance_tables
+from carrier_opt.db.loads.customer_plans import assign_customer_rate_plans, load_customer_rate_plans
+from carrier_opt.db.loads.rate_plans import load_rate_plans
 from carrier_opt.db.models import (
     JasperCarrierRatePlan,
     JasperCustomerRatePlan,
@@ -27,7 +28,6 @@ from carrier_opt.db.models import (
     RunStatus,
 )
 from carrier_opt.db.providers import add_provider, load_provider
-from carrier_opt.db.rate_plans import load_rate_plans
 from carrier_opt.defs import run_context
 from carrier_opt.defs.assets import customer
 from carrier_opt.defs.checks import carrier_plans_result, customer_checks, latest_completed_run

@@ -11,10 +11,10 @@ from click.testing import CliRunner
 from sqlalchemy import Engine, func, select
 
 from carrier_opt.cli import cli
+from carrier_opt.db.loads.rate_plans import load_rate_plans
 from carrier_opt.db.merge import USAGE_PERIOD
 from carrier_opt.db.models import BillingPeriod
 from carrier_opt.db.providers import add_provider, set_jasper_url
-from carrier_opt.db.rate_plans import load_rate_plans
 from carrier_opt.defs import run_context
 from carrier_opt.defs.assets import m2m
 from carrier_opt.defs.assets import sync as sync_assets

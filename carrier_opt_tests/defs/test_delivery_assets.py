@@ -76,7 +76,7 @@ def start_fake(engine, monkeypatch, tmp_path, fake: FakeJasper) -> FakeJasper:
 
 
 def load_rate_plans(engine, tmp_path: Path) -> None:
-    from carrier_opt.db.rate_plans import load_rate_plans as load
+    from carrier_opt.db.loads.rate_plans import load_rate_plans as load
 
     load(engine, "acme", *write_fake_price_files(tmp_path / "prices"))
 

@@ -14,8 +14,8 @@ from sqlalchemy.orm import aliased
 
 from carrier_opt.core.money import usd_text
 from carrier_opt.db import customer_optimization
-from carrier_opt.db.customer_plans import assign_customer_rate_plans
 from carrier_opt.db.export import instance_tables
+from carrier_opt.db.loads.customer_plans import assign_customer_rate_plans
 from carrier_opt.db.models import (
     Device,
     JasperCarrierRatePlan,

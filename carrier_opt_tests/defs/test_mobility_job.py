@@ -9,6 +9,8 @@ from sqlalchemy import func, select
 from carrier_opt.cli import cli
 from carrier_opt.core.instance import load_instance
 from carrier_opt.core.optimizer import optimize
+from carrier_opt.db.loads.optimization_groups import load_optimization_groups
+from carrier_opt.db.loads.rate_plans import load_rate_plans
 from carrier_opt.db.models import (
     JasperCarrierRatePlan,
     MobilityDevice,
@@ -18,9 +20,7 @@ from carrier_opt.db.models import (
     OptimizationSession,
     RunStatus,
 )
-from carrier_opt.db.optimization_groups import load_optimization_groups
 from carrier_opt.db.providers import add_provider
-from carrier_opt.db.rate_plans import load_rate_plans
 from carrier_opt.defs import run_context
 from carrier_opt.defs.assets import m2m, mobility
 from carrier_opt.defs.checks import mobility_checks, plan_types_result

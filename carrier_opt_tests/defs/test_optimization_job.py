@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from carrier_opt.core.instance import load_instance
 from carrier_opt.core.optimizer import optimize
 from carrier_opt.db.export import export_instance
+from carrier_opt.db.loads.rate_plans import load_rate_plans
 from carrier_opt.db.models import (
     OptimizationDeviceResult,
     OptimizationQueue,
@@ -16,7 +17,6 @@ from carrier_opt.db.models import (
     OptimizationSession,
     RunStatus,
 )
-from carrier_opt.db.rate_plans import load_rate_plans
 from carrier_opt.defs import run_context
 from carrier_opt.defs.assets import m2m
 from carrier_opt.defs.checks import optimization_checks

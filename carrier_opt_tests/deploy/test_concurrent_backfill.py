@@ -20,8 +20,8 @@ import dagster as dg
 import pytest
 import yaml
 
+from carrier_opt.db.loads.rate_plans import load_rate_plans
 from carrier_opt.db.provider_settings import ProviderChanges, change_provider
-from carrier_opt.db.rate_plans import load_rate_plans
 from carrier_opt.defs.jobs import OPTIMIZE_JOB_NAME
 from carrier_opt.defs.partitions import SERVICE_PROVIDER
 from carrier_opt.jasper.fake import FakeJasper

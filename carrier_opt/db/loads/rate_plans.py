@@ -6,7 +6,7 @@ data_per_overage_charge_mb, sms_rate, pooled``, optionally ``charge_type`` and
 ``rate_plan_type``) and ``comm_plan_rate_plans.csv`` (``communication_plan, rate_plan_code``).
 ``rate_plan_type`` is free text (mobility plans are typed: ``phone``, ``tablet``, ...); empty
 means none. The pricing columns are parsed by :func:`read_pricing`, which the customer-plan
-loader (:mod:`carrier_opt.db.customer_plans`) shares.
+loader (:mod:`carrier_opt.db.loads.customer_plans`) shares.
 
 Every row is validated before anything is written; each problem is one line
 ``file:row:column: what is wrong`` (``row`` counts the header as line 1, as in
@@ -17,8 +17,6 @@ replaced by the file's, unknown communication plans are added, SIMs are linked t
 
 from __future__ import annotations
 
-import csv
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -27,11 +25,17 @@ from pathlib import Path
 from sqlalchemy import Connection, Engine, delete, insert, select, update
 
 from carrier_opt.core.instance import CHARGE_TYPES, DEFAULT_CHARGE_TYPE
+from carrier_opt.db.loads.csv_reader import (
+    Problems,
+    csv_rows,
+    read_code,
+    read_flag,
+    read_optional_text,
+)
 from carrier_opt.db.merge import COMM_PLAN, RATE_PLAN, link_rate_plans
 from carrier_opt.db.models import JasperCommunicationPlanRatePlan
 from carrier_opt.db.providers import load_provider, lock_provider
 from carrier_opt.db.types import utc_now
-from carrier_opt.errors import InputError
 
 RATE_PLAN_COLUMNS = (
     "rate_plan_code",
@@ -46,9 +50,6 @@ _NUMBER_COLUMNS = RATE_PLAN_COLUMNS[1:6]
 _POSITIVE = {"data_per_overage_charge_mb"}
 PAIR_COLUMNS = ("communication_plan", "rate_plan_code")
 PAIR = JasperCommunicationPlanRatePlan.__table__
-_TRUE = {"true", "t", "yes", "y", "1"}
-_FALSE = {"false", "f", "no", "n", "0"}
-_MAX_CODE_CHARS = 255
 _MAX_TYPE_CHARS = 100
 _MB_COLUMNS = {"data_allowance_mb", "data_per_overage_charge_mb"}
 _LIMITS = {"money": (Decimal(1_000_000), 4), "mb": (Decimal(1_000_000_000), 6)}
@@ -81,24 +82,6 @@ class RatePlanLoad:
     rate_plans_updated: int
     pairs: int
     communication_plans_added: int
-
-
-class Problems:
-    """Problem lines collected while reading, in file order."""
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def add(self, path: Path, row: int | str, column: str, message: str) -> None:
-        """Record ``file:row:column: message``."""
-        self.lines.append(f"{path.name}:{row}:{column}: {message}")
-
-    def raise_any(self) -> None:
-        """Raise one :class:`InputError` listing every problem, if there is any."""
-        if self.lines:
-            raise InputError(
-                f"{len(self.lines)} problem(s), nothing loaded:\n" + "\n".join(self.lines)
-            )
 
 
 def read_rate_plans(path: Path, problems: Problems) -> list[RatePlanPrices]:
@@ -299,66 +282,6 @@ def _charge_type(path: Path, line: int, row: dict[str, str], problems: Problems)
     return value
 
 
-def csv_rows(
-    path: Path, columns: tuple[str, ...], problems: Problems
-) -> Iterator[tuple[int, dict[str, str]]]:
-    """``(line, row)`` of a CSV file whose header has ``columns`` (a problem otherwise).
-
-    A file that is not UTF-8 or not CSV (a field over the csv module's limit, e.g. a huge file
-    with no line breaks) is one problem naming its first bad line, never a traceback."""
-    try:
-        handle = path.open(newline="", encoding="utf-8-sig")
-    except OSError as exc:
-        problems.add(path, "-", "-", f"cannot read the file: {exc.strerror}")
-        return
-    with handle:
-        reader = csv.DictReader(handle)
-        try:
-            header = [name.strip() for name in reader.fieldnames or []]
-            missing = [column for column in columns if column not in header]
-            if missing:
-                problems.add(path, 1, ",".join(missing), "missing column(s)")
-                return
-            reader.fieldnames = header
-            for row in reader:
-                if not any((value or "").strip() for value in row.values()):
-                    continue  # blank line
-                yield reader.line_num, row
-        except UnicodeDecodeError:
-            line, byte = _first_undecodable_line(path)
-            problems.add(
-                path,
-                line,
-                "-",
-                f"is not UTF-8 text (byte 0x{byte:02x}); save the file as UTF-8 (CSV UTF-8)",
-            )
-        except csv.Error as exc:
-            problems.add(path, max(reader.line_num, 1), "-", f"not a readable CSV file: {exc}")
-
-
-def _first_undecodable_line(path: Path) -> tuple[int, int]:
-    """(line number, first bad byte) of the first line of ``path`` that is not UTF-8."""
-    with path.open("rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            try:
-                raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                return number, raw[exc.start]
-    return 1, 0
-
-
-def read_code(path: Path, line: int, column: str, row: dict, problems: Problems) -> str | None:
-    """A required, trimmed text cell of at most 255 characters."""
-    value = (row.get(column) or "").strip()
-    if not value:
-        problems.add(path, line, column, "is empty")
-        return None
-    if len(value) > _MAX_CODE_CHARS:
-        problems.add(path, line, column, f"longer than {_MAX_CODE_CHARS} characters")
-        return None
-    return value
-
-
 def _number(
     path: Path, line: int, column: str, row: dict, problems: Problems, *, positive: bool
 ) -> Decimal | None:
@@ -385,29 +308,5 @@ def _number(
         problems.add(
             path, line, column, f"{raw} has more than {decimals} decimals (they would be lost)"
         )
-        return None
-    return value
-
-
-def read_flag(path: Path, line: int, column: str, row: dict, problems: Problems) -> bool | None:
-    """A true/false cell (``true``/``false``, ``yes``/``no``, ``1``/``0``, ...)."""
-    raw = (row.get(column) or "").strip().lower()
-    if raw in _TRUE:
-        return True
-    if raw in _FALSE:
-        return False
-    problems.add(path, line, column, f"{raw!r} is not true or false")
-    return None
-
-
-def read_optional_text(
-    path: Path, line: int, column: str, row: dict, problems: Problems, max_chars: int
-) -> str | None:
-    """An optional, trimmed text cell (missing column or empty cell: ``None``)."""
-    value = (row.get(column) or "").strip()
-    if not value:
-        return None
-    if len(value) > max_chars:
-        problems.add(path, line, column, f"longer than {max_chars} characters")
         return None
     return value

@@ -3,9 +3,9 @@
 Customer optimization re-prices an agent's SIMs on the plans the agent sells to its customers.
 Jasper knows nothing of them, so they come from two files:
 
-- ``customer_rate_plans.csv``: the pricing columns of ``rate_plans.csv`` (parsed by the same
-  code, :func:`carrier_opt.db.rate_plans.read_pricing`) plus ``customer_rate_pool`` (the pool a
-  pooled plan feeds: required when ``pooled`` is true, empty otherwise) and optional
+- ``customer_rate_plans.csv``: the pricing columns of ``rate_plans.csv`` (parsed by the
+  same code, :func:`~carrier_opt.db.loads.rate_plans.read_pricing`) plus ``customer_rate_pool``
+  (the pool a pooled plan feeds: required when ``pooled`` is true, empty otherwise) and optional
   ``pool_customer`` (the revenue-system customer number owning the pool; empty: a pool shared by
   all the agent's customers). Several pooled plans may feed one pool, as in the legacy system:
   their allowances add up and the pool's overage is priced once, so they must share
@@ -30,19 +30,21 @@ from pathlib import Path
 
 from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 
-from carrier_opt.db.models import CustomerRatePool, Device, JasperCustomerRatePlan, RevCustomer
-from carrier_opt.db.providers import load_provider, lock_provider
-from carrier_opt.db.rate_plans import (
-    RATE_PLAN_COLUMNS,
+from carrier_opt.db.loads.csv_reader import (
     Problems,
-    RatePlanPrices,
     csv_rows,
-    pricing_values,
     read_code,
     read_flag,
     read_optional_text,
+)
+from carrier_opt.db.loads.rate_plans import (
+    RATE_PLAN_COLUMNS,
+    RatePlanPrices,
+    pricing_values,
     read_pricing,
 )
+from carrier_opt.db.models import CustomerRatePool, Device, JasperCustomerRatePlan, RevCustomer
+from carrier_opt.db.providers import load_provider, lock_provider
 from carrier_opt.db.types import utc_now
 
 CUSTOMER_PLAN = JasperCustomerRatePlan.__table__

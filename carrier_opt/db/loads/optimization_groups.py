@@ -23,9 +23,9 @@ from pathlib import Path
 
 from sqlalchemy import Connection, Engine, insert, select, update
 
+from carrier_opt.db.loads.csv_reader import Problems, csv_rows, read_code
 from carrier_opt.db.models import JasperCarrierRatePlan, OptimizationGroup
 from carrier_opt.db.providers import load_provider
-from carrier_opt.db.rate_plans import Problems, csv_rows, read_code
 from carrier_opt.db.types import utc_now
 
 GROUP_COLUMNS = ("optimization_group", "communication_plans", "rate_plan_types")
