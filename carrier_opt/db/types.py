@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import BigInteger, DateTime, Integer, Numeric
@@ -58,3 +59,8 @@ class UtcDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+def money_value(value: float) -> Decimal:
+    """A USD amount as the :data:`MONEY` columns keep it: four decimals."""
+    return Decimal(f"{value:.4f}")
