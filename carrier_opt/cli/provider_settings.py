@@ -46,7 +46,7 @@ def provider_show(name: str, database_url: str | None) -> None:
     """Every setting of provider NAME, its recipients and its last session and push."""
     from carrier_opt.db.provider_settings import provider_overview
     from carrier_opt.db.providers import load_provider
-    from carrier_opt.delivery.notify import notification_recipients
+    from carrier_opt.db.recipients import notification_recipients
 
     engine = ready_engine(database_url)
     overview = provider_overview(engine, name)
@@ -113,7 +113,7 @@ def provider_set(name: str, database_url: str | None, to, cc, bcc, **settings) -
     """Change settings of provider NAME (only those given); recipients are replaced per kind."""
     from carrier_opt.db.provider_settings import ProviderChanges, apply_changes
     from carrier_opt.db.providers import load_provider
-    from carrier_opt.delivery.notify import (
+    from carrier_opt.db.recipients import (
         notification_recipients,
         parse_address_list,
         set_notification_recipients,

@@ -7,14 +7,10 @@ from urllib.parse import unquote, urlsplit
 import dagster as dg
 from sqlalchemy import Engine
 
+from carrier_opt.db.recipients import Recipients, notification_recipients
 from carrier_opt.defs import run_context
 from carrier_opt.defs.resources import JasperResource, NotifierResource, ResultStoreResource
-from carrier_opt.delivery.notify import (
-    Notification,
-    Recipients,
-    notification_recipients,
-    push_message,
-)
+from carrier_opt.delivery.messages import Notification, push_message
 from carrier_opt.delivery.rate_plan_updates import PushOutcome
 from carrier_opt.delivery.storage import ResultStore, S3ResultStore
 from carrier_opt.pipeline.push import push_mode, push_solved

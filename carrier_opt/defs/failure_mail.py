@@ -11,14 +11,11 @@ import dagster as dg
 
 from carrier_opt.db import optimization_runs as runs
 from carrier_opt.db.providers import load_provider
+from carrier_opt.db.recipients import notification_recipients
 from carrier_opt.defs.failures import step_failure_text
 from carrier_opt.defs.partitions import BILLING_PERIOD, SERVICE_PROVIDER, provider_and_period
 from carrier_opt.defs.resources import DatabaseResource, NotifierResource
-from carrier_opt.delivery.notify import (
-    already_running_message,
-    error_message,
-    notification_recipients,
-)
+from carrier_opt.delivery.messages import already_running_message, error_message
 
 
 def partition_of_run(tags: Mapping[str, str]) -> tuple[str | None, str | None]:

@@ -16,14 +16,9 @@ from sqlalchemy import Engine
 
 from carrier_opt.db.engine import display_url, make_engine
 from carrier_opt.db.providers import jasper_credentials, load_provider
-from carrier_opt.delivery.notify import (
-    Notification,
-    Notifier,
-    Recipients,
-    SesNotifier,
-    SmtpNotifier,
-    parse_tls_mode,
-)
+from carrier_opt.db.recipients import Recipients
+from carrier_opt.delivery.mail import Notifier, SesNotifier, SmtpNotifier, parse_tls_mode
+from carrier_opt.delivery.messages import Notification
 from carrier_opt.delivery.storage import LocalResultStore, ResultStore, S3ResultStore
 from carrier_opt.errors import ConfigurationError
 from carrier_opt.jasper.client import DEFAULT_CALLS_PER_SECOND, JasperClient

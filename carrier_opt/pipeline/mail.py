@@ -1,7 +1,7 @@
 """The mails of the multi-instance runs (mobility groups, customers), composed from their
 stored reports and sent through whatever sends mail (the Dagster run's notifier).
 
-The messages themselves are written by :mod:`carrier_opt.delivery.notify`; this module decides
+The messages themselves are written by :mod:`carrier_opt.delivery.messages`; this module decides
 which go out and to whom: the mobility warnings of the M2M alert path, and one mail per
 customer with that customer's workbook only.
 """
@@ -16,14 +16,9 @@ from typing import Protocol
 from sqlalchemy import Engine
 
 from carrier_opt.core.mobility import GroupTables
-from carrier_opt.delivery.notify import (
-    Notification,
-    NotificationError,
-    Recipients,
-    customer_recipients,
-    success_message,
-    warning_message,
-)
+from carrier_opt.db.recipients import Recipients, customer_recipients
+from carrier_opt.delivery.mail import NotificationError
+from carrier_opt.delivery.messages import Notification, success_message, warning_message
 from carrier_opt.pipeline.reports import InstanceReport
 
 EXCLUDED_PLANS_SHOWN = 5

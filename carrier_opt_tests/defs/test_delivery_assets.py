@@ -34,6 +34,7 @@ from carrier_opt.db.models import (
     ServiceProvider,
 )
 from carrier_opt.db.providers import load_provider
+from carrier_opt.db.recipients import set_notification_recipients
 from carrier_opt.defs import failure_mail, run_context
 from carrier_opt.defs.assets import m2m
 from carrier_opt.defs.assets import sync as sync_assets
@@ -45,7 +46,6 @@ from carrier_opt.defs.resources import (
     ResultStoreResource,
     resources_for,
 )
-from carrier_opt.delivery.notify import set_notification_recipients
 from carrier_opt.jasper.fake import FakeJasper
 from carrier_opt_tests.db.sync_support import (
     API_KEY_ENV,

@@ -31,6 +31,7 @@ from carrier_opt.db.models import (
     Site,
 )
 from carrier_opt.db.providers import load_provider
+from carrier_opt.db.recipients import set_notification_recipients
 from carrier_opt.db.types import utc_now
 from carrier_opt.defs.assets import customer, m2m, mobility
 from carrier_opt.defs.partitions import partition_key
@@ -38,7 +39,6 @@ from carrier_opt.defs.resources import (
     NotifierResource,
     ResultStoreResource,
 )
-from carrier_opt.delivery.notify import set_notification_recipients
 from carrier_opt.pipeline.sync import sync_provider
 from carrier_opt_tests.defs.support import materialize_partition
 from carrier_opt_tests.defs.test_customer_job import FOCUS, customer_provider  # noqa: F401

@@ -6,7 +6,7 @@ import logging
 import pytest
 
 from carrier_opt.defs.resources import NotifierResource, PlatformProgress, resources_for
-from carrier_opt.delivery.notify import TlsMode
+from carrier_opt.delivery.mail import TlsMode
 from carrier_opt.errors import ConfigurationError
 
 

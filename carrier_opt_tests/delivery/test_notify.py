@@ -17,19 +17,19 @@ from moto.ses.models import ses_backends
 
 from carrier_opt.core.instance import DroppedPlan
 from carrier_opt.core.money import usd_text
-from carrier_opt.delivery.notify import (
-    NotificationError,
+from carrier_opt.db.recipients import (
     Recipients,
-    SesNotifier,
-    SmtpNotifier,
-    error_message,
-    go_no_go_message,
     notification_recipients,
     parse_address_list,
     set_notification_recipients,
+    with_addresses,
+)
+from carrier_opt.delivery.mail import NotificationError, SesNotifier, SmtpNotifier
+from carrier_opt.delivery.messages import (
+    error_message,
+    go_no_go_message,
     success_message,
     warning_message,
-    with_addresses,
 )
 from carrier_opt.delivery.rate_plan_updates import go_no_go
 from carrier_opt.delivery.report_data import report_data_from

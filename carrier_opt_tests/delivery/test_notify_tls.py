@@ -8,14 +8,9 @@ import logging
 
 import pytest
 
-from carrier_opt.delivery.notify import (
-    NotificationError,
-    Recipients,
-    SmtpNotifier,
-    TlsMode,
-    parse_tls_mode,
-    warning_message,
-)
+from carrier_opt.db.recipients import Recipients
+from carrier_opt.delivery.mail import NotificationError, SmtpNotifier, TlsMode, parse_tls_mode
+from carrier_opt.delivery.messages import warning_message
 from carrier_opt.errors import ConfigurationError
 from carrier_opt_tests.delivery.conftest import PASSWORD
 

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from carrier_opt.db.models import RatePlanPush, RatePlanUpdate
-from carrier_opt.delivery.notify import push_check_message
+from carrier_opt.delivery.messages import push_check_message
 from carrier_opt.delivery.push_checks import CHECK_INTERVAL, check_push, due_pushes
 from carrier_opt.delivery.rate_plan_updates import push_winner
 from carrier_opt.jasper.fake import FakeJasper

@@ -54,7 +54,7 @@ from carrier_opt.defs.run_context import (
     run_progress,
     sync_logger,
 )
-from carrier_opt.delivery.notify import sim_count_warning, success_message, warning_message
+from carrier_opt.delivery.messages import sim_count_warning, success_message, warning_message
 from carrier_opt.pipeline import m2m
 from carrier_opt.pipeline.period_sync import usage_for_run
 from carrier_opt.pipeline.reports import (

@@ -47,7 +47,7 @@ from carrier_opt.defs.run_context import (
     run_partition,
     run_progress,
 )
-from carrier_opt.delivery.notify import ReportFile, reports_message
+from carrier_opt.delivery.messages import ReportFile, reports_message
 from carrier_opt.pipeline.mail import attention, mobility_warnings
 from carrier_opt.pipeline.mobility import solve_groups, split_into_groups
 from carrier_opt.pipeline.reports import store_mobility_reports

@@ -13,6 +13,7 @@ import dagster as dg
 
 from carrier_opt import clock as system_clock
 from carrier_opt.db.providers import load_provider
+from carrier_opt.db.recipients import notification_recipients
 from carrier_opt.defs import run_context
 from carrier_opt.defs.assets.approval import GROUP
 from carrier_opt.defs.failures import operator_failures
@@ -22,7 +23,7 @@ from carrier_opt.defs.partitions import (
     provider_period_partitions,
 )
 from carrier_opt.defs.resources import DatabaseResource, JasperResource, NotifierResource
-from carrier_opt.delivery.notify import notification_recipients, push_check_message
+from carrier_opt.delivery.messages import push_check_message
 from carrier_opt.delivery.push_checks import check_push, due_pushes
 
 CHECK_JOB_NAME = "check_rate_plan_pushes"
