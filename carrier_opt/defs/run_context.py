@@ -3,7 +3,7 @@ launched for, its session (also in a re-execution), its progress, and closing th
 the run fails or stops short of the push. Shared by the M2M, mobility and customer assets."""
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 import dagster as dg
@@ -11,7 +11,8 @@ from sqlalchemy import Engine
 
 from carrier_opt import clock as system_clock
 from carrier_opt.db import optimization_runs as runs
-from carrier_opt.defs.partitions import launched_partition
+from carrier_opt.defs.failures import operator_failures
+from carrier_opt.defs.partitions import launched_partition, provider_period_partitions
 from carrier_opt.defs.resources import DatabaseResource, PlatformProgress
 from carrier_opt.defs.tags import HOURLY_TRIGGER, TRIGGER_TAG
 from carrier_opt.errors import CarrierOptError
@@ -94,6 +95,32 @@ def close_session_unless_pushed(
         progress.close("results ready (no push in this run)")
         context.log.info("this run does not push (%s is not selected): session closed", push_asset)
     return pushes
+
+
+def period_asset(
+    group: str,
+    *,
+    deps: Sequence[object] = (),
+    kinds: set[str] | None = None,
+    fails_session: bool = False,
+):
+    """A step of a kind's chain: an asset partitioned by provider × billing period whose own
+    errors fail it with one sentence (:func:`operator_failures`); with ``fails_session``, a
+    failure also closes the run's session as failed (the steps before the push), so it does
+    not block the provider's next run."""
+
+    def decorate(fn):
+        body = operator_failures(fn)
+        if fails_session:
+            body = guarded(body)
+        return dg.asset(
+            group_name=group,
+            partitions_def=provider_period_partitions,
+            deps=list(deps),
+            kinds=kinds,
+        )(body)
+
+    return decorate
 
 
 def guarded(fn):

@@ -20,7 +20,7 @@ from carrier_opt.defs.assets import m2m
 from carrier_opt.defs.assets import sync as sync_assets
 from carrier_opt.defs.checks import optimization_checks
 from carrier_opt.defs.jobs import SYNC_JOB_NAME
-from carrier_opt.defs.partitions import SERVICE_PROVIDER, partition_key
+from carrier_opt.defs.partitions import SERVICE_PROVIDER, partition_key, provider_period_partitions
 from carrier_opt.defs.resources import DatabaseResource
 from carrier_opt.defs.schedules import (
     DAILY_SYNC_NAME,
@@ -48,7 +48,7 @@ DEVICES = 120
 # --- the schedule ---------------------------------------------------------------------------
 
 
-@dg.asset(partitions_def=m2m.provider_period_partitions)
+@dg.asset(partitions_def=provider_period_partitions)
 def stand_in() -> None:
     """Stands in for carrier_data: the schedule only needs a job of the right partitions."""
 

@@ -19,13 +19,11 @@ from carrier_opt.db import optimization_runs as runs
 from carrier_opt.db.models import OptimizationType, RunStatus
 from carrier_opt.defs import run_context
 from carrier_opt.defs.deliver import reports_links
-from carrier_opt.defs.failures import operator_failures
 from carrier_opt.defs.metadata import (
     customer_pools_metadata,
     customer_reports_table,
     solved_metadata,
 )
-from carrier_opt.defs.partitions import provider_period_partitions
 from carrier_opt.defs.resources import (
     DatabaseResource,
     NotifierResource,
@@ -34,7 +32,7 @@ from carrier_opt.defs.resources import (
 )
 from carrier_opt.defs.run_context import (
     OptimizerConfig,
-    guarded,
+    period_asset,
     period_run,
     run_ended,
     run_ids,
@@ -49,9 +47,7 @@ from carrier_opt.pipeline.reports import store_customer_reports
 GROUP = "customer"
 
 
-@dg.asset(group_name=GROUP, partitions_def=provider_period_partitions, kinds={"pandas"})
-@guarded
-@operator_failures
+@period_asset(GROUP, kinds={"pandas"}, fails_session=True)
 def customer_rate_pools(
     context: dg.AssetExecutionContext, database: DatabaseResource, progress: PlatformProgress
 ) -> dg.MaterializeResult:
@@ -90,9 +86,7 @@ def customer_rate_pools(
     )
 
 
-@dg.asset(group_name=GROUP, partitions_def=provider_period_partitions, deps=[customer_rate_pools])
-@guarded
-@operator_failures
+@period_asset(GROUP, deps=[customer_rate_pools], fails_session=True)
 def customer_winning_assignments(
     context: dg.AssetExecutionContext,
     database: DatabaseResource,
@@ -125,13 +119,7 @@ def customer_winning_assignments(
     )
 
 
-@dg.asset(
-    group_name=GROUP,
-    partitions_def=provider_period_partitions,
-    deps=[customer_winning_assignments],
-    kinds={"excel"},
-)
-@operator_failures
+@period_asset(GROUP, deps=[customer_winning_assignments], kinds={"excel"})
 def customer_reports(
     context: dg.AssetExecutionContext,
     database: DatabaseResource,

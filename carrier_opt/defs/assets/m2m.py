@@ -25,7 +25,6 @@ from carrier_opt.defs.deliver import (
     send_all,
     warning_count,
 )
-from carrier_opt.defs.failures import operator_failures
 from carrier_opt.defs.metadata import (
     comm_groups_metadata,
     device_usage_metadata,
@@ -35,7 +34,6 @@ from carrier_opt.defs.metadata import (
     staged_metadata,
     winner_metadata,
 )
-from carrier_opt.defs.partitions import provider_period_partitions
 from carrier_opt.defs.resources import (
     DatabaseResource,
     JasperResource,
@@ -47,7 +45,7 @@ from carrier_opt.defs.run_context import (
     OptimizerConfig,
     always_syncs,
     close_session_unless_pushed,
-    guarded,
+    period_asset,
     run_ended,
     run_ids,
     run_partition,
@@ -68,9 +66,7 @@ GROUP = "m2m"
 PUSH_ASSET = "rate_plan_updates"
 
 
-@dg.asset(group_name=GROUP, partitions_def=provider_period_partitions, kinds={"jasper"})
-@guarded
-@operator_failures
+@period_asset(GROUP, kinds={"jasper"}, fails_session=True)
 def staged_devices(
     context: dg.AssetExecutionContext,
     database: DatabaseResource,
@@ -111,9 +107,7 @@ def staged_devices(
     return dg.MaterializeResult(metadata=staged_metadata(usage))
 
 
-@dg.asset(group_name=GROUP, partitions_def=provider_period_partitions, deps=[staged_devices])
-@guarded
-@operator_failures
+@period_asset(GROUP, deps=[staged_devices], fails_session=True)
 def device_usage(
     context: dg.AssetExecutionContext, database: DatabaseResource
 ) -> dg.MaterializeResult:
@@ -126,9 +120,7 @@ def device_usage(
     return dg.MaterializeResult(metadata=device_usage_metadata(tables))
 
 
-@dg.asset(group_name=GROUP, partitions_def=provider_period_partitions, deps=[device_usage])
-@guarded
-@operator_failures
+@period_asset(GROUP, deps=[device_usage], fails_session=True)
 def comm_groups(
     context: dg.AssetExecutionContext, database: DatabaseResource
 ) -> dg.MaterializeResult:
@@ -145,9 +137,7 @@ def comm_groups(
     return dg.MaterializeResult(metadata=comm_groups_metadata(groups))
 
 
-@dg.asset(group_name=GROUP, partitions_def=provider_period_partitions, deps=[comm_groups])
-@guarded
-@operator_failures
+@period_asset(GROUP, deps=[comm_groups], fails_session=True)
 def rate_plan_permutations(
     context: dg.AssetExecutionContext, database: DatabaseResource, progress: PlatformProgress
 ) -> dg.MaterializeResult:
@@ -168,11 +158,7 @@ def rate_plan_permutations(
     )
 
 
-@dg.asset(
-    group_name=GROUP, partitions_def=provider_period_partitions, deps=[rate_plan_permutations]
-)
-@guarded
-@operator_failures
+@period_asset(GROUP, deps=[rate_plan_permutations], fails_session=True)
 def queue_results(
     context: dg.AssetExecutionContext,
     database: DatabaseResource,
@@ -190,9 +176,7 @@ def queue_results(
     return dg.MaterializeResult(metadata=queue_results_metadata(priced))
 
 
-@dg.asset(group_name=GROUP, partitions_def=provider_period_partitions, deps=[queue_results])
-@guarded
-@operator_failures
+@period_asset(GROUP, deps=[queue_results], fails_session=True)
 def winning_assignments(
     context: dg.AssetExecutionContext, database: DatabaseResource, progress: PlatformProgress
 ) -> dg.MaterializeResult:
@@ -207,13 +191,7 @@ def winning_assignments(
     return dg.MaterializeResult(metadata=winner_metadata(winner, ids.session_guid))
 
 
-@dg.asset(
-    group_name=GROUP,
-    partitions_def=provider_period_partitions,
-    deps=[winning_assignments],
-    kinds={"jasper"},
-)
-@operator_failures
+@period_asset(GROUP, deps=[winning_assignments], kinds={"jasper"})
 def rate_plan_updates(
     context: dg.AssetExecutionContext,
     database: DatabaseResource,
@@ -243,13 +221,7 @@ def rate_plan_updates(
     return dg.MaterializeResult(metadata=push_metadata(outcome))
 
 
-@dg.asset(
-    group_name=GROUP,
-    partitions_def=provider_period_partitions,
-    deps=[rate_plan_updates],
-    kinds={"excel"},
-)
-@operator_failures
+@period_asset(GROUP, deps=[rate_plan_updates], kinds={"excel"})
 def optimization_report(
     context: dg.AssetExecutionContext, database: DatabaseResource, result_store: ResultStoreResource
 ) -> dg.MaterializeResult:
@@ -275,8 +247,7 @@ def optimization_report(
     )
 
 
-@dg.asset(group_name=GROUP, partitions_def=provider_period_partitions, deps=[optimization_report])
-@operator_failures
+@period_asset(GROUP, deps=[optimization_report])
 def notifications(
     context: dg.AssetExecutionContext,
     database: DatabaseResource,

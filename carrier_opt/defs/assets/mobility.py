@@ -23,14 +23,12 @@ from carrier_opt.defs.deliver import (
     send_all,
     warning_count,
 )
-from carrier_opt.defs.failures import operator_failures
 from carrier_opt.defs.metadata import (
     mobility_groups_metadata,
     mobility_reports_table,
     pushes_metadata,
     solved_metadata,
 )
-from carrier_opt.defs.partitions import provider_period_partitions
 from carrier_opt.defs.resources import (
     DatabaseResource,
     JasperResource,
@@ -41,7 +39,7 @@ from carrier_opt.defs.resources import (
 from carrier_opt.defs.run_context import (
     OptimizerConfig,
     close_session_unless_pushed,
-    guarded,
+    period_asset,
     period_run,
     run_ids,
     run_partition,
@@ -57,9 +55,7 @@ GROUP = "mobility"
 PUSH_ASSET = "mobility_rate_plan_updates"
 
 
-@dg.asset(group_name=GROUP, partitions_def=provider_period_partitions, deps=[device_usage])
-@guarded
-@operator_failures
+@period_asset(GROUP, deps=[device_usage], fails_session=True)
 def mobility_devices(
     context: dg.AssetExecutionContext, database: DatabaseResource
 ) -> dg.MaterializeResult:
@@ -82,9 +78,7 @@ def mobility_devices(
     return dg.MaterializeResult(metadata=mobility_groups_metadata(split.groups))
 
 
-@dg.asset(group_name=GROUP, partitions_def=provider_period_partitions, deps=[mobility_devices])
-@guarded
-@operator_failures
+@period_asset(GROUP, deps=[mobility_devices], fails_session=True)
 def mobility_winning_assignments(
     context: dg.AssetExecutionContext,
     database: DatabaseResource,
@@ -102,13 +96,7 @@ def mobility_winning_assignments(
     )
 
 
-@dg.asset(
-    group_name=GROUP,
-    partitions_def=provider_period_partitions,
-    deps=[mobility_winning_assignments],
-    kinds={"jasper"},
-)
-@operator_failures
+@period_asset(GROUP, deps=[mobility_winning_assignments], kinds={"jasper"})
 def mobility_rate_plan_updates(
     context: dg.AssetExecutionContext,
     database: DatabaseResource,
@@ -141,13 +129,7 @@ def mobility_rate_plan_updates(
     return dg.MaterializeResult(metadata=pushes_metadata(outcomes))
 
 
-@dg.asset(
-    group_name=GROUP,
-    partitions_def=provider_period_partitions,
-    deps=[mobility_rate_plan_updates],
-    kinds={"excel"},
-)
-@operator_failures
+@period_asset(GROUP, deps=[mobility_rate_plan_updates], kinds={"excel"})
 def mobility_report(
     context: dg.AssetExecutionContext,
     database: DatabaseResource,
