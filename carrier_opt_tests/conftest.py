@@ -8,6 +8,7 @@ skipped with the reason — except under ``CI=true``, where that is a failure.
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -81,9 +82,26 @@ def engine(database_url: str) -> Iterator[Engine]:
     engine.dispose()
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file upgraded to the newest schema once per test session: each SQLite test
+    starts from a copy (the migrations themselves are tested on a fresh database by
+    ``db/test_schema.py``, on both backends)."""
+    path = tmp_path_factory.mktemp("schema") / "migrated.db"
+    template = make_engine(f"sqlite:///{path}")
+    migrate.upgrade(template)
+    template.dispose()
+    return path
+
+
 @pytest.fixture
-def migrated_engine(engine: Engine) -> Engine:
+def migrated_engine(engine: Engine, request: pytest.FixtureRequest) -> Engine:
     """An engine on a database upgraded to the newest schema."""
+    database = engine.url.database
+    if engine.dialect.name == "sqlite" and database and database != ":memory:":
+        engine.dispose()  # nothing stays connected to the file being replaced
+        shutil.copyfile(request.getfixturevalue("migrated_sqlite_file"), database)
+        return engine
     migrate.upgrade(engine)
     return engine
 

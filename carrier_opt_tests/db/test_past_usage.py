@@ -105,6 +105,7 @@ def test_a_sim_reported_under_two_plans_keeps_both_usages_and_its_main_plan():
     assert combined["8902"].rate_plan == "SMALL"
 
 
+@pytest.mark.slow  # a real process killed, or thousands of SIMs
 def test_sync_with_past_periods_from_the_command_line(migrated_engine, monkeypatch):
     with FakeJasper(devices=30, seed=7) as fake:
         add_fake_provider(migrated_engine, fake)

@@ -54,6 +54,7 @@ def count(engine: Engine, column) -> int:
         return int(connection.scalar(select(func.count(column))) or 0)
 
 
+@pytest.mark.slow  # a real process killed, or thousands of SIMs
 @pytest.mark.reliability
 def test_a_5000_sim_sync_with_faults_ends_with_exactly_the_fakes_sims(migrated_engine):
     with FakeJasper(devices=5000, seed=11, faults=TEN_PERCENT_FAULTS) as fake:

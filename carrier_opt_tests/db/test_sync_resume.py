@@ -60,6 +60,7 @@ def details(log) -> int:
     return sum(call.route.startswith("devices/") and "/" not in call.route[8:] for call in log)
 
 
+@pytest.mark.slow  # a real process killed, or thousands of SIMs
 @pytest.mark.reliability
 @pytest.mark.parametrize("moment", ["paging", "details"])
 def test_a_killed_first_sync_resumes_with_at_most_one_page_of_calls_again(

@@ -235,6 +235,7 @@ class FlakyAfter:
         return self.client.edit_device(iccid, **fields)
 
 
+@pytest.mark.slow  # a real process killed, or thousands of SIMs
 @pytest.mark.database
 def test_carrier_errors_stop_at_the_batch_boundary_and_a_re_run_sends_the_rest_once(
     migrated_engine, fake
@@ -397,6 +398,7 @@ def settled_edit_count(fake, quiet_s: float = 0.3) -> int:
     return count
 
 
+@pytest.mark.slow  # a real process killed, or thousands of SIMs
 @pytest.mark.reliability
 @pytest.mark.database
 def test_a_push_killed_mid_batch_is_settled_by_the_next_one(
