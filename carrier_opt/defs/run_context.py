@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 
 from carrier_opt import clock as system_clock
 from carrier_opt.db import optimization_runs as runs
+from carrier_opt.db.models import OptimizationType
 from carrier_opt.defs.failures import operator_failures
 from carrier_opt.defs.partitions import launched_partition, provider_period_partitions
 from carrier_opt.defs.resources import DatabaseResource, PlatformProgress
@@ -79,6 +80,31 @@ def period_run(
         lambda: clock(),
         context.log,
     )
+
+
+def open_period_run(
+    context: dg.AssetExecutionContext,
+    engine: Engine,
+    platform: PlatformProgress,
+    kind: OptimizationType | None = None,
+) -> PeriodRun:
+    """Open the run's optimization session of ``kind`` (default: the provider's fleet, M2M or
+    mobility), refused while another run of the provider is still going; at 0 %. The run's
+    ``now`` stays the moment it opened."""
+    provider, period_key = run_partition(context)
+    now = clock()
+    ids = runs.start_session(
+        engine,
+        provider,
+        period_key,
+        run_id=context.run.run_id,
+        now=now,
+        optimization_type=kind,
+        run_ended=run_ended(context.instance),
+    )
+    progress = run_progress(engine, ids, platform)
+    progress.milestone(0, "session started")
+    return PeriodRun(engine, progress, provider, period_key, lambda: now, context.log)
 
 
 def close_session_unless_pushed(

@@ -19,7 +19,6 @@ their metadata.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -33,7 +32,7 @@ from carrier_opt.db.sync_runs import CompletedSync, last_completed_sync
 from carrier_opt.errors import CarrierOptError, InputError
 from carrier_opt.jasper.client import JasperClient
 from carrier_opt.pipeline.past_usage import PastUsageReport, store_periods_usage
-from carrier_opt.pipeline.session import RunProgress
+from carrier_opt.pipeline.session import PeriodRun
 from carrier_opt.pipeline.sync import ProgressCallback, SyncReport, sync_provider
 from carrier_opt.settings import sync_reuse_window
 
@@ -104,26 +103,21 @@ class RunUsage:
 
 
 def usage_for_run(
-    engine: Engine,
-    provider_name: str,
-    period_key: str,
+    run: PeriodRun,
     *,
-    now: datetime,
     always_sync: bool,
     client_for: Callable[[], JasperClient],
     holder: str,
-    progress: RunProgress,
     sync_progress: ProgressCallback | None = None,
-    log: logging.Logger | logging.LoggerAdapter | None = None,
 ) -> RunUsage:
-    """The period's usage for the run that opened ``progress``'s session, at ``now``.
+    """The period's usage for ``run`` (whose session is open), at its ``now``.
 
     A closed period is not synced — the carrier has no cycle-to-date usage for it — and runs
     on what the period's syncs stored (failing plainly when nothing was). An open period reuses
     a recent sync (:func:`reusable_sync`) unless ``always_sync`` (the last day's hourly runs),
-    else syncs, with a client from ``client_for`` (closed here). ``log`` defaults to this
-    module's logger (a Dagster run passes its own)."""
-    log = log or logging.getLogger(__name__)
+    else syncs, with a client from ``client_for`` (closed here)."""
+    engine, provider_name, period_key = run.engine, run.provider, run.period_key
+    now, progress, log = run.now(), run.progress, run.log
     with engine.connect() as connection:
         period = period_for_key(load_provider(connection, provider_name).cycle, period_key)
     if now >= period.end:

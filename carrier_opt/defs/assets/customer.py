@@ -17,7 +17,6 @@ import dagster as dg
 
 from carrier_opt.db import optimization_runs as runs
 from carrier_opt.db.models import OptimizationType, RunStatus
-from carrier_opt.defs import run_context
 from carrier_opt.defs.deliver import reports_links
 from carrier_opt.defs.metadata import (
     customer_pools_metadata,
@@ -32,12 +31,11 @@ from carrier_opt.defs.resources import (
 )
 from carrier_opt.defs.run_context import (
     OptimizerConfig,
+    open_period_run,
     period_asset,
     period_run,
-    run_ended,
     run_ids,
     run_partition,
-    run_progress,
 )
 from carrier_opt.errors import CarrierOptError
 from carrier_opt.pipeline.customer import list_customers, solve_customers
@@ -53,19 +51,8 @@ def customer_rate_pools(
 ) -> dg.MaterializeResult:
     """Opens the customer session and lists each customer's instance: its SIMs, the locked
     SIMs of other customers in its shared pools, the plans offered."""
-    provider, period_key = run_partition(context)
-    engine, now = database.engine(), run_context.clock()
-    ids = runs.start_session(
-        engine,
-        provider,
-        period_key,
-        run_id=context.run.run_id,
-        now=now,
-        optimization_type=OptimizationType.CUSTOMER,
-        run_ended=run_ended(context.instance),
-    )
-    run_progress(engine, ids, progress).milestone(0, "session started")
-    found = list_customers(engine, ids, provider, period_key, now=run_context.clock)
+    run = open_period_run(context, database.engine(), progress, OptimizationType.CUSTOMER)
+    found = list_customers(run.engine, run.ids, run.provider, run.period_key, now=run.now)
     if found.without_carrier_plan:
         context.log.warning(
             "%d customer SIMs are on no priced carrier plan and are left out",
@@ -82,7 +69,7 @@ def customer_rate_pools(
             len(found.unassigned),
         )
     return dg.MaterializeResult(
-        metadata={**customer_pools_metadata(found), "session_guid": ids.session_guid}
+        metadata={**customer_pools_metadata(found), "session_guid": run.ids.session_guid}
     )
 
 

@@ -17,7 +17,6 @@ re-execution of failed steps, the original run's), so they work from what is sto
 import dagster as dg
 
 from carrier_opt.db import optimization_runs as runs
-from carrier_opt.defs import run_context
 from carrier_opt.defs.deliver import (
     file_links,
     push_and_mail,
@@ -45,8 +44,8 @@ from carrier_opt.defs.run_context import (
     OptimizerConfig,
     always_syncs,
     close_session_unless_pushed,
+    open_period_run,
     period_asset,
-    run_ended,
     run_ids,
     run_partition,
     run_progress,
@@ -80,29 +79,13 @@ def staged_devices(
     open one reuses a sync of the last hours (``CARRIER_OPT_SYNC_REUSE_HOURS``), except in the
     last day's hourly runs.
     """
-    provider, period_key = run_partition(context)
-    engine, now = database.engine(), run_context.clock()
-    ids = runs.start_session(
-        engine,
-        provider,
-        period_key,
-        run_id=context.run.run_id,
-        now=now,
-        run_ended=run_ended(context.instance),
-    )
-    milestones = run_progress(engine, ids, progress)
-    milestones.milestone(0, "session started")
+    run = open_period_run(context, database.engine(), progress)
     usage = usage_for_run(
-        engine,
-        provider,
-        period_key,
-        now=now,
+        run,
         always_sync=always_syncs(context.run.tags),
-        client_for=lambda: jasper.client_for(engine, provider),
+        client_for=lambda: jasper.client_for(run.engine, run.provider),
         holder=f"run {context.run.run_id}",
-        progress=milestones,
         sync_progress=sync_logger(context),
-        log=context.log,
     )
     return dg.MaterializeResult(metadata=staged_metadata(usage))
 
