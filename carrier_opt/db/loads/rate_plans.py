@@ -24,7 +24,12 @@ from pathlib import Path
 
 from sqlalchemy import Connection, Engine, delete, insert, select, update
 
-from carrier_opt.core.instance import CHARGE_TYPES, DEFAULT_CHARGE_TYPE
+from carrier_opt.core.instance import (
+    CHARGE_TYPES,
+    COMM_PLAN_COLUMNS,
+    DEFAULT_CHARGE_TYPE,
+    RATE_PLAN_COLUMNS,
+)
 from carrier_opt.db.loads.csv_reader import (
     Problems,
     csv_rows,
@@ -37,18 +42,9 @@ from carrier_opt.db.models import JasperCommunicationPlanRatePlan
 from carrier_opt.db.providers import load_provider, lock_provider
 from carrier_opt.db.types import utc_now
 
-RATE_PLAN_COLUMNS = (
-    "rate_plan_code",
-    "base_rate",
-    "data_allowance_mb",
-    "overage_rate",
-    "data_per_overage_charge_mb",
-    "sms_rate",
-    "pooled",
-)
 _NUMBER_COLUMNS = RATE_PLAN_COLUMNS[1:6]
 _POSITIVE = {"data_per_overage_charge_mb"}
-PAIR_COLUMNS = ("communication_plan", "rate_plan_code")
+PAIR_COLUMNS = COMM_PLAN_COLUMNS
 PAIR = JasperCommunicationPlanRatePlan.__table__
 _MAX_TYPE_CHARS = 100
 _MB_COLUMNS = {"data_allowance_mb", "data_per_overage_charge_mb"}

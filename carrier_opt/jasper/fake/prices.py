@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from carrier_opt.core.instance import RATE_PLAN_COLUMNS
 from carrier_opt.jasper.fake.fleet import (
     COMMUNICATION_PLANS,
     MOBILITY_COMMUNICATION_PLANS,
@@ -26,15 +27,7 @@ from carrier_opt.jasper.fake.fleet import (
     FakeDevice,
 )
 
-PRICE_COLUMNS = [
-    "rate_plan_code",
-    "base_rate",
-    "data_allowance_mb",
-    "overage_rate",
-    "data_per_overage_charge_mb",
-    "sms_rate",
-    "pooled",
-]
+PRICE_COLUMNS = list(RATE_PLAN_COLUMNS)
 
 # rate plan → (base_rate USD, overage_rate USD per unit, unit MB, sms_rate USD)
 PRICES: dict[str, tuple[float, float, float, float]] = {
