@@ -244,7 +244,7 @@ def demo_carrier(fleet: str, devices: int) -> Iterator[tuple[str, list[FakeDevic
     served here for the demo's duration."""
     port = demo_ports()[fleet]
     url = f"http://{DEMO_HOST}:{port}{API_ROOT}"
-    if _answers(url):
+    if carrier_answers(url):
         # The served carrier's SIMs, rebuilt from its seed (same size on both sides: `make ui`
         # and `make demo` both use the defaults).
         yield url, demo_fake(fleet, devices).fleet
@@ -264,7 +264,7 @@ def demo_carrier(fleet: str, devices: int) -> Iterator[tuple[str, list[FakeDevic
         fake.stop()
 
 
-def _answers(url: str) -> bool:
+def carrier_answers(url: str) -> bool:
     """Whether a demo carrier answers at ``url`` (one echo call, one attempt)."""
     try:
         with JasperClient(url, *DEMO_CREDENTIALS, retry_policy=NO_RETRY) as client:

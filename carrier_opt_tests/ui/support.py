@@ -337,7 +337,7 @@ def demo_and_ui(
     ]
     with process(carriers, env, folder / "carriers.log"):
         urls = [f"http://127.0.0.1:{port}{API_ROOT}" for port in ports]
-        wait_for("the demo carriers", lambda: all(map(demo._answers, urls)), 120)
+        wait_for("the demo carriers", lambda: all(map(demo.carrier_answers, urls)), 120)
         # `make demo`, against the carriers `make ui` serves.
         lines = list(demo.run_demo(database_url, devices, mobility_devices))
         # `make ui` sources demo.env: the runs it starts find the demo's credentials.
