@@ -41,7 +41,7 @@ test: lint
 # time limits (the `slow` marker, carrier_opt_tests/conftest.py), SQLite only.
 # `make test` runs everything, on both databases.
 test-fast: $(STAMP)
-	$(BIN)/pytest -m "not slow" -k "not postgresql" -q
+	$(BIN)/pytest -m "not slow" -k "not postgresql" -q -n auto
 
 # The fault suite alone (crashes, faults, bad input, secrets; docs/reliability.md).
 test-reliability: $(STAMP)
