@@ -81,8 +81,8 @@ class InstanceReport:
 class M2MReport:
     """The M2M report of a session, with what its warnings mail needs."""
 
-    report: InstanceReport | None
-    """``None`` until stored (:func:`store_m2m_report`)."""
+    row: SessionInstance
+    """The session's instance with its stored figures."""
     data: ReportData
     oversized_groups: dict[str, int]
     """Communication groups skipped over the plan limit, with their number of plans."""
@@ -178,30 +178,28 @@ def m2m_report(engine: Engine, ids: runs.RunIds, provider: str, period_key: str)
         )
     data = dataclasses.replace(data, push=latest_push(engine, solved.instance_id), sync=facts)
     oversized = {g.name: len(g.rate_plans) for g in groups if g.skipped_reason}
-    return M2MReport(None, data, oversized, limit)
+    return M2MReport(row, data, oversized, limit)
 
 
 def store_m2m_report(
     engine: Engine, store: ResultStore, ids: runs.RunIds, provider: str, period_key: str
-) -> M2MReport:
+) -> InstanceReport:
     """The M2M report, stored and recorded."""
     report = m2m_report(engine, ids, provider, period_key)
-    stored = store_report(
+    return store_report(
         engine,
         store,
-        _instance_row(engine, ids),
+        report.row,
         report.data,
         name=provider,
         provider=provider,
         period_key=period_key,
     )
-    return dataclasses.replace(report, report=stored)
 
 
 def m2m_report_uri(engine: Engine, ids: runs.RunIds, provider: str, period_key: str) -> str:
     """Where the M2M report of ``ids`` was stored (it must have been)."""
-    assert ids.instance_id is not None
-    name = report_file_name(provider, period_key, ids.instance_id)
+    name = m2m_report_file_name(ids, provider, period_key)
     uri = stored_report_uri(engine, ids.instance_id, name)
     if uri is None:
         raise CarrierOptError(
@@ -212,6 +210,7 @@ def m2m_report_uri(engine: Engine, ids: runs.RunIds, provider: str, period_key: 
 
 
 def m2m_report_file_name(ids: runs.RunIds, provider: str, period_key: str) -> str:
+    """The M2M report's file name (the name ``optimization_report`` stored it under)."""
     assert ids.instance_id is not None
     return report_file_name(provider, period_key, ids.instance_id)
 

@@ -80,9 +80,7 @@ def deliver_approved_push(
     ids = approved.ids
     store = result_store.store()
     if approved.kind is OptimizationType.M2M:
-        m2m = store_m2m_report(engine, store, ids, provider, period_key)
-        assert m2m.report is not None
-        return approved, [m2m.report.stored.uri]
+        return approved, [store_m2m_report(engine, store, ids, provider, period_key).stored.uri]
     _, reports = store_mobility_reports(engine, store, ids, provider, period_key)
     return approved, [report.stored.uri for report in reports]
 

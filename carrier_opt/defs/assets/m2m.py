@@ -213,9 +213,7 @@ def optimization_report(
     provider, period_key = run_partition(context)
     engine = database.engine()
     store = result_store.store()
-    stored = store_m2m_report(engine, store, run_ids(context, engine), provider, period_key)
-    report = stored.report
-    assert report is not None
+    report = store_m2m_report(engine, store, run_ids(context, engine), provider, period_key)
     context.log.info("optimization report stored at %s", report.stored.uri)
     if not report.matches_database:
         context.log.warning(
