@@ -25,7 +25,8 @@ from carrier_opt.cli.options import database_url_option
     "archive_dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="First write the rows there, one gzipped CSV per provider, period and table.",
+    help="First write the rows there, one gzipped CSV per provider, period, table and run "
+    "(DIR/<provider>/<period>/<table>.<UTC stamp>.csv.gz); an earlier archive is never replaced.",
 )
 @click.option("--dry-run", is_flag=True, help="Count what would be deleted; change nothing.")
 @database_url_option

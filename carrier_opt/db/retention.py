@@ -13,17 +13,26 @@ newest ``keep_periods`` periods, the device-level rows of its runs, and keeps ev
 sessions, instances (cost before/after, legacy cost, bound), queues with their total cost,
 the push audit, report files and the usage history (``DeviceUsagePeriod``, which a backfill
 needs). With an archive folder the rows are first written there, one gzipped CSV per table
-and period, and deleted only after the file is complete. Each provider × period is one
-transaction: an interrupted run leaves every period either whole or done.
+and period, and deleted only after the file is complete and on disk. Each provider × period is
+one transaction: an interrupted run leaves every period either whole or done.
+
+Archives are immutable. A period can be archived more than once — a backfill re-runs it after
+its first retention and writes new per-SIM rows — and the first archive then holds rows that
+are in the database no more, so each run writes a file of its own,
+``<table>.<UTC stamp>.csv.gz`` (``-2``, ``-3``, … when that name is taken), and never replaces
+one. A crash between the archive and the commit leaves the rows in both; the next run archives
+them again under a new name: a duplicate, never a loss.
 """
 
 from __future__ import annotations
 
 import csv
 import gzip
+import io
 import os
+import tempfile
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine, Table, delete, func, select
@@ -117,11 +126,12 @@ def apply_retention(
             for name, pid in providers
             for split in [_old_periods(connection, pid, keep_periods, now)]
         ]
+    stamp = now.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
     for name, old, kept in plans:
         report.kept_periods += kept
         for period_id, period_key in old:
             report.periods.append(
-                _retain(engine, name, period_id, period_key, archive_dir, dry_run)
+                _retain(engine, name, period_id, period_key, archive_dir, stamp, dry_run)
             )
     return report
 
@@ -155,6 +165,7 @@ def _retain(
     period_id: int,
     period_key: str,
     archive_dir: Path | None,
+    stamp: str,
     dry_run: bool,
 ) -> PeriodRetention:
     """One period in one transaction: count, archive, delete."""
@@ -178,26 +189,71 @@ def _retain(
             if dry_run or count == 0:
                 continue
             if archive_dir is not None:
-                archived.append(
-                    _archive(connection, table, where, archive_dir, provider, period_key)
-                )
+                folder = archive_dir / provider / period_key
+                archived.append(_archive(connection, table, where, folder, stamp))
             connection.execute(delete(table).where(where))
     return PeriodRetention(provider, period_key, rows, archived)
 
 
-def _archive(
-    connection: Connection, table: Table, where, folder: Path, provider: str, period_key: str
-) -> Path:
-    """The rows as ``<provider>/<period>/<table>.csv.gz``, written to a temporary name and
-    renamed once complete (a half-written archive never looks finished)."""
-    target = folder / provider / period_key / f"{table.name}.csv.gz"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(target.name + ".partial")
+def _archive(connection: Connection, table: Table, where, folder: Path, stamp: str) -> Path:
+    """The rows as ``<folder>/<table>.<stamp>.csv.gz``, durable before the caller deletes them.
+
+    Written under a temporary name, fsynced, then given its name by a hard link, which (unlike
+    a rename) refuses to replace an existing file; the folder is fsynced so the name survives a
+    power cut too. A half-written archive never carries an archive's name."""
+    _make_durable_folder(folder)
+    handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{table.name}.", suffix=".partial")
+    try:
+        with os.fdopen(handle, "wb") as raw:
+            _write_csv_gz(connection, table, where, raw)
+            raw.flush()
+            os.fsync(raw.fileno())
+        target = _link_unused_name(Path(temporary), folder, f"{table.name}.{stamp}")
+    finally:
+        Path(temporary).unlink(missing_ok=True)
+    _fsync_folder(folder)
+    return target
+
+
+def _write_csv_gz(connection: Connection, table: Table, where, raw: io.BufferedWriter) -> None:
     result = connection.execute(select(table).where(where).order_by(table.c.id))
-    with gzip.open(partial, "wt", encoding="utf-8", newline="") as out:
+    with (
+        gzip.GzipFile(fileobj=raw, mode="wb") as zipped,
+        io.TextIOWrapper(zipped, encoding="utf-8", newline="") as out,
+    ):
         writer = csv.writer(out)
         writer.writerow(result.keys())
         for batch in result.partitions(10_000):
             writer.writerows(batch)
-    os.replace(partial, target)
-    return target
+
+
+def _link_unused_name(source: Path, folder: Path, stem: str) -> Path:
+    """``source`` linked as ``<stem>.csv.gz``, or ``<stem>-2.csv.gz``, … — the first name no
+    file has (two runs in one second, or a clock set back, must not meet an older archive)."""
+    attempt = 1
+    while True:
+        target = folder / (f"{stem}.csv.gz" if attempt == 1 else f"{stem}-{attempt}.csv.gz")
+        try:
+            os.link(source, target)
+        except FileExistsError:
+            attempt += 1
+            continue
+        return target
+
+
+def _make_durable_folder(folder: Path) -> None:
+    """Create ``folder`` and its missing parents, fsyncing each new entry's parent."""
+    missing = [folder, *folder.parents]
+    missing = [path for path in missing if not path.exists()]
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in reversed(missing):
+        _fsync_folder(path.parent)
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make the folder's entries (a new file name, a new subfolder) survive a power cut."""
+    handle = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(handle)
+    finally:
+        os.close(handle)
