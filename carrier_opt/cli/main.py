@@ -177,6 +177,12 @@ def optimize_command(
         for problem in exc.problems:
             click.echo(f"error: {problem}", err=True)
         raise SystemExit(2) from None
+    for plan in outcome.instance.dropped_plans:
+        click.echo(
+            f"warning: rate_plans.csv: plan {plan.rate_plan_code!r} is not offered: "
+            f"{plan.reason} (the contract leaves such plans out; `rate-plans load` refuses them)",
+            err=True,
+        )
     click.echo(outcome.headline())
 
 

@@ -28,9 +28,16 @@ billed pool (``-1``: none), and every cost computation works per pool.
 Rate plans that cannot be priced (``data_per_overage_charge_mb <= 0``, a negative price or a
 negative allowance, an ``overage_rate`` of 0 on a plan that bills overage, or a ``rate_pool``
 whose plans disagree on the overage price) are not fatal: they are left out of the offer and
-listed in :attr:`Instance.dropped_plans`, as the contract asks. Devices currently on such a
-plan keep ``current_plan == -1``; a *locked* device on such a plan is fatal because it cannot
-be priced and may not move.
+listed in :attr:`Instance.dropped_plans`, as the fixed contract asks ("not offered to the
+optimizer; the run reports them"); ``carrier-opt optimize`` names each on standard error.
+Devices currently on such a plan keep ``current_plan == -1``; a *locked* device on such a plan
+is fatal because it cannot be priced and may not move. (``rate-plans load`` refuses the same
+values when they are stored; the contract's command drops them, and says so.)
+
+A problem in ``rate_plans.csv`` is reported once, where it is: the rows of the other files that
+name a refused plan are not reported again (they are fine once the plan is), and when a plan row
+has no code at all, the rows naming a code that is not in the file are reported once per code.
+A file with a header row but no rate plans or no devices is refused: an instance needs both.
 
 The module also reads and writes assignment files (``iccid, rate_plan_code``), writing through
 a temporary file and :func:`os.replace` so that a crash never leaves half a file behind.
@@ -38,8 +45,10 @@ a temporary file and :func:`os.replace` so that a crash never leaves half a file
 
 from __future__ import annotations
 
+import csv
 import os
 import tempfile
+import warnings
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -48,6 +57,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from carrier_opt.core.text_files import first_undecodable_line, not_utf8_message
 from carrier_opt.errors import InputError
 
 RATE_PLANS_FILE = "rate_plans.csv"
@@ -118,12 +128,19 @@ class _ProblemLog:
 
     problems: list[Problem] = field(default_factory=list)
     _counts: Counter[tuple[str, str | None, str]] = field(default_factory=Counter)
+    _rows: set[tuple[str, int]] = field(default_factory=set)
 
     def add(self, file: str, row: int | None, column: str | None, message: str, kind: str) -> None:
         key = (file, column, kind)
         self._counts[key] += 1
+        if row is not None:
+            self._rows.add((file, row))
         if self._counts[key] <= MAX_PROBLEMS_PER_KIND:
             self.problems.append(Problem(file, row, column, message))
+
+    def has_problem(self, file: str, row: int) -> bool:
+        """Whether a problem was recorded on ``row`` of ``file`` (also beyond the cap)."""
+        return (file, row) in self._rows
 
     def raise_if_any(self) -> None:
         """Raise one error with every problem collected so far (and the cut-off counts)."""
@@ -307,29 +324,84 @@ class Instance:
 # --------------------------------------------------------------------------- reading files
 
 
-def _read_table(folder: Path, name: str, log: _ProblemLog) -> pd.DataFrame | None:
-    """Read a CSV as strings, keeping blank lines so that row numbers stay line numbers."""
+def _read_table(
+    folder: Path, name: str, log: _ProblemLog, required: Iterable[str] = ()
+) -> pd.DataFrame | None:
+    """Read a CSV as strings, keeping blank lines so that row numbers stay line numbers.
+
+    A file that cannot be read is one problem naming the file (and the row when it is known),
+    never a traceback nor a codec's or tokenizer's message. ``required``: the columns the
+    header must name, reported missing also when the rows do not fit the header.
+    """
     path = folder / name
     if not path.is_file():
-        log.add(name, None, None, f"file is missing (looked for {path})", "missing file")
+        what = (
+            "is a directory, not a file"
+            if path.is_dir()
+            else "is not a regular file"
+            if path.exists()
+            else "file is missing"
+        )
+        log.add(name, None, None, f"{what} (looked for {path})", "missing file")
         return None
     try:
-        frame = pd.read_csv(
-            path,
-            dtype=str,
-            keep_default_na=False,
-            na_filter=False,
-            skip_blank_lines=False,
-            encoding="utf-8",
-        )
+        with warnings.catch_warnings():
+            # With index_col=False pandas only *warns* that a first data row with one value too
+            # many loses data; without it, it shifts every column of the file by one.
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            frame = pd.read_csv(
+                path,
+                dtype=str,
+                keep_default_na=False,
+                na_filter=False,
+                skip_blank_lines=False,
+                encoding="utf-8",
+                index_col=False,
+            )
     except pd.errors.EmptyDataError:
         log.add(name, 1, None, "file is empty (no header row)", "empty file")
         return None
-    except (pd.errors.ParserError, UnicodeDecodeError) as error:
-        log.add(name, None, None, f"cannot be read as CSV: {error}", "unreadable")
+    except UnicodeDecodeError:
+        line, byte = first_undecodable_line(path)
+        log.add(name, line, None, not_utf8_message(byte), "unreadable")
+        return None
+    except (pd.errors.ParserError, pd.errors.ParserWarning) as error:
+        header, line, message = _csv_shape_problem(path, error)
+        if _check_columns(pd.DataFrame(columns=header), name, required, log):
+            log.add(name, line, None, message, "unreadable")
+        return None
+    except OSError as error:
+        log.add(name, None, None, f"cannot read the file: {error.strerror}", "unreadable")
         return None
     frame.columns = [str(column).strip() for column in frame.columns]
     return frame
+
+
+def _csv_shape_problem(path: Path, error: Exception) -> tuple[list[str], int | None, str]:
+    """(header, line, what is wrong) for a file pandas could not split into rows of the
+    header's width.
+
+    The usual causes are a header that lacks a column (every row is then one value too long)
+    or a value holding the delimiter (``5,00`` for 5.00). ``csv`` finds the first row longer
+    than the header; any other reason is passed on as pandas words it.
+    """
+    header: list[str] = []
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            reader = csv.reader(handle)
+            header = [column.strip() for column in next(reader, [])]
+            for row in reader:
+                if len(row) > len(header):
+                    hint = (
+                        "a comma too many at the end of the line?"
+                        if not "".join(row[len(header) :]).strip()
+                        else "quote a value that holds a comma"
+                    )
+                    message = f"has {len(row)} values but the header has {len(header)} columns"
+                    return header, reader.line_num, f"{message} ({hint})"
+    except (csv.Error, UnicodeDecodeError, OSError):
+        pass
+    return header, None, f"cannot be read as CSV: {error}"
 
 
 def _line(frame: pd.DataFrame, position: int) -> int:
@@ -378,6 +450,9 @@ LARGEST = {
 petabyte) per SIM or plan, a billion SMS. Anything larger is a typing or unit error, and would
 push fleet totals beyond what float64 holds to the cent (so bounds, gaps and the summary's
 JSON would be wrong, or not even finite)."""
+POSITIVE_RATE_PLAN_COLUMNS = frozenset({"data_per_overage_charge_mb"})
+"""Rate-plan numbers that must be > 0 (one overage unit has a size); the others must be >= 0.
+``rate-plans load`` refuses the same values, with the same :data:`LARGEST` limits."""
 
 
 def _numbers(
@@ -476,6 +551,11 @@ class _RatePlans:
     dropped: tuple[DroppedPlan, ...]
     charge_type: np.ndarray  # str per code, one of CHARGE_TYPES
     rate_pool: np.ndarray  # str per code, "" when the plan is its own pool
+    # Codes of plans not offered because their row has a problem (already reported): the other
+    # files' rows naming them are not reported again.
+    refused: frozenset[str] = frozenset()
+    # A row has no rate_plan_code: a code the other files name may be that row's.
+    has_row_without_code: bool = False
 
 
 def _charge_types(frame: pd.DataFrame, name: str, log: _ProblemLog) -> np.ndarray:
@@ -578,13 +658,20 @@ def _parse_rate_plans(frame: pd.DataFrame, log: _ProblemLog) -> _RatePlans | Non
     codes = _text(frame, name, "rate_plan_code", log)
     repeats = _report_duplicates(codes, name, "rate_plan_code", "rate_plan_code", log)
     numbers = {
-        column: _numbers(frame, name, column, log, allow_negative=True)
+        column: _numbers(
+            frame,
+            name,
+            column,
+            log,
+            allow_negative=True,
+        )
         for column in RATE_PLAN_COLUMNS[1:-1]
     }
     pooled = _booleans(frame, name, "pooled", log, default=None)
     charge_type = _charge_types(frame, name, log)
     well_formed = ~np.isnan(np.column_stack(list(numbers.values()))).any(axis=1)
-    offered = well_formed & ~repeats & (codes.str.strip() != "").to_numpy()
+    has_code = (codes.str.strip() != "").to_numpy()
+    offered = well_formed & ~repeats & has_code
     rate_pool = _rate_pools(frame)
     dropped = []
     for index in np.flatnonzero(offered):
@@ -593,14 +680,20 @@ def _parse_rate_plans(frame: pd.DataFrame, log: _ProblemLog) -> _RatePlans | Non
             offered[index] = False
             dropped.append(DroppedPlan(str(codes.iat[index]), reason))
     dropped += _drop_mixed_pools(codes, offered, numbers, pooled, charge_type, rate_pool)
+    lines = frame.index.to_numpy() + _FIRST_DATA_ROW
+    with_problem = np.array([log.has_problem(name, int(line)) for line in lines], dtype=bool)
+    all_codes = codes.to_numpy(dtype=object)
+    refused = set(all_codes[with_problem & has_code]) - set(all_codes[offered])
     return _RatePlans(
-        codes.to_numpy(dtype=object),
+        all_codes,
         offered,
         numbers,
         pooled,
         tuple(dropped),
         charge_type,
         rate_pool,
+        frozenset(refused),
+        bool((~has_code).any()),
     )
 
 
@@ -610,7 +703,8 @@ def _parse_rate_plans(frame: pd.DataFrame, log: _ProblemLog) -> _RatePlans | Non
 def _parse_comm_plans(
     frame: pd.DataFrame, plans: _RatePlans | None, log: _ProblemLog
 ) -> tuple[pd.Series, pd.Series] | None:
-    """Check comm_plan_rate_plans.csv; returns the (comm plan, rate plan) pairs offered."""
+    """Check comm_plan_rate_plans.csv; returns every (comm plan, rate plan) pair, offered or not
+    (:func:`_assemble` keeps the offered ones; the others tell which SIMs wait for a fix)."""
     name = COMM_PLAN_RATE_PLANS_FILE
     if not _check_columns(frame, name, COMM_PLAN_COLUMNS, log):
         return None
@@ -619,13 +713,37 @@ def _parse_comm_plans(
     codes = _text(frame, name, "rate_plan_code", log)
     keep = (comm.str.strip() != "").to_numpy() & (codes.str.strip() != "").to_numpy()
     if plans is not None:
-        known = codes.isin(plans.codes).to_numpy()
-        for index in np.flatnonzero(keep & ~known):
-            message = f"unknown rate plan {codes.iat[index]!r} (not in {RATE_PLANS_FILE})"
-            log.add(name, _line(frame, index), "rate_plan_code", message, "unknown plan")
-        offered_codes = plans.codes[plans.offered]
-        keep &= codes.isin(offered_codes).to_numpy()
+        unknown = keep & ~codes.isin(plans.codes).to_numpy()
+        lines = frame.index.to_numpy() + _FIRST_DATA_ROW
+        _report_unknown_plans(name, lines, codes, unknown, plans.has_row_without_code, log)
     return comm[keep], codes[keep]
+
+
+def _report_unknown_plans(
+    name: str,
+    lines: np.ndarray,
+    codes: pd.Series,
+    unknown: np.ndarray,
+    once_per_code: bool,
+    log: _ProblemLog,
+) -> None:
+    """One line per row naming a plan that rate_plans.csv lacks, or, when a row there has no
+    code (so the plan may well be that row), one line per code at its first row."""
+    if not once_per_code:
+        for index in np.flatnonzero(unknown):
+            message = f"unknown rate plan {codes.iat[index]!r} (not in {RATE_PLANS_FILE})"
+            log.add(name, int(lines[index]), "rate_plan_code", message, "unknown plan")
+        return
+    positions = np.flatnonzero(unknown)
+    named = pd.Series(positions).groupby(codes.to_numpy()[positions], sort=False)
+    for code, rows in named:
+        message = (
+            f"unknown rate plan {code!r} (not in {RATE_PLANS_FILE}, where a row has no "
+            f"rate_plan_code)"
+        )
+        if len(rows) > 1:
+            message += f"; {len(rows)} rows name it, the first is this one"
+        log.add(name, int(lines[rows.iat[0]]), "rate_plan_code", message, "unknown plan")
 
 
 # --------------------------------------------------------------------------- devices
@@ -679,26 +797,35 @@ def _prorations(frame: pd.DataFrame, log: _ProblemLog) -> np.ndarray:
 def _assemble(
     plans: _RatePlans, pairs: tuple[pd.Series, pd.Series], devices: dict, log: _ProblemLog
 ) -> Instance:
-    """Cross-file checks, then the Instance (only called when every file parsed)."""
+    """Cross-file checks, then the Instance (only called when every file parsed).
+
+    Rows naming a plan refused in rate_plans.csv, or whose communication plan allows a plan
+    so refused or unknown, are not reported: the plan's (or the pair's) problem is.
+    """
     offered = np.flatnonzero(plans.offered)
     plan_codes = plans.codes[offered]
     plan_index = pd.Index(plan_codes)
-    lines = devices["lines"]
     device_codes = devices["plan"]
     all_codes = pd.Index(plans.codes[plans.codes != ""]).drop_duplicates()
     unknown = ~device_codes.isin(all_codes).to_numpy() & (device_codes.str.strip() != "").to_numpy()
-    for index in np.flatnonzero(unknown):
-        message = f"unknown rate plan {device_codes.iat[index]!r} (not in {RATE_PLANS_FILE})"
-        log.add(DEVICES_FILE, int(lines[index]), "rate_plan_code", message, "unknown plan")
+    lines, once = devices["lines"], plans.has_row_without_code
+    _report_unknown_plans(DEVICES_FILE, lines, device_codes, unknown, once, log)
     current_plan = plan_index.get_indexer(device_codes).astype(np.int64)
 
-    comm_codes, comm_plan = _communication_plans(pairs, devices["comm"])
+    comm_all, codes_all = pairs
+    offered_pairs = codes_all.isin(plan_codes).to_numpy()
+    offered_comm, offered_codes = comm_all[offered_pairs], codes_all[offered_pairs]
+    comm_codes, comm_plan = _communication_plans((offered_comm, offered_codes), devices["comm"])
     allowed = np.zeros((len(comm_codes), len(plan_codes)), dtype=bool)
-    allowed[comm_codes.get_indexer(pairs[0]), plan_index.get_indexer(pairs[1])] = True
+    allowed[comm_codes.get_indexer(offered_comm), plan_index.get_indexer(offered_codes)] = True
 
+    # A plan refused in rate_plans.csv, or a pair naming a plan it lacks, is reported already.
+    reported = ~codes_all.isin(all_codes) | codes_all.isin(plans.refused)
+    waits_for_a_fix = devices["comm"].isin(comm_all[reported]).to_numpy()
     locked = devices["locked"]
-    _check_choices(devices, allowed[comm_plan].any(axis=1), locked, log)
-    _check_locked(devices, locked & ~unknown & (current_plan < 0), log)
+    _check_choices(devices, allowed[comm_plan].any(axis=1) | waits_for_a_fix, locked, log)
+    on_refused = device_codes.isin(plans.refused).to_numpy()
+    _check_locked(devices, locked & ~unknown & ~on_refused & (current_plan < 0), log)
     return Instance(
         plan_codes=plan_codes.astype(object),
         base_rate=plans.numbers["base_rate"][offered],
@@ -758,17 +885,40 @@ def load_instance(folder: str | os.PathLike[str]) -> Instance:
     """Load and fully validate an instance folder.
 
     Raises :class:`InstanceInputError` (an :class:`InputError`) listing every problem found in
-    all three files, so a user fixes everything in one go rather than one error per run.
+    all three files, so a user fixes everything in one go rather than one error per run. The
+    files are held to the rules of ``rate-plans load``: a negative number or an overage unit
+    of 0 MB is refused, not dropped; a file without rate plans or without devices is refused.
     """
     folder = Path(folder)
     log = _ProblemLog()
     frames = {
-        name: _read_table(folder, name, log)
-        for name in (RATE_PLANS_FILE, COMM_PLAN_RATE_PLANS_FILE, DEVICES_FILE)
+        name: _read_table(folder, name, log, required)
+        for name, required in (
+            (RATE_PLANS_FILE, RATE_PLAN_COLUMNS),
+            (COMM_PLAN_RATE_PLANS_FILE, COMM_PLAN_COLUMNS),
+            (DEVICES_FILE, DEVICE_COLUMNS),
+        )
     }
-    return instance_from_frames(
-        frames[RATE_PLANS_FILE], frames[COMM_PLAN_RATE_PLANS_FILE], frames[DEVICES_FILE], log
-    )
+    rate_plans = _refuse_no_rows(frames[RATE_PLANS_FILE], RATE_PLANS_FILE, "rate plans", log)
+    devices = _refuse_no_rows(frames[DEVICES_FILE], DEVICES_FILE, "devices", log)
+    return instance_from_frames(rate_plans, frames[COMM_PLAN_RATE_PLANS_FILE], devices, log)
+
+
+def _refuse_no_rows(
+    frame: pd.DataFrame | None, name: str, what: str, log: _ProblemLog
+) -> pd.DataFrame | None:
+    """``frame``, or None (with the problem logged) when it has a header but no data row.
+
+    The file then counts as unreadable, so that the other files' rows naming its (absent) rate
+    plans are not each reported as unknown.
+    """
+    if frame is None or not _blank_rows(frame).all():
+        return frame
+    required = RATE_PLAN_COLUMNS if name == RATE_PLANS_FILE else DEVICE_COLUMNS
+    if _check_columns(frame, name, required, log):
+        message = f"has no {what}, only a header row; an instance needs at least one"
+        log.add(name, None, None, message, "no rows")
+    return None
 
 
 def instance_from_frames(
@@ -780,7 +930,9 @@ def instance_from_frames(
     """Validate tables shaped like the three CSV files (rows in file order) into an Instance.
 
     Lets callers that already hold the data (database, tests) reuse exactly the file rules;
-    row numbers in messages are reported as if the frames had been read from CSV files.
+    row numbers in messages are reported as if the frames had been read from CSV files. Plans
+    with a negative number or an overage unit of 0 MB are dropped (and listed in
+    :attr:`Instance.dropped_plans`), as :func:`load_instance` does.
     """
     log = log or _ProblemLog()
     plans = pairs = device_data = None
@@ -853,7 +1005,7 @@ def read_assignment(path: str | os.PathLike[str], instance: Instance) -> np.ndar
     """
     path = Path(path)
     log = _ProblemLog()
-    frame = _read_table(path.parent, path.name, log)
+    frame = _read_table(path.parent, path.name, log, ASSIGNMENT_COLUMNS)
     if frame is None or not _check_columns(frame, path.name, ASSIGNMENT_COLUMNS, log):
         log.raise_if_any()
     frame = frame[~_blank_rows(frame)]

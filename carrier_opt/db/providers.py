@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from sqlalchemy import Connection, Engine, insert, select, update
 
@@ -83,13 +83,30 @@ def checked_provider_name(name: str) -> str:
             f"the service provider name {shown} may not contain {what} "
             "(used by Dagster partition keys and file paths)"
         )
+    if set(name) == {"."}:
+        raise InputError(
+            f"the service provider name {shown} is only dots: as a file name it is a folder"
+        )
     return name
 
 
 def checked_jasper_url(url: str) -> str:
-    """An http(s) URL with a host and no credentials (they would be stored and logged)."""
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    """An http(s) URL with a host, a port (if any) in 1..65535, and no credentials (they would
+    be stored and logged): neither ``user:password@`` nor a query string or fragment
+    (``?apikey=...``). Messages never repeat the part of the URL that may hold one."""
+    url = url.strip()
+    if "?" in url or "#" in url:
+        raise InputError(
+            "the Jasper URL must not have a query string or fragment (?... or #...), which may "
+            "hold a credential: they are read from environment variables (--username-env, "
+            "--api-key-env)"
+        )
+    try:
+        parts = urlsplit(url)
+        hostname = parts.hostname
+    except ValueError:  # e.g. an unclosed [ of an IPv6 address
+        parts, hostname = None, None
+    if parts is None or parts.scheme not in ("http", "https") or not hostname:
         raise InputError(
             f"the Jasper URL must look like https://host/rws/api/v1/, not {url.split('@')[-1]!r}"
         )
@@ -98,7 +115,19 @@ def checked_jasper_url(url: str) -> str:
             "the Jasper URL must not contain credentials: they are read from environment "
             "variables (--username-env, --api-key-env)"
         )
-    return url.strip()
+    _check_port(parts)
+    return url
+
+
+def _check_port(parts: SplitResult) -> None:
+    """A port, when the URL names one, is a number from 1 to 65535."""
+    try:
+        port = parts.port
+    except ValueError:  # not a number, or beyond 65535
+        port = -1
+    if port is not None and not 1 <= port <= 65535:
+        given = parts.netloc.rpartition("@")[2].rpartition("]")[2].partition(":")[2]
+        raise InputError(f"the Jasper URL's port must be a number from 1 to 65535, not {given!r}")
 
 
 def checked_variable_name(variable: str) -> str:
@@ -184,6 +213,7 @@ def add_provider(
 
 def set_jasper_url(engine: Engine, name: str, jasper_url: str) -> None:
     """Point an existing provider at another Jasper base URL (the demo's fake moves ports)."""
+    jasper_url = checked_jasper_url(jasper_url)
     with engine.begin() as connection:
         provider_id = connection.scalar(
             select(ServiceProvider.id).where(ServiceProvider.name == name)

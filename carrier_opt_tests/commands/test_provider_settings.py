@@ -217,3 +217,69 @@ def test_provider_add_accepts_quotes_unicode_and_100_characters(
     assert shown.exit_code == 0 and name in shown.output, shown.output
     with migrated_engine.connect() as connection:
         assert connection.scalar(select(ServiceProvider.name)) == name
+
+
+SECRET = "s3cr3t-in-the-url"
+QUERY_OR_PORT_CASES = [
+    (f"https://jasper.example.com/rws/api/v1/?apikey={SECRET}", "must not have a query string"),
+    (f"https://jasper.example.com/rws/api/v1/#token={SECRET}", "must not have a query string"),
+    ("https://jasper.example.com:99999/rws/api/v1/", "port must be a number from 1 to 65535"),
+    ("https://jasper.example.com:0/rws/api/v1/", "port must be a number from 1 to 65535"),
+    ("https://jasper.example.com:https/rws/api/v1/", "port must be a number from 1 to 65535"),
+]
+QUERY_OR_PORT_IDS = ["query", "fragment", "port 99999", "port 0", "port not a number"]
+
+
+@pytest.mark.reliability
+@pytest.mark.parametrize(
+    ("name", "url", "message"),
+    [
+        ("ok", url, message)
+        for url, message in [
+            *QUERY_OR_PORT_CASES,
+            ("https://jasper.example.com/rws/api/v1/?", "must not have a query string"),
+        ]
+    ]
+    + [(".", "https://jasper.example.com/rws/api/v1/", "'.' is only dots")],
+    ids=[*QUERY_OR_PORT_IDS, "empty query", "name ."],
+)
+def test_provider_add_refuses_a_url_query_a_bad_port_or_a_dots_name(
+    migrated_engine, database_url, monkeypatch, name, url, message
+):
+    """Issue 26: a query string (``?apikey=...``, a credential stored and logged with the URL),
+    port 99999 and the name ``.`` were accepted and stored. The refusal is one line that does
+    not repeat the query's value, and nothing is stored."""
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    result = run(
+        database_url,
+        "provider",
+        "add",
+        name,
+        "--jasper-url",
+        url,
+        "--billing-cycle-end-day",
+        "18",
+        "--timezone",
+        "UTC",
+    )
+    assert result.exit_code == 1 and message in result.output, result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert SECRET not in result.output and "Traceback" not in result.output
+    with migrated_engine.connect() as connection:
+        assert connection.execute(select(ServiceProvider.id)).all() == []
+        assert connection.execute(select(JasperAuthentication.id)).all() == []
+
+
+@pytest.mark.reliability
+@pytest.mark.parametrize(("url", "message"), QUERY_OR_PORT_CASES, ids=QUERY_OR_PORT_IDS)
+def test_provider_set_refuses_a_url_query_or_a_bad_port_and_changes_nothing(
+    acme, migrated_engine, database_url, url, message
+):
+    """Issue 26: ``provider set --jasper-url`` stored the same URLs ``provider add`` now
+    refuses; the whole change is refused, the other settings given with it too."""
+    before = settings(migrated_engine)
+    result = run(database_url, "provider", "set", acme, "--automatic-updates", "--jasper-url", url)
+    assert result.exit_code == 1 and message in result.output, result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert SECRET not in result.output and "Traceback" not in result.output
+    assert [tuple(row) for row in settings(migrated_engine)] == [tuple(row) for row in before]

@@ -9,7 +9,12 @@ from click.testing import CliRunner
 from carrier_opt.cli import cli
 from carrier_opt.core.instance import load_instance, read_assignment
 from carrier_opt.core.pricing import total_cost
-from carrier_opt_tests.core.strategies import DEVICES_CSV, RATE_PLANS_CSV, write_instance
+from carrier_opt_tests.core.strategies import (
+    COMM_PLAN_RATE_PLANS_CSV,
+    DEVICES_CSV,
+    RATE_PLANS_CSV,
+    write_instance,
+)
 
 CONTRACT_SUMMARY_KEYS = {
     "current_cost",
@@ -145,3 +150,136 @@ def test_absurd_magnitudes_are_refused_not_priced(tmp_path, rate_plans, devices,
     assert expected in result.stderr, result.stderr
     assert "Traceback" not in result.output
     assert not out.exists() and not summary.exists()
+
+
+def optimize_fails(folder, tmp_path) -> list[str]:
+    """Run optimize on ``folder``; assert it failed without a traceback and wrote nothing, and
+    answer its standard error's lines."""
+    out, summary = tmp_path / "assignments.csv", tmp_path / "summary.json"
+    result = invoke("optimize", str(folder), "--out", str(out), "--summary", str(summary))
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert not out.exists() and not summary.exists()
+    return result.stderr.splitlines()
+
+
+@pytest.mark.reliability
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ("SMALL,1.0,", "SMALL,NaN,", "rate_plans.csv:2:base_rate: 'NaN' is not a number"),
+        ("SMALL,1.0,", "SMALL,Infinity,", "rate_plans.csv:2:base_rate: 'Infinity' is not a number"),
+        ("SMALL,1.0,", "SMALL,2e6,", "rate_plans.csv:2:base_rate: 2e6 is larger than 1,000,000"),
+    ],
+    ids=["NaN", "inf", "huge"],
+)
+def test_a_plan_number_that_is_no_price_fails_optimize(tmp_path, old, new, expected):
+    folder = write_instance(tmp_path, rate_plans=RATE_PLANS_CSV.replace(old, new))
+    lines = optimize_fails(folder, tmp_path)
+    assert len(lines) == 1 and expected in lines[0], lines
+
+
+@pytest.mark.reliability
+@pytest.mark.parametrize(
+    ("old", "new", "reason"),
+    [
+        ("SMALL,1.0,", "SMALL,-1.0,", "base_rate is negative"),
+        ("SMALL,1.0,10,0.5,1,0.01", "SMALL,1.0,10,0.5,1,-0.01", "sms_rate is negative"),
+        ("SMALL,1.0,10,0.5,1,", "SMALL,1.0,10,0.5,0,", "data_per_overage_charge_mb must be > 0"),
+    ],
+    ids=["negative base", "negative sms", "zero unit"],
+)
+def test_a_plan_the_contract_leaves_out_is_named_on_stderr_not_only_in_the_summary(
+    tmp_path, old, new, reason
+):
+    """Issue 26 found such a plan dropped with exit 0 and its only trace in the summary JSON.
+    The fixed contract (optimizer-contract.md: such plans "are not offered to the optimizer;
+    the run reports them") keeps exit 0, so the run now names the plan on standard error."""
+    folder = write_instance(tmp_path, rate_plans=RATE_PLANS_CSV.replace(old, new))
+    out = tmp_path / "out.csv"
+    result = invoke("optimize", str(folder), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert warnings == [
+        f"warning: rate_plans.csv: plan 'SMALL' is not offered: {reason} (the contract leaves "
+        "such plans out; `rate-plans load` refuses them)"
+    ]
+    assert "SMALL" not in out.read_text().split("\n", 1)[1]
+
+
+@pytest.mark.reliability
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        (
+            {"devices": DEVICES_CSV.splitlines()[0] + "\n"},
+            "devices.csv:-:-: has no devices, only a header row; an instance needs at least one",
+        ),
+        (
+            {"rate_plans": RATE_PLANS_CSV.splitlines()[0] + "\n"},
+            "rate_plans.csv:-:-: has no rate plans, only a header row; "
+            "an instance needs at least one",
+        ),
+        ({"rate_plans": None}, "rate_plans.csv:-:-: is a directory, not a file (looked for "),
+        (
+            {"devices": DEVICES_CSV.replace("D3,", "D\xe9,").encode("latin-1")},
+            "devices.csv:4:-: is not UTF-8 text (byte 0xe9); save the file as UTF-8 (CSV UTF-8)",
+        ),
+        (
+            {"rate_plans": RATE_PLANS_CSV.replace("SMALL,1.0,", "SMALL,1,0,")},
+            "rate_plans.csv:2:-: has 8 values but the header has 7 columns "
+            "(quote a value that holds a comma)",
+        ),
+    ],
+    ids=["header-only devices", "header-only rate plans", "directory", "latin-1", "comma"],
+)
+def test_an_unusable_contract_file_is_one_line_naming_it(tmp_path, files, expected):
+    """Issue 26: a header-only devices.csv optimized "0 devices" with exit 0; a directory was
+    "file is missing"; latin-1 gave the codec's message; "1,0" for 1.0 shifted every column
+    of the file and came with 100 lines about rows that were fine."""
+    encoded = {name: text for name, text in files.items() if isinstance(text, bytes)}
+    texts = {name: text for name, text in files.items() if name not in encoded}
+    folder = write_instance(tmp_path, **texts)
+    if "rate_plans" in files and files["rate_plans"] is None:
+        (folder / "rate_plans.csv").mkdir()
+    for name, content in encoded.items():
+        (folder / f"{name}.csv").write_bytes(content)
+    lines = optimize_fails(folder, tmp_path)
+    assert len(lines) == 1 and expected in lines[0], lines
+
+
+MANY_ON_CP_C = "".join(f"C{i},CP-C,SMALL,1,0,1,{'true' if i % 2 else 'false'}\n" for i in range(50))
+
+
+@pytest.mark.reliability
+@pytest.mark.parametrize(
+    ("rate_plans", "expected"),
+    [
+        (
+            RATE_PLANS_CSV.replace("SMALL,1.0,", "SMALL,1.0O,"),
+            ["rate_plans.csv:2:base_rate: '1.0O' is not a number"],
+        ),
+        (
+            RATE_PLANS_CSV.replace("SMALL,1.0,", ",1.0,"),
+            [
+                "rate_plans.csv:2:rate_plan_code: value is missing",
+                "comm_plan_rate_plans.csv:2:rate_plan_code: unknown rate plan 'SMALL' (not in "
+                "rate_plans.csv, where a row has no rate_plan_code); 2 rows name it, the first "
+                "is this one",
+                "devices.csv:2:rate_plan_code: unknown rate plan 'SMALL' (not in rate_plans.csv, "
+                "where a row has no rate_plan_code); 51 rows name it, the first is this one",
+            ],
+        ),
+    ],
+    ids=["refused plan", "plan row without code"],
+)
+def test_a_refused_plan_is_reported_once_not_by_every_row_naming_it(tmp_path, rate_plans, expected):
+    """Issue 26: one bad plan row came with a line for each of 50 SIMs of a communication plan
+    that allows only that plan (and for each locked SIM on it), though those files were fine."""
+    folder = write_instance(
+        tmp_path,
+        rate_plans=rate_plans,
+        comm_plan_rate_plans=COMM_PLAN_RATE_PLANS_CSV + "CP-C,SMALL\n",
+        devices=DEVICES_CSV + MANY_ON_CP_C,
+    )
+    assert [line.removeprefix("error: ") for line in optimize_fails(folder, tmp_path)] == expected

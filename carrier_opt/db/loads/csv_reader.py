@@ -13,6 +13,7 @@ import csv
 from collections.abc import Iterator
 from pathlib import Path
 
+from carrier_opt.core.text_files import first_undecodable_line, not_utf8_message
 from carrier_opt.errors import InputError
 
 _TRUE = {"true", "t", "yes", "y", "1"}
@@ -64,26 +65,10 @@ def csv_rows(
                     continue  # blank line
                 yield reader.line_num, row
         except UnicodeDecodeError:
-            line, byte = _first_undecodable_line(path)
-            problems.add(
-                path,
-                line,
-                "-",
-                f"is not UTF-8 text (byte 0x{byte:02x}); save the file as UTF-8 (CSV UTF-8)",
-            )
+            line, byte = first_undecodable_line(path)
+            problems.add(path, line, "-", not_utf8_message(byte))
         except csv.Error as exc:
             problems.add(path, max(reader.line_num, 1), "-", f"not a readable CSV file: {exc}")
-
-
-def _first_undecodable_line(path: Path) -> tuple[int, int]:
-    """(line number, first bad byte) of the first line of ``path`` that is not UTF-8."""
-    with path.open("rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            try:
-                raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                return number, raw[exc.start]
-    return 1, 0
 
 
 def read_code(path: Path, line: int, column: str, row: dict, problems: Problems) -> str | None:

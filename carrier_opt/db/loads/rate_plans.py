@@ -28,6 +28,8 @@ from carrier_opt.core.instance import (
     CHARGE_TYPES,
     COMM_PLAN_COLUMNS,
     DEFAULT_CHARGE_TYPE,
+    LARGEST,
+    POSITIVE_RATE_PLAN_COLUMNS,
     RATE_PLAN_COLUMNS,
 )
 from carrier_opt.db.loads.csv_reader import (
@@ -43,16 +45,17 @@ from carrier_opt.db.providers import load_provider, lock_provider
 from carrier_opt.db.types import utc_now
 
 _NUMBER_COLUMNS = RATE_PLAN_COLUMNS[1:6]
-_POSITIVE = {"data_per_overage_charge_mb"}
 PAIR_COLUMNS = COMM_PLAN_COLUMNS
 PAIR = JasperCommunicationPlanRatePlan.__table__
 _MAX_TYPE_CHARS = 100
 _MB_COLUMNS = {"data_allowance_mb", "data_per_overage_charge_mb"}
-_LIMITS = {"money": (Decimal(1_000_000), 4), "mb": (Decimal(1_000_000_000), 6)}
-"""Largest value and decimals per kind of column: USD amounts up to a million (per SIM, MB or
-SMS) with the 4 decimals ``MONEY`` keeps, sizes up to 10⁹ MB (a petabyte) with the 6 of
-``DATA_MB``. Larger values are typing errors that would overflow the columns or the
-optimizer; more decimals would be rounded away silently when stored."""
+_LARGEST = {column: Decimal(LARGEST[column]) for column in _NUMBER_COLUMNS}
+"""Largest value per column, the instance files' (:data:`carrier_opt.core.instance.LARGEST`):
+USD amounts up to a million (per SIM, MB or SMS), sizes up to 10⁹ MB (a petabyte). Larger
+values are typing errors that would overflow the columns or the optimizer."""
+_DECIMALS = {"money": 4, "mb": 6}
+"""Decimals stored per kind of column: the 4 ``MONEY`` keeps, the 6 of ``DATA_MB``. More would
+be rounded away silently when stored (the instance files, read as floats, lose nothing)."""
 
 
 @dataclass(frozen=True)
@@ -107,7 +110,9 @@ def read_pricing(
     before = len(problems.lines)
     code = read_code(path, line, "rate_plan_code", row, problems)
     numbers = {
-        column: _number(path, line, column, row, problems, positive=column in _POSITIVE)
+        column: _number(
+            path, line, column, row, problems, positive=column in POSITIVE_RATE_PLAN_COLUMNS
+        )
         for column in _NUMBER_COLUMNS
     }
     pooled = read_flag(path, line, "pooled", row, problems)
@@ -296,7 +301,7 @@ def _number(
     if value < 0:
         problems.add(path, line, column, f"must not be negative, got {raw}")
         return None
-    largest, decimals = _LIMITS["mb" if column in _MB_COLUMNS else "money"]
+    largest, decimals = _LARGEST[column], _DECIMALS["mb" if column in _MB_COLUMNS else "money"]
     if value > largest:
         problems.add(path, line, column, f"{raw} is larger than the largest allowed, {largest:,}")
         return None
