@@ -1308,6 +1308,40 @@ UPDATE alembic_version SET version_num='0011' WHERE alembic_version.version_num 
 
 GO
 
+-- Running upgrade 0011 -> 0012
+
+ALTER TABLE [JasperSyncRun] ADD full_sweep_next BIT NOT NULL DEFAULT 0;
+
+GO
+
+CREATE TABLE [SkippedCarrierRecord] (
+    id BIGINT NOT NULL IDENTITY, 
+    service_provider_id INTEGER NOT NULL, 
+    sync_run_id INTEGER NOT NULL, 
+    endpoint VARCHAR(255) NOT NULL, 
+    page INTEGER NULL, 
+    record_index INTEGER NULL, 
+    iccid VARCHAR(22) NULL, 
+    [identity] VARCHAR(500) NULL, 
+    field VARCHAR(100) NOT NULL, 
+    value VARCHAR(500) NOT NULL, 
+    reason TEXT NOT NULL, 
+    recorded_at DATETIMEOFFSET NOT NULL, 
+    CONSTRAINT [pk_SkippedCarrierRecord] PRIMARY KEY (id), 
+    CONSTRAINT [fk_SkippedCarrierRecord_service_provider_id] FOREIGN KEY(service_provider_id) REFERENCES [ServiceProvider] (id) ON DELETE CASCADE, 
+    CONSTRAINT [fk_SkippedCarrierRecord_sync_run_id] FOREIGN KEY(sync_run_id) REFERENCES [JasperSyncRun] (id) ON DELETE CASCADE
+);
+
+GO
+
+CREATE INDEX [ix_SkippedCarrierRecord_provider_sync] ON [SkippedCarrierRecord] (service_provider_id, sync_run_id);
+
+GO
+
+UPDATE alembic_version SET version_num='0012' WHERE alembic_version.version_num = '0011';
+
+GO
+
 COMMIT;
 
 GO

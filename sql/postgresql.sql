@@ -1000,5 +1000,31 @@ DROP INDEX "ix_JasperSyncRun_service_provider_id_status";
 
 UPDATE alembic_version SET version_num='0011' WHERE alembic_version.version_num = '0010';
 
+-- Running upgrade 0011 -> 0012
+
+ALTER TABLE "JasperSyncRun" ADD COLUMN full_sweep_next BOOLEAN DEFAULT false NOT NULL;
+
+CREATE TABLE "SkippedCarrierRecord" (
+    id BIGSERIAL NOT NULL, 
+    service_provider_id INTEGER NOT NULL, 
+    sync_run_id INTEGER NOT NULL, 
+    endpoint VARCHAR(255) NOT NULL, 
+    page INTEGER, 
+    record_index INTEGER, 
+    iccid VARCHAR(22), 
+    identity VARCHAR(500), 
+    field VARCHAR(100) NOT NULL, 
+    value VARCHAR(500) NOT NULL, 
+    reason TEXT NOT NULL, 
+    recorded_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    CONSTRAINT "pk_SkippedCarrierRecord" PRIMARY KEY (id), 
+    CONSTRAINT "fk_SkippedCarrierRecord_service_provider_id" FOREIGN KEY(service_provider_id) REFERENCES "ServiceProvider" (id) ON DELETE CASCADE, 
+    CONSTRAINT "fk_SkippedCarrierRecord_sync_run_id" FOREIGN KEY(sync_run_id) REFERENCES "JasperSyncRun" (id) ON DELETE CASCADE
+);
+
+CREATE INDEX "ix_SkippedCarrierRecord_provider_sync" ON "SkippedCarrierRecord" (service_provider_id, sync_run_id);
+
+UPDATE alembic_version SET version_num='0012' WHERE alembic_version.version_num = '0011';
+
 COMMIT;
 

@@ -289,6 +289,31 @@ def missing_bulk_usage(sims: int, postgres_url: str | None) -> Row:
         return _finish(row, engine, fake, [report])
 
 
+def empty_page_mid_listing(sims: int, postgres_url: str | None) -> Row:
+    """Issue 26's probe: search page 5 answered ``{"lastPage": false, "devices": []}``, every
+    time it is asked, then the glitch passes and the next sync runs."""
+    from carrier_opt.errors import CarrierApiError
+    from carrier_opt.jasper.fake import FakeFaults, FakeJasper
+    from carrier_opt.pipeline.sync import sync_provider
+
+    row = Row("empty page 5 mid-listing", sims)
+    with (
+        fresh_database(postgres_url) as url,
+        FakeJasper(sims, seed=3, now=NOW, faults=FakeFaults(empty_search_page=5)) as fake,
+    ):
+        engine = _setup(url, fake)
+        try:
+            sync_provider(engine, PROVIDER, client=_client(fake), now=NOW)
+            first = "the first sync COMPLETED on a short listing"
+        except CarrierApiError as exc:
+            stored, *_ = compare(engine, fake.fleet)
+            first = f"first sync failed ({str(exc)[:58]}...), {stored} SIMs merged"
+        fake.faults = FakeFaults()
+        report = sync_provider(engine, PROVIDER, client=_client(fake), now=NOW)
+        row.runs, row.outcome = 2, f"{first}; the next resumed"
+        return _finish(row, engine, fake, [report])
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sims", type=int, default=20_000)
@@ -303,6 +328,7 @@ def main(argv: list[str] | None = None) -> None:
         lambda: killed_sync(sims, url, "while paging"),
         lambda: killed_sync(sims, url, "during details"),
         lambda: missing_bulk_usage(sims, url),
+        lambda: empty_page_mid_listing(sims, url),
     ]
     if url:
         scenarios.append(lambda: backend_killed_mid_merge(sims, url))

@@ -276,6 +276,11 @@ def _sync_and_report(
             click.echo(f"  {line}", err=True)
         if len(report.problems) > MAX_PROBLEMS_SHOWN:
             click.echo(f"  ... and {len(report.problems) - MAX_PROBLEMS_SHOWN} more", err=True)
+        click.echo(
+            "  (all are stored with the sync, table SkippedCarrierRecord, and listed in the "
+            "next report's 'Skipped carrier records' sheet)",
+            err=True,
+        )
     for warning in report.warnings + (past.warnings if past else []):
         click.echo(f"warning: {warning}", err=True)
     click.echo(report.summary())

@@ -59,6 +59,12 @@ from carrier_opt.jasper.fake.prices import write_fake_customer_sims, write_fake_
     "--ignore-page-number", is_flag=True, help="Serve page 1 whatever page is asked (broken)."
 )
 @click.option(
+    "--empty-search-page",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Answer this page of GET /devices empty with lastPage false (a carrier glitch).",
+)
+@click.option(
     "--replay",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     default=None,
@@ -94,6 +100,7 @@ def fake_jasper(
     missing_usage_fraction: float,
     usage_shape: str,
     ignore_page_number: bool,
+    empty_search_page: int | None,
     replay: Path | None,
     fleet: str,
     write_prices: Path | None,
@@ -109,6 +116,7 @@ def fake_jasper(
             missing_usage_fraction=missing_usage_fraction,
             usage_shape=usage_shape,
             ignore_page_number=ignore_page_number,
+            empty_search_page=empty_search_page,
         )
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None

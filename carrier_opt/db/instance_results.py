@@ -25,7 +25,6 @@ from carrier_opt.db.models import (
     OptimizationMobilitySharedPoolResult,
     OptimizationQueue,
     OptimizationSharedPoolResult,
-    RatePlanPush,
     RevCustomer,
 )
 
@@ -88,18 +87,6 @@ def session_instances(engine: Engine, session_id: int) -> list[SessionInstance]:
             .order_by(instance.id)
         ).all()
     return [SessionInstance(*row) for row in rows]
-
-
-def latest_push_row(engine: Engine, instance_id: int) -> dict | None:
-    """The newest ``RatePlanPush`` row (a push or a dry run) of an instance, as a mapping."""
-    table = RatePlanPush.__table__
-    with engine.connect() as connection:
-        row = connection.execute(
-            select(table)
-            .where(table.c.optimization_instance_id == instance_id)
-            .order_by(table.c.id.desc())
-        ).first()
-    return None if row is None else dict(row._mapping)
 
 
 def stored_report_uri(engine: Engine, instance_id: int, file_name: str) -> str | None:

@@ -15,15 +15,18 @@ from sqlalchemy import Connection, Engine, func, select, update
 
 from carrier_opt import clock
 from carrier_opt.core.billing import BillingCycle, period_containing
+from carrier_opt.core.money import usd_difference, usd_text
 from carrier_opt.db.models import (
     Fleet,
     JasperAuthentication,
     JasperSyncRun,
     OptimizationSession,
     RatePlanPush,
+    RatePlanPushMode,
     ServiceProvider,
 )
 from carrier_opt.db.providers import billing_cycle, checked_jasper_url, checked_variable_name
+from carrier_opt.db.push_history import provider_latest_push
 from carrier_opt.db.types import utc_now
 from carrier_opt.errors import InputError
 
@@ -292,21 +295,41 @@ def _last_session(connection: Connection, provider_id: int) -> str | None:
 
 
 def _last_push(connection: Connection, provider_id: int) -> str | None:
-    push = RatePlanPush
-    row = connection.execute(
-        select(push.id, push.mode, push.status, push.sent, push.changes, push.started_at)
-        .where(push.service_provider_id == provider_id)
-        .order_by(push.id.desc())
-    ).first()
-    if row is None:
+    """The provider's latest push that ran (:mod:`carrier_opt.db.push_history`) with what it
+    sent and saved, and a push refused the lock after it."""
+    latest = provider_latest_push(connection, provider_id)
+    if latest is None:
         return None
     total = connection.scalar(
-        select(func.count()).select_from(push).where(push.service_provider_id == provider_id)
+        select(func.count())
+        .select_from(RatePlanPush)
+        .where(RatePlanPush.service_provider_id == provider_id)
     )
-    return (
-        f"{row.mode} push {row.id}: {row.status}, {row.sent} of {row.changes} sent "
-        f"({row.started_at:%Y-%m-%d %H:%M} UTC); {total} push(es) in all"
+    row = latest.row
+    if not latest.ran:
+        return f"{row['mode']} push {_refusal(row)}; {total} push(es) in all"
+    text = (
+        f"{row['mode']} push {row['id']}: {row['status']}, {row['sent']} of {row['changes']} "
+        f"sent, realized saving {_realized_saving(row)} ({row['started_at']:%Y-%m-%d %H:%M} "
+        f"UTC); {total} push(es) in all"
     )
+    if latest.refused_later is not None:
+        text += f"; a later push {_refusal(latest.refused_later)}"
+    return text
+
+
+def _realized_saving(push: dict) -> str:
+    """Cost before optimization minus the bill read back after the push (``n/a`` unknown)."""
+    before, after = push["cost_before_usd"], push["realized_bill_usd"]
+    if push["mode"] == RatePlanPushMode.DRY_RUN.value or before is None or after is None:
+        return "n/a"
+    return usd_text(usd_difference(before, after))
+
+
+def _refusal(push: dict) -> str:
+    """``12 refused (when): <the lock's holder>`` (the reason up to its advice)."""
+    reason = (push["stop_reason"] or "another push held the lock").split(";")[0]
+    return f"{push['id']} refused ({push['started_at']:%Y-%m-%d %H:%M} UTC): {reason}"
 
 
 def _text(value: object) -> str:

@@ -308,3 +308,29 @@ def _device_table() -> Table:
 def _non_null(engine: Engine, query: CompoundSelect) -> list[str]:
     with engine.connect() as connection:
         return [value for (value,) in connection.execute(query) if value]
+
+
+def staged_iccids(engine: Engine, provider_id: int) -> set[str]:
+    """The ICCIDs the provider's search has staged (what the listing held)."""
+    staging = DEVICE_STAGING
+    with engine.connect() as connection:
+        return set(
+            connection.scalars(
+                select(staging.c.iccid).where(staging.c.service_provider_id == provider_id)
+            )
+        )
+
+
+def known_modified_since(engine: Engine, provider_id: int, since: datetime) -> set[str]:
+    """Known SIMs whose carrier modification time is at or after ``since``: a search from
+    ``since`` must list every one of them (a modification time only moves forward)."""
+    device = _device_table()
+    with engine.connect() as connection:
+        return set(
+            connection.scalars(
+                select(device.c.iccid).where(
+                    device.c.service_provider_id == provider_id,
+                    device.c.date_updated >= since,
+                )
+            )
+        )

@@ -13,8 +13,14 @@ from datetime import datetime
 from sqlalchemy import Connection, case, func, select
 
 from carrier_opt.db.models import Device, DeviceUsagePeriod, JasperSyncRun, SyncStatus
+from carrier_opt.db.skipped_records import SkippedRecords, skipped_by_last_sync
 
 ACTIVATED = "ACTIVATED"
+
+NO_SKIPPED = SkippedRecords((), 0)
+
+WORKBOOK_SKIPPED = 5_000
+"""Skipped carrier records listed in the workbook; more are counted, not listed."""
 
 
 @dataclass(frozen=True)
@@ -32,6 +38,9 @@ class SyncFacts:
     without_usage: tuple[str, ...] = ()
     """ICCIDs of ACTIVATED SIMs with no usage stored for the period (the carrier's usage
     record was missing or unusable, see the sync's skipped records): not in the run."""
+    skipped: SkippedRecords = NO_SKIPPED
+    """The carrier records the last completed sync went on without (the first
+    :data:`WORKBOOK_SKIPPED` of them, and their count)."""
 
     @property
     def sims_missing(self) -> int:
@@ -82,4 +91,5 @@ def sync_facts(
         activated_sims=int(counts[1] or 0),
         optimized_sims=optimized_sims,
         without_usage=tuple(without_usage),
+        skipped=skipped_by_last_sync(connection, provider_id, limit=WORKBOOK_SKIPPED),
     )

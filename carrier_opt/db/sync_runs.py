@@ -9,6 +9,8 @@
   silent for :data:`STALE_AFTER`, is marked ``abandoned`` first. When the last sync stopped
   before completing, the new one *resumes* it: same window, its staged pages and details kept.
   Otherwise staging is cleared — only ever by the holder of the running row.
+  A sync that found the carrier's listing short (``full_sweep_next``) is not resumed: the next
+  one sweeps a year back afresh (:mod:`carrier_opt.pipeline.fleet_check`).
 * :func:`heartbeat`, :func:`record_progress`, :func:`finish_sync` — as the sync goes on.
 """
 
@@ -95,6 +97,11 @@ def begin_sync(
     with engine.connect() as connection:
         stopped = _stopped_run(connection, provider_id)
         start = since or watermark(connection, provider_id, now)
+    if stopped is not None and stopped.full_sweep_next:
+        # Its listing was short: resuming would keep the short listing. Sweep afresh.
+        log.warning("sync %d found the carrier's listing short: a full sweep", stopped.id)
+        start = since or now - FIRST_SYNC_WINDOW
+        stopped = None
     resume = stopped is not None and (since is None or since == stopped.modified_since)
     host, pid = this_process()
     values = {
@@ -158,9 +165,17 @@ def record_progress(engine: Engine, run: SyncRun, now: datetime, **values: objec
 
 
 def finish_sync(
-    engine: Engine, run: SyncRun, status: SyncStatus, now: datetime, error: str | None = None
+    engine: Engine,
+    run: SyncRun,
+    status: SyncStatus,
+    now: datetime,
+    error: str | None = None,
+    *,
+    full_sweep_next: bool = False,
 ) -> None:
-    """Close the run: ``completed`` moves the watermark; ``failed`` keeps staging to resume."""
+    """Close the run: ``completed`` moves the watermark; ``failed`` keeps staging to resume,
+    unless ``full_sweep_next`` (its listing was found short): then the next sync starts over
+    from a year back."""
     record_progress(
         engine,
         run,
@@ -168,7 +183,16 @@ def finish_sync(
         status=status.value,
         finished_at=now,
         error=None if error is None else error[:4000],
+        full_sweep_next=full_sweep_next,
     )
+
+
+def search_began(engine: Engine, run: SyncRun) -> datetime:
+    """When the run's search began by the carrier's clock (its first page's ``Date``), else by
+    ours less :data:`OVERLAP`."""
+    with engine.connect() as connection:
+        carrier = connection.scalar(select(_RUN.c.carrier_started_at).where(_RUN.c.id == run.id))
+    return carrier or run.search_started_at - OVERLAP
 
 
 def _stopped_run(connection: Connection, provider_id: int):

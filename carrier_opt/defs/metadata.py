@@ -10,12 +10,14 @@ from carrier_opt.core.mobility import GroupTables
 from carrier_opt.core.money import cost_figures, usd, usd_text
 from carrier_opt.db.customer_optimization import CustomerInput
 from carrier_opt.db.export import InstanceTables
+from carrier_opt.db.skipped_records import SHOWN
 from carrier_opt.delivery.rate_plan_updates import PushOutcome
 from carrier_opt.pipeline.m2m import PricedQueues, Winner
 from carrier_opt.pipeline.mail import CustomerMail
 from carrier_opt.pipeline.period_sync import RunUsage
 from carrier_opt.pipeline.reports import InstanceReport
 from carrier_opt.pipeline.solve import SolvedInstance
+from carrier_opt.pipeline.sync import SyncReport
 
 TOP_SAVINGS_ROWS = 15
 CHANGES_ROWS = 15
@@ -70,9 +72,21 @@ def staged_metadata(usage: RunUsage) -> dict:
         "device_details_calls": report.details_calls,
         "api_calls": report.api.calls,
         "api_retries": report.api.retries,
-        "skipped_records": len(report.problems),
+        **skipped_metadata(report),
         "usage_warnings": len(report.warnings),
         "seconds": round(report.seconds, 1),
+    }
+
+
+def skipped_metadata(report: SyncReport) -> dict:
+    """The records a sync skipped: their count and the first :data:`SHOWN`, each with where
+    it came from and why (all of them are in ``SkippedCarrierRecord`` and the workbook)."""
+    shown = report.problems[:SHOWN]
+    more = len(report.problems) - len(shown)
+    lines = [f"- {line}" for line in shown] + ([f"- ... and {more:,} more"] if more else [])
+    return {
+        "skipped_records": len(report.problems),
+        "skipped_records_first_20": dg.MetadataValue.md("\n".join(lines) or "None."),
     }
 
 

@@ -28,6 +28,7 @@ from sqlalchemy import Connection, Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from carrier_opt.db.models import RatePlanPushLock
+from carrier_opt.db.push_history import REFUSAL_PREFIX
 from carrier_opt.errors import CarrierOptError
 from carrier_opt.processes import process_gone, this_process
 
@@ -129,7 +130,7 @@ def acquire(
             continue
         if time.monotonic() >= deadline:
             raise PushLocked(
-                f"another rate-plan push of this provider is running ({current.describe()}); "
+                f"{REFUSAL_PREFIX} ({current.describe()}); "
                 "this one sends nothing. Run it again once that push has ended: it skips "
                 "every SIM the carrier already shows on its target"
             )

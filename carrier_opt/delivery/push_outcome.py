@@ -99,7 +99,9 @@ class PushOutcome:
 
     @property
     def verdict(self) -> str:
-        """``Go``, ``No Go`` or ``n/a`` (nothing to decide)."""
+        """``Go``, ``No Go``, ``Refused`` (another push held the lock) or ``n/a``."""
+        if self.locked:
+            return "Refused"
         if self.decision is None:
             return "No Go" if self.status is RatePlanPushStatus.NO_GO else "n/a"
         return "Go" if self.decision.go else "No Go"

@@ -55,6 +55,7 @@ from carrier_opt.db.models import (
     RatePlanUpdateStatus,
     ServiceProvider,
 )
+from carrier_opt.db.push_history import PUSH_REFUSED
 from carrier_opt.delivery import push_audit as audit
 from carrier_opt.delivery import push_lock
 from carrier_opt.delivery.carrier_plans import plans_changed_since
@@ -108,8 +109,8 @@ def push_winner(
     ``client`` is the carrier (a :class:`~carrier_opt.jasper.client.JasperClient`); a dry run
     may pass ``None`` and then works from the synced state. ``now`` is the clock (aware),
     read before every batch. When another push of the provider holds the lock, nothing is
-    sent and the outcome says so (``locked``, status ``failed``). A 401 from the carrier is
-    raised after it is recorded.
+    sent and the outcome says so (``locked``; its row: status ``failed``, decision
+    ``refused``). A 401 from the carrier is raised after it is recorded.
     """
     settings = settings or PushSettings()
     if client is None and request.mode is not RatePlanPushMode.DRY_RUN:
@@ -140,6 +141,7 @@ def push_winner(
             engine,
             **values,
             status=RatePlanPushStatus.FAILED.value,
+            decision=PUSH_REFUSED,  # never "the latest push" of a report (db.push_history)
             finished_at=now(),
             stop_reason=str(error),
         )

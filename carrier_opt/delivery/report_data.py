@@ -43,6 +43,7 @@ from carrier_opt.core.pricing import (
     total_cost,
     validate_assignment,
 )
+from carrier_opt.db.push_history import LatestPush
 from carrier_opt.db.sync_facts import SyncFacts
 from carrier_opt.errors import InputError
 
@@ -101,6 +102,20 @@ class PushSummary:
     realized_saving: float | None
     """Cost before optimization minus the bill of what the carrier shows after the push."""
     note: str | None = None
+    refused: bool = False
+    """This push was refused the provider's lock and did nothing (no push of the instance ran)."""
+    refused_later: str | None = None
+    """A push after this one that was refused the lock: which, when and why (it sent nothing)."""
+
+    @classmethod
+    def from_latest(cls, latest: LatestPush) -> PushSummary:
+        """The latest push that ran, with a refusal that came after it."""
+        later = latest.refused_later
+        return dataclasses.replace(
+            cls.from_row(latest.row),
+            refused=not latest.ran,
+            refused_later=None if later is None else _refusal_text(later),
+        )
 
     @classmethod
     def from_row(cls, row: dict) -> PushSummary:
@@ -131,6 +146,11 @@ class PushSummary:
     @property
     def headline(self) -> str:
         """One line: what reached the carrier."""
+        if self.refused:
+            return (
+                f"{self.mode} push refused: another push of the provider held the lock, nothing "
+                "was read or sent"
+            )
         if self.mode == "dry_run":
             return (
                 f"dry run: {self.changes:,} change(s) recorded, nothing sent "
@@ -141,6 +161,11 @@ class PushSummary:
             f"sent, {self.failed:,} failed, {self.not_sent:,} not sent, {self.held_back:,} held "
             f"back ({self.already_on_target:,} already on target)"
         )
+
+
+def _refusal_text(row: dict) -> str:
+    when = f"{row['started_at']:%Y-%m-%d %H:%M} UTC"
+    return f"push {row['id']} ({when}): {row.get('stop_reason') or 'refused the lock'}"
 
 
 @dataclass(frozen=True, eq=False)

@@ -34,6 +34,7 @@ from xlsxwriter.workbook import Workbook
 from xlsxwriter.worksheet import Worksheet
 
 from carrier_opt.core.money import sum_usd, usd_difference
+from carrier_opt.db.push_history import PUSH_REFUSED
 from carrier_opt.db.sync_facts import SyncFacts
 from carrier_opt.delivery.report_data import (
     AUTHORITATIVE_NOTE,
@@ -50,6 +51,8 @@ SUMMARY, STATISTICS, ASSIGNMENTS, SHARED_POOL = (
     "Shared pool",
 )
 WITHOUT_USAGE_SHEET = "SIMs without usage"
+SKIPPED_SHEET = "Skipped carrier records"
+SKIPPED_HEADERS = ("Endpoint", "Page", "Record", "ICCID", "Identified by", "Field", "Value", "Why")
 TOTAL_LABEL = "Total"
 
 
@@ -169,6 +172,8 @@ def build_workbook(data: ReportData) -> bytes:
         )
     if data.sync is not None and data.sync.without_usage:
         _write_without_usage(workbook.add_worksheet(WITHOUT_USAGE_SHEET), data.sync, formats)
+    if data.sync is not None and data.sync.skipped.total:
+        _write_skipped(workbook.add_worksheet(SKIPPED_SHEET), data.sync, formats)
     _write_summary(summary, data, formats)
     _add_cost_chart(workbook, summary, data, statistics_rows)
     workbook.close()
@@ -182,13 +187,52 @@ def _write_without_usage(sheet: Worksheet, facts: SyncFacts, formats: dict[str, 
         0,
         f"{len(facts.without_usage):,} ACTIVATED SIMs have no usable usage for this period "
         "(the carrier's usage record was missing or malformed): they are not in this run. "
-        "The sync's skipped records say why; sync again once the carrier answers for them.",
+        f"The sheet {SKIPPED_SHEET!r}, when present, lists the records the sync skipped and "
+        "why; sync again "
+        "once the carrier answers for them.",
         formats["note"],
     )
     sheet.set_column(0, 0, 24)
     sheet.write_string(2, 0, "ICCID", formats["header"])
     for row, iccid in enumerate(facts.without_usage, start=3):
         sheet.write_string(row, 0, iccid)
+
+
+def _write_skipped(sheet: Worksheet, facts: SyncFacts, formats: dict[str, Any]) -> None:
+    """The carrier records the last sync went on without, where they came from and why."""
+    skipped = facts.skipped
+    listed = len(skipped.shown)
+    more = f" (the first {listed:,} are listed)" if listed < skipped.total else ""
+    sheet.write_string(
+        0,
+        0,
+        f"The last sync skipped {skipped.total:,} carrier record(s){more}: a record it could "
+        "not read (a garbage date, no ICCID) or a per-SIM call the carrier refused. A SIM "
+        "sent without an ICCID is identified by its other fields. The sync stored everything "
+        "else; ask the carrier to correct these records, then sync again.",
+        formats["note"],
+    )
+    for column, (header, width) in enumerate(
+        zip(SKIPPED_HEADERS, (28, 6, 7, 22, 60, 18, 30, 50), strict=True)
+    ):
+        sheet.write_string(2, column, header, formats["header"])
+        sheet.set_column(column, column, width)
+    for row, record in enumerate(skipped.shown, start=3):
+        values = (
+            record.endpoint,
+            record.page,
+            record.record_index,
+            record.iccid,
+            record.identity,
+            record.field,
+            record.value,
+            record.reason,
+        )
+        for column, value in enumerate(values):
+            if isinstance(value, int):
+                sheet.write_number(row, column, value)
+            elif value is not None:
+                sheet.write_string(row, column, value)
 
 
 def _formats(workbook: Workbook) -> dict[str, Any]:
@@ -361,7 +405,7 @@ def _push_rows(data: ReportData) -> list[tuple[str, Any, str]]:
         return []
     rows = [
         ("Carrier push", push.headline, "text"),
-        ("Go/No-Go", {"go": "Go", "no_go": "No Go"}.get(push.decision or "", "n/a"), "text"),
+        ("Go/No-Go", _DECISIONS.get(push.decision or "", "n/a"), "text"),
         ("Changes for the push", push.changes, "int"),
         ("Already on target at the carrier", push.already_on_target, "int"),
         ("Changes sent", push.sent, "int"),
@@ -372,7 +416,12 @@ def _push_rows(data: ReportData) -> list[tuple[str, Any, str]]:
     ]
     if push.note:
         rows.append(("Push note", push.note, "text"))
+    if push.refused_later:
+        rows.append(("A later push was refused", push.refused_later, "text"))
     return rows
+
+
+_DECISIONS = {"go": "Go", "no_go": "No Go", PUSH_REFUSED: "Refused"}
 
 
 def _add_cost_chart(workbook: Workbook, summary: Worksheet, data: ReportData, plans: int) -> None:

@@ -31,7 +31,9 @@ from tenacity import (
 
 from carrier_opt.errors import ConfigurationError, InputError
 from carrier_opt.jasper.paging import (
+    GLITCH_ATTEMPTS,
     MAX_PAGES,
+    IncompletePageError,
     PagedResult,
     PageGuard,
     PagingError,
@@ -58,7 +60,7 @@ from carrier_opt.jasper.transport import (
     error_from_response,
     parse_json_body,
 )
-from carrier_opt.jasper.usage_shapes import BulkUsage, parse_usage_page
+from carrier_opt.jasper.usage_shapes import BulkUsage, UsagePage, parse_usage_page
 
 log = logging.getLogger(__name__)
 
@@ -234,19 +236,37 @@ class JasperClient:
                 "pageSize": str(self.page_size),
                 "pageNumber": str(page_number),
             }
+            page, done = self._usage_page(page_params, page_number, guard, bulk)
+            if page.problems and not skip_malformed:
+                raise MalformedRecordError(page.problems[0])
+            bulk.add(page)
+            if done:
+                return bulk
+        raise PagingError(f"GET /usages ratePlanName={rate_plan_name!r}: the server never ended")
+
+    def _usage_page(
+        self, page_params: dict[str, str], page_number: int, guard: PageGuard, bulk: BulkUsage
+    ) -> tuple[UsagePage, bool]:
+        """One ``/usages`` page and whether it is the last; an empty page that is not the last
+        is asked again (:data:`GLITCH_ATTEMPTS` in all), then fails the listing."""
+        for attempt in range(1, GLITCH_ATTEMPTS + 1):
             body, answered_at = self._call("GET", "usages", params=page_params, with_date=True)
             self._stats.add("pages")
             page = parse_usage_page(body, "GET /usages", page_number)
             guard.check(page_number, body, sorted(page.usage) + page.missing_usage)
-            if page.problems and not skip_malformed:
-                raise MalformedRecordError(page.problems[0])
-            bulk.add(page)
             bulk.timestamp = bulk.timestamp or answered_at
-            if page.shape is None or last_page(
-                body, len(page.usage) + len(page.missing_usage), self.page_size
-            ):
-                return bulk
-        raise PagingError(f"GET /usages ratePlanName={rate_plan_name!r}: the server never ended")
+            try:
+                records = len(page.usage) + len(page.missing_usage)
+                done = page.shape is None or last_page(
+                    body, records, self.page_size, endpoint="GET /usages", page_number=page_number
+                )
+            except IncompletePageError as exc:
+                if attempt == GLITCH_ATTEMPTS:
+                    raise IncompletePageError(f"{exc} (asked {attempt} times)") from None
+                log.warning("%s; asking again", exc)
+                continue
+            return page, done
+        raise AssertionError("unreachable")
 
     def rate_plans(
         self, account_id: str | None = None, *, skip_malformed: bool = False

@@ -28,6 +28,10 @@ T = TypeVar("T")
 MAX_PAGES = 100_000
 """A guard against a server that never says ``lastPage`` (50 × 100,000 = 5 million records)."""
 
+GLITCH_ATTEMPTS = 3
+"""A page answered empty (or without its records) while not the last is asked this many times
+in all before the listing fails: the carrier's glitch may pass, a shorter fleet never may."""
+
 FetchPage = Callable[[int], Any]
 """Fetch page ``n`` (from 1) and answer its decoded JSON body."""
 
@@ -98,6 +102,16 @@ class PagedResult(Generic[T]):
         )
 
     def _read_page(self, page_number: int) -> tuple[list[Any], bool]:
+        for attempt in range(1, GLITCH_ATTEMPTS + 1):
+            try:
+                return self._read_page_once(page_number)
+            except IncompletePageError as exc:
+                if attempt == GLITCH_ATTEMPTS:
+                    raise IncompletePageError(f"{exc} (asked {attempt} times)") from None
+                log.warning("%s; asking again (%d of %d)", exc, attempt + 1, GLITCH_ATTEMPTS)
+        raise AssertionError("unreachable")
+
+    def _read_page_once(self, page_number: int) -> tuple[list[Any], bool]:
         body = self._fetch_page(page_number)
         self.pages_read += 1
         place = RecordPlace(self.endpoint, page_number, None)
@@ -106,7 +120,7 @@ class PagedResult(Generic[T]):
             if parse_flag_or_none(body.get("lastPage")) is not True:
                 # An empty body or {"lastPage": false, "message": "try later"}: a glitch, not
                 # the end of the listing. Stopping here would silently shorten the fleet.
-                raise PagingError(
+                raise IncompletePageError(
                     f"{self.endpoint} page {page_number}: the answer has no "
                     f"{self._records_key!r} and does not say it is the last page (keys: "
                     f"{sorted(body) or 'none'}); the listing is incomplete, try again later"
@@ -125,7 +139,9 @@ class PagedResult(Generic[T]):
                 )
             )
         self._guard.check(page_number, body, [_identity(r) for r in records])
-        return records, last_page(body, len(records), self._page_size)
+        return records, last_page(
+            body, len(records), self._page_size, endpoint=self.endpoint, page_number=page_number
+        )
 
     def _parse_or_skip(self, raw: Any, place: RecordPlace) -> T | None:
         try:
@@ -141,6 +157,11 @@ class PagedResult(Generic[T]):
 class PagingError(CarrierApiError):
     """The carrier's paging went wrong: a page that repeats, another page than the one asked,
     an answer that is neither a page nor the end. The listing cannot be trusted."""
+
+
+class IncompletePageError(PagingError):
+    """A page that lists nothing (or has no records at all) yet says it is not the last: the
+    carrier's glitch. Asked again a few times, then the listing fails; never read as its end."""
 
 
 class PageGuard:
@@ -176,12 +197,21 @@ def parse_flag_or_none(raw: Any) -> bool | None:
         return None
 
 
-def last_page(body: Any, records: int, page_size: int) -> bool:
-    """Is this the listing's last page? Its ``lastPage`` when readable; else a short page."""
+def last_page(body: Any, records: int, page_size: int, *, endpoint: str, page_number: int) -> bool:
+    """Is this the listing's last page? Its ``lastPage`` when readable; else a short page.
+
+    A page with no record that says ``lastPage: false`` is not an end but a fault
+    (:class:`IncompletePageError`): read as the end, it would silently cut the listing short
+    and every SIM after it would vanish from the fleet (issue 26)."""
     flag = parse_flag_or_none(body.get("lastPage")) if isinstance(body, dict) else None
     if flag is None:  # be liberal: a short or empty page is the last one
-        flag = records < page_size
-    return flag or records == 0
+        return records < page_size
+    if not flag and records == 0:
+        raise IncompletePageError(
+            f"{endpoint} page {page_number}: an empty page that says it is not the last "
+            "(lastPage false); the listing is incomplete, try again later"
+        )
+    return flag
 
 
 def _identity(record: Any) -> Any:

@@ -36,6 +36,9 @@ class PayloadProblem:
     value: str
     reason: str
     iccid: str | None = None
+    identity: str | None = None
+    """A record without a usable ICCID is told by its other fields (``status=ACTIVATED
+    ratePlan=...``), so the SIM it describes can still be found at the carrier."""
 
     def __str__(self) -> str:
         where = self.endpoint
@@ -45,6 +48,8 @@ class PayloadProblem:
             where += f" record {self.index}"
         if self.iccid:
             where += f" (iccid {self.iccid})"
+        elif self.identity:
+            where += f" ({self.identity})"
         return f"{where}: field {self.field!r} = {self.value}: {self.reason}"
 
 
@@ -279,7 +284,14 @@ def _describe(raw: Any) -> str:
     return text if len(text) <= _MAX_VALUE_CHARS else text[: _MAX_VALUE_CHARS - 3] + "..."
 
 
-def _fail(place: RecordPlace, field: str, raw: Any, reason: str, iccid: str | None) -> NoReturn:
+def _fail(
+    place: RecordPlace,
+    field: str,
+    raw: Any,
+    reason: str,
+    iccid: str | None,
+    identity: str | None = None,
+) -> NoReturn:
     problem = PayloadProblem(
         endpoint=place.endpoint,
         page=place.page,
@@ -288,8 +300,33 @@ def _fail(place: RecordPlace, field: str, raw: Any, reason: str, iccid: str | No
         value=_describe(raw),
         reason=reason,
         iccid=iccid,
+        identity=identity,
     )
     raise MalformedRecordError(problem)
+
+
+IDENTIFYING_FIELDS = (
+    "status",
+    "ratePlan",
+    "communicationPlan",
+    "imsi",
+    "msisdn",
+    "imei",
+    "deviceID",
+    "deviceId",
+    "accountId",
+)
+"""What tells a SIM apart when its ICCID is missing or broken, in the carrier's spelling."""
+
+
+def record_identity(record: Mapping[str, Any]) -> str | None:
+    """``status=ACTIVATED ratePlan=P1 imsi=...``: the record's identifying fields present."""
+    parts = [
+        f"{name}={_describe(record[name])[:60]}"
+        for name in IDENTIFYING_FIELDS
+        if record.get(name) not in (None, "")
+    ]
+    return " ".join(parts)[:500] or None
 
 
 def _parse_fields(
@@ -316,7 +353,7 @@ def _require_iccid(record: Mapping[str, Any], place: RecordPlace) -> str:
     try:
         return parse_iccid(raw)
     except ValueError as exc:
-        _fail(place, "iccid", raw, str(exc), None)
+        _fail(place, "iccid", raw, str(exc), None, record_identity(record))
 
 
 def parse_device(record: Any, place: RecordPlace) -> Device:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from carrier_opt.jasper.payloads import CtdUsage, Device, RatePlanUsage
+from carrier_opt.jasper.payloads import CtdUsage, Device, PayloadProblem, RatePlanUsage
 
 Row = tuple[Any, ...]
 
@@ -100,3 +100,17 @@ def ctd_usage_row(
 def _cut(text: str | None, length: int) -> str | None:
     """Carrier text trimmed to the column's width (an over-long value must not fail a sync)."""
     return text if text is None or len(text) <= length else text[:length]
+
+
+def skipped_row(problem: PayloadProblem) -> dict[str, Any]:
+    """A ``SkippedCarrierRecord`` row's carrier fields from a skipped record's problem."""
+    return {
+        "endpoint": problem.endpoint,
+        "page": problem.page,
+        "record_index": problem.index,
+        "iccid": _cut(problem.iccid, 22),
+        "identity": problem.identity,
+        "field": problem.field,
+        "value": problem.value,
+        "reason": problem.reason,
+    }

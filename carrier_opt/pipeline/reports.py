@@ -26,13 +26,13 @@ from carrier_opt.db.export import instance_tables
 from carrier_opt.db.instance_results import (
     SessionInstance,
     customer_winners,
-    latest_push_row,
     session_instances,
     stored_report_uri,
 )
 from carrier_opt.db.mobility import MobilityGroups
 from carrier_opt.db.models import RunStatus
 from carrier_opt.db.providers import load_provider
+from carrier_opt.db.push_history import instance_latest_push
 from carrier_opt.db.sync_facts import sync_facts
 from carrier_opt.delivery.report_data import (
     PushSummary,
@@ -148,9 +148,11 @@ def store_report(
 
 
 def latest_push(engine: Engine, instance_id: int) -> PushSummary | None:
-    """The newest push (or dry run) of an instance, for its report."""
-    row = latest_push_row(engine, instance_id)
-    return None if row is None else PushSummary.from_row(row)
+    """The newest push (or dry run) of an instance that ran, for its report: a push refused
+    the lock meanwhile is mentioned, never shown in its place."""
+    with engine.connect() as connection:
+        latest = instance_latest_push(connection, instance_id)
+    return None if latest is None else PushSummary.from_latest(latest)
 
 
 # --------------------------------------------------------------------------- M2M

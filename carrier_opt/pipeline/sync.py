@@ -43,6 +43,7 @@ from carrier_opt.db.providers import (
     jasper_credentials,
     load_provider,
 )
+from carrier_opt.db.skipped_records import store_skipped
 from carrier_opt.db.staging import (
     DEVICE_COLUMNS,
     DEVICE_STAGING,
@@ -51,24 +52,38 @@ from carrier_opt.db.staging import (
     StagingLoader,
     clear_usage_staging,
     known_iccids,
+    known_modified_since,
     load_rows,
     rate_plans_in_use,
     sims_on_plan,
     sims_without_details,
+    staged_iccids,
     staged_sim_count,
     store_details,
 )
-from carrier_opt.db.sync_runs import SyncRun, begin_sync, finish_sync, record_progress
+from carrier_opt.db.sync_runs import (
+    SyncRun,
+    begin_sync,
+    finish_sync,
+    record_progress,
+    search_began,
+)
 from carrier_opt.db.types import utc_now
 from carrier_opt.errors import CarrierApiError
 from carrier_opt.jasper.client import ApiStats, JasperClient
-from carrier_opt.jasper.payloads import MalformedRecordError, PayloadProblem
+from carrier_opt.jasper.payloads import Device, MalformedRecordError, PayloadProblem
 from carrier_opt.jasper.transport import JasperApiError
 from carrier_opt.pipeline.carrier_rows import (
     bulk_usage_row,
     ctd_usage_row,
     detail_values,
     device_row,
+    skipped_row,
+)
+from carrier_opt.pipeline.fleet_check import (
+    IncompleteListingError,
+    check_listing_shortfall,
+    check_usage_against_listing,
 )
 
 log = logging.getLogger(__name__)
@@ -136,10 +151,19 @@ class SyncReport:
     ctd_usage_calls: int = 0
     merge: MergeCounts = field(default_factory=MergeCounts)
     problems: list[str] = field(default_factory=list)
-    """Carrier records skipped as malformed."""
+    """Carrier records skipped as malformed (one line each); ``skipped`` holds them whole."""
+    skipped: list[PayloadProblem] = field(default_factory=list)
+    """The skipped records themselves, stored in ``SkippedCarrierRecord`` as they come."""
+    late_arrivals: int = 0
+    """SIMs the usage listed that were added after the search began, staged from details."""
     warnings: list[str] = field(default_factory=list)
     """Usage read per SIM instead of in bulk, and why (an odd answer, a plan without SIMs)."""
     seconds: float = 0.0
+
+    def skip(self, problem: PayloadProblem) -> None:
+        """Keep a record the sync goes on without (stored with the sync, listed in reports)."""
+        self.skipped.append(problem)
+        self.problems.append(str(problem))
 
     def summary(self) -> str:
         """One line of counts for the command line and logs."""
@@ -191,6 +215,7 @@ def sync_provider(
     step = _Sync(engine, client, provider, run, report, progress or (lambda _p: None), clock)
     try:
         step.search()
+        step.check_listing_shortfall()
         step.details()
         covered, answered_at = _stage_bulk_usage(
             engine,
@@ -201,6 +226,8 @@ def sync_provider(
             notify=step.notify,
             now=now,
         )
+        step.store_skipped()
+        step.check_usage_against_listing(covered)
         # Usage is dated by the carrier's answer (its clock), not by this sync's.
         usage_date = answered_at or now
         _stage_missing_usage(
@@ -213,6 +240,7 @@ def sync_provider(
             report=report,
             notify=step.notify,
         )
+        step.store_skipped()
         step.notify(SyncProgress("merge", 0, 1))
         with engine.begin() as connection:
             period_id = ensure_billing_period(connection, provider.id, period)
@@ -227,7 +255,15 @@ def sync_provider(
         report.api = client.stats - stats_before
         finish_sync(engine, run, SyncStatus.COMPLETED, clock())
     except BaseException as exc:
-        finish_sync(engine, run, SyncStatus.FAILED, clock(), error=f"{type(exc).__name__}: {exc}")
+        step.store_skipped()
+        finish_sync(
+            engine,
+            run,
+            SyncStatus.FAILED,
+            clock(),
+            error=f"{type(exc).__name__}: {exc}",
+            full_sweep_next=isinstance(exc, IncompleteListingError),
+        )
         if isinstance(exc, JasperApiError) and exc.status == 401:
             raise CarrierApiError(
                 f"{provider.name}: the carrier refused the credentials "
@@ -271,6 +307,7 @@ class _Sync:
         self.clock = clock
         self.phase_started = time.monotonic()
         self._carrier_clock: datetime | None = None
+        self._skipped_stored = 0
 
     def notify(self, progress: SyncProgress) -> None:
         self.progress(progress)
@@ -298,6 +335,7 @@ class _Sync:
             rows = [device_row(self.provider.id, d, page_number, staged_at) for d in devices]
             with self.engine.begin() as connection:
                 load_rows(connection, DEVICE_STAGING, DEVICE_COLUMNS, rows)
+                self._store_skipped(connection)  # with its page: a resumed sync skips both
             self.report.devices_staged += len(rows)
             self.report.pages_read += 1
             record_progress(self.engine, self.run, self.clock(), pages_done=page_number)
@@ -322,9 +360,10 @@ class _Sync:
         )
         for page in result.pages():
             self._carrier_clock = result.first_answered_at
-            yield page
-            self.report.problems.extend(str(problem) for problem in result.problems)
+            for problem in result.problems:
+                self.report.skip(problem)
             result.problems.clear()
+            yield page
 
     def details(self) -> None:
         """Get Device Details for every staged SIM that has none yet, in commits of
@@ -335,28 +374,103 @@ class _Sync:
         for start in range(0, total, DETAILS_PER_COMMIT):
             chunk = pending[start : start + DETAILS_PER_COMMIT]
             values = [v for v in (self._details_of(iccid) for iccid in chunk) if v is not None]
-            self._store_details(values)
             done += len(chunk)
+            self._store_details(values, done)
             self.notify(SyncProgress("details", done, total, time.monotonic() - self.phase_started))
         record_progress(self.engine, self.run, self.clock(), details_fetched=total)
+        self.store_skipped()
 
     def _details_of(self, iccid: str) -> dict | None:
         self.report.details_calls += 1
         try:
             device = self.client.device_details(iccid)
         except MalformedRecordError as exc:
-            self.report.problems.append(str(exc.problem))
+            self.report.skip(exc.problem)
             return None
         except JasperApiError as exc:
             if exc.retryable or exc.status == 401:
                 raise
-            self.report.problems.append(str(_problem_for(iccid, exc, "")))
+            self.report.skip(_problem_for(iccid, exc, ""))
             return None
         return detail_values(device, utc_now())
 
-    def _store_details(self, values: list[dict]) -> None:
+    def _store_details(self, values: list[dict], done: int) -> None:
+        """Details and the count fetched so far in one go: an interrupted sync's row says how
+        far it got (it used to say 0 until the phase ended)."""
         store_details(self.engine, self.provider.id, values)
-        record_progress(self.engine, self.run, self.clock())
+        record_progress(self.engine, self.run, self.clock(), details_fetched=done)
+
+    def store_skipped(self) -> None:
+        """Store the skipped records not stored yet (each phase's end, and a failure's)."""
+        if len(self.report.skipped) > self._skipped_stored:
+            with self.engine.begin() as connection:
+                self._store_skipped(connection)
+
+    def _store_skipped(self, connection) -> None:
+        fresh = self.report.skipped[self._skipped_stored :]
+        store_skipped(
+            connection,
+            provider_id=self.provider.id,
+            sync_run_id=self.run.id,
+            rows=[skipped_row(problem) for problem in fresh],
+            recorded_at=self.clock(),
+        )
+        self._skipped_stored += len(fresh)
+
+    def check_listing_shortfall(self) -> None:
+        """Stop before any details call when known SIMs modified in the window are missing
+        from the listing (:func:`~carrier_opt.pipeline.fleet_check.check_listing_shortfall`)."""
+        expected = known_modified_since(self.engine, self.provider.id, self.run.modified_since)
+        if not expected:
+            return
+        listed = staged_iccids(self.engine, self.provider.id)
+        listed |= {p.iccid for p in self.report.skipped if p.iccid}
+        check_listing_shortfall(expected, listed, since=self.run.modified_since)
+
+    def check_usage_against_listing(self, in_usage: set[str]) -> None:
+        """SIMs the bulk usage lists that the listing never held: late arrivals are staged
+        from their details; a listing that lost SIMs stops the sync (module fleet_check)."""
+        known = known_iccids(self.engine, self.provider.id)
+        if in_usage <= known:
+            return
+        found = check_usage_against_listing(
+            in_usage,
+            known,
+            skipped=self.report.skipped,
+            search_began=search_began(self.engine, self.run),
+            details_of=self._device_of,
+        )
+        if found.late_arrivals:
+            self._stage_late_arrivals(found.late_arrivals)
+        for iccid in found.unmatched:
+            self.report.warnings.append(
+                f"usage lists SIM {iccid}, which the search sent without a usable ICCID (see "
+                "the skipped records): its usage is not stored"
+            )
+
+    def _device_of(self, iccid: str) -> Device | None:
+        self.report.details_calls += 1
+        try:
+            return self.client.device_details(iccid)
+        except MalformedRecordError as exc:
+            self.report.skip(exc.problem)
+        except JasperApiError as exc:
+            if exc.retryable or exc.status == 401:
+                raise
+            self.report.skip(_problem_for(iccid, exc, ""))
+        return None
+
+    def _stage_late_arrivals(self, devices: tuple[Device, ...]) -> None:
+        staged_at = utc_now()
+        rows = [device_row(self.provider.id, device, None, staged_at) for device in devices]
+        with self.engine.begin() as connection:
+            load_rows(connection, DEVICE_STAGING, DEVICE_COLUMNS, rows)
+        store_details(self.engine, self.provider.id, [detail_values(d, staged_at) for d in devices])
+        self.report.late_arrivals += len(devices)
+        self.report.warnings.append(
+            f"{len(devices)} SIM(s) added after the search began (e.g. {devices[0].iccid}) were "
+            "listed by the usage: staged from their details"
+        )
 
     def _sims_without_details(self) -> list[str]:
         return sims_without_details(self.engine, self.provider.id)
@@ -400,7 +514,8 @@ def _stage_bulk_usage(
                 f"GET /usages ratePlanName={plan!r}: {exc}; its SIMs are read per SIM"
             )
             continue
-        report.problems.extend(str(problem) for problem in bulk.problems)
+        for problem in bulk.problems:
+            report.skip(problem)
         answered_at = answered_at or bulk.timestamp
         if _bulk_usable(engine, provider.id, bulk, report):
             for usage in bulk.records():
@@ -460,12 +575,12 @@ def _stage_missing_usage(
         try:
             usage = client.ctd_usage(iccid)
         except MalformedRecordError as exc:
-            report.problems.append(str(exc.problem))
+            report.skip(exc.problem)
             continue
         except JasperApiError as exc:
             if exc.retryable or exc.status == 401:
                 raise
-            report.problems.append(str(_problem_for(iccid, exc)))
+            report.skip(_problem_for(iccid, exc))
             continue
         loader.add(ctd_usage_row(provider.id, usage, period.first_local_day, usage_date, staged_at))
         notify(SyncProgress("ctd-usage", done, len(missing)))

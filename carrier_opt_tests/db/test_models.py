@@ -49,6 +49,7 @@ EXPECTED_TABLES = {
     "RatePlanPushLock",
     # Added by carrier_opt (migration 0007), not in the legacy schema:
     "JasperSyncRun",
+    "SkippedCarrierRecord",
 }
 
 MONEY_COLUMNS = {

@@ -46,7 +46,7 @@ from carrier_opt.defs.resources import (
     ResultStoreResource,
     resources_for,
 )
-from carrier_opt.jasper.fake import FakeJasper
+from carrier_opt.jasper.fake import FakeFaults, FakeJasper
 from carrier_opt_tests.db.sync_support import (
     API_KEY_ENV,
     USERNAME_ENV,
@@ -647,3 +647,37 @@ def test_a_run_refused_while_another_runs_sends_the_legacy_already_running_warni
     body = mails[0].message.get_content()
     assert "is already running so another Carrier optimization job will not be started" in body
     assert f"acme {period}" in body and "is still running" in body
+
+
+@pytest.mark.reliability
+def test_skipped_carrier_records_are_listed_in_the_run_and_the_workbook(
+    migrated_engine,
+    monkeypatch,
+    database_url,
+    tmp_path,
+    smtp_server,  # noqa: F811
+):
+    """Issue 26: the run's metadata lists the first 20 skipped records with their count, and
+    the workbook lists them all with what identifies a SIM sent without an ICCID."""
+    faults = FakeFaults(malformed_fraction=0.08)
+    with FakeJasper(devices=400, seed=5, now=MID_PERIOD, faults=faults) as fake:
+        start_fake(migrated_engine, monkeypatch, tmp_path, fake)
+        period = fake.now().strftime("%Y-%m")
+        store = ResultStoreResource(folder=str(tmp_path / "reports"))
+        result = materialize_partition(
+            database_url, period, result_store=store, notifier=smtp_notifier(smtp_server)
+        )
+        nameless = [d for d in fake.fleet if d.malformation == "missing_iccid"]
+    assert result.success and nameless
+    staged = metadata(result, "staged_devices")
+    total = staged["skipped_records"]
+    listed = staged["skipped_records_first_20"].splitlines()
+    assert total > 20 and len(listed) == 21 and listed[-1] == f"- ... and {total - 20:,} more"
+    [workbook_path] = (tmp_path / "reports").rglob("*.xlsx")
+    sheet = openpyxl.load_workbook(workbook_path)["Skipped carrier records"]
+    rows = list(sheet.iter_rows(min_row=4, values_only=True))
+    assert f"skipped {total:,} carrier record(s)" in sheet.cell(1, 1).value
+    assert len(rows) == total
+    without_iccid = [r for r in rows if r[0] == "GET /devices" and r[3] is None]
+    assert len(without_iccid) == len(nameless)
+    assert all("status=" in r[4] and r[7] == "the ICCID is missing" for r in without_iccid)

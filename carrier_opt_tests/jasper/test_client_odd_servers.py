@@ -12,6 +12,7 @@ from werkzeug import Response
 
 from carrier_opt.errors import CarrierApiError
 from carrier_opt.jasper.client import JasperClient
+from carrier_opt.jasper.paging import GLITCH_ATTEMPTS
 from carrier_opt_tests.jasper.support import FAST_RETRIES
 
 ROOT = "/rws/api/v1/"
@@ -120,26 +121,85 @@ def test_a_retry_after_beyond_the_time_budget_is_reported_not_slept(
     assert time.monotonic() - started < 5 and len(httpserver.log) == 1
 
 
+def _fifty(first: int) -> list[dict]:
+    return [
+        {"iccid": f"89012600000000000{n:03d}", "status": "ACTIVATED"}
+        for n in range(first, first + 50)
+    ]
+
+
 @pytest.mark.reliability
 @pytest.mark.parametrize(
     ("second_page", "message"),
     [
         ({}, "has no 'devices' and does not say it is the last page"),
         ({"lastPage": False, "message": "try later"}, "keys: \\['lastPage', 'message'\\]"),
-        ({"pageNumber": 1, "lastPage": False, "devices": []}, "page 2 was asked, page 1"),
+        ({"pageNumber": 2, "lastPage": False, "devices": []}, "an empty page that says it is not"),
+        (
+            {"pageNumber": 2, "lastPage": "false", "devices": []},
+            "an empty page that says it is not",
+        ),
     ],
 )
-def test_a_glitch_mid_listing_fails_instead_of_shortening_the_fleet(
+def test_a_glitch_mid_listing_is_asked_again_then_fails_instead_of_shortening_the_fleet(
     httpserver: HTTPServer, second_page: dict, message: str
 ) -> None:
-    first = [{"iccid": f"89012600000000000{n:03d}", "status": "ACTIVATED"} for n in range(50)]
-    httpserver.expect_ordered_request(ROOT + "devices").respond_with_json(
-        {"pageNumber": 1, "lastPage": False, "devices": first}
-    )
-    httpserver.expect_ordered_request(ROOT + "devices").respond_with_json(second_page)
+    """Issue 26: ``{"pageNumber": 5, "lastPage": false, "devices": []}`` used to end the
+    listing (1,800 of 2,000 SIMs lost for good). It is asked again, then fails."""
+
+    def answer(request):
+        if request.args.get("pageNumber") == "1":
+            return Response(json.dumps({"pageNumber": 1, "lastPage": False, "devices": _fifty(0)}))
+        return Response(json.dumps(second_page), content_type="application/json")
+
+    httpserver.expect_request(ROOT + "devices").respond_with_handler(answer)
     since = datetime(2026, 3, 1, tzinfo=UTC)
-    with pytest.raises(CarrierApiError, match=message):
+    with pytest.raises(CarrierApiError, match=message) as caught:
         list(_client(httpserver).search_devices(since))
+    asked = [r for r in httpserver.log if r[0].args.get("pageNumber") == "2"]
+    assert len(asked) == GLITCH_ATTEMPTS == 3
+    assert f"asked {GLITCH_ATTEMPTS} times" in str(caught.value)
+
+
+def test_a_page_echoing_another_number_fails_at_once(httpserver: HTTPServer) -> None:
+    httpserver.expect_ordered_request(ROOT + "devices").respond_with_json(
+        {"pageNumber": 1, "lastPage": False, "devices": _fifty(0)}
+    )
+    httpserver.expect_ordered_request(ROOT + "devices").respond_with_json(
+        {"pageNumber": 1, "lastPage": False, "devices": []}
+    )
+    since = datetime(2026, 3, 1, tzinfo=UTC)
+    with pytest.raises(CarrierApiError, match="page 2 was asked, page 1"):
+        list(_client(httpserver).search_devices(since))
+
+
+@pytest.mark.reliability
+def test_an_empty_page_that_passes_on_the_next_ask_loses_nothing(httpserver: HTTPServer) -> None:
+    httpserver.expect_ordered_request(ROOT + "devices").respond_with_json(
+        {"pageNumber": 1, "lastPage": False, "devices": _fifty(0)}
+    )
+    httpserver.expect_ordered_request(ROOT + "devices").respond_with_json(
+        {"pageNumber": 2, "lastPage": False, "devices": []}
+    )
+    httpserver.expect_ordered_request(ROOT + "devices").respond_with_json(
+        {"pageNumber": 2, "lastPage": True, "devices": _fifty(50)}
+    )
+    devices = list(_client(httpserver).search_devices(datetime(2026, 3, 1, tzinfo=UTC)))
+    assert len({d.iccid for d in devices}) == 100
+
+
+@pytest.mark.reliability
+def test_an_empty_usage_page_that_is_not_the_last_fails_the_plan(httpserver: HTTPServer) -> None:
+    records = [{"iccid": f"89012600000000000{n:03d}", "dataUsage": 1} for n in range(50)]
+    httpserver.expect_ordered_request(ROOT + "usages").respond_with_json(
+        {"pageNumber": 1, "lastPage": False, "usages": records}
+    )
+    for _ in range(GLITCH_ATTEMPTS):
+        httpserver.expect_ordered_request(ROOT + "usages").respond_with_json(
+            {"pageNumber": 2, "lastPage": False, "usages": []}
+        )
+    with pytest.raises(CarrierApiError, match="GET /usages page 2: an empty page"):
+        _client(httpserver).usage_by_rate_plan("P", date(2026, 3, 1))
 
 
 def test_usage_records_without_their_usage_are_listed_not_zeroed(httpserver: HTTPServer) -> None:

@@ -64,7 +64,7 @@ from carrier_opt.db.models.sessions import (
     OptimizationInstanceResultFile,
     OptimizationSession,
 )
-from carrier_opt.db.models.syncs import JasperSyncRun, SyncStatus
+from carrier_opt.db.models.syncs import JasperSyncRun, SkippedCarrierRecord, SyncStatus
 
 __all__ = [
     "ACTIVE_RUN_STATUSES",
@@ -115,5 +115,6 @@ __all__ = [
     "SecretSource",
     "ServiceProvider",
     "Site",
+    "SkippedCarrierRecord",
     "SyncStatus",
 ]

@@ -207,6 +207,7 @@ class RatePlanPush(AuditMixin, Base):
     not_sent: Mapped[int] = mapped_column(Integer, default=0)
     held_back: Mapped[int] = mapped_column(Integer, default=0)
     decision: Mapped[str | None] = mapped_column(String(10))
+    """``go`` / ``no_go``, or ``refused``: another push held the lock, nothing was done."""
     decision_reason: Mapped[str | None] = mapped_column(Text)
     stop_reason: Mapped[str | None] = mapped_column(Text)
     cost_before_usd: Mapped[Decimal | None] = mapped_column(MONEY)

@@ -19,11 +19,11 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from carrier_opt.db.models.base import AuditMixin, Base, one_of
-from carrier_opt.db.types import UtcDateTime
+from carrier_opt.db.types import BIG_ID, UtcDateTime
 
 
 class SyncStatus(StrEnum):
@@ -90,3 +90,36 @@ class JasperSyncRun(AuditMixin, Base):
     details_fetched: Mapped[int] = mapped_column(Integer, default=0)
     api_calls: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
+    full_sweep_next: Mapped[bool] = mapped_column(default=False, server_default=false())
+    """This sync found the carrier's listing incomplete (its fleet cross-check): the next sync
+    does not resume it but sweeps the whole window afresh (a year back, as a first sync)."""
+
+
+class SkippedCarrierRecord(Base):
+    """A carrier record a sync could not use, kept with what identifies it and why.
+
+    The sync goes on without such a record (one garbage date must not stop 50,000 SIMs), so
+    the record must not vanish either: the workbook's warnings and the run's metadata list
+    these rows, and an ACTIVATED SIM sent without an ICCID is found here by its other fields.
+    """
+
+    __tablename__ = "SkippedCarrierRecord"
+    __table_args__ = (
+        Index("ix_SkippedCarrierRecord_provider_sync", "service_provider_id", "sync_run_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BIG_ID, primary_key=True)
+    service_provider_id: Mapped[int] = mapped_column(
+        ForeignKey("ServiceProvider.id", ondelete="CASCADE")
+    )
+    sync_run_id: Mapped[int] = mapped_column(ForeignKey("JasperSyncRun.id", ondelete="CASCADE"))
+    endpoint: Mapped[str] = mapped_column(String(255))
+    page: Mapped[int | None] = mapped_column(Integer)
+    record_index: Mapped[int | None] = mapped_column(Integer)
+    iccid: Mapped[str | None] = mapped_column(String(22))
+    identity: Mapped[str | None] = mapped_column(String(500))
+    """The record's other identifying fields (status, plans, IMSI, MSISDN, IMEI, device ID)."""
+    field: Mapped[str] = mapped_column(String(100))
+    value: Mapped[str] = mapped_column(String(500))
+    reason: Mapped[str] = mapped_column(Text)
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime())

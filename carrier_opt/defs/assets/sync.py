@@ -18,6 +18,7 @@ import dagster as dg
 from carrier_opt import clock as system_clock
 from carrier_opt.db.sync_runs import last_completed_syncs
 from carrier_opt.defs.failures import operator_failures
+from carrier_opt.defs.metadata import skipped_metadata
 from carrier_opt.defs.partitions import launched_partition, provider_period_partitions
 from carrier_opt.defs.resources import DatabaseResource, JasperResource
 from carrier_opt.defs.run_context import sync_logger
@@ -79,7 +80,7 @@ def carrier_data(
                 "usage_sims": report.merge.usage_rows,
                 "api_calls": report.api.calls,
                 "api_retries": report.api.retries,
-                "skipped_records": len(report.problems),
+                **skipped_metadata(report),
                 "usage_warnings": len(report.warnings),
                 "seconds": round(report.seconds, 1),
             }

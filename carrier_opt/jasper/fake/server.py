@@ -63,7 +63,9 @@ class FakeFaults:
     ``usage_shape`` is the ``GET /usages`` shape served — ``usages`` (records with ``iccid``),
     ``zones`` (per-zone ``devices`` with ``deviceId``, a SIM's usage split over two zones) or
     ``unknown`` (a shape no client knows); ``ignore_page_number`` serves page 1 whatever page is
-    asked (echoing the number asked), as a broken server would.
+    asked (echoing the number asked), as a broken server would. ``empty_search_page`` answers
+    that page of ``GET /devices`` as ``{"pageNumber": n, "lastPage": false, "devices": []}``
+    (the glitch of issue 26), the first ``empty_page_answers`` times it is asked (0: always).
     """
 
     error_rate: float = 0.0
@@ -75,6 +77,8 @@ class FakeFaults:
     missing_usage_fraction: float = 0.0
     usage_shape: str = "usages"
     ignore_page_number: bool = False
+    empty_search_page: int | None = None
+    empty_page_answers: int = 0
 
     def __post_init__(self) -> None:
         if self.usage_shape not in ("usages", "zones", "unknown"):
@@ -145,6 +149,7 @@ class FakeJasper:
         )
         self.faults = faults
         self._fault_rng = random.Random(f"faults:{seed}")
+        self._empty_pages_served = 0
         self._state_lock = threading.Lock()
         self._log: list[LoggedRequest] = []
         self._in_flight = 0
@@ -292,9 +297,25 @@ class FakeJasper:
                 time.sleep(self.faults.latency_s)
             self._inject_fault()
             route = path.removeprefix(API_ROOT)
-            return 200, {}, self.carrier.route(method, route, query, body)
+            answer = self.carrier.route(method, route, query, body)
+            return 200, {}, self._emptied(method, route, answer)
         except FakeApiError as error:
             return error.status, error.headers, error.body()
+
+    def _emptied(self, method: str, route: str, answer: Any) -> Any:
+        """The search page ``faults.empty_search_page`` emptied but for ``lastPage: false``."""
+        page = self.faults.empty_search_page
+        if page is None or method != "GET" or route.strip("/") != "devices":
+            return answer
+        if not isinstance(answer, dict) or answer.get("pageNumber") != page:
+            return answer
+        with self._state_lock:
+            self._empty_pages_served += 1
+            served = self._empty_pages_served
+        limit = self.faults.empty_page_answers
+        if limit and served > limit:
+            return answer
+        return {"pageNumber": page, "lastPage": False, "devices": []}
 
     def _authenticate(self, header: str | None) -> None:
         if not header:
