@@ -1342,6 +1342,32 @@ UPDATE alembic_version SET version_num='0012' WHERE alembic_version.version_num 
 
 GO
 
+-- Running upgrade 0012 -> 0013
+
+ALTER TABLE [ServiceProvider] ADD account_type VARCHAR(20) NOT NULL DEFAULT 'auto';
+
+GO
+
+ALTER TABLE [ServiceProvider] ADD usage_by_rate_plan VARCHAR(10) NULL;
+
+GO
+
+ALTER TABLE [ServiceProvider] ADD capabilities_seen_at DATETIMEOFFSET NULL;
+
+GO
+
+ALTER TABLE [ServiceProvider] ADD capabilities_note VARCHAR(500) NULL;
+
+GO
+
+ALTER TABLE [ServiceProvider] ADD CONSTRAINT [ck_ServiceProvider_account_type_known] CHECK (account_type IN ('auto', 'advantage', 'essential'));
+
+GO
+
+UPDATE alembic_version SET version_num='0013' WHERE alembic_version.version_num = '0012';
+
+GO
+
 COMMIT;
 
 GO

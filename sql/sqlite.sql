@@ -1008,3 +1008,15 @@ CREATE INDEX "ix_SkippedCarrierRecord_provider_sync" ON "SkippedCarrierRecord" (
 
 UPDATE alembic_version SET version_num='0012' WHERE alembic_version.version_num = '0011';
 
+-- Running upgrade 0012 -> 0013
+
+ALTER TABLE "ServiceProvider" ADD COLUMN account_type VARCHAR(20) DEFAULT 'auto' NOT NULL;
+
+ALTER TABLE "ServiceProvider" ADD COLUMN usage_by_rate_plan VARCHAR(10);
+
+ALTER TABLE "ServiceProvider" ADD COLUMN capabilities_seen_at DATETIME;
+
+ALTER TABLE "ServiceProvider" ADD COLUMN capabilities_note VARCHAR(500);
+
+UPDATE alembic_version SET version_num='0013' WHERE alembic_version.version_num = '0012';
+

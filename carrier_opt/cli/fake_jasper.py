@@ -59,6 +59,20 @@ from carrier_opt.jasper.fake.prices import write_fake_customer_sims, write_fake_
     "--ignore-page-number", is_flag=True, help="Serve page 1 whatever page is asked (broken)."
 )
 @click.option(
+    "--account-type",
+    type=click.Choice(["advantage", "essential"]),
+    default="advantage",
+    show_default=True,
+    help="Essential: Get Usage by Rate Plan is refused, as Cisco's role matrix says.",
+)
+@click.option(
+    "--refusal-status",
+    type=click.Choice(["403", "401"]),
+    default="403",
+    show_default=True,
+    help="How an Essential account's refusal is answered (401: like bad credentials).",
+)
+@click.option(
     "--empty-search-page",
     type=click.IntRange(min=1),
     default=None,
@@ -100,6 +114,8 @@ def fake_jasper(
     missing_usage_fraction: float,
     usage_shape: str,
     ignore_page_number: bool,
+    account_type: str,
+    refusal_status: str,
     empty_search_page: int | None,
     replay: Path | None,
     fleet: str,
@@ -126,7 +142,14 @@ def fake_jasper(
 
         fake: FakeJasper = ReplayJasper(replay, **options)
     else:
-        fake = FakeJasper(devices, seed, fleet=fleet, **options)
+        fake = FakeJasper(
+            devices,
+            seed,
+            fleet=fleet,
+            account_type=account_type,
+            refusal_status=int(refusal_status),
+            **options,
+        )
     if write_prices is not None:
         click.echo("prices written: " + ", ".join(map(str, write_price_files(write_prices, fake))))
     try:

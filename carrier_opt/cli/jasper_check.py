@@ -45,8 +45,25 @@ def jasper_check(name: str, record_dir: Path | None, database_url: str | None) -
     click.echo(f"{name} at {provider.base_url} (credentials from ${provider.secret_ref}):")
     for check in checks:
         click.echo("  " + check.line())
+    _store_capability(engine, provider.id, checks, clock.now())
     if record_dir is not None:
         click.echo(f"answers recorded (redacted) under {record_dir}")
     failed = [check.name for check in checks if not check.ok and "skipped" not in check.note]
     if failed:
         raise click.ClickException(f"{len(failed)} call(s) failed: {', '.join(failed)}")
+
+
+def _store_capability(engine, provider_id: int, checks, now) -> None:
+    """What the ``usages`` call found out about Get Usage by Rate Plan, for the next syncs and
+    ``provider show``."""
+    from carrier_opt.db.models import Capability
+    from carrier_opt.db.providers import record_usage_by_rate_plan
+
+    for check in checks:
+        if check.usage_by_rate_plan is None:
+            continue
+        note = f"carrier-opt jasper check, {now:%Y-%m-%d %H:%M} UTC: {check.note or 'answered'}"
+        record_usage_by_rate_plan(
+            engine, provider_id, Capability(check.usage_by_rate_plan), note, now
+        )
+        click.echo(f"recorded: Get Usage by Rate Plan {check.usage_by_rate_plan} (provider show)")

@@ -97,6 +97,14 @@ def provider_show(name: str, database_url: str | None) -> None:
     help="Read usage per rate plan (GET /usages) or, off, per SIM only (ctdUsages).",
 )
 @click.option(
+    "--account-type",
+    type=click.Choice(["auto", "advantage", "essential"]),
+    default=None,
+    help="What the carrier account may call (Cisco's role matrix): essential never asks Get "
+    "Usage by Rate Plan; auto (the default) finds out from the carrier, and forgets what it "
+    "found so the next sync asks again.",
+)
+@click.option(
     "--proration/--no-proration",
     "uses_proration",
     default=None,

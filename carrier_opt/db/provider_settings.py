@@ -17,6 +17,7 @@ from carrier_opt import clock
 from carrier_opt.core.billing import BillingCycle, period_containing
 from carrier_opt.core.money import usd_difference, usd_text
 from carrier_opt.db.models import (
+    AccountType,
     Fleet,
     JasperAuthentication,
     JasperSyncRun,
@@ -31,6 +32,7 @@ from carrier_opt.db.types import utc_now
 from carrier_opt.errors import InputError
 
 FLEETS = tuple(fleet.value for fleet in Fleet)
+ACCOUNT_TYPES = tuple(kind.value for kind in AccountType)
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,9 @@ class ProviderOverview:
     active: bool
     automatic_updates: bool
     bulk_usage: bool
+    account_type: str
+    """The operator's account type and what was found out, e.g. ``auto: Get Usage by Rate
+    Plan refused (GET /usages refused (HTTP 403 ...) ...)``."""
     uses_proration: bool
     time_zone: str
     billing_cycle_end_day: int
@@ -84,6 +89,7 @@ class ProviderChanges:
     fleet: str | None = None
     automatic_updates: bool | None = None
     bulk_usage: bool | None = None
+    account_type: str | None = None
     uses_proration: bool | None = None
     max_rate_plans_per_group: int | None = None
     active: bool | None = None
@@ -186,6 +192,8 @@ def _validated(current: ProviderOverview, changes: ProviderChanges) -> tuple[dic
         provider["is_active"] = changes.active
     if changes.bulk_usage is not None:
         provider["bulk_usage"] = changes.bulk_usage
+    if changes.account_type is not None:
+        provider.update(_account_type_values(changes.account_type))
     if changes.uses_proration is not None:
         provider["uses_proration"] = changes.uses_proration
     if changes.max_rate_plans_per_group is not None:
@@ -205,6 +213,31 @@ def _validated(current: ProviderOverview, changes: ProviderChanges) -> tuple[dic
     if changes.clear_account_id:
         auth["account_id"] = None
     return provider, auth
+
+
+def _account_type_values(account_type: str) -> dict[str, object]:
+    """The columns ``--account-type`` sets: ``auto`` forgets what was found out, so the next
+    sync, ``jasper check`` or onboarding asks the carrier again."""
+    if account_type not in ACCOUNT_TYPES:
+        raise InputError(
+            f"account type must be one of {', '.join(ACCOUNT_TYPES)}, got {account_type!r}"
+        )
+    values: dict[str, object] = {"account_type": account_type}
+    if account_type == AccountType.AUTO:
+        values.update(usage_by_rate_plan=None, capabilities_seen_at=None, capabilities_note=None)
+    return values
+
+
+def _account_type_text(provider) -> str:
+    """``auto: Get Usage by Rate Plan refused (how it was found out)`` for ``provider show``."""
+    found = provider.usage_by_rate_plan
+    if found is None:
+        detected = "Get Usage by Rate Plan not tried yet (the next sync finds out)"
+    else:
+        detected = f"Get Usage by Rate Plan {found} ({provider.capabilities_note})"
+    if provider.account_type == AccountType.AUTO:
+        return f"auto: {detected}"
+    return f"{provider.account_type} (set by the operator); carrier: {detected}"
 
 
 def _period_now(provider, now: datetime) -> str:
@@ -239,6 +272,7 @@ def _overview(connection: Connection, name: str) -> ProviderOverview:
         active=bool(provider.is_active),
         automatic_updates=bool(provider.allow_automatic_rate_plan_updates),
         bulk_usage=bool(provider.bulk_usage),
+        account_type=_account_type_text(provider),
         uses_proration=bool(provider.uses_proration),
         time_zone=provider.time_zone,
         billing_cycle_end_day=provider.billing_cycle_end_day,

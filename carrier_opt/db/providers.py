@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import datetime
 from urllib.parse import SplitResult, urlsplit
 
 from sqlalchemy import Connection, Engine, insert, select, update
 
 from carrier_opt.core.billing import AT_END_HOUR, BillingCycle, BillingPeriodSpan
 from carrier_opt.db.models import (
+    AccountType,
     BillingPeriod,
+    Capability,
     Fleet,
     IntegrationType,
     JasperAuthentication,
@@ -49,6 +52,35 @@ class ProviderSettings:
     bulk_usage: bool = True
     uses_proration: bool = True
     optimization_start_hour: int | None = None
+    account_type: str = AccountType.AUTO.value
+    usage_by_rate_plan: str | None = None
+    capabilities_note: str | None = None
+
+    @property
+    def may_read_usage_by_rate_plan(self) -> bool:
+        """Whether the account may call Get Usage by Rate Plan: the operator's account type
+        when set, else what was found out (unknown: try it)."""
+        if self.account_type == AccountType.ESSENTIAL:
+            return False
+        if self.account_type == AccountType.ADVANTAGE:
+            return True
+        return self.usage_by_rate_plan != Capability.REFUSED
+
+
+def record_usage_by_rate_plan(
+    engine: Engine, provider_id: int, capability: Capability, note: str, seen_at: datetime
+) -> None:
+    """Store what was found out about Get Usage by Rate Plan on the provider's account."""
+    with engine.begin() as connection:
+        connection.execute(
+            update(ServiceProvider)
+            .where(ServiceProvider.id == provider_id)
+            .values(
+                usage_by_rate_plan=capability.value,
+                capabilities_seen_at=seen_at,
+                capabilities_note=note[:500],
+            )
+        )
 
 
 FLEETS = tuple(fleet.value for fleet in Fleet)
@@ -252,6 +284,9 @@ def load_provider(connection: Connection, name: str) -> ProviderSettings:
             ServiceProvider.bulk_usage,
             ServiceProvider.uses_proration,
             ServiceProvider.optimization_start_hour_local,
+            ServiceProvider.account_type,
+            ServiceProvider.usage_by_rate_plan,
+            ServiceProvider.capabilities_note,
             JasperAuthentication.id.label("auth_id"),
             JasperAuthentication.base_url,
             JasperAuthentication.username,
@@ -287,6 +322,9 @@ def load_provider(connection: Connection, name: str) -> ProviderSettings:
         bulk_usage=bool(row.bulk_usage),
         uses_proration=bool(row.uses_proration),
         optimization_start_hour=row.optimization_start_hour_local,
+        account_type=row.account_type,
+        usage_by_rate_plan=row.usage_by_rate_plan,
+        capabilities_note=row.capabilities_note,
     )
 
 

@@ -108,6 +108,9 @@ class Check:
     missing: list[str] = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)
     note: str = ""
+    usage_by_rate_plan: str | None = None
+    """For the ``usages`` call: ``allowed``, or ``refused`` when the account may not call it
+    (the role matrix keeps it from Essential accounts) while Echo works."""
 
     def line(self) -> str:
         """One line for the terminal (never a credential)."""
@@ -149,7 +152,7 @@ def check_account(client, *, now: datetime, record_dir: Path | None = None) -> l
             f"devices/{device['iccid']}/ctdUsages",
         )
     )
-    checks.append(_usages(client, recorder, device.get("ratePlan")))
+    checks.append(_usages(client, recorder, device.get("ratePlan"), echo_ok=checks[0].ok))
     recorder.finish()
     return checks
 
@@ -194,15 +197,26 @@ def _one(client, recorder: _Recorder, name: str, call: str, path: str) -> Check:
     return check
 
 
-def _usages(client, recorder: _Recorder, plan: str | None) -> Check:
+def _usages(client, recorder: _Recorder, plan: str | None, *, echo_ok: bool) -> Check:
     check = Check("usages", f"GET /usages?ratePlanName={plan} (one page)")
     if not plan:
         check.note = "skipped: the SIM has no rate plan"
         return check
     params = {"ratePlanName": plan, "pageSize": "50", "pageNumber": "1"}
-    body = _call(client, check, "usages", params)
-    if body is None:
+    try:
+        body = client.raw_get("usages", params)
+    except CarrierApiError as error:
+        if echo_ok and error.status in (401, 403):
+            check.ok, check.usage_by_rate_plan = True, "refused"
+            check.note = (
+                f"refused (HTTP {error.status}) while Echo works: the account may not call Get "
+                "Usage by Rate Plan (an Essential account in Cisco's role matrix); syncs read "
+                "usage per SIM (ctdUsages), one call each"
+            )
+        else:
+            check.note = f"the call failed: {error}"
         return check
+    check.ok, check.usage_by_rate_plan = True, "allowed"
     recorder.save("usages", "usages", params, body)
     _compare(check, body, "usages")
     if isinstance(body.get("usages"), list) and body["usages"]:

@@ -28,6 +28,12 @@ from carrier_opt.db.types import utc_now
 from carrier_opt.errors import InputError
 from carrier_opt.jasper.client import JasperClient
 from carrier_opt.jasper.transport import JasperApiError
+from carrier_opt.pipeline.capabilities import (
+    PLANS_TO_CONCLUDE,
+    confirm_credentials,
+    is_refusal,
+    record_refused,
+)
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +106,9 @@ def store_periods_usage(
     report = PastUsageReport(provider.name)
     if not spans:
         return report
+    if not provider.may_read_usage_by_rate_plan:
+        report.warnings.append(_cannot_read_past(provider.capabilities_note or "Essential"))
+        return report
     if not plans:
         raise InputError(
             f"{provider.name} has no synced SIMs and no rate plans: run carrier-opt sync "
@@ -109,7 +118,15 @@ def store_periods_usage(
     client = client or JasperClient(provider.base_url, *jasper_credentials(provider))
     try:
         for span in spans:
-            records = _period_usage(client, plans, span, report)
+            try:
+                records = _period_usage(client, plans, span, report)
+            except JasperApiError as exc:
+                if not is_refusal(exc):
+                    raise
+                confirm_credentials(client)  # a 401 here is the credentials: it propagates
+                note = record_refused(engine, provider, exc, 1, now)
+                report.warnings.append(_cannot_read_past(note))
+                break
             if records is None:
                 continue
             stored = store_past_usage(engine, provider.id, span, combine_plans(records), now)
@@ -119,6 +136,13 @@ def store_periods_usage(
         if own_client:
             client.close()
     return report
+
+
+def _cannot_read_past(why: str) -> str:
+    return (
+        f"past cycles cannot be read: the account may not call Get Usage by Rate Plan ({why}); "
+        "on such an account a period's usage is only what a sync stored while it was open"
+    )
 
 
 def _rate_plans(connection, provider_id: int) -> list[str]:
@@ -137,14 +161,15 @@ def _period_usage(
 ) -> list[PastSimUsage] | None:
     """Every plan's usage in ``span``; None when the carrier answered for no plan."""
     records: list[PastSimUsage] = []
-    answered = 0
+    answered = refused = 0
     for plan in plans:
         where = f"GET /usages ratePlanName={plan!r} cycleStartDate={span.first_local_day}"
         try:
             bulk = client.usage_by_rate_plan(plan, span.first_local_day, skip_malformed=True)
         except JasperApiError as exc:
-            if exc.retryable or exc.status == 401:
-                raise
+            refused += is_refusal(exc)
+            if exc.retryable or (answered == 0 and refused >= min(PLANS_TO_CONCLUDE, len(plans))):
+                raise  # refusals of the first plans are the account's (store_periods_usage)
             report.warnings.append(f"{where}: {exc}")
             continue
         if bulk.unknown_keys is not None:

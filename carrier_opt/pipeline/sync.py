@@ -73,6 +73,15 @@ from carrier_opt.errors import CarrierApiError
 from carrier_opt.jasper.client import ApiStats, JasperClient
 from carrier_opt.jasper.payloads import Device, MalformedRecordError, PayloadProblem
 from carrier_opt.jasper.transport import JasperApiError
+from carrier_opt.pipeline.capabilities import (
+    PLANS_TO_CONCLUDE,
+    confirm_credentials,
+    is_refusal,
+    no_bulk_usage_reason,
+    record_allowed,
+    record_refused,
+    refusal_text,
+)
 from carrier_opt.pipeline.carrier_rows import (
     bulk_usage_row,
     ctd_usage_row,
@@ -154,6 +163,8 @@ class SyncReport:
     """Carrier records skipped as malformed (one line each); ``skipped`` holds them whole."""
     skipped: list[PayloadProblem] = field(default_factory=list)
     """The skipped records themselves, stored in ``SkippedCarrierRecord`` as they come."""
+    bulk_usage_refused: bool = False
+    """The account refused Get Usage by Rate Plan (an Essential account): usage read per SIM."""
     late_arrivals: int = 0
     """SIMs the usage listed that were added after the search began, staged from details."""
     warnings: list[str] = field(default_factory=list)
@@ -494,8 +505,9 @@ def _stage_bulk_usage(
     SIMs listed without their usage, are left uncovered with a warning: they fall back to
     per-SIM ``ctdUsages`` — never zero usage stored silently."""
     clear_usage_staging(engine, provider.id)  # a resumed sync reads usage afresh
-    if not provider.bulk_usage:
-        report.warnings.append("bulk usage is off for this provider: usage is read per SIM")
+    reason = no_bulk_usage_reason(provider)
+    if reason is not None:
+        report.warnings.append(reason)
         return set(), None
     plans = rate_plans_in_use(engine, provider.id)
     report.rate_plans_queried = len(plans)
@@ -503,11 +515,24 @@ def _stage_bulk_usage(
     covered: set[str] = set()
     answered_at: datetime | None = None
     staged_at = utc_now()
+    refused: list[str] = []
     for done, plan in enumerate(plans, start=1):
         try:
             bulk = client.usage_by_rate_plan(plan, period.first_local_day, skip_malformed=True)
         except JasperApiError as exc:
-            if exc.retryable or exc.status == 401:
+            if is_refusal(exc):
+                confirm_credentials(client)  # a 401 here is the credentials: it propagates
+                refused.append(plan)
+                if not answered_at and len(refused) >= min(PLANS_TO_CONCLUDE, len(plans)):
+                    report.warnings.append(record_refused(engine, provider, exc, len(refused), now))
+                    report.bulk_usage_refused = True
+                    break  # every SIM falls back to ctdUsages
+                report.warnings.append(
+                    f"GET /usages ratePlanName={plan!r} refused ({refusal_text(exc)}): its SIMs "
+                    "are read per SIM (an operator-shared plan, which /usages refuses?)"
+                )
+                continue
+            if exc.retryable:
                 raise
             # The carrier does not know the plan (renamed, shared pool): its SIMs fall back.
             report.warnings.append(
@@ -516,13 +541,15 @@ def _stage_bulk_usage(
             continue
         for problem in bulk.problems:
             report.skip(problem)
-        answered_at = answered_at or bulk.timestamp
+        answered_at = answered_at or bulk.timestamp or now
         if _bulk_usable(engine, provider.id, bulk, report):
             for usage in bulk.records():
                 row = bulk_usage_row(provider.id, usage, bulk.timestamp or now, staged_at)
                 loader.add(row)
                 covered.add(usage.iccid)
         notify(SyncProgress("usage", done, len(plans)))
+    if answered_at is not None:
+        record_allowed(engine, provider, now)
     loader.flush()
     report.bulk_usage_rows = loader.loaded
     return covered, answered_at

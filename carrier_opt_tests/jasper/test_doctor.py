@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+import pytest
 from click.testing import CliRunner
 
 from carrier_opt import clock
@@ -75,3 +76,38 @@ def test_pseudonyms_keep_the_shape_and_are_stable():
     assert pseudonym(iccid) == pseudonym(iccid) != iccid
     assert len(pseudonym(iccid)) == len(iccid) and pseudonym(iccid).startswith("89")
     assert pseudonym(iccid).isdigit()
+
+
+@pytest.mark.parametrize("status", [403, 401])
+def test_jasper_check_records_an_essential_account_and_provider_show_says_so(
+    migrated_engine, database_url, monkeypatch, status
+):
+    """Issue 27: the refused /usages is a capability, not a failed check, and it is stored;
+    `provider set --account-type auto` forgets it so the next sync asks again."""
+    monkeypatch.setattr(clock, "now", lambda: NOW)
+    with FakeJasper(
+        devices=30, seed=5, now=NOW, account_type="essential", refusal_status=status
+    ) as fake:
+        add_fake_provider(migrated_engine, fake)
+        env = {USERNAME_ENV: fake.credentials[0], API_KEY_ENV: fake.credentials[1]}
+        checked = CliRunner().invoke(
+            cli, ["jasper", "check", "acme", "--database-url", database_url], env=env
+        )
+    assert checked.exit_code == 0, checked.output
+    assert f"refused (HTTP {status}) while Echo works" in checked.output
+    assert "recorded: Get Usage by Rate Plan refused" in checked.output
+    shown = CliRunner().invoke(cli, ["provider", "show", "acme", "--database-url", database_url])
+    assert "auto: Get Usage by Rate Plan refused (carrier-opt jasper check" in shown.output
+    CliRunner().invoke(
+        cli,
+        ["provider", "set", "acme", "--account-type", "essential", "--database-url", database_url],
+    )
+    shown = CliRunner().invoke(cli, ["provider", "show", "acme", "--database-url", database_url])
+    assert "essential (set by the operator); carrier: Get Usage by Rate Plan refused" in (
+        shown.output
+    )
+    CliRunner().invoke(
+        cli, ["provider", "set", "acme", "--account-type", "auto", "--database-url", database_url]
+    )
+    shown = CliRunner().invoke(cli, ["provider", "show", "acme", "--database-url", database_url])
+    assert "auto: Get Usage by Rate Plan not tried yet" in shown.output

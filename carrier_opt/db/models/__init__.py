@@ -6,7 +6,9 @@ DDL generator read.
 
 from carrier_opt.db.models.base import (
     ACTIVE_RUN_STATUSES,
+    AccountType,
     Base,
+    Capability,
     ChargeType,
     Fleet,
     OptimizationType,
@@ -68,8 +70,10 @@ from carrier_opt.db.models.syncs import JasperSyncRun, SkippedCarrierRecord, Syn
 
 __all__ = [
     "ACTIVE_RUN_STATUSES",
+    "AccountType",
     "Base",
     "BillingPeriod",
+    "Capability",
     "ChargeType",
     "CustomerRatePool",
     "Device",

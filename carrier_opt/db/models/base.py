@@ -62,6 +62,25 @@ class Fleet(StrEnum):
     MOBILITY = "mobility"
 
 
+class AccountType(StrEnum):
+    """What the carrier account may call (Cisco's "REST API/Account Type/Role Matrix").
+
+    ``auto``: found out from the carrier (a refusal of Get Usage by Rate Plan while other calls
+    work is recorded); ``advantage``: every function; ``essential``: no Get Usage by Rate Plan,
+    no usage by zone, no audit history, so every usage refresh is one call per SIM."""
+
+    AUTO = "auto"
+    ADVANTAGE = "advantage"
+    ESSENTIAL = "essential"
+
+
+class Capability(StrEnum):
+    """What was found out about one carrier function on an account."""
+
+    ALLOWED = "allowed"
+    REFUSED = "refused"
+
+
 class ChargeType(StrEnum):
     """How a plan bills: base rate and overage (default), overage only, base rate only."""
 

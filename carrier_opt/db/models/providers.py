@@ -15,7 +15,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from carrier_opt.db.models.base import AuditMixin, Base, Fleet, SecretSource, one_of
+from carrier_opt.db.models.base import AccountType, AuditMixin, Base, Fleet, SecretSource, one_of
 from carrier_opt.db.types import UtcDateTime
 
 
@@ -49,6 +49,7 @@ class ServiceProvider(AuditMixin, Base):
             "optimization_start_hour_local BETWEEN 0 AND 23",
             name="optimization_start_hour_range",
         ),
+        one_of("account_type", AccountType, "account_type_known"),
         one_of("fleet", Fleet, "fleet_known"),
     )
 
@@ -75,6 +76,18 @@ class ServiceProvider(AuditMixin, Base):
     fleet: Mapped[str] = mapped_column(String(20), default=Fleet.M2M.value, server_default="m2m")
     bulk_usage: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     """Read usage per rate plan (``GET /usages``); off: per SIM (``ctdUsages``) only."""
+    account_type: Mapped[str] = mapped_column(
+        String(20), default=AccountType.AUTO.value, server_default="auto"
+    )
+    """What the account may call, as the operator set it (``provider set --account-type``):
+    ``auto`` trusts :attr:`usage_by_rate_plan`, found out from the carrier."""
+    usage_by_rate_plan: Mapped[str | None] = mapped_column(String(10))
+    """Whether the account may call Get Usage by Rate Plan (``allowed``/``refused``; unknown
+    until a probe, ``jasper check`` or a sync finds out)."""
+    capabilities_seen_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    capabilities_note: Mapped[str | None] = mapped_column(String(500))
+    """How it was found out: the call and the carrier's answer, e.g. ``GET /usages refused
+    (HTTP 403 ...) while Search Devices worked``."""
     daily_sync_hour_local: Mapped[int] = mapped_column(Integer, default=2, server_default="2")
     """Local hour (provider's zone) at which the ``daily_sync`` schedule syncs the provider."""
     uses_proration: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())

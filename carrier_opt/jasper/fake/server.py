@@ -40,6 +40,7 @@ from carrier_opt.jasper.fake.fleet import FakeDevice, build_fleet, cycle_start, 
 log = logging.getLogger(__name__)
 
 API_ROOT = "/rws/api/v1/"
+ACCOUNT_TYPES = ("advantage", "essential")
 DEFAULT_USERNAME = "fake-user"
 DEFAULT_API_KEY = "fake-api-key"
 _NO_AUTH_MESSAGE = "Full authentication is required to access this resource"
@@ -122,12 +123,25 @@ class FakeJasper:
         faults: FakeFaults | None = None,
         now: datetime | None = None,
         fleet: str = "m2m",
+        account_type: str = "advantage",
+        refusal_status: int = 403,
     ) -> None:
         """Build the fleet (not yet serving). ``now`` pins the fake's clock for reproducible
         dates; the server then validates ``modifiedSince`` against that clock, not the real one.
         ``fleet`` is ``m2m`` (IoT SIMs) or ``mobility`` (phones, tablets, hotspots on typed
         plans), see :func:`~carrier_opt.jasper.fake.fleet.build_fleet`.
+
+        ``account_type`` ``essential`` refuses what Cisco's role matrix keeps from Essential
+        accounts (Get Usage by Rate Plan) with ``refusal_status``: 403 by default, or 401 with
+        the very body bad credentials get — the public docs do not say which a real account
+        answers, so the client must tell the two apart by asking Echo.
         """
+        if account_type not in ACCOUNT_TYPES:
+            raise ValueError(f"account_type must be one of {', '.join(ACCOUNT_TYPES)}")
+        if refusal_status not in (401, 403):
+            raise ValueError("refusal_status must be 401 or 403")
+        self.account_type = account_type
+        self.refusal_status = refusal_status
         faults = faults or FakeFaults()
         self.seed = seed
         self.host = host
@@ -297,10 +311,21 @@ class FakeJasper:
                 time.sleep(self.faults.latency_s)
             self._inject_fault()
             route = path.removeprefix(API_ROOT)
+            self._refuse_for_account_type(method, route)
             answer = self.carrier.route(method, route, query, body)
             return 200, {}, self._emptied(method, route, answer)
         except FakeApiError as error:
             return error.status, error.headers, error.body()
+
+    def _refuse_for_account_type(self, method: str, route: str) -> None:
+        """Essential accounts may not call Get Usage by Rate Plan (the role matrix)."""
+        if self.account_type != "essential" or method != "GET":
+            return
+        if route.strip("/").split("/")[0] != "usages":
+            return
+        if self.refusal_status == 401:  # indistinguishable from bad credentials, on purpose
+            raise FakeApiError(401, "10000001", "Invalid credentials")
+        raise FakeApiError(403, "10000024", "This API is not available for your account type")
 
     def _emptied(self, method: str, route: str, answer: Any) -> Any:
         """The search page ``faults.empty_search_page`` emptied but for ``lastPage: false``."""
