@@ -12,6 +12,15 @@ UI_DAGSTER_HOME ?= $(CARRIER_OPT_HOME)/dagster_home
 HOST ?= 127.0.0.1
 PORT ?= 3000
 REPORTS_PORT ?= 3001
+# The addresses `make ui` serves, for the links the runs write: a mail's run link
+# (CARRIER_OPT_DAGSTER_URL) and a report's link in the UI (CARRIER_OPT_REPORTS_URL, the reports
+# folder served beside the UI). Exported to `make demo` and `make ui` only, from the HOST, PORT
+# and REPORTS_PORT they are given; behind a proxy give the URLs themselves, e.g.
+# `make ui CARRIER_OPT_DAGSTER_URL=https://dagster.example.com`.
+UI_URL = http://$(HOST):$(PORT)
+REPORTS_URL = http://$(HOST):$(REPORTS_PORT)
+demo ui: export CARRIER_OPT_DAGSTER_URL = $(UI_URL)
+demo ui: export CARRIER_OPT_REPORTS_URL = $(REPORTS_URL)
 
 .PHONY: install test test-fast test-reliability test-clock lint format demo ui ui-check ui-screenshots ddl clean
 
@@ -75,11 +84,10 @@ ui-screenshots: $(STAMP)
 ui: $(STAMP)
 	@mkdir -p "$(UI_DAGSTER_HOME)"
 	@test -f "$(UI_DAGSTER_HOME)/dagster.yaml" || cp dagster.yaml "$(UI_DAGSTER_HOME)/dagster.yaml"
-	@echo "Dagster UI on http://$(HOST):$(PORT) (DAGSTER_HOME=$(UI_DAGSTER_HOME)); Ctrl-C stops all."
+	@echo "Dagster UI on $(UI_URL) (DAGSTER_HOME=$(UI_DAGSTER_HOME)); Ctrl-C stops all."
 	@export DAGSTER_HOME="$(UI_DAGSTER_HOME)"; trap 'kill 0' INT TERM EXIT; \
 	reports="$${CARRIER_OPT_REPORTS_FOLDER:-$(CARRIER_OPT_HOME)/reports}"; mkdir -p "$$reports"; \
-	echo "reports folder served on http://$(HOST):$(REPORTS_PORT)/ (the UI links the workbooks)"; \
-	export CARRIER_OPT_REPORTS_URL="http://$(HOST):$(REPORTS_PORT)"; \
+	echo "reports folder served on $(REPORTS_URL)/ (the UI links the workbooks)"; \
 	$(BIN)/python -m http.server $(REPORTS_PORT) --bind $(HOST) --directory "$$reports" \
 	  >/dev/null 2>&1 & \
 	if [ -f "$(CARRIER_OPT_HOME)/demo.env" ]; then \

@@ -3,8 +3,10 @@
 It starts the fake Jasper (20 000 SIMs, realistic plans and prices) on loopback, registers a
 demo provider, loads its prices and materializes one partition of ``optimize_billing_period``
 in-process through the same definitions the UI uses — optimization, then the Excel report
-(stored under ``$CARRIER_OPT_HOME/reports``; its path is printed), the mail (the local notifier
-only logs) and the rate-plan push (a dry run: the demo provider does not allow automatic
+(stored under ``$CARRIER_OPT_HOME/reports``; its path is printed, and its link when
+``CARRIER_OPT_REPORTS_URL`` is set: ``make demo`` sets the address ``make ui`` serves the
+reports folder at, so the UI links the demo's reports too), the mail (the local notifier only
+logs) and the rate-plan push (a dry run: the demo provider does not allow automatic
 updates). It then approves that dry run as an operator would (``push_approved_changes``) and
 prints what reached the fake carrier: the expected and the realized saving.
 It then re-prices the same provider's period for its customers (``optimize_customer_period``,
@@ -21,7 +23,9 @@ it finishes in seconds, and says so.
 
 from __future__ import annotations
 
+import logging
 import os
+import posixpath
 import tempfile
 import threading
 import time
@@ -29,10 +33,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import dagster as dg
 import requests
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from carrier_opt import clock
 from carrier_opt.db import migrate
@@ -41,6 +47,7 @@ from carrier_opt.db.loads.customer_plans import assign_customer_rate_plans, load
 from carrier_opt.db.loads.optimization_groups import load_optimization_groups
 from carrier_opt.db.loads.rate_plans import load_rate_plans
 from carrier_opt.db.providers import add_provider, set_jasper_url
+from carrier_opt.db.push_history import sent_changes
 from carrier_opt.defs.assets.schema import database_schema
 from carrier_opt.defs.failures import step_failure_text
 from carrier_opt.defs.jobs import (
@@ -54,6 +61,7 @@ from carrier_opt.defs.resources import DatabaseResource, JasperResource, Platfor
 from carrier_opt.errors import CarrierOptError
 from carrier_opt.jasper.client import JasperClient, RetryPolicy
 from carrier_opt.jasper.fake import API_ROOT, DEFAULT_API_KEY, DEFAULT_USERNAME, FakeJasper
+from carrier_opt.jasper.fake.endpoints import DeviceEdit
 from carrier_opt.jasper.fake.fleet import FakeDevice
 from carrier_opt.jasper.fake.prices import write_fake_customer_sims, write_fake_price_list
 from carrier_opt.pipeline.past_usage import fetch_past_usage
@@ -76,9 +84,12 @@ DEMO_HOST = "127.0.0.1"
 DEFAULT_DEMO_PORTS = {"m2m": 8941, "mobility": 8942}
 PORTS_ENV = "CARRIER_OPT_DEMO_PORTS"
 DEMO_ENV_FILE = "demo.env"
+PROVIDER_OF_FLEET = {"m2m": DEMO_PROVIDER, "mobility": MOBILITY_PROVIDER}
+"""The demo provider whose carrier each demo carrier is."""
 DEMO_PAST_PERIODS = 3
 """Previous periods whose usage the demo stores, so that backfills work from the UI."""
 NO_RETRY = RetryPolicy(max_attempts=1)
+log = logging.getLogger(__name__)
 RULE = "-" * 72
 
 
@@ -99,7 +110,7 @@ def run_demo(
     summaries: list[str] = []  # printed at the end, after the three runs' Dagster logs
     os.environ[USERNAME_ENV], os.environ[API_KEY_ENV] = DEMO_CREDENTIALS
     yield f"credentials of the demo carriers written to {write_demo_env()} (make ui loads it)"
-    with demo_carrier("m2m", devices) as (base_url, fleet):
+    with demo_carrier("m2m", devices, engine) as (base_url, fleet):
         yield f"fake Jasper with {len(fleet):,} SIMs at {base_url}"
         _register_provider(engine, DEMO_PROVIDER, base_url, "m2m")
         period = clock.now().astimezone(UTC).strftime("%Y-%m")
@@ -138,7 +149,7 @@ def run_demo(
             {"customer_winning_assignments": {"config": {"time_limit_s": KIND_TIME_LIMIT_S}}},
         )
         summaries += _customer_summary(result, f"{DEMO_PROVIDER} {period}")
-    with demo_carrier("mobility", mobility_devices) as (base_url, fleet):
+    with demo_carrier("mobility", mobility_devices, engine) as (base_url, fleet):
         yield f"fake Jasper with {len(fleet):,} mobility SIMs at {base_url}"
         _register_provider(engine, MOBILITY_PROVIDER, base_url, "mobility")
         yield f"optimizing {MOBILITY_PROVIDER} billing period {period} per optimization group"
@@ -236,12 +247,15 @@ def demo_fake(fleet: str, devices: int | None = None, port: int = 0) -> FakeJasp
 
 
 @contextmanager
-def demo_carrier(fleet: str, devices: int) -> Iterator[tuple[str, list[FakeDevice]]]:
+def demo_carrier(
+    fleet: str, devices: int, engine: Engine | None = None
+) -> Iterator[tuple[str, list[FakeDevice]]]:
     """``(base URL, SIMs)`` of the demo carrier of ``fleet`` on its fixed port.
 
     When ``make ui`` already serves it (``carrier-opt demo-carriers``), the demo uses that one,
     so the runs it starts and the UI's later runs talk to the same carrier. Otherwise one is
-    served here for the demo's duration."""
+    served here for the demo's duration, showing the changes pushed to it before (read from
+    ``engine``'s database, when given)."""
     port = demo_ports()[fleet]
     url = f"http://{DEMO_HOST}:{port}{API_ROOT}"
     if carrier_answers(url):
@@ -250,6 +264,8 @@ def demo_carrier(fleet: str, devices: int) -> Iterator[tuple[str, list[FakeDevic
         yield url, demo_fake(fleet, devices).fleet
         return
     fake = demo_fake(fleet, devices, port)
+    if engine is not None:
+        log.info("%s", replay_pushed_changes(engine, fake, PROVIDER_OF_FLEET[fleet]))
     try:
         fake.start()
     except OSError as exc:
@@ -278,22 +294,47 @@ def serve_demo_carriers(
     stop: threading.Event | None = None,
     devices: int = DEMO_DEVICES,
     mobility_devices: int = MOBILITY_DEVICES,
+    engine: Engine | None = None,
 ) -> Iterator[str]:
     """Serve both demo carriers on their fixed ports until ``stop`` is set (or the process is
-    interrupted): what ``make ui`` runs beside the webserver and the daemon."""
+    interrupted): what ``make ui`` runs beside the webserver and the daemon. With ``engine``
+    each carrier first replays the changes pushed to it (:func:`replay_pushed_changes`)."""
     stop = stop or threading.Event()
     sizes = {"m2m": devices, "mobility": mobility_devices}
-    fakes = [demo_fake(fleet, sizes[fleet], port) for fleet, port in demo_ports().items()]
     started = []
     try:
-        for fake in fakes:
+        for fleet, port in demo_ports().items():
+            fake = demo_fake(fleet, sizes[fleet], port)
+            replayed = ""
+            if engine is not None:
+                replayed = "; " + replay_pushed_changes(engine, fake, PROVIDER_OF_FLEET[fleet])
             fake.start()
             started.append(fake)
-            yield f"demo carrier ({len(fake.fleet):,} SIMs) at {fake.base_url}"
+            yield f"demo carrier ({len(fake.fleet):,} SIMs) at {fake.base_url}{replayed}"
         stop.wait()
     finally:
         for fake in started:
             fake.stop()
+
+
+def replay_pushed_changes(engine: Engine, fake: FakeJasper, provider: str) -> str:
+    """Carry out on ``fake`` every rate-plan change pushed to ``provider`` (its ``sent``
+    ``RatePlanUpdate`` rows, each at the moment the carrier accepted it); answers one line
+    saying how many.
+
+    A demo carrier is rebuilt from its seed whenever it starts (``make ui``, ``make demo``):
+    without this it would show none of the pushes made to it, and each push's re-checks would
+    find every change missing. A database that cannot be read replays nothing, and says so."""
+    try:
+        with engine.connect() as connection:
+            changes = sent_changes(connection, provider)
+    except (SQLAlchemyError, CarrierOptError) as error:
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        return f"no pushed change of {provider} replayed: the database cannot be read ({reason})"
+    replayed = fake.replay(
+        DeviceEdit(change.iccid, {"ratePlan": change.rate_plan}, change.at) for change in changes
+    )
+    return f"{replayed:,} rate-plan change(s) pushed to {provider} replayed"
 
 
 def write_demo_env(home: Path | None = None) -> Path:
@@ -354,20 +395,24 @@ def _m2m_summary(result: dg.ExecuteInProcessResult, partition: str) -> Iterator[
     yield RULE
     yield f"M2M optimization of {partition} ({OPTIMIZE_JOB_NAME})"
     yield f"devices optimized:     {meta['devices']:,}"
-    yield f"cost before:           {meta['cost_before']:,.2f} USD"
-    yield f"cost after:            {meta['cost_after']:,.2f} USD ({meta['winning_queue']} wins)"
-    yield f"saving:                {meta['saving']:,.2f} USD ({meta['saving_pct']:.1f} %)"
-    yield f"legacy strategies:     {meta['legacy_cost']:,.2f} USD"
-    yield f"lower bound:           {meta['lower_bound']:,.2f} USD, gap {meta['gap_pct']:.4f} %"
+    yield f"cost before:           {meta['cost_before_usd']:,.2f} USD"
+    yield f"cost after:            {meta['cost_after_usd']:,.2f} USD ({meta['winning_queue']} wins)"
+    yield f"saving:                {meta['saving_usd']:,.2f} USD ({meta['saving_pct']:.1f} %)"
+    yield f"legacy strategies:     {meta['legacy_cost_usd']:,.2f} USD"
+    yield f"lower bound:           {meta['lower_bound_usd']:,.2f} USD, gap {meta['gap_pct']:.4f} %"
     yield f"SIMs changing plan:    {meta['devices_changing_plan']:,}"
     yield f"optimizer seconds:     {queues['optimizer_seconds']}"
     yield from _delivery_summary(result)
 
 
 def _delivery_summary(result: dg.ExecuteInProcessResult) -> Iterator[str]:
-    """Where the workbook is, and what the rate-plan push did (a dry run by default)."""
+    """Where the workbook is (and its link, when the reports folder's address is known: `make
+    demo` gives the one `make ui` serves), and what the rate-plan push did (a dry run by
+    default)."""
     report = _metadata(result, "optimization_report")
-    yield f"report workbook:       {report['report']}"
+    yield f"report workbook:       {_shown(report['storage_uri'])}"
+    if report["report"].startswith(("http://", "https://")):
+        yield f"report link:           {report['report']} (while make ui serves the reports)"
     changing = _metadata(result, "winning_assignments")["devices_changing_plan"]
     yield from _updates_summary(_metadata(result, "rate_plan_updates"), changing)
 
@@ -397,12 +442,13 @@ def _approval_summary(result: dg.ExecuteInProcessResult) -> Iterator[str]:
         f"({push['already_on_target']:,} already on target, {push['failed']:,} failed, "
         f"{push['held_back']:,} held back)"
     )
-    yield f"expected saving:       {_usd(push['expected_saving'])}"
-    yield f"realized saving:       {_usd(push['realized_saving'])} (the carrier read back)"
+    yield f"expected saving:       {_usd(push.get('expected_saving_usd'))}"
+    yield f"realized saving:       {_usd(push.get('realized_saving_usd'))} (the carrier read back)"
 
 
-def _usd(amount) -> str:
-    return amount if isinstance(amount, str) else f"{amount:,.2f} USD"
+def _usd(amount: float | None) -> str:
+    """An amount of the metadata (left out there when not known)."""
+    return "n/a" if amount is None else f"{amount:,.2f} USD"
 
 
 def _customer_summary(result: dg.ExecuteInProcessResult, partition: str) -> Iterator[str]:
@@ -444,24 +490,34 @@ def _mobility_summary(result: dg.ExecuteInProcessResult, partition: str) -> Iter
 
 def _costs(meta: dict) -> Iterator[str]:
     """Cost lines of a customer or mobility run (totals over its groups or customers)."""
-    before, after, bound = meta["cost_before"], meta["cost_after"], meta["lower_bound"]
+    before, after, bound = meta["cost_before_usd"], meta["cost_after_usd"], meta["lower_bound_usd"]
     saving_pct = 100 * (before - after) / before if before else 0.0
     gap_pct = meta["gap_pct"]
     yield f"cost before:           {before:,.2f} USD"
     yield f"cost after:            {after:,.2f} USD"
-    yield f"saving:                {meta['saving']:,.2f} USD ({saving_pct:.1f} %)"
-    yield f"legacy strategies:     {meta['legacy_cost']:,.2f} USD"
+    yield f"saving:                {meta['saving_usd']:,.2f} USD ({saving_pct:.1f} %)"
+    yield f"legacy strategies:     {meta['legacy_cost_usd']:,.2f} USD"
     yield f"lower bound:           {bound:,.2f} USD, gap {gap_pct:.4f} %"
 
 
 def _workbooks(label: str, files: dict[str, str]) -> str:
-    """``label``, how many workbooks and the folder they are under (their URIs when the result
-    store is not local)."""
+    """``label``, how many workbooks and the folder they are under: a local path, or the
+    address of the served reports folder when they are linked (their URIs when they are in
+    different places)."""
     uris = list(files.values())
-    if not uris or any(urlsplit(uri).scheme != "file" for uri in uris):
+    places = {urlsplit(uri)[:2] for uri in uris}
+    if len(places) != 1:
         return f"{label:<23}{len(uris)}: {', '.join(uris) or 'none'}"
-    folder = os.path.commonpath([Path(unquote(urlsplit(uri).path)).parent for uri in uris])
-    return f"{label:<23}{len(uris)} under {folder}"
+    (scheme, netloc), paths = places.pop(), [unquote(urlsplit(uri).path) for uri in uris]
+    folder = posixpath.commonpath([posixpath.dirname(path) for path in paths])
+    where = folder if scheme == "file" else f"{scheme}://{netloc}{quote(folder)}/"
+    return f"{label:<23}{len(uris)} under {where}"
+
+
+def _shown(uri: str) -> str:
+    """A stored file as a person finds it: a local path, or its URI."""
+    parts = urlsplit(uri)
+    return unquote(parts.path) if parts.scheme == "file" else uri
 
 
 def _metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict:

@@ -3,12 +3,16 @@
 import re
 import socket
 import threading
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from carrier_opt.db.engine import make_engine
 from carrier_opt.db.export import require_stored_usage
+from carrier_opt.delivery.push_checks import CHECK_INTERVAL, check_push
+from carrier_opt.delivery.rate_plan_updates import push_winner
+from carrier_opt.delivery.storage import REPORTS_URL_ENV
 from carrier_opt.demo import (
     API_KEY_ENV,
     DEMO_CREDENTIALS,
@@ -17,10 +21,14 @@ from carrier_opt.demo import (
     PORTS_ENV,
     USERNAME_ENV,
     demo_carrier,
+    demo_fake,
     run_demo,
     serve_demo_carriers,
 )
 from carrier_opt.jasper.client import JasperClient
+from carrier_opt_tests.delivery.push_support import SMALL, independent_moves
+from carrier_opt_tests.delivery.support import seed_instance
+from carrier_opt_tests.jasper.support import client_for
 
 
 def free_port() -> int:
@@ -59,6 +67,7 @@ def workbooks(lines: list[str], label: str, reports: Path) -> list[Path]:
 
 def test_demo_optimizes_a_period_and_prints_the_summary(database_url, monkeypatch, tmp_path):
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    monkeypatch.delenv(REPORTS_URL_ENV, raising=False)
     monkeypatch.setenv("CARRIER_OPT_HOME", str(tmp_path / "home"))
     reports = tmp_path / "home" / "reports"
     lines = list(run_demo(database_url, devices=400, mobility_devices=300))
@@ -122,13 +131,21 @@ def test_demo_optimizes_a_period_and_prints_the_summary(database_url, monkeypatc
     assert lines[-1].startswith("demo seconds in all:")
 
     # A second demo on the same database reuses the providers, re-loads their prices and
-    # customer plans, and completes the three runs again.
+    # customer plans, and completes the three runs again. With the reports folder's address
+    # known (`make demo` sets the one `make ui` serves) its reports are linked, in the UI too.
+    served = "http://127.0.0.1:3001"
+    monkeypatch.setenv(REPORTS_URL_ENV, served)
     again = list(run_demo(database_url, devices=400, mobility_devices=300))
     assert sum(line.startswith("cost after:") for line in again) == 3
-    assert block(again, f"customer optimization of {DEMO_PROVIDER} ")
+    customers = block(again, f"customer optimization of {DEMO_PROVIDER} ")
+    linked = value(customers, "customer workbooks:").split(" under ")[1]
+    assert linked.startswith(f"{served}/{DEMO_PROVIDER}/") and linked.endswith("/")
     assert value(
         block(again, f"mobility optimization of {MOBILITY_PROVIDER} "), "groups optimized:"
     )
+    report = Path(value(again, "report workbook:"))
+    link = value(again, "report link:").split()[0]
+    assert link == f"{served}/{report.relative_to(reports).as_posix()}"
 
 
 def test_the_demo_uses_the_carriers_make_ui_serves(demo_ports):
@@ -150,3 +167,41 @@ def test_the_demo_uses_the_carriers_make_ui_serves(demo_ports):
         stop.set()
         waiting.join(timeout=10)
     assert not waiting.is_alive()
+
+
+@pytest.mark.database
+def test_restarted_demo_carriers_show_what_was_pushed_so_the_checks_find_it(
+    migrated_engine, demo_ports
+):
+    """Issue 28, point 2: `make ui` restarted the demo carriers from their seed, without the
+    demo's approved push, so its re-checks found every one of the changes missing (13,204
+    false discrepancies, read SIM by SIM)."""
+    seeded = seed_instance(migrated_engine, name=DEMO_PROVIDER, allow_updates=True)
+    with demo_fake("m2m", 400).start() as fake, client_for(fake) as client:
+        case = independent_moves(fake, 30)
+        request = case.request(
+            seeded, period_end=fake.now() + timedelta(days=8), synced_at=fake.now()
+        )
+        outcome = push_winner(migrated_engine, client, request, now=fake.now)
+        pushed_at = fake.now()
+    assert outcome.sent == 30
+
+    stop = threading.Event()
+    served = serve_demo_carriers(stop, devices=400, mobility_devices=300, engine=migrated_engine)
+    m2m_line, mobility_line = next(served), next(served)
+    waiting = threading.Thread(target=lambda: list(served), daemon=True)
+    waiting.start()
+    try:
+        assert m2m_line.endswith(f"30 rate-plan change(s) pushed to {DEMO_PROVIDER} replayed")
+        assert mobility_line.endswith(
+            f"0 rate-plan change(s) pushed to {MOBILITY_PROVIDER} replayed"
+        )
+        url = f"http://127.0.0.1:{demo_ports[0]}/rws/api/v1/"
+        with JasperClient(url, *DEMO_CREDENTIALS) as client:
+            later = pushed_at + CHECK_INTERVAL + timedelta(seconds=1)
+            check = check_push(migrated_engine, client, outcome.push_id, now=lambda: later)
+            assert client.device_details(fake.fleet[0].iccid).rate_plan == SMALL
+    finally:
+        stop.set()
+        waiting.join(timeout=10)
+    assert check.checked == 30 and check.clean

@@ -1360,6 +1360,22 @@ ALTER TABLE [ServiceProvider] ADD capabilities_note VARCHAR(500) NULL;
 
 GO
 
+ALTER TABLE [Device] ADD details_at DATETIMEOFFSET NULL;
+
+GO
+
+ALTER TABLE [JasperSyncRun] ADD split_at DATETIMEOFFSET NULL;
+
+GO
+
+ALTER TABLE [JasperSyncRun] ADD recent_pages INTEGER NULL;
+
+GO
+
+UPDATE "Device" SET details_at = COALESCE(last_synced_at, created_at);
+
+GO
+
 ALTER TABLE [ServiceProvider] ADD CONSTRAINT [ck_ServiceProvider_account_type_known] CHECK (account_type IN ('auto', 'advantage', 'essential'));
 
 GO

@@ -1036,6 +1036,14 @@ ALTER TABLE "ServiceProvider" ADD COLUMN capabilities_seen_at TIMESTAMP WITH TIM
 
 ALTER TABLE "ServiceProvider" ADD COLUMN capabilities_note VARCHAR(500);
 
+ALTER TABLE "Device" ADD COLUMN details_at TIMESTAMP WITH TIME ZONE;
+
+ALTER TABLE "JasperSyncRun" ADD COLUMN split_at TIMESTAMP WITH TIME ZONE;
+
+ALTER TABLE "JasperSyncRun" ADD COLUMN recent_pages INTEGER;
+
+UPDATE "Device" SET details_at = COALESCE(last_synced_at, created_at);
+
 ALTER TABLE "ServiceProvider" ADD CONSTRAINT "ck_ServiceProvider_account_type_known" CHECK (account_type IN ('auto', 'advantage', 'essential'));
 
 UPDATE alembic_version SET version_num='0013' WHERE alembic_version.version_num = '0012';

@@ -1018,5 +1018,13 @@ ALTER TABLE "ServiceProvider" ADD COLUMN capabilities_seen_at DATETIME;
 
 ALTER TABLE "ServiceProvider" ADD COLUMN capabilities_note VARCHAR(500);
 
+ALTER TABLE "Device" ADD COLUMN details_at DATETIME;
+
+ALTER TABLE "JasperSyncRun" ADD COLUMN split_at DATETIME;
+
+ALTER TABLE "JasperSyncRun" ADD COLUMN recent_pages INTEGER;
+
+UPDATE "Device" SET details_at = COALESCE(last_synced_at, created_at);
+
 UPDATE alembic_version SET version_num='0013' WHERE alembic_version.version_num = '0012';
 

@@ -95,6 +95,65 @@ def run(size: int) -> list[str]:
     return rows
 
 
+def optimization_ready(size: int) -> str:
+    """A first sync within a budget of the search pages, the details of the SIMs modified since
+    the period began and the usage pages (issue 27's target): the listing is split at the
+    period start, those SIMs' details come first, and the sync completes with the others'
+    details still to fetch."""
+    import math
+
+    from carrier_opt.core.billing import period_containing
+    from carrier_opt.db import migrate
+    from carrier_opt.db.engine import make_engine
+    from carrier_opt.db.providers import add_provider, load_provider
+    from carrier_opt.jasper.client import JasperClient
+    from carrier_opt.jasper.fake import FakeJasper
+    from carrier_opt.pipeline.sync import sync_provider
+
+    with tempfile.TemporaryDirectory() as folder, FakeJasper(size, seed=size, now=NOW) as fake:
+        engine = make_engine(f"sqlite:///{os.path.join(folder, 'ready.db')}")
+        migrate.upgrade(engine)
+        os.environ["BENCH_JASPER_USER"], os.environ["BENCH_JASPER_KEY"] = fake.credentials
+        add_provider(
+            engine,
+            "bench",
+            jasper_url=fake.base_url,
+            billing_cycle_end_day=31,
+            billing_cycle_end_rule="after_end_day",
+            time_zone="UTC",
+            username_env="BENCH_JASPER_USER",
+            api_key_env="BENCH_JASPER_KEY",
+        )
+        with engine.connect() as connection:
+            period = period_containing(load_provider(connection, "bench").cycle, NOW)
+        recent = [d for d in fake.fleet if d.date_updated >= period.start]
+        per_plan = Counter(d.rate_plan for d in fake.fleet if d.in_bulk_usage)
+        usage_pages = sum(math.ceil(count / 50) for count in per_plan.values())
+        search_pages = math.ceil(len(recent) / 50) + math.ceil((size - len(recent)) / 50)
+        budget = search_pages + len(recent) + usage_pages
+        client = JasperClient(fake.base_url, *fake.credentials, calls_per_second=1e6)
+        started = time.perf_counter()
+        report = sync_provider(engine, "bench", client=client, now=NOW, max_calls=budget)
+        seconds = time.perf_counter() - started
+        counted = kinds(fake.request_log)
+        fetched = {
+            call.route.split("/")[1]
+            for call in fake.request_log
+            if call.route.startswith("devices/") and not call.route.endswith("ctdUsages")
+        }
+        ready = all(device.iccid in fetched for device in recent)
+        client.close()
+        engine.dispose()
+    calls = sum(counted.values())
+    return (
+        f"{size:>7,}  {'first sync, budget':<26} {counted['search']:>6,} {counted['details']:>7,} "
+        f"{counted['usage']:>6,} {counted['ctd']:>5,} {calls:>7,} "
+        f"{calls / CALLS_PER_SECOND / 60:>10.1f} {seconds:>7.1f}   budget {budget:,}: "
+        f"{len(recent):,} SIMs modified this period, all with details: {ready}; "
+        f"{report.details_pending:,} details left for later syncs"
+    )
+
+
 def _modify(client, fake, plans, count: int) -> None:
     """Move ``count`` SIMs to another plan at the carrier (as a person would)."""
     names = [plan.name for plan in plans]
@@ -111,6 +170,7 @@ def main(argv: list[str] | None = None) -> None:
     for size in sizes:
         for row in run(size):
             print(row, flush=True)
+        print(optimization_ready(size), flush=True)
 
 
 if __name__ == "__main__":

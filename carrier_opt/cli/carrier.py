@@ -232,17 +232,30 @@ def _register_partition(name: str) -> str:
     "by cycleStartDate (onboarding: those periods can then be backfilled). A past period "
     "cannot know the plans SIMs were on: the plan the carrier reports the usage under is used.",
 )
+@click.option(
+    "--max-calls",
+    default=None,
+    type=click.IntRange(min=1),
+    help="The sync's call budget: search pages first, then usage (most money at stake first), "
+    "then details; what does not fit keeps its last reading or waits for a later sync.",
+)
 @database_url_option
 def sync(
     name: str,
     since: str | None,
     calls_per_second: float,
     past_periods: int,
+    max_calls: int | None,
     database_url: str | None,
 ) -> None:
     """Sync provider NAME's SIMs, then their usage, from the carrier into the database."""
     _sync_and_report(
-        ready_engine(database_url), name, _parse_since(since), calls_per_second, past_periods
+        ready_engine(database_url),
+        name,
+        _parse_since(since),
+        calls_per_second,
+        past_periods,
+        max_calls=max_calls,
     )
 
 
@@ -252,6 +265,8 @@ def _sync_and_report(
     modified_since: datetime | None,
     calls_per_second: float,
     past_periods: int,
+    *,
+    max_calls: int | None = None,
 ) -> None:
     """A sync of ``name`` then, if asked, its past periods' usage, reported on the terminal."""
     from carrier_opt.db.providers import jasper_credentials, load_provider
@@ -266,7 +281,12 @@ def _sync_and_report(
     )
     with client:
         report = sync_provider(
-            engine, name, client=client, since=modified_since, progress=_progress_printer()
+            engine,
+            name,
+            client=client,
+            since=modified_since,
+            progress=_progress_printer(),
+            max_calls=max_calls,
         )
         past = fetch_past_usage(engine, name, past_periods, client=client) if past_periods else None
     _end_progress_line()
@@ -284,6 +304,13 @@ def _sync_and_report(
     for warning in report.warnings + (past.warnings if past else []):
         click.echo(f"warning: {warning}", err=True)
     click.echo(report.summary())
+    if report.staleness is not None:
+        click.echo(f"usage age: {report.staleness.line()}")
+    if report.details_pending:
+        click.echo(
+            f"details still to fetch: {report.details_pending:,} SIMs (later syncs fetch them, "
+            "stalest first)"
+        )
     for line in past.lines() if past else []:
         click.echo(line)
 

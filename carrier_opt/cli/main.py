@@ -229,6 +229,15 @@ def bench_sync_calls(args: tuple[str, ...]) -> None:
     run_benchmark(list(args))
 
 
+@bench.command("call-budget", context_settings={"ignore_unknown_options": True})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def bench_call_budget(args: tuple[str, ...]) -> None:
+    """What a budget of carrier calls buys the decision, priced on true end-of-period usage."""
+    from carrier_opt.bench.call_budget import main as run_benchmark
+
+    run_benchmark(list(args))
+
+
 @bench.command("sensor", context_settings={"ignore_unknown_options": True})
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def bench_sensor(args: tuple[str, ...]) -> None:
@@ -271,16 +280,21 @@ def demo(database_url: str | None) -> None:
 @click.option(
     "--mobility-devices", default=5_000, show_default=True, help="SIMs of the mobility carrier."
 )
-def demo_carriers(devices: int, mobility_devices: int) -> None:
+@database_url_option
+def demo_carriers(devices: int, mobility_devices: int, database_url: str | None) -> None:
     """Serve the demo's fake carriers on their fixed ports until interrupted.
 
     `make ui` runs it beside the webserver and the daemon once `make demo` has run, so that
     runs launched from the UI reach the demo providers' carriers (ports 8941 and 8942, or
-    CARRIER_OPT_DEMO_PORTS=M2M,MOBILITY)."""
+    CARRIER_OPT_DEMO_PORTS=M2M,MOBILITY). Each carrier first replays the rate-plan changes
+    pushed to it (read from the database), so it shows what was pushed before it restarted."""
+    from carrier_opt.db.engine import make_engine
     from carrier_opt.demo import serve_demo_carriers
 
+    engine = make_engine(database_url)
+    lines = serve_demo_carriers(devices=devices, mobility_devices=mobility_devices, engine=engine)
     try:
-        for line in serve_demo_carriers(devices=devices, mobility_devices=mobility_devices):
+        for line in lines:
             click.echo(line, nl=True)
             sys.stdout.flush()
     except KeyboardInterrupt:

@@ -127,6 +127,14 @@ def period_key(year: int, month: int) -> str:
     return f"{year:04d}-{month:02d}"
 
 
+def periods_between(earlier: str, later: str) -> int:
+    """How many periods ``later`` comes after ``earlier`` (negative when before): a period
+    per month, whatever the cycle, so the keys alone answer."""
+    earlier_year, earlier_month = parse_period_key(earlier)
+    later_year, later_month = parse_period_key(later)
+    return (later_year - earlier_year) * 12 + later_month - earlier_month
+
+
 def cycle_end(cycle: BillingCycle, year: int, month: int) -> datetime:
     """The aware-UTC instant the cycle ending in ``year``-``month`` ends."""
     end_day = date(year, month, min(cycle.end_day, calendar.monthrange(year, month)[1]))

@@ -39,10 +39,21 @@ class Decision:
     minutes_needed: float
     rate_per_minute: float
     rate_observed: bool
+    period_end: datetime | None = None
+    """When the billing period ends (as given: the provider's zone or UTC)."""
+    now: datetime | None = None
+    """The moment the rule was applied."""
 
     @property
     def reason(self) -> str:
-        """One sentence an operator can act on."""
+        """One sentence an operator can act on; for a period already over, when it ended
+        (not a negative count of minutes)."""
+        if self.minutes_remaining < 0 and self.period_end is not None and self.now is not None:
+            return (
+                f"No Go: the billing period ended {self.period_end:%Y-%m-%d %H:%M %Z} "
+                f"({_ago(self.now - self.period_end)}); a change now would be billed in the "
+                "next period"
+            )
         rate = f"{self.rate_per_minute:.1f} devices/min" + (
             "" if self.rate_observed else " (default: no earlier update measured)"
         )
@@ -83,7 +94,19 @@ def go_no_go(
         minutes_needed=minutes_needed,
         rate_per_minute=rate,
         rate_observed=observed,
+        period_end=period_end,
+        now=now_local,
     )
+
+
+def _ago(elapsed: timedelta) -> str:
+    """``5 days ago``, ``3 h ago``, ``12 min ago`` (the largest whole unit)."""
+    minutes = max(1, math.floor(elapsed / timedelta(minutes=1)))
+    if minutes >= 2 * 24 * 60:
+        return f"{minutes // (24 * 60)} days ago"
+    if minutes >= 120:
+        return f"{minutes // 60} h ago"
+    return f"{minutes} min ago"
 
 
 def next_batch_fits(
@@ -92,3 +115,23 @@ def next_batch_fits(
     """Whether the next batch of a running push still ends before the buffer (the Go/No-Go
     arithmetic on that batch alone); a push that hears No Go stops at this boundary."""
     return go_no_go(now, period_end, batch_devices, rate_per_minute)
+
+
+PUSH_RESERVE_S = (BUFFER_MINUTES + BATCH_SIZE / DEFAULT_RATE_PER_MINUTE) * 60
+"""What a push needs before the period ends: the buffer and one batch at the default pace."""
+
+SOLVE_RESERVE_S = 300.0
+"""What a run needs after its sync: solving, the report, the mail."""
+
+RUN_WINDOW_S = 3600.0
+"""A last-day hourly run decides within its hour (the next one starts then)."""
+
+
+def calls_before_deadline(now: datetime, period_end: datetime, calls_per_second: float) -> int:
+    """The call budget of a last-day hourly run's sync (issue 27): the calls that fit, at the
+    carrier's pace, in what is left of its hour before solving — and before the push time the
+    Go/No-Go needs ahead of the period end. At least 1 (the search then stops the sync, and
+    the run decides on stored usage, saying so)."""
+    left_s = (period_end - now).total_seconds() - PUSH_RESERVE_S
+    seconds = min(RUN_WINDOW_S, left_s) - SOLVE_RESERVE_S
+    return max(1, math.floor(seconds * calls_per_second))

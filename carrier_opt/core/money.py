@@ -4,7 +4,9 @@ The cost model works in float USD. Every figure shown — Dagster metadata, asse
 workbook, the mails — is rounded to the cent **half up**, once, by :func:`cents`; a saving is
 the difference of the rounded costs, so the same saving reads the same everywhere (a float
 ``round(before - after, 2)`` could differ from it by a cent). :func:`usd_text` writes an amount
-with its currency and thousands separators.
+with its currency and thousands separators, for text (mails, markdown tables); Dagster metadata
+shows an amount as a number under a name ending in ``_usd`` (:func:`cost_figures`), never as
+both.
 """
 
 from __future__ import annotations
@@ -57,21 +59,17 @@ def usd_text(amount: float | Decimal | None) -> str:
 
 
 def cost_figures(before: float, after: float, legacy: float, bound: float) -> dict:
-    """The cost metadata of a run: each figure to the cent, the saving as the difference of
-    the rounded costs, and the same as text with currency (``*_usd``) for people."""
+    """The cost figures of a run: each amount to the cent under a ``*_usd`` name (the currency
+    in the name, the amount a number), the saving as the difference of the rounded costs, and
+    the saving and the optimizer's gap in percent."""
     before_c, after_c = cents(before), cents(after)
     saving_c = before_c - after_c
-    figures = {
-        "cost_before": before_c / 100,
-        "cost_after": after_c / 100,
-        "saving": saving_c / 100,
+    return {
+        "cost_before_usd": before_c / 100,
+        "cost_after_usd": after_c / 100,
+        "saving_usd": saving_c / 100,
         "saving_pct": round(100 * saving_c / before_c, 2) if before_c else 0.0,
-        "legacy_cost": usd(legacy),
-        "lower_bound": usd(bound),
+        "legacy_cost_usd": usd(legacy),
+        "lower_bound_usd": usd(bound),
         "gap_pct": round(100 * (after - bound) / bound, 4) if bound > 0 else 0.0,
     }
-    text = {
-        f"{name}_usd": usd_text(figures[name])
-        for name in ("cost_before", "cost_after", "saving", "legacy_cost", "lower_bound")
-    }
-    return {**figures, **text}

@@ -46,7 +46,7 @@ PLAN_COLUMNS = (
 )
 
 
-_UNASSIGNED = ["customer", "iccid", "msisdn", "usage_mb", "sms_count"]
+_UNASSIGNED = ["customer", "iccid", "msisdn", "usage_mb", "ctd_usage_mb", "usage_date", "sms_count"]
 
 
 @dataclass(frozen=True)
@@ -61,9 +61,9 @@ class CustomerInput:
     unassigned: pd.DataFrame = dataclasses.field(
         default_factory=lambda: pd.DataFrame(columns=list(_UNASSIGNED))
     )
-    """Customer SIMs on no customer plan (``customer``, ``iccid``, ``msisdn``, ``usage_mb``,
-    ``sms_count``): not optimized, reported at $0 in their customer's report as the legacy
-    customer runs did."""
+    """Customer SIMs on no customer plan (``customer``, ``iccid``, ``msisdn``, ``usage_mb``
+    (projected), ``ctd_usage_mb`` and its ``usage_date``, ``sms_count``): not optimized,
+    reported at $0 in their customer's report as the legacy customer runs did."""
 
     def unassigned_of(self, name: str) -> pd.DataFrame:
         """Customer ``name``'s SIMs on no customer plan."""

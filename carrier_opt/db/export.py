@@ -4,7 +4,8 @@
 ``JasperCommunicationPlan_RatePlan``; ``devices.csv`` from the usage the syncs stored for that
 period (``DeviceUsagePeriod``, joined with ``Device`` for the ICCID), with ``usage_mb`` =
 projected usage and ``proration`` from the activation date (:mod:`carrier_opt.core.usage`), plus
-the extra columns ``ctd_usage_mb, status, msisdn, date_activated``. Reading the period's own
+the extra columns ``ctd_usage_mb, status, msisdn, date_activated, usage_date`` (``usage_date``:
+when the carrier's cycle-to-date usage was read, ISO 8601 in UTC). Reading the period's own
 rows rather than ``Device`` (which holds the last synced period only) is what lets a past,
 closed period be exported and optimized again: the carrier cannot report its usage any more.
 
@@ -49,6 +50,7 @@ DEVICE_EXPORT_COLUMNS = (
     "status",
     "msisdn",
     "date_activated",
+    "usage_date",
 )
 _MAX_LISTED = 5
 
@@ -153,10 +155,10 @@ def _period_with_usage(
     )
     if not stored:
         raise InputError(
-            f"{provider.name} has no usage stored for billing period {period.key}: "
-            f"no synced data for billing period {period.key}; run carrier-opt sync "
-            f"{provider.name} while the period is open (the carrier reports cycle-to-date "
-            "usage only, so a closed period cannot be synced afterwards)"
+            f"{provider.name} has no usage stored for billing period {period.key}: store "
+            f"it first with carrier-opt sync {provider.name} (add --past-periods N for a "
+            f"closed period N periods back: the carrier still reports past cycles' usage) or "
+            f"the Dagster job sync_carrier_data for {period.key}|{provider.name}"
         )
     return int(period_id)  # type: ignore[arg-type]
 
@@ -270,13 +272,16 @@ def _device_frame(
             "ctd_usage_mb": usage_mb.round(6),
             "status": devices["status"].fillna(""),
             "msisdn": devices["msisdn"].fillna(""),
-            "date_activated": [
-                "" if moment is None or pd.isna(moment) else moment.isoformat()
-                for moment in devices["date_activated"]
-            ],
+            "date_activated": _iso_texts(devices["date_activated"]),
+            "usage_date": _iso_texts(devices["usage_date"]),
         },
         columns=list(DEVICE_EXPORT_COLUMNS),
     )
+
+
+def _iso_texts(moments: pd.Series) -> list[str]:
+    """Aware datetimes as ISO 8601 text, ``""`` when unknown (as the contract files spell it)."""
+    return ["" if moment is None or pd.isna(moment) else moment.isoformat() for moment in moments]
 
 
 def write_instance_folder(

@@ -115,6 +115,7 @@ def merge_staging(
     )
     changes = record_rate_plan_changes(connection, provider_id, merged_at)
     updated = update_changed_devices(connection, provider_id, merged_at)
+    record_details_times(connection, provider_id)
     inserted = insert_new_devices(
         connection, provider_id, merged_at, billing_period_id, projection_factor
     )
@@ -232,6 +233,23 @@ def update_changed_devices(connection: Connection, provider_id: int, merged_at: 
     return _run(connection, statement)
 
 
+def record_details_times(connection: Connection, provider_id: int) -> int:
+    """Each known staged SIM's ``details_at``: when its details were fetched by this sync, or
+    NULL when they were not (a call budget left them for later; the SIM was listed, so what
+    ``Device`` holds may be out of date): the next syncs fetch those, stalest first."""
+    staging = DEVICE_STAGING
+    statement = (
+        update(DEVICE)
+        .where(
+            _same_sim(staging),
+            staging.c.service_provider_id == provider_id,
+            DEVICE.c.details_at.is_distinct_from(staging.c.details_at),
+        )
+        .values(details_at=staging.c.details_at)
+    )
+    return _run(connection, statement)
+
+
 def _incoming(staging: Table, name: str) -> ColumnElement[Any]:
     """The value a merge writes for ``name``: staged, or ``Device``'s own for a detail-only
     field of a SIM staged without its details."""
@@ -261,6 +279,7 @@ def insert_new_devices(
             true(),
             stamp,
             stamp,
+            staging.c.details_at,
         )
         .select_from(
             staging.outerjoin(
@@ -284,6 +303,7 @@ def insert_new_devices(
         "is_active",
         "created_at",
         "last_synced_at",
+        "details_at",
     ]
     return _run(connection, insert(DEVICE).from_select(columns, new_sims))
 
@@ -297,13 +317,14 @@ def apply_usage(
 ) -> int:
     """Write staged usage onto known SIMs where it changed; answers how many SIMs have usage.
 
-    Rows whose usage, projection and period are already what staging says (new SIMs inserted
-    with their usage, idle SIMs) are left alone: every updated row costs an index update.
+    Rows whose usage, projection, period and reading time are already what staging says (new
+    SIMs inserted with their usage) are left alone. The reading time counts: an idle SIM read
+    again is a fresh reading, and a call budget and the staleness figures go by its age.
     """
     usage = USAGE_STAGING
     values = _usage_values(usage, DEVICE.c.status, billing_period_id, projection_factor)
     compared = ("ctd_data_usage_bytes", "projected_usage_mb", "ctd_sms_usage")
-    compared += ("ctd_voice_usage_seconds", "billing_period_id")
+    compared += ("ctd_voice_usage_seconds", "billing_period_id", "usage_date")
     any_change = or_(*(DEVICE.c[name].is_distinct_from(values[name]) for name in compared))
     connection.execute(
         update(DEVICE)

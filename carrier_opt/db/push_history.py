@@ -6,15 +6,25 @@ than the id of the push still sending, so "the newest row" would let the refusal
 running push sent. Reports and ``provider show`` therefore show the newest push that ran (sent
 or tried to send, a dry run, a No-Go, a failure after it took the lock) and mention a refusal
 that came after it; only when no push ever ran is a refusal itself the latest push.
+
+Also what the carrier accepted (:func:`sent_changes`): the demo's fake carriers, restarted,
+replay it so that they show what was pushed to them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import ColumnElement, Connection, and_, func, or_, select
 
-from carrier_opt.db.models import RatePlanPush, RatePlanPushStatus
+from carrier_opt.db.models import (
+    RatePlanPush,
+    RatePlanPushStatus,
+    RatePlanUpdate,
+    RatePlanUpdateStatus,
+    ServiceProvider,
+)
 
 PUSH_REFUSED = "refused"
 """``RatePlanPush.decision`` of a push refused the provider's lock (status ``failed``)."""
@@ -74,3 +84,30 @@ def _newest(connection: Connection, where: ColumnElement[bool]) -> dict | None:
     row = connection.execute(select(_PUSH).where(where).order_by(_PUSH.c.id.desc()).limit(1))
     first = row.first()
     return None if first is None else dict(first._mapping)
+
+
+@dataclass(frozen=True)
+class SentChange:
+    """A rate-plan change the carrier accepted: the SIM, its new plan and when."""
+
+    iccid: str
+    rate_plan: str
+    at: datetime
+
+
+def sent_changes(connection: Connection, provider: str) -> list[SentChange]:
+    """Every rate-plan change the carrier accepted for ``provider`` (``RatePlanUpdate`` rows
+    ``sent``), oldest first: what the carrier shows since, unless the SIM was moved again. A
+    provider that does not exist has none."""
+    update = RatePlanUpdate.__table__
+    at = func.coalesce(update.c.completed_at, update.c.requested_at, update.c.created_at)
+    rows = connection.execute(
+        select(update.c.iccid, update.c.to_rate_plan_code, at.label("at"))
+        .join(ServiceProvider, ServiceProvider.id == update.c.service_provider_id)
+        .where(
+            ServiceProvider.name == provider,
+            update.c.status == RatePlanUpdateStatus.SENT.value,
+        )
+        .order_by(at, update.c.id)
+    ).all()
+    return [SentChange(row.iccid, row.to_rate_plan_code, row.at) for row in rows]

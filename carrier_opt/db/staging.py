@@ -334,3 +334,83 @@ def known_modified_since(engine: Engine, provider_id: int, since: datetime) -> s
                 )
             )
         )
+
+
+def known_device_iccids(engine: Engine, provider_id: int) -> set[str]:
+    """ICCIDs ``Device`` already holds for the provider (not what is only staged)."""
+    device = _device_table()
+    with engine.connect() as connection:
+        return set(
+            connection.scalars(
+                select(device.c.iccid).where(device.c.service_provider_id == provider_id)
+            )
+        )
+
+
+def activated_iccids(engine: Engine, provider_id: int) -> list[str]:
+    """The provider's ACTIVATED SIMs (those a run prices on their usage)."""
+    device = _device_table()
+    with engine.connect() as connection:
+        return list(
+            connection.scalars(
+                select(device.c.iccid).where(
+                    device.c.service_provider_id == provider_id,
+                    device.c.status == "ACTIVATED",
+                )
+            )
+        )
+
+
+def pending_details(engine: Engine, provider_id: int, *, exclude: set[str]) -> list[str]:
+    """Known SIMs whose details an earlier sync's budget left for later (``details_at``
+    NULL), longest waiting first, leaving out ``exclude`` (already staged)."""
+    device = _device_table()
+    with engine.connect() as connection:
+        rows = connection.scalars(
+            select(device.c.iccid)
+            .where(device.c.service_provider_id == provider_id, device.c.details_at.is_(None))
+            .order_by(device.c.last_synced_at, device.c.iccid)
+        )
+        return [iccid for iccid in rows if iccid not in exclude]
+
+
+def stage_known_sims(
+    engine: Engine, provider_id: int, iccids: Sequence[str], staged_at: datetime
+) -> int:
+    """Stage known SIMs as ``Device`` holds them (no details yet), so that Get Device Details
+    can fill them and the merge write them back; answers how many."""
+    if not iccids:
+        return 0
+    device = _device_table()
+    names = [name for name in DEVICE_COLUMNS if name not in ("page_number", "staged_at")]
+    staged = 0
+    with engine.begin() as connection:
+        for start in range(0, len(iccids), 500):
+            chunk = list(iccids[start : start + 500])
+            rows = connection.execute(
+                select(*(device.c[name] for name in names)).where(
+                    device.c.service_provider_id == provider_id, device.c.iccid.in_(chunk)
+                )
+            ).all()
+            values = [
+                {**dict(zip(names, row, strict=True)), "page_number": None, "staged_at": staged_at}
+                for row in rows
+            ]
+            if values:
+                connection.execute(insert(DEVICE_STAGING), values)
+            staged += len(values)
+    return staged
+
+
+def staged_on_pages(engine: Engine, provider_id: int, last_page: int) -> list[str]:
+    """ICCIDs staged from search pages 1 to ``last_page`` (a split listing's recent part)."""
+    staging = DEVICE_STAGING
+    with engine.connect() as connection:
+        return list(
+            connection.scalars(
+                select(staging.c.iccid).where(
+                    staging.c.service_provider_id == provider_id,
+                    staging.c.page_number <= last_page,
+                )
+            )
+        )

@@ -58,6 +58,8 @@ class SyncRun:
     pages_done: int
     search_done: bool
     resumed_from: int | None
+    split_at: datetime | None = None
+    recent_pages: int | None = None
 
     @property
     def resumed(self) -> bool:
@@ -90,9 +92,11 @@ def begin_sync(
     now: datetime,
     holder: str,
     since: datetime | None = None,
+    period_start: datetime | None = None,
 ) -> SyncRun:
     """Open the provider's sync (resuming a stopped one unless ``since`` asks for another
-    window); raises :class:`SyncBusy` naming the running one."""
+    window); raises :class:`SyncBusy` naming the running one. A window that starts before
+    ``period_start`` is listed in two parts, split there (``split_at``)."""
     _abandon_dead_run(engine, provider_id, now)
     with engine.connect() as connection:
         stopped = _stopped_run(connection, provider_id)
@@ -126,9 +130,19 @@ def begin_sync(
             pages_done=stopped.pages_done,
             search_done=stopped.search_done,
             resumed_from=stopped.id,
+            split_at=stopped.split_at,
+            recent_pages=stopped.recent_pages,
         )
     else:
-        values.update(modified_since=start, search_started_at=now, pages_done=0, search_done=False)
+        split = period_start if period_start is not None and start < period_start <= now else None
+        values.update(
+            modified_since=start,
+            search_started_at=now,
+            pages_done=0,
+            search_done=False,
+            split_at=split,
+            recent_pages=None,
+        )
     try:
         with engine.begin() as connection:
             run_id = connection.execute(insert(_RUN).values(**values)).inserted_primary_key[0]
@@ -151,6 +165,8 @@ def begin_sync(
         values["pages_done"],
         values["search_done"],
         values.get("resumed_from"),
+        values["split_at"],
+        values["recent_pages"],
     )
 
 

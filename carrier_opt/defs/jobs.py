@@ -1,4 +1,5 @@
-"""Jobs users launch from the UI or the command line."""
+"""Jobs users launch from the UI or the command line. Each has the team's owners and tags:
+its run timeout and how it treats the carrier (:mod:`carrier_opt.defs.catalog`)."""
 
 import dagster as dg
 
@@ -9,6 +10,15 @@ from carrier_opt.defs.assets.mobility import GROUP as MOBILITY_GROUP
 from carrier_opt.defs.assets.schema import database_schema
 from carrier_opt.defs.assets.sync import GROUP as SYNC_GROUP
 from carrier_opt.defs.assets.sync import sync_freshness
+from carrier_opt.defs.catalog import (
+    CHANGES_CARRIER,
+    NO_CARRIER,
+    OWNERS,
+    READS_CARRIER,
+    SHORT_RUN_LIMIT,
+    job_tags,
+)
+from carrier_opt.pipeline.period_sync import SYNC_JOB
 from carrier_opt.pipeline.reports import CUSTOMER_JOB
 from carrier_opt.pipeline.solved import M2M_JOB, MOBILITY_JOB
 
@@ -17,17 +27,21 @@ OPTIMIZE_JOB_NAME = M2M_JOB
 MOBILITY_JOB_NAME = MOBILITY_JOB
 CUSTOMER_JOB_NAME = CUSTOMER_JOB
 PUSH_JOB_NAME = "push_approved_changes"
-SYNC_JOB_NAME = "sync_carrier_data"
+SYNC_JOB_NAME = SYNC_JOB
 FRESHNESS_JOB_NAME = "check_sync_freshness"
 
 setup_database = dg.define_asset_job(
     "setup_database",
+    owners=OWNERS,
+    tags=job_tags(NO_CARRIER, SHORT_RUN_LIMIT),
     selection=[database_schema],
     description="Create or upgrade the carrier_opt database schema.",
 )
 
 optimize_billing_period = dg.define_asset_job(
     OPTIMIZE_JOB_NAME,
+    owners=OWNERS,
+    tags=job_tags(CHANGES_CARRIER),
     selection=dg.AssetSelection.groups(M2M_GROUP),
     description=(
         "Sync a provider's SIMs and usage, optimize its billing period, keep the winning "
@@ -39,6 +53,8 @@ optimize_billing_period = dg.define_asset_job(
 
 optimize_mobility_period = dg.define_asset_job(
     MOBILITY_JOB_NAME,
+    owners=OWNERS,
+    tags=job_tags(CHANGES_CARRIER),
     selection=dg.AssetSelection.assets(staged_devices, device_usage)
     | dg.AssetSelection.groups(MOBILITY_GROUP),
     description=(
@@ -51,6 +67,8 @@ optimize_mobility_period = dg.define_asset_job(
 
 optimize_customer_period = dg.define_asset_job(
     CUSTOMER_JOB_NAME,
+    owners=OWNERS,
+    tags=job_tags(NO_CARRIER),
     selection=dg.AssetSelection.groups(CUSTOMER_GROUP),
     description=(
         "Re-price an agent's customers on its customer rate plans, one instance per customer, "
@@ -62,6 +80,8 @@ optimize_customer_period = dg.define_asset_job(
 
 push_approved_changes = dg.define_asset_job(
     PUSH_JOB_NAME,
+    owners=OWNERS,
+    tags=job_tags(CHANGES_CARRIER),
     selection=dg.AssetSelection.assets("approved_rate_plan_push"),  # by key: no import cycle
     description=(
         "Push an approved dry run: the partition's latest optimization sent to the carrier "
@@ -72,6 +92,8 @@ push_approved_changes = dg.define_asset_job(
 
 check_rate_plan_pushes = dg.define_asset_job(
     "check_rate_plan_pushes",
+    owners=OWNERS,
+    tags=job_tags(READS_CARRIER),
     selection=dg.AssetSelection.assets("rate_plan_push_checks"),  # by key: no import cycle
     description=(
         "Re-check pushes whose check is due: the carrier read again, each sent change compared "
@@ -82,6 +104,8 @@ check_rate_plan_pushes = dg.define_asset_job(
 
 sync_carrier_data = dg.define_asset_job(
     SYNC_JOB_NAME,
+    owners=OWNERS,
+    tags=job_tags(READS_CARRIER),
     selection=dg.AssetSelection.groups(SYNC_GROUP),
     description=(
         "Store a provider's carrier data for one billing period: the open period by an "
@@ -93,6 +117,8 @@ sync_carrier_data = dg.define_asset_job(
 
 check_sync_freshness = dg.define_asset_job(
     FRESHNESS_JOB_NAME,
+    owners=OWNERS,
+    tags=job_tags(NO_CARRIER, SHORT_RUN_LIMIT),
     selection=dg.AssetSelection.checks(sync_freshness),
     description=(
         "Warn when an active provider's last completed sync is older than 36 h (one "

@@ -2,12 +2,19 @@
 
 Dagster accepts any launch of a partitioned job: a run without a partition, a key with its
 halves swapped, a provider typed into "Add partition" that does not exist, an M2M job launched
-for a mobility provider, "Latest" picking a period that has not started. Each used to start a
-run process that then failed in its first step. :class:`CheckedRunCoordinator` (configured in
-``dagster.yaml``) is Dagster's queued run coordinator plus one check at submission: a run that
-cannot succeed is marked failed at once, its one-line reason on the run page, and is never
-queued or launched. It applies to every way a run is submitted: the launchpad, GraphQL, the
-sensors and backfills.
+for a mobility provider, "Latest" picking a period that has not started, a closed period
+nobody stored the usage of. Each used to start a run process that then failed in its first
+step. :class:`CheckedRunCoordinator` (configured in ``dagster.yaml``) is Dagster's queued run
+coordinator plus one check at submission: a run that cannot succeed is canceled at once, its
+one-line reason on the run page, and is never queued or launched. It applies to every way a
+run is submitted: the launchpad, GraphQL, the sensors and backfills.
+
+Canceled, not failed: Dagster records the run's planned materializations when the run is
+created, before the coordinator sees it, and counts every planned partition of a *failed* run
+as a failed partition of its asset — a refused launch painted red the partitions of every asset
+of the job, also ones that had succeeded. A canceled run counts neither as failed nor as in
+progress (``carrier_opt_tests/defs/test_refused_launches.py``), and the failure-mail sensor does
+not see it (nothing failed: the operator who launched it reads the reason on the run page).
 
 When the database cannot be read the launch is let through (its first step then says why):
 the check must never stop a deployment that works.
@@ -30,10 +37,13 @@ from carrier_opt.db.engine import make_engine, resolve_database_url
 from carrier_opt.db.providers import load_provider
 from carrier_opt.defs.partitions import launched_partition
 from carrier_opt.errors import CarrierOptError, DatabaseError
+from carrier_opt.pipeline.period_sync import usage_problem
 
 log = logging.getLogger(__name__)
 
 PARTITION_TAG = "dagster/partition"
+REFUSED = "Launch refused:"
+"""How the reason of a refused launch starts (the run page; the failure mail passes over it)."""
 
 FLEET_OF_JOB: Mapping[str, str | None] = {
     "optimize_billing_period": "m2m",
@@ -45,6 +55,10 @@ FLEET_OF_JOB: Mapping[str, str | None] = {
 """The jobs partitioned by service provider × billing period, and the fleet each needs."""
 
 JOB_FOR_FLEET = {"m2m": "optimize_billing_period", "mobility": "optimize_mobility_period"}
+SYNCS_OPEN_PERIOD = {"optimize_billing_period", "optimize_mobility_period"}
+"""Optimization jobs that sync an open period themselves (a closed one runs on stored usage)."""
+ON_STORED_USAGE = {"optimize_customer_period"}
+"""Optimization jobs that run on the usage stored for the period, open or closed."""
 A_FLEET = {"m2m": "an M2M", "mobility": "a mobility"}
 
 
@@ -76,6 +90,10 @@ def launch_problem(
             f"{provider.name}'s billing period {period.key} has not started (it starts "
             f"{starts}): launch a started period, e.g. the current one, {current}"
         )
+    if job_name in SYNCS_OPEN_PERIOD | ON_STORED_USAGE:
+        return usage_problem(
+            engine, provider, period, now, syncs_open_period=job_name in SYNCS_OPEN_PERIOD
+        )
     return None
 
 
@@ -93,7 +111,7 @@ class CheckedRunCoordinator(QueuedRunCoordinator):
         if run.status == DagsterRunStatus.NOT_STARTED:
             problem = self._problem(run)
             if problem is not None:
-                self._instance.report_run_failed(run, message=f"Launch refused: {problem}")
+                self._instance.report_run_canceled(run, message=f"{REFUSED} {problem}")
                 refused = self._instance.get_run_by_id(run.run_id)
                 return refused or run
         return super().submit_run(context)

@@ -1,17 +1,28 @@
 """Asset metadata built from what the pipeline answers: the tables and figures shown on an
 asset's page in the Dagster UI. Kept apart from the assets so each asset body reads as "call
-the pipeline, shape its answer"."""
+the pipeline, shape its answer".
+
+Money has one form here (issue 28): a number rounded to the cent half up, once
+(:func:`carrier_opt.core.money.usd`), as ``dg.MetadataValue.float`` under a name that ends in
+``_usd`` — ``cost_before_usd``, ``realized_saving_usd`` — so the UI can plot it across
+partitions; never a text copy beside it. An amount that is not known is left out, and a text
+field says why. Amounts inside markdown tables are written as text (``$1,234.50``).
+"""
+
+import dataclasses
+import math
 
 import dagster as dg
 import pandas as pd
 
 from carrier_opt.core.comm_groups import CommGroup
 from carrier_opt.core.mobility import GroupTables
-from carrier_opt.core.money import cost_figures, usd, usd_text
+from carrier_opt.core.money import cost_figures, sum_usd, usd, usd_text
 from carrier_opt.db.customer_optimization import CustomerInput
 from carrier_opt.db.export import InstanceTables
 from carrier_opt.db.skipped_records import SHOWN
 from carrier_opt.delivery.rate_plan_updates import PushOutcome
+from carrier_opt.delivery.report_data import PushSummary
 from carrier_opt.pipeline.m2m import PricedQueues, Winner
 from carrier_opt.pipeline.mail import CustomerMail
 from carrier_opt.pipeline.period_sync import RunUsage
@@ -21,6 +32,28 @@ from carrier_opt.pipeline.sync import SyncReport
 
 TOP_SAVINGS_ROWS = 15
 CHANGES_ROWS = 15
+
+
+def usd_value(amount: float) -> dg.FloatMetadataValue:
+    """An amount of money for the asset page: rounded to the cent half up, a number."""
+    return dg.MetadataValue.float(usd(amount))
+
+
+def money(**amounts: float | None) -> dict:
+    """``{name}_usd`` → :func:`usd_value` of each amount; an unknown amount (None) is left
+    out (a number field cannot say "n/a", and a text one beside it would be a second form)."""
+    return {
+        f"{name}_usd": usd_value(amount) for name, amount in amounts.items() if amount is not None
+    }
+
+
+def cost_metadata(before: float, after: float, legacy: float, bound: float) -> dict:
+    """A run's cost figures (:func:`~carrier_opt.core.money.cost_figures`) as numbers: the
+    amounts under ``*_usd`` names, the saving and the gap in percent."""
+    return {
+        name: dg.MetadataValue.float(value)
+        for name, value in cost_figures(before, after, legacy, bound).items()
+    }
 
 
 def solved_metadata(solved: dict[str, SolvedInstance], what: str) -> dict:
@@ -42,7 +75,7 @@ def solved_metadata(solved: dict[str, SolvedInstance], what: str) -> dict:
     )
     return {
         f"{what}s_optimized": len(solved),
-        **cost_figures(before, after, sum(s.legacy_cost for s in solved.values()), bound),
+        **cost_metadata(before, after, sum(s.legacy_cost for s in solved.values()), bound),
         f"{what}s_table": dg.MetadataValue.md(table),
     }
 
@@ -52,17 +85,26 @@ def staged_metadata(usage: RunUsage) -> dict:
     if usage.how == "closed period":
         return {"synced": False, "reason": usage.how, "stored_sims": usage.stored_sims}
     if usage.sync is None:
-        assert usage.reused is not None and usage.age_hours is not None
+        reused = {}
+        if usage.reused is not None and usage.age_hours is not None:
+            reused = {
+                "last_sync_completed": usage.reused.finished_at.isoformat(),
+                "last_sync_age_hours": round(usage.age_hours, 2),
+            }
         return {
             "synced": False,
             "reason": usage.how,
-            "last_sync_completed": usage.reused.finished_at.isoformat(),
-            "last_sync_age_hours": round(usage.age_hours, 2),
+            **reused,
             "stored_sims": usage.stored_sims,
+            **staleness_metadata(usage),
         }
     report = usage.sync
     merge = report.merge
     return {
+        **staleness_metadata(usage),
+        "call_budget": "none" if report.budget is None else f"{report.budget:,} calls",
+        "usage_left_stale": report.usage_left_stale,
+        "details_still_missing": report.details_pending,
         "synced": True,
         "devices_inserted": merge.inserted,
         "devices_updated": merge.updated,
@@ -75,6 +117,23 @@ def staged_metadata(usage: RunUsage) -> dict:
         **skipped_metadata(report),
         "usage_warnings": len(report.warnings),
         "seconds": round(report.seconds, 1),
+    }
+
+
+def staleness_metadata(usage: RunUsage) -> dict:
+    """How old the usage behind the decision is: stale SIMs, the oldest reading and the money
+    staleness could move (:mod:`carrier_opt.core.staleness` states the method)."""
+    figures = usage.staleness
+    if figures is None:
+        return {}
+    bound = figures.money_bound_usd
+    return {
+        "usage_age": figures.line(),
+        "sims_on_usage_older_than_24h": figures.stale_sims,
+        "oldest_usage_reading": (
+            "none" if figures.oldest_reading is None else figures.oldest_reading.isoformat()
+        ),
+        **(money(staleness_could_move=bound) if math.isfinite(bound) else {}),
     }
 
 
@@ -123,7 +182,7 @@ def queue_results_metadata(priced: PricedQueues) -> dict:
     """``queue_results``: the bound, the gap and each queue's cost."""
     result = priced.result
     return {
-        "lower_bound": round(result.bound.value, 2),
+        **money(lower_bound=result.bound.value),
         "gap_pct": round(100 * result.gap, 4),
         "proven_optimal": result.proven_optimal,
         "optimizer_seconds": round(result.seconds, 1),
@@ -141,7 +200,7 @@ def winner_metadata(winner: Winner, session_guid: str) -> dict:
     return {
         "devices": len(winner.winners),
         "winning_queue": winner.queue,
-        **cost_figures(
+        **cost_metadata(
             figures["cost_before"], winner.cost, figures["legacy_cost"], figures["lower_bound"]
         ),
         "devices_changing_plan": len(changed),
@@ -169,9 +228,7 @@ def report_metadata(report: InstanceReport) -> dict:
         "sha256": stored.sha256,
         "devices": data.devices,
         "devices_changing_plan": data.devices_changed,
-        "cost_before": data.cost_before,
-        "cost_after": data.cost_after,
-        "saving": data.saving,
+        **money(cost_before=data.cost_before, cost_after=data.cost_after, saving=data.saving),
         "totals_match_database": report.matches_database,
         "top_savings": dg.MetadataValue.md(_top_savings_table(data.assignments)),
     }
@@ -191,10 +248,36 @@ def _top_savings_table(assignments: pd.DataFrame) -> str:
     return "| ICCID | from | to | saving (USD) |\n|---|---|---|---:|\n" + "\n".join(lines)
 
 
-def push_metadata(outcome: PushOutcome) -> dict:
-    """The push's figures for the asset page (money rounded half up, once, to the cent)."""
+def push_summary(outcome: PushOutcome) -> PushSummary:
+    """The push as the workbook and the mails show it: :class:`PushSummary` built from the
+    figures its ``RatePlanPush`` row holds, so the asset page says what the report says (a
+    dry run: "nothing sent", realized saving 0.00)."""
     decision = outcome.decision
+    row = {
+        "mode": outcome.mode.value,
+        "status": outcome.status.value,
+        "decision": None if decision is None else ("go" if decision.go else "no_go"),
+        "changes": outcome.changes,
+        "already_on_target": outcome.already_on_target,
+        "sent": outcome.sent,
+        "failed": outcome.failed,
+        "not_sent": outcome.not_sent,
+        "held_back": outcome.held_back,
+        "cost_before_usd": outcome.cost_before_usd,
+        "expected_bill_usd": outcome.expected_bill_usd,
+        "realized_bill_usd": outcome.realized_bill_usd,
+        "stop_reason": outcome.stop_reason,
+    }
+    return dataclasses.replace(PushSummary.from_row(row), refused=outcome.locked)
+
+
+def push_metadata(outcome: PushOutcome) -> dict:
+    """The push's figures for the asset page: ``carrier_push`` is the report's one line on
+    what reached the carrier, the savings are the report's (:func:`push_summary`)."""
+    decision = outcome.decision
+    summary = push_summary(outcome)
     return {
+        "carrier_push": summary.headline,
         "push_id": outcome.push_id,
         "mode": outcome.mode.value,
         "status": outcome.status.value,
@@ -209,8 +292,7 @@ def push_metadata(outcome: PushOutcome) -> dict:
         "held_back": outcome.held_back,
         "dry_run": outcome.dry_run,
         "batches": len(outcome.batches),
-        "expected_saving": _money(outcome.expected_saving_usd),
-        "realized_saving": _money(outcome.realized_saving_usd),
+        **money(expected_saving=summary.expected_saving, realized_saving=summary.realized_saving),
         "stop_reason": outcome.stop_reason or "none",
         "batches_table": dg.MetadataValue.md(_batches_table(outcome)),
     }
@@ -225,6 +307,7 @@ def pushes_metadata(outcomes: dict[str, PushOutcome]) -> dict:
     ]
     return {
         "modes": ", ".join(sorted({o.mode.value for o in outcomes.values()})) or "none",
+        **pushes_savings(outcomes),
         "changes": sum(o.changes for o in outcomes.values()),
         "sent": sum(o.sent for o in outcomes.values()),
         "dry_run": sum(o.dry_run for o in outcomes.values()),
@@ -237,8 +320,18 @@ def pushes_metadata(outcomes: dict[str, PushOutcome]) -> dict:
     }
 
 
-def _money(amount: float | None) -> float | str:
-    return "n/a" if amount is None else usd(amount)
+def pushes_savings(outcomes: dict[str, PushOutcome]) -> dict:
+    """The expected and realized saving of several pushes added up, each as its report shows
+    it; a total is left out when one of its pushes does not know its figure."""
+    summaries = [push_summary(o) for o in outcomes.values()]
+
+    def total(figures: list[float | None]) -> float | None:
+        return None if not figures or None in figures else sum_usd(figures)
+
+    return money(
+        expected_saving=total([s.expected_saving for s in summaries]),
+        realized_saving=total([s.realized_saving for s in summaries]),
+    )
 
 
 def _batches_table(outcome: PushOutcome) -> str:

@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from carrier_opt import clock as system_clock
 from carrier_opt.db import optimization_runs as runs
 from carrier_opt.db.models import OptimizationType
+from carrier_opt.defs import catalog
 from carrier_opt.defs.failures import operator_failures
 from carrier_opt.defs.partitions import launched_partition, provider_period_partitions
 from carrier_opt.defs.resources import DatabaseResource, PlatformProgress
@@ -127,13 +128,19 @@ def period_asset(
     group: str,
     *,
     deps: Sequence[object] = (),
-    kinds: set[str] | None = None,
+    kinds: Sequence[str] = (),
+    carrier: str = catalog.NO_CARRIER,
     fails_session: bool = False,
 ):
     """A step of a kind's chain: an asset partitioned by provider × billing period whose own
     errors fail it with one sentence (:func:`operator_failures`); with ``fails_session``, a
     failure also closes the run's session as failed (the steps before the push), so it does
-    not block the provider's next run."""
+    not block the provider's next run.
+
+    Its owners, kinds (``kinds``: the systems it touches besides Python and the database) and
+    its tag for how it treats the ``carrier`` are the catalog's (:mod:`carrier_opt.defs.
+    catalog`). Its docstring is its description in the Dagster UI, which reads markdown: code
+    in single backticks there, not reST's double ones."""
 
     def decorate(fn):
         body = operator_failures(fn)
@@ -143,7 +150,9 @@ def period_asset(
             group_name=group,
             partitions_def=provider_period_partitions,
             deps=list(deps),
-            kinds=kinds,
+            kinds=catalog.asset_kinds(*kinds),
+            owners=catalog.OWNERS,
+            tags=catalog.asset_tags(carrier),
         )(body)
 
     return decorate

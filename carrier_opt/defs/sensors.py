@@ -10,7 +10,15 @@ missed tick (daemon restart, slow tick) harmless: the next tick still asks for t
 
 Every active provider also becomes a ``service_provider`` partition if it is not one yet, so a
 provider added straight to the database (not through ``carrier-opt provider add``) appears in
-the UI and can be run by hand.
+the UI and can be run by hand. A partition whose provider the database does not know at all
+(a name typed into "Add partition" in the UI, a provider deleted since) is removed, so a typo
+does not stay in every job for good; a provider turned inactive keeps its partition (its
+history stays reachable), and a database without any provider removes nothing (a wrong
+database URL must not empty the partitions).
+
+A provider the tick cannot run (a name that cannot be a partition key, unusable cycle settings,
+a period Dagster's partitions do not reach yet) is logged on the tick and passed over: one bad
+row never fails the tick, which would stop every other provider's runs.
 
 The sensor is **stopped by default**: a fresh ``dagster dev`` must not start optimizations (and
 later carrier rate-plan changes) that nobody asked for. Turn it on in the UI or with
@@ -19,7 +27,7 @@ later carrier rate-plan changes) that nobody asked for. Turn it on in the UI or 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -38,6 +46,7 @@ from carrier_opt.defs.jobs import (
 )
 from carrier_opt.defs.partitions import (
     SERVICE_PROVIDER,
+    is_period_partition,
     partition_key,
     service_provider_partitions,
 )
@@ -76,24 +85,40 @@ class ActiveProvider:
     """Local hour of the provider's ``daily_sync`` run."""
 
 
-def active_providers(engine: Engine) -> list[ActiveProvider]:
-    """The active providers' cycle settings, by name: the one query a tick makes."""
-    query = (
-        select(
-            ServiceProvider.name,
-            ServiceProvider.time_zone,
-            ServiceProvider.billing_cycle_end_day,
-            ServiceProvider.billing_cycle_end_hour,
-            ServiceProvider.optimization_start_hour_local,
-            ServiceProvider.fleet,
-            ServiceProvider.billing_cycle_end_rule,
-            ServiceProvider.daily_sync_hour_local,
-        )
-        .where(ServiceProvider.is_active.is_(True))
-        .order_by(ServiceProvider.name)
-    )
+@dataclass(frozen=True)
+class StoredProviders:
+    """What one tick reads of the providers: the active ones' cycle settings, every name."""
+
+    active: list[ActiveProvider]
+    names: frozenset[str]
+    """Every provider's name, active or not (a partition of any other name is a typo)."""
+
+
+def stored_providers(engine: Engine) -> StoredProviders:
+    """Every provider, by name, with the active ones' cycle settings: the one query a tick
+    makes."""
+    query = select(
+        ServiceProvider.name,
+        ServiceProvider.time_zone,
+        ServiceProvider.billing_cycle_end_day,
+        ServiceProvider.billing_cycle_end_hour,
+        ServiceProvider.optimization_start_hour_local,
+        ServiceProvider.fleet,
+        ServiceProvider.billing_cycle_end_rule,
+        ServiceProvider.daily_sync_hour_local,
+        ServiceProvider.is_active,
+    ).order_by(ServiceProvider.name)
     with engine.connect() as connection:
-        return [ActiveProvider(*row) for row in connection.execute(query)]
+        rows = connection.execute(query).all()
+    return StoredProviders(
+        active=[ActiveProvider(*row[:-1]) for row in rows if row.is_active],
+        names=frozenset(row.name for row in rows),
+    )
+
+
+def active_providers(engine: Engine) -> list[ActiveProvider]:
+    """The active providers' cycle settings, by name (one query)."""
+    return stored_providers(engine).active
 
 
 def build_billing_window_sensor(
@@ -123,15 +148,22 @@ def build_billing_window_sensor(
     def billing_window(
         context: dg.SensorEvaluationContext, database: DatabaseResource
     ) -> dg.SensorResult:
-        return evaluate_billing_window(context, active_providers(database.engine()), clock())
+        stored = stored_providers(database.engine())
+        return evaluate_billing_window(context, stored.active, clock(), known_names=stored.names)
 
     return billing_window
 
 
 def evaluate_billing_window(
-    context: dg.SensorEvaluationContext, providers: Sequence[ActiveProvider], now: datetime
+    context: dg.SensorEvaluationContext,
+    providers: Sequence[ActiveProvider],
+    now: datetime,
+    *,
+    known_names: Collection[str] | None = None,
 ) -> dg.SensorResult:
-    """The tick's result for these providers at ``now``: due runs and new provider partitions.
+    """The tick's result for these providers at ``now``: due runs, new provider partitions
+    and, given every provider name the database knows (``known_names``), the removal of
+    partitions of names it does not know.
 
     A provider stored under a name that cannot be a partition key (added before names were
     checked) is skipped with an error naming it; the others still run."""
@@ -139,11 +171,17 @@ def evaluate_billing_window(
     providers = [provider for provider in providers if _usable_name(context, provider.name)]
     for provider in providers:
         decision = _decide(context, provider, now)
-        if decision is not None:
+        if decision is not None and decision.due and _period_reachable(context, decision):
             job = MOBILITY_JOB_NAME if provider.fleet == "mobility" else OPTIMIZE_JOB_NAME
             run_requests.extend(run_request(decision, due, job) for due in decision.due)
-    known = set(context.instance.get_dynamic_partitions(SERVICE_PROVIDER))
-    new_names = [provider.name for provider in providers if provider.name not in known]
+    partitions = context.instance.get_dynamic_partitions(SERVICE_PROVIDER)
+    new_names = [provider.name for provider in providers if provider.name not in partitions]
+    requests: list[dg.AddDynamicPartitionsRequest | dg.DeleteDynamicPartitionsRequest] = []
+    if new_names:
+        requests.append(service_provider_partitions.build_add_request(new_names))
+    unknown = _unknown_partitions(context, partitions, known_names)
+    if unknown:
+        requests.append(service_provider_partitions.build_delete_request(unknown))
     skip_reason = None
     if not run_requests:
         skip_reason = (
@@ -152,11 +190,40 @@ def evaluate_billing_window(
         )
     return dg.SensorResult(
         run_requests=run_requests,
-        dynamic_partitions_requests=(
-            [service_provider_partitions.build_add_request(new_names)] if new_names else None
-        ),
+        dynamic_partitions_requests=requests or None,
         skip_reason=skip_reason,
     )
+
+
+def _unknown_partitions(
+    context: dg.SensorEvaluationContext,
+    partitions: Sequence[str],
+    known_names: Collection[str] | None,
+) -> list[str]:
+    """The ``service_provider`` partitions of names no provider has (logged), none when the
+    names are not given or the database knows no provider at all."""
+    if not known_names:
+        return []
+    unknown = [name for name in partitions if name not in known_names]
+    if unknown:
+        context.log.warning(
+            f"removing the service_provider partitions {', '.join(map(ascii, unknown))}: no "
+            'provider of that name is stored (a typo in "Add partition", or a provider '
+            "deleted since); runs already made for them stay in the run history"
+        )
+    return unknown
+
+
+def _period_reachable(context: dg.SensorEvaluationContext, decision: WindowDecision) -> bool:
+    """Whether Dagster's billing_period partitions reach the decided period (logged when not:
+    Dagster would refuse the whole tick for one run request outside them)."""
+    if is_period_partition(decision.period_key):
+        return True
+    context.log.error(
+        f"service provider {decision.provider!r}: billing period {decision.period_key} is not "
+        "a billing_period partition yet; its run is not requested"
+    )
+    return False
 
 
 def run_request(

@@ -23,6 +23,12 @@ that is exactly zero (no SMS, no overage) is never given a stray cent.
 pool's SIMs, as the legacy reports showed it, rounded to the cent. Informational only: the
 charge columns already contain the pool's overage, split by excess usage, so the shares are
 never added to any total.
+
+**Usage** (per SIM): ``ctd_usage_mb`` is what the carrier reported for the cycle so far, read
+at ``usage_date`` (a UTC timestamp, ``NaT`` when unknown; the workbook shows it in the
+provider's zone), and ``projected_usage_mb`` the instance's usage — cycle-to-date usage
+projected to the whole period (:mod:`carrier_opt.core.usage`), the figure every charge is
+priced on. Both are shown: they differ most early in a cycle, when the projection matters most.
 """
 
 from __future__ import annotations
@@ -56,7 +62,8 @@ ASSIGNMENT_COLUMNS = (
     "communication_plan",
     "current_rate_plan",
     "recommended_rate_plan",
-    "usage_mb",
+    "ctd_usage_mb",
+    "usage_date",
     "projected_usage_mb",
     "sms_count",
     "proration",
@@ -267,8 +274,8 @@ UNASSIGNED = "Unassigned"
 def with_unassigned_sims(data: ReportData, sims: pd.DataFrame) -> ReportData:
     """``data`` with customer SIMs on no customer plan listed after the others at $0 (plan
     ``Unassigned``), as the legacy customer reports showed them. They take no part in any
-    total, the plan statistics or ``devices``. ``sims``: ``iccid``, ``msisdn``, ``usage_mb``,
-    ``sms_count``."""
+    total, the plan statistics or ``devices``. ``sims``: ``iccid``, ``msisdn``, ``usage_mb``
+    (projected), ``sms_count`` and, optionally, ``ctd_usage_mb`` and ``usage_date``."""
     if sims.empty:
         return data
     zero = np.zeros(len(sims))
@@ -281,7 +288,8 @@ def with_unassigned_sims(data: ReportData, sims: pd.DataFrame) -> ReportData:
             "communication_plan": UNASSIGNED,
             "current_rate_plan": UNASSIGNED,
             "recommended_rate_plan": UNASSIGNED,
-            "usage_mb": sims["usage_mb"].astype(float).to_numpy(),
+            "ctd_usage_mb": _optional(sims, "ctd_usage_mb").astype(float).to_numpy(),
+            "usage_date": _utc_moments(_optional(sims, "usage_date")),
             "projected_usage_mb": sims["usage_mb"].astype(float).to_numpy(),
             "sms_count": sims["sms_count"].astype(np.int64).to_numpy(),
             "proration": 1.0,
@@ -340,8 +348,10 @@ def report_data_from(
     """Price both assignments with the cost model and lay the figures out for the report.
 
     ``current`` may hold ``-1`` for SIMs on a dropped plan; the "before" side is then left
-    empty. ``device_info`` adds per-ICCID columns the instance does not carry: ``msisdn`` and
-    ``projected_usage_mb`` (both optional). ``recommended`` must be a valid assignment.
+    empty. ``device_info`` adds per-ICCID columns the instance does not carry, each optional:
+    ``msisdn``, ``ctd_usage_mb`` (the carrier's cycle-to-date usage) and ``usage_date`` (when
+    it was read: aware datetimes or ISO 8601 text). The projected usage is the instance's own
+    (what the cost model prices). ``recommended`` must be a valid assignment.
     ``scope`` labels the part of the provider the report covers (see :class:`ReportData`).
     """
     current = np.asarray(current, dtype=np.int64)
@@ -417,8 +427,9 @@ def _assignment_frame(
             "communication_plan": instance.comm_plan_codes[instance.comm_plan].astype(object),
             "current_rate_plan": current_codes,
             "recommended_rate_plan": codes[recommended].astype(object),
-            "usage_mb": instance.usage_mb.astype(float),
-            "projected_usage_mb": info["projected_usage_mb"].to_numpy(dtype=float),
+            "ctd_usage_mb": info["ctd_usage_mb"].to_numpy(dtype=float),
+            "usage_date": _utc_moments(info["usage_date"]),
+            "projected_usage_mb": instance.usage_mb.astype(float),
             "sms_count": instance.sms_count.astype(np.int64),
             "proration": instance.proration.astype(float),
             "shared_pool": instance.locked.astype(bool),
@@ -436,11 +447,19 @@ def _assignment_frame(
     return frame[list(ASSIGNMENT_COLUMNS)]
 
 
+_DEVICE_INFO = ("msisdn", "ctd_usage_mb", "usage_date")
+
+
 def _device_info(instance: Instance, device_info: pd.DataFrame | None) -> pd.DataFrame:
-    """``msisdn`` and ``projected_usage_mb`` per SIM in instance order (blank when unknown)."""
+    """``msisdn``, ``ctd_usage_mb`` and ``usage_date`` per SIM in instance order (blank when
+    unknown)."""
     index = pd.Index(instance.iccids.astype(str), name="iccid")
     empty = pd.DataFrame(
-        {"msisdn": pd.Series(None, index=index, dtype=object), "projected_usage_mb": np.nan},
+        {
+            "msisdn": pd.Series(None, index=index, dtype=object),
+            "ctd_usage_mb": np.nan,
+            "usage_date": pd.Series(None, index=index, dtype=object),
+        },
         index=index,
     )
     if device_info is None or device_info.empty:
@@ -452,11 +471,24 @@ def _device_info(instance: Instance, device_info: pd.DataFrame | None) -> pd.Dat
         .drop_duplicates("iccid", keep="last")
         .set_index("iccid")
     )
-    for column in ("msisdn", "projected_usage_mb"):
+    for column in _DEVICE_INFO:
         if column in info.columns:
             empty[column] = info[column].reindex(index).to_numpy()
     empty["msisdn"] = empty["msisdn"].astype(object).where(empty["msisdn"].notna(), None)
     return empty
+
+
+def _utc_moments(values: pd.Series) -> pd.DatetimeIndex:
+    """Moments (aware datetimes or ISO 8601 text) as UTC timestamps, ``NaT`` where unknown (a
+    blank, ``None``, something unreadable)."""
+    return pd.DatetimeIndex(pd.to_datetime(values, utc=True, errors="coerce", format="ISO8601"))
+
+
+def _optional(frame: pd.DataFrame, column: str) -> pd.Series:
+    """``frame[column]``, or a column of blanks when ``frame`` has none."""
+    if column in frame.columns:
+        return frame[column]
+    return pd.Series(None, index=frame.index, dtype=object)
 
 
 def _plan_statistics(
@@ -505,7 +537,8 @@ def _shared_pool(assignments: pd.DataFrame) -> pd.DataFrame | None:
         "msisdn",
         "communication_plan",
         "recommended_rate_plan",
-        "usage_mb",
+        "ctd_usage_mb",
+        "usage_date",
         "projected_usage_mb",
         "sms_count",
         "proration",

@@ -143,8 +143,16 @@ class LocalResultStore:
         return base.rstrip("/") + "/" + quote(path.relative_to(self.folder).as_posix())
 
     def how_to_open(self, uri: str) -> str:
-        """One sentence saying where the file is and how to get it, for the UI."""
+        """One sentence saying where the file is and how to get it, for the UI: how to get a
+        link only when there is none."""
         path = unquote(urlsplit(uri).path)
+        link = self.link(uri)
+        if link is not None:
+            return (
+                f"'report' opens the workbook while the reports folder ({self.folder}) is served "
+                f"at {os.environ[REPORTS_URL_ENV].strip()} (make ui serves it); the file is "
+                f"{path} on the machine that ran Dagster."
+            )
         return (
             f"The workbook is a file on the machine that ran Dagster: {path}. Open it there, "
             f"copy it (scp), or serve the reports folder ({self.folder}) and set "

@@ -16,6 +16,11 @@ The "Pool overage share (USD)" column (Assignments, Shared pool) is informationa
 overage spread evenly over its SIMs, as the legacy reports showed it. The charge columns already
 contain the pool's overage (split by excess usage), so the share has no totals cell — adding it
 to the charges would count the overage twice. Its header carries a note saying so.
+
+Usage per SIM is shown three ways (Assignments, Shared pool): the carrier's cycle-to-date
+usage, when it was read (the provider's local time: Excel has no time zones), and the projected
+usage every charge is priced on (see ``report_data.py``). The Statistics sheet's usage is the
+projected usage.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 import xlsxwriter
@@ -33,6 +39,7 @@ from xlsxwriter.utility import xl_rowcol_to_cell
 from xlsxwriter.workbook import Workbook
 from xlsxwriter.worksheet import Worksheet
 
+from carrier_opt.core.billing import zone_of
 from carrier_opt.core.money import sum_usd, usd_difference
 from carrier_opt.db.push_history import PUSH_REFUSED
 from carrier_opt.db.sync_facts import SyncFacts
@@ -96,7 +103,7 @@ STATISTICS_COLUMNS: tuple[Column, ...] = (
         for column in (
             Column(f"devices_{side}", f"Devices {label}", "int", 12),
             Column(f"pool_allowance_mb_{side}", f"Pooled allowance {label} (MB)", "mb", 18),
-            Column(f"usage_mb_{side}", f"Usage {label} (MB)", "mb", 16),
+            Column(f"usage_mb_{side}", f"Projected usage {label} (MB)", "mb", 16),
             Column(f"base_{side}", f"Base charge {label} (USD)", "money", 16),
             Column(f"overage_{side}", f"Overage charge {label} (USD)", "money", 18),
             Column(f"sms_{side}", f"SMS charge {label} (USD)", "money", 16),
@@ -105,14 +112,31 @@ STATISTICS_COLUMNS: tuple[Column, ...] = (
     ),
 )
 
+CTD_USAGE_NOTE = (
+    "Cycle-to-date usage: the data the carrier reported for the billing cycle so far, when it "
+    "was read (Usage read at)."
+)
+USAGE_DATE_NOTE = (
+    "When the carrier's cycle-to-date usage was read, in the provider's time zone (the time "
+    "zone on the Summary sheet)."
+)
+PROJECTED_USAGE_NOTE = (
+    "Projected usage: the cycle-to-date usage projected to the whole billing period — the "
+    "usage every charge in this report is priced on."
+)
+USAGE_COLUMNS: tuple[Column, ...] = (
+    Column("ctd_usage_mb", "Cycle-to-date usage (MB)", "mb", 16, CTD_USAGE_NOTE),
+    Column("usage_date", "Usage read at (local)", "datetime", 17, USAGE_DATE_NOTE),
+    Column("projected_usage_mb", "Projected usage (MB)", "mb", 16, PROJECTED_USAGE_NOTE),
+)
+
 ASSIGNMENT_SHEET_COLUMNS: tuple[Column, ...] = (
     Column("iccid", "ICCID", "text", 22),
     Column("msisdn", "MSISDN", "text", 16),
     Column("communication_plan", "Communication plan", "text", 22),
     Column("current_rate_plan", "Current rate plan", "text", 20),
     Column("recommended_rate_plan", "Recommended rate plan", "text", 22),
-    Column("usage_mb", "Usage (MB)", "mb"),
-    Column("projected_usage_mb", "Projected usage (MB)", "mb", 16),
+    *USAGE_COLUMNS,
     Column("sms_count", "SMS", "int", 8),
     Column("proration", "Proration", "ratio", 10),
     Column("shared_pool", "Shared pool", "yes_no", 10),
@@ -130,8 +154,7 @@ SHARED_POOL_COLUMNS: tuple[Column, ...] = (
     Column("msisdn", "MSISDN", "text", 16),
     Column("communication_plan", "Communication plan", "text", 22),
     Column("rate_plan", "Rate plan (pool)", "text", 20),
-    Column("usage_mb", "Usage (MB)", "mb"),
-    Column("projected_usage_mb", "Projected usage (MB)", "mb", 16),
+    *USAGE_COLUMNS,
     Column("sms_count", "SMS", "int", 8),
     Column("proration", "Proration", "ratio", 10),
     *(Column(f"{c}_after", f"{c.capitalize()} (USD)", "money") for c in COMPONENTS),
@@ -157,12 +180,17 @@ def build_workbook(data: ReportData) -> bytes:
     statistics_rows = _write_table(
         workbook.add_worksheet(STATISTICS), data.plan_statistics, STATISTICS_COLUMNS, formats
     )
+    zone = zone_of(data.time_zone)
     _write_table(
-        workbook.add_worksheet(ASSIGNMENTS), data.assignments, ASSIGNMENT_SHEET_COLUMNS, formats
+        workbook.add_worksheet(ASSIGNMENTS),
+        _local_times(data.assignments, zone),
+        ASSIGNMENT_SHEET_COLUMNS,
+        formats,
     )
     if data.shared_pool is not None:
         sheet = workbook.add_worksheet(SHARED_POOL)
-        _write_table(sheet, data.shared_pool, SHARED_POOL_COLUMNS, formats, first_row=2)
+        shared = _local_times(data.shared_pool, zone)
+        _write_table(sheet, shared, SHARED_POOL_COLUMNS, formats, first_row=2)
         sheet.write_string(
             0,
             0,
@@ -178,6 +206,16 @@ def build_workbook(data: ReportData) -> bytes:
     _add_cost_chart(workbook, summary, data, statistics_rows)
     workbook.close()
     return buffer.getvalue()
+
+
+def _local_times(frame: pd.DataFrame, zone: ZoneInfo) -> pd.DataFrame:
+    """``frame`` with its ``usage_date`` (aware) as wall times in ``zone``: Excel has no time
+    zones, so a cell shows the provider's local time, as the Summary's period does."""
+    local = [
+        None if _missing(moment) else moment.astimezone(zone).replace(tzinfo=None)
+        for moment in frame["usage_date"].tolist()
+    ]
+    return frame.assign(usage_date=pd.Series(local, index=frame.index, dtype=object))
 
 
 def _write_without_usage(sheet: Worksheet, facts: SyncFacts, formats: dict[str, Any]) -> None:
@@ -321,12 +359,19 @@ def _write_column(
             sheet.write_string(row, column, "yes" if value else "no")
         elif kind == "bool":
             sheet.write_boolean(row, column, bool(value))
+        elif kind == "datetime":
+            sheet.write_datetime(row, column, value, cell_format)
         else:
             sheet.write_number(row, column, float(value), cell_format)
 
 
 def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA
+    return (
+        value is None
+        or (isinstance(value, float) and math.isnan(value))
+        or value is pd.NA
+        or value is pd.NaT
+    )
 
 
 def _write_summary(sheet: Worksheet, data: ReportData, formats: dict[str, Any]) -> None:

@@ -65,6 +65,9 @@ class PagedResult(Generic[T]):
         self.skip_malformed = skip_malformed
         self.problems: list[PayloadProblem] = []
         self.pages_read = 0
+        self.at_last_page = False
+        """Whether the page last yielded was the listing's last (a caller counting its calls
+        knows whether another page will be asked)."""
         self._records_key = records_key
         self._page_size = page_size
         self._fetch_page = fetch_page
@@ -92,6 +95,7 @@ class PagedResult(Generic[T]):
                 record = self._parse_or_skip(raw, place)
                 if record is not None:
                     parsed.append(record)
+            self.at_last_page = last_page
             yield page_number, parsed
             if last_page:
                 return

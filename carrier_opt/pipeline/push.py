@@ -19,6 +19,7 @@ from datetime import datetime
 from sqlalchemy import Engine, select
 
 from carrier_opt.db import optimization_runs as runs
+from carrier_opt.db import result_checks
 from carrier_opt.db.export import instance_tables
 from carrier_opt.db.models import (
     BillingPeriod,
@@ -70,9 +71,13 @@ def push_solved(
 ) -> PushOutcome:
     """Push (or dry-run) one solved instance's winner.
 
-    A dry run reads the carrier when it can (what it records is then what an approval would
-    send); without usable credentials it works from the synced plans, and says so.
+    First, before any carrier call, the stored winner is judged as the asset checks judge it
+    (:func:`refuse_failed_winner`): a run's blocking checks stop its push, but an approval,
+    the command line or a re-executed push step runs without them. A dry run reads the
+    carrier when it can (what it records is then what an approval would send); without usable
+    credentials it works from the synced plans, and says so.
     """
+    refuse_failed_winner(engine, solved)
     request = PushRequest(
         provider_id=provider_id,
         instance_id=solved.instance_id,
@@ -98,6 +103,18 @@ def push_solved(
         outcome = push_winner(engine, client, request, now=now, settings=settings)
     outcome.problems[:0] = problems
     return outcome
+
+
+def refuse_failed_winner(engine: Engine, solved: InstanceWinner) -> None:
+    """Raise :class:`~carrier_opt.db.result_checks.WinnerCheckFailed` (one line: which
+    instance, what is wrong, nothing sent) when the instance's stored winner fails the cost
+    or the one-row-per-SIM check."""
+    faults = result_checks.winner_faults(engine, solved.instance_id)
+    if faults:
+        raise result_checks.WinnerCheckFailed(
+            f"{solved.label}: the winner is not pushed, nothing was sent to the carrier: it "
+            "fails its checks: " + "; ".join(faults)
+        )
 
 
 @dataclass(frozen=True)

@@ -314,9 +314,10 @@ def store_customer_reports(
 
 
 def _device_info(devices: pd.DataFrame) -> pd.DataFrame:
-    """MSISDN and the projected usage the optimizer priced, per ICCID."""
-    columns = [c for c in ("iccid", "msisdn") if c in devices.columns]
-    return devices[columns].assign(projected_usage_mb=devices["usage_mb"])
+    """Per ICCID: the MSISDN, and the cycle-to-date usage with the moment it was read (the
+    instance itself carries the projected usage the optimizer priced)."""
+    columns = ("iccid", "msisdn", "ctd_usage_mb", "usage_date")
+    return devices[[c for c in columns if c in devices.columns]]
 
 
 def _float(value) -> float | None:

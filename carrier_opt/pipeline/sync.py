@@ -34,6 +34,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine
 
 from carrier_opt.core.billing import BillingPeriodSpan, period_containing
+from carrier_opt.core.staleness import Staleness, money_at_stake, refresh_order, staleness
 from carrier_opt.core.usage import projection_factor
 from carrier_opt.db.merge import MergeCounts, merge_staging
 from carrier_opt.db.models import SyncStatus
@@ -43,6 +44,7 @@ from carrier_opt.db.providers import (
     jasper_credentials,
     load_provider,
 )
+from carrier_opt.db.readings import provider_readings
 from carrier_opt.db.skipped_records import store_skipped
 from carrier_opt.db.staging import (
     DEVICE_COLUMNS,
@@ -50,14 +52,19 @@ from carrier_opt.db.staging import (
     USAGE_COLUMNS,
     USAGE_STAGING,
     StagingLoader,
+    activated_iccids,
     clear_usage_staging,
+    known_device_iccids,
     known_iccids,
     known_modified_since,
     load_rows,
+    pending_details,
     rate_plans_in_use,
     sims_on_plan,
     sims_without_details,
+    stage_known_sims,
     staged_iccids,
+    staged_on_pages,
     staged_sim_count,
     store_details,
 )
@@ -73,6 +80,7 @@ from carrier_opt.errors import CarrierApiError
 from carrier_opt.jasper.client import ApiStats, JasperClient
 from carrier_opt.jasper.payloads import Device, MalformedRecordError, PayloadProblem
 from carrier_opt.jasper.transport import JasperApiError
+from carrier_opt.pipeline.call_plan import CallBudget, CallBudgetSpent
 from carrier_opt.pipeline.capabilities import (
     PLANS_TO_CONCLUDE,
     confirm_credentials,
@@ -163,6 +171,14 @@ class SyncReport:
     """Carrier records skipped as malformed (one line each); ``skipped`` holds them whole."""
     skipped: list[PayloadProblem] = field(default_factory=list)
     """The skipped records themselves, stored in ``SkippedCarrierRecord`` as they come."""
+    budget: int | None = None
+    """The call budget (None: every call is made)."""
+    usage_left_stale: int = 0
+    """SIMs whose usage the budget did not refresh: they keep their last reading."""
+    details_pending: int = 0
+    """SIMs whose details the budget left for a later sync (``Device.details_at`` NULL)."""
+    staleness: Staleness | None = None
+    """How old the usage of the provider's ACTIVATED SIMs is after this sync."""
     bulk_usage_refused: bool = False
     """The account refused Get Usage by Rate Plan (an Essential account): usage read per SIM."""
     late_arrivals: int = 0
@@ -200,20 +216,28 @@ def sync_provider(
     now: datetime | None = None,
     progress: ProgressCallback | None = None,
     holder: str = "command line",
+    max_calls: int | None = None,
+    refresh_by: str = "value",
 ) -> SyncReport:
     """Sync devices then usage of ``provider_name`` into ``Device``; answers a report.
 
     ``client`` defaults to one built from the provider's settings and environment credentials;
     ``since`` overrides the watermark (see :func:`~carrier_opt.db.sync_runs.watermark`);
-    ``now`` (aware) is the current time, which picks the billing period. Raises
-    :class:`~carrier_opt.db.sync_runs.SyncBusy` while another sync of the provider runs.
+    ``now`` (aware) is the current time, which picks the billing period. ``max_calls`` is the
+    sync's call budget (:mod:`carrier_opt.pipeline.call_plan`; ``refresh_by`` ``stalest`` is the
+    baseline order of per-SIM usage refreshes). Raises
+    :class:`~carrier_opt.db.sync_runs.SyncBusy` while another sync of the provider runs, and
+    :class:`~carrier_opt.pipeline.call_plan.CallBudgetSpent` when the budget ends the search.
     """
     started = time.monotonic()
     now = now or utc_now()
     with engine.connect() as connection:
         provider = load_provider(connection, provider_name)
     period = period_containing(provider.cycle, now)
-    run = begin_sync(engine, provider.id, now=now, holder=holder, since=since)
+    # Within a budget, a window reaching back before the period is listed in two parts, this
+    # period's modifications first (call_plan); without one, one listing as always.
+    split = period.start if max_calls is not None else None
+    run = begin_sync(engine, provider.id, now=now, holder=holder, since=since, period_start=split)
     own_client = client is None
     report = SyncReport(provider.name, period.key, run.modified_since, resumed=run.resumed)
     try:
@@ -223,34 +247,20 @@ def sync_provider(
         raise
     stats_before = client.stats
     clock = _RunClock(now, started)
+    budget = CallBudget(max_calls, client)
+    report.budget = max_calls
     step = _Sync(engine, client, provider, run, report, progress or (lambda _p: None), clock)
+    step.budget = budget
+    usage = _Usage(engine, client, provider, period, report, step, budget, now, refresh_by)
     try:
         step.search()
         step.check_listing_shortfall()
-        step.details()
-        covered, answered_at = _stage_bulk_usage(
-            engine,
-            client,
-            provider=provider,
-            period=period,
-            report=report,
-            notify=step.notify,
-            now=now,
-        )
-        step.store_skipped()
-        step.check_usage_against_listing(covered)
-        # Usage is dated by the carrier's answer (its clock), not by this sync's.
-        usage_date = answered_at or now
-        _stage_missing_usage(
-            engine,
-            client,
-            provider=provider,
-            period=period,
-            usage_date=usage_date,
-            covered=covered,
-            report=report,
-            notify=step.notify,
-        )
+        if max_calls is None:
+            step.details()
+            usage_date = usage.stage()
+        else:  # usage is worth more to the decision than details (module call_plan)
+            usage_date = usage.stage()
+            step.details()
         step.store_skipped()
         step.notify(SyncProgress("merge", 0, 1))
         with engine.begin() as connection:
@@ -265,6 +275,7 @@ def sync_provider(
         step.notify(SyncProgress("merge", 1, 1))
         report.api = client.stats - stats_before
         finish_sync(engine, run, SyncStatus.COMPLETED, clock())
+        report.staleness = activated_staleness(engine, provider.id, period, usage_date)
     except BaseException as exc:
         step.store_skipped()
         finish_sync(
@@ -319,6 +330,9 @@ class _Sync:
         self.phase_started = time.monotonic()
         self._carrier_clock: datetime | None = None
         self._skipped_stored = 0
+        self._result = None
+        self.budget: CallBudget | None = None
+        self.recent_pages: int | None = None
 
     def notify(self, progress: SyncProgress) -> None:
         self.progress(progress)
@@ -335,9 +349,39 @@ class _Sync:
         if self.run.search_done:
             return
         self.phase_started = time.monotonic()
+        run, done = self.run, self.run.pages_done
+        if run.split_at is None:
+            self._list(run.modified_since, None, first_page=done + 1, offset=0, last=True)
+        else:  # SIMs modified this period first: their details matter to this bill
+            recent = run.recent_pages
+            if recent is None:
+                recent = self._list(run.split_at, None, first_page=done + 1, offset=0, last=False)
+                record_progress(self.engine, run, self.clock(), recent_pages=recent)
+                done = recent
+                self.recent_pages = recent
+            if not self.budget.allows(1):
+                raise self._budget_spent(done)
+            first = done - recent + 1
+            self._list(run.modified_since, run.split_at, first_page=first, offset=recent, last=True)
+        record_progress(
+            self.engine,
+            self.run,
+            self.clock(),
+            search_done=True,
+            devices_listed=self._staged_sims(),
+        )
+
+    def _list(
+        self, since: datetime, till: datetime | None, *, first_page: int, offset: int, last: bool
+    ) -> int:
+        """Stage one listing from ``first_page``, its pages numbered after ``offset`` in
+        staging and progress; answers the number of the last page staged. ``last``: no listing
+        follows (the budget may end on its last page)."""
         staged_at = utc_now()
-        fresh = self.run.pages_done == 0
-        for page_number, devices in self._listing(self.run.pages_done + 1):
+        fresh = self.run.pages_done == 0 and offset == 0
+        page_number = offset + first_page - 1
+        for listed, devices in self._listing(first_page, since, till):
+            page_number = offset + listed
             if fresh and self._carrier_clock is not None:  # the next watermark, exactly
                 record_progress(
                     self.engine, self.run, self.clock(), carrier_started_at=self._carrier_clock
@@ -353,22 +397,27 @@ class _Sync:
             self.notify(
                 SyncProgress("devices", page_number, None, time.monotonic() - self.phase_started)
             )
-        record_progress(
-            self.engine,
-            self.run,
-            self.clock(),
-            search_done=True,
-            devices_listed=self._staged_sims(),
+            if not self.budget.allows(1) and not (last and self._result.at_last_page):
+                raise self._budget_spent(page_number)
+        return page_number
+
+    def _budget_spent(self, page_number: int) -> CallBudgetSpent:
+        return CallBudgetSpent(
+            f"the call budget ({self.budget.describe()}) ran out after search page "
+            f"{page_number}, before the listing ended: nothing merged; the next sync resumes "
+            "the listing from there"
         )
 
-    def _listing(self, start_page: int):
+    def _listing(self, start_page: int, since: datetime, till: datetime | None):
         """The search's pages from ``start_page`` (problems go to the report as they come)."""
         result = self.client.search_devices(
-            self.run.modified_since,
+            since,
+            till,
             account_id=self.provider.account_id,
             skip_malformed=True,
             start_page=start_page,
         )
+        self._result = result
         for page in result.pages():
             self._carrier_clock = result.first_answered_at
             for problem in result.problems:
@@ -379,7 +428,7 @@ class _Sync:
     def details(self) -> None:
         """Get Device Details for every staged SIM that has none yet, in commits of
         :data:`DETAILS_PER_COMMIT` (each beats the run's heart)."""
-        pending = self._sims_without_details()
+        pending = self._details_in_order()
         total, done = len(pending), 0
         self.phase_started = time.monotonic()
         for start in range(0, total, DETAILS_PER_COMMIT):
@@ -483,11 +532,98 @@ class _Sync:
             "listed by the usage: staged from their details"
         )
 
-    def _sims_without_details(self) -> list[str]:
-        return sims_without_details(self.engine, self.provider.id)
+    def _details_in_order(self) -> list[str]:
+        """The SIMs to fetch details of, in the order of the module call_plan (new SIMs, then
+        listed ones, then those an earlier budget left, stalest first), cut to the budget."""
+        staged = sims_without_details(self.engine, self.provider.id)
+        left_before = pending_details(self.engine, self.provider.id, exclude=set(staged))
+        known = known_device_iccids(self.engine, self.provider.id)
+        recent_pages = self.recent_pages or self.run.recent_pages
+        recent = (
+            set(staged_on_pages(self.engine, self.provider.id, recent_pages))
+            if recent_pages
+            else set()
+        )
+
+        def rank(iccid: str) -> tuple[bool, bool]:  # this period's first, then new SIMs first
+            return (iccid not in recent, iccid in known)
+
+        wanted = sorted(staged, key=rank) + left_before
+        chosen = wanted[: self.budget.take(len(wanted))]
+        from_before = [iccid for iccid in chosen if iccid in set(left_before)]
+        if from_before:
+            stage_known_sims(self.engine, self.provider.id, from_before, utc_now())
+        self.report.details_pending = len(wanted) - len(chosen)
+        return chosen
 
     def _staged_sims(self) -> int:
         return staged_sim_count(self.engine, self.provider.id)
+
+
+class _Usage:
+    """The usage step: bulk pages, the fleet cross-check, then per SIM what bulk missed, in
+    the order and within the budget of :mod:`carrier_opt.pipeline.call_plan`."""
+
+    def __init__(self, engine, client, provider, period, report, step, budget, now, refresh_by):
+        self.engine, self.client, self.provider = engine, client, provider
+        self.period, self.report, self.step = period, report, step
+        self.budget, self.now, self.refresh_by = budget, now, refresh_by
+
+    def stage(self) -> datetime:
+        """Stage the usage; answers its date (the carrier's answer time, else ``now``)."""
+        covered, answered_at = _stage_bulk_usage(
+            self.engine,
+            self.client,
+            provider=self.provider,
+            period=self.period,
+            report=self.report,
+            notify=self.step.notify,
+            now=self.now,
+            budget=self.budget,
+        )
+        self.step.store_skipped()
+        self.step.check_usage_against_listing(covered)
+        usage_date = answered_at or self.now  # the carrier's clock, not this sync's
+        missing = self._in_order(sorted(known_iccids(self.engine, self.provider.id) - covered))
+        _stage_missing_usage(
+            self.engine,
+            self.client,
+            provider=self.provider,
+            period=self.period,
+            usage_date=usage_date,
+            missing=missing,
+            report=self.report,
+            notify=self.step.notify,
+        )
+        return usage_date
+
+    def _in_order(self, missing: list[str]) -> list[str]:
+        """Without a budget, all; with one, the SIMs with the most money at stake first
+        (``refresh_by`` ``stalest``: oldest reading first), as many as the budget allows."""
+        if self.budget.limit is None or not missing:
+            return missing
+        found = provider_readings(self.engine, self.provider.id, self.now, missing)
+        value = money_at_stake(found.readings, self.period.seconds)
+        order = refresh_order(
+            value, found.readings.reading_age_s, by=self.refresh_by, active=found.readings.active
+        )
+        chosen = [missing[index] for index in order[: self.budget.take(len(missing))]]
+        self.report.usage_left_stale = len(missing) - len(chosen)
+        if self.report.usage_left_stale:
+            self.report.warnings.append(
+                f"the call budget ({self.budget.describe()} so far) refreshes the usage of "
+                f"{len(chosen):,} of {len(missing):,} SIMs read per SIM ({self.refresh_by} "
+                f"first); {self.report.usage_left_stale:,} keep their last reading"
+            )
+        return chosen
+
+
+def activated_staleness(
+    engine: Engine, provider_id: int, period: BillingPeriodSpan, as_of: datetime
+) -> Staleness:
+    """How old the usage of the provider's ACTIVATED SIMs is at ``as_of``."""
+    found = provider_readings(engine, provider_id, as_of, activated_iccids(engine, provider_id))
+    return staleness(found.readings, found.reading_times, period.seconds)
 
 
 def _stage_bulk_usage(
@@ -499,6 +635,7 @@ def _stage_bulk_usage(
     report: SyncReport,
     notify: ProgressCallback,
     now: datetime,
+    budget: CallBudget,
 ) -> tuple[set[str], datetime | None]:
     """Bulk usage of every rate plan in use; answers the ICCIDs it covered and the carrier's
     answer time. A plan whose answer is of no known shape, or empty while SIMs are on it, and
@@ -517,6 +654,13 @@ def _stage_bulk_usage(
     staged_at = utc_now()
     refused: list[str] = []
     for done, plan in enumerate(plans, start=1):
+        if not budget.allows(1):
+            report.warnings.append(
+                f"the call budget ({budget.describe()}) ran out before the usage of "
+                f"{len(plans) - done + 1} of {len(plans)} rate plan(s): their SIMs keep their "
+                "last reading"
+            )
+            break
         try:
             bulk = client.usage_by_rate_plan(plan, period.first_local_day, skip_malformed=True)
         except JasperApiError as exc:
@@ -589,12 +733,12 @@ def _stage_missing_usage(
     provider: ProviderSettings,
     period: BillingPeriodSpan,
     usage_date: datetime,
-    covered: set[str],
+    missing: list[str],
     report: SyncReport,
     notify: ProgressCallback,
 ) -> None:
-    """Cycle-to-date usage, one call per SIM, for the SIMs bulk usage did not cover."""
-    missing = sorted(known_iccids(engine, provider.id) - covered)
+    """Cycle-to-date usage, one call per SIM, for ``missing`` (the SIMs bulk usage did not
+    cover, in the order a budget chose)."""
     loader = StagingLoader(engine, USAGE_STAGING, USAGE_COLUMNS)
     staged_at = utc_now()
     for done, iccid in enumerate(missing, start=1):

@@ -191,4 +191,6 @@ def test_export_refuses_a_period_never_synced(carrier_opt, migrated_engine, data
         *("instance", "export", "acme", "--billing-period", "2020-01", "--out", str(tmp_path)),
         database_url=database_url,
     )
-    assert result.exit_code == 1 and "no synced data for billing period 2020-01" in result.output
+    assert result.exit_code == 1
+    assert "acme has no usage stored for billing period 2020-01: store it first" in result.output
+    assert "carrier-opt sync acme (add --past-periods N" in result.output

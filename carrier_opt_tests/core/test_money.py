@@ -35,8 +35,17 @@ def test_usd_text_has_currency_and_thousands_separators():
 def test_the_saving_is_the_difference_of_the_rounded_costs():
     figures = cost_figures(before=1.005, after=0.0, legacy=2.0, bound=0.0)
     assert round(1.005 - 0.0, 2) == 1.0  # what the metadata used to say
-    assert figures["saving"] == 1.01 == figures["cost_before"] - figures["cost_after"]
-    assert figures["saving_usd"] == "$1.01" and figures["cost_before_usd"] == "$1.01"
+    assert figures["saving_usd"] == 1.01 == figures["cost_before_usd"] - figures["cost_after_usd"]
+    # Issue 28: one name per amount, a number with the currency in its name, no text copy.
+    assert set(figures) == {
+        "cost_before_usd",
+        "cost_after_usd",
+        "saving_usd",
+        "saving_pct",
+        "legacy_cost_usd",
+        "lower_bound_usd",
+        "gap_pct",
+    }
     assert figures["gap_pct"] == 0.0
 
 

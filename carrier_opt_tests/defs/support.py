@@ -1,9 +1,14 @@
 """Running partitions of the real assets in tests: one helper for every kind's tests."""
 
+from datetime import timedelta
 from typing import Any
 
 import dagster as dg
+import pytest
+from sqlalchemy import Engine, select
 
+from carrier_opt.db.models import Device
+from carrier_opt.db.providers import load_provider
 from carrier_opt.defs.partitions import SERVICE_PROVIDER
 from carrier_opt.defs.resources import DatabaseResource, JasperResource, PlatformProgress
 
@@ -61,3 +66,35 @@ def time_limit(asset: dg.AssetsDefinition, assets: list, seconds: float = 5) -> 
     if not any(a is asset for a in assets):
         return None
     return {"ops": {asset.key.path[-1]: {"config": {"time_limit_s": seconds}}}}
+
+
+USAGE_HEADERS = ("Cycle-to-date usage (MB)", "Usage read at (local)", "Projected usage (MB)")
+
+
+def assert_usage_shown_as_stored(engine: Engine, provider: str, lines: list[dict]) -> int:
+    """Every workbook line (dicts by header) of a SIM the database knows shows its cycle-to-date
+    usage and the moment it was read as ``Device`` stores them (``usage_mb``, ``usage_date`` in
+    the provider's zone), and its projected usage in a column of its own: never below the
+    cycle-to-date usage, above it for some SIM. Answers how many lines were checked."""
+    ctd, read_at, projected = USAGE_HEADERS
+    with engine.connect() as connection:
+        settings = load_provider(connection, provider)
+        stored = {
+            row.iccid: row
+            for row in connection.execute(
+                select(Device.iccid, Device.usage_mb, Device.usage_date).where(
+                    Device.service_provider_id == settings.id
+                )
+            )
+        }
+    zone = settings.cycle.zone
+    checked = [line for line in lines if line["ICCID"] in stored]
+    assert checked
+    for line in checked:
+        device = stored[line["ICCID"]]
+        assert line[ctd] == pytest.approx(device.usage_mb or 0.0, abs=1e-6), line["ICCID"]
+        local = device.usage_date.astimezone(zone).replace(tzinfo=None)
+        assert abs(line[read_at] - local) < timedelta(seconds=1), line["ICCID"]
+        assert line[projected] >= line[ctd] - 1e-6, line["ICCID"]
+    assert any(line[projected] > line[ctd] + 1e-3 for line in checked)
+    return len(checked)

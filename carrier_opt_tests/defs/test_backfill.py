@@ -76,7 +76,7 @@ def test_a_backfill_of_two_past_periods_runs_on_stored_usage(two_synced_periods,
             assert usage["period_start"].startswith(key)
             assert all(check.passed for check in result.get_asset_check_evaluations())
         march, april = (first_metadata(results[key], "winning_assignments") for key in SYNCED_AT)
-        assert march["cost_before"] != april["cost_before"]  # each period's own usage
+        assert march["cost_before_usd"] != april["cost_before_usd"]  # each period's own usage
         assert march["session_guid"] != april["session_guid"]
 
         materialized = instance.get_materialized_partitions(dg.AssetKey("winning_assignments"))

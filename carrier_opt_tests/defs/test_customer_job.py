@@ -147,9 +147,9 @@ def test_customer_optimization_end_to_end(
     winners = result.asset_materializations_for_node("customer_winning_assignments")[0].metadata
     assert pools["customers"].value == winners["customers_optimized"].value >= 2
     assert pools["locked_shared_pool_devices"].value > 0
-    assert winners["cost_after"].value <= winners["legacy_cost"].value + 0.005
-    assert winners["lower_bound"].value <= winners["cost_after"].value + 0.005
-    assert winners["cost_after"].value < winners["cost_before"].value
+    assert winners["cost_after_usd"].value <= winners["legacy_cost_usd"].value + 0.005
+    assert winners["lower_bound_usd"].value <= winners["cost_after_usd"].value + 0.005
+    assert winners["cost_after_usd"].value < winners["cost_before_usd"].value
     assert winners["carrier_changes_pushed"].value == 0
     assert fake.edits == []  # customer optimization never changes anything at the carrier
     milestones = [request.get_json()["progress"] for request, _ in httpserver.log]
@@ -289,9 +289,9 @@ def test_the_fakes_own_customer_data_runs_end_to_end(
         result = run_customer_job(database_url, period)
     winners = result.asset_materializations_for_node("customer_winning_assignments")[0].metadata
     assert winners["customers_optimized"].value == 3  # the fake's three named customers
-    assert winners["lower_bound"].value <= winners["cost_after"].value + 0.005
-    assert winners["cost_after"].value <= winners["legacy_cost"].value + 0.005
-    assert winners["cost_after"].value <= winners["cost_before"].value
+    assert winners["lower_bound_usd"].value <= winners["cost_after_usd"].value + 0.005
+    assert winners["cost_after_usd"].value <= winners["legacy_cost_usd"].value + 0.005
+    assert winners["cost_after_usd"].value <= winners["cost_before_usd"].value
     assert winners["shared_pool_rows"].value > 0
 
 
@@ -496,7 +496,7 @@ def test_customer_sims_move_only_among_plans_of_their_family_and_pooling_flag(
     assert moves and all((a in pooled) == (b in pooled) for a, b in moves)
     to_big = sum(1 for a, b in moves if (a, b) == ("C_SOLO_SMALL", "C_SOLO_BIG"))
     if same_family:
-        assert to_big > 0 and winners["cost_after"].value < winners["cost_before"].value
+        assert to_big > 0 and winners["cost_after_usd"].value < winners["cost_before_usd"].value
     else:
         assert to_big == 0
         assert all(a == b for a, b in moves if a.startswith("C_SOLO"))

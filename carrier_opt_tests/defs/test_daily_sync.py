@@ -230,7 +230,7 @@ def test_three_daily_syncs_store_each_day_and_the_closed_period_backfills(
     assert backfill.success
     staged = metadata(backfill, "staged_devices")
     assert (staged["synced"], staged["stored_sims"]) == (False, sims[0])
-    assert metadata(backfill, "winning_assignments")["cost_before"] > 0
+    assert metadata(backfill, "winning_assignments")["cost_before_usd"] > 0
 
 
 def test_a_period_that_has_not_started_is_refused(migrated_engine, database_url, monkeypatch):

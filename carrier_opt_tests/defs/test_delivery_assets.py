@@ -54,6 +54,7 @@ from carrier_opt_tests.db.sync_support import (
     write_fake_price_files,
 )
 from carrier_opt_tests.defs import support
+from carrier_opt_tests.defs.metadata_support import assert_money_in_one_form
 from carrier_opt_tests.delivery.conftest import smtp_server  # noqa: F401  (fixture)
 
 TO, CC, BCC = ("ops@example.com",), ("billing@example.com",), ("audit@example.com",)
@@ -274,12 +275,39 @@ def test_a_partition_stores_the_report_mails_it_and_sends_no_update_when_disable
     assert session.status == "completed" and session.progress_percent == 100
     assert figures["Carrier push"].startswith("dry run")
     assert figures["Realized saving (USD)"] == 0
+    # Issue 28, point 6: the asset page says what the workbook says (nothing sent, 0.00
+    # realized), and every amount has one form: a float to the cent named *_usd.
+    assert updates["carrier_push"] == figures["Carrier push"]
+    assert updates["realized_saving_usd"] == figures["Realized saving (USD)"] == 0.0
+    assert metadata(result, "optimization_report")["saving_usd"] == figures["Saving (USD)"]
+    assert assert_money_in_one_form(result) == 12  # staleness; bound; winner 5; push 2; report 3
     push_mails = [
         m for m in smtp_server.inbox.messages if m.message["X-Carrier-Opt-Kind"] == "push"
     ]
     assert len(push_mails) == 1
     assert "Automatic rate-plan updates are off" in push_mails[0].message.get_content()
     assert "carrier-opt push acme" in push_mails[0].message.get_content()
+
+
+def test_the_report_shows_cycle_to_date_usage_its_date_and_projected_usage_apart(
+    fake_provider, migrated_engine, database_url, tmp_path
+):
+    """Issue 28, point 8: the Assignments sheet's "Usage (MB)" held the projected usage, the
+    number of "Projected usage (MB)" beside it."""
+    period = fake_provider.now().strftime("%Y-%m")
+    store = ResultStoreResource(folder=str(tmp_path / "reports"))
+    result = materialize_partition(
+        database_url, period, result_store=store, notifier=NotifierResource()
+    )
+    assert result.success
+    _, files = stored_instance(migrated_engine)
+    workbook = openpyxl.load_workbook(
+        Path(unquote(urlsplit(files[0].storage_uri).path)), data_only=True
+    )
+    sim_rows, _ = assignments(workbook)
+    assert "Usage (MB)" not in sim_rows[0]
+    checked = support.assert_usage_shown_as_stored(migrated_engine, "acme", sim_rows)
+    assert checked == len(sim_rows)
 
 
 @pytest.fixture
@@ -322,7 +350,8 @@ def test_enabled_updates_put_exactly_the_saving_changes_once_across_reruns(
     figures = summary(workbook)
     assert figures["Realized saving (USD)"] == figures["Expected saving (USD)"]
     assert figures["Expected saving (USD)"] == figures["Saving (USD)"]
-    assert updates["realized_saving"] == updates["expected_saving"] == figures["Saving (USD)"]
+    assert updates["realized_saving_usd"] == updates["expected_saving_usd"]
+    assert updates["realized_saving_usd"] == figures["Saving (USD)"]
 
     # A re-run of the partition re-syncs (the SIMs are now on their new plans) and optimizes
     # again: nothing already sent is sent again; whatever it sends is one of its own saving
@@ -681,3 +710,42 @@ def test_skipped_carrier_records_are_listed_in_the_run_and_the_workbook(
     without_iccid = [r for r in rows if r[0] == "GET /devices" and r[3] is None]
     assert len(without_iccid) == len(nameless)
     assert all("status=" in r[4] and r[7] == "the ICCID is missing" for r in without_iccid)
+
+
+@pytest.mark.parametrize("refusal_status", [403, 401])
+def test_an_essential_account_runs_end_to_end_and_says_how_old_its_usage_is(
+    migrated_engine,
+    monkeypatch,
+    database_url,
+    tmp_path,
+    smtp_server,  # noqa: F811
+    refusal_status,
+):
+    """Issue 27: Get Usage by Rate Plan refused (403, or 401 while search works) is the
+    account's type: the run reads usage per SIM, completes, and its metadata says how old the
+    usage behind the decision is."""
+    with FakeJasper(
+        devices=150,
+        seed=5,
+        now=MID_PERIOD,
+        account_type="essential",
+        refusal_status=refusal_status,
+    ) as fake:
+        start_fake(migrated_engine, monkeypatch, tmp_path, fake)
+        period = fake.now().strftime("%Y-%m")
+        store = ResultStoreResource(folder=str(tmp_path / "reports"))
+        result = materialize_partition(
+            database_url, period, result_store=store, notifier=smtp_notifier(smtp_server)
+        )
+        per_sim = sum(1 for call in fake.request_log if call.route.endswith("ctdUsages"))
+    assert result.success and per_sim == 150
+    staged = metadata(result, "staged_devices")
+    assert staged["synced"] and staged["call_budget"] == "none"
+    assert staged["sims_on_usage_older_than_24h"] == 0
+    assert (
+        "0 of" in staged["usage_age"]
+        and "SIMs decided on usage older than 24 h" in (staged["usage_age"])
+    )
+    with migrated_engine.connect() as connection:
+        found = connection.scalar(select(ServiceProvider.usage_by_rate_plan))
+    assert found == "refused"

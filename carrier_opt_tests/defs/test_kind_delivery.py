@@ -40,7 +40,7 @@ from carrier_opt.defs.resources import (
     ResultStoreResource,
 )
 from carrier_opt.pipeline.sync import sync_provider
-from carrier_opt_tests.defs.support import materialize_partition
+from carrier_opt_tests.defs.support import assert_usage_shown_as_stored, materialize_partition
 from carrier_opt_tests.defs.test_customer_job import FOCUS, customer_provider  # noqa: F401
 from carrier_opt_tests.defs.test_mobility_job import mobility_provider  # noqa: F401
 from carrier_opt_tests.delivery.conftest import smtp_server  # noqa: F401
@@ -241,6 +241,9 @@ def test_mobility_report_without_a_skipped_group_attaches_every_group(
     assert len(reports) == 3
     for instance, _, workbook in reports:
         assert_totals_match(instance, workbook)
+        # Cycle-to-date usage, its date and the projected usage apart (issue 28, point 8).
+        lines, _ = table(workbook["Assignments"])
+        assert assert_usage_shown_as_stored(migrated_engine, "mobi", lines) == len(lines)
     [report_mail] = mails(smtp_server, "success")
     assert len(list(report_mail.message.iter_attachments())) == 3
     [warning] = mails(smtp_server, "warning")  # SIMs on plans of other types are still listed
@@ -531,6 +534,11 @@ def test_customer_sims_on_no_customer_plan_are_reported_at_zero(
     assert all(row["Recommended rate plan"] == "Unassigned" for row in zero)
     assert all(row["Cost after (USD)"] == 0 and row["Cost before (USD)"] == 0 for row in zero)
     assert len(rows) == instance["device_count"] + 3
+    # Cycle-to-date usage, its date and the projected usage apart, the unassigned SIMs' too
+    # (issue 28, point 8); other customers' shared-pool SIMs are anonymous.
+    shown = assert_usage_shown_as_stored(migrated_engine, "acme", rows)
+    assert shown == sum(not row["ICCID"].startswith("shared pool SIM") for row in rows)
+    assert all(row["Usage read at (local)"] is not None for row in zero)
     assert cents(total["Cost after (USD)"]) == cents(instance["cost_after"])
     assert cents(figures["Cost after (USD)"]) == cents(instance["cost_after"])
     [mail] = [

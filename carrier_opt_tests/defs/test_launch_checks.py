@@ -1,4 +1,4 @@
-"""Every mistaken launch of issue 15 is refused before its run starts, with one line."""
+"""Every mistaken launch of issues 15 and 28 is refused before its run starts, with one line."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from carrier_opt.db.providers import add_provider
 from carrier_opt.defs.launch_checks import launch_problem
+from carrier_opt_tests.defs.launch_support import add_providers, store_usage
 
 NOW = datetime(2026, 6, 20, 12, 0, tzinfo=UTC)
 M2M, MOBILITY = "optimize_billing_period", "optimize_mobility_period"
@@ -15,16 +15,11 @@ M2M, MOBILITY = "optimize_billing_period", "optimize_mobility_period"
 
 @pytest.fixture
 def providers(migrated_engine):
-    for name, fleet in (("acme", "m2m"), ("phones", "mobility")):
-        add_provider(
-            migrated_engine,
-            name,
-            jasper_url="https://jasper.example.com/rws/api/v1/",
-            billing_cycle_end_day=31,
-            billing_cycle_end_rule="after_end_day",
-            time_zone="UTC",
-            fleet=fleet,
-        )
+    """acme (M2M) and phones (mobility), with usage stored for 2026-03 (acme) and 2026-06
+    (phones) as the daily sync stores it."""
+    add_providers(migrated_engine)
+    store_usage(migrated_engine, "acme", "2026-03")
+    store_usage(migrated_engine, "phones", "2026-06")
     return migrated_engine
 
 
@@ -37,6 +32,18 @@ def providers(migrated_engine):
         (M2M, "2026-06|phones", "phones is a mobility fleet: launch optimize_mobility_period"),
         (MOBILITY, "2026-06|acme", "acme is an M2M fleet: launch optimize_billing_period"),
         (M2M, "2026-08|acme", "2026-08 has not started (it starts 2026-08-01 00:00 UTC)"),
+        (
+            M2M,
+            "2026-04|acme",
+            "acme has no usage stored for billing period 2026-04, which is closed: run "
+            "sync_carrier_data for 2026-04|acme (or carrier-opt sync acme --past-periods 2) first",
+        ),
+        (
+            "optimize_customer_period",
+            "2026-06|acme",
+            "acme has no usage stored for billing period 2026-06: run sync_carrier_data for "
+            "2026-06|acme (or carrier-opt sync acme) first",
+        ),
     ],
 )
 def test_a_mistaken_launch_gets_one_line(providers, job, partition, refused_with):
@@ -50,10 +57,10 @@ def test_a_mistaken_launch_gets_one_line(providers, job, partition, refused_with
 @pytest.mark.parametrize(
     ("job", "partition"),
     [
-        (M2M, "2026-06|acme"),  # the current period
-        (M2M, "2026-03|acme"),  # a backfill
+        (M2M, "2026-06|acme"),  # the current period: the run syncs it
+        (M2M, "2026-03|acme"),  # a backfill of a period whose usage is stored
         (MOBILITY, "2026-06|phones"),
-        ("optimize_customer_period", "2026-06|phones"),
+        ("optimize_customer_period", "2026-06|phones"),  # on the usage stored
         ("setup_database", None),  # not partitioned: nothing to check
     ],
 )

@@ -89,9 +89,9 @@ def test_a_mobility_partition_is_optimized_per_group(
     assert split["groups"].value == 3
     assert split["excluded_devices"].value > 0  # SIMs on a plan of another type stay put
     assert winners["groups_optimized"].value == 3
-    assert winners["cost_after"].value <= winners["legacy_cost"].value + 0.005
-    assert winners["lower_bound"].value <= winners["cost_after"].value + 0.005
-    assert winners["cost_after"].value < winners["cost_before"].value
+    assert winners["cost_after_usd"].value <= winners["legacy_cost_usd"].value + 0.005
+    assert winners["lower_bound_usd"].value <= winners["cost_after_usd"].value + 0.005
+    assert winners["cost_after_usd"].value < winners["cost_before_usd"].value
     milestones = [request.get_json()["progress"] for request, _ in httpserver.log]
     assert milestones == [0, 20, 30, 40, 50, 100]
     checks = result.get_asset_check_evaluations()

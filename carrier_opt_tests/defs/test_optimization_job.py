@@ -30,6 +30,7 @@ from carrier_opt_tests.db.sync_support import (
     write_fake_price_files,
 )
 from carrier_opt_tests.defs import support
+from carrier_opt_tests.defs.metadata_support import assert_money_in_one_form
 
 MID_PERIOD = datetime(2026, 11, 18, 15, 30, tzinfo=UTC)
 """A pinned moment well inside a calendar-month period: no test here reads the wall clock."""
@@ -78,14 +79,14 @@ def test_a_partition_runs_end_to_end_and_matches_the_command_line_optimizer(
     result = materialize_partition(database_url, partition_key("acme", period))
     assert result.success
     winner = result.asset_materializations_for_node("winning_assignments")[0].metadata
-    assert winner["cost_after"].value <= winner["legacy_cost"].value
-    assert winner["lower_bound"].value <= winner["cost_after"].value + 0.005
-    assert winner["cost_after"].value < winner["cost_before"].value
+    assert winner["cost_after_usd"].value <= winner["legacy_cost_usd"].value
+    assert winner["lower_bound_usd"].value <= winner["cost_after_usd"].value + 0.005
+    assert winner["cost_after_usd"].value < winner["cost_before_usd"].value
 
     folder = tmp_path / "instance"
     export_instance(migrated_engine, "acme", period, folder)
     offline = optimize(load_instance(folder), time_limit_s=20)
-    assert winner["cost_after"].value == pytest.approx(offline.cost, abs=0.01)
+    assert winner["cost_after_usd"].value == pytest.approx(offline.cost, abs=0.01)
 
     with migrated_engine.connect() as connection:
         session = connection.execute(select(OptimizationSession)).one()
@@ -106,11 +107,12 @@ def test_a_partition_runs_end_to_end_and_matches_the_command_line_optimizer(
     assert len(queues) == permutations["queues"].value > 3  # current, legacy ones, optimizer
     assert all(status == "completed" and cost is not None for _, cost, status in queues)
     legacy_costs = [float(cost) for name, cost, _ in queues if name.startswith(("legacy", "base"))]
-    assert min(legacy_costs) == pytest.approx(winner["legacy_cost"].value, abs=0.01)
+    assert min(legacy_costs) == pytest.approx(winner["legacy_cost_usd"].value, abs=0.01)
     assert sequence_rows >= len(queues)
     checks = result.get_asset_check_evaluations()
     assert len(checks) == 3
     assert all(check.passed for check in checks), [(c.check_name, c.metadata) for c in checks]
+    assert assert_money_in_one_form(result) >= 10  # the winner's and the cost check's
 
 
 def test_a_second_run_is_refused_while_one_is_running(fake_provider, migrated_engine, database_url):
@@ -158,6 +160,11 @@ def test_a_period_never_synced_fails_with_its_message(fake_provider, database_ur
     # The run page shows that sentence as the step failure (a dagster.Failure), not Dagster's
     # "Error occurred while executing op" over a stack trace.
     message, error_class = step_failure_text(failure.step_failure_data)
-    assert message.startswith("acme has no usage stored for billing period 2025-02: ")
+    # Issue 28: it said "a closed period cannot be synced afterwards"; sync_carrier_data
+    # stores a closed period's usage (by cycle start date), so it says to run that first.
+    assert message.startswith(
+        "acme has no usage stored for billing period 2025-02, which is closed: run "
+        "sync_carrier_data for 2025-02|acme (or carrier-opt sync acme --past-periods 21) first"
+    )
     assert "\n" not in message and error_class == "InputError"
     assert "Error occurred while executing" not in str(failure.step_failure_data.error)

@@ -133,9 +133,14 @@ class Harness:
 def apply_like_the_daemon(
     result: SensorExecutionData, defs: dg.Definitions, instance: dg.DagsterInstance
 ) -> list[dg.RunRequest]:
-    """Add requested partitions, skip run keys already used by this sensor, start the rest."""
+    """Add (or delete) requested partitions, skip run keys already used by this sensor, start
+    the rest."""
     for request in result.dynamic_partitions_requests or []:
-        instance.add_dynamic_partitions(request.partitions_def_name, request.partition_keys)
+        if isinstance(request, dg.DeleteDynamicPartitionsRequest):
+            for key in request.partition_keys:
+                instance.delete_dynamic_partition(request.partitions_def_name, key)
+        else:
+            instance.add_dynamic_partitions(request.partitions_def_name, request.partition_keys)
     started = []
     for request in result.run_requests:
         job = defs.resolve_job_def(request.job_name or OPTIMIZE_JOB_NAME)
@@ -364,6 +369,36 @@ def test_a_mobility_provider_gets_the_mobility_job(harness):
         if provider in str(request.partition_key)
     }
     assert jobs == {"phones": MOBILITY_JOB_NAME, "meters": OPTIMIZE_JOB_NAME}
+
+
+def test_a_partition_no_provider_has_is_removed_and_an_inactive_providers_stays(harness, capsys):
+    """Issue 28: a name typed into "Add partition" in the UI stayed in every job for good. The
+    sensor removes it; a provider turned inactive keeps its partition (and its history)."""
+    harness.add("acme", end_day=18)
+    harness.add("retired", end_day=18)
+    with harness.engine.begin() as connection:
+        connection.execute(
+            update(ServiceProvider).where(ServiceProvider.name == "retired").values(is_active=False)
+        )
+    harness.instance.add_dynamic_partitions(SERVICE_PROVIDER, ["acme", "retired", "acme-typo"])
+    harness.clock.now = datetime(2026, 2, 10, 0, 0, tzinfo=UTC)
+    result = harness.tick()
+    [removal] = result.dynamic_partitions_requests
+    assert isinstance(removal, dg.DeleteDynamicPartitionsRequest)
+    assert (removal.partitions_def_name, list(removal.partition_keys)) == (
+        SERVICE_PROVIDER,
+        ["acme-typo"],
+    )
+    assert sensor_log(capsys, "WARNING", "removing the service_provider partitions 'acme-typo'")
+    apply_like_the_daemon(result, harness.defs, harness.instance)
+    assert harness.instance.get_dynamic_partitions(SERVICE_PROVIDER) == ["acme", "retired"]
+    assert not harness.tick().dynamic_partitions_requests
+
+
+def test_a_database_without_any_provider_removes_no_partition(harness):
+    """A sensor pointed at the wrong (empty) database must not empty the partitions."""
+    harness.instance.add_dynamic_partitions(SERVICE_PROVIDER, ["acme"])
+    assert not harness.tick().dynamic_partitions_requests
 
 
 def test_a_stored_name_that_cannot_be_a_partition_key_skips_that_provider_only(harness, capsys):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -77,11 +79,13 @@ def test_changes_identity_and_shared_pool_are_reported():
     instance = small_instance()
     recommended = instance.current_plan.copy()
     recommended[1] = 1  # the heavy SIM leaves the 10 MB pool for the 100 MB pool
+    read_at = datetime(2026, 3, 5, 14, 30, tzinfo=UTC)
     info = pd.DataFrame(
         {
             "iccid": instance.iccids,
             "msisdn": [f"+1555000{i}" for i in range(5)],
-            "projected_usage_mb": instance.usage_mb * 1.5,
+            "ctd_usage_mb": instance.usage_mb / 4,
+            "usage_date": [read_at.isoformat(), read_at, None, "", "not a date"],
         }
     )
     data = report_data_from(
@@ -100,7 +104,13 @@ def test_changes_identity_and_shared_pool_are_reported():
     assert frame["changed"].tolist() == [False, True, False, False, False]
     assert frame.loc[1, "recommended_rate_plan"] == "POOL_100MB"
     assert frame["msisdn"].tolist() == [f"+1555000{i}" for i in range(5)]
-    assert frame["projected_usage_mb"].tolist() == pytest.approx(instance.usage_mb * 1.5)
+    # Cycle-to-date usage and its reading's moment from the SIMs, the projected usage (what
+    # the charges are priced on) from the instance: three columns, never one number twice.
+    assert frame["ctd_usage_mb"].tolist() == pytest.approx(instance.usage_mb / 4)
+    assert frame["usage_date"].tolist()[:2] == [read_at, read_at]
+    assert frame["usage_date"].isna().tolist() == [False, False, True, True, True]
+    assert frame["projected_usage_mb"].tolist() == pytest.approx(instance.usage_mb)
+    assert "usage_mb" not in frame.columns
     assert data.devices_changed == 1
     assert data.saving == pytest.approx(data.cost_before - data.cost_after)
     assert data.shared_pool is not None

@@ -103,6 +103,21 @@ def test_a_local_report_is_linked_when_the_folder_is_served(tmp_path, monkeypatc
     assert store.link((tmp_path.parent / "elsewhere.xlsx").as_uri()) is None
 
 
+def test_how_to_open_asks_for_the_reports_url_only_when_there_is_no_link(tmp_path, monkeypatch):
+    """Issue 28, point 7: the UI showed the link and, beside it, "set CARRIER_OPT_REPORTS_URL
+    ... for a link here"."""
+    store = LocalResultStore(tmp_path)
+    uri = store.put("acme/2026-11/report.xlsx", b"x", XLSX)
+    monkeypatch.setenv(REPORTS_URL_ENV, "http://127.0.0.1:3001")
+    assert store.link(uri) is not None
+    text = store.how_to_open(uri)
+    assert REPORTS_URL_ENV not in text and "for a link here" not in text
+    assert "http://127.0.0.1:3001" in text and str(tmp_path / "acme") in text
+    # A file outside the served folder has no link: how to get one is said.
+    outside = tmp_path.parent / f"{tmp_path.name}-elsewhere.xlsx"
+    assert REPORTS_URL_ENV in LocalResultStore(tmp_path / "other").how_to_open(outside.as_uri())
+
+
 def test_an_s3_report_links_the_console_and_a_presigned_download():
     with mock_aws():
         client = boto3.client("s3", region_name="us-east-1")

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import io
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 import openpyxl
+import pandas as pd
 import pytest
 from sqlalchemy import select
 
@@ -23,6 +25,8 @@ from carrier_opt.delivery.storage import (
 )
 from carrier_opt.delivery.workbook import CONTENT_TYPE, build_workbook
 from carrier_opt_tests.delivery.support import PERIOD, seed_instance, small_instance
+
+USAGE_HEADERS = ("Cycle-to-date usage (MB)", "Usage read at (local)", "Projected usage (MB)")
 
 
 def cents(value) -> Decimal:
@@ -124,7 +128,7 @@ def test_report_totals_match_the_database_to_the_cent(migrated_engine, tmp_path)
     assert [line["Change"] for line in lines] == ["no", "yes", "no", "no", "no"]
     assert lines[1]["Recommended rate plan"] == "POOL_100MB"
     assert lines[1]["Current rate plan"] == "POOL_10MB"
-    assert {"MSISDN", "Communication plan", "Usage (MB)", "Projected usage (MB)"} <= set(headers)
+    assert {"MSISDN", "Communication plan", *USAGE_HEADERS} <= set(headers)
 
     _, plans, plan_totals = table(workbook["Statistics"])
     assert [plan["Rate plan"] for plan in plans] == ["POOL_10MB", "POOL_100MB", "IND_20MB"]
@@ -165,7 +169,7 @@ def test_sheets_have_formats_frozen_headers_filters_and_widths():
     headers = [cell.value for cell in assignments[1]]
     money = assignments.cell(row=2, column=headers.index("Cost after (USD)") + 1)
     assert money.number_format == "#,##0.00"
-    usage = assignments.cell(row=2, column=headers.index("Usage (MB)") + 1)
+    usage = assignments.cell(row=2, column=headers.index("Projected usage (MB)") + 1)
     assert usage.number_format == "#,##0.000"
     total = assignments.cell(row=7, column=headers.index("Cost after (USD)") + 1)
     assert total.value.startswith("=SUM(")  # a live formula, with its value cached
@@ -216,3 +220,50 @@ def test_pool_overage_share_is_shown_with_a_note_but_never_totalled_and_scope_on
         assert totals["Pool overage share (USD)"] is None
         assert all(isinstance(line["Pool overage share (USD)"], int | float) for line in lines)
     assert "as the legacy reports showed it" in workbook["Shared pool"]["A1"].value
+
+
+def test_usage_is_shown_cycle_to_date_with_its_date_and_projected_apart():
+    """Issue 28, point 8: "Usage (MB)" held the projected usage, the very number of "Projected
+    usage (MB)" beside it (0.186281 in both for a SIM with 0.0291 MB cycle-to-date)."""
+    instance = small_instance()  # its usage is the projected usage the charges are priced on
+    read_at = datetime(2026, 3, 5, 14, 30, tzinfo=UTC)  # 08:30 in Chicago (CST)
+    info = pd.DataFrame(
+        {
+            "iccid": instance.iccids,
+            "ctd_usage_mb": [0.0291, 40.0, 20.5, 5.0, 9.25],
+            "usage_date": [read_at.isoformat()] * 4 + [""],  # as the export writes them
+        }
+    )
+    data = report_data_from(
+        instance,
+        instance.current_plan,
+        instance.current_plan,
+        provider="acme",
+        period=PERIOD,
+        device_info=info,
+    )
+    workbook = openpyxl.load_workbook(io.BytesIO(build_workbook(data)))
+    headers, lines, totals = table(workbook["Assignments"])
+    assert "Usage (MB)" not in headers
+    assert headers[5:8] == list(USAGE_HEADERS)
+    ctd, read, projected = USAGE_HEADERS
+    assert [line[ctd] for line in lines] == [0.0291, 40.0, 20.5, 5.0, 9.25]
+    assert [line[projected] for line in lines] == pytest.approx(instance.usage_mb.tolist())
+    assert lines[0][ctd] != lines[0][projected]
+    # The provider's wall time (Excel has no zones), blank when the reading's date is unknown.
+    assert [line[read] for line in lines] == [datetime(2026, 3, 5, 8, 30)] * 4 + [None]
+    assert totals[read] is None  # a date is never totalled
+    sheet = workbook["Assignments"]
+    for header in USAGE_HEADERS:
+        assert sheet.cell(row=1, column=headers.index(header) + 1).comment is not None, header
+    assert sheet.cell(row=2, column=headers.index(read) + 1).number_format == "yyyy-mm-dd hh:mm"
+
+    pool_headers, pool, _ = table(workbook["Shared pool"], header_row=3)
+    assert set(USAGE_HEADERS) <= set(pool_headers) and "Usage (MB)" not in pool_headers
+    assert (pool[0][ctd], pool[0][read], pool[0][projected]) == (
+        5.0,
+        datetime(2026, 3, 5, 8, 30),
+        pytest.approx(instance.usage_mb[3]),
+    )
+    stats_headers = [cell.value for cell in workbook["Statistics"][1]]
+    assert {"Projected usage before (MB)", "Projected usage after (MB)"} <= set(stats_headers)

@@ -185,3 +185,30 @@ def test_usage_by_rate_plan_takes_the_spec_s_rate_plan_version(fake) -> None:
     assert _get(fake, "usages", ratePlanName=plan, ratePlanVersion="2").status_code == 200
     refused = _get(fake, "usages", ratePlanName=plan, ratePlanVersion="two")
     assert refused.status_code == 400
+
+
+def test_usage_grows_with_the_fakes_clock_and_the_fake_knows_the_cycles_end():
+    """Issue 27's growth model: a later read is larger, about 10 % of SIMs change their rate
+    for good, and the end of the cycle is known for benchmarks."""
+    from datetime import UTC, datetime
+
+    from carrier_opt.jasper.fake.growth import growth_for
+    from carrier_opt_tests.jasper.support import client_for
+
+    day_10 = datetime(2026, 9, 10, 12, 0, tzinfo=UTC)
+    with FakeJasper(devices=400, seed=3, now=day_10, usage_growth=True) as fake:
+        active = [d for d in fake.fleet if d.status == "ACTIVATED" and d.monthly_data_bytes]
+        sim = active[0]
+        with client_for(fake) as client:
+            early = client.ctd_usage(sim.iccid).ctd_data_bytes
+            fake.move_clock(datetime(2026, 9, 25, 12, 0, tzinfo=UTC))
+            late = client.ctd_usage(sim.iccid).ctd_data_bytes
+        end = fake.end_of_cycle_bytes(sim.iccid)
+    assert 0 < early < late < end
+    start = datetime(2026, 9, 1, tzinfo=UTC)
+    changing = [
+        growth_for(3, d.iccid, d.monthly_data_bytes, start.date(), 30, start).changes_on
+        for d in active
+    ]
+    share = sum(day is not None for day in changing) / len(changing)
+    assert 0.05 < share < 0.16

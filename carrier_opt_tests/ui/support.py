@@ -200,15 +200,15 @@ class GraphQL:
         )["runOrError"]
 
     def refusal(self, run_id: str) -> tuple[str, set[str], str]:
-        """(status, the kinds of its events, the run failure's message) of a run."""
+        """(status, the kinds of its events, the message that ended it) of a refused run."""
         data = self(
             """query Refusal($id: ID!) { runOrError(runId: $id) { ... on Run { status } }
                 logsForRun(runId: $id) { ... on EventConnection { events {
-                __typename ... on RunFailureEvent { message } } } } }""",
+                __typename ... on RunCanceledEvent { message } } } } }""",
             id=run_id,
         )
         events = data["logsForRun"].get("events", [])
-        message = next((e["message"] for e in events if e["__typename"] == "RunFailureEvent"), "")
+        message = next((e["message"] for e in events if e["__typename"] == "RunCanceledEvent"), "")
         return data["runOrError"]["status"], {e["__typename"] for e in events}, message
 
     def failure(self, run_id: str) -> str:

@@ -108,6 +108,9 @@ class Device(SimIdentity, SimUsage, AuditMixin, Base):
     site_id: Mapped[int | None] = mapped_column(ForeignKey("Site.id"), index=True)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     last_synced_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    details_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    """When Get Device Details last filled the SIM's fields; NULL: still to fetch (a sync
+    within a call budget merges SIMs with the search's four fields first, issue 27)."""
 
 
 class MobilityDevice(SimIdentity, SimUsage, AuditMixin, Base):

@@ -90,6 +90,12 @@ class JasperSyncRun(AuditMixin, Base):
     details_fetched: Mapped[int] = mapped_column(Integer, default=0)
     api_calls: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
+    split_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    """Where the listing is split (the period start): SIMs modified since then are listed
+    first — they are the ones whose details matter to this period's bill — then the older
+    window up to it (``modifiedTill``). None: one listing."""
+    recent_pages: Mapped[int | None] = mapped_column(Integer)
+    """Pages of the first (recent) listing, once it ended; the older listing's pages follow."""
     full_sweep_next: Mapped[bool] = mapped_column(default=False, server_default=false())
     """This sync found the carrier's listing incomplete (its fleet cross-check): the next sync
     does not resume it but sweeps the whole window afresh (a year back, as a first sync)."""

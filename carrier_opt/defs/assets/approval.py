@@ -18,10 +18,10 @@ from pydantic import Field
 from sqlalchemy import Engine
 
 from carrier_opt.db.models import OptimizationType
-from carrier_opt.defs import run_context
+from carrier_opt.defs import catalog, run_context
 from carrier_opt.defs.deliver import mail_push
 from carrier_opt.defs.failures import operator_failures
-from carrier_opt.defs.metadata import push_metadata
+from carrier_opt.defs.metadata import push_metadata, pushes_savings
 from carrier_opt.defs.partitions import provider_and_period, provider_period_partitions
 from carrier_opt.defs.resources import (
     DatabaseResource,
@@ -85,7 +85,13 @@ def deliver_approved_push(
     return approved, [report.stored.uri for report in reports]
 
 
-@dg.asset(group_name=GROUP, partitions_def=provider_period_partitions, kinds={"jasper"})
+@dg.asset(
+    group_name=GROUP,
+    partitions_def=provider_period_partitions,
+    kinds=catalog.asset_kinds(catalog.JASPER, catalog.EXCEL, catalog.EMAIL),
+    owners=catalog.OWNERS,
+    tags=catalog.asset_tags(catalog.CHANGES_CARRIER),
+)
 @operator_failures
 def approved_rate_plan_push(
     context: dg.AssetExecutionContext,
@@ -135,6 +141,7 @@ def approval_metadata(approved: ApprovedPush, approved_by: str, uris: list[str])
         "already_on_target": sum(o.already_on_target for o in outcomes),
         "sent": sum(o.sent for o in outcomes),
         "failed": sum(o.failed for o in outcomes),
+        **pushes_savings(approved.outcomes),
     }
 
 

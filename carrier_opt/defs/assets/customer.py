@@ -17,6 +17,7 @@ import dagster as dg
 
 from carrier_opt.db import optimization_runs as runs
 from carrier_opt.db.models import OptimizationType, RunStatus
+from carrier_opt.defs.catalog import EMAIL, EXCEL
 from carrier_opt.defs.deliver import reports_links
 from carrier_opt.defs.metadata import (
     customer_pools_metadata,
@@ -45,7 +46,7 @@ from carrier_opt.pipeline.reports import store_customer_reports
 GROUP = "customer"
 
 
-@period_asset(GROUP, kinds={"pandas"}, fails_session=True)
+@period_asset(GROUP, fails_session=True)
 def customer_rate_pools(
     context: dg.AssetExecutionContext, database: DatabaseResource, progress: PlatformProgress
 ) -> dg.MaterializeResult:
@@ -80,10 +81,10 @@ def customer_winning_assignments(
     progress: PlatformProgress,
     config: OptimizerConfig,
 ) -> dg.MaterializeResult:
-    """Each customer solved as its own instance; winners in ``OptimizationDeviceResult``
-    (customer plan columns), locked shared-pool SIMs in ``OptimizationSharedPoolResult`` — or,
-    for a mobility fleet, ``OptimizationMobilityDeviceResult`` and
-    ``OptimizationMobilitySharedPoolResult``.
+    """Each customer solved as its own instance; winners in `OptimizationDeviceResult`
+    (customer plan columns), locked shared-pool SIMs in `OptimizationSharedPoolResult` — or,
+    for a mobility fleet, `OptimizationMobilityDeviceResult` and
+    `OptimizationMobilitySharedPoolResult`.
 
     A customer that fails is recorded as failed and the others still run; the asset fails at
     the end naming them."""
@@ -106,7 +107,7 @@ def customer_winning_assignments(
     )
 
 
-@period_asset(GROUP, deps=[customer_winning_assignments], kinds={"excel"})
+@period_asset(GROUP, deps=[customer_winning_assignments], kinds=[EXCEL, EMAIL])
 def customer_reports(
     context: dg.AssetExecutionContext,
     database: DatabaseResource,

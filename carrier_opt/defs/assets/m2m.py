@@ -17,6 +17,7 @@ re-execution of failed steps, the original run's), so they work from what is sto
 import dagster as dg
 
 from carrier_opt.db import optimization_runs as runs
+from carrier_opt.defs.catalog import CHANGES_CARRIER, EMAIL, EXCEL, JASPER, READS_CARRIER
 from carrier_opt.defs.deliver import (
     file_links,
     push_and_mail,
@@ -65,18 +66,18 @@ GROUP = "m2m"
 PUSH_ASSET = "rate_plan_updates"
 
 
-@period_asset(GROUP, kinds={"jasper"}, fails_session=True)
+@period_asset(GROUP, kinds=[JASPER], carrier=READS_CARRIER, fails_session=True)
 def staged_devices(
     context: dg.AssetExecutionContext,
     database: DatabaseResource,
     jasper: JasperResource,
     progress: PlatformProgress,
 ) -> dg.MaterializeResult:
-    """SIMs and usage synced from the carrier into staging, then merged into ``Device``.
+    """SIMs and usage synced from the carrier into staging, then merged into `Device`.
 
     Opens the run's optimization session (refused while another runs). A closed period is
     not synced — the carrier has no cycle-to-date usage for it — and uses stored usage; an
-    open one reuses a sync of the last hours (``CARRIER_OPT_SYNC_REUSE_HOURS``), except in the
+    open one reuses a sync of the last hours (`CARRIER_OPT_SYNC_REUSE_HOURS`), except in the
     last day's hourly runs.
     """
     run = open_period_run(context, database.engine(), progress)
@@ -165,7 +166,7 @@ def winning_assignments(
 ) -> dg.MaterializeResult:
     """The cheapest queue wins; losers' device results are deleted; the instance completes.
 
-    The session stays open until the push (``rate_plan_updates``) has ended, so no second run
+    The session stays open until the push (`rate_plan_updates`) has ended, so no second run
     of the provider starts while changes may still be reaching the carrier."""
     engine = database.engine()
     ids = runs.run_ids_for(engine, context.run.run_id)
@@ -174,7 +175,7 @@ def winning_assignments(
     return dg.MaterializeResult(metadata=winner_metadata(winner, ids.session_guid))
 
 
-@period_asset(GROUP, deps=[winning_assignments], kinds={"jasper"})
+@period_asset(GROUP, deps=[winning_assignments], kinds=[JASPER, EMAIL], carrier=CHANGES_CARRIER)
 def rate_plan_updates(
     context: dg.AssetExecutionContext,
     database: DatabaseResource,
@@ -204,12 +205,12 @@ def rate_plan_updates(
     return dg.MaterializeResult(metadata=push_metadata(outcome))
 
 
-@period_asset(GROUP, deps=[rate_plan_updates], kinds={"excel"})
+@period_asset(GROUP, deps=[rate_plan_updates], kinds=[EXCEL])
 def optimization_report(
     context: dg.AssetExecutionContext, database: DatabaseResource, result_store: ResultStoreResource
 ) -> dg.MaterializeResult:
     """The Excel report of the winning assignment, stored (local folder or S3) and recorded in
-    ``OptimizationInstanceResultFile``; its totals equal the instance's stored costs."""
+    `OptimizationInstanceResultFile`; its totals equal the instance's stored costs."""
     provider, period_key = run_partition(context)
     engine = database.engine()
     store = result_store.store()
@@ -228,7 +229,7 @@ def optimization_report(
     )
 
 
-@period_asset(GROUP, deps=[optimization_report])
+@period_asset(GROUP, deps=[optimization_report], kinds=[EMAIL])
 def notifications(
     context: dg.AssetExecutionContext,
     database: DatabaseResource,

@@ -16,6 +16,7 @@ import dagster as dg
 from carrier_opt.db import optimization_runs as runs
 from carrier_opt.defs import run_context
 from carrier_opt.defs.assets.m2m import device_usage
+from carrier_opt.defs.catalog import CHANGES_CARRIER, EMAIL, EXCEL, JASPER
 from carrier_opt.defs.deliver import (
     push_and_mail,
     recipients,
@@ -59,7 +60,7 @@ PUSH_ASSET = "mobility_rate_plan_updates"
 def mobility_devices(
     context: dg.AssetExecutionContext, database: DatabaseResource
 ) -> dg.MaterializeResult:
-    """The period's SIMs split into optimization groups and stored in ``MobilityDevice``;
+    """The period's SIMs split into optimization groups and stored in `MobilityDevice`;
     groups over their rate-plan limit are skipped with a warning (the M2M alert path)."""
     provider, period_key = run_partition(context)
     engine = database.engine()
@@ -86,7 +87,7 @@ def mobility_winning_assignments(
     config: OptimizerConfig,
 ) -> dg.MaterializeResult:
     """Each optimization group solved as its own instance (current, legacy and optimizer
-    queues); the cheapest queue wins; per-SIM rows in ``OptimizationMobilityDeviceResult``."""
+    queues); the cheapest queue wins; per-SIM rows in `OptimizationMobilityDeviceResult`."""
     run = period_run(context, database.engine(), progress)
     solved = solve_groups(run, time_limit_s=config.time_limit_s)
     # The session stays open until mobility_rate_plan_updates has pushed (or dry-run) them.
@@ -96,7 +97,9 @@ def mobility_winning_assignments(
     )
 
 
-@period_asset(GROUP, deps=[mobility_winning_assignments], kinds={"jasper"})
+@period_asset(
+    GROUP, deps=[mobility_winning_assignments], kinds=[JASPER, EMAIL], carrier=CHANGES_CARRIER
+)
 def mobility_rate_plan_updates(
     context: dg.AssetExecutionContext,
     database: DatabaseResource,
@@ -129,7 +132,7 @@ def mobility_rate_plan_updates(
     return dg.MaterializeResult(metadata=pushes_metadata(outcomes))
 
 
-@period_asset(GROUP, deps=[mobility_rate_plan_updates], kinds={"excel"})
+@period_asset(GROUP, deps=[mobility_rate_plan_updates], kinds=[EXCEL, EMAIL])
 def mobility_report(
     context: dg.AssetExecutionContext,
     database: DatabaseResource,

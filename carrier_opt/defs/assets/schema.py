@@ -3,6 +3,7 @@
 import dagster as dg
 
 from carrier_opt.db import migrate
+from carrier_opt.defs import catalog
 from carrier_opt.defs.failures import operator_failures
 from carrier_opt.defs.resources import DatabaseResource
 
@@ -14,7 +15,9 @@ from carrier_opt.defs.resources import DatabaseResource
         "Materializing creates a new database or upgrades an existing one; "
         "running it on an up-to-date database changes nothing."
     ),
-    kinds={"sqlalchemy"},
+    kinds=catalog.asset_kinds(),
+    owners=catalog.OWNERS,
+    tags=catalog.asset_tags(catalog.NO_CARRIER),
 )
 @operator_failures
 def database_schema(

@@ -17,6 +17,7 @@ import dagster as dg
 
 from carrier_opt import clock as system_clock
 from carrier_opt.db.sync_runs import last_completed_syncs
+from carrier_opt.defs import catalog
 from carrier_opt.defs.failures import operator_failures
 from carrier_opt.defs.metadata import skipped_metadata
 from carrier_opt.defs.partitions import launched_partition, provider_period_partitions
@@ -39,7 +40,9 @@ def clock() -> datetime:
 @dg.asset(
     group_name=GROUP,
     partitions_def=provider_period_partitions,
-    kinds={"jasper"},
+    kinds=catalog.asset_kinds(catalog.JASPER),
+    owners=catalog.OWNERS,
+    tags=catalog.asset_tags(catalog.READS_CARRIER),
     retry_policy=dg.RetryPolicy(max_retries=2, delay=60, backoff=dg.Backoff.EXPONENTIAL),
 )
 @operator_failures
@@ -108,7 +111,7 @@ def carrier_data(
     ),
 )
 def sync_freshness(database: DatabaseResource) -> dg.AssetCheckResult:
-    """Every active provider's last completed sync against :data:`FRESHNESS_LIMIT`."""
+    """Every active provider's last completed sync against `FRESHNESS_LIMIT`."""
     return freshness_result(last_completed_syncs(database.engine()), clock())
 
 

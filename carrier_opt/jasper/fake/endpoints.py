@@ -14,10 +14,11 @@ through appears on two pages (as the spec warns) and no SIM is skipped.
 
 from __future__ import annotations
 
+import calendar
 import json
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -31,6 +32,7 @@ from carrier_opt.jasper.fake.fleet import (
     cycle_start,
     past_cycle_factor,
 )
+from carrier_opt.jasper.fake.growth import UsageGrowth, growth_for
 
 MAX_PAGE_SIZE = 50
 MAX_EFFECTIVE_DAYS_AHEAD = 180
@@ -138,6 +140,8 @@ class FakeCarrier:
     rate_plans_published: tuple[FakeRatePlan, ...] = RATE_PLANS
     usage_shape: str = "usages"
     ignore_page_number: bool = False
+    usage_growth: bool = False
+    """Cycle-to-date usage grows with the fake's clock, SIM by SIM (:mod:`.growth`)."""
     scheduled: list[DeviceEdit] = field(default_factory=list)
     """Edits with a future ``effectiveDate``, waiting for it."""
 
@@ -146,6 +150,7 @@ class FakeCarrier:
         self._by_iccid = {device.iccid: device for device in self.fleet}
         self._seq = max((device.modification_seq for device in self.fleet), default=0)
         self._snapshots: OrderedDict[tuple, _Snapshot] = OrderedDict()
+        self._growth: dict[tuple[str, date], UsageGrowth] = {}
 
     def route(self, method: str, route: str, query: Mapping[str, str], body: bytes) -> Any:
         """Answer one call; ``route`` is the path below ``/rws/api/v1/``. Raises FakeApiError."""
@@ -278,7 +283,7 @@ class FakeCarrier:
             "status": device.status,
             "ratePlan": device.rate_plan,
             "communicationPlan": device.communication_plan,
-            "ctdDataUsage": device.ctd_data_bytes,
+            "ctdDataUsage": self.ctd_data_bytes(device),
             "ctdSMSUsage": device.ctd_sms,
             "ctdVoiceUsage": device.ctd_voice_s,
             "ctdSessionCount": device.ctd_sessions,
@@ -321,6 +326,23 @@ class FakeCarrier:
             if carrier_name in fields:
                 device.extra[carrier_name] = fields[carrier_name]
         self._mark_modified(device)
+
+    def replay(self, edits: Iterable[DeviceEdit]) -> int:
+        """Carry out edits an earlier carrier received, as they were: each SIM changed and
+        modified at the edit's ``received_at`` (so a search since then lists it), in order.
+        They are not added to ``edits`` (no call made them). Answers how many were carried out;
+        edits of SIMs this fleet does not have are skipped."""
+        applied = 0
+        with self._lock:
+            for edit in edits:
+                device = self._by_iccid.get(edit.iccid)
+                if device is None:
+                    continue
+                before = device.date_updated
+                self._apply(device, edit.fields)
+                device.date_updated = max(edit.received_at, before)
+                applied += 1
+        return applied
 
     def apply_due_edits(self) -> None:
         """Carry out the scheduled edits whose time has come (before answering any call)."""
@@ -385,6 +407,27 @@ class FakeCarrier:
             return {"pageNumber": page_number, "lastPage": last_page, "usageRecords": records}
         return {"pageNumber": page_number, "lastPage": last_page, "usages": records}
 
+    def ctd_data_bytes(self, device: FakeDevice) -> int:
+        """The SIM's data this cycle so far: as built, or grown to the fake's clock."""
+        growth = self.growth_of(device)
+        return device.ctd_data_bytes if growth is None else growth.bytes_at(self.clock())
+
+    def growth_of(self, device: FakeDevice) -> UsageGrowth | None:
+        """The SIM's growth over the current cycle (None: growth off, or not ACTIVATED)."""
+        if not self.usage_growth or device.status != "ACTIVATED":
+            return None
+        cycle = cycle_start(self.clock())
+        key = (device.iccid, cycle)
+        growth = self._growth.get(key)
+        if growth is None:
+            start = datetime.combine(cycle, datetime.min.time(), tzinfo=UTC)
+            days = calendar.monthrange(cycle.year, cycle.month)[1]
+            begins = max(start, device.date_activated or start)
+            monthly = device.monthly_data_bytes
+            growth = growth_for(self.seed, device.iccid, monthly, cycle, days, begins)
+            self._growth[key] = growth
+        return growth
+
     def _served_page(self, asked: int) -> int:
         """The page actually served: page 1 whatever is asked when ``ignore_page_number``."""
         return 1 if self.ignore_page_number else asked
@@ -403,7 +446,7 @@ class FakeCarrier:
 
     def _usage_record(self, device: FakeDevice, cycle: date, usage_type: str | None) -> dict:
         if cycle == cycle_start(self.clock()):
-            values = (device.ctd_data_bytes, device.ctd_sms, device.ctd_voice_s)
+            values = (self.ctd_data_bytes(device), device.ctd_sms, device.ctd_voice_s)
         else:
             factor = past_cycle_factor(self.seed, device.iccid, cycle)
             active = device.date_activated is not None and device.date_activated.date() < cycle

@@ -26,7 +26,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -125,6 +125,7 @@ class FakeJasper:
         fleet: str = "m2m",
         account_type: str = "advantage",
         refusal_status: int = 403,
+        usage_growth: bool = False,
     ) -> None:
         """Build the fleet (not yet serving). ``now`` pins the fake's clock for reproducible
         dates; the server then validates ``modifiedSince`` against that clock, not the real one.
@@ -134,7 +135,9 @@ class FakeJasper:
         ``account_type`` ``essential`` refuses what Cisco's role matrix keeps from Essential
         accounts (Get Usage by Rate Plan) with ``refusal_status``: 403 by default, or 401 with
         the very body bad credentials get — the public docs do not say which a real account
-        answers, so the client must tell the two apart by asking Echo.
+        answers, so the client must tell the two apart by asking Echo. ``usage_growth`` makes
+        cycle-to-date usage grow with the fake's clock (:mod:`carrier_opt.jasper.fake.growth`;
+        :meth:`move_clock`, :meth:`end_of_cycle_bytes`).
         """
         if account_type not in ACCOUNT_TYPES:
             raise ValueError(f"account_type must be one of {', '.join(ACCOUNT_TYPES)}")
@@ -159,7 +162,11 @@ class FakeJasper:
         )
         self.fleet_type = fleet
         self.carrier = FakeCarrier(
-            fleet=sims, seed=seed, clock=self.now, rate_plans_published=rate_plans_of(fleet)
+            fleet=sims,
+            seed=seed,
+            clock=self.now,
+            rate_plans_published=rate_plans_of(fleet),
+            usage_growth=usage_growth,
         )
         self.faults = faults
         self._fault_rng = random.Random(f"faults:{seed}")
@@ -188,6 +195,18 @@ class FakeJasper:
     def now(self) -> datetime:
         """The fake's clock: the real one, shifted to read ``now`` when the fake was built."""
         return datetime.now(UTC) + self._clock_offset
+
+    def move_clock(self, to: datetime) -> None:
+        """Set the fake's clock to ``to`` (it runs on from there): a later day of the cycle,
+        with ``usage_growth`` a later cycle-to-date usage."""
+        self._clock_offset = to - datetime.now(UTC)
+
+    def end_of_cycle_bytes(self, iccid: str) -> int:
+        """A SIM's data over the whole current cycle, as the bill will price it (with
+        ``usage_growth``; without, the fixed cycle-to-date usage)."""
+        device = next(d for d in self.fleet if d.iccid == iccid)
+        growth = self.carrier.growth_of(device)
+        return device.ctd_data_bytes if growth is None else growth.end_of_cycle_bytes()
 
     @property
     def base_url(self) -> str:
@@ -227,6 +246,11 @@ class FakeJasper:
         """Every call answered so far, oldest first."""
         with self._state_lock:
             return list(self._log)
+
+    def replay(self, edits: Iterable[DeviceEdit]) -> int:
+        """Carry out edits an earlier fake received (it was stopped, this one replaces it), each
+        at its own moment; see :meth:`FakeCarrier.replay`. Answers how many were carried out."""
+        return self.carrier.replay(edits)
 
     def clear_request_log(self) -> None:
         """Forget the calls so far (and the in-flight high-water mark)."""

@@ -1,4 +1,9 @@
-"""What each carrier account may call (issue 27).
+"""What each carrier account may call, and which SIMs still lack their details (issue 27).
+
+``Device.details_at``: when Get Device Details last filled the SIM (NULL: still to fetch; a
+sync within a call budget merges SIMs with the search's fields first). Existing SIMs take the
+time of the sync that last wrote them. ``JasperSyncRun.split_at`` and ``recent_pages``: a
+listing split at the period start, the SIMs modified since then first.
 
 ``ServiceProvider.account_type`` (``auto``, ``advantage`` or ``essential``: the operator's
 word, ``provider set --account-type``), and what was found out about Get Usage by Rate Plan,
@@ -44,6 +49,17 @@ def upgrade() -> None:
     op.add_column(
         "ServiceProvider", sa.Column("capabilities_note", sa.String(length=500), nullable=True)
     )
+    op.add_column(
+        "Device",
+        sa.Column("details_at", carrier_opt.db.types.UtcDateTime(timezone=True), nullable=True),
+    )
+    op.add_column(
+        "JasperSyncRun",
+        sa.Column("split_at", carrier_opt.db.types.UtcDateTime(timezone=True), nullable=True),
+    )
+    op.add_column("JasperSyncRun", sa.Column("recent_pages", sa.Integer(), nullable=True))
+    # SIMs synced before: their details were fetched by the sync that last wrote them.
+    op.execute('UPDATE "Device" SET details_at = COALESCE(last_synced_at, created_at)')
     if not _sqlite():  # SQLite cannot add a constraint to a table; the model's DDL has it
         op.create_check_constraint(
             op.f("ck_ServiceProvider_account_type_known"),
@@ -53,6 +69,11 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("JasperSyncRun") as batch_op:
+        batch_op.drop_column("recent_pages")
+        batch_op.drop_column("split_at")
+    with op.batch_alter_table("Device") as batch_op:
+        batch_op.drop_column("details_at")
     with op.batch_alter_table("ServiceProvider") as batch_op:
         if not _sqlite():
             batch_op.drop_constraint(op.f("ck_ServiceProvider_account_type_known"), type_="check")

@@ -1,0 +1,98 @@
+"""A refused launch leaves no trace on the partitions (issue 28, point 3).
+
+Dagster records a run's planned materializations when the run is created, before the run
+coordinator sees it, and counts each planned partition of a *failed* run as a failed partition
+of its asset. The launch check used to mark a refused run failed: after a refused launch every
+asset of the job showed the partition failed, also ``staged_devices`` of a mobility partition
+that had succeeded. A refused run is now canceled, which Dagster counts neither as failed nor
+as in progress. Here the deployment's run coordinator (``dagster.yaml``) refuses real launches
+on a test instance, and the partition status is Dagster's own (``get_status_by_partition``).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+import pytest
+
+from carrier_opt.core.billing import BillingCycle, period_containing
+from carrier_opt.definitions import defs
+from carrier_opt.defs.partitions import SERVICE_PROVIDER, provider_period_partitions
+from carrier_opt.settings import DATABASE_URL_ENV
+from carrier_opt_tests.defs.launch_support import (
+    M2M_JOB,
+    add_providers,
+    coordinated_instance,
+    launch,
+    partition_tags,
+)
+
+CALENDAR_MONTHS = BillingCycle(31, 0, "UTC")
+"""The test providers' cycle: a period key is the calendar month (UTC) it ends in."""
+
+
+@pytest.fixture
+def deployment(migrated_engine, database_url, monkeypatch):
+    """acme (M2M) and phones (mobility) in the database the launch check reads."""
+    add_providers(migrated_engine)
+    monkeypatch.setenv(DATABASE_URL_ENV, database_url)
+    return migrated_engine
+
+
+def refusal(instance: dg.DagsterInstance, run: dg.DagsterRun) -> str:
+    """The reason on the run page of a refused run."""
+    records = instance.get_records_for_run(
+        run.run_id, of_type=dg.DagsterEventType.RUN_CANCELED
+    ).records
+    [record] = records
+    return record.event_log_entry.dagster_event.message or ""
+
+
+def test_refused_launches_mark_no_partition_of_any_asset_failed(deployment):
+    now = datetime.now(UTC)
+    current = period_containing(CALENDAR_MONTHS, now).key
+    not_started = period_containing(CALENDAR_MONTHS, now + timedelta(days=32)).key
+    job = defs.resolve_job_def(M2M_JOB)
+    mobility_key = f"{current}|phones"
+    with coordinated_instance() as instance:
+        instance.add_dynamic_partitions(SERVICE_PROVIDER, ["acme", "phones", "ghost"])
+        # The mobility job's sync step succeeded for phones' open period.
+        instance.report_runless_asset_event(
+            dg.AssetMaterialization(asset_key="staged_devices", partition=mobility_key)
+        )
+        mistakes = {
+            "phones is a mobility fleet": partition_tags("phones", current),
+            "no service provider named 'ghost'": partition_tags("ghost", current),
+            "reads acme|": {"dagster/partition": f"acme|{current}"},
+            "has not started": partition_tags("acme", not_started),
+        }
+        refused = {reason: launch(instance, job, tags) for reason, tags in mistakes.items()}
+
+        keys = [mobility_key, f"{current}|ghost", f"{not_started}|acme"]
+        for asset_key in job.asset_layer.selected_asset_keys:
+            status = instance.get_status_by_partition(asset_key, keys, provider_period_partitions)
+            assert dg.AssetPartitionStatus.FAILED not in (status or {}).values(), asset_key
+            assert dg.AssetPartitionStatus.IN_PROGRESS not in (status or {}).values(), asset_key
+        staged = instance.get_status_by_partition(
+            dg.AssetKey("staged_devices"), [mobility_key], provider_period_partitions
+        )
+        assert staged == {mobility_key: dg.AssetPartitionStatus.MATERIALIZED}
+        for reason, run in refused.items():
+            assert run.status == dg.DagsterRunStatus.CANCELED, reason
+            assert refusal(instance, run).startswith("Launch refused: ")
+            assert reason in refusal(instance, run)
+        # Nothing failed, so nothing is mailed: the failure-mail sensor sees no failure.
+        assert not instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE]))
+
+
+def test_a_sound_launch_is_queued_and_a_typo_never_becomes_a_partition(deployment):
+    current = period_containing(CALENDAR_MONTHS, datetime.now(UTC)).key
+    job = defs.resolve_job_def(M2M_JOB)
+    with coordinated_instance() as instance:
+        instance.add_dynamic_partitions(SERVICE_PROVIDER, ["acme", "phones"])
+        sound = launch(instance, job, partition_tags("acme", current))
+        typo = launch(instance, job, partition_tags("acme-typo", current))
+        assert sound.status == dg.DagsterRunStatus.QUEUED
+        assert typo.status == dg.DagsterRunStatus.CANCELED
+        assert instance.get_dynamic_partitions(SERVICE_PROVIDER) == ["acme", "phones"]
