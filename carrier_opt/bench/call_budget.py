@@ -18,12 +18,13 @@ from __future__ import annotations
 import argparse
 import csv
 import math
-import os
 import shutil
 import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+
+from carrier_opt.bench.fake_provider import add_fake_provider
 
 DAY_20 = datetime(2026, 9, 20, 12, 0, tzinfo=UTC)
 DAY_27 = datetime(2026, 9, 27, 12, 0, tzinfo=UTC)
@@ -104,23 +105,12 @@ def _first_sync(path: Path, fake, folder: Path) -> None:
     from carrier_opt.db import migrate
     from carrier_opt.db.loads.rate_plans import load_rate_plans
     from carrier_opt.db.models import ServiceProvider
-    from carrier_opt.db.providers import add_provider
     from carrier_opt.jasper.fake.prices import write_fake_prices
     from carrier_opt.pipeline.sync import sync_provider
 
     engine = _engine(path)
     migrate.upgrade(engine)
-    os.environ["BENCH_JASPER_USER"], os.environ["BENCH_JASPER_KEY"] = fake.credentials
-    add_provider(
-        engine,
-        PROVIDER,
-        jasper_url=fake.base_url,
-        billing_cycle_end_day=31,
-        billing_cycle_end_rule="after_end_day",
-        time_zone="UTC",
-        username_env="BENCH_JASPER_USER",
-        api_key_env="BENCH_JASPER_KEY",
-    )
+    add_fake_provider(engine, fake, PROVIDER)
     with engine.begin() as connection:
         connection.execute(update(ServiceProvider).values(account_type="essential"))
     load_rate_plans(engine, PROVIDER, *write_fake_prices(folder / "prices"))

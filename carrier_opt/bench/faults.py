@@ -35,10 +35,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from carrier_opt.bench.fake_provider import add_fake_provider
 from carrier_opt.bench.sync_calls import kinds
 
 NOW = datetime(2026, 6, 18, 9, 0, tzinfo=UTC)
-USER_ENV, KEY_ENV = "BENCH_FAULTS_JASPER_USER", "BENCH_FAULTS_JASPER_KEY"
 PROVIDER = "bench"
 HEADER = (
     f"{'scenario':<30} {'SIMs':>7} {'stored':>7} {'lost':>5} {'extra':>5} {'wrong':>5} "
@@ -127,20 +127,9 @@ def _faults_in(log) -> int:
 
 def _setup(url: str, fake):
     from carrier_opt.db.engine import make_engine
-    from carrier_opt.db.providers import add_provider
 
     engine = make_engine(url)
-    os.environ[USER_ENV], os.environ[KEY_ENV] = fake.credentials
-    add_provider(
-        engine,
-        PROVIDER,
-        jasper_url=fake.base_url,
-        billing_cycle_end_day=31,
-        billing_cycle_end_rule="after_end_day",
-        time_zone="UTC",
-        username_env=USER_ENV,
-        api_key_env=KEY_ENV,
-    )
+    add_fake_provider(engine, fake, PROVIDER)
     return engine
 
 

@@ -21,6 +21,8 @@ import time
 from collections import Counter
 from datetime import UTC, datetime
 
+from carrier_opt.bench.fake_provider import add_fake_provider
+
 CALLS_PER_SECOND = 5.0
 DEFAULT_SIZES = (20_000, 50_000)
 NOW = datetime(2026, 6, 18, 9, 0, tzinfo=UTC)
@@ -50,7 +52,6 @@ def run(size: int) -> list[str]:
     """The three rows of one fleet size."""
     from carrier_opt.db import migrate
     from carrier_opt.db.engine import make_engine
-    from carrier_opt.db.providers import add_provider
     from carrier_opt.jasper.client import JasperClient
     from carrier_opt.jasper.fake import FakeJasper
     from carrier_opt.jasper.fake.fleet import RATE_PLANS
@@ -60,17 +61,7 @@ def run(size: int) -> list[str]:
     with tempfile.TemporaryDirectory() as folder, FakeJasper(size, seed=size, now=NOW) as fake:
         engine = make_engine(f"sqlite:///{os.path.join(folder, 'bench.db')}")
         migrate.upgrade(engine)
-        os.environ["BENCH_JASPER_USER"], os.environ["BENCH_JASPER_KEY"] = fake.credentials
-        add_provider(
-            engine,
-            "bench",
-            jasper_url=fake.base_url,
-            billing_cycle_end_day=31,
-            billing_cycle_end_rule="after_end_day",
-            time_zone="UTC",
-            username_env="BENCH_JASPER_USER",
-            api_key_env="BENCH_JASPER_KEY",
-        )
+        add_fake_provider(engine, fake)
         client = JasperClient(fake.base_url, *fake.credentials, calls_per_second=1e6)
         for label, prepare in (
             ("first sync", None),
@@ -105,7 +96,7 @@ def optimization_ready(size: int) -> str:
     from carrier_opt.core.billing import period_containing
     from carrier_opt.db import migrate
     from carrier_opt.db.engine import make_engine
-    from carrier_opt.db.providers import add_provider, load_provider
+    from carrier_opt.db.providers import load_provider
     from carrier_opt.jasper.client import JasperClient
     from carrier_opt.jasper.fake import FakeJasper
     from carrier_opt.pipeline.sync import sync_provider
@@ -113,17 +104,7 @@ def optimization_ready(size: int) -> str:
     with tempfile.TemporaryDirectory() as folder, FakeJasper(size, seed=size, now=NOW) as fake:
         engine = make_engine(f"sqlite:///{os.path.join(folder, 'ready.db')}")
         migrate.upgrade(engine)
-        os.environ["BENCH_JASPER_USER"], os.environ["BENCH_JASPER_KEY"] = fake.credentials
-        add_provider(
-            engine,
-            "bench",
-            jasper_url=fake.base_url,
-            billing_cycle_end_day=31,
-            billing_cycle_end_rule="after_end_day",
-            time_zone="UTC",
-            username_env="BENCH_JASPER_USER",
-            api_key_env="BENCH_JASPER_KEY",
-        )
+        add_fake_provider(engine, fake)
         with engine.connect() as connection:
             period = period_containing(load_provider(connection, "bench").cycle, NOW)
         recent = [d for d in fake.fleet if d.date_updated >= period.start]
