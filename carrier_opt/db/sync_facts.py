@@ -38,6 +38,9 @@ class SyncFacts:
     without_usage: tuple[str, ...] = ()
     """ICCIDs of ACTIVATED SIMs with no usage stored for the period (the carrier's usage
     record was missing or unusable, see the sync's skipped records): not in the run."""
+    usage_age: str | None = None
+    """How old the usage behind the decision is, in one sentence (an open period's run:
+    :meth:`carrier_opt.core.staleness.Staleness.line`)."""
     skipped: SkippedRecords = NO_SKIPPED
     """The carrier records the last completed sync went on without (the first
     :data:`WORKBOOK_SKIPPED` of them, and their count)."""

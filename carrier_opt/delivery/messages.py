@@ -130,6 +130,8 @@ def _headline(data: ReportData) -> list[str]:
             f"({data.sync.activated_sims:,} ACTIVATED, {data.sync.optimized_sims:,} of them "
             "optimized)",
         ]
+        if data.sync.usage_age:
+            lines.append(f"Usage age:          {data.sync.usage_age}")
     for code, reason in data.dropped_plans:
         lines.append(f"Plan dropped as invalid: {code} ({reason})")
     return lines

@@ -439,6 +439,11 @@ def summary_rows(data: ReportData) -> list[tuple[str, Any, str]]:
         ("Saving vs legacy strategy (USD)", saving_vs_legacy, "money"),
         ("Run time (s)", None if data.seconds is None else round(data.seconds, 1), "seconds"),
         ("Plans dropped as invalid", dropped, "text"),
+        *(
+            [("Usage age", data.sync.usage_age, "text")]
+            if data.sync is not None and data.sync.usage_age
+            else []
+        ),
         *_push_rows(data),
     ]
 

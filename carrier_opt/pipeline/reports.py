@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from datetime import datetime
 
 import numpy as np
 import pandas as pd
@@ -34,6 +35,7 @@ from carrier_opt.db.models import RunStatus
 from carrier_opt.db.providers import load_provider
 from carrier_opt.db.push_history import instance_latest_push
 from carrier_opt.db.sync_facts import sync_facts
+from carrier_opt.db.types import utc_now
 from carrier_opt.delivery.report_data import (
     PushSummary,
     ReportData,
@@ -53,6 +55,7 @@ from carrier_opt.delivery.storage import (
 from carrier_opt.delivery.workbook import CONTENT_TYPE, build_workbook
 from carrier_opt.errors import CarrierOptError
 from carrier_opt.pipeline.solved import m2m_solved, mobility_solved, plan_indices
+from carrier_opt.pipeline.sync import activated_staleness
 
 CUSTOMER_JOB = "optimize_customer_period"
 
@@ -158,7 +161,13 @@ def latest_push(engine: Engine, instance_id: int) -> PushSummary | None:
 # --------------------------------------------------------------------------- M2M
 
 
-def m2m_report(engine: Engine, ids: runs.RunIds, provider: str, period_key: str) -> M2MReport:
+def m2m_report(
+    engine: Engine,
+    ids: runs.RunIds,
+    provider: str,
+    period_key: str,
+    now: datetime | None = None,
+) -> M2MReport:
     """The M2M session's report figures (not stored yet): the winner priced on the instance
     the optimizer saw (SIMs of skipped groups locked on their plans), with its push and the
     facts of the syncs behind it."""
@@ -178,16 +187,25 @@ def m2m_report(engine: Engine, ids: runs.RunIds, provider: str, period_key: str)
             tables.billing_period_id,
             int((activated & ~instance.locked).sum()),
         )
+    now = now or utc_now()
+    if now < tables.period.end:  # a closed period is settled on its final usage, not aged
+        figures = activated_staleness(engine, ids.provider_id, tables.period, now)
+        facts = dataclasses.replace(facts, usage_age=figures.line())
     data = dataclasses.replace(data, push=latest_push(engine, solved.instance_id), sync=facts)
     oversized = {g.name: len(g.rate_plans) for g in groups if g.skipped_reason}
     return M2MReport(row, data, oversized, limit)
 
 
 def store_m2m_report(
-    engine: Engine, store: ResultStore, ids: runs.RunIds, provider: str, period_key: str
+    engine: Engine,
+    store: ResultStore,
+    ids: runs.RunIds,
+    provider: str,
+    period_key: str,
+    now: datetime | None = None,
 ) -> InstanceReport:
-    """The M2M report, stored and recorded."""
-    report = m2m_report(engine, ids, provider, period_key)
+    """The M2M report, stored and recorded (``now``: the run's clock, for the usage age)."""
+    report = m2m_report(engine, ids, provider, period_key, now)
     return store_report(
         engine,
         store,

@@ -749,3 +749,12 @@ def test_an_essential_account_runs_end_to_end_and_says_how_old_its_usage_is(
     with migrated_engine.connect() as connection:
         found = connection.scalar(select(ServiceProvider.usage_by_rate_plan))
     assert found == "refused"
+    # The report and the results mail say it too.
+    [workbook_path] = (tmp_path / "reports").rglob("*.xlsx")
+    assert summary(openpyxl.load_workbook(workbook_path))["Usage age"].startswith("0 of ")
+    results = [
+        m
+        for m in smtp_server.inbox.messages
+        if "Usage age:" in m.message.get_body(("plain",)).get_content()
+    ]
+    assert results, [m.message["Subject"] for m in smtp_server.inbox.messages]

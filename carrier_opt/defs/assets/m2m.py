@@ -17,6 +17,7 @@ re-execution of failed steps, the original run's), so they work from what is sto
 import dagster as dg
 
 from carrier_opt.db import optimization_runs as runs
+from carrier_opt.defs import run_context
 from carrier_opt.defs.catalog import CHANGES_CARRIER, EMAIL, EXCEL, JASPER, READS_CARRIER
 from carrier_opt.defs.deliver import (
     file_links,
@@ -214,7 +215,9 @@ def optimization_report(
     provider, period_key = run_partition(context)
     engine = database.engine()
     store = result_store.store()
-    report = store_m2m_report(engine, store, run_ids(context, engine), provider, period_key)
+    report = store_m2m_report(
+        engine, store, run_ids(context, engine), provider, period_key, run_context.clock()
+    )
     context.log.info("optimization report stored at %s", report.stored.uri)
     if not report.matches_database:
         context.log.warning(
@@ -241,7 +244,7 @@ def notifications(
     provider, period_key = run_partition(context)
     engine = database.engine()
     ids = run_ids(context, engine)
-    report = m2m_report(engine, ids, provider, period_key)
+    report = m2m_report(engine, ids, provider, period_key, run_context.clock())
     uri = m2m_report_uri(engine, ids, provider, period_key)
     run_url = notifier.run_url(context.run.run_id)
     success = success_message(
