@@ -167,8 +167,6 @@ class SyncReport:
     bulk_usage_rows: int = 0
     ctd_usage_calls: int = 0
     merge: MergeCounts = field(default_factory=MergeCounts)
-    problems: list[str] = field(default_factory=list)
-    """Carrier records skipped as malformed (one line each); ``skipped`` holds them whole."""
     skipped: list[PayloadProblem] = field(default_factory=list)
     """The skipped records themselves, stored in ``SkippedCarrierRecord`` as they come."""
     budget: int | None = None
@@ -190,7 +188,11 @@ class SyncReport:
     def skip(self, problem: PayloadProblem) -> None:
         """Keep a record the sync goes on without (stored with the sync, listed in reports)."""
         self.skipped.append(problem)
-        self.problems.append(str(problem))
+
+    @property
+    def problems(self) -> list[str]:
+        """The skipped records, one line each (for the command line, logs and metadata)."""
+        return [str(problem) for problem in self.skipped]
 
     def summary(self) -> str:
         """One line of counts for the command line and logs."""
