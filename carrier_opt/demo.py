@@ -56,7 +56,7 @@ from carrier_opt.defs.jobs import (
     OPTIMIZE_JOB_NAME,
     PUSH_JOB_NAME,
 )
-from carrier_opt.defs.partitions import SERVICE_PROVIDER, partition_key
+from carrier_opt.defs.partitions import partition_key, register_providers
 from carrier_opt.defs.resources import DatabaseResource, JasperResource, PlatformProgress
 from carrier_opt.errors import CarrierOptError
 from carrier_opt.jasper.client import JasperClient, RetryPolicy
@@ -364,8 +364,7 @@ def _run_partition(
     """One partition of one of the real jobs, on ``instance``."""
     from carrier_opt.definitions import defs
 
-    if not instance.has_dynamic_partition(SERVICE_PROVIDER, provider):
-        instance.add_dynamic_partitions(SERVICE_PROVIDER, [provider])
+    register_providers(instance, {provider: "mobility" if provider == MOBILITY_PROVIDER else "m2m"})
     job = defs.resolve_job_def(job_name)
     result = job.execute_in_process(
         partition_key=partition_key(provider, period),

@@ -8,12 +8,14 @@ core/synthetic.py).
 
 Each row runs in its own Python process so its peak RSS is its own. Columns: devices, seconds
 (optimizer only: bound, search, proof — not file loading or the legacy baseline), peak RSS,
-cost, bound, gap %, legacy cost and the saving against it. Compare rows of one run: machines
-are noisy, ratios are what carry over.
+cost, bound, gap %, legacy cost and the saving against it, whether the answer is proven
+optimal and what stopped the search (``optimal``, ``gap_target`` or ``time_limit``, as the
+optimize command's summary says). Compare rows of one run: machines are noisy, ratios are
+what carry over.
 
     python -m carrier_opt.bench.optimizer [--sizes 2000,20000,...] [--mobility-sizes N,...]
         [--customer-sizes N,...] [--shared-pool-sizes N,...] [--instances DIR]
-        [--time-limit SECONDS]
+        [--time-limit SECONDS] [--gap-target PERCENT]
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ COLUMNS = (
     ("legacy_cost", "{:>15,.2f}"),
     ("saving_vs_legacy_pct", "{:>8.2f}"),
     ("proven", "{:>6}"),
+    ("stopped_by", "{:>10}"),
 )
 HEADERS = (
     "instance",
@@ -55,6 +58,7 @@ HEADERS = (
     "legacy cost",
     "vs leg %",
     "proven",
+    "stopped by",
 )
 
 
@@ -71,11 +75,12 @@ def generated_instance(source: str):
     return account.instance(), f"{kind}-{label}"
 
 
-def measure(source: str, time_limit_s: float) -> dict:
-    """Optimize one instance (``KIND:N`` generated, or a folder) in this process, measured."""
+def measure(source: str, time_limit_s: float, gap_target_pct: float | None = None) -> dict:
+    """Optimize one instance (``KIND:N`` generated, or a folder) in this process, measured
+    (``gap_target_pct`` None: the contract's default target)."""
     from carrier_opt.core.instance import load_instance
     from carrier_opt.core.legacy import legacy_baseline
-    from carrier_opt.core.optimizer import optimize
+    from carrier_opt.core.optimizer import DEFAULT_GAP_TARGET_PCT, optimize
     from carrier_opt.core.run import default_legacy_sequences
 
     generated = generated_instance(source)
@@ -85,7 +90,14 @@ def measure(source: str, time_limit_s: float) -> dict:
         instance, name = load_instance(source), Path(source).name
     legacy = legacy_baseline(instance, max_sequences=default_legacy_sequences(instance.n_devices))
     started = time.monotonic()
-    result = optimize(instance, time_limit_s=time_limit_s, starts=[legacy.assignment])
+    if gap_target_pct is None:
+        gap_target_pct = DEFAULT_GAP_TARGET_PCT
+    result = optimize(
+        instance,
+        time_limit_s=time_limit_s,
+        gap_target_pct=gap_target_pct,
+        starts=[legacy.assignment],
+    )
     seconds = time.monotonic() - started
     return {
         "instance": name,
@@ -98,11 +110,13 @@ def measure(source: str, time_limit_s: float) -> dict:
         "legacy_cost": legacy.cost,
         "saving_vs_legacy_pct": 100 * (legacy.cost - result.cost) / legacy.cost,
         "proven": "yes" if result.proven_optimal else "no",
+        "stopped_by": result.stopped_by,
     }
 
 
-def run_row(source: str, time_limit_s: float) -> dict:
+def run_row(source: str, time_limit_s: float, gap_target_pct: float | None = None) -> dict:
     """Measure one row in a fresh interpreter (own peak RSS, JIT cache shared on disk)."""
+    target = [] if gap_target_pct is None else ["--gap-target", str(gap_target_pct)]
     completed = subprocess.run(
         [
             sys.executable,
@@ -112,6 +126,7 @@ def run_row(source: str, time_limit_s: float) -> dict:
             source,
             "--time-limit",
             str(time_limit_s),
+            *target,
         ],
         capture_output=True,
         text=True,
@@ -143,10 +158,13 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--instances", default=str(DEFAULT_INSTANCES))
     parser.add_argument("--time-limit", type=float, default=30.0)
+    parser.add_argument(
+        "--gap-target", type=float, default=None, help="percent (default: the contract's 0.001)"
+    )
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one:
-        print(json.dumps(measure(args.one, args.time_limit)))
+        print(json.dumps(measure(args.one, args.time_limit, args.gap_target)))
         return
     sources = [
         f"{kind}:{int(n)}"
@@ -163,7 +181,7 @@ def main(argv: list[str] | None = None) -> None:
         sources += [str(p) for p in sorted(folder.iterdir()) if (p / "devices.csv").is_file()]
     rows = []
     for source in sources:
-        rows.append(run_row(source, args.time_limit))
+        rows.append(run_row(source, args.time_limit, args.gap_target))
         print(f"  done: {rows[-1]['instance']}", file=sys.stderr, flush=True)
     print(format_table(rows))
 

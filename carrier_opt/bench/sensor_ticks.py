@@ -35,7 +35,7 @@ from carrier_opt.defs.jobs import (
     optimize_mobility_period,
     sync_carrier_data,
 )
-from carrier_opt.defs.partitions import SERVICE_PROVIDER
+from carrier_opt.defs.partitions import register_providers
 from carrier_opt.defs.resources import DatabaseResource, resources_for
 from carrier_opt.defs.schedules import build_daily_sync_schedule
 from carrier_opt.defs.sensors import SENSOR_NAME, build_billing_window_sensor
@@ -119,7 +119,9 @@ def measure(url: str, providers: int, ticks: int) -> list[str]:
     with dg.instance_for_test() as instance:
         # As `provider add` leaves them: every provider is a partition already.
         names = [f"provider-{n:04d}" for n in range(providers)]
-        instance.add_dynamic_partitions(SERVICE_PROVIDER, names)
+        register_providers(
+            instance, {name: "mobility" if n % 10 == 0 else "m2m" for n, name in enumerate(names)}
+        )
         sensor = build_billing_window_sensor(clock=lambda: TICK_AT)
         schedule = build_daily_sync_schedule(clock=lambda: TICK_AT)
         defs = dg.Definitions(
@@ -141,7 +143,10 @@ def measure(url: str, providers: int, ticks: int) -> list[str]:
             ) as context:
                 result = sensor.evaluate_tick(context)
             for request in result.dynamic_partitions_requests or []:  # as the daemon does
-                instance.add_dynamic_partitions(request.partitions_def_name, request.partition_keys)
+                if isinstance(request, dg.AddDynamicPartitionsRequest):
+                    instance.add_dynamic_partitions(
+                        request.partitions_def_name, request.partition_keys
+                    )
             return result.run_requests
 
         def schedule_tick():

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from carrier_opt.cli.account_probe import probe_carrier_account
 from carrier_opt.cli.options import database_url_option
 from carrier_opt.errors import CarrierOptError, DatabaseError, InputError
 from carrier_opt.jasper.client import DEFAULT_CALLS_PER_SECOND
@@ -124,6 +125,13 @@ def provider() -> None:
     "billing periods (Get Usage by Rate Plan by cycleStartDate), so they can be backfilled "
     "right away. 0: no carrier call now (the daily sync or a run syncs it later).",
 )
+@click.option(
+    "--probe-account/--no-probe-account",
+    default=None,
+    help="Ask the carrier which functions the account may call (Get Usage by Rate Plan, which "
+    "Essential accounts lack) and store it (provider show): at most 4 read-only calls. "
+    "Default: whenever add contacts the carrier (--backfill-periods above 0).",
+)
 @database_url_option
 def provider_add(
     name: str,
@@ -139,10 +147,12 @@ def provider_add(
     account_id: str | None,
     fleet: str,
     backfill_periods: int,
+    probe_account: bool | None,
     database_url: str | None,
 ) -> None:
     """Add service provider NAME; only the credentials' variable names are stored. Then, unless
-    --backfill-periods 0, its first sync and the usage of its previous billing periods."""
+    --backfill-periods 0, what its account may call, its first sync and the usage of its
+    previous billing periods."""
     from carrier_opt.db.providers import add_provider
 
     engine = ready_engine(database_url)
@@ -165,7 +175,10 @@ def provider_add(
         f"added {fleet} service provider {name} (id {provider_id}); credentials are read from "
         f"${username_env} and ${api_key_env}"
     )
-    click.echo(_register_partition(name))
+    click.echo(_register_partition(name, fleet))
+    probe = backfill_periods > 0 if probe_account is None else probe_account
+    if probe:
+        probe_carrier_account(engine, name)  # before the first sync: it plans for the account
     if backfill_periods:
         _onboard(engine, name, backfill_periods)
 
@@ -188,20 +201,20 @@ def _onboard(engine: Engine, name: str, past_periods: int) -> None:
         )
 
 
-def _register_partition(name: str) -> str:
-    """Make the provider a Dagster partition right away when a Dagster instance is configured
-    (``DAGSTER_HOME``); otherwise the billing-window sensor adds it on its next tick."""
+def _register_partition(name: str, fleet: str) -> str:
+    """Make the provider a Dagster partition (of every provider and of its ``fleet``'s jobs)
+    right away when a Dagster instance is configured (``DAGSTER_HOME``); otherwise the
+    billing-window sensor adds it on its next tick."""
     import os
 
     if not os.environ.get("DAGSTER_HOME"):
         return "the billing-window sensor adds it to Dagster's partitions on its next tick"
     import dagster as dg
 
-    from carrier_opt.defs.partitions import SERVICE_PROVIDER
+    from carrier_opt.defs.partitions import register_providers
 
     with dg.DagsterInstance.get() as instance:
-        if not instance.has_dynamic_partition(SERVICE_PROVIDER, name):
-            instance.add_dynamic_partitions(SERVICE_PROVIDER, [name])
+        register_providers(instance, {name: fleet})
     return f"added {name} to the Dagster partitions of {os.environ['DAGSTER_HOME']}"
 
 

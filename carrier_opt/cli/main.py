@@ -6,6 +6,7 @@ standard error and a non-zero exit status, never a traceback.
 
 from __future__ import annotations
 
+import math
 import pathlib
 import sys
 from typing import Any
@@ -112,6 +113,13 @@ def db_ddl(dialect: str, from_revision: str | None) -> None:
     click.echo(migrate.ddl(dialect, from_revision), nl=False)  # type: ignore[arg-type]
 
 
+def _finite_percent(_ctx: click.Context, _param: click.Parameter, value: float) -> float:
+    """Refuse NaN and infinity, which a float range lets through, as click refuses a value."""
+    if not math.isfinite(value):
+        raise click.BadParameter(f"{value} is not a finite number of percent")
+    return value
+
+
 @cli.command("optimize")
 @click.argument(
     "instance_dir", type=click.Path(exists=True, file_okay=False, path_type=pathlib.Path)
@@ -134,7 +142,17 @@ def db_ddl(dialect: str, from_revision: str | None) -> None:
     type=click.FloatRange(min=0.1),
     default=60.0,
     show_default=True,
-    help="Seconds the optimizer may spend (the legacy baseline is computed first).",
+    help="Seconds the optimizer may spend at most (the legacy baseline is computed first).",
+)
+@click.option(
+    "--gap-target",
+    type=click.FloatRange(min=0.0),
+    default=0.001,
+    show_default=True,
+    callback=_finite_percent,
+    help="Stop as soon as the answer is proven within this many percent of the optimum "
+    "((cost - proven lower bound) / proven lower bound x 100); 0: search until optimal or "
+    "the time limit.",
 )
 @click.option(
     "--legacy-sequences",
@@ -156,6 +174,7 @@ def optimize_command(
     out: pathlib.Path,
     summary_path: pathlib.Path | None,
     time_limit: float,
+    gap_target: float,
     legacy_sequences: int | None,
     strategy: str,
 ) -> None:
@@ -169,6 +188,7 @@ def optimize_command(
             out,
             summary_path,
             time_limit_s=time_limit,
+            gap_target_pct=gap_target,
             legacy_sequences=legacy_sequences,
             strategy=strategy,
             progress=_progress_bar(),

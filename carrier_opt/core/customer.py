@@ -86,10 +86,14 @@ def customer_tables(customer_plans: pd.DataFrame, devices: pd.DataFrame) -> list
     As in the legacy customer runs, every other SIM moves only among the plans offered to its
     customer of its plan's family with its plan's pooling flag (its communication plan is
     :func:`move_group`). ``devices``: the contract's device columns with ``rate_plan_code`` =
-    the SIM's current customer plan, plus ``customer``. SIMs without a customer or a customer
-    plan are not optimized (see :func:`unassigned_sims`).
+    the SIM's current customer plan, plus ``customer``. SIMs without a customer plan are not
+    optimized (see :func:`unassigned_sims`). A SIM on a customer plan whose customer is not
+    known (None: not read from the carrier yet) is nobody's to optimize, but whoever it
+    belongs to it counts in its plan's pool: it enters locked every instance offered that pool.
     """
-    devices = devices[devices["customer"].notna() & devices["rate_plan_code"].notna()]
+    on_plan = devices[devices["rate_plan_code"].notna()]
+    known = on_plan["customer"].notna()
+    devices = on_plan[known]
     unknown = sorted(set(devices["rate_plan_code"]) - set(customer_plans["rate_plan_code"]))
     if unknown:
         raise ValueError(f"SIMs are on customer plans that are not given: {', '.join(unknown)}")
@@ -123,8 +127,14 @@ def customer_tables(customer_plans: pd.DataFrame, devices: pd.DataFrame) -> list
             | customer_plans["pool_customer"].isna()
             | (customer_plans["pool_customer"] == customer)
         ]
-        others = devices[
-            (devices["customer"] != customer) & devices["rate_plan_code"].isin(shared_codes)
+        offered_pools = offered.loc[offered["customer_rate_pool"].notna(), "rate_plan_code"]
+        others = on_plan[
+            (
+                known
+                & (on_plan["customer"] != customer)
+                & on_plan["rate_plan_code"].isin(shared_codes)
+            )
+            | (~known & on_plan["rate_plan_code"].isin(set(offered_pools)))
         ].copy()
         own["locked"] = False
         others["locked"] = True

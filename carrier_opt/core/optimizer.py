@@ -19,6 +19,13 @@ How it works, and why:
    reduced-cost excess alone exceeds ``best − L(λ)`` cannot appear in any better assignment.
    What is left is usually small: an exact MILP (HiGHS) over it either improves the answer or
    proves it optimal.
+5. **Stop when proven good.** After every stage (and every polish round and tie-LP round) the
+   proven gap ``(cost − proven lower bound) / proven lower bound`` is checked against the gap
+   target (the contract's ``--gap-target``, in percent): once it is met, or the cost is at the
+   bound, the later stages are skipped. A stage that cannot close more than the target is not
+   worth its seconds, and on most fleets the priced start is within 0.001 % of the bound long
+   before the time limit. The time limit stays a ceiling; :attr:`OptimizationResult.stopped_by`
+   says which of the three ended the search.
 
 Pool kernels see only pools that bill (:attr:`Instance.pool_of`, a pool being a pooled plan
 alone or the pooled plans sharing a ``rate_pool``) at billed overage rates, so charge types
@@ -27,12 +34,14 @@ and multi-plan pools (``docs/optimizer-contract-extensions.md``) follow the pric
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 from scipy import sparse
@@ -42,6 +51,7 @@ from carrier_opt.core import local_search as ls
 from carrier_opt.core.bound import LowerBound, lagrangian_bound, linearised_costs
 from carrier_opt.core.instance import Instance
 from carrier_opt.core.pricing import total_cost
+from carrier_opt.errors import InputError
 
 ProgressCallback = Callable[[str, float], None]
 """Called with (stage description, fraction of the run done) so a CLI can draw a bar."""
@@ -62,6 +72,9 @@ SWAP_CANDIDATES = 3_000
 MISPLACED_CANDIDATES = 1_000
 """SIMs farthest from their cheapest line that the swap and chain passes try to move."""
 
+MILP_REL_GAP = 1e-9
+"""HiGHS's relative gap when the target asks for an optimal answer (a gap target of 0)."""
+
 MAX_POLISH_ROUNDS = 20
 
 MAX_TIE_ROUNDS = 8
@@ -76,6 +89,17 @@ a time-limited bound, so lines tied in exact arithmetic differ by such crumbs.""
 
 TIE_TIME_SHARE = 0.3
 """Share of the remaining time the tie-splitting LPs may use."""
+
+DEFAULT_GAP_TARGET_PCT = 0.001
+"""The contract's default ``--gap-target``: the search stops once its answer is proven within
+0.001 % of the optimum (10 USD on a bill of a million) — below what usage projection moves."""
+
+AT_THE_BOUND_USD = 0.005
+"""Cost above the proven lower bound up to which the answer is optimal: the contract compares
+totals with a tolerance of half a cent."""
+
+StoppedBy = Literal["optimal", "gap_target", "time_limit"]
+"""What ended the search (the summary's ``stopped_by``)."""
 
 
 @dataclass(frozen=True)
@@ -98,11 +122,43 @@ class OptimizationResult:
     proven_bound: float  # best valid lower bound known (≥ bound.value when the MILP ran)
     seconds: float
     stages: tuple[Stage, ...] = field(default=())
+    stopped_by: StoppedBy = "time_limit"
+    gap_target_pct: float = DEFAULT_GAP_TARGET_PCT
+    stop_reason: str = ""  # ``stopped_by`` in a sentence, with the figures behind it
 
     @property
     def gap(self) -> float:
         """``(cost − bound) / bound`` against the LP bound, as the contract defines it."""
         return (self.cost - self.bound.value) / max(abs(self.bound.value), 1e-12)
+
+    @property
+    def proven_gap_pct(self) -> float:
+        """``(cost − proven bound) / proven bound × 100``: what the gap target is held to."""
+        return proven_gap_pct(self.cost, self.proven_bound)
+
+
+def proven_gap_pct(cost: float, proven_bound: float) -> float:
+    """How far ``cost`` may be above the optimum, in percent of the proven lower bound."""
+    return 100 * (cost - proven_bound) / max(abs(proven_bound), 1e-12)
+
+
+def check_gap_target(gap_target_pct: float) -> float:
+    """The gap target (percent) itself, or one line saying why it is none: a negative or
+    non-finite target would never be met, and the search would always run to its limit."""
+    if not (math.isfinite(gap_target_pct) and gap_target_pct >= 0):
+        raise InputError(f"gap target {gap_target_pct!r}: give a percentage of 0 or more")
+    return gap_target_pct
+
+
+def stopped_by(cost: float, proven_bound: float, gap_target_pct: float) -> StoppedBy:
+    """``optimal`` when the cost is at the proven bound (to half a cent), ``gap_target`` when it
+    is within the target of it, else ``time_limit``: the search ran out of time, or what was
+    left of it (the exact MILP) was too large to finish within the time limit."""
+    if cost - proven_bound <= AT_THE_BOUND_USD:
+        return "optimal"
+    if proven_gap_pct(cost, proven_bound) <= gap_target_pct:
+        return "gap_target"
+    return "time_limit"
 
 
 @dataclass(frozen=True)
@@ -124,17 +180,31 @@ class PairCosts:
 
 
 class _Run:
-    """Deadline, progress and stage bookkeeping of one optimization."""
+    """Deadline, gap target, progress and stage bookkeeping of one optimization."""
 
-    def __init__(self, time_limit_s: float, progress: ProgressCallback | None) -> None:
+    def __init__(
+        self, time_limit_s: float, progress: ProgressCallback | None, gap_target_pct: float
+    ) -> None:
         self.started = time.monotonic()
         self.deadline = self.started + time_limit_s
         self.time_limit_s = time_limit_s
         self.progress = progress
+        self.gap_target_pct = gap_target_pct
+        self.floor = -np.inf  # proven lower bound (USD), known once the bound stage ran
+        self.untried: str | None = None  # why a stage that could close the gap did not run
         self.stages: list[Stage] = []
 
     def left(self) -> float:
         return self.deadline - time.monotonic()
+
+    def proven_good(self, cost: float) -> bool:
+        """Whether an answer of ``cost`` meets the gap target (or is at the bound): the search
+        may stop there."""
+        return stopped_by(cost, self.floor, self.gap_target_pct) != "time_limit"
+
+    def searching(self, cost: float) -> bool:
+        """Whether a further stage may run: time is left and ``cost`` is not proven good."""
+        return self.left() > 0 and not self.proven_good(cost)
 
     def report(self, name: str, cost: float) -> None:
         elapsed = time.monotonic() - self.started
@@ -147,53 +217,102 @@ def optimize(
     instance: Instance,
     *,
     time_limit_s: float = 60.0,
+    gap_target_pct: float = DEFAULT_GAP_TARGET_PCT,
     starts: Sequence[np.ndarray] = (),
     progress: ProgressCallback | None = None,
 ) -> OptimizationResult:
     """Cheapest assignment found within ``time_limit_s``, never worse than any valid start.
 
-    ``starts`` are extra assignments to compare with and polish (the legacy baseline); the
-    current assignment is always one when it is valid.
+    The search stops as soon as the answer is proven within ``gap_target_pct`` percent of the
+    optimum (or at it); ``time_limit_s`` is the ceiling. ``starts`` are extra assignments to
+    compare with and polish (the legacy baseline); the current assignment is always one when
+    it is valid.
     """
-    run = _Run(time_limit_s, progress)
+    run = _Run(time_limit_s, progress, check_gap_target(gap_target_pct))
     pieces = PairCosts.of(instance)
     bound = lagrangian_bound(instance, time_limit_s=max(0.25 * time_limit_s, 1.0))
+    run.floor = bound.value
     run.report("lower bound", bound.value)
     reduced = pieces.lin + bound.prices * pieces.load
     near_ties = _near_ties(reduced, pieces.movable)
     start = _split_ties(instance, pieces, reduced, run)
     best = _polish(instance, pieces, start, reduced, near_ties, run)
-    run.report("priced start polished", _cost(instance, pieces, best))
-    if run.left() > 0:
+    best_cost = _cost(instance, pieces, best)
+    run.report("priced start polished", best_cost)
+    if run.searching(best_cost):
         # The polish balances pools with "filler" SIMs off their cheapest line; one more tie
         # LP around the polished answer lets the tied SIMs take that role instead.
         again = _split_ties(instance, pieces, reduced, run, base=best)
         again = _polish(instance, pieces, again, reduced, near_ties, run)
-        if _cost(instance, pieces, again) < _cost(instance, pieces, best):
-            best = again
-        run.report("re-split around the polished answer", _cost(instance, pieces, best))
-    for start in (instance.current_plan, *starts):
-        # Polishing a worse start rarely beats the priced one: only a cheaper start is polished.
-        if _is_valid(pieces, start) and _cost(instance, pieces, start) < _cost(
-            instance, pieces, best
-        ):
-            best = _polish(instance, pieces, start.astype(np.int64), reduced, near_ties, run)
-    best_cost = _cost(instance, pieces, best)
+        if _cost(instance, pieces, again) < best_cost:
+            best, best_cost = again, _cost(instance, pieces, again)
+        run.report("re-split around the polished answer", best_cost)
+    others = (instance.current_plan, *starts)
+    best, best_cost = _compare_starts(instance, pieces, others, best, (reduced, near_ties), run)
     run.report("starts compared", best_cost)
     proven, proven_bound = False, bound.value
-    if run.left() > 0:
+    if run.searching(best_cost):
         best, proven, proven_bound = _prove_or_improve(instance, pieces, reduced, best, run)
         best_cost = _cost(instance, pieces, best)
         run.report("MILP", best_cost)
+    cost = total_cost(instance, best)  # the pricing module is the reference cost model
+    proven_bound = max(proven_bound, bound.value)
+    ended = "optimal" if proven else stopped_by(cost, proven_bound, gap_target_pct)
+    why = _stop_reason(ended, proven_gap_pct(cost, proven_bound), proven, run)
     return OptimizationResult(
         assignment=best,
-        cost=total_cost(instance, best),  # the pricing module is the reference cost model
+        cost=cost,
         bound=bound,
-        proven_optimal=proven,
-        proven_bound=max(proven_bound, bound.value),
+        proven_optimal=ended == "optimal",
+        proven_bound=proven_bound,
         seconds=time.monotonic() - run.started,
         stages=tuple(run.stages),
+        stopped_by=ended,
+        gap_target_pct=gap_target_pct,
+        stop_reason=why,
     )
+
+
+def _stop_reason(ended: StoppedBy, gap_pct: float, by_milp: bool, run: _Run) -> str:
+    """``stopped_by`` in a sentence: a ``time_limit`` stop before the limit says which stage
+    that could have closed the gap was too large to run within it."""
+    target = f"target {run.gap_target_pct:g} %"
+    if ended == "optimal":
+        return "proven optimal by the exact MILP" if by_milp else "cost at the proven bound"
+    if ended == "gap_target":
+        return f"proven within {gap_pct:.4f} % of the optimum ({target})"
+    if run.untried is not None and run.left() > 0:
+        return f"{gap_pct:.4f} % above the proven bound ({target}): {run.untried}"
+    above = f"{gap_pct:.4f} % above the proven bound ({target})"
+    return f"time limit of {run.time_limit_s:g} s reached {above}"
+
+
+def _compare_starts(
+    instance: Instance,
+    pieces: PairCosts,
+    starts: Sequence[np.ndarray],
+    best: np.ndarray,
+    prices: tuple[np.ndarray, np.ndarray],
+    run: _Run,
+) -> tuple[np.ndarray, float]:
+    """The cheapest of ``best`` and the valid ``starts``, and its cost: the answer is never
+    worse than any of them, whatever stopped the search. ``prices``: the reduced costs and
+    near ties the polish uses.
+
+    Polishing a worse start rarely beats the priced one, so only a cheaper start is polished
+    (and not once the answer is proven good: a cheaper start then is too)."""
+    best_cost = _cost(instance, pieces, best)
+    for start in starts:
+        if not _is_valid(pieces, start):
+            continue
+        cost = _cost(instance, pieces, start)
+        if cost >= best_cost:
+            continue
+        best = start.astype(np.int64)
+        if run.searching(cost):
+            best = _polish(instance, pieces, best, *prices, run)
+        best_cost = _cost(instance, pieces, best)
+    return best, best_cost
 
 
 def _split_ties(
@@ -240,7 +359,7 @@ def _split_ties(
         if cost < best_cost:
             best, best_cost = rounded, cost
         fractional = np.unique(model.free_rows[(shares > 1e-6) & (shares < 1 - 1e-6)])
-        if len(fractional) == 0:
+        if len(fractional) == 0 or run.proven_good(best_cost):
             break
         keep[fractional] = False
         keep[fractional, rounded[fractional]] = True
@@ -291,7 +410,7 @@ def _split_crowded_ties(
         if cost < best_cost:
             best, best_cost = rounded, cost
         fractional = (share > 1e-6) & (share < 1 - 1e-6)
-        if not fractional.any():
+        if not fractional.any() or run.proven_good(best_cost):
             break
         # The fractional SIMs keep their rounded line; the others may still move either way.
         moved = free[moves & ~fractional]
@@ -395,28 +514,34 @@ def _polish(
     near_ties: np.ndarray,
     run: _Run,
 ) -> np.ndarray:
-    """Single moves to a local optimum, then swaps and two-move chains while they help.
+    """Single moves to a local optimum, then swaps and two-move chains while they help, until
+    the answer is proven good.
 
     ``near_ties`` (from :func:`_near_ties`, computed once per optimization) are the SIMs the
-    swaps and chains use to make room."""
+    swaps and chains use to make room. The passes answer their savings, so the running cost
+    (checked against the gap target after every pass) costs nothing to keep."""
     assign = assignment.copy()
     loads = ls.pool_loads(assign, pieces.load, instance.pool_of, instance.n_pools)
     kernel_args = (instance.pool_of, instance.pool_overage_rate, instance.pool_unit_mb, loads)
+    cost = _cost(instance, pieces, assign)
     for _ in range(MAX_POLISH_ROUNDS):
-        while run.left() > 0:
-            moves, _ = ls.single_move_pass(
+        while run.searching(cost):
+            moves, saving = ls.single_move_pass(
                 assign, pieces.lin, pieces.load, pieces.movable, *kernel_args
             )
+            cost -= saving
             if moves == 0:
                 break
-        if run.left() <= 0 or len(near_ties) < 2:
+        if not run.searching(cost) or len(near_ties) < 2:
             break
         misplaced = _misplaced(reduced, assign, pieces.movable)
         candidates = np.union1d(near_ties, misplaced)
-        swaps, _ = ls.swap_pass(assign, pieces.lin, pieces.load, candidates, *kernel_args)
-        chains, _ = ls.ejection_pass(
+        swaps, saving = ls.swap_pass(assign, pieces.lin, pieces.load, candidates, *kernel_args)
+        cost -= saving
+        chains, saving = ls.ejection_pass(
             assign, pieces.lin, pieces.load, misplaced, near_ties, *kernel_args
         )
+        cost -= saving
         if swaps + chains == 0:
             break
     return assign
@@ -464,9 +589,19 @@ def _prove_or_improve(
     if budget <= 0:
         return best, True, best_cost
     keep = (reduced - floor[:, None]) < budget
-    if int(keep.sum()) - keep.shape[0] > MILP_MAX_FREE_PAIRS:
+    free_pairs = int(keep.sum()) - keep.shape[0]
+    if free_pairs > MILP_MAX_FREE_PAIRS:
+        run.untried = (
+            f"the exact MILP that could close it has {free_pairs:,} free SIM-plan pairs, more "
+            f"than the {MILP_MAX_FREE_PAIRS:,} it can finish within a time limit"
+        )
         return best, False, dual_value
-    found = _solve(_restricted_model(instance, pieces, keep), integral=True, time_left_s=run.left())
+    found = _solve(
+        _restricted_model(instance, pieces, keep),
+        integral=True,
+        time_left_s=run.left(),
+        rel_gap=_milp_rel_gap(run.gap_target_pct),
+    )
     if found is None:
         return best, False, dual_value
     assignment, optimal, milp_bound, _ = found
@@ -547,8 +682,16 @@ def _restricted_model(instance: Instance, pieces: PairCosts, keep: np.ndarray) -
     return _Restricted(fixed_plan, free_rows, free_plans, c, constraints, upper, const)
 
 
+def _milp_rel_gap(gap_target_pct: float) -> float:
+    """HiGHS's ``mip_rel_gap`` that meets the gap target: HiGHS measures ``(P − D) / P`` over
+    the restricted model, the target is ``(P − D) / D`` over the whole instance (whose fixed
+    SIMs add the same non-negative constant to P and D), so ``t / (1 + t)`` is enough."""
+    target = gap_target_pct / 100
+    return max(MILP_REL_GAP, target / (1 + target))
+
+
 def _solve(
-    model: _Restricted, *, integral: bool, time_left_s: float
+    model: _Restricted, *, integral: bool, time_left_s: float, rel_gap: float = MILP_REL_GAP
 ) -> tuple[np.ndarray, bool, float, np.ndarray] | None:
     """Solve the restricted model with HiGHS (as a MILP, or its LP with rounding).
 
@@ -568,7 +711,7 @@ def _solve(
             integrality=np.full(len(model.c), 1 if integral else 0),
             bounds=Bounds(np.zeros(len(model.c)), model.upper),
             constraints=model.constraints,
-            options={"time_limit": max(time_left_s, 0.5), "mip_rel_gap": 1e-9, "disp": False},
+            options={"time_limit": max(time_left_s, 0.5), "mip_rel_gap": rel_gap, "disp": False},
         )
     if result.x is None:
         return None

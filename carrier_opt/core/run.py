@@ -16,7 +16,13 @@ from typing import Any
 
 from carrier_opt.core.instance import Instance, atomic_write_text, load_instance, write_assignment
 from carrier_opt.core.legacy import legacy_baseline
-from carrier_opt.core.optimizer import OptimizationResult, ProgressCallback, optimize
+from carrier_opt.core.optimizer import (
+    DEFAULT_GAP_TARGET_PCT,
+    OptimizationResult,
+    ProgressCallback,
+    check_gap_target,
+    optimize,
+)
 from carrier_opt.core.summary import optimization_summary
 from carrier_opt.errors import InputError
 
@@ -30,7 +36,8 @@ class RunOutcome:
     summary: dict[str, Any]
 
     def headline(self) -> str:
-        """One line: devices, cost before/after, bound and gap, legacy comparison, time."""
+        """One line: devices, cost before/after, bound and gap, legacy comparison, time and
+        what stopped the search."""
         s = self.summary
         current = "n/a" if s["current_cost"] is None else f"{s['current_cost']:,.2f}"
         legacy = "n/a" if s["legacy_cost"] is None else f"{s['legacy_cost']:,.2f}"
@@ -42,7 +49,8 @@ class RunOutcome:
             f"{s['devices']} devices: current {current} -> optimized "
             f"{s['optimized_cost']:,.2f} USD (legacy {legacy}); lower bound "
             f"{s['lower_bound']:,.2f}, gap {100 * max(s['gap'], 0.0):.4f} %{proof}; "
-            f"{s['devices_changed']} SIMs change plan; {s['seconds']:.1f} s{written}"
+            f"{s['devices_changed']} SIMs change plan; {s['seconds']:.1f} s, stopped by "
+            f"{s['stopped_by'].replace('_', ' ')}: {s['stop_reason']}{written}"
         )
 
 
@@ -52,6 +60,7 @@ def run_optimization(
     summary_path: str | os.PathLike[str] | None = None,
     *,
     time_limit_s: float = 60.0,
+    gap_target_pct: float = DEFAULT_GAP_TARGET_PCT,
     legacy_sequences: int | None = None,
     strategy: str = "optimizer",
     progress: ProgressCallback | None = None,
@@ -60,9 +69,12 @@ def run_optimization(
 
     ``strategy="legacy"`` writes the legacy strategies' answer instead of the optimizer's
     (to reproduce what the old system would have done); the summary still reports both.
+    The optimizer stops once its answer is proven within ``gap_target_pct`` percent of the
+    optimum; ``time_limit_s`` is its ceiling.
     """
     if strategy not in STRATEGIES:
         raise InputError(f"unknown strategy {strategy!r}: choose one of {', '.join(STRATEGIES)}")
+    check_gap_target(gap_target_pct)  # before the long load, not after it
     started = time.monotonic()
     instance = load_instance(instance_dir)
     _check_writable(Path(out), Path(summary_path) if summary_path else None)
@@ -72,7 +84,11 @@ def run_optimization(
     if progress is not None:
         progress("legacy baseline", 0.0)
     result = optimize(
-        instance, time_limit_s=time_limit_s, starts=[legacy.assignment], progress=progress
+        instance,
+        time_limit_s=time_limit_s,
+        gap_target_pct=gap_target_pct,
+        starts=[legacy.assignment],
+        progress=progress,
     )
     summary = optimization_summary(
         instance, result, legacy_cost=legacy.cost, seconds=time.monotonic() - started

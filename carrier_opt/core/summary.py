@@ -21,7 +21,11 @@ def optimization_summary(
     legacy_cost: float | None,
     seconds: float,
 ) -> dict[str, Any]:
-    """The contract's summary fields plus what a user needs to trust the answer."""
+    """The contract's summary fields plus what a user needs to trust the answer.
+
+    ``gap_target`` is in percent, as ``--gap-target`` takes it; ``stopped_by`` says what ended
+    the search: ``optimal``, ``gap_target`` or ``time_limit``, and ``stop_reason`` the same in
+    a sentence with its figures."""
     current = total_cost(instance, instance.current_plan) if _current_is_valid(instance) else None
     summary: dict[str, Any] = {
         "devices": instance.n_devices,
@@ -34,6 +38,9 @@ def optimization_summary(
         "seconds": round(seconds, 3),
         "proven_optimal": result.proven_optimal,
         "proven_lower_bound": cents(result.proven_bound),
+        "gap_target": result.gap_target_pct,
+        "stopped_by": result.stopped_by,
+        "stop_reason": result.stop_reason,
         "devices_changed": int((result.assignment != instance.current_plan).sum()),
         "dropped_plans": [
             {"rate_plan_code": plan.rate_plan_code, "reason": plan.reason}

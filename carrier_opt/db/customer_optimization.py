@@ -5,6 +5,11 @@ The customer of a SIM is the carrier's ``customer`` field (synced into ``Device.
 its current customer plan is ``Device.customer_rate_plan_id`` (loaded with
 ``carrier-opt customer-plans assign``). Usage is the period's, as for M2M; SIMs are never
 prorated (the legacy customer runs did not).
+
+``customer`` comes only with Get Device Details, which a budgeted first sync leaves to later
+syncs for most SIMs (:mod:`carrier_opt.core.details`). A SIM whose customer is not read yet is
+nobody's: it is in no customer's instance as its own, those on a pooled customer plan count,
+locked, in their pool, and the run names them (:attr:`CustomerInput.customer_not_read`).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import pandas as pd
 from sqlalchemy import Connection, Engine, delete, insert, select, update
 
 from carrier_opt.core.customer import CustomerTables, customer_tables, unassigned_sims
+from carrier_opt.core.details import named_sims
 from carrier_opt.core.instance import Instance
 from carrier_opt.db.export import InstanceTables, instance_tables, write_instance_folder
 from carrier_opt.db.loads.customer_plans import rev_customer_ids
@@ -64,6 +70,23 @@ class CustomerInput:
     """Customer SIMs on no customer plan (``customer``, ``iccid``, ``msisdn``, ``usage_mb``
     (projected), ``ctd_usage_mb`` and its ``usage_date``, ``sms_count``): not optimized,
     reported at $0 in their customer's report as the legacy customer runs did."""
+    customer_not_read: tuple[str, ...] = ()
+    """The period's SIMs whose customer is not read yet (their details are still to come),
+    sorted: no customer's own SIMs; see :attr:`customer_not_read_in_pools`."""
+    customer_not_read_in_pools: int = 0
+    """Of those, the SIMs on a pooled customer plan: they count, locked, in their pool."""
+
+    def customer_not_read_line(self) -> str:
+        """One line for the run's log: which SIMs' customer is not read yet, and where they
+        went (``""`` when there are none)."""
+        if not self.customer_not_read:
+            return ""
+        return (
+            f"the customer of {named_sims(self.customer_not_read)} is not read yet (their "
+            "carrier details come with later syncs): they are no customer's own SIMs in this "
+            f"run; {self.customer_not_read_in_pools:,} of them, on a pooled customer plan, "
+            "count locked in their pool"
+        )
 
     def unassigned_of(self, name: str) -> pd.DataFrame:
         """Customer ``name``'s SIMs on no customer plan."""
@@ -106,29 +129,40 @@ def customer_input(
                 Device.customer,
                 JasperCustomerRatePlan.rate_plan_code,
                 Device.carrier_rate_plan_id,
+                Device.details_at.is_(None),
             )
             .outerjoin(
                 JasperCustomerRatePlan, JasperCustomerRatePlan.id == Device.customer_rate_plan_id
             )
             .where(
                 Device.service_provider_id == provider_id,
-                Device.customer.is_not(None) | Device.customer_rate_plan_id.is_not(None),
+                Device.customer.is_not(None)
+                | Device.customer_rate_plan_id.is_not(None)
+                | Device.details_at.is_(None),
             )
         ).all(),
-        columns=["iccid", "customer", "customer_rate_plan_code", "carrier_rate_plan_id"],
+        columns=[
+            "iccid",
+            "customer",
+            "customer_rate_plan_code",
+            "carrier_rate_plan_id",
+            "details_pending",
+        ],
     )
     devices = tables.devices.merge(sims, on="iccid", how="inner")
     devices["proration"] = 1.0  # the legacy customer runs never prorated
+    devices["not_read"] = devices["customer"].isna() & devices.pop("details_pending").astype(bool)
     unassigned = unassigned_sims(
         devices.drop(columns=["rate_plan_code"]).rename(
             columns={"customer_rate_plan_code": "rate_plan_code"}
         )
     )
+    customer_not_read = tuple(sorted(devices.loc[devices["not_read"], "iccid"]))
     devices = devices[devices["customer_rate_plan_code"].notna()]
     missing = devices["carrier_rate_plan_id"].isna()
     retired = ~devices["customer_rate_plan_code"].isin(plans["rate_plan_code"])
-    devices = devices[~missing & ~retired & devices["customer"].notna()]
-    devices = devices.drop(columns=["carrier_rate_plan_id"]).rename(
+    devices = devices[~missing & ~retired & (devices["customer"].notna() | devices["not_read"])]
+    devices = devices.drop(columns=["carrier_rate_plan_id", "not_read"]).rename(
         columns={
             "rate_plan_code": "carrier_rate_plan_code",
             "customer_rate_plan_code": "rate_plan_code",
@@ -139,10 +173,32 @@ def customer_input(
         raise InputError(
             f"{provider_name} has no billable SIM on a customer rate plan in "
             f"{tables.period.key}: assign them with carrier-opt customer-plans assign"
+            + _not_read_hint(provider_name, customer_not_read)
         )
     return CustomerInput(
-        found, int(missing.sum()), int((retired & ~missing).sum()), unassigned[_UNASSIGNED]
+        found,
+        int(missing.sum()),
+        int((retired & ~missing).sum()),
+        unassigned[_UNASSIGNED],
+        customer_not_read,
+        _locked_somewhere(found),
     )
+
+
+def _not_read_hint(provider_name: str, iccids: tuple[str, ...]) -> str:
+    """Why a run may find no customer SIM at all: their customers are not read yet."""
+    if not iccids:
+        return ""
+    return (
+        f"; the customer of {named_sims(iccids)} is not read yet (their carrier details come "
+        f"with later syncs: carrier-opt sync {provider_name})"
+    )
+
+
+def _locked_somewhere(found: list[CustomerTables]) -> int:
+    """SIMs whose customer is not read yet that count, locked, in some customer's pool."""
+    unknown = (tables.devices.loc[tables.devices["customer"].isna(), "iccid"] for tables in found)
+    return len(set().union(*unknown))
 
 
 def customer_plans(connection: Connection, provider_id: int) -> pd.DataFrame:

@@ -51,7 +51,7 @@ from carrier_opt.defs.assets.customer import customer_winning_assignments
 from carrier_opt.defs.assets.m2m import winning_assignments
 from carrier_opt.defs.assets.mobility import mobility_winning_assignments
 from carrier_opt.defs.metadata import money
-from carrier_opt.defs.partitions import provider_and_period, provider_period_partitions
+from carrier_opt.defs.partitions import provider_and_period
 from carrier_opt.defs.resources import DatabaseResource
 
 warnings.filterwarnings(
@@ -167,7 +167,7 @@ def winner_check(
     (:func:`stop_the_push`)."""
 
     @dg.asset_check(
-        partitions_def=provider_period_partitions,
+        partitions_def=asset.partitions_def,
         asset=asset,
         name=name,
         blocking=guards_push,

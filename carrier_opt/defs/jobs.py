@@ -5,7 +5,6 @@ import dagster as dg
 
 from carrier_opt.defs.assets.customer import GROUP as CUSTOMER_GROUP
 from carrier_opt.defs.assets.m2m import GROUP as M2M_GROUP
-from carrier_opt.defs.assets.m2m import device_usage, staged_devices
 from carrier_opt.defs.assets.mobility import GROUP as MOBILITY_GROUP
 from carrier_opt.defs.assets.schema import database_schema
 from carrier_opt.defs.assets.sync import GROUP as SYNC_GROUP
@@ -55,8 +54,7 @@ optimize_mobility_period = dg.define_asset_job(
     MOBILITY_JOB_NAME,
     owners=OWNERS,
     tags=job_tags(CHANGES_CARRIER),
-    selection=dg.AssetSelection.assets(staged_devices, device_usage)
-    | dg.AssetSelection.groups(MOBILITY_GROUP),
+    selection=dg.AssetSelection.groups(MOBILITY_GROUP),
     description=(
         "Sync a mobility provider's SIMs and usage, optimize each optimization group (its "
         "SIMs pooled together, only plans of the group's types), keep the winners in "

@@ -11,11 +11,13 @@ field says why. Amounts inside markdown tables are written as text (``$1,234.50`
 
 import dataclasses
 import math
+from collections import Counter
 
 import dagster as dg
 import pandas as pd
 
 from carrier_opt.core.comm_groups import CommGroup
+from carrier_opt.core.details import named_sims
 from carrier_opt.core.mobility import GroupTables
 from carrier_opt.core.money import cost_figures, sum_usd, usd, usd_text
 from carrier_opt.db.customer_optimization import CustomerInput
@@ -64,20 +66,31 @@ def solved_metadata(solved: dict[str, SolvedInstance], what: str) -> dict:
     bound = sum(s.lower_bound for s in solved.values())
     lines = [
         f"| {name} | {s.winning_queue} | {usd_text(s.cost_before)} | {usd_text(s.cost_after)} | "
-        f"{usd_text(s.legacy_cost)} | {s.gap_pct:.4f} |"
+        f"{usd_text(s.legacy_cost)} | {s.gap_pct:.4f} | {s.stopped_by} |"
         for name, s in solved.items()
     ]
     table = (
-        f"| {what} | winner | before | after | legacy | gap % |\n|---|---|---:|---:|---:|---:|\n"
-        + "\n".join(lines)
+        f"| {what} | winner | before | after | legacy | gap % | stopped by |\n"
+        "|---|---|---:|---:|---:|---:|---|\n" + "\n".join(lines)
         if lines
         else f"No {what} was optimized."
     )
     return {
         f"{what}s_optimized": len(solved),
         **cost_metadata(before, after, sum(s.legacy_cost for s in solved.values()), bound),
+        "stopped_by": stopped_by_text([s.stopped_by for s in solved.values()]),
         f"{what}s_table": dg.MetadataValue.md(table),
     }
+
+
+def stopped_by_text(stops: list[str]) -> str:
+    """What ended the optimizer's searches of a run: the one reason when they agree (``optimal``,
+    ``gap_target`` or ``time_limit``), else each with its count (``gap_target: 3, time_limit:
+    1``); ``none`` when nothing was optimized."""
+    counts = Counter(stops)
+    if len(counts) <= 1:
+        return next(iter(counts), "none")
+    return ", ".join(f"{stop}: {n}" for stop, n in sorted(counts.items()))
 
 
 def staged_metadata(usage: RunUsage) -> dict:
@@ -179,12 +192,15 @@ def comm_groups_metadata(groups: list[CommGroup]) -> dict:
 
 
 def queue_results_metadata(priced: PricedQueues) -> dict:
-    """``queue_results``: the bound, the gap and each queue's cost."""
+    """``queue_results``: the bound, the gap, what stopped the search and each queue's cost."""
     result = priced.result
     return {
         **money(lower_bound=result.bound.value),
         "gap_pct": round(100 * result.gap, 4),
         "proven_optimal": result.proven_optimal,
+        "stopped_by": result.stopped_by,
+        "stop_reason": result.stop_reason,
+        "gap_target_pct": result.gap_target_pct,
         "optimizer_seconds": round(result.seconds, 1),
         "queue_costs": dg.MetadataValue.md(
             "| queue | cost (USD) |\n|---|---:|\n"
@@ -407,6 +423,9 @@ def customer_pools_metadata(found: CustomerInput) -> dict:
         "left_out_no_carrier_plan": found.without_carrier_plan,
         "left_out_inactive_customer_plan": found.on_inactive_plan,
         "no_customer_plan_reported_at_zero": len(found.unassigned),
+        "customer_not_read": len(found.customer_not_read),
+        "customer_not_read_sims": named_sims(found.customer_not_read),
+        "customer_not_read_in_pools": found.customer_not_read_in_pools,
         "customers_table": dg.MetadataValue.md(
             "| customer | SIMs | locked shared-pool SIMs | plans offered | pools |\n"
             "|---|---:|---:|---:|---|\n" + rows

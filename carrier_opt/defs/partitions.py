@@ -2,6 +2,15 @@
 
 * ``service_provider`` is dynamic: a provider becomes a partition when it is added
   (``carrier-opt provider add``) or when the billing-window sensor finds it active.
+* One partition set per fleet. A job offers only the partitions it can run: the M2M chain's
+  assets are partitioned by ``service_provider_m2m`` (the M2M providers), the mobility chain's
+  by ``service_provider_mobility``; the sync, customer, approval and push-check assets, which
+  serve every fleet, by ``service_provider`` (every provider). The dimension is called
+  ``service_provider`` in each, so a run's ``dagster/partition/service_provider`` tag — the
+  per-provider concurrency pool — and its ``YYYY-MM|provider`` key are the same whichever set
+  it comes from. :func:`register_provider` keeps the sets in step with the stored providers
+  (``provider add``, the sensors, the daily sync): a provider whose fleet changes moves, and
+  the billing-window sensor removes names no provider has (a typo in "Add partition").
 * ``billing_period`` is monthly, keyed ``YYYY-MM`` = the provider's cycle that *ends* in that
   month (``core.billing`` resolves it to exact instants in the provider's zone).
 
@@ -25,6 +34,7 @@ of the periods already run; the launchpad's picker therefore starts there.
 """
 
 import re
+from collections.abc import Collection, Mapping
 
 import dagster as dg
 
@@ -39,12 +49,95 @@ EARLIEST_ZONE = "Pacific/Kiritimati"
 _PERIOD_KEY = re.compile(r"^\d{4}-\d{2}$")
 
 service_provider_partitions = dg.DynamicPartitionsDefinition(name=SERVICE_PROVIDER)
+M2M_PROVIDERS = f"{SERVICE_PROVIDER}_m2m"
+MOBILITY_PROVIDERS = f"{SERVICE_PROVIDER}_mobility"
+FLEET_PROVIDER_PARTITIONS: Mapping[str, dg.DynamicPartitionsDefinition] = {
+    "m2m": dg.DynamicPartitionsDefinition(name=M2M_PROVIDERS),
+    "mobility": dg.DynamicPartitionsDefinition(name=MOBILITY_PROVIDERS),
+}
+"""The providers of each fleet (a provider is in its fleet's set and in ``service_provider``)."""
 billing_period_partitions = dg.MonthlyPartitionsDefinition(
     start_date=FIRST_BILLING_PERIOD, fmt="%Y-%m", end_offset=2, timezone=EARLIEST_ZONE
 )
-provider_period_partitions = dg.MultiPartitionsDefinition(
-    {SERVICE_PROVIDER: service_provider_partitions, BILLING_PERIOD: billing_period_partitions}
-)
+
+
+def _by_period(providers: dg.DynamicPartitionsDefinition) -> dg.MultiPartitionsDefinition:
+    """``providers`` × billing period, the provider dimension named ``service_provider``."""
+    return dg.MultiPartitionsDefinition(
+        {SERVICE_PROVIDER: providers, BILLING_PERIOD: billing_period_partitions}
+    )
+
+
+provider_period_partitions = _by_period(service_provider_partitions)
+"""Every provider × period: the assets that serve every fleet."""
+m2m_period_partitions = _by_period(FLEET_PROVIDER_PARTITIONS["m2m"])
+"""M2M providers × period: the ``optimize_billing_period`` chain."""
+mobility_period_partitions = _by_period(FLEET_PROVIDER_PARTITIONS["mobility"])
+"""Mobility providers × period: the ``optimize_mobility_period`` chain."""
+
+
+def provider_sets(fleet: str) -> tuple[str, ...]:
+    """The names of the dynamic partition sets a provider of ``fleet`` belongs to."""
+    own = FLEET_PROVIDER_PARTITIONS.get(fleet)
+    return (SERVICE_PROVIDER,) if own is None else (SERVICE_PROVIDER, own.name)
+
+
+def partition_changes(
+    partitions: Mapping[str, Collection[str]],
+    fleets: Mapping[str, str],
+    *,
+    known: Mapping[str, str] | None = None,
+) -> list[dg.AddDynamicPartitionsRequest | dg.DeleteDynamicPartitionsRequest]:
+    """The requests that make the dynamic partition sets (``partitions``: set name → its keys
+    now) follow the providers: each of ``fleets`` (name → fleet) added to its fleet's sets;
+    a provider (of ``fleets`` or ``known``) taken out of another fleet's set; given every
+    stored provider (``known``), names no provider has taken out of every set."""
+    fleet_of = {**(known or {}), **fleets}
+    own_set = {own.name: fleet for fleet, own in FLEET_PROVIDER_PARTITIONS.items()}
+    requests: list[dg.AddDynamicPartitionsRequest | dg.DeleteDynamicPartitionsRequest] = []
+    for set_name in partitions.keys() | {
+        name for f in fleets.values() for name in provider_sets(f)
+    }:
+        present = set(partitions.get(set_name, ()))
+        new = sorted(name for name, fleet in fleets.items() if set_name in provider_sets(fleet))
+        new = [name for name in new if name not in present]
+        if new:
+            requests.append(
+                dg.AddDynamicPartitionsRequest(partitions_def_name=set_name, partition_keys=new)
+            )
+        stale = sorted(
+            name
+            for name in present
+            if (known is not None and name not in fleet_of)
+            or (set_name in own_set and name in fleet_of and fleet_of[name] != own_set[set_name])
+        )
+        if stale:
+            requests.append(
+                dg.DeleteDynamicPartitionsRequest(
+                    partitions_def_name=set_name, partition_keys=stale
+                )
+            )
+    return requests
+
+
+def partition_sets_now(instance: dg.DagsterInstance) -> dict[str, list[str]]:
+    """Every provider partition set's keys on ``instance``."""
+    names = [SERVICE_PROVIDER, *(own.name for own in FLEET_PROVIDER_PARTITIONS.values())]
+    return {name: instance.get_dynamic_partitions(name) for name in names}
+
+
+def register_providers(instance: dg.DagsterInstance, fleets: Mapping[str, str]) -> None:
+    """Make each provider of ``fleets`` (name → fleet) a partition of its fleet's sets on
+    ``instance`` now (and take it out of another fleet's set); other names are left alone."""
+    if not fleets:
+        return
+    now = partition_sets_now(instance)
+    for request in partition_changes(now, fleets):
+        if isinstance(request, dg.AddDynamicPartitionsRequest):
+            instance.add_dynamic_partitions(request.partitions_def_name, request.partition_keys)
+        else:
+            for key in request.partition_keys:
+                instance.delete_dynamic_partition(request.partitions_def_name, key)
 
 
 def is_period_partition(period_key: str) -> bool:

@@ -14,7 +14,12 @@ from carrier_opt.db import optimization_runs as runs
 from carrier_opt.db.models import OptimizationType
 from carrier_opt.defs import catalog
 from carrier_opt.defs.failures import operator_failures
-from carrier_opt.defs.partitions import launched_partition, provider_period_partitions
+from carrier_opt.defs.partitions import (
+    launched_partition,
+    m2m_period_partitions,
+    mobility_period_partitions,
+    provider_period_partitions,
+)
 from carrier_opt.defs.resources import DatabaseResource, PlatformProgress
 from carrier_opt.defs.tags import HOURLY_TRIGGER, TRIGGER_TAG
 from carrier_opt.errors import CarrierOptError
@@ -31,7 +36,12 @@ class OptimizerConfig(dg.Config):
     """Run settings of the optimization step (editable in the launchpad)."""
 
     time_limit_s: float = 60.0
-    """Seconds the optimizer may spend after the legacy baseline (bound, search, proof)."""
+    """Seconds the optimizer may spend at most after the legacy baseline (bound, search,
+    proof)."""
+
+    gap_target_pct: float = 0.001
+    """The search stops as soon as its answer is proven within this many percent of the
+    optimum (``carrier-opt optimize --gap-target``); the run's metadata says `stopped_by`."""
 
 
 def run_partition(context: dg.AssetExecutionContext) -> tuple[str, str]:
@@ -124,6 +134,14 @@ def close_session_unless_pushed(
     return pushes
 
 
+PARTITIONS_OF_GROUP: Mapping[str, dg.PartitionsDefinition] = {
+    "m2m": m2m_period_partitions,
+    "mobility": mobility_period_partitions,
+}
+"""The partitions of a fleet's chain: its own fleet's providers × period (the job offers only
+partitions it can run); other groups (customer) serve every provider."""
+
+
 def period_asset(
     group: str,
     *,
@@ -140,7 +158,8 @@ def period_asset(
     Its owners, kinds (``kinds``: the systems it touches besides Python and the database) and
     its tag for how it treats the ``carrier`` are the catalog's (:mod:`carrier_opt.defs.
     catalog`). Its docstring is its description in the Dagster UI, which reads markdown: code
-    in single backticks there, not reST's double ones."""
+    in single backticks there, not reST's double ones. Its partitions are its group's
+    (:data:`PARTITIONS_OF_GROUP`)."""
 
     def decorate(fn):
         body = operator_failures(fn)
@@ -148,7 +167,7 @@ def period_asset(
             body = guarded(body)
         return dg.asset(
             group_name=group,
-            partitions_def=provider_period_partitions,
+            partitions_def=PARTITIONS_OF_GROUP.get(group, provider_period_partitions),
             deps=list(deps),
             kinds=catalog.asset_kinds(*kinds),
             owners=catalog.OWNERS,

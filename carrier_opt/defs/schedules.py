@@ -24,7 +24,7 @@ from carrier_opt import clock as system_clock
 from carrier_opt.core.daily_sync import daily_sync_due
 from carrier_opt.db.providers import billing_cycle, checked_provider_name
 from carrier_opt.defs.jobs import check_sync_freshness, sync_carrier_data
-from carrier_opt.defs.partitions import SERVICE_PROVIDER, partition_key
+from carrier_opt.defs.partitions import partition_key, register_providers
 from carrier_opt.defs.resources import DatabaseResource
 from carrier_opt.defs.sensors import ActiveProvider, active_providers
 from carrier_opt.defs.tags import DAILY_SYNC_TRIGGER, LOCAL_DATE_TAG, TRIGGER_TAG
@@ -80,7 +80,8 @@ def evaluate_daily_sync(
 ) -> list[dg.RunRequest] | dg.SkipReason:
     """The tick's run requests: one per provider due at ``tick``. A provider that is not a
     partition yet becomes one; one whose settings are unusable is skipped with an error."""
-    requests, names = [], []
+    requests: list[dg.RunRequest] = []
+    fleets: dict[str, str] = {}
     for provider in providers:
         try:
             checked_provider_name(provider.name)
@@ -91,7 +92,7 @@ def evaluate_daily_sync(
             continue
         if due is None:
             continue
-        names.append(provider.name)
+        fleets[provider.name] = provider.fleet
         requests.append(
             dg.RunRequest(
                 run_key=due.run_key,
@@ -103,16 +104,8 @@ def evaluate_daily_sync(
         return dg.SkipReason(
             f"no active provider's daily sync hour fell in the hour before {tick.isoformat()}"
         )
-    _register_partitions(context.instance, names)
+    register_providers(context.instance, fleets)
     return requests
-
-
-def _register_partitions(instance: dg.DagsterInstance, names: list[str]) -> None:
-    """Make each requested provider a ``service_provider`` partition (a provider added
-    straight to the database, or before ``DAGSTER_HOME`` was set, is not one yet)."""
-    missing = [name for name in names if not instance.has_dynamic_partition(SERVICE_PROVIDER, name)]
-    if missing:
-        instance.add_dynamic_partitions(SERVICE_PROVIDER, missing)
 
 
 daily_sync_schedule = build_daily_sync_schedule()

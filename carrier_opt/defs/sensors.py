@@ -8,13 +8,15 @@ on the last day, ``...|HH``), and Dagster starts a run only for a ``run_key`` th
 not used before. Emitting the same key tick after tick is therefore safe and is what makes a
 missed tick (daemon restart, slow tick) harmless: the next tick still asks for today's run.
 
-Every active provider also becomes a ``service_provider`` partition if it is not one yet, so a
+Every active provider also becomes a partition of ``service_provider`` and of its fleet's set
+(:mod:`carrier_opt.defs.partitions`) if it is not one yet, so a
 provider added straight to the database (not through ``carrier-opt provider add``) appears in
 the UI and can be run by hand. A partition whose provider the database does not know at all
 (a name typed into "Add partition" in the UI, a provider deleted since) is removed, so a typo
-does not stay in every job for good; a provider turned inactive keeps its partition (its
-history stays reachable), and a database without any provider removes nothing (a wrong
-database URL must not empty the partitions).
+does not stay in every job for good; a provider whose fleet changed (``provider set --fleet``)
+leaves the other fleet's set, so each job offers only the providers it can run. A provider
+turned inactive keeps its partitions (its history stays reachable), and a database without
+any provider removes nothing (a wrong database URL must not empty the partitions).
 
 A provider the tick cannot run (a name that cannot be a partition key, unusable cycle settings,
 a period Dagster's partitions do not reach yet) is logged on the tick and passed over: one bad
@@ -27,7 +29,7 @@ later carrier rate-plan changes) that nobody asked for. Turn it on in the UI or 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -45,10 +47,10 @@ from carrier_opt.defs.jobs import (
     optimize_mobility_period,
 )
 from carrier_opt.defs.partitions import (
-    SERVICE_PROVIDER,
     is_period_partition,
+    partition_changes,
     partition_key,
-    service_provider_partitions,
+    partition_sets_now,
 )
 from carrier_opt.defs.resources import DatabaseResource
 from carrier_opt.defs.tags import (
@@ -90,8 +92,14 @@ class StoredProviders:
     """What one tick reads of the providers: the active ones' cycle settings, every name."""
 
     active: list[ActiveProvider]
-    names: frozenset[str]
-    """Every provider's name, active or not (a partition of any other name is a typo)."""
+    fleets: Mapping[str, str]
+    """Every provider's fleet by name, active or not (a partition of any other name is a
+    typo; a provider is a partition of its own fleet's set only)."""
+
+    @property
+    def names(self) -> frozenset[str]:
+        """Every provider's name."""
+        return frozenset(self.fleets)
 
 
 def stored_providers(engine: Engine) -> StoredProviders:
@@ -112,7 +120,7 @@ def stored_providers(engine: Engine) -> StoredProviders:
         rows = connection.execute(query).all()
     return StoredProviders(
         active=[ActiveProvider(*row[:-1]) for row in rows if row.is_active],
-        names=frozenset(row.name for row in rows),
+        fleets={row.name: row.fleet for row in rows},
     )
 
 
@@ -149,7 +157,7 @@ def build_billing_window_sensor(
         context: dg.SensorEvaluationContext, database: DatabaseResource
     ) -> dg.SensorResult:
         stored = stored_providers(database.engine())
-        return evaluate_billing_window(context, stored.active, clock(), known_names=stored.names)
+        return evaluate_billing_window(context, stored.active, clock(), known_fleets=stored.fleets)
 
     return billing_window
 
@@ -159,11 +167,12 @@ def evaluate_billing_window(
     providers: Sequence[ActiveProvider],
     now: datetime,
     *,
-    known_names: Collection[str] | None = None,
+    known_fleets: Mapping[str, str] | None = None,
 ) -> dg.SensorResult:
-    """The tick's result for these providers at ``now``: due runs, new provider partitions
-    and, given every provider name the database knows (``known_names``), the removal of
-    partitions of names it does not know.
+    """The tick's result for these providers at ``now``: due runs, each provider made a
+    partition of its fleet's sets and, given every provider the database knows (``known_fleets``:
+    name → fleet), the removal of partitions of names it does not know and of providers from
+    another fleet's set.
 
     A provider stored under a name that cannot be a partition key (added before names were
     checked) is skipped with an error naming it; the others still run."""
@@ -174,14 +183,7 @@ def evaluate_billing_window(
         if decision is not None and decision.due and _period_reachable(context, decision):
             job = MOBILITY_JOB_NAME if provider.fleet == "mobility" else OPTIMIZE_JOB_NAME
             run_requests.extend(run_request(decision, due, job) for due in decision.due)
-    partitions = context.instance.get_dynamic_partitions(SERVICE_PROVIDER)
-    new_names = [provider.name for provider in providers if provider.name not in partitions]
-    requests: list[dg.AddDynamicPartitionsRequest | dg.DeleteDynamicPartitionsRequest] = []
-    if new_names:
-        requests.append(service_provider_partitions.build_add_request(new_names))
-    unknown = _unknown_partitions(context, partitions, known_names)
-    if unknown:
-        requests.append(service_provider_partitions.build_delete_request(unknown))
+    requests = _partition_requests(context, providers, known_fleets)
     skip_reason = None
     if not run_requests:
         skip_reason = (
@@ -195,23 +197,34 @@ def evaluate_billing_window(
     )
 
 
-def _unknown_partitions(
+def _partition_requests(
     context: dg.SensorEvaluationContext,
-    partitions: Sequence[str],
-    known_names: Collection[str] | None,
-) -> list[str]:
-    """The ``service_provider`` partitions of names no provider has (logged), none when the
-    names are not given or the database knows no provider at all."""
-    if not known_names:
-        return []
-    unknown = [name for name in partitions if name not in known_names]
+    providers: Sequence[ActiveProvider],
+    known_fleets: Mapping[str, str] | None,
+) -> list[dg.AddDynamicPartitionsRequest | dg.DeleteDynamicPartitionsRequest]:
+    """The partition changes of a tick: the active providers added to their fleet's sets and,
+    when the database knows some provider (``known_fleets``), every stored one moved to its
+    fleet's set and names no provider has removed (logged). A database without any provider
+    removes nothing: a wrong database URL must not empty the partitions."""
+    fleets = {provider.name: provider.fleet for provider in providers}
+    now = partition_sets_now(context.instance)
+    requests = partition_changes(now, fleets, known=known_fleets or None)
+    unknown = sorted(
+        {
+            name
+            for request in requests
+            if isinstance(request, dg.DeleteDynamicPartitionsRequest)
+            for name in request.partition_keys
+            if known_fleets and name not in known_fleets
+        }
+    )
     if unknown:
         context.log.warning(
             f"removing the service_provider partitions {', '.join(map(ascii, unknown))}: no "
             'provider of that name is stored (a typo in "Add partition", or a provider '
             "deleted since); runs already made for them stay in the run history"
         )
-    return unknown
+    return requests
 
 
 def _period_reachable(context: dg.SensorEvaluationContext, decision: WindowDecision) -> bool:

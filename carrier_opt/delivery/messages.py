@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from carrier_opt.core.details import NOT_READ_YET, named_sims
 from carrier_opt.core.go_no_go import BUFFER_MINUTES, Decision
 from carrier_opt.core.instance import DroppedPlan
 from carrier_opt.core.money import sum_usd, usd_difference, usd_text
@@ -110,6 +111,7 @@ def _headline(data: ReportData) -> list[str]:
             if data.unassigned_sims
             else []
         ),
+        *_not_read_lines(data),
         f"Cost before:        {usd_text(data.cost_before)}",
         f"Cost after:         {usd_text(data.cost_after)}",
         f"Saving:             {usd_text(data.saving)}{percent}",
@@ -134,6 +136,24 @@ def _headline(data: ReportData) -> list[str]:
             lines.append(f"Usage age:          {data.sync.usage_age}")
     for code, reason in data.dropped_plans:
         lines.append(f"Plan dropped as invalid: {code} ({reason})")
+    return lines
+
+
+def _not_read_lines(data: ReportData) -> list[str]:
+    """The SIMs whose carrier details are still to come, so that a missing MSISDN or customer
+    is never taken for the carrier's answer."""
+    lines = []
+    pending = data.details_pending_iccids
+    if pending:
+        lines.append(
+            f"Details not read:   {named_sims(pending)}: their MSISDN shows '{NOT_READ_YET}' "
+            "until a later sync reads it"
+        )
+    if data.customer_not_read:
+        lines.append(
+            f"Customer not read:  {data.customer_not_read:,} SIMs of {data.provider} are in no "
+            "customer's report yet: a later sync reads their customer"
+        )
     return lines
 
 

@@ -113,7 +113,11 @@ class PushOutcome:
 
     @property
     def realized_saving_usd(self) -> float | None:
-        """Cost before optimization minus the bill of what the carrier shows after the push."""
+        """Cost before optimization minus the bill of what the carrier shows after the push;
+        0.00 for a dry run, which sends nothing (the workbook, the asset page and the mail
+        say the same: it used to be ``n/a`` in the mail and 0 in the workbook)."""
+        if not self.enabled:
+            return 0.0
         return _minus(self.cost_before_usd, self.realized_bill_usd)
 
     @property

@@ -215,6 +215,19 @@ class ReportData:
     unassigned_sims: int = 0
     """Customer SIMs on no customer plan, listed in ``assignments`` at $0 (customer reports,
     as the legacy customer runs did); not in ``devices``."""
+    details_pending: frozenset[str] = frozenset()
+    """ICCIDs whose carrier details are still to come (:mod:`carrier_opt.core.details`): a
+    detail-only field of theirs that is empty is missing, shown as such, never as a blank."""
+    customer_not_read: int = 0
+    """Customer reports: the provider's SIMs whose customer is not read yet, so in no
+    customer's report (they may be this customer's); only counted, since they may be
+    another customer's SIMs."""
+
+    @property
+    def details_pending_iccids(self) -> list[str]:
+        """The report's own SIMs (named in it) whose details are still to come."""
+        named = self.assignments["iccid"].astype(str)
+        return sorted(named[named.isin(self.details_pending)])
 
     @property
     def saving(self) -> float | None:
@@ -344,6 +357,7 @@ def report_data_from(
     proven_optimal: bool = False,
     device_info: pd.DataFrame | None = None,
     scope: str | None = None,
+    details_pending: frozenset[str] = frozenset(),
 ) -> ReportData:
     """Price both assignments with the cost model and lay the figures out for the report.
 
@@ -352,7 +366,8 @@ def report_data_from(
     ``msisdn``, ``ctd_usage_mb`` (the carrier's cycle-to-date usage) and ``usage_date`` (when
     it was read: aware datetimes or ISO 8601 text). The projected usage is the instance's own
     (what the cost model prices). ``recommended`` must be a valid assignment.
-    ``scope`` labels the part of the provider the report covers (see :class:`ReportData`).
+    ``scope`` labels the part of the provider the report covers (see :class:`ReportData`);
+    ``details_pending`` the ICCIDs whose carrier details are still to come.
     """
     current = np.asarray(current, dtype=np.int64)
     recommended = np.asarray(recommended, dtype=np.int64)
@@ -391,6 +406,7 @@ def report_data_from(
         shared_pool=_shared_pool(assignments),
         dropped_plans=tuple((p.rate_plan_code, p.reason) for p in instance.dropped_plans),
         scope=scope,
+        details_pending=frozenset(details_pending),
     )
 
 

@@ -21,6 +21,10 @@ Usage per SIM is shown three ways (Assignments, Shared pool): the carrier's cycl
 usage, when it was read (the provider's local time: Excel has no time zones), and the projected
 usage every charge is priced on (see ``report_data.py``). The Statistics sheet's usage is the
 projected usage.
+
+A detail-only field (the MSISDN) of a SIM whose carrier details are still to come is written
+``not read yet`` in grey italics, with a note on its header, never left blank: a blank cell
+says the carrier has no value (:mod:`carrier_opt.core.details`). The Summary counts them.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from xlsxwriter.workbook import Workbook
 from xlsxwriter.worksheet import Worksheet
 
 from carrier_opt.core.billing import zone_of
+from carrier_opt.core.details import NOT_READ_YET, NOT_READ_YET_NOTE
 from carrier_opt.core.money import sum_usd, usd_difference
 from carrier_opt.db.push_history import PUSH_REFUSED
 from carrier_opt.db.sync_facts import SyncFacts
@@ -73,6 +78,9 @@ class Column:
     kind: str  # text | money | info_money / info_mb (prices and sizes, never totalled) | mb | ...
     width: float = 14
     note: str | None = None
+    detail: bool = False
+    """Only Get Device Details answers it: empty for a SIM whose details are still to come
+    means not read yet, and is written so."""
 
 
 _FORMATS = {
@@ -132,7 +140,7 @@ USAGE_COLUMNS: tuple[Column, ...] = (
 
 ASSIGNMENT_SHEET_COLUMNS: tuple[Column, ...] = (
     Column("iccid", "ICCID", "text", 22),
-    Column("msisdn", "MSISDN", "text", 16),
+    Column("msisdn", "MSISDN", "text", 16, detail=True),
     Column("communication_plan", "Communication plan", "text", 22),
     Column("current_rate_plan", "Current rate plan", "text", 20),
     Column("recommended_rate_plan", "Recommended rate plan", "text", 22),
@@ -151,7 +159,7 @@ ASSIGNMENT_SHEET_COLUMNS: tuple[Column, ...] = (
 
 SHARED_POOL_COLUMNS: tuple[Column, ...] = (
     Column("iccid", "ICCID", "text", 22),
-    Column("msisdn", "MSISDN", "text", 16),
+    Column("msisdn", "MSISDN", "text", 16, detail=True),
     Column("communication_plan", "Communication plan", "text", 22),
     Column("rate_plan", "Rate plan (pool)", "text", 20),
     *USAGE_COLUMNS,
@@ -186,11 +194,19 @@ def build_workbook(data: ReportData) -> bytes:
         _local_times(data.assignments, zone),
         ASSIGNMENT_SHEET_COLUMNS,
         formats,
+        not_read=_not_read(data.assignments, data.details_pending),
     )
     if data.shared_pool is not None:
         sheet = workbook.add_worksheet(SHARED_POOL)
         shared = _local_times(data.shared_pool, zone)
-        _write_table(sheet, shared, SHARED_POOL_COLUMNS, formats, first_row=2)
+        _write_table(
+            sheet,
+            shared,
+            SHARED_POOL_COLUMNS,
+            formats,
+            first_row=2,
+            not_read=_not_read(data.shared_pool, data.details_pending),
+        )
         sheet.write_string(
             0,
             0,
@@ -206,6 +222,11 @@ def build_workbook(data: ReportData) -> bytes:
     _add_cost_chart(workbook, summary, data, statistics_rows)
     workbook.close()
     return buffer.getvalue()
+
+
+def _not_read(frame: pd.DataFrame, details_pending: frozenset[str]) -> list[bool]:
+    """Per row: whether the SIM's carrier details are still to come."""
+    return frame["iccid"].astype(str).isin(details_pending).tolist()
 
 
 def _local_times(frame: pd.DataFrame, zone: ZoneInfo) -> pd.DataFrame:
@@ -281,6 +302,7 @@ def _formats(workbook: Workbook) -> dict[str, Any]:
     formats["title"] = workbook.add_format({"bold": True, "font_size": 14})
     formats["label"] = workbook.add_format({"bold": True})
     formats["note"] = workbook.add_format({"italic": True, "text_wrap": True, "valign": "top"})
+    formats["not_read"] = workbook.add_format({"italic": True, "font_color": "#808080"})
     for kind in ("money", "mb", "int"):
         formats[f"total_{kind}"] = workbook.add_format({**_FORMATS[kind], "bold": True, "top": 1})
     formats["total_label"] = workbook.add_format({"bold": True, "top": 1})
@@ -294,21 +316,33 @@ def _write_table(
     formats: dict[str, Any],
     *,
     first_row: int = 0,
+    not_read: Sequence[bool] = (),
 ) -> int:
     """Header, one row per record, then a totals row; frozen header, autofilter, widths.
 
-    Answers the number of data rows. The autofilter covers the data only, so sorting never
-    moves the totals row.
+    ``not_read``: per row, whether the SIM's details are still to come (its empty detail
+    cells then say so). Answers the number of data rows. The autofilter covers the data
+    only, so sorting never moves the totals row.
     """
     header_row = first_row
     sheet.set_row(header_row, 30)
+    any_not_read = any(not_read)
     for index, column in enumerate(columns):
         sheet.write_string(header_row, index, column.header, formats["header"])
         sheet.set_column(index, index, column.width)
-        if column.note:
-            sheet.write_comment(header_row, index, column.note, {"x_scale": 2, "y_scale": 2})
+        note = NOT_READ_YET_NOTE if column.detail and any_not_read else column.note
+        if note:
+            sheet.write_comment(header_row, index, note, {"x_scale": 2, "y_scale": 2})
     for index, column in enumerate(columns):
-        _write_column(sheet, header_row + 1, index, frame[column.field], column.kind, formats)
+        _write_column(
+            sheet,
+            header_row + 1,
+            index,
+            frame[column.field],
+            column.kind,
+            formats,
+            not_read if column.detail else (),
+        )
     rows = len(frame)
     total_row = header_row + rows + 1
     sheet.write_string(total_row, 0, TOTAL_LABEL, formats["total_label"])
@@ -346,12 +380,16 @@ def _write_column(
     values: pd.Series,
     kind: str,
     formats: dict[str, Any],
+    not_read: Sequence[bool] = (),
 ) -> None:
-    """Write one column cell by cell: blanks for missing values, text as text."""
+    """Write one column cell by cell: blanks for missing values (``not read yet`` where the
+    row's ``not_read`` says the carrier has not been asked yet), text as text."""
     cell_format = formats.get(kind)
     for offset, value in enumerate(values.tolist()):
         row = first_row + offset
-        if _missing(value):
+        if _missing(value) or (kind == "text" and value == ""):
+            if offset < len(not_read) and not_read[offset]:
+                sheet.write_string(row, column, NOT_READ_YET, formats["not_read"])
             continue
         if kind == "text":
             sheet.write_string(row, column, str(value))
@@ -414,6 +452,21 @@ def summary_rows(data: ReportData) -> list[tuple[str, Any, str]]:
         if data.unassigned_sims
         else []
     )
+    not_read = len(data.details_pending_iccids)
+    missing = [
+        *([(f"SIMs with details {NOT_READ_YET}", not_read, "int")] if not_read else []),
+        *(
+            [
+                (
+                    "SIMs in no customer's report (customer not read yet)",
+                    data.customer_not_read,
+                    "int",
+                )
+            ]
+            if data.customer_not_read
+            else []
+        ),
+    ]
     return [
         ("Service provider", data.provider, "text"),
         *scope,
@@ -423,6 +476,7 @@ def summary_rows(data: ReportData) -> list[tuple[str, Any, str]]:
         ("Time zone", data.time_zone, "text"),
         ("Devices", data.devices, "int"),
         *unassigned,
+        *missing,
         ("SIMs changing plan", data.devices_changed, "int"),
         ("Cost before (USD)", data.cost_before, "money"),
         ("Cost after (USD)", data.cost_after, "money"),

@@ -10,7 +10,8 @@ it is stored (``provider show``) and the sync reads usage per SIM without asking
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Mapping
+from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
 
@@ -21,6 +22,9 @@ from carrier_opt.jasper.transport import JasperApiError
 
 REFUSAL_STATUSES = frozenset({401, 403})
 """How a carrier refuses a function the account type lacks (the status is not published)."""
+
+PROBE_SEARCH_DAYS = 364
+"""How far back the probe's one search page looks (the API's oldest ``modifiedSince``)."""
 
 PLANS_TO_CONCLUDE = 2
 """Refused plans, with none answered, that make a refusal the account's (one refused plan may
@@ -83,3 +87,55 @@ def no_bulk_usage_reason(provider: ProviderSettings) -> str | None:
             "is read per SIM (ctdUsages); `provider set --account-type auto` asks again"
         )
     return None
+
+
+def probe_usage_by_rate_plan(
+    engine: Engine, provider: ProviderSettings, client: JasperClient, now: datetime
+) -> str:
+    """At ``provider add``: whether the account may call Get Usage by Rate Plan, found out
+    before its first sync, because an Essential account reads usage one call per SIM and that
+    changes what every sync can do within its budget.
+
+    At most four read-only calls: Echo (the credentials), one page of Search Devices (the
+    plans in use), then one page of ``/usages`` for up to :data:`PLANS_TO_CONCLUDE` of those
+    plans, concluding as the sync does. Stores what it found and answers the line to show;
+    stores nothing when it cannot tell. A :class:`~carrier_opt.errors.CarrierApiError` (the
+    carrier unreachable, the credentials refused) propagates for the caller to report."""
+    confirm_credentials(client)
+    plans = _plans_listed(client, now)
+    refused: list[JasperApiError] = []
+    for plan in plans:
+        params = {"ratePlanName": plan, "pageSize": "50", "pageNumber": "1"}
+        try:
+            client.raw_get("usages", params)
+        except JasperApiError as exc:
+            if exc.retryable:
+                raise
+            if is_refusal(exc):
+                refused.append(exc)
+            continue  # not a refusal: the carrier does not know the plan; try the next
+        record_allowed(engine, provider, now)
+        return (
+            "the account may call Get Usage by Rate Plan: syncs read usage per rate plan; "
+            "recorded (provider show)"
+        )
+    if refused and len(refused) >= min(PLANS_TO_CONCLUDE, len(plans)):
+        return record_refused(engine, provider, refused[-1], len(refused), now)
+    why = "the search listed no SIM" if not plans else "no rate plan gave a clear answer"
+    return (
+        f"which functions the account may call is not known yet ({why}): the account type "
+        "stays auto and the first sync finds out"
+    )
+
+
+def _plans_listed(client: JasperClient, now: datetime) -> list[str]:
+    """Up to :data:`PLANS_TO_CONCLUDE` distinct rate plans of one page of Search Devices."""
+    since = (now - timedelta(days=PROBE_SEARCH_DAYS)).isoformat(timespec="seconds")
+    body = client.raw_get("devices", {"modifiedSince": since, "pageSize": "50", "pageNumber": "1"})
+    records = body.get("devices") if isinstance(body, Mapping) else None
+    plans: list[str] = []
+    for record in records if isinstance(records, list) else []:
+        plan = record.get("ratePlan") if isinstance(record, Mapping) else None
+        if isinstance(plan, str) and plan and plan not in plans:
+            plans.append(plan)
+    return plans[:PLANS_TO_CONCLUDE]

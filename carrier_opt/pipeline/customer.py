@@ -17,6 +17,7 @@ from sqlalchemy import Engine, select
 
 from carrier_opt.core.customer import CustomerTables
 from carrier_opt.core.instance import instance_from_frames
+from carrier_opt.core.optimizer import DEFAULT_GAP_TARGET_PCT
 from carrier_opt.core.pricing import pool_overage_shares
 from carrier_opt.db import customer_optimization as customers
 from carrier_opt.db import optimization_runs as runs
@@ -46,6 +47,7 @@ def solve_customer(
     lookups: "CustomerLookups",
     *,
     time_limit_s: float,
+    gap_target_pct: float = DEFAULT_GAP_TARGET_PCT,
     now: Clock,
 ) -> tuple[SolvedInstance, int]:
     """Solve one customer as its own instance and record it (its ``OptimizationCustomer
@@ -87,6 +89,7 @@ def solve_customer(
         instance_ids,
         instance,
         time_limit_s=time_limit_s,
+        gap_target_pct=gap_target_pct,
         write_queue=write,
         result_model=lookups.result_model,
         record_sequences=False,
@@ -188,9 +191,12 @@ def list_customers(
     return found
 
 
-def solve_customers(run: PeriodRun, *, time_limit_s: float) -> CustomersSolved:
-    """Each customer solved as its own instance. A customer that fails is recorded as failed
-    and the others still run; the caller decides what a failure means for the run."""
+def solve_customers(
+    run: PeriodRun, *, time_limit_s: float, gap_target_pct: float = DEFAULT_GAP_TARGET_PCT
+) -> CustomersSolved:
+    """Each customer solved as its own instance (its search stops at ``gap_target_pct``
+    percent above its proven bound, or at ``time_limit_s``). A customer that fails is recorded
+    as failed and the others still run; the caller decides what a failure means for the run."""
     engine, ids, now, log = run.engine, run.ids, run.now, run.log
     found = customers.period_customers(engine, run.provider, run.period_key)
     customer_ids = customers.ensure_customers(engine, [c.customer for c in found.customers], now())
@@ -211,7 +217,14 @@ def solve_customers(run: PeriodRun, *, time_limit_s: float) -> CustomersSolved:
         )
         try:
             solved[tables.customer], shared_rows[tables.customer] = solve_customer(
-                engine, ids, tables, customer_id, lookups, time_limit_s=time_limit_s, now=now
+                engine,
+                ids,
+                tables,
+                customer_id,
+                lookups,
+                time_limit_s=time_limit_s,
+                gap_target_pct=gap_target_pct,
+                now=now,
             )
         except Exception as exc:  # one customer's failure must not stop the others
             failed[tables.customer] = f"{type(exc).__name__}: {exc}"

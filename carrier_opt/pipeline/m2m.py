@@ -22,7 +22,7 @@ from sqlalchemy import Engine
 
 from carrier_opt.core.comm_groups import CommGroup, comm_groups
 from carrier_opt.core.legacy import legacy_baseline, legacy_queues
-from carrier_opt.core.optimizer import OptimizationResult, optimize
+from carrier_opt.core.optimizer import DEFAULT_GAP_TARGET_PCT, OptimizationResult, optimize
 from carrier_opt.core.run import default_legacy_sequences
 from carrier_opt.db import optimization_runs as runs
 from carrier_opt.db.export import InstanceTables, instance_tables
@@ -110,14 +110,26 @@ def create_queues(
 
 
 def price_queues_and_bound(
-    engine: Engine, ids: runs.RunIds, provider: str, period_key: str, *, time_limit_s: float
+    engine: Engine,
+    ids: runs.RunIds,
+    provider: str,
+    period_key: str,
+    *,
+    time_limit_s: float,
+    gap_target_pct: float = DEFAULT_GAP_TARGET_PCT,
 ) -> PricedQueues:
-    """Run the legacy baseline and the optimizer, price each queue SIM by SIM and store the
-    lower bound, the legacy cost and the cost before on the instance."""
+    """Run the legacy baseline and the optimizer (until its answer is proven within
+    ``gap_target_pct`` percent, at most ``time_limit_s``), price each queue SIM by SIM and
+    store the lower bound, the legacy cost and the cost before on the instance."""
     tables = instance_tables(engine, provider, period_key)
     instance, _, _ = m2m_instance(engine, provider, tables)
     legacy = legacy_baseline(instance, max_sequences=default_legacy_sequences(instance.n_devices))
-    result = optimize(instance, time_limit_s=time_limit_s, starts=[legacy.assignment])
+    result = optimize(
+        instance,
+        time_limit_s=time_limit_s,
+        gap_target_pct=gap_target_pct,
+        starts=[legacy.assignment],
+    )
 
     def write(queue_id: int, assignment) -> float:
         return runs.write_queue_result(engine, ids, queue_id, instance, assignment)

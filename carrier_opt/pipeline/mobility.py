@@ -12,6 +12,7 @@ from datetime import datetime
 from sqlalchemy import Engine
 
 from carrier_opt.core.mobility import GroupTables
+from carrier_opt.core.optimizer import DEFAULT_GAP_TARGET_PCT
 from carrier_opt.db import optimization_runs as runs
 from carrier_opt.db.mobility import (
     MobilityGroups,
@@ -34,6 +35,7 @@ def solve_group(
     id_maps: tuple[dict[str, int], dict[str, int]],
     *,
     time_limit_s: float,
+    gap_target_pct: float = DEFAULT_GAP_TARGET_PCT,
     now: Clock,
 ) -> SolvedInstance:
     """One optimization group solved as its own instance (its SIMs share the group's pools;
@@ -59,6 +61,7 @@ def solve_group(
         group_ids,
         instance,
         time_limit_s=time_limit_s,
+        gap_target_pct=gap_target_pct,
         write_queue=write,
         result_model=OptimizationMobilityDeviceResult,
     )
@@ -74,9 +77,12 @@ def split_into_groups(
     return split
 
 
-def solve_groups(run: PeriodRun, *, time_limit_s: float) -> dict[str, SolvedInstance]:
+def solve_groups(
+    run: PeriodRun, *, time_limit_s: float, gap_target_pct: float = DEFAULT_GAP_TARGET_PCT
+) -> dict[str, SolvedInstance]:
     """Every optimization group that is not skipped, solved as its own instance (current,
-    legacy and optimizer queues; the cheapest wins); by group name."""
+    legacy and optimizer queues; the cheapest wins); by group name. Each group's search stops
+    at ``gap_target_pct`` percent above its proven bound, or at ``time_limit_s``."""
     engine, ids, progress = run.engine, run.ids, run.progress
     split = period_groups(engine, run.provider, run.period_key)
     with engine.connect() as connection:  # split_into_groups stored them for this period
@@ -96,6 +102,7 @@ def solve_groups(run: PeriodRun, *, time_limit_s: float) -> dict[str, SolvedInst
             split.group_ids[group.group.name],
             (device_ids, plan_ids),
             time_limit_s=time_limit_s,
+            gap_target_pct=gap_target_pct,
             now=run.now,
         )
     progress.milestone(50, "optimization calculated")

@@ -23,6 +23,7 @@ from carrier_opt.core.instance import Instance, instance_from_frames
 from carrier_opt.core.money import usd
 from carrier_opt.db import optimization_runs as runs
 from carrier_opt.db.customer_optimization import CustomerInput, period_customers
+from carrier_opt.db.device_details import details_not_read
 from carrier_opt.db.export import instance_tables
 from carrier_opt.db.instance_results import (
     SessionInstance,
@@ -101,9 +102,11 @@ def report_data_for(
     provider: str,
     period: BillingPeriodSpan,
     scope: str | None = None,
+    details_pending: frozenset[str] = frozenset(),
 ) -> ReportData:
     """An instance's report figures: both assignments priced by the cost model, beside the
-    legacy cost, the bound and the run time stored on the instance."""
+    legacy cost, the bound and the run time stored on the instance; ``details_pending``: the
+    SIMs whose carrier details are still to come (their MSISDN is shown as not read yet)."""
     bound = _float(row.lower_bound) or None
     cost_after = _float(row.cost_after) or 0.0
     return report_data_from(
@@ -119,6 +122,7 @@ def report_data_for(
         proven_optimal=bool(row.proven_optimal),
         device_info=_device_info(devices),
         scope=scope,
+        details_pending=details_pending,
     )
 
 
@@ -176,7 +180,13 @@ def m2m_report(
     row = _instance_row(engine, ids)
     instance = solved.instance
     data = report_data_for(
-        row, instance, solved.target, tables.devices, provider=provider, period=tables.period
+        row,
+        instance,
+        solved.target,
+        tables.devices,
+        provider=provider,
+        period=tables.period,
+        details_pending=_details_pending(engine, ids.provider_id),
     )
     status = dict(zip(tables.devices["iccid"], tables.devices["status"], strict=True))
     activated = np.array([status.get(iccid) == "ACTIVATED" for iccid in instance.iccids])
@@ -250,6 +260,7 @@ def store_mobility_reports(
 ) -> tuple[MobilityGroups, list[InstanceReport]]:
     """Each optimized group's workbook (with its push), stored and recorded."""
     split, solved = mobility_solved(engine, ids.session_id, ids.session_guid, provider, period_key)
+    pending = _details_pending(engine, ids.provider_id)
     reports = []
     for group in solved:
         name = group.group.group.name
@@ -262,6 +273,7 @@ def store_mobility_reports(
             provider=provider,
             period=group.solved.period,
             scope=scope,
+            details_pending=pending,
         )
         data = dataclasses.replace(data, push=latest_push(engine, group.row.id))
         reports.append(
@@ -287,8 +299,11 @@ def store_customer_reports(
 ) -> tuple[CustomerInput, list[InstanceReport]]:
     """Each customer's workbook, stored and recorded: the customer's SIMs on no customer plan
     listed at $0, and the SIMs of other customers in its shared pools without their
-    identities (a customer's report must not show other customers' SIMs)."""
+    identities (a customer's report must not show other customers' SIMs). Each says how many
+    of the provider's SIMs are in no customer's report because their customer is not read
+    yet (a count only: they may be other customers' SIMs)."""
     found = period_customers(engine, provider, period_key)
+    pending = _details_pending(engine, ids.provider_id)
     with engine.connect() as connection:
         period = period_for_key(load_provider(connection, provider).cycle, period_key)
     by_customer = {
@@ -312,9 +327,17 @@ def store_customer_reports(
         )
         scope = f"Customer {tables.customer}"
         data = report_data_for(
-            row, instance, winners, tables.devices, provider=provider, period=period, scope=scope
+            row,
+            instance,
+            winners,
+            tables.devices,
+            provider=provider,
+            period=period,
+            scope=scope,
+            details_pending=pending,
         )
         data = with_unassigned_sims(data, found.unassigned_of(tables.customer))
+        data = dataclasses.replace(data, customer_not_read=len(found.customer_not_read))
         data = without_other_customers_identities(data)
         reports.append(
             store_report(
@@ -329,6 +352,12 @@ def store_customer_reports(
             )
         )
     return found, reports
+
+
+def _details_pending(engine: Engine, provider_id: int) -> frozenset[str]:
+    """The provider's SIMs whose carrier details are still to come."""
+    with engine.connect() as connection:
+        return details_not_read(connection, provider_id)
 
 
 def _device_info(devices: pd.DataFrame) -> pd.DataFrame:

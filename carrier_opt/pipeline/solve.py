@@ -14,7 +14,7 @@ import numpy as np
 
 from carrier_opt.core.instance import Instance
 from carrier_opt.core.legacy import LegacyResult, legacy_baseline
-from carrier_opt.core.optimizer import OptimizationResult, optimize
+from carrier_opt.core.optimizer import OptimizationResult, StoppedBy, optimize
 from carrier_opt.core.run import default_legacy_sequences
 from carrier_opt.db import optimization_runs as runs
 from carrier_opt.db.models import RunStatus
@@ -35,6 +35,8 @@ class SolvedInstance:
     proven_optimal: bool
     assignment: np.ndarray
     """The winner's assignment (plan index per SIM of the instance)."""
+    stopped_by: StoppedBy
+    """What ended the optimizer's search: ``optimal``, ``gap_target`` or ``time_limit``."""
 
     @property
     def gap_pct(self) -> float:
@@ -96,14 +98,22 @@ def solve_instance(
     instance: Instance,
     *,
     time_limit_s: float,
+    gap_target_pct: float,
     write_queue: Callable[[int, np.ndarray], float],
     result_model,
     record_sequences: bool = True,
 ) -> SolvedInstance:
     """Create the instance's queues, price them, store per-SIM rows through ``write_queue``
-    (queue id, assignment → total cost), choose the winner and close the instance."""
+    (queue id, assignment → total cost), choose the winner and close the instance. The
+    optimizer stops at ``gap_target_pct`` percent above its proven bound, or at
+    ``time_limit_s``."""
     legacy = legacy_baseline(instance, max_sequences=default_legacy_sequences(instance.n_devices))
-    result = optimize(instance, time_limit_s=time_limit_s, starts=[legacy.assignment])
+    result = optimize(
+        instance,
+        time_limit_s=time_limit_s,
+        gap_target_pct=gap_target_pct,
+        starts=[legacy.assignment],
+    )
     # The baseline has tried every legacy queue already: record them as it tried them.
     tried = ((queue.name, queue.plans) for queue in legacy.tried)
     runs.create_queues(engine, ids, queue_sequences(instance, tried, record=record_sequences))
@@ -127,4 +137,5 @@ def solve_instance(
         result.bound.value,
         result.proven_optimal,
         np.asarray(assignments[winner]),
+        result.stopped_by,
     )

@@ -20,7 +20,7 @@ def test_a_generated_row_is_measured_with_every_column(kind):
 def test_size_flags_choose_the_generated_rows(monkeypatch, tmp_path, capsys):
     measured = []
     monkeypatch.setattr(
-        bench, "run_row", lambda source, limit: measured.append(source) or fake_row(source)
+        bench, "run_row", lambda source, *_: measured.append(source) or fake_row(source)
     )
     bench.main(
         [

@@ -92,6 +92,37 @@ def test_each_customer_gets_its_plans_and_the_shared_pools_other_sims_locked():
     assert instance.locked.tolist() == [False, False, True]
 
 
+def test_a_sim_whose_customer_is_not_known_counts_locked_in_its_pool_and_is_nobodys():
+    """Issue 27: the customer comes with Get Device Details, which a budgeted sync leaves for
+    later. Such a SIM is no customer's to optimize, but it still uses its pool."""
+    devices = pd.concat(
+        [
+            DEVICES,
+            sims([("u_shared", None, "SHARED", 50.0), ("u_alpha", None, "A_POOL", 8.0)]),
+        ],
+        ignore_index=True,
+    )
+    by_customer = {t.customer: t for t in customer_tables(CUSTOMER_PLANS, devices)}
+    assert set(by_customer) == {"alpha", "beta"}
+
+    def locked(name: str) -> list[str]:
+        frame = by_customer[name].devices
+        return sorted(frame.loc[frame["locked"], "iccid"])
+
+    assert locked("alpha") == ["b2", "u_alpha", "u_shared"]  # alpha's pool and the shared one
+    assert locked("beta") == ["u_shared"]  # alpha's own pool is not offered to beta
+    owned = {
+        iccid
+        for t in by_customer.values()
+        for iccid in t.devices.loc[~t.devices["locked"], "iccid"]
+    }
+    assert not {"u_shared", "u_alpha", "x1"} & owned
+    beta = by_customer["beta"]
+    instance = instance_from_frames(beta.rate_plans, beta.comm_plan_rate_plans, beta.devices)
+    shared = plan_breakdown(instance, instance.current_plan).loc["SHARED", "overage_usd"]
+    assert shared == 30.0  # 50 MB over b2's and u_shared's 2 × 10 MB: the pool is priced whole
+
+
 def test_pool_overage_is_spread_evenly_over_the_pools_sims():
     frame = sims(
         [("s1", "c", "SHARED", 30.0), ("s2", "c", "SHARED", 0.0), ("s3", "c", "SOLO", 25.0)]

@@ -13,6 +13,7 @@ from carrier_opt_tests.core.strategies import (
     COMM_PLAN_RATE_PLANS_CSV,
     DEVICES_CSV,
     RATE_PLANS_CSV,
+    reference_dir,
     write_instance,
 )
 
@@ -283,3 +284,84 @@ def test_a_refused_plan_is_reported_once_not_by_every_row_naming_it(tmp_path, ra
         devices=DEVICES_CSV + MANY_ON_CP_C,
     )
     assert [line.removeprefix("error: ") for line in optimize_fails(folder, tmp_path)] == expected
+
+
+def optimize_summary(folder, tmp_path, *options: str) -> tuple[dict, str]:
+    """Run optimize on ``folder`` with ``options``; answer its summary and its output line."""
+    out, summary = tmp_path / "assignments.csv", tmp_path / "summary.json"
+    result = invoke("optimize", str(folder), "--out", str(out), "--summary", str(summary), *options)
+    assert result.exit_code == 0, result.output
+    return json.loads(summary.read_text()), result.stdout
+
+
+def proven_gap_pct(summary: dict) -> float:
+    """The gap the target is held to, from the summary's own figures (rounded to cents)."""
+    bound = summary["proven_lower_bound"]
+    return 100 * (summary["optimized_cost"] - bound) / bound
+
+
+def test_an_answer_at_its_bound_stops_as_optimal_under_the_contract_default(tmp_path):
+    summary, output = optimize_summary(write_instance(tmp_path), tmp_path)
+    assert summary["gap_target"] == 0.001  # the contract's default
+    assert summary["stopped_by"] == "optimal"
+    assert summary["stop_reason"] in {
+        "cost at the proven bound",
+        "proven optimal by the exact MILP",
+    }
+    assert summary["proven_optimal"] is True
+    assert summary["optimized_cost"] == pytest.approx(summary["proven_lower_bound"], abs=0.01)
+    assert "stopped by optimal" in output
+
+
+def test_a_met_gap_target_stops_the_search_before_the_proof(tmp_path):
+    """p02's priced start is within 0.001 % of its bound (the LP bound is 0.14 USD below its
+    optimum, so the answer cannot stop as `optimal` without the MILP): with a target of 0.01 %
+    the search stops there and the MILP never runs."""
+    folder = reference_dir("p02-small-mixed")
+    summary, output = optimize_summary(folder, tmp_path, "--gap-target", "0.01")
+    assert summary["stopped_by"] == "gap_target"
+    assert summary["gap_target"] == 0.01
+    assert 0 < proven_gap_pct(summary) <= 0.01
+    assert summary["stop_reason"].startswith("proven within 0.0")
+    assert summary["stop_reason"].endswith("% of the optimum (target 0.01 %)")
+    assert summary["proven_optimal"] is False
+    stages = [stage["name"] for stage in summary["stages"]]
+    assert "MILP" not in stages and "re-split around the polished answer" not in stages
+    assert summary["optimized_cost"] <= summary["legacy_cost"]
+    assert "stopped by gap target" in output
+
+
+def test_a_gap_target_of_zero_runs_to_the_time_limit_on_an_instance_it_cannot_prove(tmp_path):
+    """p03's optimum is at least 9 USD above its LP bound and the MILP cannot prove it within
+    30 s (docs/benchmarks.md): with no gap allowed and the shortest time limit, only the time
+    limit can end the search."""
+    folder = reference_dir("p03-small-tiered")
+    summary, output = optimize_summary(
+        folder, tmp_path, "--gap-target", "0", "--time-limit", "0.1", "--legacy-sequences", "5"
+    )
+    assert summary["stopped_by"] == "time_limit"
+    assert summary["stop_reason"].startswith("time limit of 0.1 s reached ")
+    assert summary["gap_target"] == 0
+    assert proven_gap_pct(summary) > 0 and summary["proven_optimal"] is False
+    assert summary["optimized_cost"] <= min(summary["current_cost"], summary["legacy_cost"])
+    assert "stopped by time limit" in output
+
+
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        ("-0.5", "-0.5 is not in the range x>=0"),
+        ("abc", "'abc' is not a valid float"),
+        ("nan", "nan is not a finite number of percent"),
+        ("inf", "inf is not a finite number of percent"),
+    ],
+)
+def test_a_gap_target_that_is_no_percentage_is_refused_before_anything_runs(tmp_path, value, why):
+    folder = write_instance(tmp_path)
+    out = tmp_path / "assignments.csv"
+    result = invoke("optimize", str(folder), "--out", str(out), "--gap-target", value)
+    assert result.exit_code == 2  # as click refuses a bad --time-limit
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and "'--gap-target'" in errors[0] and why in errors[0], errors
+    assert "Traceback" not in result.output
+    assert not out.exists()

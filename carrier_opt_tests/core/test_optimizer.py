@@ -13,6 +13,7 @@ from carrier_opt.core.legacy import legacy_baseline
 from carrier_opt.core.optimizer import optimize
 from carrier_opt.core.pricing import total_cost, validate_assignment
 from carrier_opt.core.synthetic import synthetic_account
+from carrier_opt.errors import InputError
 from carrier_opt_tests.core.strategies import REFERENCE_NAMES, instances, reference_dir
 
 HALF_CENT = 0.005
@@ -32,7 +33,7 @@ def brute_force_optimum(instance) -> float:
 @given(instances(max_devices=6, max_plans=3))
 def test_small_instances_are_solved_to_optimality(instance):
     legacy = legacy_baseline(instance, max_sequences=20)
-    result = optimize(instance, time_limit_s=10, starts=[legacy.assignment])
+    result = optimize(instance, time_limit_s=10, gap_target_pct=0, starts=[legacy.assignment])
     validate_assignment(instance, result.assignment)
     assert result.cost == pytest.approx(total_cost(instance, result.assignment), abs=1e-6)
     locked = instance.locked
@@ -42,6 +43,7 @@ def test_small_instances_are_solved_to_optimality(instance):
     assert result.cost <= optimum + HALF_CENT
     assert result.cost <= total_cost(instance, instance.current_plan) + 1e-9
     assert result.cost <= legacy.cost + 1e-9
+    assert result.stopped_by == "optimal" and result.proven_optimal
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -55,6 +57,66 @@ def test_never_worse_than_the_current_assignment_or_a_given_start(instance):
     assert result.bound.value <= result.cost + 1e-6
     assert result.cost <= total_cost(instance, instance.current_plan) + 1e-9
     assert result.cost <= total_cost(instance, start) + 1e-9
+    assert_stopped_by_is_what_the_figures_say(result)
+
+
+def assert_stopped_by_is_what_the_figures_say(result) -> None:
+    """``optimal``: at the proven bound to half a cent (or proven by the MILP); ``gap_target``:
+    within the target of it; ``time_limit``: neither."""
+    assert result.bound.value <= result.proven_bound <= result.cost + 1e-6
+    at_bound = result.cost - result.proven_bound <= HALF_CENT
+    within = result.proven_gap_pct <= result.gap_target_pct
+    assert result.proven_optimal == (result.stopped_by == "optimal")
+    if result.stopped_by == "optimal":
+        assert at_bound or result.stages[-1].name == "MILP"
+    elif result.stopped_by == "gap_target":
+        assert within and not at_bound
+    else:
+        assert result.stopped_by == "time_limit" and not within and not at_bound
+
+
+def test_an_answer_at_its_bound_stops_before_the_later_stages():
+    """p01's priced start costs its LP bound: nothing is left to search for."""
+    instance = load_instance(reference_dir("p01-tiny"))
+    result = optimize(instance, time_limit_s=30, gap_target_pct=0)
+    assert result.stopped_by == "optimal" and result.proven_optimal
+    assert [stage.name for stage in result.stages] == [
+        "lower bound",
+        "priced start polished",
+        "starts compared",
+    ]
+    assert_stopped_by_is_what_the_figures_say(result)
+
+
+@pytest.mark.parametrize("gap_target_pct", [0.05, 1.0])
+def test_the_search_stops_once_its_answer_meets_the_gap_target(gap_target_pct):
+    """A generated fleet's priced start lands within 0.05 % of the bound (not at it): the
+    re-split and the MILP are skipped, and the answer is still never worse than its start."""
+    instance = synthetic_account(5_000, seed=7).instance()
+    result = optimize(instance, time_limit_s=60, gap_target_pct=gap_target_pct)
+    validate_assignment(instance, result.assignment)
+    assert result.stopped_by == "gap_target"
+    assert 0 < result.proven_gap_pct <= gap_target_pct
+    names = [stage.name for stage in result.stages]
+    assert "MILP" not in names and "re-split around the polished answer" not in names
+    assert result.cost <= total_cost(instance, instance.current_plan)
+    assert_stopped_by_is_what_the_figures_say(result)
+
+
+@pytest.mark.parametrize("gap_target_pct", [-0.001, float("nan"), float("inf")])
+def test_a_gap_target_that_is_no_percentage_is_refused(gap_target_pct):
+    instance = load_instance(reference_dir("p01-tiny"))
+    with pytest.raises(InputError, match="gap target"):
+        optimize(instance, gap_target_pct=gap_target_pct)
+
+
+def test_the_milp_is_asked_for_no_more_than_the_gap_target_needs():
+    """HiGHS's relative gap is (P − D) / P over the restricted model; (P − D) / D ≤ target
+    needs t / (1 + t), and 0 asks for an optimal answer."""
+    assert optimizer._milp_rel_gap(0.0) == optimizer.MILP_REL_GAP
+    t = optimizer._milp_rel_gap(1.0)
+    primal, dual = 101.0, 100.0  # exactly 1 % above the dual bound
+    assert (primal - dual) / primal == pytest.approx(t)
 
 
 @pytest.mark.optimizer_time
@@ -63,7 +125,7 @@ def test_reference_instances_reach_their_targets(name):
     folder = reference_dir(name)
     expected = json.loads((folder / "expected.json").read_text())
     instance = load_instance(folder)
-    result = optimize(instance, time_limit_s=4)
+    result = optimize(instance, time_limit_s=4, gap_target_pct=0)  # as close as it can get
     validate_assignment(instance, result.assignment)
     assert result.cost == pytest.approx(total_cost(instance, result.assignment), abs=1e-6)
     assert result.bound.value == pytest.approx(expected["lp_bound"], rel=1e-4)

@@ -9,7 +9,6 @@ from sqlalchemy import Engine, select
 
 from carrier_opt.db.models import Device
 from carrier_opt.db.providers import load_provider
-from carrier_opt.defs.partitions import SERVICE_PROVIDER
 from carrier_opt.defs.resources import DatabaseResource, JasperResource, PlatformProgress
 
 FAKE_CALLS_PER_SECOND = 500.0
@@ -41,11 +40,23 @@ def materialize_partition(
         )
 
 
+def register_for(instance: dg.DagsterInstance, assets, provider: str) -> None:
+    """Make ``provider`` a partition of every provider set the ``assets`` are partitioned by
+    (the M2M chain's, the mobility chain's, every provider's), as ``provider add`` does."""
+    for asset in assets:
+        partitions = getattr(asset, "partitions_def", None)
+        for dimension in getattr(partitions, "partitions_defs", ()):
+            dynamic = dimension.partitions_def
+            if isinstance(dynamic, dg.DynamicPartitionsDefinition) and not (
+                instance.has_dynamic_partition(dynamic.name, provider)
+            ):
+                instance.add_dynamic_partitions(dynamic.name, [provider])
+
+
 def _materialize(database_url, assets, key, provider, instance, run_config, progress, resources):
     """The run itself (``instance_for_test`` stays in the caller: it sets ``DAGSTER_HOME`` in the
     process environment, which threads running partitions at once must not race on)."""
-    if not instance.has_dynamic_partition(SERVICE_PROVIDER, provider):
-        instance.add_dynamic_partitions(SERVICE_PROVIDER, [provider])
+    register_for(instance, assets, provider)
     return dg.materialize(
         assets,
         partition_key=key,

@@ -19,7 +19,7 @@ from carrier_opt.db.models import OptimizationSession, RunStatus
 from carrier_opt.defs import run_context
 from carrier_opt.defs.assets import m2m
 from carrier_opt.defs.checks import optimization_checks
-from carrier_opt.defs.partitions import SERVICE_PROVIDER, partition_key
+from carrier_opt.defs.partitions import partition_key, register_providers
 from carrier_opt.jasper.fake import FakeJasper
 from carrier_opt.pipeline.sync import sync_provider
 from carrier_opt_tests.db.sync_support import add_fake_provider, write_fake_price_files
@@ -65,7 +65,7 @@ def first_metadata(result, asset: str) -> dict:
 
 def test_a_backfill_of_two_past_periods_runs_on_stored_usage(two_synced_periods, database_url):
     with dg.instance_for_test() as instance:
-        instance.add_dynamic_partitions(SERVICE_PROVIDER, ["acme"])
+        register_providers(instance, {"acme": "m2m"})
         results = {key: materialize(instance, database_url, key) for key in SYNCED_AT}
 
         for key, result in results.items():
@@ -90,7 +90,7 @@ def test_a_past_period_without_stored_usage_fails_with_its_message(
     two_synced_periods, database_url
 ):
     with dg.instance_for_test() as instance:
-        instance.add_dynamic_partitions(SERVICE_PROVIDER, ["acme"])
+        register_providers(instance, {"acme": "m2m"})
         result = materialize(instance, database_url, "2025-05")
     assert not result.success
     failure = next(event for event in result.all_events if event.is_step_failure)

@@ -13,6 +13,7 @@ from carrier_opt.db.export import instance_tables
 from carrier_opt.db.loads.customer_plans import assign_customer_rate_plans, load_customer_rate_plans
 from carrier_opt.db.loads.rate_plans import load_rate_plans
 from carrier_opt.db.models import (
+    Device,
     JasperCarrierRatePlan,
     JasperCustomerRatePlan,
     MobilityDevice,
@@ -33,6 +34,7 @@ from carrier_opt.defs.assets import customer
 from carrier_opt.defs.checks import carrier_plans_result, customer_checks, latest_completed_run
 from carrier_opt.defs.partitions import partition_key
 from carrier_opt.defs.resources import DatabaseResource, PlatformProgress
+from carrier_opt.errors import InputError
 from carrier_opt.jasper.fake import FakeJasper
 from carrier_opt.jasper.fake.prices import write_fake_customer_sims, write_fake_price_list
 from carrier_opt.pipeline import customer as customer_pipeline
@@ -345,6 +347,23 @@ def test_sims_on_an_inactive_customer_plan_are_left_out_and_counted(
     for tables_ in found.customers:
         assert "C_SOLO_SMALL" not in set(tables_.devices["rate_plan_code"])
         assert "C_SOLO_SMALL" not in set(tables_.rate_plans["rate_plan_code"])
+
+
+def test_a_run_whose_customers_are_all_still_to_read_says_so_and_names_sims(
+    synced_customers, migrated_engine
+):
+    """Issue 27: before later syncs read the details, no SIM has a customer: the run's one
+    line says that, with SIMs to look up, not only "assign them"."""
+    fake, _lines = synced_customers
+    with migrated_engine.begin() as connection:
+        connection.execute(update(Device).values(customer=None, details_at=None))
+    tables = instance_tables(migrated_engine, "acme", fake.now().strftime("%Y-%m"))
+    with migrated_engine.connect() as connection:
+        provider_id = load_provider(connection, "acme").id
+        with pytest.raises(InputError, match="is not read yet") as refused:
+            customer_input(connection, provider_id, "acme", tables)
+    assert f"the customer of {len(tables.devices):,} SIMs (" in str(refused.value)
+    assert "carrier-opt sync acme" in str(refused.value)
 
 
 def test_a_customers_exported_instance_gives_the_runs_cost(

@@ -287,6 +287,8 @@ def test_a_partition_stores_the_report_mails_it_and_sends_no_update_when_disable
     assert len(push_mails) == 1
     assert "Automatic rate-plan updates are off" in push_mails[0].message.get_content()
     assert "carrier-opt push acme" in push_mails[0].message.get_content()
+    # ...and the push mail too (it said n/a while the workbook said 0).
+    assert "Realized saving (the carrier read back): $0.00" in push_mails[0].message.get_content()
 
 
 def test_the_report_shows_cycle_to_date_usage_its_date_and_projected_usage_apart(

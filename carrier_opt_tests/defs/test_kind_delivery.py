@@ -18,9 +18,11 @@ from carrier_opt.db.export import instance_tables
 from carrier_opt.db.loads.customer_plans import assign_customer_rate_plans
 from carrier_opt.db.models import (
     Device,
+    DeviceUsagePeriod,
     JasperCarrierRatePlan,
     JasperCustomerRatePlan,
     MobilityDevice,
+    OptimizationDeviceResult,
     OptimizationGroup,
     OptimizationInstance,
     OptimizationInstanceResultFile,
@@ -33,7 +35,7 @@ from carrier_opt.db.models import (
 from carrier_opt.db.providers import load_provider
 from carrier_opt.db.recipients import set_notification_recipients
 from carrier_opt.db.types import utc_now
-from carrier_opt.defs.assets import customer, m2m, mobility
+from carrier_opt.defs.assets import customer, mobility
 from carrier_opt.defs.partitions import partition_key
 from carrier_opt.defs.resources import (
     NotifierResource,
@@ -142,9 +144,7 @@ def mails(server, kind: str) -> list:
 # --------------------------------------------------------------------------- mobility
 
 MOBILITY_ASSETS = [
-    m2m.staged_devices,
-    m2m.device_usage,
-    *mobility.mobility_assets,
+    *mobility.mobility_assets,  # its own sync steps first
     *mobility.mobility_delivery_assets,
 ]
 MOBILITY_CONFIG = {"ops": {"mobility_winning_assignments": {"config": {"time_limit_s": 5}}}}
@@ -483,6 +483,109 @@ def test_customer_reports_one_workbook_and_one_mail_per_customer(
     assert metadata["totals_match_database"].value is True
     assert metadata["carrier_changes_pushed"].value == 0
     assert FOCUS in metadata["customers_table"].value
+
+
+def forget_details(engine, iccids, *, customer_too: bool) -> None:
+    """The SIMs as a budgeted first sync leaves them: details (MSISDN, customer) to come."""
+    device_ids = select(Device.id).where(Device.iccid.in_(iccids))
+    values = {"details_at": None, "msisdn": None} | ({"customer": None} if customer_too else {})
+    with engine.begin() as connection:
+        connection.execute(update(Device).where(Device.iccid.in_(iccids)).values(**values))
+        connection.execute(
+            update(DeviceUsagePeriod)
+            .where(DeviceUsagePeriod.device_id.in_(device_ids))
+            .values(msisdn=None)
+        )
+
+
+def test_a_customer_run_names_the_sims_whose_details_are_not_read_yet(
+    customer_provider,  # noqa: F811
+    migrated_engine,
+    database_url,
+    tmp_path,
+    smtp_server,  # noqa: F811
+):
+    """Issue 27: a SIM whose details are still to come has no customer and no MSISDN yet. The
+    run names those without a customer (no customer's own SIMs, those in a pool counted in
+    it); the report and mail say which MSISDNs are not read yet, never a blank as data."""
+    fake, lines = customer_provider
+    period = fake.now().strftime("%Y-%m")
+    sync_provider(migrated_engine, "acme", client=client_for(fake), now=fake.now())
+    sims = tmp_path / "customer_sims.csv"
+    sims.write_text("\n".join(lines) + "\n")
+    assign_customer_rate_plans(migrated_engine, "acme", sims)
+    set_recipients(migrated_engine, "acme")
+    billed = set(instance_tables(migrated_engine, "acme", period).devices["iccid"])
+    plan_of = dict(line.split(",") for line in lines[1:])
+
+    def billed_on(plan: str) -> list[str]:
+        return sorted(iccid for iccid, code in plan_of.items() if code == plan and iccid in billed)
+
+    focus_msisdn_pending = billed_on("C_ACME_POOL")[:2]
+    nobodys = {
+        "acme pool": billed_on("C_ACME_POOL")[2],
+        "shared pool": billed_on("C_SHARED_POOL")[0],
+        "solo": billed_on("C_SOLO_SMALL")[0],
+    }
+    forget_details(migrated_engine, focus_msisdn_pending, customer_too=False)
+    forget_details(migrated_engine, list(nobodys.values()), customer_too=True)
+
+    result = materialize(
+        database_url,
+        CUSTOMER_ASSETS,
+        partition_key("acme", period),
+        "acme",
+        tmp_path,
+        smtp_server,
+        CUSTOMER_CONFIG,
+    )
+    assert result.success, failures(result)
+    pools = result.asset_materializations_for_node("customer_rate_pools")[0].metadata
+    assert pools["customer_not_read"].value == 3
+    assert pools["customer_not_read_in_pools"].value == 2  # the solo SIM is in no instance
+    assert all(iccid in pools["customer_not_read_sims"].value for iccid in nobodys.values())
+    with migrated_engine.connect() as connection:
+        own = set(
+            connection.scalars(
+                select(Device.iccid)
+                .join(OptimizationDeviceResult, OptimizationDeviceResult.device_id == Device.id)
+                .where(OptimizationDeviceResult.assigned_customer_rate_plan_id.is_not(None))
+            )
+        )
+        locked = connection.execute(
+            select(Device.iccid, OptimizationSharedPoolResult.optimization_instance_id).join(
+                Device, Device.id == OptimizationSharedPoolResult.device_id
+            )
+        ).all()
+    assert not set(nobodys.values()) & own  # nobody's SIM is optimized as somebody's
+    instances_of = defaultdict(set)
+    for iccid, instance_id in locked:
+        instances_of[iccid].add(instance_id)
+    reports = reports_of(migrated_engine, tmp_path)
+    assert len(instances_of[nobodys["shared pool"]]) == len(reports)  # every customer's pool
+    assert len(instances_of[nobodys["acme pool"]]) == 1 and nobodys["solo"] not in instances_of
+
+    with migrated_engine.connect() as connection:
+        focus_id = connection.scalar(
+            select(RevCustomer.id).where(RevCustomer.rev_customer_number == FOCUS)
+        )
+    for instance, _content, workbook in reports:
+        figures = summary(workbook)
+        assert figures["SIMs in no customer's report (customer not read yet)"] == 3
+        rows, _ = table(workbook["Assignments"])
+        assert not set(nobodys.values()) & {row["ICCID"] for row in rows}  # anonymous
+        if instance["rev_customer_id"] != focus_id:
+            continue
+        assert figures["SIMs with details not read yet"] == 2
+        marked = sorted(row["ICCID"] for row in rows if row["MSISDN"] == "not read yet")
+        assert marked == focus_msisdn_pending
+        assert all(row["MSISDN"] for row in rows if not row["ICCID"].startswith("shared pool"))
+    [mail] = [
+        m for m in mails(smtp_server, "success") if f"Customer {FOCUS}:" in m.message["Subject"]
+    ]
+    body = mail.message.get_body(("plain",)).get_content()
+    assert f"Details not read:   2 SIMs ({', '.join(focus_msisdn_pending)})" in body
+    assert "Customer not read:  3 SIMs of acme are in no customer's report yet" in body
 
 
 def test_customer_sims_on_no_customer_plan_are_reported_at_zero(

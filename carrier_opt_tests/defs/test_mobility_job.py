@@ -32,9 +32,7 @@ from carrier_opt_tests.db.sync_support import API_KEY_ENV, USERNAME_ENV
 from carrier_opt_tests.defs.support import materialize_partition, time_limit
 
 ASSETS = [
-    m2m.staged_devices,
-    m2m.device_usage,
-    *mobility.mobility_assets,
+    *mobility.mobility_assets,  # its own sync steps first
     *mobility_checks,
 ]
 

@@ -18,7 +18,13 @@ import pytest
 
 from carrier_opt.core.billing import BillingCycle, period_containing
 from carrier_opt.definitions import defs
-from carrier_opt.defs.partitions import SERVICE_PROVIDER, provider_period_partitions
+from carrier_opt.defs.partitions import (
+    M2M_PROVIDERS,
+    SERVICE_PROVIDER,
+    mobility_period_partitions,
+    provider_period_partitions,
+    register_providers,
+)
 from carrier_opt.settings import DATABASE_URL_ENV
 from carrier_opt_tests.defs.launch_support import (
     M2M_JOB,
@@ -56,10 +62,12 @@ def test_refused_launches_mark_no_partition_of_any_asset_failed(deployment):
     job = defs.resolve_job_def(M2M_JOB)
     mobility_key = f"{current}|phones"
     with coordinated_instance() as instance:
-        instance.add_dynamic_partitions(SERVICE_PROVIDER, ["acme", "phones", "ghost"])
+        register_providers(instance, {"acme": "m2m", "phones": "mobility"})
+        for typed_in in (SERVICE_PROVIDER, M2M_PROVIDERS):  # "Add partition" typos
+            instance.add_dynamic_partitions(typed_in, ["ghost"])
         # The mobility job's sync step succeeded for phones' open period.
         instance.report_runless_asset_event(
-            dg.AssetMaterialization(asset_key="staged_devices", partition=mobility_key)
+            dg.AssetMaterialization(asset_key="mobility_staged_devices", partition=mobility_key)
         )
         mistakes = {
             "phones is a mobility fleet": partition_tags("phones", current),
@@ -75,7 +83,7 @@ def test_refused_launches_mark_no_partition_of_any_asset_failed(deployment):
             assert dg.AssetPartitionStatus.FAILED not in (status or {}).values(), asset_key
             assert dg.AssetPartitionStatus.IN_PROGRESS not in (status or {}).values(), asset_key
         staged = instance.get_status_by_partition(
-            dg.AssetKey("staged_devices"), [mobility_key], provider_period_partitions
+            dg.AssetKey("mobility_staged_devices"), [mobility_key], mobility_period_partitions
         )
         assert staged == {mobility_key: dg.AssetPartitionStatus.MATERIALIZED}
         for reason, run in refused.items():
@@ -90,9 +98,10 @@ def test_a_sound_launch_is_queued_and_a_typo_never_becomes_a_partition(deploymen
     current = period_containing(CALENDAR_MONTHS, datetime.now(UTC)).key
     job = defs.resolve_job_def(M2M_JOB)
     with coordinated_instance() as instance:
-        instance.add_dynamic_partitions(SERVICE_PROVIDER, ["acme", "phones"])
+        register_providers(instance, {"acme": "m2m", "phones": "mobility"})
         sound = launch(instance, job, partition_tags("acme", current))
         typo = launch(instance, job, partition_tags("acme-typo", current))
         assert sound.status == dg.DagsterRunStatus.QUEUED
         assert typo.status == dg.DagsterRunStatus.CANCELED
         assert instance.get_dynamic_partitions(SERVICE_PROVIDER) == ["acme", "phones"]
+        assert instance.get_dynamic_partitions(M2M_PROVIDERS) == ["acme"]

@@ -22,7 +22,7 @@ from carrier_opt.db.models import (
     OptimizationQueue,
 )
 from carrier_opt.db.retention import apply_retention
-from carrier_opt.defs.partitions import SERVICE_PROVIDER
+from carrier_opt.defs.partitions import register_providers
 from carrier_opt_tests.defs.test_backfill import (  # noqa: F401  (fixture)
     BACKFILL_AT,
     SYNCED_AT,
@@ -68,7 +68,7 @@ def test_old_periods_lose_their_device_rows_and_keep_their_totals(
 ):
     engine = two_synced_periods
     with dg.instance_for_test() as instance:
-        instance.add_dynamic_partitions(SERVICE_PROVIDER, ["acme"])
+        register_providers(instance, {"acme": "m2m"})
         assert all(materialize(instance, database_url, key).success for key in SYNCED_AT)
     march, april = device_rows(engine, "2025-03"), device_rows(engine, "2025-04")
     assert march > 0 and april > 0
@@ -135,7 +135,7 @@ def test_a_second_archive_of_a_re_run_period_keeps_the_first(
     rows must survive somewhere (they are in the database no more)."""
     engine, folder = two_synced_periods, tmp_path / "archive"
     with dg.instance_for_test() as instance:
-        instance.add_dynamic_partitions(SERVICE_PROVIDER, ["acme"])
+        register_providers(instance, {"acme": "m2m"})
         assert all(materialize(instance, database_url, key).success for key in SYNCED_AT)
         first_ids = device_result_ids(engine, "2025-03")
         first = apply_retention(engine, 1, now=BACKFILL_AT, archive_dir=folder)
@@ -167,7 +167,7 @@ def test_an_archive_is_complete_and_fsynced_on_disk_before_its_rows_are_deleted(
     and its directory entry were fsynced — a power cut after the commit loses nothing."""
     engine, folder = two_synced_periods, tmp_path / "archive"
     with dg.instance_for_test() as instance:
-        instance.add_dynamic_partitions(SERVICE_PROVIDER, ["acme"])
+        register_providers(instance, {"acme": "m2m"})
         assert all(materialize(instance, database_url, key).success for key in SYNCED_AT)
     march = device_result_ids(engine, "2025-03")
 
@@ -221,7 +221,7 @@ def test_an_archive_that_cannot_be_written_deletes_nothing(
     hard links), the period's rows stay and no half archive is left behind."""
     engine, folder = two_synced_periods, tmp_path / "archive"
     with dg.instance_for_test() as instance:
-        instance.add_dynamic_partitions(SERVICE_PROVIDER, ["acme"])
+        register_providers(instance, {"acme": "m2m"})
         assert all(materialize(instance, database_url, key).success for key in SYNCED_AT)
     march = device_rows(engine, "2025-03")
 

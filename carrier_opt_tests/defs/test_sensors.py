@@ -23,13 +23,22 @@ from sqlalchemy import Engine, event, update
 
 from carrier_opt.db.models import ServiceProvider
 from carrier_opt.db.providers import add_provider
+from carrier_opt.definitions import defs as production
 from carrier_opt.defs.jobs import MOBILITY_JOB_NAME, OPTIMIZE_JOB_NAME
 from carrier_opt.defs.partitions import (
     BILLING_PERIOD,
     SERVICE_PROVIDER,
     partition_key,
+    partition_sets_now,
     provider_and_period,
     provider_period_partitions,
+    register_providers,
+)
+from carrier_opt.defs.partitions import (
+    M2M_PROVIDERS as M2M,
+)
+from carrier_opt.defs.partitions import (
+    MOBILITY_PROVIDERS as MOBILITY,
 )
 from carrier_opt.defs.resources import DatabaseResource
 from carrier_opt.defs.sensors import (
@@ -130,6 +139,17 @@ class Harness:
         return apply_like_the_daemon(self.tick(), self.defs, self.instance)
 
 
+def changes(result: SensorExecutionData) -> dict[tuple[str, str], list[str]]:
+    """A tick's partition requests: (``add`` or ``delete``, set name) → the keys."""
+    return {
+        (
+            "delete" if isinstance(request, dg.DeleteDynamicPartitionsRequest) else "add",
+            request.partitions_def_name,
+        ): list(request.partition_keys)
+        for request in result.dynamic_partitions_requests or []
+    }
+
+
 def apply_like_the_daemon(
     result: SensorExecutionData, defs: dg.Definitions, instance: dg.DagsterInstance
 ) -> list[dg.RunRequest]:
@@ -189,9 +209,8 @@ def test_nine_days_before_no_run_seven_days_one_run_deduplicated_on_the_next_tic
     nine_days = harness.tick()
     assert nine_days.run_requests == []
     assert "none of the 1 active service providers" in nine_days.skip_message
-    [request] = nine_days.dynamic_partitions_requests  # a partition even outside the window
-    assert request.partitions_def_name == SERVICE_PROVIDER
-    assert list(request.partition_keys) == ["acme"]
+    # a partition even outside the window: of every provider's jobs and of the M2M job
+    assert changes(nine_days) == {("add", SERVICE_PROVIDER): ["acme"], ("add", M2M): ["acme"]}
 
     harness.clock.now = datetime(2026, 2, 12, 8, 2, tzinfo=UTC)  # under 7 days, start hour 8
     first = harness.tick()
@@ -319,12 +338,14 @@ def test_each_active_provider_is_evaluated_on_its_own_and_inactive_ones_are_igno
             connection.execute(
                 update(ServiceProvider).where(ServiceProvider.name == name).values(**values)
             )
-    harness.instance.add_dynamic_partitions(SERVICE_PROVIDER, ["acme"])  # added by the CLI
+    register_providers(harness.instance, {"acme": "m2m"})  # added by the CLI
     harness.clock.now = datetime(2026, 2, 12, 12, 0, tzinfo=UTC)
     result = harness.tick()
     assert run_keys(result) == ["acme|2026-02|2026-02-12"]
-    [request] = result.dynamic_partitions_requests
-    assert list(request.partition_keys) == ["broken", "later"]
+    assert changes(result) == {
+        ("add", SERVICE_PROVIDER): ["broken", "later"],
+        ("add", M2M): ["broken", "later"],
+    }
     assert sensor_log(capsys, "ERROR", "'broken' skipped: unknown time zone 'Mars/Olympus_Mons'")
 
 
@@ -380,24 +401,24 @@ def test_a_partition_no_provider_has_is_removed_and_an_inactive_providers_stays(
         connection.execute(
             update(ServiceProvider).where(ServiceProvider.name == "retired").values(is_active=False)
         )
-    harness.instance.add_dynamic_partitions(SERVICE_PROVIDER, ["acme", "retired", "acme-typo"])
+    for partitions in (SERVICE_PROVIDER, M2M):
+        harness.instance.add_dynamic_partitions(partitions, ["acme", "retired", "acme-typo"])
     harness.clock.now = datetime(2026, 2, 10, 0, 0, tzinfo=UTC)
     result = harness.tick()
-    [removal] = result.dynamic_partitions_requests
-    assert isinstance(removal, dg.DeleteDynamicPartitionsRequest)
-    assert (removal.partitions_def_name, list(removal.partition_keys)) == (
-        SERVICE_PROVIDER,
-        ["acme-typo"],
-    )
+    assert changes(result) == {
+        ("delete", M2M): ["acme-typo"],
+        ("delete", SERVICE_PROVIDER): ["acme-typo"],
+    }
     assert sensor_log(capsys, "WARNING", "removing the service_provider partitions 'acme-typo'")
     apply_like_the_daemon(result, harness.defs, harness.instance)
     assert harness.instance.get_dynamic_partitions(SERVICE_PROVIDER) == ["acme", "retired"]
+    assert harness.instance.get_dynamic_partitions(M2M) == ["acme", "retired"]
     assert not harness.tick().dynamic_partitions_requests
 
 
 def test_a_database_without_any_provider_removes_no_partition(harness):
     """A sensor pointed at the wrong (empty) database must not empty the partitions."""
-    harness.instance.add_dynamic_partitions(SERVICE_PROVIDER, ["acme"])
+    register_providers(harness.instance, {"acme": "m2m"})
     assert not harness.tick().dynamic_partitions_requests
 
 
@@ -413,9 +434,35 @@ def test_a_stored_name_that_cannot_be_a_partition_key_skips_that_provider_only(h
     harness.clock.now = datetime(2026, 2, 12, 12, 0, tzinfo=UTC)
     result = harness.tick()
     assert run_keys(result) == ["acme|2026-02|2026-02-12"]
-    [request] = result.dynamic_partitions_requests
-    assert list(request.partition_keys) == ["acme"]
+    assert changes(result) == {("add", SERVICE_PROVIDER): ["acme"], ("add", M2M): ["acme"]}
     assert sensor_log(capsys, "ERROR", "'a|b' skipped: the service provider name 'a|b' may not")
     assert [r.run_key for r in apply_like_the_daemon(result, harness.defs, harness.instance)] == [
         "acme|2026-02|2026-02-12"
     ]
+
+
+def test_each_job_offers_only_its_fleets_providers_and_a_changed_fleet_moves(harness):
+    """Issue 28, point 4: the mobility provider was a partition of the M2M job and the M2M
+    provider one of the mobility job, "missing" for ever. Each fleet's job has its own set;
+    every provider is in the set of the jobs that serve every fleet (sync, customer)."""
+    harness.add("meters", end_day=18)
+    harness.add("phones", end_day=18, fleet="mobility")
+    harness.clock.now = datetime(2026, 2, 10, 0, 0, tzinfo=UTC)
+    apply_like_the_daemon(harness.tick(), harness.defs, harness.instance)
+    assert partition_sets_now(harness.instance) == {
+        SERVICE_PROVIDER: ["meters", "phones"],
+        M2M: ["meters"],
+        MOBILITY: ["phones"],
+    }
+    optimize = production.resolve_job_def(OPTIMIZE_JOB_NAME)
+    mobility = production.resolve_job_def(MOBILITY_JOB_NAME)
+    for job, provider in ((optimize, "meters"), (mobility, "phones")):
+        keys = job.partitions_def.get_partition_keys(dynamic_partitions_store=harness.instance)
+        assert {provider_and_period(key)[0] for key in keys} == {provider}, job.name
+
+    with harness.engine.begin() as connection:  # provider set phones --fleet m2m
+        connection.execute(
+            update(ServiceProvider).where(ServiceProvider.name == "phones").values(fleet="m2m")
+        )
+    moved = harness.tick()
+    assert changes(moved) == {("add", M2M): ["phones"], ("delete", MOBILITY): ["phones"]}

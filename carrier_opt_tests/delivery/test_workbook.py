@@ -267,3 +267,47 @@ def test_usage_is_shown_cycle_to_date_with_its_date_and_projected_apart():
     )
     stats_headers = [cell.value for cell in workbook["Statistics"][1]]
     assert {"Projected usage before (MB)", "Projected usage after (MB)"} <= set(stats_headers)
+
+
+def test_an_msisdn_not_read_yet_says_so_and_an_empty_one_stays_blank():
+    """Issue 27: a SIM whose carrier details a call budget left for a later sync has no MSISDN
+    yet; the report says so instead of showing a blank that reads as "the carrier has none"."""
+    instance = small_instance()
+    iccids = instance.iccids.tolist()
+    info = pd.DataFrame(
+        {"iccid": iccids, "msisdn": ["15550000", None, "", None, "15550004"]}
+    )  # SIMs 1 and 3 not read yet (3 is the shared-pool SIM), SIM 2 read: no MSISDN
+    data = report_data_from(
+        instance,
+        instance.current_plan,
+        instance.current_plan,
+        provider="acme",
+        period=PERIOD,
+        device_info=info,
+        details_pending=frozenset({iccids[1], iccids[3], "8901999999999999999"}),
+    )
+    workbook = openpyxl.load_workbook(io.BytesIO(build_workbook(data)))
+    _, rows, _ = table(workbook["Assignments"])
+    assert [row["MSISDN"] for row in rows] == [
+        "15550000",
+        "not read yet",
+        None,
+        "not read yet",
+        "15550004",
+    ]
+    _, shared, _ = table(workbook["Shared pool"], header_row=3)
+    assert [row["MSISDN"] for row in shared] == ["not read yet"]
+    header = next(c for c in workbook["Assignments"][1] if c.value == "MSISDN")
+    assert "still to come" in header.comment.text and "blank cell" in header.comment.text
+    assert summary_values(workbook["Summary"])["SIMs with details not read yet"] == 2
+
+
+def test_a_report_without_missing_details_has_no_marker_nor_note():
+    instance = small_instance()
+    data = report_data_from(
+        instance, instance.current_plan, instance.current_plan, provider="acme", period=PERIOD
+    )
+    workbook = openpyxl.load_workbook(io.BytesIO(build_workbook(data)))
+    header = next(c for c in workbook["Assignments"][1] if c.value == "MSISDN")
+    assert header.comment is None
+    assert "SIMs with details not read yet" not in summary_values(workbook["Summary"])

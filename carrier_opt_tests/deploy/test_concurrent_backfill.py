@@ -23,7 +23,7 @@ import yaml
 from carrier_opt.db.loads.rate_plans import load_rate_plans
 from carrier_opt.db.provider_settings import ProviderChanges, change_provider
 from carrier_opt.defs.jobs import OPTIMIZE_JOB_NAME
-from carrier_opt.defs.partitions import SERVICE_PROVIDER
+from carrier_opt.defs.partitions import register_providers
 from carrier_opt.jasper.fake import FakeJasper
 from carrier_opt.pipeline.past_usage import fetch_past_usage
 from carrier_opt.pipeline.sync import sync_provider
@@ -105,7 +105,7 @@ def test_a_backfill_of_3_providers_by_4_periods_runs_one_run_per_provider_at_a_t
             }
         )
         with dg.DagsterInstance.from_config(str(home)) as instance:
-            instance.add_dynamic_partitions(SERVICE_PROVIDER, list(PROVIDERS))
+            register_providers(instance, dict.fromkeys(PROVIDERS, "m2m"))
         daemon = [str(BIN / "dagster-daemon"), "run", "-w", "workspace.yaml"]
         keys = [f"{period}|{name}" for name in PROVIDERS for period in PERIODS]
         with process(daemon, env, tmp_path / "daemon.log"):

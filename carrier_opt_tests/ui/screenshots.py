@@ -2,8 +2,9 @@
 
 Starts the same deployment as the UI test (the demo carriers, the demo, the daemon and the
 webserver, every clock moved into the billing window), launches a partition run through the
-GraphQL API, waits for it, then has Debian's ``chromium`` take screenshots of the asset graph,
-a partition page and the run into ``docs/screenshots/`` (the README shows them).
+GraphQL API after a day of mistaken launches, waits for it, then has Debian's ``chromium`` take
+screenshots of the asset graph, a partition page, the run, the winner's money metadata and
+the failure-mail sensor's ticks into ``docs/screenshots/`` (the README shows them).
 
 Chromium is not a Python dependency: ``apt-get install chromium`` (about a minute here).
 Playwright (the ``screenshots`` extra) drives it by its executable path — it cannot download
@@ -26,6 +27,7 @@ from carrier_opt import demo
 from carrier_opt.defs.jobs import OPTIMIZE_JOB_NAME
 from carrier_opt_tests.ui.support import (
     REPO,
+    day_of_mistakes,
     demo_and_ui,
     finished_run,
     partition,
@@ -37,7 +39,12 @@ PAGES = {
     "asset-graph.png": "/locations/{location}/asset-groups/m2m",
     "partitions.png": "/assets/winning_assignments?view=partitions",
     "run.png": "/runs/{run_id}",
+    "asset-money.png": "/assets/winning_assignments",
+    "failure-mail-ticks.png": "/locations/{location}/sensors/optimization_failure_mail",
 }
+"""The pages shot; the last two after a day of mistakes (issue 28): the winner's money
+metadata (floats to the cent, named in USD) and the failure-mail sensor's ticks, which go on
+after every refused launch."""
 
 
 def screenshot(page, url: str, out: Path, wait_ms: int) -> None:
@@ -64,6 +71,7 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as folder:
         database = f"sqlite:///{Path(folder) / 'carrier_opt.db'}"
         with demo_and_ui(Path(folder), database, 2_000, 500, os.environ.__setitem__) as up:
+            day_of_mistakes(up.ui, up.period)
             run_id = up.ui.launch_partition_run(
                 OPTIMIZE_JOB_NAME,
                 partition(up.period, operator),

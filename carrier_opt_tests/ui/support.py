@@ -20,6 +20,8 @@ import requests
 
 from carrier_opt import demo
 from carrier_opt.clock import SHIFT_ENV
+from carrier_opt.defs.jobs import MOBILITY_JOB_NAME, OPTIMIZE_JOB_NAME
+from carrier_opt.defs.partitions import M2M_PROVIDERS
 from carrier_opt.jasper.fake import API_ROOT
 
 REPO = Path(__file__).resolve().parents[2]
@@ -124,7 +126,10 @@ class GraphQL:
 
     def launch_partition_run(self, job: str, partition: str, tags: Mapping[str, str]) -> str:
         """What the launchpad does for one partition of ``job``; answers the run id."""
-        all_tags = {"dagster/partition": partition, **tags}
+        return self.launch_run(job, {"dagster/partition": partition, **tags})
+
+    def launch_run(self, job: str, tags: Mapping[str, str]) -> str:
+        """The launchpad's "Launch run" with ``tags`` (none: the whole job, no partition)."""
         data = self(
             """mutation Launch($params: ExecutionParams!) { launchRun(executionParams: $params) {
                 __typename ... on LaunchRunSuccess { run { runId } }
@@ -133,13 +138,39 @@ class GraphQL:
             params={
                 "selector": {**self.repository_selector, "jobName": job},
                 "runConfigData": {},
-                "executionMetadata": {
-                    "tags": [{"key": k, "value": v} for k, v in all_tags.items()]
-                },
+                "executionMetadata": {"tags": [{"key": k, "value": v} for k, v in tags.items()]},
             },
         )["launchRun"]
         assert data["__typename"] == "LaunchRunSuccess", data
         return data["run"]["runId"]
+
+    def add_partition(self, partitions_def: str, key: str) -> None:
+        """The launchpad's "Add partition" (the dialog of a dynamic partition set)."""
+        data = self(
+            """mutation Add($repo: RepositorySelector!, $name: String!, $key: String!) {
+                addDynamicPartition(repositorySelector: $repo, partitionsDefName: $name,
+                partitionKey: $key) { __typename } }""",
+            repo=self.repository_selector,
+            name=partitions_def,
+            key=key,
+        )["addDynamicPartition"]
+        assert data["__typename"] == "AddDynamicPartitionSuccess", data
+
+    def partition_stats(self, job: str) -> dict[str, tuple[int, int]]:
+        """What the catalog shows of each asset of ``job``: (partitions, failed partitions)."""
+        nodes = self(
+            """query Stats($job: PipelineSelector!) { assetNodes(pipeline: $job) {
+                assetKey { path } partitionStats { numPartitions numFailed } } }""",
+            job={**self.repository_selector, "pipelineName": job},
+        )["assetNodes"]
+        return {
+            "/".join(node["assetKey"]["path"]): (
+                node["partitionStats"]["numPartitions"],
+                node["partitionStats"]["numFailed"],
+            )
+            for node in nodes
+            if node["partitionStats"] is not None
+        }
 
     def launch_backfill(self, partition_set: str, partitions: list[str]) -> str:
         """What "Launch backfill" does; answers the backfill id."""
@@ -385,3 +416,25 @@ def finished_run(ui: GraphQL, run_id: str) -> dict | None:
     """The run once it has finished."""
     run = ui.run(run_id)
     return run if run["status"] in TERMINAL else None
+
+
+def day_of_mistakes(ui: GraphQL, period: str) -> dict[str, str]:
+    """What a new operator gets wrong in a day (issue 28), each refused before it starts:
+    the refusal's reason → the run. A typo added with "Add partition" and launched, the whole
+    job launched without a partition, a period that has not started (the dialog's "Latest"),
+    the M2M job for the mobility provider."""
+    operator, mobility, typo = demo.DEMO_PROVIDER, demo.MOBILITY_PROVIDER, "demo-operatr"
+    year, month = map(int, period.split("-"))
+    future = f"{year + month // 12}-{month % 12 + 1:02d}"
+    ui.add_partition(M2M_PROVIDERS, typo)
+
+    def launch(provider: str, key: str, job: str = OPTIMIZE_JOB_NAME) -> str:
+        return ui.launch_partition_run(job, partition(key, provider), partition_tags(key, provider))
+
+    return {
+        f"no service provider named '{typo}'": launch(typo, period),
+        "launch it for a partition": ui.launch_run(OPTIMIZE_JOB_NAME, {}),
+        f"billing period {future} has not started": launch(operator, future),
+        f"{mobility} is a mobility fleet: launch {MOBILITY_JOB_NAME} for it, not "
+        f"{OPTIMIZE_JOB_NAME}": launch(mobility, period),
+    }

@@ -5,7 +5,9 @@ demo-carriers`), `dagster-daemon` and `dagster-webserver` on a DAGSTER_HOME with
 repository's dagster.yaml, the demo's credentials from the `demo.env` it wrote. Through the
 GraphQL API the UI uses: a partition run, a sync run (what `daily_sync` starts; the schedules
 are listed, stopped), a backfill of two past periods (stored by the demo)
-and a tick of the billing-window sensor all succeed.
+and a tick of the billing-window sensor all succeed. Before them, a day of mistakes (issue 28):
+each mistaken launch is refused before it starts, and the catalog's partition counts end as
+they began (the typo's partition removed by the sensor, no partition failed).
 
 The clock of every process is moved to the 25th of the current month, 12:00 UTC
 (``CARRIER_OPT_CLOCK_SHIFT``), inside the demo providers' billing window whatever day the
@@ -22,6 +24,7 @@ from carrier_opt.defs.jobs import MOBILITY_JOB_NAME, OPTIMIZE_JOB_NAME, SYNC_JOB
 from carrier_opt.defs.schedules import DAILY_SYNC_NAME, FRESHNESS_SCHEDULE_NAME
 from carrier_opt.defs.sensors import SENSOR_NAME
 from carrier_opt_tests.ui.support import (
+    day_of_mistakes,
     demo_and_ui,
     finished_run,
     finished_runs,
@@ -42,6 +45,9 @@ def test_after_make_demo_the_ui_runs_a_partition_a_backfill_and_the_sensor(
     with demo_and_ui(tmp_path, database_url, DEVICES, MOBILITY_DEVICES, monkeypatch.setenv) as up:
         assert sum("SIMs stored" in line for line in up.demo_lines) == 6
         ui, period, past = up.ui, up.period, up.past
+        jobs = (OPTIMIZE_JOB_NAME, MOBILITY_JOB_NAME, SYNC_JOB_NAME)
+        catalog = {job: ui.partition_stats(job) for job in jobs}
+        refused = day_of_mistakes(ui, period)
         run_id = ui.launch_partition_run(
             OPTIMIZE_JOB_NAME, partition(period, operator), partition_tags(period, operator)
         )
@@ -54,20 +60,13 @@ def test_after_make_demo_the_ui_runs_a_partition_a_backfill_and_the_sensor(
         synced_id = ui.launch_partition_run(
             SYNC_JOB_NAME, partition(period, operator), partition_tags(period, operator)
         )
-        # The M2M job offered for the mobility provider: refused before the run starts.
-        mobility = demo.MOBILITY_PROVIDER
-        mistaken = ui.launch_partition_run(
-            OPTIMIZE_JOB_NAME, partition(period, mobility), partition_tags(period, mobility)
-        )
-        status, events, message = ui.refusal(mistaken)
-        assert status == "CANCELED"  # not FAILURE: no partition of the job's assets turns red
-        # Never queued, never started: no run process, no step.
-        assert not events & {"RunEnqueuedEvent", "RunStartingEvent", "RunStartEvent"}
-        assert not any(kind.startswith("ExecutionStep") for kind in events)
-        assert message == (
-            f"Launch refused: {mobility} is a mobility fleet: launch {MOBILITY_JOB_NAME} for "
-            f"it, not {OPTIMIZE_JOB_NAME}"
-        )
+        for reason, run in refused.items():
+            status, events, message = ui.refusal(run)
+            assert status == "CANCELED", reason  # not FAILURE: no partition turns red
+            # Never queued, never started: no run process, no step.
+            assert not events & {"RunEnqueuedEvent", "RunStartingEvent", "RunStartEvent"}
+            assert not any(kind.startswith("ExecutionStep") for kind in events)
+            assert message.startswith("Launch refused: ") and reason in message, message
         launched = wait_for("the partition run", lambda: finished_run(ui, run_id), RUN_TIMEOUT_S, 3)
         synced = wait_for("the sync run", lambda: finished_run(ui, synced_id), RUN_TIMEOUT_S, 3)
         backfilled = wait_for(
@@ -88,6 +87,10 @@ def test_after_make_demo_the_ui_runs_a_partition_a_backfill_and_the_sensor(
             if run["status"] != "SUCCESS"
         }
         assert failed == {}
+        # The catalog counts the partitions it did before the mistakes: the typo's partition
+        # is gone (the sensor's tick), and nothing refused turned a partition red.
+        after = {job: ui.partition_stats(job) for job in jobs}
+        assert after == catalog
     assert sorted(run["tags"]["dagster/partition"] for run in backfilled) == sorted(
         partition(p, operator) for p in past[:2]
     )

@@ -64,6 +64,8 @@ def customer_rate_pools(
             "%d customer SIMs are on customer plans that are no longer active and are left out",
             found.on_inactive_plan,
         )
+    if found.customer_not_read:
+        context.log.warning(found.customer_not_read_line())
     if len(found.unassigned):
         context.log.info(
             "%d customer SIMs are on no customer plan: not optimized, reported at $0",
@@ -89,7 +91,9 @@ def customer_winning_assignments(
     A customer that fails is recorded as failed and the others still run; the asset fails at
     the end naming them."""
     run = period_run(context, database.engine(), progress)
-    done = solve_customers(run, time_limit_s=config.time_limit_s)
+    done = solve_customers(
+        run, time_limit_s=config.time_limit_s, gap_target_pct=config.gap_target_pct
+    )
     if done.failed:
         raise CarrierOptError(
             f"customer optimization failed for {len(done.failed)} of {done.customers} "

@@ -67,6 +67,35 @@ GROUP = "m2m"
 PUSH_ASSET = "rate_plan_updates"
 
 
+def stage_devices(
+    context: dg.AssetExecutionContext,
+    database: DatabaseResource,
+    jasper: JasperResource,
+    progress: PlatformProgress,
+) -> dg.MaterializeResult:
+    """The first step of a fleet's chain (M2M here, mobility's `mobility_staged_devices`):
+    opens the run's session and gets the period's usage, synced or stored."""
+    run = open_period_run(context, database.engine(), progress)
+    usage = usage_for_run(
+        run,
+        always_sync=always_syncs(context.run.tags),
+        client_for=lambda: jasper.client_for(run.engine, run.provider),
+        holder=f"run {context.run.run_id}",
+        sync_progress=sync_logger(context),
+    )
+    return dg.MaterializeResult(metadata=staged_metadata(usage))
+
+
+def record_usage(context: dg.AssetExecutionContext, database: DatabaseResource):
+    """The second step of a fleet's chain: the period's SIMs, usage projected, proration."""
+    provider, period_key = run_partition(context)
+    engine = database.engine()
+    tables = m2m.record_devices(
+        engine, runs.run_ids_for(engine, context.run.run_id), provider, period_key
+    )
+    return dg.MaterializeResult(metadata=device_usage_metadata(tables))
+
+
 @period_asset(GROUP, kinds=[JASPER], carrier=READS_CARRIER, fails_session=True)
 def staged_devices(
     context: dg.AssetExecutionContext,
@@ -81,15 +110,7 @@ def staged_devices(
     open one reuses a sync of the last hours (`CARRIER_OPT_SYNC_REUSE_HOURS`), except in the
     last day's hourly runs.
     """
-    run = open_period_run(context, database.engine(), progress)
-    usage = usage_for_run(
-        run,
-        always_sync=always_syncs(context.run.tags),
-        client_for=lambda: jasper.client_for(run.engine, run.provider),
-        holder=f"run {context.run.run_id}",
-        sync_progress=sync_logger(context),
-    )
-    return dg.MaterializeResult(metadata=staged_metadata(usage))
+    return stage_devices(context, database, jasper, progress)
 
 
 @period_asset(GROUP, deps=[staged_devices], fails_session=True)
@@ -97,12 +118,7 @@ def device_usage(
     context: dg.AssetExecutionContext, database: DatabaseResource
 ) -> dg.MaterializeResult:
     """The period's billable SIMs with usage projected to the period end and proration."""
-    provider, period_key = run_partition(context)
-    engine = database.engine()
-    tables = m2m.record_devices(
-        engine, runs.run_ids_for(engine, context.run.run_id), provider, period_key
-    )
-    return dg.MaterializeResult(metadata=device_usage_metadata(tables))
+    return record_usage(context, database)
 
 
 @period_asset(GROUP, deps=[device_usage], fails_session=True)
@@ -155,7 +171,12 @@ def queue_results(
     engine = database.engine()
     ids = runs.run_ids_for(engine, context.run.run_id)
     priced = m2m.price_queues_and_bound(
-        engine, ids, provider, period_key, time_limit_s=config.time_limit_s
+        engine,
+        ids,
+        provider,
+        period_key,
+        time_limit_s=config.time_limit_s,
+        gap_target_pct=config.gap_target_pct,
     )
     run_progress(engine, ids, progress).milestone(50, "optimization calculated")
     return dg.MaterializeResult(metadata=queue_results_metadata(priced))

@@ -1,6 +1,7 @@
 """Mobility optimization: a mobility provider's period, optimized per optimization group.
 
-The chain shares the carrier sync with M2M (staged_devices → device_usage), then
+The chain starts with the carrier sync M2M runs too, as its own steps on the mobility
+providers' partitions (mobility_staged_devices → mobility_device_usage), then
 mobility_devices splits the period's SIMs into the provider's optimization groups (and
 refreshes ``MobilityDevice``), mobility_winning_assignments solves each group as its own
 instance, mobility_rate_plan_updates pushes each group's winner under the M2M push rules (the
@@ -15,8 +16,8 @@ import dagster as dg
 
 from carrier_opt.db import optimization_runs as runs
 from carrier_opt.defs import run_context
-from carrier_opt.defs.assets.m2m import device_usage
-from carrier_opt.defs.catalog import CHANGES_CARRIER, EMAIL, EXCEL, JASPER
+from carrier_opt.defs.assets.m2m import record_usage, stage_devices
+from carrier_opt.defs.catalog import CHANGES_CARRIER, EMAIL, EXCEL, JASPER, READS_CARRIER
 from carrier_opt.defs.deliver import (
     push_and_mail,
     recipients,
@@ -56,7 +57,27 @@ GROUP = "mobility"
 PUSH_ASSET = "mobility_rate_plan_updates"
 
 
-@period_asset(GROUP, deps=[device_usage], fails_session=True)
+@period_asset(GROUP, kinds=[JASPER], carrier=READS_CARRIER, fails_session=True)
+def mobility_staged_devices(
+    context: dg.AssetExecutionContext,
+    database: DatabaseResource,
+    jasper: JasperResource,
+    progress: PlatformProgress,
+) -> dg.MaterializeResult:
+    """The mobility SIMs and usage synced from the carrier (as M2M's `staged_devices`): opens
+    the run's session; a closed period uses stored usage, an open one reuses a recent sync."""
+    return stage_devices(context, database, jasper, progress)
+
+
+@period_asset(GROUP, deps=[mobility_staged_devices], fails_session=True)
+def mobility_device_usage(
+    context: dg.AssetExecutionContext, database: DatabaseResource
+) -> dg.MaterializeResult:
+    """The period's billable SIMs with usage projected to the period end and proration."""
+    return record_usage(context, database)
+
+
+@period_asset(GROUP, deps=[mobility_device_usage], fails_session=True)
 def mobility_devices(
     context: dg.AssetExecutionContext, database: DatabaseResource
 ) -> dg.MaterializeResult:
@@ -89,7 +110,9 @@ def mobility_winning_assignments(
     """Each optimization group solved as its own instance (current, legacy and optimizer
     queues); the cheapest queue wins; per-SIM rows in `OptimizationMobilityDeviceResult`."""
     run = period_run(context, database.engine(), progress)
-    solved = solve_groups(run, time_limit_s=config.time_limit_s)
+    solved = solve_groups(
+        run, time_limit_s=config.time_limit_s, gap_target_pct=config.gap_target_pct
+    )
     # The session stays open until mobility_rate_plan_updates has pushed (or dry-run) them.
     close_session_unless_pushed(context, run.progress, PUSH_ASSET)
     return dg.MaterializeResult(
@@ -174,5 +197,10 @@ def mobility_report(
     )
 
 
-mobility_assets = [mobility_devices, mobility_winning_assignments]
+mobility_assets = [
+    mobility_staged_devices,
+    mobility_device_usage,
+    mobility_devices,
+    mobility_winning_assignments,
+]
 mobility_delivery_assets = [mobility_rate_plan_updates, mobility_report]
