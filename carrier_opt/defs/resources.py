@@ -229,8 +229,9 @@ def _prod_result_store() -> ResultStoreResource:
     )
 
 
-def _prod_notifier() -> NotifierResource:
-    """``CARRIER_OPT_NOTIFIER`` (none | smtp | ses) and its settings, from the environment."""
+def _prod_notifier(ui_url: str | None = None) -> NotifierResource:
+    """``CARRIER_OPT_NOTIFIER`` (none | smtp | ses) and its settings, from the environment;
+    the run links point to ``CARRIER_OPT_DAGSTER_URL``, else ``ui_url``."""
     env = os.environ.get
     return NotifierResource(
         kind=env("CARRIER_OPT_NOTIFIER", "none"),
@@ -242,7 +243,7 @@ def _prod_notifier() -> NotifierResource:
         smtp_tls=_env_tls_mode(),
         smtp_ca_file=env("CARRIER_OPT_SMTP_CA_FILE") or None,
         ses_region=env("CARRIER_OPT_AWS_REGION"),
-        dagster_ui_url=env("CARRIER_OPT_DAGSTER_URL"),
+        dagster_ui_url=env("CARRIER_OPT_DAGSTER_URL", ui_url),
     )
 
 
@@ -252,7 +253,9 @@ def resources_for(deployment: str | None = None) -> dict[str, dg.ConfigurableRes
     ``prod`` reads everything from the environment: ``CARRIER_OPT_DATABASE_URL`` (required),
     ``CARRIER_OPT_PROGRESS_URL``, the result store's and the notifier's settings (README,
     Configuration). ``local`` keeps reports under ``$CARRIER_OPT_HOME/reports`` and sends no
-    mail (the notifier only logs), so the demo never tries to reach a mail server.
+    mail (the notifier only logs), so the demo never tries to reach a mail server — unless
+    ``CARRIER_OPT_NOTIFIER`` asks for one (``make ui`` beside a local mail catcher, the UI
+    end-to-end test's failure mail).
     """
     deployment = deployment or os.environ.get(DEPLOYMENT_ENV, "local")
     if deployment == "prod":
@@ -270,7 +273,5 @@ def resources_for(deployment: str | None = None) -> dict[str, dg.ConfigurableRes
         "jasper": JasperResource(),
         "progress": PlatformProgress(url=os.environ.get("CARRIER_OPT_PROGRESS_URL")),
         "result_store": ResultStoreResource(folder=os.environ.get("CARRIER_OPT_REPORTS_FOLDER")),
-        "notifier": NotifierResource(
-            dagster_ui_url=os.environ.get("CARRIER_OPT_DAGSTER_URL", "http://127.0.0.1:3000")
-        ),
+        "notifier": _prod_notifier(ui_url="http://127.0.0.1:3000"),
     }

@@ -548,7 +548,11 @@ def test_prod_resources_read_the_delivery_settings_from_the_environment(monkeypa
     assert notifier.smtp_tls == "starttls" and notifier.smtp_password_env == "SMTP_PASSWORD"
     assert notifier.run_url("abc") == "https://dagster.example.com/runs/abc"
     local = resources_for("local")
-    assert local["notifier"].kind == "none" and local["result_store"].kind == "local"
+    assert local["result_store"].kind == "local"
+    # A local deployment mails only when asked to (make ui beside a mail catcher).
+    assert local["notifier"].kind == "smtp"
+    monkeypatch.delenv("CARRIER_OPT_NOTIFIER")
+    assert resources_for("local")["notifier"].kind == "none"
 
 
 LAST_DAY = datetime(2026, 11, 30, 15, 30, tzinfo=UTC)

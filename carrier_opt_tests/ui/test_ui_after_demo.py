@@ -20,10 +20,16 @@ from __future__ import annotations
 import pytest
 
 from carrier_opt import demo
+from carrier_opt.db.engine import make_engine
+from carrier_opt.db.providers import add_provider, load_provider
+from carrier_opt.db.recipients import set_notification_recipients
 from carrier_opt.defs.jobs import MOBILITY_JOB_NAME, OPTIMIZE_JOB_NAME, SYNC_JOB_NAME
+from carrier_opt.defs.partitions import M2M_PROVIDERS, SERVICE_PROVIDER
 from carrier_opt.defs.schedules import DAILY_SYNC_NAME, FRESHNESS_SCHEDULE_NAME
 from carrier_opt.defs.sensors import SENSOR_NAME
+from carrier_opt_tests.delivery.conftest import smtp_server  # noqa: F401  (fixture)
 from carrier_opt_tests.ui.support import (
+    GraphQL,
     day_of_mistakes,
     demo_and_ui,
     finished_run,
@@ -37,11 +43,46 @@ DEVICES, MOBILITY_DEVICES = 400, 300
 RUN_TIMEOUT_S = 600
 
 
+def real_failure(ui: GraphQL, database_url: str, period: str) -> tuple[str, str]:
+    """A provider added as `provider add` does, but whose credentials' variables were never
+    set, with a recipient; its M2M partition launched from the UI. Answers (its name, the
+    run)."""
+    name = "no-credentials"
+    engine = make_engine(database_url)
+    add_provider(
+        engine,
+        name,
+        jasper_url="http://127.0.0.1:9/jasper",
+        billing_cycle_end_day=31,  # the demo providers' calendar months
+        time_zone="UTC",
+        billing_cycle_end_rule="after_end_day",
+        username_env="NO_CREDENTIALS_USERNAME",
+        api_key_env="NO_CREDENTIALS_API_KEY",
+    )
+    with engine.begin() as connection:
+        provider = load_provider(connection, name)
+        set_notification_recipients(connection, provider.id, to=["ops@example.com"])
+    engine.dispose()
+    for partitions in (SERVICE_PROVIDER, M2M_PROVIDERS):  # what provider add registers
+        ui.add_partition(partitions, name)
+    key, tags = partition(period, name), partition_tags(period, name)
+    return name, ui.launch_partition_run(OPTIMIZE_JOB_NAME, key, tags)
+
+
 @pytest.mark.ui
 def test_after_make_demo_the_ui_runs_a_partition_a_backfill_and_the_sensor(
-    database_url, tmp_path, monkeypatch
+    database_url,
+    tmp_path,
+    monkeypatch,
+    smtp_server,  # noqa: F811
 ):
     operator = demo.DEMO_PROVIDER
+    for key, value in {
+        "CARRIER_OPT_NOTIFIER": "smtp",  # the runs and the failure-mail sensor mail here
+        "CARRIER_OPT_SMTP_HOST": smtp_server.host,
+        "CARRIER_OPT_SMTP_PORT": str(smtp_server.port),
+    }.items():
+        monkeypatch.setenv(key, value)
     with demo_and_ui(tmp_path, database_url, DEVICES, MOBILITY_DEVICES, monkeypatch.setenv) as up:
         assert sum("SIMs stored" in line for line in up.demo_lines) == 6
         ui, period, past = up.ui, up.period, up.past
@@ -91,6 +132,20 @@ def test_after_make_demo_the_ui_runs_a_partition_a_backfill_and_the_sensor(
         # is gone (the sensor's tick), and nothing refused turned a partition red.
         after = {job: ui.partition_stats(job) for job in jobs}
         assert after == catalog
+        # Then a real failure: a provider whose credentials were never set. Its run starts,
+        # fails in its first step, and the failure-mail sensor mails its recipients.
+        failing, failing_run = real_failure(ui, database_url, period)
+        mail = wait_for(
+            "the failure mail",
+            lambda: next(
+                (m for m in smtp_server.inbox.messages if failing in m.message["Subject"]), None
+            ),
+            RUN_TIMEOUT_S,
+            3,
+        )
+        assert ui.run(failing_run)["status"] == "FAILURE"
+    assert f"FAILED {failing} {period}: staged_devices" in mail.message["Subject"]
+    assert "NO_CREDENTIALS_USERNAME" in mail.message.get_content()
     assert sorted(run["tags"]["dagster/partition"] for run in backfilled) == sorted(
         partition(p, operator) for p in past[:2]
     )
