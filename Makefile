@@ -43,8 +43,14 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# On every core (pytest-xdist): each worker has its own PostgreSQL database, DAGSTER_HOME and
+# CARRIER_OPT_HOME, servers take free ports from the OS, and the end-to-end tests are handed
+# out first, one at a time, so that they run beside the rest rather than after it, and not all
+# on one worker (carrier_opt_tests/conftest.py).
+# `make test TEST_WORKERS=0` runs it in one process, as before.
+TEST_WORKERS ?= auto
 test: lint
-	$(BIN)/pytest --durations=15
+	$(BIN)/pytest --durations=15 -n $(TEST_WORKERS) --dist load --maxschedchunk 1
 
 # The quick lane while editing: no Dagster end-to-end runs, real processes or optimizer
 # time limits (the `slow` marker, carrier_opt_tests/conftest.py), SQLite only.

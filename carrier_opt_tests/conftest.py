@@ -3,6 +3,12 @@
 PostgreSQL: a fresh database is created for the test session (and dropped after it); each test
 gets its own schema inside it. Where PostgreSQL cannot be reached the PostgreSQL variants are
 skipped with the reason — except under ``CI=true``, where that is a failure.
+
+Parallel runs (pytest-xdist, ``make test``): each worker is a test session of its own, so it
+creates its own PostgreSQL database (named after the worker and unique, so that two suites run
+at once on one machine never meet), and gets its own ``DAGSTER_HOME`` and ``CARRIER_OPT_HOME``
+(:func:`worker_homes`). The closing "PostgreSQL tests ran" line is counted in the controller from
+the reports the workers send (:func:`pytest_runtest_logreport`), so it is printed once.
 """
 
 from __future__ import annotations
@@ -24,7 +30,13 @@ PG_ADMIN_URL = os.environ.get(
     "CARRIER_OPT_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 BACKENDS = ("sqlite", "postgresql")
-_pg_used: set[str] = set()
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+"""The pytest-xdist worker this process is (``gw0``, ``gw1``, …), or empty when serial."""
+PG_USED = "carrier_opt_postgresql"
+"""A test's user property: it ran against the PostgreSQL server (sent with its reports, which
+pytest-xdist carries from the workers to the controller)."""
+PG_SKIPPED = "carrier_opt_postgresql_skipped"
+"""A test's user property: why its PostgreSQL variant was skipped."""
 _pg_passed: list[str] = []
 _pg_skip_reasons: set[str] = set()
 
@@ -37,7 +49,8 @@ def _in_ci() -> bool:
 def postgres_server_url() -> Iterator[str]:
     """URL of a database created for this test session; dropped afterwards."""
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"carrier_opt_test_{uuid.uuid4().hex[:12]}"
+    # One per session, so one per xdist worker; unique, as other suites may run beside this one.
+    name = f"carrier_opt_test_{WORKER or 'main'}_{uuid.uuid4().hex[:12]}"
     try:
         with admin.connect() as connection:
             connection.execute(text(f'CREATE DATABASE "{name}"'))
@@ -46,7 +59,6 @@ def postgres_server_url() -> Iterator[str]:
         reason = f"PostgreSQL unreachable at {PG_ADMIN_URL}: {str(exc).splitlines()[0]}"
         if _in_ci():
             pytest.fail(f"{reason} (CI=true: PostgreSQL tests must run)")
-        _pg_skip_reasons.add(reason)
         pytest.skip(reason)
     url = make_url(PG_ADMIN_URL).set(database=name)
     yield url.render_as_string(hide_password=False)
@@ -61,8 +73,12 @@ def database_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'carrier_opt.db'}"
         return
-    server_url = request.getfixturevalue("postgres_server_url")
-    _pg_used.add(request.node.nodeid)
+    try:
+        server_url = request.getfixturevalue("postgres_server_url")
+    except pytest.skip.Exception as skipped:
+        request.node.user_properties.append((PG_SKIPPED, str(skipped.msg)))
+        raise
+    request.node.user_properties.append((PG_USED, True))
     schema = f"t_{uuid.uuid4().hex[:12]}"
     admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
@@ -111,23 +127,83 @@ SLOW_PATHS = ("ui/", "deploy/", "reliability/", "defs/", "benchmarks/", "test_de
 processes, the optimizer under time limits. ``make test-fast`` leaves them out."""
 
 
+LONGEST_FIRST = ("ui/", "deploy/", "test_demo.py", "reliability/", "benchmarks/", "defs/")
+"""Under pytest-xdist the tests are handed out in collection order, so the longest (real
+daemons, webservers and processes: minutes each) are collected first, in this order, and the
+rest fill the workers around them; otherwise the end-to-end tests, collected last, would run
+alone at the end."""
+END_TO_END = ("ui/test_ui_after_demo.py", "deploy/test_concurrent_backfill.py")
+"""The longest of all (a real daemon, many runs: 5 to 20 minutes each on 2 busy cores). Each is
+followed by one other test in the order handed out: `make test`'s ``--maxschedchunk 1`` gives
+every worker two tests to start with, so each worker starts on one of these, not one worker on
+all of them."""
+
+
+def _relative(item: pytest.Item) -> str:
+    return Path(str(item.path)).relative_to(Path(__file__).parent).as_posix()
+
+
+def _longest_first(items: list[pytest.Item]) -> list[pytest.Item]:
+    """:data:`LONGEST_FIRST` order (stable), the :data:`END_TO_END` tests spaced out."""
+
+    def rank(item: pytest.Item) -> int:
+        relative = _relative(item)
+        starts = [relative.startswith(prefix) for prefix in LONGEST_FIRST]
+        return starts.index(True) if any(starts) else len(LONGEST_FIRST)
+
+    ordered = sorted(items, key=rank)
+    longest = [item for item in ordered if _relative(item).startswith(END_TO_END)]
+    rest = [item for item in ordered if not _relative(item).startswith(END_TO_END)]
+    spaced = []
+    for index, item in enumerate(longest):
+        spaced.append(item)
+        spaced.extend(rest[index : index + 1])
+    return spaced + rest[len(longest) :]
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark the tests under :data:`SLOW_PATHS` ``slow`` (``pytest -m "not slow"``)."""
-    root = Path(__file__).parent
+    """Mark the tests under :data:`SLOW_PATHS` ``slow`` (``pytest -m "not slow"``); in an
+    xdist worker, hand out the longest first (:func:`_longest_first`; every worker sorts
+    alike, as xdist requires)."""
     for item in items:
-        relative = Path(str(item.path)).relative_to(root).as_posix()
-        if relative.startswith(SLOW_PATHS) or item.get_closest_marker("optimizer_time"):
+        if _relative(item).startswith(SLOW_PATHS) or item.get_closest_marker("optimizer_time"):
             item.add_marker(pytest.mark.slow)
+    if WORKER:
+        items[:] = _longest_first(items)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def worker_homes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """This session's (so this xdist worker's) own ``DAGSTER_HOME`` and ``CARRIER_OPT_HOME``:
+    nothing a test leaves in either (a Dagster instance, the default SQLite database, reports)
+    is seen by another worker, by another suite running at the same time, or by `make demo`'s
+    and `make ui`'s ``.carrier_opt`` (which `make` exports). Tests that need a Dagster
+    instance still make their own, and those that need none unset ``DAGSTER_HOME``."""
+    folder = tmp_path_factory.mktemp(f"homes_{WORKER or 'main'}")
+    dagster_home = folder / "dagster_home"
+    dagster_home.mkdir()
+    (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DAGSTER_HOME", str(dagster_home))
+        patch.setenv("CARRIER_OPT_HOME", str(folder / "carrier_opt_home"))
+        yield folder
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    """Count tests that passed against the PostgreSQL server, for the closing summary."""
-    if report.when == "call" and report.passed and report.nodeid in _pg_used:
+    """Count tests that passed against the PostgreSQL server, for the closing summary. Under
+    xdist the controller gets every worker's reports here, with their user properties."""
+    properties = dict(report.user_properties)
+    if report.when == "call" and report.passed and properties.get(PG_USED):
         _pg_passed.append(report.nodeid)
+    if PG_SKIPPED in properties:
+        _pg_skip_reasons.add(properties[PG_SKIPPED])
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
-    """Say plainly whether the PostgreSQL tests ran (CI checks for this line)."""
+    """Say plainly whether the PostgreSQL tests ran (CI checks for this line); once, from the
+    controller under xdist."""
+    if hasattr(config, "workerinput"):
+        return
     if _pg_passed:
         server = make_url(PG_ADMIN_URL).render_as_string(hide_password=True)
         terminalreporter.write_line(

@@ -276,6 +276,15 @@ def bench_database(args: tuple[str, ...]) -> None:
     run_benchmark(list(args))
 
 
+@bench.command("runs", context_settings={"ignore_unknown_options": True})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def bench_runs(args: tuple[str, ...]) -> None:
+    """Partition runs and a backfill through a real daemon: where each run's time goes."""
+    from carrier_opt.bench.runs import main as run_benchmark
+
+    run_benchmark(list(args))
+
+
 @bench.command("faults", context_settings={"ignore_unknown_options": True})
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def bench_faults(args: tuple[str, ...]) -> None:

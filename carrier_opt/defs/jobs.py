@@ -29,6 +29,19 @@ PUSH_JOB_NAME = "push_approved_changes"
 SYNC_JOB_NAME = SYNC_JOB
 FRESHNESS_JOB_NAME = "check_sync_freshness"
 
+LINEAR_CHAIN_EXECUTOR = dg.in_process_executor
+"""The executor of the partitioned jobs: their steps in the run worker's own process.
+
+Each of these jobs is a strict chain (every step waits for the one before; the tests in
+carrier_opt_tests/defs/test_executors.py say so), so Dagster's default multiprocess executor
+buys no parallelism here, only a Python process per step that imports Dagster, pandas, numba
+and carrier_opt again: 5-13 s a step on the 2-core machine, most of a run (issue 29,
+docs/benchmarks.md "Runs through the daemon"). In process, a run pays that import once.
+What Dagster users rely on is unchanged: each asset's own materialization, the blocking asset
+checks that stop the push, RetryPolicy retries, re-execution from failure (the steps' outputs
+live in the database, not in the executor) and the per-provider run limit (a run-queue tag,
+dagster.yaml). The tests already run the jobs this way (``execute_in_process``)."""
+
 setup_database = dg.define_asset_job(
     "setup_database",
     owners=OWNERS,
@@ -40,6 +53,7 @@ setup_database = dg.define_asset_job(
 optimize_billing_period = dg.define_asset_job(
     OPTIMIZE_JOB_NAME,
     owners=OWNERS,
+    executor_def=LINEAR_CHAIN_EXECUTOR,
     tags=job_tags(CHANGES_CARRIER),
     selection=dg.AssetSelection.groups(M2M_GROUP),
     description=(
@@ -53,6 +67,7 @@ optimize_billing_period = dg.define_asset_job(
 optimize_mobility_period = dg.define_asset_job(
     MOBILITY_JOB_NAME,
     owners=OWNERS,
+    executor_def=LINEAR_CHAIN_EXECUTOR,
     tags=job_tags(CHANGES_CARRIER),
     selection=dg.AssetSelection.groups(MOBILITY_GROUP),
     description=(
@@ -66,6 +81,7 @@ optimize_mobility_period = dg.define_asset_job(
 optimize_customer_period = dg.define_asset_job(
     CUSTOMER_JOB_NAME,
     owners=OWNERS,
+    executor_def=LINEAR_CHAIN_EXECUTOR,
     tags=job_tags(NO_CARRIER),
     selection=dg.AssetSelection.groups(CUSTOMER_GROUP),
     description=(
@@ -103,6 +119,7 @@ check_rate_plan_pushes = dg.define_asset_job(
 sync_carrier_data = dg.define_asset_job(
     SYNC_JOB_NAME,
     owners=OWNERS,
+    executor_def=LINEAR_CHAIN_EXECUTOR,
     tags=job_tags(READS_CARRIER),
     selection=dg.AssetSelection.groups(SYNC_GROUP),
     description=(

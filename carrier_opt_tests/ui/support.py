@@ -23,6 +23,7 @@ from carrier_opt.clock import SHIFT_ENV
 from carrier_opt.defs.jobs import MOBILITY_JOB_NAME, OPTIMIZE_JOB_NAME
 from carrier_opt.defs.partitions import M2M_PROVIDERS
 from carrier_opt.jasper.fake import API_ROOT
+from carrier_opt.processes import child_process
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -53,26 +54,10 @@ def wait_for(what: str, check: Callable[[], Any], timeout_s: float, every_s: flo
 
 @contextmanager
 def process(args: list[str], env: Mapping[str, str], log: Path) -> Iterator[subprocess.Popen]:
-    """A child process (its own group, output to ``log``), stopped with its children after."""
-    with log.open("wb") as out:
-        child = subprocess.Popen(
-            args,
-            cwd=REPO,
-            env=dict(env),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            yield child
-        finally:
-            if child.poll() is None:
-                os.killpg(child.pid, 15)
-                try:
-                    child.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    os.killpg(child.pid, 9)
-                    child.wait()
+    """A child process of the repository (its own group, output to ``log``), stopped with its
+    children after."""
+    with child_process(args, env, log, REPO) as child:
+        yield child
 
 
 def dagster_home(folder: Path) -> Path:
