@@ -206,14 +206,19 @@ def temporary_databases(pg_url: str) -> Iterator[tuple[str, str]]:
         admin.dispose()
 
 
-def instance_home(folder: Path) -> Path:
-    """A DAGSTER_HOME with the repository's dagster.yaml, unchanged but for PostgreSQL storage
-    (read from :data:`PG_URL_ENV`), as docs/deployment.md's VM runs it."""
+def instance_home(
+    folder: Path, pg_url_env: str = PG_URL_ENV, max_concurrent_runs: int | None = None
+) -> Path:
+    """A DAGSTER_HOME with the repository's dagster.yaml (its queued coordinator and tag
+    limits), unchanged but for PostgreSQL storage (its URL read from ``pg_url_env``) and,
+    given, ``max_concurrent_runs``, as docs/deployment.md's VM runs it."""
     import yaml
 
     folder.mkdir(parents=True, exist_ok=True)
     config = yaml.safe_load((REPO / "dagster.yaml").read_text(encoding="utf-8"))
-    config["storage"] = {"postgres": {"postgres_url": {"env": PG_URL_ENV}}}
+    if max_concurrent_runs is not None:
+        config["run_coordinator"]["config"]["max_concurrent_runs"] = max_concurrent_runs
+    config["storage"] = {"postgres": {"postgres_url": {"env": pg_url_env}}}
     (folder / "dagster.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
     return folder
 

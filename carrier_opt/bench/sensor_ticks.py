@@ -35,7 +35,7 @@ from carrier_opt.defs.jobs import (
     optimize_mobility_period,
     sync_carrier_data,
 )
-from carrier_opt.defs.partitions import register_providers
+from carrier_opt.defs.partitions import apply_partition_requests, register_providers
 from carrier_opt.defs.resources import DatabaseResource, resources_for
 from carrier_opt.defs.schedules import build_daily_sync_schedule
 from carrier_opt.defs.sensors import SENSOR_NAME, build_billing_window_sensor
@@ -142,11 +142,7 @@ def measure(url: str, providers: int, ticks: int) -> list[str]:
                 resources={"database": resource},
             ) as context:
                 result = sensor.evaluate_tick(context)
-            for request in result.dynamic_partitions_requests or []:  # as the daemon does
-                if isinstance(request, dg.AddDynamicPartitionsRequest):
-                    instance.add_dynamic_partitions(
-                        request.partitions_def_name, request.partition_keys
-                    )
+            apply_partition_requests(instance, result.dynamic_partitions_requests or [])
             return result.run_requests
 
         def schedule_tick():

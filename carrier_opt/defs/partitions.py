@@ -34,7 +34,7 @@ of the periods already run; the launchpad's picker therefore starts there.
 """
 
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 
 import dagster as dg
 
@@ -95,12 +95,14 @@ def partition_changes(
     fleet_of = {**(known or {}), **fleets}
     own_set = {own.name: fleet for fleet, own in FLEET_PROVIDER_PARTITIONS.items()}
     requests: list[dg.AddDynamicPartitionsRequest | dg.DeleteDynamicPartitionsRequest] = []
-    for set_name in partitions.keys() | {
-        name for f in fleets.values() for name in provider_sets(f)
-    }:
+    needed = {name for fleet in fleets.values() for name in provider_sets(fleet)}
+    for set_name in sorted(partitions.keys() | needed):  # the same requests in the same order
         present = set(partitions.get(set_name, ()))
-        new = sorted(name for name, fleet in fleets.items() if set_name in provider_sets(fleet))
-        new = [name for name in new if name not in present]
+        new = sorted(
+            name
+            for name, fleet in fleets.items()
+            if set_name in provider_sets(fleet) and name not in present
+        )
         if new:
             requests.append(
                 dg.AddDynamicPartitionsRequest(partitions_def_name=set_name, partition_keys=new)
@@ -131,13 +133,20 @@ def register_providers(instance: dg.DagsterInstance, fleets: Mapping[str, str]) 
     ``instance`` now (and take it out of another fleet's set); other names are left alone."""
     if not fleets:
         return
-    now = partition_sets_now(instance)
-    for request in partition_changes(now, fleets):
-        if isinstance(request, dg.AddDynamicPartitionsRequest):
-            instance.add_dynamic_partitions(request.partitions_def_name, request.partition_keys)
-        else:
+    apply_partition_requests(instance, partition_changes(partition_sets_now(instance), fleets))
+
+
+def apply_partition_requests(
+    instance: dg.DagsterInstance,
+    requests: Iterable[dg.AddDynamicPartitionsRequest | dg.DeleteDynamicPartitionsRequest],
+) -> None:
+    """Carry out partition requests on ``instance`` as the daemon does with a sensor's."""
+    for request in requests:
+        if isinstance(request, dg.DeleteDynamicPartitionsRequest):
             for key in request.partition_keys:
                 instance.delete_dynamic_partition(request.partitions_def_name, key)
+        else:
+            instance.add_dynamic_partitions(request.partitions_def_name, request.partition_keys)
 
 
 def is_period_partition(period_key: str) -> bool:

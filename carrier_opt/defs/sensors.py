@@ -209,15 +209,9 @@ def _partition_requests(
     fleets = {provider.name: provider.fleet for provider in providers}
     now = partition_sets_now(context.instance)
     requests = partition_changes(now, fleets, known=known_fleets or None)
-    unknown = sorted(
-        {
-            name
-            for request in requests
-            if isinstance(request, dg.DeleteDynamicPartitionsRequest)
-            for name in request.partition_keys
-            if known_fleets and name not in known_fleets
-        }
-    )
+    unknown: list[str] = []
+    if known_fleets:  # else nothing is removed (partition_changes without known)
+        unknown = sorted({name for keys in now.values() for name in keys} - known_fleets.keys())
     if unknown:
         context.log.warning(
             f"removing the service_provider partitions {', '.join(map(ascii, unknown))}: no "

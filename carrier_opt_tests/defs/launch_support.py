@@ -30,7 +30,7 @@ from carrier_opt.db.models import (
     RatePlanPush,
 )
 from carrier_opt.db.providers import add_provider, ensure_billing_period, load_provider
-from carrier_opt.defs.partitions import BILLING_PERIOD, SERVICE_PROVIDER
+from carrier_opt.defs.partitions import BILLING_PERIOD, SERVICE_PROVIDER, apply_partition_requests
 from carrier_opt.delivery import push_checks
 
 M2M_JOB, MOBILITY_JOB = "optimize_billing_period", "optimize_mobility_period"
@@ -204,14 +204,7 @@ class Ticks:
             result = self.sensor.evaluate_tick(context)
         errors = [r.error for r in result.dagster_run_reactions or [] if r.error is not None]
         assert not errors, f"the {self.sensor.name} tick failed: {errors[0].to_string()}"
-        for request in result.dynamic_partitions_requests or []:
-            if isinstance(request, dg.DeleteDynamicPartitionsRequest):
-                for key in request.partition_keys:
-                    self.instance.delete_dynamic_partition(request.partitions_def_name, key)
-            else:
-                self.instance.add_dynamic_partitions(
-                    request.partitions_def_name, request.partition_keys
-                )
+        apply_partition_requests(self.instance, result.dynamic_partitions_requests or [])
         if result.cursor is not None:
             self.cursor = result.cursor
         return result

@@ -28,6 +28,7 @@ from carrier_opt.defs.jobs import MOBILITY_JOB_NAME, OPTIMIZE_JOB_NAME
 from carrier_opt.defs.partitions import (
     BILLING_PERIOD,
     SERVICE_PROVIDER,
+    apply_partition_requests,
     partition_key,
     partition_sets_now,
     provider_and_period,
@@ -155,12 +156,7 @@ def apply_like_the_daemon(
 ) -> list[dg.RunRequest]:
     """Add (or delete) requested partitions, skip run keys already used by this sensor, start
     the rest."""
-    for request in result.dynamic_partitions_requests or []:
-        if isinstance(request, dg.DeleteDynamicPartitionsRequest):
-            for key in request.partition_keys:
-                instance.delete_dynamic_partition(request.partitions_def_name, key)
-        else:
-            instance.add_dynamic_partitions(request.partitions_def_name, request.partition_keys)
+    apply_partition_requests(instance, result.dynamic_partitions_requests or [])
     started = []
     for request in result.run_requests:
         job = defs.resolve_job_def(request.job_name or OPTIMIZE_JOB_NAME)

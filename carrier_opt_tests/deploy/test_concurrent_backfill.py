@@ -18,8 +18,8 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-import yaml
 
+from carrier_opt.bench.runs import instance_home
 from carrier_opt.db.loads.rate_plans import load_rate_plans
 from carrier_opt.db.provider_settings import ProviderChanges, change_provider
 from carrier_opt.defs.jobs import OPTIMIZE_JOB_NAME
@@ -39,17 +39,6 @@ DEVICES = 80
 MAX_CONCURRENT_RUNS = 4
 TIMEOUT_S = 1200
 PROVIDER_TAG = "dagster/partition/service_provider"
-
-
-def instance_home(folder: Path, pg_url_env: str) -> Path:
-    """A DAGSTER_HOME with the repository's dagster.yaml (its queued coordinator and tag
-    limits, unchanged) plus PostgreSQL storage, as docs/deployment.md's VM runs it."""
-    folder.mkdir(parents=True)
-    config = yaml.safe_load((REPO / "dagster.yaml").read_text(encoding="utf-8"))
-    config["run_coordinator"]["config"]["max_concurrent_runs"] = MAX_CONCURRENT_RUNS
-    config["storage"] = {"postgres": {"postgres_url": {"env": pg_url_env}}}
-    (folder / "dagster.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
-    return folder
 
 
 def onboard(engine, fakes: dict[str, FakeJasper], tmp_path: Path) -> dict[str, str]:
@@ -92,7 +81,7 @@ def test_a_backfill_of_3_providers_by_4_periods_runs_one_run_per_provider_at_a_t
     }
     try:
         credentials = onboard(migrated_engine, fakes, tmp_path)
-        home = instance_home(tmp_path / "dagster_home", "CONC_DAGSTER_PG_URL")
+        home = instance_home(tmp_path / "dagster_home", "CONC_DAGSTER_PG_URL", MAX_CONCURRENT_RUNS)
         monkeypatch.setenv("CONC_DAGSTER_PG_URL", dagster_pg_url)  # this process reads it too
         env = real_clock_env(
             {
