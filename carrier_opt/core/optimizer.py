@@ -102,6 +102,10 @@ StoppedBy = Literal["optimal", "gap_target", "time_limit"]
 """What ended the search (the summary's ``stopped_by``)."""
 
 
+BOUND_STAGE = "lower bound"
+"""The stage whose ``cost`` is the LP bound, not the cost of an answer."""
+
+
 @dataclass(frozen=True)
 class Stage:
     """What one step of the optimizer achieved (for summaries and benchmarks)."""
@@ -135,6 +139,16 @@ class OptimizationResult:
     def proven_gap_pct(self) -> float:
         """``(cost − proven bound) / proven bound × 100``: what the gap target is held to."""
         return proven_gap_pct(self.cost, self.proven_bound)
+
+    def seconds_to_within(self, pct: float) -> float:
+        """Seconds from the start until the search held an answer within ``pct`` percent of its
+        final cost: the time the answer was as good as it needed to be, beside the time spent.
+
+        Stages report their cost when they end, so this is the end of the first stage that
+        was that good (an upper bound when the improvement came early inside a stage)."""
+        good_enough = self.cost * (1 + pct / 100) + AT_THE_BOUND_USD
+        answers = (stage for stage in self.stages if stage.name != BOUND_STAGE)
+        return next((stage.seconds for stage in answers if stage.cost <= good_enough), self.seconds)
 
 
 def proven_gap_pct(cost: float, proven_bound: float) -> float:
@@ -232,7 +246,7 @@ def optimize(
     pieces = PairCosts.of(instance)
     bound = lagrangian_bound(instance, time_limit_s=max(0.25 * time_limit_s, 1.0))
     run.floor = bound.value
-    run.report("lower bound", bound.value)
+    run.report(BOUND_STAGE, bound.value)
     reduced = pieces.lin + bound.prices * pieces.load
     near_ties = _near_ties(reduced, pieces.movable)
     start = _split_ties(instance, pieces, reduced, run)

@@ -16,6 +16,11 @@ of the job, also ones that had succeeded. A canceled run counts neither as faile
 progress (``carrier_opt_tests/defs/test_refused_launches.py``), and the failure-mail sensor does
 not see it (nothing failed: the operator who launched it reads the reason on the run page).
 
+A launch that is accepted but must wait behind another run of its provider (the per-provider
+limit of ``dagster.yaml``) gets one line on its run page naming that run and the limit;
+Dagster's own page says only "Queued"
+(``test_refused_launches.py::test_a_launch_queued_behind_its_providers_run_says_what_it_waits_for``).
+
 When the database cannot be read the launch is let through (its first step then says why):
 the check must never stop a deployment that works.
 """
@@ -23,11 +28,11 @@ the check must never stop a deployment that works.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from functools import lru_cache
 
-from dagster import DagsterRun, DagsterRunStatus, QueuedRunCoordinator
+from dagster import DagsterRun, DagsterRunStatus, QueuedRunCoordinator, RunsFilter
 from dagster._core.run_coordinator import SubmitRunContext
 from sqlalchemy import Engine
 
@@ -97,6 +102,31 @@ def launch_problem(
     return None
 
 
+PROVIDER_TAG = "dagster/partition/service_provider"
+"""The tag the per-provider run limit of ``dagster.yaml`` counts."""
+UNFINISHED = [
+    DagsterRunStatus.NOT_STARTED,
+    DagsterRunStatus.QUEUED,
+    DagsterRunStatus.STARTING,
+    DagsterRunStatus.STARTED,
+    DagsterRunStatus.CANCELING,
+]
+
+
+def waiting_note(provider: str, ahead: Sequence[DagsterRun]) -> str:
+    """The line a queued run shows while other runs of its provider hold or wait for the
+    provider's one run slot (``ahead``: newest first, as Dagster lists runs)."""
+    first = ahead[-1]
+    partition = first.tags.get(PARTITION_TAG, "no partition")
+    others = f" and {len(ahead) - 1} more" if len(ahead) > 1 else ""
+    return (
+        f"Queued behind run {first.run_id[:8]} ({first.job_name}, {partition}, "
+        f"{first.status.value.lower()}){others} of service provider {provider}: one run per "
+        "provider at a time (tag_concurrency_limits in dagster.yaml), because a provider's "
+        "runs share its optimization session and its carrier account. It starts when they end."
+    )
+
+
 @lru_cache(maxsize=4)
 def _engine(url: str) -> Engine:
     """One engine per database URL for the process (the webserver, the daemon)."""
@@ -114,7 +144,33 @@ class CheckedRunCoordinator(QueuedRunCoordinator):
                 self._instance.report_run_canceled(run, message=f"{REFUSED} {problem}")
                 refused = self._instance.get_run_by_id(run.run_id)
                 return refused or run
-        return super().submit_run(context)
+        queued = super().submit_run(context)
+        try:
+            self._say_what_it_waits_for(queued)
+        except Exception as exc:  # a note, never a reason to lose the launch
+            log.warning("could not tell run %s what it waits for: %s", run.run_id, exc)
+        return queued
+
+    def _say_what_it_waits_for(self, run: DagsterRun) -> None:
+        """A run queued behind another run of its provider says so on its run page.
+
+        Dagster shows such a run as "Queued" and nothing more; an operator who launched it
+        could not tell a full queue from the per-provider limit (issue 28, point 2)."""
+        if run.status != DagsterRunStatus.QUEUED:
+            return
+        limited = {limit["key"] for limit in self.get_run_queue_config().tag_concurrency_limits}
+        provider = run.tags.get(PROVIDER_TAG)
+        if PROVIDER_TAG not in limited or provider is None:
+            return
+        ahead = [
+            other
+            for other in self._instance.get_runs(
+                RunsFilter(tags={PROVIDER_TAG: provider}, statuses=UNFINISHED)
+            )
+            if other.run_id != run.run_id
+        ]
+        if ahead:
+            self._instance.report_engine_event(waiting_note(provider, ahead), run)
 
     def _problem(self, run: DagsterRun) -> str | None:
         try:

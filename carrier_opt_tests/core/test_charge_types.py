@@ -293,6 +293,44 @@ def reference_cost(instance, assignment: np.ndarray) -> float:
     return total
 
 
+def pools_on_a_unit_boundary(instance, assignment: np.ndarray) -> list[float]:
+    """Overage rates of the pools whose billed units float arithmetic cannot decide.
+
+    A pool's load is a sum of thousands of floats; summed in another order it differs by a few
+    ulps of the pool's size. When the exact load sits on a unit boundary and that error exceeds
+    the contract's 1e-9-unit tolerance (a pool of about 8e6 MB with 1 MB units), two correct
+    summations bill one unit apart. Such a pool is listed with its rate, so a test accepts
+    exactly that one unit and nothing else."""
+    pools: dict[str, list[float]] = {}  # pool → [usage, allowance, unit, rate]
+    for plan in np.flatnonzero(instance.pooled):
+        if instance.charge_type[plan] == "rate_only":
+            continue
+        on = np.flatnonzero(assignment == plan)
+        key = instance.rate_pool[plan] or f"own pool of {instance.plan_codes[plan]}"
+        pool = pools.setdefault(
+            key, [0.0, 0.0, instance.overage_unit_mb[plan], instance.overage_rate[plan]]
+        )
+        pool[0] += instance.usage_mb[on].sum()
+        pool[1] += instance.allowance_mb[plan] * instance.proration[on].sum()
+    rates = []
+    for usage, allowance, unit, rate in pools.values():
+        units = (usage - allowance) / unit
+        float_error = 64 * np.finfo(float).eps * (abs(usage) + abs(allowance)) / unit
+        if units > 0 and abs(units - round(units)) <= 1e-9 + float_error:
+            rates.append(float(rate))
+    return rates
+
+
+def assert_costs_agree(total: float, reference: float, boundary_rates: list[float]) -> None:
+    """Equal to a micro-dollar, or one unit apart on a pool float arithmetic cannot decide."""
+    gap = abs(total - reference)
+    assert gap <= 1e-6 or any(abs(gap - rate) <= 1e-6 for rate in boundary_rates), (
+        total,
+        reference,
+        boundary_rates,
+    )
+
+
 def brute_force_optimum(instance) -> float:
     """Cheapest valid assignment by enumeration (tiny instances only)."""
     choices = [np.flatnonzero(row) for row in instance.allowed_for_devices()]
@@ -318,7 +356,11 @@ def plain_equivalent(instance):
 def test_costs_match_the_oracle_and_breakdowns_add_up(instance, seed):
     for assignment in (instance.current_plan, random_valid_assignment(instance, seed)):
         total = total_cost(instance, assignment)
-        assert total == pytest.approx(reference_cost(instance, assignment), abs=1e-6)
+        assert_costs_agree(
+            total,
+            reference_cost(instance, assignment),
+            pools_on_a_unit_boundary(instance, assignment),
+        )
         devices = device_breakdown(instance, assignment)
         assert devices["cost_usd"].sum() == pytest.approx(total, abs=1e-6)
         assert (devices[["base_usd", "sms_usd", "overage_usd"]] >= 0).all().all()

@@ -177,3 +177,35 @@ def test_a_fleet_too_large_for_the_full_tie_lp_splits_its_ties_over_two_lines(mo
     assert calls and calls[0] > 1_000  # every exact tie, then 1,000 near ones
     assert result.gap <= 0.0005
     assert result.cost < total_cost(instance, instance.current_plan)
+
+
+def test_time_to_quality_is_the_end_of_the_first_stage_within_it():
+    """Issue 30, point 5: hand-checked on stages as the optimizer reports them."""
+    result = optimizer.OptimizationResult(
+        assignment=np.zeros(1, dtype=np.int64),
+        cost=10_000.0,
+        bound=None,  # type: ignore[arg-type]  (not read here)
+        proven_optimal=False,
+        proven_bound=9_990.0,
+        seconds=20.5,
+        stages=(
+            optimizer.Stage(optimizer.BOUND_STAGE, 9_990.0, 0.4),  # a bound, not an answer
+            optimizer.Stage("priced start polished", 10_002.0, 1.5),  # 0.02 % above
+            optimizer.Stage("re-split", 10_000.9, 3.0),  # 0.009 % above
+            optimizer.Stage("MILP", 10_000.0, 20.1),
+        ),
+    )
+    assert result.seconds_to_within(0.01) == 3.0
+    assert result.seconds_to_within(0.05) == 1.5
+    assert result.seconds_to_within(0.0) == 20.1
+    assert (
+        optimizer.OptimizationResult(
+            assignment=result.assignment,
+            cost=1.0,
+            bound=None,  # type: ignore[arg-type]
+            proven_optimal=True,
+            proven_bound=1.0,
+            seconds=0.2,
+        ).seconds_to_within(0.01)
+        == 0.2
+    )

@@ -40,6 +40,7 @@ from carrier_opt_tests.db.sync_support import (
 )
 from carrier_opt_tests.defs import support
 from carrier_opt_tests.delivery.conftest import smtp_server  # noqa: F401  (fixture)
+from carrier_opt_tests.ui.corruption import corrupt_the_next_winners
 
 MID_PERIOD = datetime(2026, 11, 12, 14, 0, tzinfo=UTC)
 TO = ("ops@example.com",)
@@ -220,4 +221,28 @@ def test_the_push_judges_the_winner_itself_when_the_checks_do_not_run(
 def support_notifier(server) -> NotifierResource:
     return NotifierResource(
         kind="smtp", smtp_host=server.host, smtp_port=server.port, sender="co@example.com"
+    )
+
+
+def test_a_winner_corrupted_by_the_database_itself_is_not_pushed(
+    pushing_provider, migrated_engine, database_url, tmp_path
+):
+    """The corruption the UI end-to-end test uses (a trigger, since the daemon's run process
+    cannot be patched) is caught the same way on SQLite and PostgreSQL."""
+    corrupt_the_next_winners(migrated_engine)
+    with dg.instance_for_test() as instance:
+        result = run_partition(
+            database_url,
+            [*m2m.m2m_assets, *optimization_checks],
+            NotifierResource(),
+            tmp_path,
+            instance,
+        )
+    assert not result.success
+    assert_nothing_reached_the_carrier(pushing_provider, migrated_engine)
+    [failure] = result.get_step_failure_events()
+    assert failure.step_key == "winning_assignments_every_sim_assigned_once"
+    assert step_failure_text(failure.step_failure_data)[0].startswith(
+        "the winner is not pushed, nothing was sent to the carrier: winning_assignments failed "
+        "every_sim_assigned_once: "
     )

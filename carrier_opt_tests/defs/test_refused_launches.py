@@ -12,9 +12,11 @@ on a test instance, and the partition status is Dagster's own (``get_status_by_p
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import dagster as dg
 import pytest
+import yaml
 
 from carrier_opt.core.billing import BillingCycle, period_containing
 from carrier_opt.definitions import defs
@@ -28,12 +30,14 @@ from carrier_opt.defs.partitions import (
 from carrier_opt.settings import DATABASE_URL_ENV
 from carrier_opt_tests.defs.launch_support import (
     M2M_JOB,
+    MOBILITY_JOB,
     add_providers,
     coordinated_instance,
     launch,
     partition_tags,
 )
 
+REPOSITORY = Path(__file__).resolve().parents[2]
 CALENDAR_MONTHS = BillingCycle(31, 0, "UTC")
 """The test providers' cycle: a period key is the calendar month (UTC) it ends in."""
 
@@ -105,3 +109,36 @@ def test_a_sound_launch_is_queued_and_a_typo_never_becomes_a_partition(deploymen
         assert typo.status == dg.DagsterRunStatus.CANCELED
         assert instance.get_dynamic_partitions(SERVICE_PROVIDER) == ["acme", "phones"]
         assert instance.get_dynamic_partitions(M2M_PROVIDERS) == ["acme"]
+
+
+def engine_notes(instance: dg.DagsterInstance, run: dg.DagsterRun) -> list[str]:
+    """The engine events on a run's page (what it says while it waits)."""
+    records = instance.get_records_for_run(
+        run.run_id, of_type=dg.DagsterEventType.ENGINE_EVENT
+    ).records
+    return [r.event_log_entry.dagster_event.message or "" for r in records]
+
+
+def test_a_launch_queued_behind_its_providers_run_says_what_it_waits_for(deployment):
+    """Issue 28, point 2: with the coordinator exactly as ``dagster.yaml`` configures it, a
+    second run of a provider names the run it waits behind and the limit that holds it; a run
+    of another provider, first in its line, says nothing."""
+    shipped = yaml.safe_load((REPOSITORY / "dagster.yaml").read_text())["run_coordinator"]
+    current = period_containing(CALENDAR_MONTHS, datetime.now(UTC)).key
+    m2m_job, mobility_job = defs.resolve_job_def(M2M_JOB), defs.resolve_job_def(MOBILITY_JOB)
+    with dg.instance_for_test(overrides={"run_coordinator": shipped}) as instance:
+        register_providers(instance, {"acme": "m2m", "phones": "mobility"})
+        first = launch(instance, m2m_job, partition_tags("acme", current))
+        phones = launch(instance, mobility_job, partition_tags("phones", current))
+        second = launch(instance, m2m_job, partition_tags("acme", current))
+        third = launch(instance, m2m_job, partition_tags("acme", current))
+        assert {first.status, phones.status, second.status} == {dg.DagsterRunStatus.QUEUED}
+        assert engine_notes(instance, first) == engine_notes(instance, phones) == []
+        [note] = engine_notes(instance, second)
+        assert note.startswith(
+            f"Queued behind run {first.run_id[:8]} ({M2M_JOB}, {current}|acme, queued) of "
+            "service provider acme: one run per provider at a time"
+        ), note
+        [note] = engine_notes(instance, third)
+        assert note.startswith(f"Queued behind run {first.run_id[:8]} ({M2M_JOB}, ")
+        assert " and 1 more of service provider acme" in note

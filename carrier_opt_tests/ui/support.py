@@ -235,7 +235,9 @@ class GraphQL:
                 error { message } } } } } }""",
             id=run_id,
         )["logsForRun"]
-        failures = [e for e in data.get("events", []) if e["__typename"].endswith("FailureEvent")]
+        failures = [
+            e for e in data.get("events", []) if e["__typename"] == "ExecutionStepFailureEvent"
+        ]
         return "; ".join(f"{e['stepKey']}: {e['error']['message']}" for e in failures) or "?"
 
 

@@ -7,7 +7,9 @@ GraphQL API the UI uses: a partition run, a sync run (what `daily_sync` starts; 
 are listed, stopped), a backfill of two past periods (stored by the demo)
 and a tick of the billing-window sensor all succeed. Before them, a day of mistakes (issue 28):
 each mistaken launch is refused before it starts, and the catalog's partition counts end as
-they began (the typo's partition removed by the sensor, no partition failed).
+they began (the typo's partition removed by the sensor, no partition failed). After them, a
+real failure gets its mail, and a winner that fails its check (the database corrupts it) is
+never pushed although automatic updates are on: its run fails and says so, in the mail too.
 
 The clock of every process is moved to the 25th of the current month, 12:00 UTC
 (``CARRIER_OPT_CLOCK_SHIFT``), inside the demo providers' billing window whatever day the
@@ -18,9 +20,11 @@ machine's clock) still hold it.
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import func, select, update
 
 from carrier_opt import demo
 from carrier_opt.db.engine import make_engine
+from carrier_opt.db.models import RatePlanPush, ServiceProvider
 from carrier_opt.db.providers import add_provider, load_provider
 from carrier_opt.db.recipients import set_notification_recipients
 from carrier_opt.defs.jobs import MOBILITY_JOB_NAME, OPTIMIZE_JOB_NAME, SYNC_JOB_NAME
@@ -28,6 +32,7 @@ from carrier_opt.defs.partitions import M2M_PROVIDERS, SERVICE_PROVIDER
 from carrier_opt.defs.schedules import DAILY_SYNC_NAME, FRESHNESS_SCHEDULE_NAME
 from carrier_opt.defs.sensors import SENSOR_NAME
 from carrier_opt_tests.delivery.conftest import smtp_server  # noqa: F401  (fixture)
+from carrier_opt_tests.ui.corruption import corrupt_the_next_winners
 from carrier_opt_tests.ui.support import (
     GraphQL,
     day_of_mistakes,
@@ -41,6 +46,36 @@ from carrier_opt_tests.ui.support import (
 
 DEVICES, MOBILITY_DEVICES = 400, 300
 RUN_TIMEOUT_S = 600
+
+
+def winner_failing_its_check(ui: GraphQL, database_url: str, period: str, provider: str) -> str:
+    """The provider's M2M partition launched again from the UI, with automatic updates on (so
+    an unguarded winner would be sent to its carrier), a recipient, and the database corrupting
+    the winner it stores (one SIM twice). Answers the run."""
+    engine = make_engine(database_url)
+    with engine.begin() as connection:
+        connection.execute(
+            update(ServiceProvider)
+            .where(ServiceProvider.name == provider)
+            .values(allow_automatic_rate_plan_updates=True)
+        )
+        set_notification_recipients(
+            connection, load_provider(connection, provider).id, to=["ops@example.com"]
+        )
+    corrupt_the_next_winners(engine)
+    engine.dispose()
+    return ui.launch_partition_run(
+        OPTIMIZE_JOB_NAME, partition(period, provider), partition_tags(period, provider)
+    )
+
+
+def pushes(database_url: str) -> int:
+    """How many rate-plan pushes are stored (dry runs included)."""
+    engine = make_engine(database_url)
+    with engine.connect() as connection:
+        count = connection.execute(select(func.count()).select_from(RatePlanPush)).scalar_one()
+    engine.dispose()
+    return count
 
 
 def real_failure(ui: GraphQL, database_url: str, period: str) -> tuple[str, str]:
@@ -133,17 +168,39 @@ def test_after_make_demo_the_ui_runs_a_partition_a_backfill_and_the_sensor(
         after = {job: ui.partition_stats(job) for job in jobs}
         assert after == catalog
         # Then a real failure: a provider whose credentials were never set. Its run starts,
-        # fails in its first step, and the failure-mail sensor mails its recipients.
+        # fails in its first step, and the failure-mail sensor mails its recipients. Beside it,
+        # the operator's winner fails its check (corrupted by the database) and is not pushed.
+        pushed_before = pushes(database_url)
         failing, failing_run = real_failure(ui, database_url, period)
-        mail = wait_for(
-            "the failure mail",
-            lambda: next(
-                (m for m in smtp_server.inbox.messages if failing in m.message["Subject"]), None
-            ),
-            RUN_TIMEOUT_S,
-            3,
-        )
+        guarded_run = winner_failing_its_check(ui, database_url, period, operator)
+        mails = {
+            name: wait_for(
+                f"the failure mail of {name}",
+                lambda name=name: next(
+                    (
+                        m
+                        for m in smtp_server.inbox.messages
+                        if f"FAILED {name} " in m.message["Subject"]
+                    ),
+                    None,
+                ),
+                RUN_TIMEOUT_S,
+                3,
+            )
+            for name in (failing, operator)
+        }
         assert ui.run(failing_run)["status"] == "FAILURE"
+        assert ui.run(guarded_run)["status"] == "FAILURE"
+        assert "the winner is not pushed, nothing was sent to the carrier" in ui.failure(
+            guarded_run
+        )
+        assert pushes(database_url) == pushed_before
+    mail = mails[failing]
+    guarded = mails[operator].message
+    assert guarded["Subject"].startswith(
+        f"[carrier_opt] FAILED {operator} {period}: winning_assignments_every_sim_assigned_once: "
+        "the winner is not pushed, nothing was sent to the carrier"
+    ), guarded["Subject"]
     assert f"FAILED {failing} {period}: staged_devices" in mail.message["Subject"]
     assert "NO_CREDENTIALS_USERNAME" in mail.message.get_content()
     assert sorted(run["tags"]["dagster/partition"] for run in backfilled) == sorted(
