@@ -16,12 +16,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 RECORDING = """#!/bin/sh
-env > "$RECORD_DIR/{name}.env"
+# Written whole, then renamed: a record is never seen half-written (the recipe's trap may kill
+# a program mid-write once the webserver has returned).
+env > "$RECORD_DIR/{name}.part" && mv "$RECORD_DIR/{name}.part" "$RECORD_DIR/{name}.env"
 """
 WEBSERVER = """#!/bin/sh
 # The daemon starts in the background first: wait for its record, or the recipe's trap kills it.
 for _ in $(seq 100); do [ -f "$RECORD_DIR/dagster-daemon.env" ] && break; sleep 0.05; done
-env > "$RECORD_DIR/dagster-webserver.env"
+env > "$RECORD_DIR/dagster-webserver.part"
+mv "$RECORD_DIR/dagster-webserver.part" "$RECORD_DIR/dagster-webserver.env"
 """
 
 

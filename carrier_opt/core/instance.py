@@ -60,6 +60,22 @@ import pandas as pd
 from carrier_opt.core.text_files import first_undecodable_line, not_utf8_message
 from carrier_opt.errors import InputError
 
+
+def _arrow_frees_what_it_frees() -> None:
+    """Give Arrow (pandas 3's string storage) the system allocator.
+
+    Arrow's default pool (mimalloc) keeps the memory of freed columns for reuse by Arrow, and
+    Arrow is done once the CSVs are parsed: at 1 M SIMs the optimizer's arrays then came on top
+    of about 100 MB nobody used (peak 1.35 GB instead of 1.2 GB)."""
+    try:
+        import pyarrow
+    except ImportError:  # pandas falls back to Python strings: slower, still correct
+        return
+    pyarrow.set_memory_pool(pyarrow.system_memory_pool())
+
+
+_arrow_frees_what_it_frees()
+
 RATE_PLANS_FILE = "rate_plans.csv"
 COMM_PLAN_RATE_PLANS_FILE = "comm_plan_rate_plans.csv"
 DEVICES_FILE = "devices.csv"

@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from carrier_opt.core.bound import lagrangian_bound
 from carrier_opt.core.instance import load_instance
 from carrier_opt.core.legacy import (
-    _greedy_queue,
     base_assignment,
     device_orders,
+    greedy_queue,
     legacy_baseline,
     rate_plan_sequences,
 )
@@ -106,9 +106,10 @@ def _greedy_reference(instance, order, candidates, base) -> np.ndarray:
 def test_the_greedy_kernel_matches_a_plain_python_reference(instance):
     base = base_assignment(instance)
     candidates = instance.allowed_for_devices() & ~instance.locked[:, None]
+    every_plan = np.arange(instance.n_plans)
     for order in device_orders(instance).values():
         assert np.array_equal(
-            _greedy_queue(instance, order, candidates, base),
+            greedy_queue(instance, order, every_plan, base),
             _greedy_reference(instance, order, candidates, base),
         )
 
@@ -123,6 +124,24 @@ def test_the_greedy_kernel_matches_the_reference_on_p03():
     candidates = instance.allowed_for_devices() & in_sequence & ~instance.locked[:, None]
     order = next(iter(device_orders(instance).values()))
     assert np.array_equal(
-        _greedy_queue(instance, order, candidates, base),
+        greedy_queue(instance, order, sequence, base),
         _greedy_reference(instance, order, candidates, base),
     )
+
+
+def test_threads_do_not_change_the_legacy_answer():
+    """The queues are priced in parallel and per device order; the winner, every queue's
+    cost and the assignment are those of one thread in queue order."""
+    instance = load_instance(reference_dir("p03-small-tiered"))
+    one = legacy_baseline(instance, max_sequences=12, workers=1)
+    three = legacy_baseline(instance, max_sequences=12, workers=3)
+    assert one.tried == three.tried and len(one.tried) == 1 + 12 * 4
+    assert (one.winning_queue, one.winner, one.cost) == (
+        three.winning_queue,
+        three.winner,
+        three.cost,
+    )
+    assert np.array_equal(one.assignment, three.assignment)
+    assert one.cost == pytest.approx(total_cost(instance, one.assignment), abs=1e-9)
+    [won] = [queue for queue in one.tried if queue.name == one.winning_queue]
+    assert won.cost == one.cost == min(queue.cost for queue in one.tried)
