@@ -40,7 +40,7 @@ from carrier_opt_tests.db.sync_support import (
     write_fake_price_files,
 )
 from carrier_opt_tests.defs.support import materialize_partition
-from carrier_opt_tests.jasper.support import client_for
+from carrier_opt_tests.jasper.support import client_for, lift_the_rate_cap
 
 DEVICES = 120
 
@@ -260,6 +260,7 @@ def test_provider_add_fetches_two_past_cycles_which_then_backfill(
     from carrier_opt import clock
 
     monkeypatch.setattr(clock, "now", lambda: ONBOARDED_AT)
+    lift_the_rate_cap(monkeypatch)  # 165 calls: 33 s at Cisco's 5 calls/s
     with FakeJasper(devices=DEVICES, seed=8, now=ONBOARDED_AT) as fake:
         monkeypatch.setenv(USERNAME_ENV, fake.credentials[0])
         monkeypatch.setenv(API_KEY_ENV, fake.credentials[1])

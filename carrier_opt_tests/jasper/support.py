@@ -28,3 +28,17 @@ def client_for(server: FakeJasper, **options: Any) -> JasperClient:
     options.setdefault("retry_policy", FAST_RETRIES)
     options.setdefault("calls_per_second", FAST_CALLS_PER_SECOND)
     return JasperClient(server.base_url, *server.credentials, **options)
+
+
+def lift_the_rate_cap(monkeypatch) -> None:
+    """Clients that a command builds itself (``provider add``, ``sync``) skip the 5 calls/s
+    wait against a fake carrier, as :func:`client_for` clients do. Only tests that are not
+    about politeness use it; everything else about the client is the command's own."""
+    from carrier_opt.jasper import client as client_module
+
+    class Unthrottled(JasperClient):
+        def __init__(self, *args: Any, **options: Any) -> None:
+            options["calls_per_second"] = FAST_CALLS_PER_SECOND
+            super().__init__(*args, **options)
+
+    monkeypatch.setattr(client_module, "JasperClient", Unthrottled)
