@@ -110,6 +110,18 @@ def migrated_sqlite_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def postgresql_schema_script() -> str:
+    """The migrations as one PostgreSQL script, rendered once per session by Alembic's offline
+    mode (what ``carrier-opt db ddl`` prints), without its BEGIN/COMMIT: a PostgreSQL test
+    runs it as one batch instead of the migrations one by one (measured 0.45–0.5 s against
+    1.0 s on a loaded machine, in each of some 320 tests). ``db/test_schema.py`` still runs the
+    migrations themselves on both backends."""
+    script = migrate.ddl("postgresql")
+    lines = [line for line in script.splitlines() if line.strip() not in ("BEGIN;", "COMMIT;")]
+    return "\n".join(lines)
+
+
 @pytest.fixture
 def migrated_engine(engine: Engine, request: pytest.FixtureRequest) -> Engine:
     """An engine on a database upgraded to the newest schema."""
@@ -117,6 +129,12 @@ def migrated_engine(engine: Engine, request: pytest.FixtureRequest) -> Engine:
     if engine.dialect.name == "sqlite" and database and database != ":memory:":
         engine.dispose()  # nothing stays connected to the file being replaced
         shutil.copyfile(request.getfixturevalue("migrated_sqlite_file"), database)
+        return engine
+    if engine.dialect.name == "postgresql":
+        script = request.getfixturevalue("postgresql_schema_script")
+        with engine.begin() as connection:
+            connection.exec_driver_sql(script)
+        assert migrate.current_revision(engine) == migrate.head_revision()
         return engine
     migrate.upgrade(engine)
     return engine
