@@ -165,7 +165,7 @@ def legacy_baseline(
     best = base
     if won is not None:
         sequence, name = won
-        best = _OrderedSims.of(instance, orders[name], base).greedy(sequence)
+        best = greedy_queue(instance, orders[name], sequence, base)
     queues = len(sequences) * len(orders)
     return LegacyResult(best, best_cost, base_cost, queues, winner, winning_queue, tuple(tried))
 
