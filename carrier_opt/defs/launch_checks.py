@@ -41,6 +41,7 @@ from carrier_opt.core.billing import period_containing, period_for_key
 from carrier_opt.db.engine import make_engine, resolve_database_url
 from carrier_opt.db.providers import load_provider
 from carrier_opt.defs.partitions import launched_partition
+from carrier_opt.defs.tags import PROVIDER_TAG
 from carrier_opt.errors import CarrierOptError, DatabaseError
 from carrier_opt.pipeline.period_sync import usage_problem
 
@@ -102,8 +103,6 @@ def launch_problem(
     return None
 
 
-PROVIDER_TAG = "dagster/partition/service_provider"
-"""The tag the per-provider run limit of ``dagster.yaml`` counts."""
 UNFINISHED = [
     DagsterRunStatus.NOT_STARTED,
     DagsterRunStatus.QUEUED,

@@ -32,9 +32,6 @@ from carrier_opt.errors import InputError
 
 DAILY_SYNC_NAME = "daily_sync"
 FRESHNESS_SCHEDULE_NAME = "sync_freshness_hourly"
-PROVIDER_TAG = "dagster/partition/service_provider"
-"""The tag Dagster gives a run from its partition key, which the run queue limits to one run
-per value (``dagster.yaml``)."""
 
 Clock = Callable[[], datetime]
 

@@ -10,3 +10,6 @@ LOCAL_HOUR_TAG = "carrier_opt/local_hour"
 DAILY_TRIGGER = "billing_window_daily"
 HOURLY_TRIGGER = "billing_window_last_day_hourly"
 DAILY_SYNC_TRIGGER = "daily_sync"
+PROVIDER_TAG = "dagster/partition/service_provider"
+"""The tag Dagster gives a run from its partition key, which the run queue limits to one run
+per value (``dagster.yaml``)."""

@@ -24,12 +24,11 @@ from carrier_opt.defs.partitions import SERVICE_PROVIDER, partition_key, provide
 from carrier_opt.defs.resources import DatabaseResource
 from carrier_opt.defs.schedules import (
     DAILY_SYNC_NAME,
-    PROVIDER_TAG,
     build_daily_sync_schedule,
     daily_sync_schedule,
     sync_freshness_schedule,
 )
-from carrier_opt.defs.tags import DAILY_SYNC_TRIGGER, HOURLY_TRIGGER, TRIGGER_TAG
+from carrier_opt.defs.tags import DAILY_SYNC_TRIGGER, HOURLY_TRIGGER, PROVIDER_TAG, TRIGGER_TAG
 from carrier_opt.jasper.fake import FakeJasper
 from carrier_opt.pipeline.period_sync import reusable_sync
 from carrier_opt.pipeline.sync import sync_provider
