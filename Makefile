@@ -47,8 +47,11 @@ format: $(STAMP)
 # CARRIER_OPT_HOME, servers take free ports from the OS, and the end-to-end tests are handed
 # out first, one at a time, so that they run beside the rest rather than after it, and not all
 # on one worker (carrier_opt_tests/conftest.py).
+# Two workers per core: with one per core the cores stood idle half the time (2 workers on 2
+# cores: 662 s of CPU in 666 s of wall), the tests waiting on daemons, run processes, servers
+# and the database; with four, 568 s (docs/benchmarks.md, "The test suite").
 # `make test TEST_WORKERS=0` runs it in one process, as before.
-TEST_WORKERS ?= auto
+TEST_WORKERS ?= $(shell echo $$(( 2 * $$(nproc) )))
 test: lint
 	$(BIN)/pytest --durations=15 -n $(TEST_WORKERS) --dist load --maxschedchunk 1
 

@@ -127,6 +127,8 @@ def test_a_launch_queued_behind_its_providers_run_says_what_it_waits_for(deploym
     current = period_containing(CALENDAR_MONTHS, datetime.now(UTC)).key
     m2m_job, mobility_job = defs.resolve_job_def(M2M_JOB), defs.resolve_job_def(MOBILITY_JOB)
     with dg.instance_for_test(overrides={"run_coordinator": shipped}) as instance:
+        # Issue 29: the daemon dequeues every second, not every 5 s (Dagster's default).
+        assert instance.run_coordinator.dequeue_interval_seconds == 1
         register_providers(instance, {"acme": "m2m", "phones": "mobility"})
         first = launch(instance, m2m_job, partition_tags("acme", current))
         phones = launch(instance, mobility_job, partition_tags("phones", current))
