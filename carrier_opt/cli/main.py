@@ -346,9 +346,10 @@ def _register_subsystem_commands() -> None:
     from carrier_opt.cli.push import push
     from carrier_opt.cli.retention import retention
     from carrier_opt.cli.sessions import session
+    from carrier_opt.cli.what_if import what_if_command
 
     commands = (fake_jasper, provider, sync, rate_plans, optimization_groups, customer_plans, push)
-    commands += (jasper, session, retention)
+    commands += (jasper, session, retention, what_if_command)
     for command in (*commands, instance):
         cli.add_command(command)
 
