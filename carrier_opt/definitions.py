@@ -4,6 +4,7 @@ import dagster as dg
 
 from carrier_opt.defs.assets.approval import approval_assets
 from carrier_opt.defs.assets.customer import customer_assets, customer_delivery_assets
+from carrier_opt.defs.assets.insights import insight_assets
 from carrier_opt.defs.assets.m2m import m2m_assets
 from carrier_opt.defs.assets.mobility import mobility_assets, mobility_delivery_assets
 from carrier_opt.defs.assets.push_checks import push_check_assets, push_check_sensor
@@ -20,6 +21,7 @@ from carrier_opt.defs.jobs import (
     push_approved_changes,
     setup_database,
     sync_carrier_data,
+    what_if_offer,
 )
 from carrier_opt.defs.resources import resources_for
 from carrier_opt.defs.schedules import daily_sync_schedule, sync_freshness_schedule
@@ -36,6 +38,7 @@ defs = dg.Definitions(
         *customer_delivery_assets,
         *approval_assets,
         *push_check_assets,
+        *insight_assets,
     ],
     asset_checks=[*sync_checks, *optimization_checks, *mobility_checks, *customer_checks],
     jobs=[
@@ -47,6 +50,7 @@ defs = dg.Definitions(
         check_rate_plan_pushes,
         sync_carrier_data,
         check_sync_freshness,
+        what_if_offer,
     ],
     schedules=[daily_sync_schedule, sync_freshness_schedule],
     sensors=[billing_window_sensor, *failure_sensors, push_check_sensor],

@@ -55,6 +55,7 @@ from carrier_opt.defs.jobs import (
     MOBILITY_JOB_NAME,
     OPTIMIZE_JOB_NAME,
     PUSH_JOB_NAME,
+    WHAT_IF_JOB_NAME,
 )
 from carrier_opt.defs.partitions import partition_key, register_providers
 from carrier_opt.defs.resources import DatabaseResource, JasperResource, PlatformProgress
@@ -87,6 +88,9 @@ DEMO_ENV_FILE = "demo.env"
 PROVIDER_OF_FLEET = {"m2m": DEMO_PROVIDER, "mobility": MOBILITY_PROVIDER}
 """The demo provider whose carrier each demo carrier is."""
 DEMO_PAST_PERIODS = 3
+DEMO_OFFER = "M2M Data 20MB,2.40,20,0.15,1,false"
+"""The plan offer the demo prices (what_if_offer): a 20 MB plan between the carrier's 10 MB and
+25 MB ones, on every communication plan."""
 """Previous periods whose usage the demo stores, so that backfills work from the UI."""
 NO_RETRY = RetryPolicy(max_attempts=1)
 log = logging.getLogger(__name__)
@@ -149,6 +153,17 @@ def run_demo(
             {"customer_winning_assignments": {"config": {"time_limit_s": KIND_TIME_LIMIT_S}}},
         )
         summaries += _customer_summary(result, f"{DEMO_PROVIDER} {period}")
+        yield f"pricing a plan offer on {DEMO_PROVIDER} billing period {period}"
+        offer = {"add_plan": DEMO_OFFER, "time_limit_s": KIND_TIME_LIMIT_S}
+        result = _run_partition(
+            database,
+            instance,
+            WHAT_IF_JOB_NAME,
+            DEMO_PROVIDER,
+            period,
+            {"rate_plan_offer_what_if": {"config": offer}},
+        )
+        summaries += _what_if_summary(result, f"{DEMO_PROVIDER} {period}")
     with demo_carrier("mobility", mobility_devices, engine) as (base_url, fleet):
         yield f"fake Jasper with {len(fleet):,} mobility SIMs at {base_url}"
         _register_provider(engine, MOBILITY_PROVIDER, base_url, "mobility")
@@ -463,6 +478,13 @@ def _customer_summary(result: dg.ExecuteInProcessResult, partition: str) -> Iter
     )
     yield _workbooks("customer workbooks:", _metadata(result, "customer_reports")["files"])
     yield "carrier changes:       none (customer plans are the agent's own)"
+
+
+def _what_if_summary(result: dg.ExecuteInProcessResult, partition: str) -> Iterator[str]:
+    meta = _metadata(result, "rate_plan_offer_what_if")
+    yield RULE
+    yield f"what-if of {partition} ({WHAT_IF_JOB_NAME}; carrier-opt what-if on a folder)"
+    yield from meta["report"].strip("`\n").splitlines()
 
 
 def _mobility_summary(result: dg.ExecuteInProcessResult, partition: str) -> Iterator[str]:

@@ -112,6 +112,18 @@ def test_demo_optimizes_a_period_and_prints_the_summary(database_url, monkeypatc
     assert int(value(customers, "shared-pool SIMs:").split()[0]) > 0
     customer_books = workbooks(customers, "customer workbooks:", reports / DEMO_PROVIDER)
     assert any("Customer_" in book.name for book in customer_books)
+    # ... a plan offer priced on the same period (what_if_offer, as `carrier-opt what-if`) ...
+    offer = [line.strip() for line in block(lines, f"what-if of {DEMO_PROVIDER} ")]
+    assert "add M2M Data 20MB (base 2.40 USD, 20 MB, 0.15 USD per 1 MB beyond" in offer[1]
+
+    def usd(label: str) -> float:
+        return float(value(offer, label).split()[0].replace(",", ""))
+
+    assert usd("saving:") == pytest.approx(
+        usd("optimum as it is:") - usd("optimum with change:"), abs=0.011
+    )
+    assert usd("break-even base rate of M2M Data 20MB:") >= 0
+    assert "bisection" in value(offer, "break-even base rate of M2M Data 20MB:")
     # ... and a mobility provider optimized per optimization group, all three shown.
     mobility = block(lines, f"mobility optimization of {MOBILITY_PROVIDER} ")
     assert value(mobility, "groups optimized:").startswith("3 ")

@@ -4,6 +4,7 @@ its run timeout and how it treats the carrier (:mod:`carrier_opt.defs.catalog`).
 import dagster as dg
 
 from carrier_opt.defs.assets.customer import GROUP as CUSTOMER_GROUP
+from carrier_opt.defs.assets.insights import rate_plan_offer_what_if
 from carrier_opt.defs.assets.m2m import GROUP as M2M_GROUP
 from carrier_opt.defs.assets.mobility import GROUP as MOBILITY_GROUP
 from carrier_opt.defs.assets.schema import database_schema
@@ -28,6 +29,7 @@ CUSTOMER_JOB_NAME = CUSTOMER_JOB
 PUSH_JOB_NAME = "push_approved_changes"
 SYNC_JOB_NAME = SYNC_JOB
 FRESHNESS_JOB_NAME = "check_sync_freshness"
+WHAT_IF_JOB_NAME = "what_if_offer"
 
 LINEAR_CHAIN_EXECUTOR = dg.in_process_executor
 """The executor of the partitioned jobs: their steps in the run worker's own process.
@@ -138,5 +140,18 @@ check_sync_freshness = dg.define_asset_job(
     description=(
         "Warn when an active provider's last completed sync is older than 36 h (one "
         "database query, no carrier call)."
+    ),
+)
+
+what_if_offer = dg.define_asset_job(
+    WHAT_IF_JOB_NAME,
+    owners=OWNERS,
+    tags=job_tags(NO_CARRIER, SHORT_RUN_LIMIT),
+    selection=[rate_plan_offer_what_if],
+    description=(
+        "Price a plan offer (add_plan, allow_on) or a withdrawn plan (remove_plan) on an M2M "
+        "provider's stored period: the optimum with and without it, the SIMs that would move, "
+        "the saving and the offer's break-even base rate (as `carrier-opt what-if`). Changes "
+        "nothing at the carrier or in the database."
     ),
 )

@@ -57,13 +57,14 @@ FLEET_OF_JOB: Mapping[str, str | None] = {
     "optimize_customer_period": None,  # customer plans exist for both fleets
     "push_approved_changes": None,
     "sync_carrier_data": None,
+    "what_if_offer": "m2m",
 }
 """The jobs partitioned by service provider × billing period, and the fleet each needs."""
 
 JOB_FOR_FLEET = {"m2m": "optimize_billing_period", "mobility": "optimize_mobility_period"}
 SYNCS_OPEN_PERIOD = {"optimize_billing_period", "optimize_mobility_period"}
 """Optimization jobs that sync an open period themselves (a closed one runs on stored usage)."""
-ON_STORED_USAGE = {"optimize_customer_period"}
+ON_STORED_USAGE = {"optimize_customer_period", "what_if_offer"}
 """Optimization jobs that run on the usage stored for the period, open or closed."""
 A_FLEET = {"m2m": "an M2M", "mobility": "a mobility"}
 
@@ -85,8 +86,11 @@ def launch_problem(
         return str(exc)
     needed = FLEET_OF_JOB[job_name]
     if needed is not None and provider.fleet != needed:
+        fleet = A_FLEET.get(provider.fleet, provider.fleet)
+        if job_name not in JOB_FOR_FLEET.values():
+            return f"{provider.name} is {fleet} fleet: {job_name} runs on {A_FLEET[needed]} fleet"
         return (
-            f"{provider.name} is {A_FLEET.get(provider.fleet, provider.fleet)} fleet: launch "
+            f"{provider.name} is {fleet} fleet: launch "
             f"{JOB_FOR_FLEET.get(provider.fleet, 'its own job')} for it, not {job_name}"
         )
     if period.start > now:

@@ -137,6 +137,7 @@ def close_session_unless_pushed(
 PARTITIONS_OF_GROUP: Mapping[str, dg.PartitionsDefinition] = {
     "m2m": m2m_period_partitions,
     "mobility": mobility_period_partitions,
+    "insights": m2m_period_partitions,
 }
 """The partitions of a fleet's chain: its own fleet's providers × period (the job offers only
 partitions it can run); other groups (customer) serve every provider."""

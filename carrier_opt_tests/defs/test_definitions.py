@@ -51,7 +51,7 @@ def test_every_job_has_owners_and_a_run_timeout():
     """Every job's runs carry ``dagster/max_runtime`` (seconds), so run monitoring fails a run
     that hangs instead of letting it hold its provider's one run slot."""
     jobs = [j for j in defs.get_repository_def().get_all_jobs() if not j.name.startswith("__")]
-    assert len(jobs) == 8
+    assert len(jobs) == 9
     for job in jobs:
         assert job.owners == catalog.OWNERS, job.name
         seconds = int(job.run_tags[catalog.MAX_RUNTIME_TAG])
@@ -59,7 +59,7 @@ def test_every_job_has_owners_and_a_run_timeout():
         assert job.run_tags[catalog.CARRIER_TAG] == job.tags[catalog.CARRIER_TAG]
     timeouts = {job.name: int(job.run_tags[catalog.MAX_RUNTIME_TAG]) for job in jobs}
     assert timeouts["optimize_billing_period"] == 8 * 3600
-    assert timeouts["check_sync_freshness"] == 3600
+    assert timeouts["check_sync_freshness"] == timeouts["what_if_offer"] == 3600
 
 
 def test_descriptions_are_markdown_not_restructured_text():

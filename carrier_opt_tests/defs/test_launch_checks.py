@@ -44,6 +44,12 @@ def providers(migrated_engine):
             "acme has no usage stored for billing period 2026-06: run sync_carrier_data for "
             "2026-06|acme (or carrier-opt sync acme) first",
         ),
+        (
+            "what_if_offer",
+            "2026-06|phones",
+            "phones is a mobility fleet: what_if_offer runs on an M2M fleet",
+        ),
+        ("what_if_offer", "2026-06|acme", "acme has no usage stored for billing period 2026-06"),
     ],
 )
 def test_a_mistaken_launch_gets_one_line(providers, job, partition, refused_with):
@@ -61,6 +67,7 @@ def test_a_mistaken_launch_gets_one_line(providers, job, partition, refused_with
         (M2M, "2026-03|acme"),  # a backfill of a period whose usage is stored
         (MOBILITY, "2026-06|phones"),
         ("optimize_customer_period", "2026-06|phones"),  # on the usage stored
+        ("what_if_offer", "2026-03|acme"),  # an offer priced on a stored period
         ("setup_database", None),  # not partitioned: nothing to check
     ],
 )
