@@ -43,6 +43,7 @@ import pandas as pd
 from carrier_opt.core.billing import BillingPeriodSpan, zone_of
 from carrier_opt.core.instance import Instance
 from carrier_opt.core.money import cents, usd_difference
+from carrier_opt.core.move_reasons import move_reasons
 from carrier_opt.core.pricing import (
     device_breakdown,
     pool_overage_shares,
@@ -72,6 +73,7 @@ ASSIGNMENT_COLUMNS = (
     "cost_after",
     "saving",
     "changed",
+    "move_reason",
     *(f"{c}_before" for c in COMPONENTS),
     *(f"{c}_after" for c in COMPONENTS),
     "pool_overage_share",
@@ -311,6 +313,7 @@ def with_unassigned_sims(data: ReportData, sims: pd.DataFrame) -> ReportData:
             "cost_after": zero,
             "saving": zero if data.cost_before is not None else np.nan,
             "changed": False,
+            "move_reason": "",
             **{f"{c}_before": zero if data.cost_before is not None else np.nan for c in COMPONENTS},
             **{f"{c}_after": zero for c in COMPONENTS},
             "pool_overage_share": np.nan,
@@ -455,6 +458,7 @@ def _assignment_frame(
     frame["cost_after"] = _usd_column(after["cost"])
     frame["saving"] = _usd_column(None if before is None else before["cost"] - after["cost"])
     frame["changed"] = current != recommended
+    frame["move_reason"] = move_reasons(instance, current, recommended)
     for component in COMPONENTS:
         frame[f"{component}_before"] = _usd_column(None if before is None else before[component])
     for component in COMPONENTS:

@@ -138,6 +138,12 @@ USAGE_COLUMNS: tuple[Column, ...] = (
     Column("projected_usage_mb", "Projected usage (MB)", "mb", 16, PROJECTED_USAGE_NOTE),
 )
 
+MOVE_REASON_NOTE = (
+    "Why it moves: the SIM's projected usage, then what it costs on its current plan today and "
+    "on the recommended plan after the change, with the charges behind each (base, overage, "
+    "the pool's room), as the cost model prices them; within a cent of the charge columns."
+)
+
 ASSIGNMENT_SHEET_COLUMNS: tuple[Column, ...] = (
     Column("iccid", "ICCID", "text", 22),
     Column("msisdn", "MSISDN", "text", 16, detail=True),
@@ -152,6 +158,7 @@ ASSIGNMENT_SHEET_COLUMNS: tuple[Column, ...] = (
     Column("cost_after", "Cost after (USD)", "money", 15),
     Column("saving", "Saving (USD)", "money", 13),
     Column("changed", "Change", "yes_no", 8),
+    Column("move_reason", "Why it moves", "text", 60, MOVE_REASON_NOTE),
     *(Column(f"{c}_before", f"{c.capitalize()} before (USD)", "money") for c in COMPONENTS),
     *(Column(f"{c}_after", f"{c.capitalize()} after (USD)", "money") for c in COMPONENTS),
     POOL_OVERAGE_SHARE_COLUMN,

@@ -128,6 +128,11 @@ def test_report_totals_match_the_database_to_the_cent(migrated_engine, tmp_path)
     assert [line["Change"] for line in lines] == ["no", "yes", "no", "no", "no"]
     assert lines[1]["Recommended rate plan"] == "POOL_100MB"
     assert lines[1]["Current rate plan"] == "POOL_10MB"
+    # Issue 31, point 5: the changed SIM says why, with its own charges on both sides.
+    reason = lines[1]["Why it moves"]
+    assert reason.startswith(f"{instance.usage_mb[1]:,.1f} MB: POOL_10MB $")
+    assert " → POOL_100MB $" in reason and "in pool POOL_100MB" in reason
+    assert [line["Why it moves"] for line in lines if line["Change"] == "no"] == [None] * 4
     assert {"MSISDN", "Communication plan", *USAGE_HEADERS} <= set(headers)
 
     _, plans, plan_totals = table(workbook["Statistics"])
