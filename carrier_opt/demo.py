@@ -41,6 +41,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from carrier_opt import clock
+from carrier_opt.core.idle import IdleReport
 from carrier_opt.db import migrate
 from carrier_opt.db.engine import display_url
 from carrier_opt.db.loads.customer_plans import assign_customer_rate_plans, load_customer_rate_plans
@@ -65,6 +66,7 @@ from carrier_opt.jasper.fake import API_ROOT, DEFAULT_API_KEY, DEFAULT_USERNAME,
 from carrier_opt.jasper.fake.endpoints import DeviceEdit
 from carrier_opt.jasper.fake.fleet import FakeDevice
 from carrier_opt.jasper.fake.prices import write_fake_customer_sims, write_fake_price_list
+from carrier_opt.pipeline.insights import idle_sims
 from carrier_opt.pipeline.past_usage import fetch_past_usage
 from carrier_opt.settings import carrier_opt_home
 
@@ -132,6 +134,7 @@ def run_demo(
         )
         summaries += _m2m_summary(result, f"{DEMO_PROVIDER} {period}")
         yield from _store_past_periods(engine, DEMO_PROVIDER, base_url)
+        summaries += _idle_summary(idle_sims(engine, DEMO_PROVIDER, period), period)
         yield f"approving the dry run of {DEMO_PROVIDER} {period} ({PUSH_JOB_NAME})"
         result = _run_partition(
             database,
@@ -478,6 +481,17 @@ def _customer_summary(result: dg.ExecuteInProcessResult, partition: str) -> Iter
     )
     yield _workbooks("customer workbooks:", _metadata(result, "customer_reports")["files"])
     yield "carrier changes:       none (customer plans are the agent's own)"
+
+
+def _idle_summary(report: IdleReport, period: str) -> Iterator[str]:
+    yield RULE
+    yield f"idle SIMs of {DEMO_PROVIDER} {period} (asset idle_sims; carrier-opt idle-sims)"
+    yield report.summary()
+    for row in report.idle.head(3).itertuples():
+        yield (
+            f"  {row.iccid} on {row.rate_plan_code}: idle {row.idle_periods} periods, "
+            f"{row.cost_usd:,.2f} USD a period, {row.saving_usd:,.2f} saved if deactivated"
+        )
 
 
 def _what_if_summary(result: dg.ExecuteInProcessResult, partition: str) -> Iterator[str]:

@@ -112,6 +112,9 @@ def test_demo_optimizes_a_period_and_prints_the_summary(database_url, monkeypatc
     assert int(value(customers, "shared-pool SIMs:").split()[0]) > 0
     customer_books = workbooks(customers, "customer workbooks:", reports / DEMO_PROVIDER)
     assert any("Customer_" in book.name for book in customer_books)
+    # ... its idle SIMs over the period and the three past ones stored ...
+    idle = block(lines, f"idle SIMs of {DEMO_PROVIDER} ")
+    assert idle[1].startswith("idle SIMs: ") and "nothing is deactivated automatically" in idle[1]
     # ... a plan offer priced on the same period (what_if_offer, as `carrier-opt what-if`) ...
     offer = [line.strip() for line in block(lines, f"what-if of {DEMO_PROVIDER} ")]
     assert "add M2M Data 20MB (base 2.40 USD, 20 MB, 0.15 USD per 1 MB beyond" in offer[1]

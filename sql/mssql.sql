@@ -1384,6 +1384,16 @@ UPDATE alembic_version SET version_num='0013' WHERE alembic_version.version_num 
 
 GO
 
+-- Running upgrade 0013 -> 0014
+
+ALTER TABLE [ServiceProvider] ADD idle_periods INTEGER NOT NULL DEFAULT '3';
+
+GO
+
+UPDATE alembic_version SET version_num='0014' WHERE alembic_version.version_num = '0013';
+
+GO
+
 COMMIT;
 
 GO

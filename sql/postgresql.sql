@@ -1048,5 +1048,11 @@ ALTER TABLE "ServiceProvider" ADD CONSTRAINT "ck_ServiceProvider_account_type_kn
 
 UPDATE alembic_version SET version_num='0013' WHERE alembic_version.version_num = '0012';
 
+-- Running upgrade 0013 -> 0014
+
+ALTER TABLE "ServiceProvider" ADD COLUMN idle_periods INTEGER DEFAULT '3' NOT NULL;
+
+UPDATE alembic_version SET version_num='0014' WHERE alembic_version.version_num = '0013';
+
 COMMIT;
 

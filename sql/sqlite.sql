@@ -1028,3 +1028,9 @@ UPDATE "Device" SET details_at = COALESCE(last_synced_at, created_at);
 
 UPDATE alembic_version SET version_num='0013' WHERE alembic_version.version_num = '0012';
 
+-- Running upgrade 0013 -> 0014
+
+ALTER TABLE "ServiceProvider" ADD COLUMN idle_periods INTEGER DEFAULT '3' NOT NULL;
+
+UPDATE alembic_version SET version_num='0014' WHERE alembic_version.version_num = '0013';
+

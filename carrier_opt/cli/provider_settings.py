@@ -112,6 +112,13 @@ def provider_show(name: str, database_url: str | None) -> None:
     "setting; on by default). Mobility and customer runs never prorate.",
 )
 @click.option("--max-rate-plans-per-group", type=click.IntRange(1, 1000), default=None)
+@click.option(
+    "--idle-periods",
+    type=click.IntRange(1, 24),
+    default=None,
+    help="Consecutive periods without data, SMS or voice after which a SIM is listed as idle "
+    "(default 3; nothing is deactivated automatically).",
+)
 @click.option("--active/--inactive", default=None, help="Whether the sensor runs it at all.")
 @click.option("--to", "to", default=None, help="Comma-separated To: addresses (replaces).")
 @click.option("--cc", default=None, help="Comma-separated Cc: addresses (replaces).")

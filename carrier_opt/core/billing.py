@@ -135,6 +135,12 @@ def periods_between(earlier: str, later: str) -> int:
     return (later_year - earlier_year) * 12 + later_month - earlier_month
 
 
+def periods_ending_with(key: str, count: int) -> list[str]:
+    """The ``count`` period keys up to ``key`` included, oldest first (a period per month)."""
+    year, month = parse_period_key(key)
+    return [period_key(*_shift_month(year, month, -back)) for back in range(count - 1, -1, -1)]
+
+
 def cycle_end(cycle: BillingCycle, year: int, month: int) -> datetime:
     """The aware-UTC instant the cycle ending in ``year``-``month`` ends."""
     end_day = date(year, month, min(cycle.end_day, calendar.monthrange(year, month)[1]))

@@ -32,6 +32,8 @@ from carrier_opt.db.types import utc_now
 from carrier_opt.errors import InputError
 
 FLEETS = tuple(fleet.value for fleet in Fleet)
+MAX_IDLE_PERIODS = 24
+"""Most periods an idle SIM can be asked to have been idle (two years of monthly cycles)."""
 ACCOUNT_TYPES = tuple(kind.value for kind in AccountType)
 
 
@@ -57,6 +59,7 @@ class ProviderOverview:
     optimization_start_hour: int | None
     daily_sync_hour: int
     max_rate_plans_per_group: int
+    idle_periods: int
     jasper_url: str | None
     username_env: str | None
     api_key_env: str | None
@@ -92,6 +95,7 @@ class ProviderChanges:
     account_type: str | None = None
     uses_proration: bool | None = None
     max_rate_plans_per_group: int | None = None
+    idle_periods: int | None = None
     active: bool | None = None
 
     def __bool__(self) -> bool:
@@ -196,6 +200,12 @@ def _validated(current: ProviderOverview, changes: ProviderChanges) -> tuple[dic
         provider.update(_account_type_values(changes.account_type))
     if changes.uses_proration is not None:
         provider["uses_proration"] = changes.uses_proration
+    if changes.idle_periods is not None:
+        if not 1 <= changes.idle_periods <= MAX_IDLE_PERIODS:
+            raise InputError(
+                f"idle periods must be 1..{MAX_IDLE_PERIODS}, got {changes.idle_periods}"
+            )
+        provider["idle_periods"] = changes.idle_periods
     if changes.max_rate_plans_per_group is not None:
         if changes.max_rate_plans_per_group < 1:
             raise InputError("max rate plans per group must be at least 1")
@@ -282,6 +292,7 @@ def _overview(connection: Connection, name: str) -> ProviderOverview:
         optimization_start_hour=provider.optimization_start_hour_local,
         daily_sync_hour=provider.daily_sync_hour_local,
         max_rate_plans_per_group=provider.max_rate_plans_per_group,
+        idle_periods=provider.idle_periods,
         jasper_url=auth.base_url if auth else None,
         username_env=auth.username_ref if auth else None,
         api_key_env=auth.secret_ref if auth else None,

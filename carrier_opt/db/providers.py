@@ -55,6 +55,7 @@ class ProviderSettings:
     account_type: str = AccountType.AUTO.value
     usage_by_rate_plan: str | None = None
     capabilities_note: str | None = None
+    idle_periods: int = 3
 
     @property
     def may_read_usage_by_rate_plan(self) -> bool:
@@ -287,6 +288,7 @@ def load_provider(connection: Connection, name: str) -> ProviderSettings:
             ServiceProvider.account_type,
             ServiceProvider.usage_by_rate_plan,
             ServiceProvider.capabilities_note,
+            ServiceProvider.idle_periods,
             JasperAuthentication.id.label("auth_id"),
             JasperAuthentication.base_url,
             JasperAuthentication.username,
@@ -325,6 +327,7 @@ def load_provider(connection: Connection, name: str) -> ProviderSettings:
         account_type=row.account_type,
         usage_by_rate_plan=row.usage_by_rate_plan,
         capabilities_note=row.capabilities_note,
+        idle_periods=row.idle_periods,
     )
 
 

@@ -79,6 +79,9 @@ def success_message(
     ]
     for remark in remarks:
         lines += [remark, ""]
+    if data.idle is not None:  # sheet "Idle SIMs" of the workbook
+        idle = data.idle.summary()
+        lines += [idle[0].upper() + idle[1:] + ".", ""]
     attachments: tuple[Attachment, ...] = ()
     if workbook is not None and len(workbook) <= max_attachment_bytes:
         attachments = (Attachment(file_name, XLSX_CONTENT_TYPE, workbook),)

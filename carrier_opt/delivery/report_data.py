@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from carrier_opt.core.billing import BillingPeriodSpan, zone_of
+from carrier_opt.core.idle import IdleReport
 from carrier_opt.core.instance import Instance
 from carrier_opt.core.money import cents, usd_difference
 from carrier_opt.core.move_reasons import move_reasons
@@ -220,6 +221,8 @@ class ReportData:
     details_pending: frozenset[str] = frozenset()
     """ICCIDs whose carrier details are still to come (:mod:`carrier_opt.core.details`): a
     detail-only field of theirs that is empty is missing, shown as such, never as a blank."""
+    idle: IdleReport | None = None
+    """Idle and never-activated SIMs of the period (M2M reports; ``None``: not looked at)."""
     customer_not_read: int = 0
     """Customer reports: the provider's SIMs whose customer is not read yet, so in no
     customer's report (they may be this customer's); only counted, since they may be

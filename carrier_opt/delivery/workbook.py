@@ -63,6 +63,7 @@ SUMMARY, STATISTICS, ASSIGNMENTS, SHARED_POOL = (
     "Shared pool",
 )
 WITHOUT_USAGE_SHEET = "SIMs without usage"
+IDLE_SHEET, NEVER_ACTIVATED_SHEET = "Idle SIMs", "Never activated"
 SKIPPED_SHEET = "Skipped carrier records"
 SKIPPED_HEADERS = ("Endpoint", "Page", "Record", "ICCID", "Identified by", "Field", "Value", "Why")
 TOTAL_LABEL = "Total"
@@ -164,6 +165,26 @@ ASSIGNMENT_SHEET_COLUMNS: tuple[Column, ...] = (
     POOL_OVERAGE_SHARE_COLUMN,
 )
 
+SAVING_IF_DEACTIVATED_NOTE = (
+    "What the bill loses per period if this SIM alone is deactivated, priced with the cost "
+    "model: its base and SMS, and for a pooled SIM the change in its pool's overage once its "
+    "allowance leaves the pool (0 or less: the pool needs its allowance)."
+)
+IDLE_COLUMNS: tuple[Column, ...] = (
+    Column("iccid", "ICCID", "text", 22),
+    Column("rate_plan_code", "Rate plan", "text", 22),
+    Column("idle_periods", "Periods without usage", "int", 12),
+    Column("cost_usd", "Cost per period (USD)", "money", 15),
+    Column("saving_usd", "Saving if deactivated (USD)", "money", 17, SAVING_IF_DEACTIVATED_NOTE),
+)
+NEVER_ACTIVATED_COLUMNS: tuple[Column, ...] = (
+    Column("iccid", "ICCID", "text", 22),
+    Column("status", "Status", "text", 16),
+    Column("rate_plan_code", "Rate plan", "text", 22),
+    Column("cost_usd", "Cost per period (USD)", "money", 15),
+    Column("saving_usd", "Saving if deactivated (USD)", "money", 17, SAVING_IF_DEACTIVATED_NOTE),
+)
+
 SHARED_POOL_COLUMNS: tuple[Column, ...] = (
     Column("iccid", "ICCID", "text", 22),
     Column("msisdn", "MSISDN", "text", 16, detail=True),
@@ -221,6 +242,8 @@ def build_workbook(data: ReportData) -> bytes:
             "also listed in Assignments: do not add the two sheets up. " + POOL_OVERAGE_SHARE_NOTE,
             formats["note"],
         )
+    if data.idle is not None:
+        _write_idle(workbook, data, formats)
     if data.sync is not None and data.sync.without_usage:
         _write_without_usage(workbook.add_worksheet(WITHOUT_USAGE_SHEET), data.sync, formats)
     if data.sync is not None and data.sync.skipped.total:
@@ -229,6 +252,25 @@ def build_workbook(data: ReportData) -> bytes:
     _add_cost_chart(workbook, summary, data, statistics_rows)
     workbook.close()
     return buffer.getvalue()
+
+
+def _write_idle(workbook: Workbook, data: ReportData, formats: dict[str, Any]) -> None:
+    """The idle SIMs (and, when any, those billed although never activated), each priced."""
+    idle = data.idle
+    assert idle is not None
+    sheet = workbook.add_worksheet(IDLE_SHEET)
+    sheet.write_string(0, 0, idle.summary() + ".", formats["note"])
+    _write_table(sheet, idle.idle, IDLE_COLUMNS, formats, first_row=2)
+    if len(idle.never_activated):
+        orphans = workbook.add_worksheet(NEVER_ACTIVATED_SHEET)
+        orphans.write_string(
+            0,
+            0,
+            "SIMs billed this period although the carrier shows no activation date: check "
+            "them with the carrier. Nothing is deactivated automatically.",
+            formats["note"],
+        )
+        _write_table(orphans, idle.never_activated, NEVER_ACTIVATED_COLUMNS, formats, first_row=2)
 
 
 def _not_read(frame: pd.DataFrame, details_pending: frozenset[str]) -> list[bool]:

@@ -55,6 +55,7 @@ from carrier_opt.delivery.storage import (
 )
 from carrier_opt.delivery.workbook import CONTENT_TYPE, build_workbook
 from carrier_opt.errors import CarrierOptError
+from carrier_opt.pipeline.insights import idle_sims
 from carrier_opt.pipeline.solved import m2m_solved, mobility_solved, plan_indices
 from carrier_opt.pipeline.sync import activated_staleness
 
@@ -201,7 +202,12 @@ def m2m_report(
     if now < tables.period.end:  # a closed period is settled on its final usage, not aged
         figures = activated_staleness(engine, ids.provider_id, tables.period, now)
         facts = dataclasses.replace(facts, usage_age=figures.line())
-    data = dataclasses.replace(data, push=latest_push(engine, solved.instance_id), sync=facts)
+    data = dataclasses.replace(
+        data,
+        push=latest_push(engine, solved.instance_id),
+        sync=facts,
+        idle=idle_sims(engine, provider, period_key),
+    )
     oversized = {g.name: len(g.rate_plans) for g in groups if g.skipped_reason}
     return M2MReport(row, data, oversized, limit)
 

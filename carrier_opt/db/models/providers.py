@@ -90,6 +90,9 @@ class ServiceProvider(AuditMixin, Base):
     (HTTP 403 ...) while Search Devices worked``."""
     daily_sync_hour_local: Mapped[int] = mapped_column(Integer, default=2, server_default="2")
     """Local hour (provider's zone) at which the ``daily_sync`` schedule syncs the provider."""
+    idle_periods: Mapped[int] = mapped_column(Integer, default=3, server_default="3")
+    """Consecutive stored periods without data, SMS or voice after which a SIM is listed as
+    idle (never deactivated automatically)."""
     uses_proration: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     """The legacy per-provider setting: SIMs activated mid-period are billed for the days they
     were active (on), or for the whole period (off). Mobility and customer runs never prorate."""

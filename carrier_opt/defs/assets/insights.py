@@ -1,5 +1,6 @@
-"""Insights on a stored period that no run of the legacy system gave (issue 31): here, what a
-plan offer would save the fleet before the agent negotiates it.
+"""Insights on a stored period that no run of the legacy system gave (issue 31): the SIMs that
+pay for doing nothing, and what a plan offer would save the fleet before the agent negotiates
+it.
 
 The asset prices the change on the period's stored usage, the same instance the M2M chain
 optimizes (:func:`carrier_opt.pipeline.solved.m2m_instance`); it changes nothing at the carrier
@@ -14,6 +15,8 @@ from carrier_opt.db.export import instance_tables
 from carrier_opt.defs.resources import DatabaseResource
 from carrier_opt.defs.run_context import period_asset, run_partition
 from carrier_opt.errors import InputError
+from carrier_opt.pipeline.insights import idle_sims as find_idle_sims
+from carrier_opt.pipeline.insights import idle_table_markdown
 from carrier_opt.pipeline.solved import m2m_instance
 
 GROUP = "insights"
@@ -76,4 +79,30 @@ def rate_plan_offer_what_if(
     return dg.MaterializeResult(metadata=metadata)
 
 
-insight_assets = [rate_plan_offer_what_if]
+@period_asset(GROUP)
+def idle_sims(
+    context: dg.AssetExecutionContext, database: DatabaseResource
+) -> dg.MaterializeResult:
+    """SIMs with no data, SMS or voice for the provider's `idle_periods` stored periods in a
+    row (3 unless `provider set --idle-periods` changed it), and SIMs billed although never
+    activated: what each costs per period and what deactivating it would save, priced with
+    the cost model (a pooled SIM's allowance leaving its pool included). Nothing is
+    deactivated automatically; the report's "Idle SIMs" sheet lists them all."""
+    provider, period_key = run_partition(context)
+    report = find_idle_sims(database.engine(), provider, period_key)
+    context.log.info(report.summary())
+    return dg.MaterializeResult(
+        metadata={
+            "summary": report.summary(),
+            "idle_sims": len(report.idle),
+            "idle_periods": report.idle_periods,
+            "periods_stored": report.periods_stored,
+            "idle_cost_usd": dg.MetadataValue.float(round(report.idle_cost_usd, 2)),
+            "never_activated": len(report.never_activated),
+            "saving_if_deactivated_usd": dg.MetadataValue.float(report.saving_together_usd),
+            "most_expensive": dg.MetadataValue.md(idle_table_markdown(report)),
+        }
+    )
+
+
+insight_assets = [idle_sims, rate_plan_offer_what_if]

@@ -1,4 +1,6 @@
-"""``carrier-opt what-if``: price a plan offer (or a withdrawal) against an instance folder."""
+"""Insights from the command line (issue 31): ``carrier-opt what-if`` prices a plan offer (or a
+withdrawal) against an instance folder; ``carrier-opt idle-sims`` lists a stored period's idle
+and never-activated SIMs."""
 
 from __future__ import annotations
 
@@ -6,7 +8,11 @@ import pathlib
 
 import click
 
+from carrier_opt.cli.options import database_url_option
 from carrier_opt.errors import InputError
+
+IDLE_LISTED = 20
+"""Idle SIMs the command prints (the most expensive first); the workbook has them all."""
 
 
 @click.command("what-if")
@@ -78,3 +84,41 @@ def what_if_command(
         raise click.UsageError(str(exc)) from None
     for line in report_lines(answer, offer, remove_plan):
         click.echo(line)
+
+
+@click.command("idle-sims")
+@click.argument("name")
+@click.option("--billing-period", required=True, metavar="YYYY-MM", help="The period looked at.")
+@click.option(
+    "--periods",
+    type=click.IntRange(1, 24),
+    default=None,
+    help="Periods without usage that make a SIM idle (default: the provider's setting, "
+    "provider set --idle-periods, 3 unless changed).",
+)
+@database_url_option
+def idle_sims_command(
+    name: str, billing_period: str, periods: int | None, database_url: str | None
+) -> None:
+    """NAME's SIMs with no data, SMS or voice for several stored periods up to BILLING_PERIOD,
+    and those billed although never activated, with what each costs and what deactivating it
+    would save. Nothing is deactivated."""
+    from carrier_opt.cli.carrier import ready_engine
+    from carrier_opt.core.billing import parse_period_key
+    from carrier_opt.pipeline.insights import idle_sims
+
+    parse_period_key(billing_period)
+    report = idle_sims(ready_engine(database_url), name, billing_period, periods)
+    click.echo(f"{name} {billing_period}: {report.summary()}")
+    for row in report.idle.head(IDLE_LISTED).itertuples():
+        click.echo(
+            f"  {row.iccid}  {row.rate_plan_code:<24} idle {row.idle_periods} periods  "
+            f"{row.cost_usd:>9,.2f} USD/period  saving if deactivated {row.saving_usd:,.2f}"
+        )
+    if len(report.idle) > IDLE_LISTED:
+        click.echo(f"  ... and {len(report.idle) - IDLE_LISTED:,} more (the workbook lists all)")
+    for row in report.never_activated.itertuples():
+        click.echo(
+            f"  never activated: {row.iccid}  {row.status or '(no status)'}  "
+            f"{row.rate_plan_code}  {row.cost_usd:,.2f} USD/period"
+        )
