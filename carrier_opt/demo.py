@@ -42,6 +42,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from carrier_opt import clock
 from carrier_opt.core.idle import IdleReport
+from carrier_opt.core.trend import trend_chart
 from carrier_opt.db import migrate
 from carrier_opt.db.engine import display_url
 from carrier_opt.db.loads.customer_plans import assign_customer_rate_plans, load_customer_rate_plans
@@ -49,6 +50,7 @@ from carrier_opt.db.loads.optimization_groups import load_optimization_groups
 from carrier_opt.db.loads.rate_plans import load_rate_plans
 from carrier_opt.db.providers import add_provider, set_jasper_url
 from carrier_opt.db.push_history import sent_changes
+from carrier_opt.db.trend import savings_trend
 from carrier_opt.defs.assets.schema import database_schema
 from carrier_opt.defs.failures import step_failure_text
 from carrier_opt.defs.jobs import (
@@ -134,7 +136,6 @@ def run_demo(
         )
         summaries += _m2m_summary(result, f"{DEMO_PROVIDER} {period}")
         yield from _store_past_periods(engine, DEMO_PROVIDER, base_url)
-        summaries += _idle_summary(idle_sims(engine, DEMO_PROVIDER, period), period)
         yield f"approving the dry run of {DEMO_PROVIDER} {period} ({PUSH_JOB_NAME})"
         result = _run_partition(
             database,
@@ -145,6 +146,8 @@ def run_demo(
             {"approved_rate_plan_push": {"config": {"approved_by": "make demo"}}},
         )
         summaries += _approval_summary(result)
+        summaries += _idle_summary(idle_sims(engine, DEMO_PROVIDER, period), period)
+        summaries += _trend_summary(savings_trend(engine, DEMO_PROVIDER))
         _load_customer_plans(engine, fleet)
         yield f"re-pricing {DEMO_PROVIDER} billing period {period} on its customers' plans"
         result = _run_partition(
@@ -481,6 +484,12 @@ def _customer_summary(result: dg.ExecuteInProcessResult, partition: str) -> Iter
     )
     yield _workbooks("customer workbooks:", _metadata(result, "customer_reports")["files"])
     yield "carrier changes:       none (customer plans are the agent's own)"
+
+
+def _trend_summary(trend) -> Iterator[str]:
+    yield RULE
+    yield f"savings over time of {DEMO_PROVIDER} (asset savings_trend; the report's Trend sheet)"
+    yield from trend_chart(trend).strip("`\n").splitlines()
 
 
 def _idle_summary(report: IdleReport, period: str) -> Iterator[str]:

@@ -112,6 +112,10 @@ def test_demo_optimizes_a_period_and_prints_the_summary(database_url, monkeypatc
     assert int(value(customers, "shared-pool SIMs:").split()[0]) > 0
     customer_books = workbooks(customers, "customer workbooks:", reports / DEMO_PROVIDER)
     assert any("Customer_" in book.name for book in customer_books)
+    # ... its bill per optimized period, drawn ...
+    trend = block(lines, f"savings over time of {DEMO_PROVIDER} ")
+    assert trend[1].startswith("bars start at ") and trend[2].split()[1] == "before"
+    assert trend[-1].split()[0] == "saving"
     # ... its idle SIMs over the period and the three past ones stored ...
     idle = block(lines, f"idle SIMs of {DEMO_PROVIDER} ")
     assert idle[1].startswith("idle SIMs: ") and "nothing is deactivated automatically" in idle[1]

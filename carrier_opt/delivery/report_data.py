@@ -222,6 +222,8 @@ class ReportData:
     """ICCIDs whose carrier details are still to come (:mod:`carrier_opt.core.details`): a
     detail-only field of theirs that is empty is missing, shown as such, never as a blank."""
     idle: IdleReport | None = None
+    trend: pd.DataFrame | None = None
+    """The provider's optimized periods (``core.trend.TREND_COLUMNS``; M2M reports)."""
     """Idle and never-activated SIMs of the period (M2M reports; ``None``: not looked at)."""
     customer_not_read: int = 0
     """Customer reports: the provider's SIMs whose customer is not read yet, so in no

@@ -63,7 +63,7 @@ SUMMARY, STATISTICS, ASSIGNMENTS, SHARED_POOL = (
     "Shared pool",
 )
 WITHOUT_USAGE_SHEET = "SIMs without usage"
-IDLE_SHEET, NEVER_ACTIVATED_SHEET = "Idle SIMs", "Never activated"
+IDLE_SHEET, NEVER_ACTIVATED_SHEET, TREND_SHEET = "Idle SIMs", "Never activated", "Trend"
 SKIPPED_SHEET = "Skipped carrier records"
 SKIPPED_HEADERS = ("Endpoint", "Page", "Record", "ICCID", "Identified by", "Field", "Value", "Why")
 TOTAL_LABEL = "Total"
@@ -185,6 +185,19 @@ NEVER_ACTIVATED_COLUMNS: tuple[Column, ...] = (
     Column("saving_usd", "Saving if deactivated (USD)", "money", 17, SAVING_IF_DEACTIVATED_NOTE),
 )
 
+SETTLED_NOTE = (
+    "Settled cost: the period's bill on its final usage once it has closed. Empty until "
+    "the period is settled."
+)
+TREND_SHEET_COLUMNS: tuple[Column, ...] = (
+    Column("period_key", "Billing period", "text", 14),
+    Column("cost_before", "Cost before (USD)", "money", 16),
+    Column("optimized_cost", "Optimized cost (USD)", "money", 18),
+    Column("legacy_cost", "Legacy strategies (USD)", "money", 18),
+    Column("lower_bound", "Lower bound (USD)", "money", 16),
+    Column("settled_cost", "Settled cost (USD)", "money", 16, SETTLED_NOTE),
+)
+
 SHARED_POOL_COLUMNS: tuple[Column, ...] = (
     Column("iccid", "ICCID", "text", 22),
     Column("msisdn", "MSISDN", "text", 16, detail=True),
@@ -242,6 +255,8 @@ def build_workbook(data: ReportData) -> bytes:
             "also listed in Assignments: do not add the two sheets up. " + POOL_OVERAGE_SHARE_NOTE,
             formats["note"],
         )
+    if data.trend is not None and len(data.trend):
+        _write_trend(workbook, data.trend, formats)
     if data.idle is not None:
         _write_idle(workbook, data, formats)
     if data.sync is not None and data.sync.without_usage:
@@ -252,6 +267,35 @@ def build_workbook(data: ReportData) -> bytes:
     _add_cost_chart(workbook, summary, data, statistics_rows)
     workbook.close()
     return buffer.getvalue()
+
+
+def _write_trend(workbook: Workbook, trend: pd.DataFrame, formats: dict[str, Any]) -> None:
+    """The provider's optimized periods and a line chart of them (savings over time)."""
+    sheet = workbook.add_worksheet(TREND_SHEET)
+    periods = _write_table(sheet, trend, TREND_SHEET_COLUMNS, formats)
+    chart = workbook.add_chart({"type": "line"})
+    fields = [column.field for column in TREND_SHEET_COLUMNS]
+    for field, name in (
+        ("cost_before", "Before"),
+        ("optimized_cost", "Optimized"),
+        ("legacy_cost", "Legacy strategies"),
+        ("lower_bound", "Lower bound"),
+        ("settled_cost", "Settled"),
+    ):
+        column = fields.index(field)
+        chart.add_series(
+            {
+                "name": name,
+                "categories": [TREND_SHEET, 1, 0, periods, 0],
+                "values": [TREND_SHEET, 1, column, periods, column],
+                "marker": {"type": "circle"},
+            }
+        )
+    chart.set_title({"name": "Bill per billing period (USD)"})
+    chart.set_x_axis({"name": "Billing period"})
+    chart.set_y_axis({"name": "USD", "num_format": "#,##0"})
+    chart.set_size({"width": 720, "height": 360})
+    sheet.insert_chart(periods + 3, 0, chart)
 
 
 def _write_idle(workbook: Workbook, data: ReportData, formats: dict[str, Any]) -> None:

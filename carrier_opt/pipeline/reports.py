@@ -36,6 +36,7 @@ from carrier_opt.db.models import RunStatus
 from carrier_opt.db.providers import load_provider
 from carrier_opt.db.push_history import instance_latest_push
 from carrier_opt.db.sync_facts import sync_facts
+from carrier_opt.db.trend import savings_trend
 from carrier_opt.db.types import utc_now
 from carrier_opt.delivery.report_data import (
     PushSummary,
@@ -207,6 +208,7 @@ def m2m_report(
         push=latest_push(engine, solved.instance_id),
         sync=facts,
         idle=idle_sims(engine, provider, period_key),
+        trend=savings_trend(engine, provider),
     )
     oversized = {g.name: len(g.rate_plans) for g in groups if g.skipped_reason}
     return M2MReport(row, data, oversized, limit)

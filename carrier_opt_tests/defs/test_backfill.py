@@ -8,22 +8,28 @@ assets' clock months later — the carrier fakes are gone by then, so any sync a
 
 from __future__ import annotations
 
+import dataclasses
+import io
 from datetime import UTC, datetime
 
 import dagster as dg
+import openpyxl
 import pytest
 from sqlalchemy import Engine, select
 
 from carrier_opt.db.loads.rate_plans import load_rate_plans
 from carrier_opt.db.models import OptimizationSession, RunStatus
+from carrier_opt.db.trend import savings_trend
 from carrier_opt.defs import run_context
-from carrier_opt.defs.assets import m2m
+from carrier_opt.defs.assets import insights, m2m
 from carrier_opt.defs.checks import optimization_checks
 from carrier_opt.defs.partitions import partition_key, register_providers
+from carrier_opt.delivery.workbook import build_workbook
 from carrier_opt.jasper.fake import FakeJasper
 from carrier_opt.pipeline.sync import sync_provider
 from carrier_opt_tests.db.sync_support import add_fake_provider, write_fake_price_files
 from carrier_opt_tests.defs.support import materialize_partition
+from carrier_opt_tests.delivery.test_notify import report_data
 from carrier_opt_tests.jasper.support import client_for
 
 SYNCED_AT = {
@@ -102,3 +108,40 @@ def test_a_past_period_without_stored_usage_fails_with_its_message(
         session = connection.execute(select(OptimizationSession)).one()
     assert session.status == RunStatus.FAILED.value  # it does not block the next run
     assert "no usage stored" in session.error_message
+
+
+def test_the_savings_trend_shows_each_backfilled_period(two_synced_periods, database_url):
+    """Issue 31, point 3: after two periods are optimized, the per-provider trend asset, its
+    chart and the report's Trend sheet hold each period's figures as its run stored them."""
+    with dg.instance_for_test() as instance:
+        register_providers(instance, {"acme": "m2m"})
+        winners = {
+            key: first_metadata(materialize(instance, database_url, key), "winning_assignments")
+            for key in SYNCED_AT
+        }
+        trend = materialize_partition(
+            database_url, [insights.savings_trend], "acme", instance=instance
+        )
+    assert trend.success
+    meta = first_metadata(trend, "savings_trend")
+    assert meta["periods"] == 2
+    stored = savings_trend(two_synced_periods, "acme")
+    assert stored["period_key"].tolist() == list(SYNCED_AT)
+    for row in stored.itertuples():
+        winner = winners[row.period_key]
+        assert row.cost_before == pytest.approx(winner["cost_before_usd"], abs=0.005)
+        assert row.optimized_cost == pytest.approx(winner["cost_after_usd"], abs=0.005)
+        assert row.lower_bound == pytest.approx(winner["lower_bound_usd"], abs=0.005)
+        assert (
+            f"| {row.period_key} | {row.cost_before:,.2f} | {row.optimized_cost:,.2f} |"
+            in (meta["by_period"])
+        )
+        assert f"{row.optimized_cost:>12,.2f}" in meta["chart"]
+    saving = (stored["cost_before"] - stored["optimized_cost"]).sum()
+    assert meta["saving_all_periods_usd"] == pytest.approx(saving, abs=0.01)
+    data = dataclasses.replace(report_data(), trend=stored)
+    sheet = openpyxl.load_workbook(io.BytesIO(build_workbook(data)))["Trend"]
+    assert [row[0] for row in sheet.iter_rows(min_row=2, max_row=3, values_only=True)] == list(
+        SYNCED_AT
+    )
+    assert len(sheet._charts) == 1  # the Excel chart of the same table

@@ -10,8 +10,13 @@ priced, per provider × period."""
 import dagster as dg
 from pydantic import Field
 
+from carrier_opt.core.trend import trend_chart, trend_table
 from carrier_opt.core.what_if import PlanOffer, report_lines, what_if
 from carrier_opt.db.export import instance_tables
+from carrier_opt.db.trend import savings_trend as load_savings_trend
+from carrier_opt.defs import catalog
+from carrier_opt.defs.failures import operator_failures
+from carrier_opt.defs.partitions import FLEET_PROVIDER_PARTITIONS
 from carrier_opt.defs.resources import DatabaseResource
 from carrier_opt.defs.run_context import period_asset, run_partition
 from carrier_opt.errors import InputError
@@ -105,4 +110,32 @@ def idle_sims(
     )
 
 
-insight_assets = [idle_sims, rate_plan_offer_what_if]
+@dg.asset(
+    group_name=GROUP,
+    partitions_def=FLEET_PROVIDER_PARTITIONS["m2m"],
+    kinds=catalog.asset_kinds(),
+    owners=catalog.OWNERS,
+    tags=catalog.asset_tags(catalog.NO_CARRIER),
+)
+@operator_failures
+def savings_trend(
+    context: dg.AssetExecutionContext, database: DatabaseResource
+) -> dg.MaterializeResult:
+    """One M2M provider's bill per billing period (a partition per provider, not per period):
+    the cost before, the optimized cost, the legacy strategies' cost and the lower bound of
+    each period's latest completed optimization, as a chart. The report's "Trend" sheet draws
+    the same table. Settled costs (a closed period priced on its final usage) are not
+    computed yet, so that column stays empty."""
+    trend = load_savings_trend(database.engine(), context.partition_key)
+    saving = (trend["cost_before"] - trend["optimized_cost"]).sum() if len(trend) else 0.0
+    return dg.MaterializeResult(
+        metadata={
+            "periods": len(trend),
+            "saving_all_periods_usd": dg.MetadataValue.float(round(float(saving), 2)),
+            "chart": dg.MetadataValue.md(trend_chart(trend)),
+            "by_period": dg.MetadataValue.md(trend_table(trend)),
+        }
+    )
+
+
+insight_assets = [idle_sims, rate_plan_offer_what_if, savings_trend]
