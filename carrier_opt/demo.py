@@ -41,8 +41,6 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from carrier_opt import clock
-from carrier_opt.core.idle import IdleReport
-from carrier_opt.core.trend import trend_chart
 from carrier_opt.db import migrate
 from carrier_opt.db.engine import display_url
 from carrier_opt.db.loads.customer_plans import assign_customer_rate_plans, load_customer_rate_plans
@@ -50,7 +48,6 @@ from carrier_opt.db.loads.optimization_groups import load_optimization_groups
 from carrier_opt.db.loads.rate_plans import load_rate_plans
 from carrier_opt.db.providers import add_provider, set_jasper_url
 from carrier_opt.db.push_history import sent_changes
-from carrier_opt.db.trend import savings_trend
 from carrier_opt.defs.assets.schema import database_schema
 from carrier_opt.defs.failures import step_failure_text
 from carrier_opt.defs.jobs import (
@@ -68,7 +65,6 @@ from carrier_opt.jasper.fake import API_ROOT, DEFAULT_API_KEY, DEFAULT_USERNAME,
 from carrier_opt.jasper.fake.endpoints import DeviceEdit
 from carrier_opt.jasper.fake.fleet import FakeDevice
 from carrier_opt.jasper.fake.prices import write_fake_customer_sims, write_fake_price_list
-from carrier_opt.pipeline.insights import idle_sims
 from carrier_opt.pipeline.past_usage import fetch_past_usage
 from carrier_opt.settings import carrier_opt_home
 
@@ -146,8 +142,7 @@ def run_demo(
             {"approved_rate_plan_push": {"config": {"approved_by": "make demo"}}},
         )
         summaries += _approval_summary(result)
-        summaries += _idle_summary(idle_sims(engine, DEMO_PROVIDER, period), period)
-        summaries += _trend_summary(savings_trend(engine, DEMO_PROVIDER))
+        summaries += materialize_insights(database, instance, DEMO_PROVIDER, period)
         _load_customer_plans(engine, fleet)
         yield f"re-pricing {DEMO_PROVIDER} billing period {period} on its customers' plans"
         result = _run_partition(
@@ -486,21 +481,42 @@ def _customer_summary(result: dg.ExecuteInProcessResult, partition: str) -> Iter
     yield "carrier changes:       none (customer plans are the agent's own)"
 
 
-def _trend_summary(trend) -> Iterator[str]:
-    yield RULE
-    yield f"savings over time of {DEMO_PROVIDER} (asset savings_trend; the report's Trend sheet)"
-    yield from trend_chart(trend).strip("`\n").splitlines()
+def materialize_insights(
+    database: DatabaseResource, instance: dg.DagsterInstance, provider: str, period: str
+) -> list[str]:
+    """Materialize the provider's ``idle_sims`` (of ``period``) and ``savings_trend`` on
+    ``instance``, so the UI shows them, and answer their summary lines."""
+    from carrier_opt.defs.assets.insights import idle_sims, savings_trend
 
-
-def _idle_summary(report: IdleReport, period: str) -> Iterator[str]:
-    yield RULE
-    yield f"idle SIMs of {DEMO_PROVIDER} {period} (asset idle_sims; carrier-opt idle-sims)"
-    yield report.summary()
-    for row in report.idle.head(3).itertuples():
-        yield (
-            f"  {row.iccid} on {row.rate_plan_code}: idle {row.idle_periods} periods, "
-            f"{row.cost_usd:,.2f} USD a period, {row.saving_usd:,.2f} saved if deactivated"
-        )
+    register_providers(instance, {provider: "m2m"})
+    resources = {"database": database}
+    idle = dg.materialize(
+        [idle_sims],
+        partition_key=partition_key(provider, period),
+        resources=resources,
+        instance=instance,
+        raise_on_error=False,
+    )
+    trend = dg.materialize(
+        [savings_trend],
+        partition_key=provider,
+        resources=resources,
+        instance=instance,
+        raise_on_error=False,
+    )
+    for result in (idle, trend):
+        if not result.success:
+            raise CarrierOptError(_failure_message(result))
+    found = _metadata(idle, "idle_sims")
+    chart = _metadata(trend, "savings_trend")["chart"]
+    return [
+        RULE,
+        f"idle SIMs of {provider} {period} (asset idle_sims; carrier-opt idle-sims)",
+        found["summary"],
+        RULE,
+        f"savings over time of {provider} (asset savings_trend; the report's Trend sheet)",
+        *chart.strip("`\n").splitlines(),
+    ]
 
 
 def _what_if_summary(result: dg.ExecuteInProcessResult, partition: str) -> Iterator[str]:

@@ -21,15 +21,18 @@ import sys
 import tempfile
 from pathlib import Path
 
+import dagster as dg
 from playwright.sync_api import sync_playwright
 
 from carrier_opt import demo
 from carrier_opt.defs.jobs import OPTIMIZE_JOB_NAME
+from carrier_opt.defs.resources import DatabaseResource
 from carrier_opt_tests.ui.support import (
     REPO,
     day_of_mistakes,
     demo_and_ui,
     finished_run,
+    finished_runs,
     partition,
     partition_tags,
     wait_for,
@@ -41,10 +44,16 @@ PAGES = {
     "run.png": "/runs/{run_id}",
     "asset-money.png": "/assets/winning_assignments",
     "failure-mail-ticks.png": "/locations/{location}/sensors/optimization_failure_mail",
+    "savings-trend.png": "/assets/savings_trend",
 }
 """The pages shot; the last two after a day of mistakes (issue 28): the winner's money
 metadata (floats to the cent, named in USD) and the failure-mail sensor's ticks, which go on
-after every refused launch."""
+after every refused launch; then the demo provider's savings over time (issue 31) once its
+past periods are backfilled."""
+
+
+OPENED = {"savings-trend.png": "[Show Markdown]"}
+"""Pages shot with a link clicked first: the trend's chart, which the UI folds away."""
 
 
 def screenshot(page, url: str, out: Path, wait_ms: int) -> None:
@@ -54,6 +63,9 @@ def screenshot(page, url: str, out: Path, wait_ms: int) -> None:
     if skip.count():
         skip.first.click()
     page.wait_for_timeout(wait_ms)
+    if out.name in OPENED:
+        page.get_by_text(OPENED[out.name]).first.click()
+        page.wait_for_timeout(wait_ms)
     page.screenshot(path=str(out))
 
 
@@ -79,6 +91,17 @@ def main(argv: list[str] | None = None) -> None:
             )
             run = wait_for("the partition run", lambda: finished_run(up.ui, run_id), 900, 3)
             print(f"run {run_id}: {run['status']}")
+            backfill = up.ui.launch_backfill(
+                f"{OPTIMIZE_JOB_NAME}_partition_set", [partition(p, operator) for p in up.past]
+            )
+            tags = {"dagster/backfill": backfill}
+            done = lambda: finished_runs(up.ui, tags, len(up.past))  # noqa: E731
+            wait_for("the backfill of the past periods", done, 1800, 5)
+            engine = DatabaseResource(database_url=database)
+            for line in demo.materialize_insights(
+                engine, dg.DagsterInstance.get(), operator, up.period
+            ):
+                print(line)
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(
                     executable_path=shutil.which(args.browser), args=["--no-sandbox"]
