@@ -21,6 +21,9 @@ CHARGES = ("cost_usd", "base_usd", "sms_usd", "overage_usd")
 NOT_PRICED = "its current plan is not offered, so it must move"
 """The reason of a SIM whose current plan was dropped (no "before" side to price)."""
 
+UNPRICED_FLEET = "today's bill is not priced: another SIM's current plan is not offered"
+"""Why a SIM's current side has no figures when some other SIM's plan was dropped."""
+
 
 class _Side:
     """One assignment's terms for the reasons: every SIM's charges and every pool's state."""
@@ -82,6 +85,11 @@ def move_reasons(instance: Instance, current: np.ndarray, recommended: np.ndarra
     before = _Side(instance, current) if priced else None
     for sim in moving.tolist():
         usage = f"{instance.usage_mb[sim]:,.1f} MB"
-        was = before.describe(sim) if before is not None and current[sim] >= 0 else NOT_PRICED
+        if current[sim] < 0:
+            was = NOT_PRICED
+        elif before is None:  # pools cannot be priced while some SIM's plan is not offered
+            was = f"{instance.plan_codes[current[sim]]} ({UNPRICED_FLEET})"
+        else:
+            was = before.describe(sim)
         reasons[sim] = f"{usage}: {was} → {after.describe(sim)}"
     return reasons

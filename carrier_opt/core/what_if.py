@@ -175,9 +175,9 @@ def what_if(
     if offer is None and not remove:
         raise InputError("what-if: give --add-plan, --remove-plan or both")
     changed = without_plans(instance, remove) if remove else instance
-    locked_on_removed = int(
-        (instance.locked & np.isin(instance.plan_codes[instance.current_plan], list(remove))).sum()
-    )
+    on_plan = instance.current_plan >= 0  # -1: a dropped plan, which nobody can withdraw
+    current_codes = np.where(on_plan, instance.plan_codes[np.maximum(instance.current_plan, 0)], "")
+    locked_on_removed = int((instance.locked & np.isin(current_codes, list(remove))).sum())
     if offer is not None:
         changed = with_offer(changed, offer)
     options = {"time_limit_s": time_limit_s, "gap_target_pct": gap_target_pct}

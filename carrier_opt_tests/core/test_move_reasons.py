@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 
 from carrier_opt.core.instance import instance_from_frames
-from carrier_opt.core.move_reasons import NOT_PRICED, move_reasons
+from carrier_opt.core.move_reasons import NOT_PRICED, UNPRICED_FLEET, move_reasons
 from carrier_opt.core.optimizer import optimize
 from carrier_opt.core.pricing import device_breakdown
 from carrier_opt.core.synthetic import synthetic_account
@@ -100,8 +100,11 @@ def test_a_sim_whose_plan_was_dropped_says_it_must_move():
     current[1] = -1
     recommended = fleet.current_plan.copy()
     recommended[1] = 2
+    recommended[0] = 1
     reasons = move_reasons(fleet, current, recommended)
     assert reasons[1].startswith(f"3.1 MB: {NOT_PRICED} → POOL_5MB $1.50")
+    # HEAVY's plan is offered, but with LIGHT's dropped today's pools cannot be priced.
+    assert reasons[0].startswith(f"22.0 MB: SOLO_10MB ({UNPRICED_FLEET}) → SOLO_25MB $3.00")
 
 
 def test_every_changed_sim_of_an_optimized_fleet_gets_the_costs_of_the_bill():

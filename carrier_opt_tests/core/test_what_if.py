@@ -118,3 +118,14 @@ def test_an_unknown_plan_to_withdraw_or_no_change_at_all_is_refused():
         what_if(instance, remove=["NOPE"])
     with pytest.raises(InputError, match="give --add-plan, --remove-plan or both"):
         what_if(instance)
+
+
+def test_a_locked_sim_keeps_a_withdrawn_plan_and_is_counted():
+    devices = fleet().assign(locked=["false", "false", "true", "false"])
+    instance = instance_from_frames(PLANS, PAIRS, devices)
+    answer = what_if(instance, remove=["SMALL_10MB"], time_limit_s=5)
+    assert answer.locked_on_removed == 1
+    # A3 stays on SMALL_10MB (15 USD); the three others move to LARGE_1GB: 3 × 40 + 15.
+    assert answer.changed.plan_codes[answer.after.assignment[2]] == "SMALL_10MB"
+    assert answer.after.cost == pytest.approx(135.0)
+    assert answer.moved == 3
