@@ -122,3 +122,47 @@ def idle_sims_command(
             f"  never activated: {row.iccid}  {row.status or '(no status)'}  "
             f"{row.rate_plan_code}  {row.cost_usd:,.2f} USD/period"
         )
+
+
+@click.command("settle")
+@click.argument("name")
+@click.option("--billing-period", required=True, metavar="YYYY-MM", help="The closed period.")
+@click.option(
+    "--time-limit",
+    type=click.FloatRange(min=0.1),
+    default=60.0,
+    show_default=True,
+    help="Seconds the optimizer may spend on the final usage's optimum.",
+)
+@click.option(
+    "--gap-target",
+    type=click.FloatRange(min=0.0),
+    default=0.001,
+    show_default=True,
+    help="That optimum is proven within this many percent.",
+)
+@database_url_option
+def settle_command(
+    name: str, billing_period: str, time_limit: float, gap_target: float, database_url: str | None
+) -> None:
+    """Settle NAME's closed BILLING_PERIOD on its stored final usage: the plans before its
+    latest optimization, the plans at the close and the optimizer's assignment, each priced
+    by the cost model; the realized saving, what was left on the table and what the usage
+    projection's error cost. Provisional (and said so) while the final usage is not stored."""
+    from carrier_opt import clock
+    from carrier_opt.cli.carrier import ready_engine
+    from carrier_opt.core.billing import parse_period_key
+    from carrier_opt.pipeline.settlement import settle_period
+
+    parse_period_key(billing_period)
+    settled = settle_period(
+        ready_engine(database_url),
+        name,
+        billing_period,
+        clock.now(),
+        time_limit_s=time_limit,
+        gap_target_pct=gap_target,
+    )
+    click.echo(f"{name} {billing_period}:")
+    for line in settled.lines():
+        click.echo(f"  {line}")

@@ -186,8 +186,8 @@ NEVER_ACTIVATED_COLUMNS: tuple[Column, ...] = (
 )
 
 SETTLED_NOTE = (
-    "Settled cost: the period's bill on its final usage once it has closed. Empty until "
-    "the period is settled."
+    "Settled cost: the period's bill on its final usage once it has closed. Empty: "
+    "carrier-opt settle prices it, but settlements are not stored yet."
 )
 TREND_SHEET_COLUMNS: tuple[Column, ...] = (
     Column("period_key", "Billing period", "text", 14),

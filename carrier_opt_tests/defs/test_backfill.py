@@ -15,10 +15,12 @@ from datetime import UTC, datetime
 import dagster as dg
 import openpyxl
 import pytest
-from sqlalchemy import Engine, select
+from click.testing import CliRunner
+from sqlalchemy import Engine, select, update
 
+from carrier_opt.cli.main import cli
 from carrier_opt.db.loads.rate_plans import load_rate_plans
-from carrier_opt.db.models import OptimizationSession, RunStatus
+from carrier_opt.db.models import BillingPeriod, DeviceUsagePeriod, OptimizationSession, RunStatus
 from carrier_opt.db.trend import savings_trend
 from carrier_opt.defs import run_context
 from carrier_opt.defs.assets import insights, m2m
@@ -26,6 +28,7 @@ from carrier_opt.defs.checks import optimization_checks
 from carrier_opt.defs.partitions import partition_key, register_providers
 from carrier_opt.delivery.workbook import build_workbook
 from carrier_opt.jasper.fake import FakeJasper
+from carrier_opt.pipeline.settlement import settle_period
 from carrier_opt.pipeline.sync import sync_provider
 from carrier_opt_tests.db.sync_support import add_fake_provider, write_fake_price_files
 from carrier_opt_tests.defs.support import materialize_partition
@@ -145,3 +148,71 @@ def test_the_savings_trend_shows_each_backfilled_period(two_synced_periods, data
         SYNCED_AT
     )
     assert len(sheet._charts) == 1  # the Excel chart of the same table
+
+
+def test_a_closed_period_settles_on_its_stored_usage_then_on_its_final_usage(
+    two_synced_periods, database_url
+):
+    """Issue 31, point 1. March was read mid-period: settled on those readings (provisional)
+    it reproduces the run's own figures, nothing pushed, the saving left on the table. Then
+    the final readings arrive, some SIMs above their projection and some below: the
+    settlement is final and prices the difference."""
+    engine = two_synced_periods
+    with dg.instance_for_test() as instance:
+        register_providers(instance, {"acme": "m2m"})
+        winner = first_metadata(
+            materialize(instance, database_url, "2025-03"), "winning_assignments"
+        )
+    provisional = settle_period(engine, "acme", "2025-03", BACKFILL_AT, time_limit_s=10)
+    # Every billed SIM (the inventory SIMs are not in the bill) was read mid-March.
+    assert not provisional.final and provisional.readings_before_end == provisional.sims > 0
+    assert provisional.cost_before == pytest.approx(winner["cost_before_usd"], abs=0.005)
+    assert provisional.cost_optimized == pytest.approx(winner["cost_after_usd"], abs=0.005)
+    assert provisional.pushed == 0 and provisional.realized_saving == 0  # a dry run
+    assert provisional.left_on_table == pytest.approx(winner["saving_usd"], abs=0.01)
+    assert provisional.final_mb == pytest.approx(provisional.projected_mb, rel=1e-9)
+    assert provisional.projection_error_cost == pytest.approx(
+        0, abs=0.005 + winner["cost_after_usd"] * 2e-5
+    )
+
+    # The closed cycle's final readings: double the usage of every other SIM, halve the rest.
+    period = select(BillingPeriod.id, BillingPeriod.period_end).where(
+        BillingPeriod.period_key == "2025-03"
+    )
+    with engine.begin() as connection:
+        period_id, end = connection.execute(period).one()
+        rows = connection.execute(
+            select(
+                DeviceUsagePeriod.id,
+                DeviceUsagePeriod.ctd_data_usage_bytes,
+                DeviceUsagePeriod.usage_mb,
+            )
+            .where(DeviceUsagePeriod.billing_period_id == period_id)
+            .order_by(DeviceUsagePeriod.id)
+        ).all()
+        for n, row in enumerate(rows):
+            factor = 2.0 if n % 2 else 0.5
+            connection.execute(
+                update(DeviceUsagePeriod)
+                .where(DeviceUsagePeriod.id == row.id)
+                .values(
+                    ctd_data_usage_bytes=int((row.ctd_data_usage_bytes or 0) * factor),
+                    usage_mb=(row.usage_mb or 0.0) * factor,
+                    usage_date=end,
+                )
+            )
+    final = settle_period(engine, "acme", "2025-03", BACKFILL_AT, time_limit_s=10)
+    assert final.final and final.readings_before_end == 0
+    assert final.final_mb != pytest.approx(final.projected_mb)
+    assert final.cost_optimum <= final.cost_optimized + 0.005
+    assert final.projection_error_cost >= -0.005
+    assert final.cost_actual == pytest.approx(final.cost_before)  # still nothing pushed
+    shown = CliRunner().invoke(
+        cli, ["settle", "acme", "--billing-period", "2025-03", "--database-url", database_url]
+    )
+    assert shown.exit_code == 0, shown.output
+    assert shown.output.splitlines()[1].startswith("  settled on final usage (")
+    early = CliRunner().invoke(
+        cli, ["settle", "acme", "--billing-period", "2099-01", "--database-url", database_url]
+    )
+    assert early.exit_code != 0 and "has not closed" in early.output

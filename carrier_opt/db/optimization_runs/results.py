@@ -84,7 +84,8 @@ def store_queue_rows(engine: Engine, queue_id: int, model, rows: list[dict], tot
 
 
 def winning_assignment(engine: Engine, ids: RunIds) -> pd.DataFrame:
-    """The winner's rows: iccid, current and assigned plan codes, charges."""
+    """The winner's rows: iccid, current and assigned plan codes, charges, and the usage (MB)
+    the optimizer priced (projected to the period's end)."""
     current = JasperCarrierRatePlan.__table__.alias("current_plan")
     assigned = JasperCarrierRatePlan.__table__.alias("assigned_plan")
     result = OptimizationDeviceResult.__table__
@@ -95,6 +96,7 @@ def winning_assignment(engine: Engine, ids: RunIds) -> pd.DataFrame:
                 current.c.rate_plan_code.label("current_rate_plan_code"),
                 assigned.c.rate_plan_code.label("rate_plan_code"),
                 result.c.charge_amount,
+                result.c.usage_mb,
             )
             .select_from(result)
             .join(OptimizationQueue, OptimizationQueue.id == result.c.optimization_queue_id)
@@ -109,7 +111,7 @@ def winning_assignment(engine: Engine, ids: RunIds) -> pd.DataFrame:
         ).all()
     return pd.DataFrame(
         [tuple(row) for row in rows],
-        columns=["iccid", "current_rate_plan_code", "rate_plan_code", "charge_amount"],
+        columns=["iccid", "current_rate_plan_code", "rate_plan_code", "charge_amount", "usage_mb"],
     )
 
 
