@@ -8,7 +8,7 @@ import pathlib
 
 import click
 
-from carrier_opt.cli.options import database_url_option
+from carrier_opt.cli.options import database_url_option, gap_target_option, time_limit_option
 from carrier_opt.errors import InputError
 
 IDLE_LISTED = 20
@@ -40,20 +40,8 @@ IDLE_LISTED = 20
     metavar="CODE",
     help="A plan the carrier withdraws (repeatable); locked SIMs on it keep it.",
 )
-@click.option(
-    "--time-limit",
-    type=click.FloatRange(min=0.1),
-    default=60.0,
-    show_default=True,
-    help="Seconds each of the two optimizations may spend at most.",
-)
-@click.option(
-    "--gap-target",
-    type=click.FloatRange(min=0.0),
-    default=0.001,
-    show_default=True,
-    help="Each optimization stops once proven within this many percent of its optimum.",
-)
+@time_limit_option("Seconds each of the two optimizations may spend at most.")
+@gap_target_option("Each optimization stops once proven within this many percent of its optimum.")
 def what_if_command(
     instance_dir: pathlib.Path,
     add_plan: str | None,
@@ -127,20 +115,8 @@ def idle_sims_command(
 @click.command("settle")
 @click.argument("name")
 @click.option("--billing-period", required=True, metavar="YYYY-MM", help="The closed period.")
-@click.option(
-    "--time-limit",
-    type=click.FloatRange(min=0.1),
-    default=60.0,
-    show_default=True,
-    help="Seconds the optimizer may spend on the final usage's optimum.",
-)
-@click.option(
-    "--gap-target",
-    type=click.FloatRange(min=0.0),
-    default=0.001,
-    show_default=True,
-    help="That optimum is proven within this many percent.",
-)
+@time_limit_option("Seconds the optimizer may spend on the final usage's optimum.")
+@gap_target_option("That optimum is proven within this many percent.")
 @database_url_option
 def settle_command(
     name: str, billing_period: str, time_limit: float, gap_target: float, database_url: str | None

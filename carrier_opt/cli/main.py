@@ -6,14 +6,13 @@ standard error and a non-zero exit status, never a traceback.
 
 from __future__ import annotations
 
-import math
 import pathlib
 import sys
 from typing import Any
 
 import click
 
-from carrier_opt.cli.options import database_url_option
+from carrier_opt.cli.options import database_url_option, gap_target_option, time_limit_option
 from carrier_opt.errors import CarrierOptError
 
 
@@ -113,13 +112,6 @@ def db_ddl(dialect: str, from_revision: str | None) -> None:
     click.echo(migrate.ddl(dialect, from_revision), nl=False)  # type: ignore[arg-type]
 
 
-def _finite_percent(_ctx: click.Context, _param: click.Parameter, value: float) -> float:
-    """Refuse NaN and infinity, which a float range lets through, as click refuses a value."""
-    if not math.isfinite(value):
-        raise click.BadParameter(f"{value} is not a finite number of percent")
-    return value
-
-
 @cli.command("optimize")
 @click.argument(
     "instance_dir", type=click.Path(exists=True, file_okay=False, path_type=pathlib.Path)
@@ -137,22 +129,13 @@ def _finite_percent(_ctx: click.Context, _param: click.Parameter, value: float) 
     type=click.Path(dir_okay=False, path_type=pathlib.Path),
     help="JSON summary: costs, lower bound, gap, legacy cost, devices, seconds, ...",
 )
-@click.option(
-    "--time-limit",
-    type=click.FloatRange(min=0.1),
-    default=60.0,
-    show_default=True,
-    help="Seconds the optimizer may spend at most (the legacy baseline is computed first).",
+@time_limit_option(
+    "Seconds the optimizer may spend at most (the legacy baseline is computed first)."
 )
-@click.option(
-    "--gap-target",
-    type=click.FloatRange(min=0.0),
-    default=0.001,
-    show_default=True,
-    callback=_finite_percent,
-    help="Stop as soon as the answer is proven within this many percent of the optimum "
+@gap_target_option(
+    "Stop as soon as the answer is proven within this many percent of the optimum "
     "((cost - proven lower bound) / proven lower bound x 100); 0: search until optimal or "
-    "the time limit.",
+    "the time limit."
 )
 @click.option(
     "--legacy-sequences",
