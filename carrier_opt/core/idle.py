@@ -109,10 +109,11 @@ def idle_report(
     idle = priced & (streak >= idle_periods)
     orphan = priced & np.asarray(never_activated, dtype=bool) & ~idle
     plans = np.where(priced, current, 0)
-    costs = np.where(priced, device_breakdown(instance, plans)["cost_usd"].to_numpy(), 0.0)
-    alone = deactivation_savings(instance, plans)
+    bill = _Bill(instance, plans)
+    costs = np.where(priced, bill.line_cost, 0.0)
+    alone = bill.savings_alone()
     listed = idle | orphan
-    together = total_cost(instance, plans) - _cost_without(instance, plans, listed)
+    together = total_cost(instance, plans) - bill.cost_without(listed)
     codes = instance.plan_codes[plans]
     status = np.asarray(statuses, dtype=object)
 
@@ -141,27 +142,39 @@ def deactivation_savings(instance: Instance, assignment: np.ndarray) -> np.ndarr
     """Per SIM, what the bill loses if that SIM alone leaves the fleet: its base, SMS and own
     overage, and for a pooled SIM the change in its pool's overage once its usage and its
     allowance both leave the pool (negative when the pool then bills more than it saves)."""
-    lines = device_breakdown(instance, assignment)
-    own = (lines["base_usd"] + lines["sms_usd"]).to_numpy(dtype=float)
-    pool = instance.pool_of[assignment]
-    pooled = pool >= 0
-    own_overage = np.where(pooled, 0.0, lines["overage_usd"].to_numpy(dtype=float))
-    load = pool_loads_mb(instance, assignment)
-    rate, unit = instance.pool_overage_rate, instance.pool_unit_mb
-    charge = overage_units(load, unit) * rate
-    safe = np.where(pooled, pool, 0)
-    sim_load = instance.usage_mb - instance.allowance_mb[assignment] * instance.proration
-    without = overage_units(load[safe] - sim_load, unit[safe]) * rate[safe]
-    pool_saving = np.where(pooled, charge[safe] - without, 0.0)
-    return own + own_overage + pool_saving
+    return _Bill(instance, assignment).savings_alone()
 
 
-def _cost_without(instance: Instance, assignment: np.ndarray, leaving: np.ndarray) -> float:
-    """The bill of ``assignment`` once the SIMs in ``leaving`` are gone (cost model terms)."""
-    staying = ~leaving
-    lines = device_breakdown(instance, assignment)
-    pooled = instance.pool_of[assignment] >= 0
-    own = lines["base_usd"] + lines["sms_usd"] + np.where(pooled, 0.0, lines["overage_usd"])
-    loads = pool_loads_mb(instance, assignment, among=staying)
-    pools = overage_units(loads, instance.pool_unit_mb) * instance.pool_overage_rate
-    return float(own.to_numpy()[staying].sum() + pools.sum())
+class _Bill:
+    """An assignment's bill split as deactivation needs it, priced once: each SIM's own
+    charges (base, SMS, overage of a plan without a pool) and each pool's load and charge."""
+
+    def __init__(self, instance: Instance, assignment: np.ndarray) -> None:
+        self.instance, self.assignment = instance, assignment
+        lines = device_breakdown(instance, assignment)
+        self.line_cost = lines["cost_usd"].to_numpy(dtype=float)
+        self.pool = instance.pool_of[assignment]
+        pooled = self.pool >= 0
+        own_overage = np.where(pooled, 0.0, lines["overage_usd"].to_numpy(dtype=float))
+        self.own = (lines["base_usd"] + lines["sms_usd"]).to_numpy(dtype=float) + own_overage
+        self.load = pool_loads_mb(instance, assignment)
+
+    def _charge(self, load: np.ndarray, pools: np.ndarray) -> np.ndarray:
+        rate, unit = self.instance.pool_overage_rate[pools], self.instance.pool_unit_mb[pools]
+        return overage_units(load, unit) * rate
+
+    def savings_alone(self) -> np.ndarray:
+        instance, assignment = self.instance, self.assignment
+        pooled = self.pool >= 0
+        safe = np.where(pooled, self.pool, 0)
+        sim_load = instance.usage_mb - instance.allowance_mb[assignment] * instance.proration
+        now = self._charge(self.load[safe], safe)
+        without = self._charge(self.load[safe] - sim_load, safe)
+        return self.own + np.where(pooled, now - without, 0.0)
+
+    def cost_without(self, leaving: np.ndarray) -> float:
+        """The bill once the SIMs in ``leaving`` are gone (cost model terms)."""
+        staying = ~leaving
+        loads = pool_loads_mb(self.instance, self.assignment, among=staying)
+        pools = self._charge(loads, np.arange(self.instance.n_pools))
+        return float(self.own[staying].sum() + pools.sum())

@@ -7,7 +7,8 @@ from __future__ import annotations
 from sqlalchemy import Engine
 
 from carrier_opt.core.idle import IdleReport, idle_report, idle_streaks
-from carrier_opt.db.export import instance_tables
+from carrier_opt.core.instance import Instance
+from carrier_opt.db.export import InstanceTables, instance_tables
 from carrier_opt.db.providers import load_provider
 from carrier_opt.db.usage_history import periods_with_usage, usage_history
 from carrier_opt.pipeline.solved import m2m_instance
@@ -21,10 +22,22 @@ def idle_sims(
     priced on its current plan with the period's own usage."""
     tables = instance_tables(engine, provider, period_key)
     instance, _, _ = m2m_instance(engine, provider, tables)
+    return idle_sims_of(engine, provider, tables, instance, idle_periods)
+
+
+def idle_sims_of(
+    engine: Engine,
+    provider: str,
+    tables: InstanceTables,
+    instance: Instance,
+    idle_periods: int | None = None,
+) -> IdleReport:
+    """:func:`idle_sims` of a period whose tables and instance the caller has already read
+    (the M2M report: its tables, and the instance the optimizer saw)."""
     if idle_periods is None:
         with engine.connect() as connection:
             idle_periods = load_provider(connection, provider).idle_periods
-    keys, history = usage_history(engine, provider, period_key, idle_periods)
+    keys, history = usage_history(engine, provider, tables.period.key, idle_periods)
     devices = tables.devices.set_index("iccid").reindex(instance.iccids)
     activated = devices["date_activated"].fillna("").astype(str).str.strip()
     return idle_report(

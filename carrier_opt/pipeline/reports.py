@@ -56,7 +56,7 @@ from carrier_opt.delivery.storage import (
 )
 from carrier_opt.delivery.workbook import CONTENT_TYPE, build_workbook
 from carrier_opt.errors import CarrierOptError
-from carrier_opt.pipeline.insights import idle_sims
+from carrier_opt.pipeline.insights import idle_sims_of
 from carrier_opt.pipeline.solved import m2m_solved, mobility_solved, plan_indices
 from carrier_opt.pipeline.sync import activated_staleness
 
@@ -207,7 +207,7 @@ def m2m_report(
         data,
         push=latest_push(engine, solved.instance_id),
         sync=facts,
-        idle=idle_sims(engine, provider, period_key),
+        idle=idle_sims_of(engine, provider, tables, instance),
         trend=savings_trend(engine, provider),
     )
     oversized = {g.name: len(g.rate_plans) for g in groups if g.skipped_reason}
