@@ -55,8 +55,10 @@ def what_if_command(
     from carrier_opt.core.instance import InstanceInputError, load_instance
     from carrier_opt.core.what_if import PlanOffer, report_lines, what_if
 
-    if allow_on and not add_plan:
-        raise click.UsageError("--allow-on applies to --add-plan, which is missing")
+    try:  # the offer first: a mistyped one fails before the instance is read
+        offer = PlanOffer.from_options(add_plan, allow_on)
+    except InputError as exc:
+        raise click.UsageError(str(exc)) from None
     try:
         instance = load_instance(instance_dir)
     except InstanceInputError as exc:
@@ -64,7 +66,6 @@ def what_if_command(
             click.echo(f"error: {problem}", err=True)
         raise SystemExit(2) from None
     try:
-        offer = PlanOffer.parse(add_plan, allow_on) if add_plan else None
         answer = what_if(
             instance, offer, remove_plan, time_limit_s=time_limit, gap_target_pct=gap_target
         )

@@ -76,6 +76,19 @@ class PlanOffer:
             raise InputError(f"--add-plan {text!r}: POOLED must be true or false, got {pooled!r}")
         return cls(code, *values, flag in ("true", "1", "yes"), tuple(allow_on))
 
+    @classmethod
+    def from_options(cls, add_plan: str | None, allow_on: Sequence[str] = ()) -> PlanOffer | None:
+        """The offer of ``--add-plan``/``--allow-on`` (the job's ``add_plan``/``allow_on``),
+        None without one; ``allow_on`` without a plan is refused, not ignored."""
+        if not add_plan:
+            if allow_on:
+                raise InputError(
+                    "--allow-on applies to --add-plan, which is missing (in the what_if_offer "
+                    "job: allow_on and add_plan)"
+                )
+            return None
+        return cls.parse(add_plan, allow_on)
+
     def at_base_rate(self, base_rate: float) -> PlanOffer:
         return dataclasses.replace(self, base_rate=base_rate)
 
@@ -174,7 +187,8 @@ def what_if(
     withdrawn), and find the offer's break-even base rate."""
     if offer is None and not remove:
         raise InputError("what-if: give --add-plan, --remove-plan or both")
-    changed = without_plans(instance, remove) if remove else instance
+    withdrawn = without_plans(instance, remove) if remove else instance
+    changed = withdrawn
     on_plan = instance.current_plan >= 0  # -1: a dropped plan, which nobody can withdraw
     current_codes = np.where(on_plan, instance.plan_codes[np.maximum(instance.current_plan, 0)], "")
     locked_on_removed = int((instance.locked & np.isin(current_codes, list(remove))).sum())
@@ -195,8 +209,7 @@ def what_if(
     onto = int((codes_after == offer.code).sum()) if offer is not None else 0
     break_even, method = None, ""
     if offer is not None:
-        without_offer = instance if not remove else without_plans(instance, remove)
-        break_even, method = break_even_base_rate(without_offer, offer)
+        break_even, method = break_even_base_rate(withdrawn, offer)
     return WhatIf(
         before=before,
         after=after,

@@ -118,6 +118,10 @@ def test_an_unknown_plan_to_withdraw_or_no_change_at_all_is_refused():
         what_if(instance, remove=["NOPE"])
     with pytest.raises(InputError, match="give --add-plan, --remove-plan or both"):
         what_if(instance)
+    # The command and the job share one reading of their options: allow_on needs a plan.
+    assert PlanOffer.from_options("", ()) is None
+    with pytest.raises(InputError, match="--allow-on applies to --add-plan, which is missing"):
+        PlanOffer.from_options("", ["CP-A"])
 
 
 def test_a_locked_sim_keeps_a_withdrawn_plan_and_is_counted():

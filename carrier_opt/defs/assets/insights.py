@@ -19,7 +19,6 @@ from carrier_opt.defs.failures import operator_failures
 from carrier_opt.defs.partitions import FLEET_PROVIDER_PARTITIONS
 from carrier_opt.defs.resources import DatabaseResource
 from carrier_opt.defs.run_context import period_asset, run_partition
-from carrier_opt.errors import InputError
 from carrier_opt.pipeline.insights import idle_sims as find_idle_sims
 from carrier_opt.pipeline.insights import idle_table_markdown
 from carrier_opt.pipeline.solved import m2m_instance
@@ -53,9 +52,7 @@ def rate_plan_offer_what_if(
     usage: the optimum with and without it, the SIMs that would move, the saving and the
     offer's break-even base rate. Nothing is changed at the carrier or in the database."""
     provider, period_key = run_partition(context)
-    if config.allow_on and not config.add_plan:
-        raise InputError("allow_on applies to add_plan, which is empty")
-    offer = PlanOffer.parse(config.add_plan, config.allow_on) if config.add_plan else None
+    offer = PlanOffer.from_options(config.add_plan, config.allow_on)
     engine = database.engine()
     instance, _, _ = m2m_instance(engine, provider, instance_tables(engine, provider, period_key))
     answer = what_if(
