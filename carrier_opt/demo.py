@@ -398,10 +398,19 @@ def _run_partition(
     return result
 
 
-def _materialize(assets, resources, instance) -> None:
-    result = dg.materialize(assets, resources=resources, instance=instance, raise_on_error=False)
+def _materialize(
+    assets, resources, instance, partition: str | dg.MultiPartitionKey | None = None
+) -> dg.ExecuteInProcessResult:
+    result = dg.materialize(
+        assets,
+        partition_key=partition,
+        resources=resources,
+        instance=instance,
+        raise_on_error=False,
+    )
     if not result.success:
         raise CarrierOptError(_failure_message(result))
+    return result
 
 
 def _m2m_summary(result: dg.ExecuteInProcessResult, partition: str) -> Iterator[str]:
@@ -490,23 +499,8 @@ def materialize_insights(
 
     register_providers(instance, {provider: "m2m"})
     resources = {"database": database}
-    idle = dg.materialize(
-        [idle_sims],
-        partition_key=partition_key(provider, period),
-        resources=resources,
-        instance=instance,
-        raise_on_error=False,
-    )
-    trend = dg.materialize(
-        [savings_trend],
-        partition_key=provider,
-        resources=resources,
-        instance=instance,
-        raise_on_error=False,
-    )
-    for result in (idle, trend):
-        if not result.success:
-            raise CarrierOptError(_failure_message(result))
+    idle = _materialize([idle_sims], resources, instance, partition_key(provider, period))
+    trend = _materialize([savings_trend], resources, instance, provider)
     found = _metadata(idle, "idle_sims")
     chart = _metadata(trend, "savings_trend")["chart"]
     return [

@@ -170,19 +170,22 @@ SAVING_IF_DEACTIVATED_NOTE = (
     "model: its base and SMS, and for a pooled SIM the change in its pool's overage once its "
     "allowance leaves the pool (0 or less: the pool needs its allowance)."
 )
+DEACTIVATION_COLUMNS: tuple[Column, ...] = (
+    Column("cost_usd", "Cost per period (USD)", "money", 15),
+    Column("saving_usd", "Saving if deactivated (USD)", "money", 17, SAVING_IF_DEACTIVATED_NOTE),
+)
+"""What an idle or a never-activated SIM costs, and what deactivating it would save."""
 IDLE_COLUMNS: tuple[Column, ...] = (
     Column("iccid", "ICCID", "text", 22),
     Column("rate_plan_code", "Rate plan", "text", 22),
     Column("idle_periods", "Periods without usage", "int", 12),
-    Column("cost_usd", "Cost per period (USD)", "money", 15),
-    Column("saving_usd", "Saving if deactivated (USD)", "money", 17, SAVING_IF_DEACTIVATED_NOTE),
+    *DEACTIVATION_COLUMNS,
 )
 NEVER_ACTIVATED_COLUMNS: tuple[Column, ...] = (
     Column("iccid", "ICCID", "text", 22),
     Column("status", "Status", "text", 16),
     Column("rate_plan_code", "Rate plan", "text", 22),
-    Column("cost_usd", "Cost per period (USD)", "money", 15),
-    Column("saving_usd", "Saving if deactivated (USD)", "money", 17, SAVING_IF_DEACTIVATED_NOTE),
+    *DEACTIVATION_COLUMNS,
 )
 
 SETTLED_NOTE = (

@@ -8,10 +8,13 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
+from carrier_opt.db.loads.rate_plans import load_rate_plans
 from carrier_opt.db.models import Device
 from carrier_opt.db.providers import add_provider
 from carrier_opt.jasper.fake import FakeJasper
 from carrier_opt.jasper.fake.fleet import COMMUNICATION_PLANS, MB, RATE_PLANS
+from carrier_opt.pipeline.sync import sync_provider
+from carrier_opt_tests.jasper.support import client_for
 
 USERNAME_ENV = "TEST_JASPER_USERNAME"
 API_KEY_ENV = "TEST_JASPER_API_KEY"
@@ -29,6 +32,16 @@ def add_fake_provider(engine: Engine, fake: FakeJasper, name: str = "acme") -> i
         username_env=USERNAME_ENV,
         api_key_env=API_KEY_ENV,
     )
+
+
+def synced_priced_provider(engine: Engine, fake: FakeJasper, monkeypatch, folder: Path) -> None:
+    """'acme' pointing at ``fake`` (its credentials in the environment), the fake's prices
+    loaded and the open period synced: a provider a period's insights can be read from."""
+    monkeypatch.setenv(USERNAME_ENV, fake.credentials[0])
+    monkeypatch.setenv(API_KEY_ENV, fake.credentials[1])
+    add_fake_provider(engine, fake)
+    load_rate_plans(engine, "acme", *write_fake_price_files(folder))
+    sync_provider(engine, "acme", client=client_for(fake), now=fake.now())
 
 
 def device_state(engine: Engine) -> dict[str, tuple[Any, ...]]:

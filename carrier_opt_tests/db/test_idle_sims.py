@@ -12,7 +12,6 @@ from click.testing import CliRunner
 from sqlalchemy import update
 
 from carrier_opt.cli.main import cli
-from carrier_opt.db.loads.rate_plans import load_rate_plans
 from carrier_opt.db.models import ServiceProvider
 from carrier_opt.db.usage_history import usage_history
 from carrier_opt.defs.assets.insights import idle_sims as idle_sims_asset
@@ -21,13 +20,7 @@ from carrier_opt.delivery.workbook import build_workbook
 from carrier_opt.jasper.fake import FakeJasper
 from carrier_opt.pipeline.insights import idle_sims
 from carrier_opt.pipeline.past_usage import fetch_past_usage
-from carrier_opt.pipeline.sync import sync_provider
-from carrier_opt_tests.db.sync_support import (
-    API_KEY_ENV,
-    USERNAME_ENV,
-    add_fake_provider,
-    write_fake_price_files,
-)
+from carrier_opt_tests.db.sync_support import synced_priced_provider
 from carrier_opt_tests.defs.support import materialize_partition
 from carrier_opt_tests.jasper.support import client_for
 
@@ -36,13 +29,8 @@ from carrier_opt_tests.jasper.support import client_for
 def stored_history(migrated_engine, monkeypatch, tmp_path):
     """'acme' (400 SIMs): the open period synced and the three past cycles stored."""
     with FakeJasper(devices=400, seed=5) as fake:
-        monkeypatch.setenv(USERNAME_ENV, fake.credentials[0])
-        monkeypatch.setenv(API_KEY_ENV, fake.credentials[1])
-        add_fake_provider(migrated_engine, fake)
-        load_rate_plans(migrated_engine, "acme", *write_fake_price_files(tmp_path / "prices"))
-        client = client_for(fake)
-        sync_provider(migrated_engine, "acme", client=client, now=fake.now())
-        fetch_past_usage(migrated_engine, "acme", 3, client=client, now=fake.now())
+        synced_priced_provider(migrated_engine, fake, monkeypatch, tmp_path / "prices")
+        fetch_past_usage(migrated_engine, "acme", 3, client=client_for(fake), now=fake.now())
         yield fake.now().strftime("%Y-%m")
 
 

@@ -5,21 +5,13 @@ import pytest
 
 from carrier_opt.core.what_if import PlanOffer, break_even_base_rate
 from carrier_opt.db.export import instance_tables
-from carrier_opt.db.loads.rate_plans import load_rate_plans
 from carrier_opt.defs import run_context
 from carrier_opt.defs.assets.insights import rate_plan_offer_what_if
 from carrier_opt.defs.partitions import partition_key
 from carrier_opt.jasper.fake import FakeJasper
 from carrier_opt.pipeline.solved import m2m_instance
-from carrier_opt.pipeline.sync import sync_provider
-from carrier_opt_tests.db.sync_support import (
-    API_KEY_ENV,
-    USERNAME_ENV,
-    add_fake_provider,
-    write_fake_price_files,
-)
+from carrier_opt_tests.db.sync_support import synced_priced_provider
 from carrier_opt_tests.defs.support import materialize_partition
-from carrier_opt_tests.jasper.support import client_for
 
 OFFER = "OFFER_2GB,6.5,2048,0.02,1,false"
 
@@ -28,12 +20,8 @@ OFFER = "OFFER_2GB,6.5,2048,0.02,1,false"
 def stored_period(migrated_engine, monkeypatch, tmp_path):
     """'acme' (300 SIMs) synced from the fake, its prices loaded: (period key, fake)."""
     with FakeJasper(devices=300, seed=11) as fake:
-        monkeypatch.setenv(USERNAME_ENV, fake.credentials[0])
-        monkeypatch.setenv(API_KEY_ENV, fake.credentials[1])
-        add_fake_provider(migrated_engine, fake)
-        load_rate_plans(migrated_engine, "acme", *write_fake_price_files(tmp_path / "prices"))
         monkeypatch.setattr(run_context, "clock", fake.now)
-        sync_provider(migrated_engine, "acme", client=client_for(fake), now=fake.now())
+        synced_priced_provider(migrated_engine, fake, monkeypatch, tmp_path / "prices")
         yield fake.now().strftime("%Y-%m")
 
 
