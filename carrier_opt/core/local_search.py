@@ -22,6 +22,8 @@ from numba import njit
 
 CEIL_TOLERANCE = 1e-9  # the contract's tolerance inside ceil (same as core.pricing)
 IMPROVEMENT_EPS = 1e-9  # USD: smaller "improvements" are float noise and would cycle
+KICK_MIN_SAVING = 1e-6  # USD a kick must save to be kept (the refill's moves are many)
+MAX_REFILL_PASSES = 50  # single-move passes after a kick (each improves, so they end sooner)
 
 
 @njit(cache=True, inline="always")
@@ -256,3 +258,65 @@ def ejection_pass(
             moves += 1
             saving -= best_delta
     return moves, saving
+
+
+@njit(cache=True)
+def _move_delta(assign, lin, load, d, b, pool_of, rate, unit, loads) -> float:
+    """What moving SIM ``d`` to plan ``b`` costs more (merged where both plans share a pool)."""
+    a = assign[d]
+    qa, qb = pool_of[a], pool_of[b]
+    delta = lin[d, b] - lin[d, a]
+    if qb >= 0 and qb == qa:
+        return delta + _change(loads, qa, load[d, b] - load[d, a], rate, unit)
+    return delta + _changes(loads, qa, -load[d, a], qb, load[d, b], -1, 0.0, rate, unit)
+
+
+@njit(cache=True)
+def kick_pass(
+    assign: np.ndarray,
+    lin: np.ndarray,
+    load: np.ndarray,
+    movable: np.ndarray,
+    kicked: np.ndarray,
+    targets: np.ndarray,
+    pool_of: np.ndarray,
+    rate: np.ndarray,
+    unit: np.ndarray,
+    loads: np.ndarray,
+) -> tuple[int, float]:
+    """Uphill moves that pay once the others refill: SIM ``kicked[i]`` goes to ``targets[i]``
+    even at a loss, is held there, and single moves of the ``movable`` SIMs follow; the whole
+    is kept only when it saves money. Updates ``assign`` and ``loads`` in place.
+
+    This is the move the other passes miss: a heavy SIM sits in a pool whose spare allowance
+    many light SIMs would use better, but taking it out alone costs more than it frees, and
+    filling the freed room takes dozens of moves, not two. Returns (kicks kept, saving USD).
+    """
+    kept = 0
+    saving = 0.0
+    for i in range(kicked.shape[0]):
+        d, b = kicked[i], targets[i]
+        if assign[d] == b or not np.isfinite(lin[d, b]):
+            continue
+        trial = assign.copy()
+        trial_loads = loads.copy()
+        gain = -_move_delta(trial, lin, load, d, b, pool_of, rate, unit, trial_loads)
+        _add(trial_loads, pool_of[trial[d]], -load[d, trial[d]])
+        _add(trial_loads, pool_of[b], load[d, b])
+        trial[d] = b
+        held = movable[d]
+        movable[d] = False
+        for _ in range(MAX_REFILL_PASSES):
+            moves, refilled = single_move_pass(
+                trial, lin, load, movable, pool_of, rate, unit, trial_loads
+            )
+            gain += refilled
+            if moves == 0:
+                break
+        movable[d] = held
+        if gain > KICK_MIN_SAVING:
+            assign[:] = trial
+            loads[:] = trial_loads
+            kept += 1
+            saving += gain
+    return kept, saving
