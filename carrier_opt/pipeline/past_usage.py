@@ -52,9 +52,10 @@ class PastUsageReport:
     def lines(self) -> list[str]:
         """One line per period, for the command line and the logs."""
         return [
-            f"{self.provider} {stored.period_key}: usage of {stored.stored:,} SIMs stored "
-            f"({stored.kept:,} already stored by a sync of the open period, kept; "
-            f"{stored.unknown:,} SIMs not synced, left out)"
+            f"{self.provider} {stored.period_key}: usage of {stored.stored:,} SIMs stored, "
+            f"{stored.replaced:,} read while the period was open replaced by their final "
+            f"usage ({stored.kept:,} already final, kept; {stored.unknown:,} SIMs not synced, "
+            "left out)"
             for stored in self.periods
         ]
 

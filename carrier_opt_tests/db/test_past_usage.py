@@ -3,18 +3,20 @@ backfilled (issue 18, onboarding; issue 15, the demo's past periods)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import Engine, func, select
 
 from carrier_opt.cli import cli
+from carrier_opt.core.billing import period_for_key
 from carrier_opt.db.export import instance_tables, require_stored_usage
 from carrier_opt.db.loads.rate_plans import load_rate_plans
-from carrier_opt.db.merge import USAGE_PERIOD
+from carrier_opt.db.merge import DEVICE, USAGE_PERIOD
 from carrier_opt.db.models import BillingPeriod
-from carrier_opt.db.past_usage import PastSimUsage, combine_plans
+from carrier_opt.db.past_usage import PastSimUsage, combine_plans, store_past_usage
+from carrier_opt.db.providers import load_provider
 from carrier_opt.errors import InputError
 from carrier_opt.jasper.fake import FakeJasper
 from carrier_opt.pipeline.past_usage import fetch_past_usage
@@ -28,6 +30,8 @@ from carrier_opt_tests.db.sync_support import (
 from carrier_opt_tests.jasper.support import client_for, lift_the_rate_cap
 
 NOW = datetime(2026, 6, 20, 12, 0, tzinfo=UTC)
+AFTER_JUNE = datetime(2026, 7, 3, 9, 0, tzinfo=UTC)
+LATER = datetime(2026, 7, 9, 9, 0, tzinfo=UTC)
 
 
 def stored_rows(engine: Engine, key: str) -> int:
@@ -82,6 +86,83 @@ def test_a_second_fetch_keeps_what_is_stored(migrated_engine):
         again = fetch_past_usage(migrated_engine, "acme", 1, client=client_for(fake), now=NOW)
     assert first.periods[0].stored > 0
     assert again.periods[0].stored == 0 and again.periods[0].kept == first.periods[0].stored
+
+
+def period_rows(engine: Engine, key: str) -> dict[str, tuple]:
+    """Every stored column of the period's rows, by ICCID."""
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(DEVICE.c.iccid, *USAGE_PERIOD.c)
+            .select_from(
+                USAGE_PERIOD.join(BillingPeriod).join(
+                    DEVICE, DEVICE.c.id == USAGE_PERIOD.c.device_id
+                )
+            )
+            .where(BillingPeriod.period_key == key)
+        ).all()
+    return {row.iccid: row for row in rows}
+
+
+def test_a_period_synced_while_open_takes_its_final_usage_once_closed(migrated_engine):
+    """Issue 31: June was synced on the 20th (readings projected to the end); read again after
+    the close, every SIM the carrier answers for takes the billed figures and plan, dated at
+    the period's end, and keeps what the June sync saw of its status and communication plan."""
+    with FakeJasper(devices=40, seed=8, now=NOW) as fake:
+        add_fake_provider(migrated_engine, fake)
+        sync_provider(migrated_engine, "acme", client=client_for(fake), now=NOW)
+        open_rows = period_rows(migrated_engine, "2026-06")
+        fake.move_clock(AFTER_JUNE)
+        client = client_for(fake)
+        report = fetch_past_usage(migrated_engine, "acme", 1, client=client, now=AFTER_JUNE)
+        june = {}
+        for plan in sorted({device.rate_plan for device in fake.fleet}):
+            bulk = client.usage_by_rate_plan(plan, date(2026, 6, 1))
+            june |= {iccid: (plan, *values) for iccid, values in bulk.usage.items()}
+    [stored] = report.periods
+    assert (stored.period_key, stored.stored, stored.kept) == ("2026-06", 0, 0)
+    assert stored.replaced == len(open_rows) == len(june)
+    end = datetime(2026, 7, 1, tzinfo=UTC)
+    final_rows = period_rows(migrated_engine, "2026-06")
+    assert final_rows.keys() == open_rows.keys()
+    moved = 0
+    for iccid, row in final_rows.items():
+        before = open_rows[iccid]
+        assert before.usage_date < end and row.usage_date == end and row.recorded_at == AFTER_JUNE
+        plan, data, sms, voice = june[iccid]
+        assert (row.carrier_rate_plan_code, row.ctd_data_usage_bytes) == (plan, data or 0)
+        assert (row.ctd_sms_usage, row.ctd_voice_usage_seconds) == (sms or 0, voice or 0)
+        assert row.usage_mb == row.projected_usage_mb == pytest.approx((data or 0) / 2**20)
+        assert (row.id, row.status, row.communication_plan) == (
+            before.id,
+            before.status,
+            before.communication_plan,
+        )
+        moved += row.ctd_data_usage_bytes != before.ctd_data_usage_bytes
+    assert moved > len(final_rows) / 2  # the final usage is not what was read on the 20th
+
+
+def test_a_closed_period_read_again_keeps_its_final_rows(migrated_engine):
+    """A second read of a closed period changes no final row, even when the carrier answers
+    other figures; a SIM the carrier does not answer for keeps its early reading."""
+    with FakeJasper(devices=30, seed=11, now=NOW) as fake:
+        add_fake_provider(migrated_engine, fake)
+        sync_provider(migrated_engine, "acme", client=client_for(fake), now=NOW)
+    with migrated_engine.connect() as connection:
+        provider = load_provider(connection, "acme")
+    june = period_for_key(provider.cycle, "2026-06")
+    open_rows = period_rows(migrated_engine, "2026-06")
+    silent, *answered = sorted(open_rows)
+    usage = {iccid: PastSimUsage(iccid, "BIG", 3 * 2**20, 2, 60) for iccid in answered}
+    first = store_past_usage(migrated_engine, provider.id, june, usage, AFTER_JUNE)
+    final_rows = period_rows(migrated_engine, "2026-06")
+    other = {iccid: PastSimUsage(iccid, "SMALL", 2**20, 0, 0) for iccid in open_rows}
+    again = store_past_usage(migrated_engine, provider.id, june, other, LATER)
+    assert (first.replaced, first.kept, first.stored) == (len(answered), 0, 0)
+    assert (again.replaced, again.kept, again.stored) == (1, len(answered), 0)
+    after = period_rows(migrated_engine, "2026-06")
+    assert all(after[iccid] == final_rows[iccid] for iccid in answered)
+    assert final_rows[silent] == open_rows[silent]  # not answered: the early reading stays
+    assert after[silent].ctd_data_usage_bytes == 2**20 and after[silent].usage_date == june.end
 
 
 def test_past_usage_needs_synced_sims_and_a_sane_count(migrated_engine):

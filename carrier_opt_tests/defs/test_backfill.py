@@ -16,11 +16,11 @@ import dagster as dg
 import openpyxl
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, select
 
 from carrier_opt.cli.main import cli
 from carrier_opt.db.loads.rate_plans import load_rate_plans
-from carrier_opt.db.models import BillingPeriod, DeviceUsagePeriod, OptimizationSession, RunStatus
+from carrier_opt.db.models import OptimizationSession, RunStatus
 from carrier_opt.db.trend import savings_trend
 from carrier_opt.defs import run_context
 from carrier_opt.defs.assets import insights, m2m
@@ -28,6 +28,7 @@ from carrier_opt.defs.checks import optimization_checks
 from carrier_opt.defs.partitions import partition_key, register_providers
 from carrier_opt.delivery.workbook import build_workbook
 from carrier_opt.jasper.fake import FakeJasper
+from carrier_opt.pipeline.period_sync import sync_period
 from carrier_opt.pipeline.settlement import settle_period
 from carrier_opt.pipeline.sync import sync_provider
 from carrier_opt_tests.db.sync_support import add_fake_provider, write_fake_price_files
@@ -155,8 +156,8 @@ def test_a_closed_period_settles_on_its_stored_usage_then_on_its_final_usage(
 ):
     """Issue 31, point 1. March was read mid-period: settled on those readings (provisional)
     it reproduces the run's own figures, nothing pushed, the saving left on the table. Then
-    the final readings arrive, some SIMs above their projection and some below: the
-    settlement is final and prices the difference."""
+    the closed cycle is read from the carrier, some SIMs above their projection and some
+    below: the settlement is final and prices the difference."""
     engine = two_synced_periods
     with dg.instance_for_test() as instance:
         register_providers(instance, {"acme": "m2m"})
@@ -175,32 +176,19 @@ def test_a_closed_period_settles_on_its_stored_usage_then_on_its_final_usage(
         0, abs=0.005 + winner["cost_after_usd"] * 2e-5
     )
 
-    # The closed cycle's final readings: double the usage of every other SIM, halve the rest.
-    period = select(BillingPeriod.id, BillingPeriod.period_end).where(
-        BillingPeriod.period_key == "2025-03"
-    )
-    with engine.begin() as connection:
-        period_id, end = connection.execute(period).one()
-        rows = connection.execute(
-            select(
-                DeviceUsagePeriod.id,
-                DeviceUsagePeriod.ctd_data_usage_bytes,
-                DeviceUsagePeriod.usage_mb,
-            )
-            .where(DeviceUsagePeriod.billing_period_id == period_id)
-            .order_by(DeviceUsagePeriod.id)
-        ).all()
-        for n, row in enumerate(rows):
-            factor = 2.0 if n % 2 else 0.5
-            connection.execute(
-                update(DeviceUsagePeriod)
-                .where(DeviceUsagePeriod.id == row.id)
-                .values(
-                    ctd_data_usage_bytes=int((row.ctd_data_usage_bytes or 0) * factor),
-                    usage_mb=(row.usage_mb or 0.0) * factor,
-                    usage_date=end,
-                )
-            )
+    # The closed cycle read by cycleStartDate (the sync of a closed period), twice: the first
+    # read replaces every mid-March reading with the billed usage, the second changes nothing.
+    with FakeJasper(devices=DEVICES, seed=9, now=SYNCED_AT["2025-03"]) as fake:
+        fake.move_clock(BACKFILL_AT)
+        reads = [
+            sync_period(
+                engine, "acme", "2025-03", client=client_for(fake), now=BACKFILL_AT, holder="t"
+            ).past
+            for _ in range(2)
+        ]
+    first, again = (read.periods[0] for read in reads if read is not None)
+    assert (first.replaced, first.stored, first.kept) == (DEVICES, 0, 0)
+    assert (again.replaced, again.stored, again.kept) == (0, 0, DEVICES)
     final = settle_period(engine, "acme", "2025-03", BACKFILL_AT, time_limit_s=10)
     assert final.final and final.readings_before_end == 0
     assert final.final_mb != pytest.approx(final.projected_mb)

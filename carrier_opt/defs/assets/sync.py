@@ -94,7 +94,8 @@ def carrier_data(
         metadata={
             "kind": "closed period: usage by cycleStartDate",
             "usage_sims": stored.stored,
-            "kept_from_earlier_syncs": stored.kept,
+            "replaced_open_period_readings": stored.replaced,
+            "kept_already_final": stored.kept,
             "sims_not_synced": stored.unknown,
             "warnings": len(outcome.past.warnings),
         }
