@@ -1054,5 +1054,45 @@ ALTER TABLE "ServiceProvider" ADD COLUMN idle_periods INTEGER DEFAULT '3' NOT NU
 
 UPDATE alembic_version SET version_num='0014' WHERE alembic_version.version_num = '0013';
 
+-- Running upgrade 0014 -> 0015
+
+CREATE TABLE "PeriodSettlement" (
+    id BIGSERIAL NOT NULL, 
+    service_provider_id INTEGER NOT NULL, 
+    billing_period_id INTEGER NOT NULL, 
+    optimization_session_id INTEGER NOT NULL, 
+    is_final BOOLEAN NOT NULL, 
+    readings_before_end INTEGER NOT NULL, 
+    sims INTEGER NOT NULL, 
+    pushed_sims INTEGER NOT NULL, 
+    cost_before NUMERIC(18, 4) NOT NULL, 
+    cost_actual NUMERIC(18, 4) NOT NULL, 
+    cost_optimized NUMERIC(18, 4) NOT NULL, 
+    cost_optimum NUMERIC(18, 4) NOT NULL, 
+    optimum_stop_reason VARCHAR(100) NOT NULL, 
+    projected_mb FLOAT NOT NULL, 
+    final_mb FLOAT NOT NULL, 
+    settled_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    CONSTRAINT "pk_PeriodSettlement" PRIMARY KEY (id), 
+    CONSTRAINT "fk_PeriodSettlement_billing_period_id" FOREIGN KEY(billing_period_id) REFERENCES "BillingPeriod" (id), 
+    CONSTRAINT "fk_PeriodSettlement_optimization_session_id" FOREIGN KEY(optimization_session_id) REFERENCES "OptimizationSession" (id), 
+    CONSTRAINT "fk_PeriodSettlement_service_provider_id" FOREIGN KEY(service_provider_id) REFERENCES "ServiceProvider" (id), 
+    CONSTRAINT "uq_PeriodSettlement_service_provider_id_billing_period_id" UNIQUE (service_provider_id, billing_period_id)
+);
+
+CREATE TABLE "PeriodSettlementPool" (
+    id BIGSERIAL NOT NULL, 
+    settlement_id BIGINT NOT NULL, 
+    pool VARCHAR(255) NOT NULL, 
+    projected_mb FLOAT NOT NULL, 
+    final_mb FLOAT NOT NULL, 
+    CONSTRAINT "pk_PeriodSettlementPool" PRIMARY KEY (id), 
+    CONSTRAINT "fk_PeriodSettlementPool_settlement_id" FOREIGN KEY(settlement_id) REFERENCES "PeriodSettlement" (id) ON DELETE CASCADE
+);
+
+CREATE INDEX "ix_PeriodSettlementPool_settlement_id" ON "PeriodSettlementPool" (settlement_id);
+
+UPDATE alembic_version SET version_num='0015' WHERE alembic_version.version_num = '0014';
+
 COMMIT;
 

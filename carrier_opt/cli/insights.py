@@ -125,14 +125,16 @@ def settle_command(
     """Settle NAME's closed BILLING_PERIOD on its stored final usage: the plans before its
     latest optimization, the plans at the close and the optimizer's assignment, each priced
     by the cost model; the realized saving, what was left on the table and what the usage
-    projection's error cost. Provisional (and said so) while the final usage is not stored."""
+    projection's error cost. Provisional (and said so) while the final usage is not stored.
+    The figures are stored as the period's settlement (replacing an earlier one), as the
+    period_settlement asset stores them: the savings trend and the report read them."""
     from carrier_opt import clock
     from carrier_opt.cli.carrier import ready_engine
     from carrier_opt.core.billing import parse_period_key
-    from carrier_opt.pipeline.settlement import settle_period
+    from carrier_opt.pipeline.settlement import settle_and_store
 
     parse_period_key(billing_period)
-    settled = settle_period(
+    settled = settle_and_store(
         ready_engine(database_url),
         name,
         billing_period,
@@ -143,3 +145,4 @@ def settle_command(
     click.echo(f"{name} {billing_period}:")
     for line in settled.lines():
         click.echo(f"  {line}")
+    click.echo(f"  stored as {name} {billing_period}'s settlement (replacing any earlier one)")

@@ -94,6 +94,21 @@ class Settlement:
         return lines
 
 
+def pools_markdown(settlement: Settlement) -> str:
+    """The projection's error per pool and in total as a markdown table (MB)."""
+    lines = ["| pool | projected MB | final MB | error MB |", "|---|---:|---:|---:|"]
+    for row in settlement.pools.itertuples():
+        lines.append(
+            f"| {row.pool} | {row.projected_mb:,.1f} | {row.final_mb:,.1f} | {row.error_mb:+,.1f} |"
+        )
+    error = settlement.final_mb - settlement.projected_mb
+    lines.append(
+        f"| **all SIMs** | {settlement.projected_mb:,.1f} | {settlement.final_mb:,.1f} | "
+        f"{error:+,.1f} |"
+    )
+    return "\n".join(lines)
+
+
 def settle(
     final: Instance,
     before: np.ndarray,

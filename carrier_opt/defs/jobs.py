@@ -4,7 +4,7 @@ its run timeout and how it treats the carrier (:mod:`carrier_opt.defs.catalog`).
 import dagster as dg
 
 from carrier_opt.defs.assets.customer import GROUP as CUSTOMER_GROUP
-from carrier_opt.defs.assets.insights import rate_plan_offer_what_if
+from carrier_opt.defs.assets.insights import period_settlement, rate_plan_offer_what_if
 from carrier_opt.defs.assets.m2m import GROUP as M2M_GROUP
 from carrier_opt.defs.assets.mobility import GROUP as MOBILITY_GROUP
 from carrier_opt.defs.assets.schema import database_schema
@@ -30,6 +30,7 @@ PUSH_JOB_NAME = "push_approved_changes"
 SYNC_JOB_NAME = SYNC_JOB
 FRESHNESS_JOB_NAME = "check_sync_freshness"
 WHAT_IF_JOB_NAME = "what_if_offer"
+SETTLE_JOB_NAME = "settle_closed_period"
 
 LINEAR_CHAIN_EXECUTOR = dg.in_process_executor
 """The executor of the partitioned jobs: their steps in the run worker's own process.
@@ -153,5 +154,18 @@ what_if_offer = dg.define_asset_job(
         "provider's stored period: the optimum with and without it, the SIMs that would move, "
         "the saving and the offer's break-even base rate (as `carrier-opt what-if`). Changes "
         "nothing at the carrier or in the database."
+    ),
+)
+
+settle_closed_period = dg.define_asset_job(
+    SETTLE_JOB_NAME,
+    owners=OWNERS,
+    tags=job_tags(NO_CARRIER, SHORT_RUN_LIMIT),
+    selection=[period_settlement],
+    description=(
+        "Settle an M2M provider's closed period on its stored usage (as `carrier-opt "
+        "settle`): the realized saving on the bill, what was left on the table, the usage "
+        "projection's error and what it cost; stored for the savings trend and the report. "
+        "Refused for a period that has not closed or has no completed optimization."
     ),
 )

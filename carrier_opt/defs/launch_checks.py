@@ -3,7 +3,8 @@
 Dagster accepts any launch of a partitioned job: a run without a partition, a key with its
 halves swapped, a provider typed into "Add partition" that does not exist, an M2M job launched
 for a mobility provider, "Latest" picking a period that has not started, a closed period
-nobody stored the usage of. Each used to start a run process that then failed in its first
+nobody stored the usage of, a settlement of a period that has not closed or was never
+optimized. Each used to start a run process that then failed in its first
 step. :class:`CheckedRunCoordinator` (configured in ``dagster.yaml``) is Dagster's queued run
 coordinator plus one check at submission: a run that cannot succeed is canceled at once, its
 one-line reason on the run page, and is never queued or launched. It applies to every way a
@@ -44,6 +45,7 @@ from carrier_opt.defs.partitions import launched_partition
 from carrier_opt.defs.tags import PROVIDER_TAG
 from carrier_opt.errors import CarrierOptError, DatabaseError
 from carrier_opt.pipeline.period_sync import usage_problem
+from carrier_opt.pipeline.settleable import settlement_problem
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +60,7 @@ FLEET_OF_JOB: Mapping[str, str | None] = {
     "push_approved_changes": None,
     "sync_carrier_data": None,
     "what_if_offer": "m2m",
+    "settle_closed_period": "m2m",
 }
 """The jobs partitioned by service provider × billing period, and the fleet each needs."""
 
@@ -66,6 +69,8 @@ SYNCS_OPEN_PERIOD = {"optimize_billing_period", "optimize_mobility_period"}
 """Optimization jobs that sync an open period themselves (a closed one runs on stored usage)."""
 ON_STORED_USAGE = {"optimize_customer_period", "what_if_offer"}
 """Optimization jobs that run on the usage stored for the period, open or closed."""
+SETTLES = {"settle_closed_period"}
+"""Jobs that price a closed period's completed optimization again (settlement)."""
 A_FLEET = {"m2m": "an M2M", "mobility": "a mobility"}
 
 
@@ -100,6 +105,8 @@ def launch_problem(
             f"{provider.name}'s billing period {period.key} has not started (it starts "
             f"{starts}): launch a started period, e.g. the current one, {current}"
         )
+    if job_name in SETTLES:
+        return settlement_problem(engine, provider, period, now)
     if job_name in SYNCS_OPEN_PERIOD | ON_STORED_USAGE:
         return usage_problem(
             engine, provider, period, now, syncs_open_period=job_name in SYNCS_OPEN_PERIOD

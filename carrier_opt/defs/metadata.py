@@ -20,6 +20,7 @@ from carrier_opt.core.comm_groups import CommGroup
 from carrier_opt.core.details import named_sims
 from carrier_opt.core.mobility import GroupTables
 from carrier_opt.core.money import cost_figures, sum_usd, usd, usd_text
+from carrier_opt.core.settlement import Settlement, pools_markdown
 from carrier_opt.db.customer_optimization import CustomerInput
 from carrier_opt.db.export import InstanceTables
 from carrier_opt.db.skipped_records import SHOWN
@@ -55,6 +56,33 @@ def cost_metadata(before: float, after: float, legacy: float, bound: float) -> d
     return {
         name: dg.MetadataValue.float(value)
         for name, value in cost_figures(before, after, legacy, bound).items()
+    }
+
+
+def settlement_metadata(settled: Settlement) -> dict:
+    """A settlement's figures for the asset page: the three savings, the four costs, the
+    projection's error (in total and per pool) and whether it is final."""
+    error_mb = settled.final_mb - settled.projected_mb
+    return {
+        "state": "FINAL"
+        if settled.final
+        else f"PROVISIONAL ({settled.readings_before_end:,} SIMs read before the period's end)",
+        "final": settled.final,
+        "readings_before_end": settled.readings_before_end,
+        "sims": settled.sims,
+        "sims_on_a_new_plan": settled.pushed,
+        **money(
+            realized_saving=settled.realized_saving,
+            left_on_table=settled.left_on_table,
+            projection_error_cost=settled.projection_error_cost,
+            cost_before=settled.cost_before,
+            settled_cost=settled.cost_actual,
+            optimized_cost=settled.cost_optimized,
+            optimum_cost=settled.cost_optimum,
+        ),
+        "projection_error_mb": dg.MetadataValue.float(round(error_mb, 3)),
+        "projection_error_by_pool": dg.MetadataValue.md(pools_markdown(settled)),
+        "report": dg.MetadataValue.md("```\n" + "\n".join(settled.lines()) + "\n```"),
     }
 
 

@@ -16,8 +16,10 @@ from carrier_opt.db import optimization_runs as runs
 from carrier_opt.db.export import instance_tables
 from carrier_opt.db.models import OptimizationType
 from carrier_opt.db.providers import load_provider
+from carrier_opt.db.settlements import store_settlement
 from carrier_opt.errors import InputError
 from carrier_opt.pipeline.push import latest_completed_session
+from carrier_opt.pipeline.settleable import settlement_problem
 from carrier_opt.pipeline.solved import m2m_instance
 
 
@@ -33,21 +35,42 @@ def settle_period(
     """The provider's closed ``period_key`` settled on its stored final usage: the plans before
     its latest completed optimization, the plans at the close (pushes included, as the last
     stored reading shows them) and the optimizer's assignment."""
+    _, settled = _settle(engine, provider, period_key, now, time_limit_s, gap_target_pct)
+    return settled
+
+
+def settle_and_store(
+    engine: Engine,
+    provider: str,
+    period_key: str,
+    now: datetime,
+    *,
+    time_limit_s: float = 60.0,
+    gap_target_pct: float = DEFAULT_GAP_TARGET_PCT,
+) -> Settlement:
+    """:func:`settle_period`, stored as the period's settlement (replacing an earlier one):
+    what the savings trend's settled column and the workbook's Settlement sheet read."""
+    ids, settled = _settle(engine, provider, period_key, now, time_limit_s, gap_target_pct)
+    store_settlement(engine, ids.provider_id, ids.billing_period_id, ids.session_id, settled, now)
+    return settled
+
+
+def _settle(
+    engine: Engine,
+    provider: str,
+    period_key: str,
+    now: datetime,
+    time_limit_s: float,
+    gap_target_pct: float,
+) -> tuple[runs.RunIds, Settlement]:
+    """The settlement and the optimization run it settles."""
     with engine.connect() as connection:
         settings = load_provider(connection, provider)
     period = period_for_key(settings.cycle, period_key)
-    if now < period.end:
-        raise InputError(
-            f"{provider} {period_key} has not closed (it ends {period.end.isoformat()}): a "
-            "period is settled on its final usage, once it is known"
-        )
-    try:
-        ids, kind = latest_completed_session(engine, settings.id, provider, period_key)
-    except InputError:
-        raise InputError(
-            f"{provider} {period_key}: no completed optimization to settle; run (or backfill) "
-            "the partition first"
-        ) from None
+    problem = settlement_problem(engine, settings, period, now)
+    if problem is not None:
+        raise InputError(problem)
+    ids, kind = latest_completed_session(engine, settings.id, provider, period_key)
     if kind is not OptimizationType.M2M:
         raise InputError(f"{provider} is a mobility fleet: settlement covers M2M fleets")
     tables = instance_tables(engine, provider, period_key)
@@ -70,7 +93,7 @@ def settle_period(
     projected = winners["usage_mb"].astype(float).fillna(pd.Series(final.usage_mb, final.iccids))
     read_at = pd.to_datetime(tables.devices["usage_date"].replace("", None), utc=True)
     early = int((read_at.isna() | (read_at < pd.Timestamp(period.end))).sum())
-    return settle(
+    settled = settle(
         final,
         plans("current_rate_plan_code"),
         actual,
@@ -80,3 +103,4 @@ def settle_period(
         time_limit_s=time_limit_s,
         gap_target_pct=gap_target_pct,
     )
+    return ids, settled

@@ -50,6 +50,9 @@ EXPECTED_TABLES = {
     # Added by carrier_opt (migration 0007), not in the legacy schema:
     "JasperSyncRun",
     "SkippedCarrierRecord",
+    # Added by carrier_opt (migration 0015): settlements of closed periods (issue 31).
+    "PeriodSettlement",
+    "PeriodSettlementPool",
 }
 
 MONEY_COLUMNS = {

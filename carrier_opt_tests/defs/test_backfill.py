@@ -16,11 +16,16 @@ import dagster as dg
 import openpyxl
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 
 from carrier_opt.cli.main import cli
 from carrier_opt.db.loads.rate_plans import load_rate_plans
-from carrier_opt.db.models import OptimizationSession, RunStatus
+from carrier_opt.db.models import (
+    OptimizationSession,
+    PeriodSettlement,
+    PeriodSettlementPool,
+    RunStatus,
+)
 from carrier_opt.db.trend import savings_trend
 from carrier_opt.defs import run_context
 from carrier_opt.defs.assets import insights, m2m
@@ -200,7 +205,90 @@ def test_a_closed_period_settles_on_its_stored_usage_then_on_its_final_usage(
     )
     assert shown.exit_code == 0, shown.output
     assert shown.output.splitlines()[1].startswith("  settled on final usage (")
+    assert shown.output.splitlines()[-1] == (
+        "  stored as acme 2025-03's settlement (replacing any earlier one)"
+    )
     early = CliRunner().invoke(
         cli, ["settle", "acme", "--billing-period", "2099-01", "--database-url", database_url]
     )
     assert early.exit_code != 0 and "has not closed" in early.output
+
+
+def settle_partition(instance: dg.DagsterInstance, database_url: str, period_key: str):
+    return materialize_partition(
+        database_url,
+        [insights.period_settlement],
+        partition_key("acme", period_key),
+        instance=instance,
+        run_config={"ops": {"period_settlement": {"config": {"time_limit_s": 10}}}},
+    )
+
+
+def step_failure(result) -> str:
+    [failure] = [event for event in result.all_events if event.is_step_failure]
+    return str(failure.step_failure_data.error.message)
+
+
+def stored_settlements(engine: Engine) -> list:
+    with engine.connect() as connection:
+        return connection.execute(
+            select(
+                PeriodSettlement.is_final,
+                PeriodSettlement.readings_before_end,
+                PeriodSettlement.cost_actual,
+                select(func.count())
+                .where(PeriodSettlementPool.settlement_id == PeriodSettlement.id)
+                .scalar_subquery(),
+            )
+        ).all()
+
+
+def test_the_settlement_asset_stores_a_provisional_then_a_final_settlement(
+    two_synced_periods, database_url
+):
+    """Issue 31, point 1 in the UI: `period_settlement` refuses a period never optimized and
+    one not closed; on March, read mid-period, it stores a provisional settlement, and once
+    the closed cycle is read from the carrier, settled again, the final one replaces it."""
+    engine = two_synced_periods
+    with dg.instance_for_test() as instance:
+        register_providers(instance, {"acme": "m2m"})
+        never = settle_partition(instance, database_url, "2025-03")
+        assert not never.success
+        assert "acme 2025-03: no completed optimization to settle" in step_failure(never)
+        open_june = settle_partition(instance, database_url, "2025-06")
+        assert "acme 2025-06 has not closed (it ends 2025-07-01" in step_failure(open_june)
+        assert stored_settlements(engine) == []
+
+        winner = first_metadata(
+            materialize(instance, database_url, "2025-03"), "winning_assignments"
+        )
+        provisional = first_metadata(
+            settle_partition(instance, database_url, "2025-03"), "period_settlement"
+        )
+        sims = provisional["sims"]
+        assert provisional["state"] == f"PROVISIONAL ({sims:,} SIMs read before the period's end)"
+        assert provisional["readings_before_end"] == sims > 0
+        assert provisional["left_on_table_usd"] == pytest.approx(winner["saving_usd"], abs=0.01)
+        assert provisional["realized_saving_usd"] == 0  # a dry run: nothing pushed
+        [row] = stored_settlements(engine)
+        assert row[:2] == (False, sims)
+
+        with FakeJasper(devices=DEVICES, seed=9, now=SYNCED_AT["2025-03"]) as fake:
+            fake.move_clock(BACKFILL_AT)
+            sync_period(
+                engine, "acme", "2025-03", client=client_for(fake), now=BACKFILL_AT, holder="t"
+            )
+        final = first_metadata(
+            settle_partition(instance, database_url, "2025-03"), "period_settlement"
+        )
+    assert (final["state"], final["final"], final["readings_before_end"]) == ("FINAL", True, 0)
+    assert final["projection_error_mb"] != 0
+    assert final["projection_error_cost_usd"] >= -0.01
+    assert final["settled_cost_usd"] == pytest.approx(final["cost_before_usd"], abs=0.01)
+    pools = final["projection_error_by_pool"].splitlines()
+    assert pools[0] == "| pool | projected MB | final MB | error MB |"
+    assert pools[-1].startswith("| **all SIMs** |")
+    [row] = stored_settlements(engine)  # replaced, not added
+    assert row[:2] == (True, 0)
+    assert float(row[2]) == pytest.approx(final["settled_cost_usd"], abs=0.005)
+    assert row[3] == len(pools) - 3  # the pools of the latest settlement only

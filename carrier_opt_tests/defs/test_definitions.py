@@ -51,7 +51,7 @@ def test_every_job_has_owners_and_a_run_timeout():
     """Every job's runs carry ``dagster/max_runtime`` (seconds), so run monitoring fails a run
     that hangs instead of letting it hold its provider's one run slot."""
     jobs = [j for j in defs.get_repository_def().get_all_jobs() if not j.name.startswith("__")]
-    assert len(jobs) == 9
+    assert len(jobs) == 10
     for job in jobs:
         assert job.owners == catalog.OWNERS, job.name
         seconds = int(job.run_tags[catalog.MAX_RUNTIME_TAG])
@@ -60,6 +60,7 @@ def test_every_job_has_owners_and_a_run_timeout():
     timeouts = {job.name: int(job.run_tags[catalog.MAX_RUNTIME_TAG]) for job in jobs}
     assert timeouts["optimize_billing_period"] == 8 * 3600
     assert timeouts["check_sync_freshness"] == timeouts["what_if_offer"] == 3600
+    assert timeouts["settle_closed_period"] == 3600
 
 
 def test_descriptions_are_markdown_not_restructured_text():
@@ -103,7 +104,7 @@ def test_database_schema_asset_creates_the_schema_and_reports_it(database_url):
     metadata = result.asset_materializations_for_node("database_schema")[0].metadata
     assert metadata["revision"].value == migrate.head_revision()
     assert metadata["revision_before"].value == "(empty database)"
-    assert metadata["tables"].value == 39  # 28 legacy + 10 added tables + alembic_version
+    assert metadata["tables"].value == 41  # 28 legacy + 12 added tables + alembic_version
     engine = make_engine(database_url)
     assert migrate.current_revision(engine) == migrate.head_revision()
     engine.dispose()

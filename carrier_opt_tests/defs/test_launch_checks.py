@@ -11,6 +11,7 @@ from carrier_opt_tests.defs.launch_support import add_providers, store_usage
 
 NOW = datetime(2026, 6, 20, 12, 0, tzinfo=UTC)
 M2M, MOBILITY = "optimize_billing_period", "optimize_mobility_period"
+SETTLE = "settle_closed_period"
 
 
 @pytest.fixture
@@ -50,6 +51,9 @@ def providers(migrated_engine):
             "phones is a mobility fleet: what_if_offer runs on an M2M fleet",
         ),
         ("what_if_offer", "2026-06|acme", "acme has no usage stored for billing period 2026-06"),
+        (SETTLE, "2026-06|acme", "acme 2026-06 has not closed (it ends 2026-07-01T00:00:00+00:00)"),
+        (SETTLE, "2026-03|acme", "acme 2026-03: no completed optimization to settle; run (or "),
+        (SETTLE, "2026-03|phones", "phones is a mobility fleet: settle_closed_period runs on an"),
     ],
 )
 def test_a_mistaken_launch_gets_one_line(providers, job, partition, refused_with):

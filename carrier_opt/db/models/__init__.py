@@ -66,6 +66,7 @@ from carrier_opt.db.models.sessions import (
     OptimizationInstanceResultFile,
     OptimizationSession,
 )
+from carrier_opt.db.models.settlements import PeriodSettlement, PeriodSettlementPool
 from carrier_opt.db.models.syncs import JasperSyncRun, SkippedCarrierRecord, SyncStatus
 
 __all__ = [
@@ -105,6 +106,8 @@ __all__ = [
     "OptimizationSession",
     "OptimizationSharedPoolResult",
     "OptimizationType",
+    "PeriodSettlement",
+    "PeriodSettlementPool",
     "ProviderNotificationRecipient",
     "RatePlanPush",
     "RatePlanPushLock",

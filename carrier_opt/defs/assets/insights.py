@@ -14,13 +14,15 @@ from carrier_opt.core.trend import trend_chart, trend_table
 from carrier_opt.core.what_if import PlanOffer, report_lines, what_if
 from carrier_opt.db.export import instance_tables
 from carrier_opt.db.trend import savings_trend as load_savings_trend
-from carrier_opt.defs import catalog
+from carrier_opt.defs import catalog, run_context
 from carrier_opt.defs.failures import operator_failures
+from carrier_opt.defs.metadata import settlement_metadata
 from carrier_opt.defs.partitions import FLEET_PROVIDER_PARTITIONS
 from carrier_opt.defs.resources import DatabaseResource
 from carrier_opt.defs.run_context import period_asset, run_partition
 from carrier_opt.pipeline.insights import idle_sims as find_idle_sims
 from carrier_opt.pipeline.insights import idle_table_markdown
+from carrier_opt.pipeline.settlement import settle_and_store
 from carrier_opt.pipeline.solved import m2m_instance
 
 GROUP = "insights"
@@ -107,6 +109,40 @@ def idle_sims(
     )
 
 
+class SettlementConfig(dg.Config):
+    """How hard the settlement looks for the optimum on the stored usage."""
+
+    time_limit_s: float = Field(default=60.0, description="Seconds for that optimum at most")
+    gap_target_pct: float = Field(
+        default=0.001, description="That optimum stops once proven this close (percent)"
+    )
+
+
+@period_asset(GROUP)
+def period_settlement(
+    context: dg.AssetExecutionContext, database: DatabaseResource, config: SettlementConfig
+) -> dg.MaterializeResult:
+    """A closed period's latest completed optimization priced again on the usage stored for
+    the period (as `carrier-opt settle`): the realized saving on the bill (plans before the
+    optimization − plans at the close), what was left on the table (plans at the close − the
+    optimizer's assignment), the usage projection's error per pool and in total, and what it
+    cost (the assignment − the optimum on that usage). FINAL once every SIM's usage was read
+    at or after the period's end, else PROVISIONAL with the count of earlier readings. The
+    figures are stored (rerunning replaces them): the savings trend's settled column and the
+    report's Settlement sheet read them. Nothing is changed at the carrier."""
+    provider, period_key = run_partition(context)
+    settled = settle_and_store(
+        database.engine(),
+        provider,
+        period_key,
+        run_context.clock(),
+        time_limit_s=config.time_limit_s,
+        gap_target_pct=config.gap_target_pct,
+    )
+    context.log.info("\n".join(settled.lines()))
+    return dg.MaterializeResult(metadata=settlement_metadata(settled))
+
+
 @dg.asset(
     group_name=GROUP,
     partitions_def=FLEET_PROVIDER_PARTITIONS["m2m"],
@@ -135,4 +171,4 @@ def savings_trend(
     )
 
 
-insight_assets = [idle_sims, rate_plan_offer_what_if, savings_trend]
+insight_assets = [idle_sims, rate_plan_offer_what_if, savings_trend, period_settlement]
