@@ -20,7 +20,7 @@ TREND_COLUMNS = (
     "lower_bound",
     "settled_cost",
 )
-"""One row per period, oldest first (USD; ``settled_cost`` empty until a period is settled)."""
+"""One row per period, oldest first (USD; ``settled_cost`` empty (NaN) for a period not settled)."""
 
 BAR_WIDTH = 40
 _EIGHTHS = " ▏▎▍▌▋▊▉"
@@ -36,10 +36,10 @@ def bar(value: float, largest: float, width: int = BAR_WIDTH) -> str:
 
 def trend_chart(trend: pd.DataFrame) -> str:
     """The trend as a markdown code block: per period the bill before, optimized and (when
-    known) legacy, then the saving, all in USD."""
+    known) legacy and settled, then the saving, all in USD."""
     if trend.empty:
         return "no optimized period yet"
-    figures = trend[["cost_before", "optimized_cost", "legacy_cost"]]
+    figures = trend[["cost_before", "optimized_cost", "legacy_cost", "settled_cost"]]
     largest = float(figures.max().max())
     # Bars start near the smallest bill, or a saving of a few percent would not show.
     floor = _nice_floor(0.9 * float(figures.min().min()))
@@ -51,6 +51,7 @@ def trend_chart(trend: pd.DataFrame) -> str:
             ("before", row.cost_before),
             ("optimized", row.optimized_cost),
             ("legacy", row.legacy_cost),
+            ("settled", row.settled_cost),
         ):
             if pd.isna(value):
                 continue

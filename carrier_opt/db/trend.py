@@ -2,7 +2,9 @@
 
 Per billing period the latest completed M2M instance of the whole fleet (not a customer's
 or an optimization group's): its cost before, the optimizer's cost, the legacy strategies'
-cost and the lower bound, as the run stored them on ``OptimizationInstance``."""
+cost and the lower bound, as the run stored them on ``OptimizationInstance``; and, for a period
+that has been settled, its settled cost (the plans at the close priced on the stored usage,
+``PeriodSettlement``, :mod:`carrier_opt.db.settlements`)."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from carrier_opt.db.models import (
     RunStatus,
 )
 from carrier_opt.db.providers import load_provider
+from carrier_opt.db.settlements import settled_costs
 
 
 def savings_trend(engine: Engine, provider_name: str) -> pd.DataFrame:
@@ -62,7 +65,8 @@ def savings_trend(engine: Engine, provider_name: str) -> pd.DataFrame:
     if frame.empty:
         return pd.DataFrame(columns=list(TREND_COLUMNS))
     latest = frame.sort_values(["period_key", "completed_at", "id"]).groupby("period_key").tail(1)
-    latest = latest.assign(settled_cost=None)
+    settled = settled_costs(engine, provider.id)
+    latest = latest.assign(settled_cost=latest["period_key"].map(settled).astype(float))
     money = ["cost_before", "optimized_cost", "legacy_cost", "lower_bound"]
     latest[money] = latest[money].astype(float)
     return latest[list(TREND_COLUMNS)].reset_index(drop=True)

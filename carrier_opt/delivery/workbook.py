@@ -189,8 +189,9 @@ NEVER_ACTIVATED_COLUMNS: tuple[Column, ...] = (
 )
 
 SETTLED_NOTE = (
-    "Settled cost: the period's bill on its final usage once it has closed. Empty: "
-    "carrier-opt settle prices it, but settlements are not stored yet."
+    "Settled cost: the plans each SIM had at the close priced on the usage stored for the "
+    "closed period (period_settlement or carrier-opt settle; the Settlement sheet says whether "
+    "that usage is final). Empty: the period has not been settled."
 )
 TREND_SHEET_COLUMNS: tuple[Column, ...] = (
     Column("period_key", "Billing period", "text", 14),

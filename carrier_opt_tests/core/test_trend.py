@@ -43,3 +43,16 @@ def test_the_table_leaves_unknown_figures_empty():
     assert table[0] == "| period | before | optimized | legacy | bound | settled |"
     assert table[2] == "| 2026-09 | 110.00 | 100.00 | 104.00 | 99.50 |  |"
     assert table[3] == "| 2026-10 | 120.00 | 105.00 |  | 104.90 |  |"
+
+
+def test_a_settled_period_draws_and_lists_its_settled_cost():
+    settled = trend().assign(settled_cost=[101.5, None])
+    chart = trend_chart(settled).splitlines()
+    # After before, optimized and legacy: 101.50 settled, 11.5 / 30 × 40 = 15.33 blocks (15
+    # and 3 eighths, rounded).
+    assert chart[5].split() == ["settled", "█" * 15 + "▍", "101.50"]
+    assert chart[6].split() == ["saving", "10.00", "(9.1", "%)"]  # the promised saving
+    assert not any("settled" in line for line in chart[7:])  # 2026-10 is not settled
+    table = trend_table(settled).splitlines()
+    assert table[2] == "| 2026-09 | 110.00 | 100.00 | 104.00 | 99.50 | 101.50 |"
+    assert table[3] == "| 2026-10 | 120.00 | 105.00 |  | 104.90 |  |"

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 import openpyxl
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import Engine, func, select
@@ -120,20 +121,24 @@ def test_a_past_period_without_stored_usage_fails_with_its_message(
 
 
 def test_the_savings_trend_shows_each_backfilled_period(two_synced_periods, database_url):
-    """Issue 31, point 3: after two periods are optimized, the per-provider trend asset, its
-    chart and the report's Trend sheet hold each period's figures as its run stored them."""
+    """Issue 31, point 3: after two periods are optimized and March is settled, the
+    per-provider trend asset, its chart and the report's Trend sheet hold each period's
+    figures as its run stored them, and March's settled cost (April's stays empty)."""
     with dg.instance_for_test() as instance:
         register_providers(instance, {"acme": "m2m"})
         winners = {
             key: first_metadata(materialize(instance, database_url, key), "winning_assignments")
             for key in SYNCED_AT
         }
+        march = first_metadata(
+            settle_partition(instance, database_url, "2025-03"), "period_settlement"
+        )
         trend = materialize_partition(
             database_url, [insights.savings_trend], "acme", instance=instance
         )
     assert trend.success
     meta = first_metadata(trend, "savings_trend")
-    assert meta["periods"] == 2
+    assert (meta["periods"], meta["settled_periods"]) == (2, 1)
     stored = savings_trend(two_synced_periods, "acme")
     assert stored["period_key"].tolist() == list(SYNCED_AT)
     for row in stored.itertuples():
@@ -146,13 +151,19 @@ def test_the_savings_trend_shows_each_backfilled_period(two_synced_periods, data
             in (meta["by_period"])
         )
         assert f"{row.optimized_cost:>12,.2f}" in meta["chart"]
+    settled = stored.set_index("period_key")["settled_cost"]
+    assert settled["2025-03"] == pytest.approx(march["settled_cost_usd"], abs=0.005)
+    assert pd.isna(settled["2025-04"])
+    assert f"{settled['2025-03']:,.2f} |" in meta["by_period"].splitlines()[2]
+    assert meta["by_period"].splitlines()[3].endswith(" |  |")  # April: not settled
+    assert sum(line.split()[:1] == ["settled"] for line in meta["chart"].splitlines()) == 1
     saving = (stored["cost_before"] - stored["optimized_cost"]).sum()
     assert meta["saving_all_periods_usd"] == pytest.approx(saving, abs=0.01)
     data = dataclasses.replace(report_data(), trend=stored)
     sheet = openpyxl.load_workbook(io.BytesIO(build_workbook(data)))["Trend"]
-    assert [row[0] for row in sheet.iter_rows(min_row=2, max_row=3, values_only=True)] == list(
-        SYNCED_AT
-    )
+    rows = list(sheet.iter_rows(min_row=2, max_row=3, values_only=True))
+    assert [row[0] for row in rows] == list(SYNCED_AT)
+    assert rows[0][5] == pytest.approx(settled["2025-03"]) and rows[1][5] is None
     assert len(sheet._charts) == 1  # the Excel chart of the same table
 
 

@@ -157,13 +157,14 @@ def savings_trend(
     """One M2M provider's bill per billing period (a partition per provider, not per period):
     the cost before, the optimized cost, the legacy strategies' cost and the lower bound of
     each period's latest completed optimization, as a chart. The report's "Trend" sheet draws
-    the same table. Settled costs (a closed period priced on its final usage, by
-    `carrier-opt settle`) are not stored yet, so that column stays empty."""
+    the same table. A period settled (`period_settlement`, `carrier-opt settle`) also shows
+    its settled cost: the plans at the close priced on its stored usage; empty otherwise."""
     trend = load_savings_trend(database.engine(), context.partition_key)
     saving = (trend["cost_before"] - trend["optimized_cost"]).sum() if len(trend) else 0.0
     return dg.MaterializeResult(
         metadata={
             "periods": len(trend),
+            "settled_periods": int(trend["settled_cost"].notna().sum()) if len(trend) else 0,
             "saving_all_periods_usd": dg.MetadataValue.float(round(float(saving), 2)),
             "chart": dg.MetadataValue.md(trend_chart(trend)),
             "by_period": dg.MetadataValue.md(trend_table(trend)),
