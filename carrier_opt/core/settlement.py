@@ -26,6 +26,7 @@ priced on the last readings, projected to the end as the optimizer would, and it
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 import numpy as np
 import pandas as pd
@@ -92,6 +93,15 @@ class Settlement:
                 f"{row.final_mb:,.1f} MB ({row.error_mb:+,.1f})"
             )
         return lines
+
+
+@dataclass(frozen=True)
+class StoredSettlement:
+    """A settlement as stored for its period (the workbook's Settlement sheet reads it)."""
+
+    period_key: str
+    settled_at: datetime  # aware, UTC
+    settlement: Settlement
 
 
 def pools_markdown(settlement: Settlement) -> str:

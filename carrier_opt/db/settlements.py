@@ -8,26 +8,16 @@ workbook the latest settlement's figures.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
 import pandas as pd
 from sqlalchemy import Engine, Row, delete, insert, select
 
-from carrier_opt.core.settlement import Settlement
+from carrier_opt.core.settlement import Settlement, StoredSettlement
 from carrier_opt.db.models import BillingPeriod, PeriodSettlement, PeriodSettlementPool
 from carrier_opt.db.types import money_value
 
 POOL_COLUMNS = ("pool", "projected_mb", "final_mb", "error_mb")
-
-
-@dataclass(frozen=True)
-class StoredSettlement:
-    """A settlement as stored: its period, when it was settled and its figures."""
-
-    period_key: str
-    settled_at: datetime
-    settlement: Settlement
 
 
 def store_settlement(

@@ -51,6 +51,7 @@ from carrier_opt.core.pricing import (
     total_cost,
     validate_assignment,
 )
+from carrier_opt.core.settlement import StoredSettlement
 from carrier_opt.db.push_history import LatestPush
 from carrier_opt.db.sync_facts import SyncFacts
 from carrier_opt.errors import InputError
@@ -222,9 +223,11 @@ class ReportData:
     """ICCIDs whose carrier details are still to come (:mod:`carrier_opt.core.details`): a
     detail-only field of theirs that is empty is missing, shown as such, never as a blank."""
     idle: IdleReport | None = None
+    """Idle and never-activated SIMs of the period (M2M reports; ``None``: not looked at)."""
     trend: pd.DataFrame | None = None
     """The provider's optimized periods (``core.trend.TREND_COLUMNS``; M2M reports)."""
-    """Idle and never-activated SIMs of the period (M2M reports; ``None``: not looked at)."""
+    settlement: StoredSettlement | None = None
+    """The provider's latest settled period (M2M reports; ``None``: none settled)."""
     customer_not_read: int = 0
     """Customer reports: the provider's SIMs whose customer is not read yet, so in no
     customer's report (they may be this customer's); only counted, since they may be

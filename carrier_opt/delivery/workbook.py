@@ -33,7 +33,7 @@ import io
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -46,6 +46,7 @@ from xlsxwriter.worksheet import Worksheet
 from carrier_opt.core.billing import zone_of
 from carrier_opt.core.details import NOT_READ_YET, NOT_READ_YET_NOTE
 from carrier_opt.core.money import sum_usd, usd_difference
+from carrier_opt.core.settlement import Settlement, StoredSettlement
 from carrier_opt.db.push_history import PUSH_REFUSED
 from carrier_opt.db.sync_facts import SyncFacts
 from carrier_opt.delivery.report_data import (
@@ -64,6 +65,7 @@ SUMMARY, STATISTICS, ASSIGNMENTS, SHARED_POOL = (
 )
 WITHOUT_USAGE_SHEET = "SIMs without usage"
 IDLE_SHEET, NEVER_ACTIVATED_SHEET, TREND_SHEET = "Idle SIMs", "Never activated", "Trend"
+SETTLEMENT_SHEET = "Settlement"
 SKIPPED_SHEET = "Skipped carrier records"
 SKIPPED_HEADERS = ("Endpoint", "Page", "Record", "ICCID", "Identified by", "Field", "Value", "Why")
 TOTAL_LABEL = "Total"
@@ -202,6 +204,13 @@ TREND_SHEET_COLUMNS: tuple[Column, ...] = (
     Column("settled_cost", "Settled cost (USD)", "money", 16, SETTLED_NOTE),
 )
 
+SETTLEMENT_POOL_COLUMNS: tuple[Column, ...] = (
+    Column("pool", "Rate pool", "text", 24),
+    Column("projected_mb", "Projected usage (MB)", "mb", 18, "What the optimizer decided on."),
+    Column("final_mb", "Stored usage (MB)", "mb", 18, "What the settlement priced."),
+    Column("error_mb", "Projection error (MB)", "mb", 18, "Stored − projected."),
+)
+
 SHARED_POOL_COLUMNS: tuple[Column, ...] = (
     Column("iccid", "ICCID", "text", 22),
     Column("msisdn", "MSISDN", "text", 16, detail=True),
@@ -261,6 +270,8 @@ def build_workbook(data: ReportData) -> bytes:
         )
     if data.trend is not None and len(data.trend):
         _write_trend(workbook, data.trend, formats)
+    if data.settlement is not None:
+        _write_settlement(workbook.add_worksheet(SETTLEMENT_SHEET), data.settlement, formats)
     if data.idle is not None:
         _write_idle(workbook, data, formats)
     if data.sync is not None and data.sync.without_usage:
@@ -300,6 +311,69 @@ def _write_trend(workbook: Workbook, trend: pd.DataFrame, formats: dict[str, Any
     chart.set_y_axis({"name": "USD", "num_format": "#,##0"})
     chart.set_size({"width": 720, "height": 360})
     sheet.insert_chart(periods + 3, 0, chart)
+
+
+def settlement_rows(stored: StoredSettlement) -> list[tuple[str, Any, str]]:
+    """The Settlement sheet's (label, value, kind) rows, in order."""
+    settled = stored.settlement
+    return [
+        ("Usage priced", _usage_state(settled), "text"),
+        ("SIMs", settled.sims, "int"),
+        ("SIMs on a new plan at the close", settled.pushed, "int"),
+        ("Cost before the optimization (USD)", settled.cost_before, "money"),
+        ("Cost as billed, plans at the close (USD)", settled.cost_actual, "money"),
+        ("Optimizer's assignment (USD)", settled.cost_optimized, "money"),
+        (
+            f"Optimum on that usage (USD, {settled.optimum_stop_reason})",
+            settled.cost_optimum,
+            "money",
+        ),
+        ("Realized saving on the bill (USD)", settled.realized_saving, "money"),
+        ("Left on the table (USD)", settled.left_on_table, "money"),
+        ("Usage projected (MB)", settled.projected_mb, "mb"),
+        ("Usage stored (MB)", settled.final_mb, "mb"),
+        ("Projection error (MB)", settled.final_mb - settled.projected_mb, "mb"),
+        ("What the projection's error cost (USD)", settled.projection_error_cost, "money"),
+    ]
+
+
+def _usage_state(settled: Settlement) -> str:
+    if settled.final:
+        return "final (every SIM read at or after the period's end)"
+    return (
+        f"PROVISIONAL: {settled.readings_before_end:,} SIMs last read before the period's end, "
+        "projected to it"
+    )
+
+
+def _write_settlement(sheet: Worksheet, stored: StoredSettlement, formats: dict[str, Any]) -> None:
+    """The provider's latest settled period: its figures, then the projection's error per
+    pool (the title says which period, since it is not the report's own)."""
+    settled_at = stored.settled_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    title = f"Settlement of billing period {stored.period_key} (the latest settled period)"
+    sheet.write_string(0, 0, title, formats["title"])
+    sheet.set_row(1, 30)
+    sheet.merge_range(
+        1,
+        0,
+        1,
+        3,
+        f"Settled {settled_at}: the period's latest optimization priced again on the usage "
+        "stored for it once it closed (period_settlement, carrier-opt settle).",
+        formats["note"],
+    )
+    rows = settlement_rows(stored)
+    for row, (label, value, kind) in enumerate(rows, start=3):
+        sheet.write_string(row, 0, label, formats["label"])
+        if kind == "text":
+            sheet.write_string(row, 1, str(value))
+        else:
+            sheet.write_number(row, 1, float(value), formats[kind])
+    pools = stored.settlement.pools
+    if len(pools):
+        _write_table(sheet, pools, SETTLEMENT_POOL_COLUMNS, formats, first_row=len(rows) + 4)
+    sheet.set_column(0, 0, 46)  # the labels (the pool table set its own widths)
+    sheet.set_column(1, 1, 20)
 
 
 def _write_idle(workbook: Workbook, data: ReportData, formats: dict[str, Any]) -> None:

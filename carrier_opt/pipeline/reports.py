@@ -35,6 +35,7 @@ from carrier_opt.db.mobility import MobilityGroups
 from carrier_opt.db.models import RunStatus
 from carrier_opt.db.providers import load_provider
 from carrier_opt.db.push_history import instance_latest_push
+from carrier_opt.db.settlements import latest_settlement
 from carrier_opt.db.sync_facts import sync_facts
 from carrier_opt.db.trend import savings_trend
 from carrier_opt.db.types import utc_now
@@ -209,6 +210,7 @@ def m2m_report(
         sync=facts,
         idle=idle_sims_of(engine, provider, tables, instance),
         trend=savings_trend(engine, provider),
+        settlement=latest_settlement(engine, ids.provider_id),
     )
     oversized = {g.name: len(g.rate_plans) for g in groups if g.skipped_reason}
     return M2MReport(row, data, oversized, limit)

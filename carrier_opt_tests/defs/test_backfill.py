@@ -27,6 +27,7 @@ from carrier_opt.db.models import (
     PeriodSettlementPool,
     RunStatus,
 )
+from carrier_opt.db.providers import load_provider
 from carrier_opt.db.trend import savings_trend
 from carrier_opt.defs import run_context
 from carrier_opt.defs.assets import insights, m2m
@@ -35,6 +36,8 @@ from carrier_opt.defs.partitions import partition_key, register_providers
 from carrier_opt.delivery.workbook import build_workbook
 from carrier_opt.jasper.fake import FakeJasper
 from carrier_opt.pipeline.period_sync import sync_period
+from carrier_opt.pipeline.push import latest_completed_session
+from carrier_opt.pipeline.reports import m2m_report
 from carrier_opt.pipeline.settlement import settle_period
 from carrier_opt.pipeline.sync import sync_provider
 from carrier_opt_tests.db.sync_support import add_fake_provider, write_fake_price_files
@@ -164,6 +167,14 @@ def test_the_savings_trend_shows_each_backfilled_period(two_synced_periods, data
     rows = list(sheet.iter_rows(min_row=2, max_row=3, values_only=True))
     assert [row[0] for row in rows] == list(SYNCED_AT)
     assert rows[0][5] == pytest.approx(settled["2025-03"]) and rows[1][5] is None
+    # April's report, made again now that March is settled, shows March's settlement.
+    with two_synced_periods.connect() as connection:
+        acme = load_provider(connection, "acme").id
+    ids, _ = latest_completed_session(two_synced_periods, acme, "acme", "2025-04")
+    april = m2m_report(two_synced_periods, ids, "acme", "2025-04", BACKFILL_AT).data
+    assert april.settlement is not None and april.settlement.period_key == "2025-03"
+    shown = openpyxl.load_workbook(io.BytesIO(build_workbook(april)))["Settlement"]
+    assert shown["A1"].value.startswith("Settlement of billing period 2025-03 ")
     assert len(sheet._charts) == 1  # the Excel chart of the same table
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 from datetime import UTC, datetime
@@ -13,6 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from carrier_opt.core.pricing import total_cost
+from carrier_opt.core.settlement import Settlement, StoredSettlement
 from carrier_opt.db.models import OptimizationInstance, OptimizationInstanceResultFile
 from carrier_opt.delivery.report_data import report_data_from
 from carrier_opt.delivery.storage import (
@@ -316,3 +318,59 @@ def test_a_report_without_missing_details_has_no_marker_nor_note():
     header = next(c for c in workbook["Assignments"][1] if c.value == "MSISDN")
     assert header.comment is None
     assert "SIMs with details not read yet" not in summary_values(workbook["Summary"])
+
+
+def provisional_settlement() -> StoredSettlement:
+    """A small settlement, figures by hand: 3 SIMs, one moved at the close; two pools."""
+    pools = pd.DataFrame(
+        {"pool": ["POOL_10MB", "POOL_5MB"], "projected_mb": [12.0, 4.5], "final_mb": [9.0, 7.0]}
+    ).assign(error_mb=lambda frame: frame["final_mb"] - frame["projected_mb"])
+    settled = Settlement(
+        final=False,
+        readings_before_end=2,
+        sims=3,
+        cost_before=30.0,
+        cost_actual=27.5,
+        cost_optimized=26.0,
+        cost_optimum=25.25,
+        optimum_stop_reason="proven optimal",
+        pushed=1,
+        pools=pools,
+        projected_mb=16.5,
+        final_mb=16.0,
+    )
+    return StoredSettlement("2026-05", datetime(2026, 6, 3, 9, 30, tzinfo=UTC), settled)
+
+
+def test_the_latest_settlement_gets_a_sheet_naming_its_period():
+    instance = small_instance()
+    data = report_data_from(
+        instance, instance.current_plan, instance.current_plan, provider="acme", period=PERIOD
+    )
+    assert "Settlement" not in openpyxl.load_workbook(io.BytesIO(build_workbook(data))).sheetnames
+    settled = dataclasses.replace(data, settlement=provisional_settlement())
+    sheet = openpyxl.load_workbook(io.BytesIO(build_workbook(settled)))["Settlement"]
+    assert sheet["A1"].value == "Settlement of billing period 2026-05 (the latest settled period)"
+    assert sheet["A2"].value.startswith("Settled 2026-06-03 09:30 UTC: ")
+    figures = {row[0]: row[1] for row in sheet.iter_rows(min_row=4, max_row=16, values_only=True)}
+    assert figures["Usage priced"].startswith("PROVISIONAL: 2 SIMs last read before")
+    assert figures["SIMs on a new plan at the close"] == 1
+    assert figures["Realized saving on the bill (USD)"] == pytest.approx(2.5)  # 30 − 27.50
+    assert figures["Left on the table (USD)"] == pytest.approx(1.5)  # 27.50 − 26
+    assert figures["What the projection's error cost (USD)"] == pytest.approx(0.75)
+    assert figures["Projection error (MB)"] == pytest.approx(-0.5)
+    assert figures["Optimum on that usage (USD, proven optimal)"] == pytest.approx(25.25)
+    assert sheet.cell(row=5, column=2).number_format == "#,##0"
+    assert sheet.cell(row=7, column=2).number_format == "#,##0.00"
+    headers, pools, total = table(sheet, header_row=18)
+    assert headers == [
+        "Rate pool",
+        "Projected usage (MB)",
+        "Stored usage (MB)",
+        "Projection error (MB)",
+    ]
+    assert [(p["Rate pool"], p["Projection error (MB)"]) for p in pools] == [
+        ("POOL_10MB", -3.0),
+        ("POOL_5MB", 2.5),
+    ]
+    assert total["Rate pool"] == "Total" and total["Projected usage (MB)"].startswith("=SUM(")
