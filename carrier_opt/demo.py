@@ -29,7 +29,7 @@ import posixpath
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from datetime import UTC
 from pathlib import Path
@@ -55,6 +55,7 @@ from carrier_opt.defs.jobs import (
     MOBILITY_JOB_NAME,
     OPTIMIZE_JOB_NAME,
     PUSH_JOB_NAME,
+    SETTLE_JOB_NAME,
     WHAT_IF_JOB_NAME,
 )
 from carrier_opt.defs.partitions import partition_key, register_providers
@@ -131,7 +132,7 @@ def run_demo(
             {"queue_results": {"config": {"time_limit_s": DEMO_TIME_LIMIT_S}}},
         )
         summaries += _m2m_summary(result, f"{DEMO_PROVIDER} {period}")
-        yield from _store_past_periods(engine, DEMO_PROVIDER, base_url)
+        past = yield from _store_past_periods(engine, DEMO_PROVIDER, base_url)
         yield f"approving the dry run of {DEMO_PROVIDER} {period} ({PUSH_JOB_NAME})"
         result = _run_partition(
             database,
@@ -142,6 +143,9 @@ def run_demo(
             {"approved_rate_plan_push": {"config": {"approved_by": "make demo"}}},
         )
         summaries += _approval_summary(result)
+        if past is not None:
+            yield f"optimizing, then settling, {DEMO_PROVIDER}'s closed period {past}"
+            summaries += settle_past_period(database, instance, past)
         summaries += materialize_insights(database, instance, DEMO_PROVIDER, period)
         _load_customer_plans(engine, fleet)
         yield f"re-pricing {DEMO_PROVIDER} billing period {period} on its customers' plans"
@@ -225,14 +229,37 @@ def _load_customer_plans(engine, fleet: list[FakeDevice]) -> None:
         assign_customer_rate_plans(engine, DEMO_PROVIDER, sims)
 
 
-def _store_past_periods(engine, provider: str, base_url: str) -> Iterator[str]:
+def _store_past_periods(engine, provider: str, base_url: str) -> Generator[str, None, str | None]:
     """The provider's previous periods' usage, read by cycleStartDate, so that a backfill of
-    them works from the UI at once."""
+    them works from the UI at once; answers the latest one stored (None: none)."""
     client = JasperClient(base_url, *DEMO_CREDENTIALS, calls_per_second=DEMO_CALLS_PER_SECOND)
     with client:
         report = fetch_past_usage(engine, provider, DEMO_PAST_PERIODS, client=client)
     yield from report.lines()
     yield from (f"warning: {warning}" for warning in report.warnings)
+    return report.periods[0].period_key if report.periods else None
+
+
+def settle_past_period(
+    database: DatabaseResource, instance: dg.DagsterInstance, period: str
+) -> list[str]:
+    """Optimize the demo provider's closed ``period`` on its stored (final) usage, as a backfill
+    does, then settle it (settle_closed_period); answer the settlement's summary lines."""
+    started = time.monotonic()
+    for job, ops in (
+        (OPTIMIZE_JOB_NAME, "queue_results"),
+        (SETTLE_JOB_NAME, "period_settlement"),
+    ):
+        config = {ops: {"config": {"time_limit_s": KIND_TIME_LIMIT_S}}}
+        result = _run_partition(database, instance, job, DEMO_PROVIDER, period, config)
+    meta = _metadata(result, "period_settlement")
+    return [
+        RULE,
+        f"settled saving of a past period, {DEMO_PROVIDER} {period} ({SETTLE_JOB_NAME}; "
+        "carrier-opt settle; the report's Settlement sheet)",
+        *meta["report"].strip("`\n").splitlines(),
+        f"seconds to optimize and settle it: {time.monotonic() - started:.1f}",
+    ]
 
 
 # --- the demo carriers ------------------------------------------------------------------------

@@ -119,6 +119,20 @@ def test_demo_optimizes_a_period_and_prints_the_summary(database_url, monkeypatc
     # ... its idle SIMs over the period and the three past ones stored ...
     idle = block(lines, f"idle SIMs of {DEMO_PROVIDER} ")
     assert idle[1].startswith("idle SIMs: ") and "nothing is deactivated automatically" in idle[1]
+    # ... the settled saving of the latest past period, optimized on its stored final usage
+    # (nothing was pushed then: its saving was left on the table) ...
+    settled = [line.strip() for line in block(lines, "settled saving of a past period, ")]
+    assert settled[0].split()[6:8] == [DEMO_PROVIDER, stored[0].split(":")[0].split()[1]]
+    assert settled[1].startswith("settled on final usage (")
+
+    def settled_usd(label: str) -> float:
+        return float(value(settled, label).split()[0].replace(",", ""))
+
+    assert settled_usd("realized saving on the bill:") == 0
+    assert settled_usd("left on the table:") > 0
+    assert value(settled, "projection error:").startswith("+0.0 MB (+0.0 %)")
+    # ... and the trend shows its settled cost ...
+    assert sum(line.split()[:1] == ["settled"] for line in trend) == 1
     # ... a plan offer priced on the same period (what_if_offer, as `carrier-opt what-if`) ...
     offer = [line.strip() for line in block(lines, f"what-if of {DEMO_PROVIDER} ")]
     assert "add M2M Data 20MB (base 2.40 USD, 20 MB, 0.15 USD per 1 MB beyond" in offer[1]
