@@ -53,9 +53,9 @@ class PastPeriodStored:
 
     period_key: str
     stored: int  # SIMs given a row for the period
+    replaced: int  # SIMs whose row a sync of the open period wrote: now the final figures
     kept: int  # SIMs whose row was already final (read at or after the end): left as it was
     unknown: int  # ICCIDs the carrier reported that are not in Device
-    replaced: int = 0  # SIMs whose row a sync of the open period wrote: now the final figures
 
 
 def combine_plans(records: Iterable[PastSimUsage]) -> dict[str, PastSimUsage]:
@@ -119,7 +119,7 @@ def store_past_usage(
         if replaced:
             connection.execute(_REPLACE_READING, replaced)
     unknown = sum(1 for iccid in usage if iccid not in known)
-    return PastPeriodStored(period.key, len(added), kept, unknown, len(replaced))
+    return PastPeriodStored(period.key, len(added), len(replaced), kept, unknown)
 
 
 def _provider_sims(connection: Connection, provider_id: int) -> dict[str, Row]:
