@@ -209,3 +209,24 @@ def test_time_to_quality_is_the_end_of_the_first_stage_within_it():
         ).seconds_to_within(0.01)
         == 0.2
     )
+
+
+def test_a_large_fleet_keeps_its_tie_lp_in_highs_between_rounds(monkeypatch):
+    """From WARM_TIE_LP_MIN_SIMS SIMs the tie split's rounds share one HiGHS model, each
+    warm-started (shrunk here so that a 6,000-SIM fleet takes that path): the answer is as
+    valid and as close to the bound as the fresh solves give."""
+    monkeypatch.setattr(optimizer, "WARM_TIE_LP_MIN_SIMS", 1_000)
+    rounds = []
+    real = optimizer.WarmLP.solve
+
+    def counted(self, time_limit_s):
+        rounds.append(time_limit_s)
+        return real(self, time_limit_s)
+
+    monkeypatch.setattr(optimizer.WarmLP, "solve", counted)
+    instance = synthetic_account(6_000, seed=7).instance()
+    result = optimize(instance, time_limit_s=30)
+    validate_assignment(instance, result.assignment)
+    assert len(rounds) >= 2  # fractional SIMs were fixed and the LP solved again, warm
+    assert result.gap <= 0.0005
+    assert result.cost < total_cost(instance, instance.current_plan)

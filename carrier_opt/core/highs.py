@@ -1,0 +1,93 @@
+"""HiGHS, the LP/MILP solver: its console kept quiet, and an LP kept between solves.
+
+The optimizer's tie split solves the LP over the (nearly) tied (SIM, plan) pairs, fixes the
+few SIMs it leaves fractional to their largest share and solves again, up to eight times.
+Fixing a SIM changes only its columns' bounds, so HiGHS can start each round from the last
+round's basis instead of from scratch. ``scipy.optimize`` builds a new model at every call,
+so :class:`WarmLP` talks to ``highspy`` (HiGHS's own Python binding) directly.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+import numpy as np
+from highspy import Highs, HighsLp, HighsModelStatus, MatrixFormat
+from scipy import sparse
+from scipy.optimize import LinearConstraint
+
+
+@contextmanager
+def native_stdout_silenced() -> Iterator[None]:
+    """Silence C-level stdout while HiGHS runs.
+
+    Some HiGHS builds print MIP debugging lines (and highspy its banner) straight to file
+    descriptor 1 even with output switched off; they would corrupt a CLI's output or a piped
+    CSV.
+    """
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 1)
+            yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+class WarmLP:
+    """min c·x s.t. the ``constraints``, lower ≤ x ≤ upper, held in one HiGHS instance: columns
+    fixed between solves (:meth:`fix`) keep the basis, so the next solve starts from it."""
+
+    def __init__(
+        self,
+        c: np.ndarray,
+        constraints: Sequence[LinearConstraint],
+        lower: np.ndarray,
+        upper: np.ndarray,
+    ) -> None:
+        matrix = sparse.csc_matrix(sparse.vstack([sparse.csr_matrix(con.A) for con in constraints]))
+        lp = HighsLp()
+        lp.num_col_, lp.num_row_ = matrix.shape[1], matrix.shape[0]
+        lp.col_cost_ = np.asarray(c, dtype=np.float64)
+        lp.col_lower_ = np.asarray(lower, dtype=np.float64)
+        lp.col_upper_ = np.asarray(upper, dtype=np.float64)
+        lp.row_lower_ = _row_bounds(constraints, "lb")
+        lp.row_upper_ = _row_bounds(constraints, "ub")
+        lp.a_matrix_.format_ = MatrixFormat.kColwise
+        lp.a_matrix_.start_ = matrix.indptr.astype(np.int32)
+        lp.a_matrix_.index_ = matrix.indices.astype(np.int32)
+        lp.a_matrix_.value_ = matrix.data.astype(np.float64)
+        with native_stdout_silenced():
+            self._highs = Highs()
+            self._highs.setOptionValue("output_flag", False)
+            self._highs.passModel(lp)
+
+    def solve(self, time_limit_s: float) -> np.ndarray | None:
+        """The optimal column values, or None when HiGHS did not reach the optimum in time."""
+        self._highs.setOptionValue("time_limit", max(time_limit_s, 0.1))
+        with native_stdout_silenced():
+            self._highs.run()
+        if self._highs.getModelStatus() != HighsModelStatus.kOptimal:
+            return None
+        return np.asarray(self._highs.getSolution().col_value)
+
+    def fix(self, columns: np.ndarray, values: np.ndarray) -> None:
+        """Fix ``columns`` at ``values`` (lower = upper); the basis stays for the next solve."""
+        columns = np.asarray(columns, dtype=np.int32)
+        values = np.asarray(values, dtype=np.float64)
+        self._highs.changeColsBounds(len(columns), columns, values, values)
+
+
+def _row_bounds(constraints: Sequence[LinearConstraint], side: str) -> np.ndarray:
+    """One side of every constraint's row bounds, each broadcast to its rows."""
+    return np.concatenate(
+        [
+            np.broadcast_to(np.asarray(getattr(con, side), dtype=np.float64), con.A.shape[0])
+            for con in constraints
+        ]
+    )

@@ -1,0 +1,72 @@
+"""The warm-started LP of the tie split (core/highs.py): the same optimum as a cold solve after
+columns are fixed, and nothing printed on the console."""
+
+import subprocess
+import sys
+
+import numpy as np
+from scipy import sparse
+from scipy.optimize import LinearConstraint, linprog
+
+from carrier_opt.core.highs import WarmLP
+
+
+def assignment_lp():
+    """Three SIMs, two plans, one pool row: by hand, SIM i on plan p costs c[i, p]; plan 1
+    is pooled and holds at most 1.5 SIMs' load (each SIM loads it by 1).
+
+    Optimum: SIM 0 on plan 1 (saves 3), then half of SIM 1 or 2 (each saves 2): 10 − 3 − 1 = 6.
+    """
+    cost = np.array([[4.0, 1.0], [3.0, 1.0], [3.0, 1.0]])
+    c = cost.ravel()  # column 2·i + p
+    one_plan = sparse.kron(sparse.eye(3), np.ones((1, 2)))
+    pool = sparse.csr_matrix(([1.0, 1.0, 1.0], ([0, 0, 0], [1, 3, 5])), shape=(1, 6))
+    constraints = [LinearConstraint(one_plan, 1, 1), LinearConstraint(pool, -np.inf, 1.5)]
+    return c, constraints
+
+
+def cold(c, constraints, lower, upper):
+    a = sparse.vstack([con.A for con in constraints]).toarray()
+    lb = np.concatenate([np.broadcast_to(con.lb, con.A.shape[0]) for con in constraints])
+    ub = np.concatenate([np.broadcast_to(con.ub, con.A.shape[0]) for con in constraints])
+    eq = lb == ub
+    result = linprog(
+        c,
+        A_ub=a[~eq],
+        b_ub=ub[~eq],
+        A_eq=a[eq],
+        b_eq=ub[eq],
+        bounds=np.column_stack([lower, upper]),
+    )
+    return result.fun
+
+
+def test_fixing_columns_then_solving_again_gives_the_cold_optimum():
+    c, constraints = assignment_lp()
+    lower, upper = np.zeros(6), np.ones(6)
+    lp = WarmLP(c, constraints, lower, upper)
+    first = lp.solve(10.0)
+    assert c @ first == 6.0  # 4·0 + 1 (SIM 0) + 3·½ + 1·½ + 3 = 6, by hand above
+    assert first[1] == 1.0
+    # SIM 0 kept off the pool (its plan-0 column fixed at 1, its plan-1 column at 0): SIMs 1
+    # and 2 then share it, 1.5 SIMs: 4 + (1 + 3·½ + 1·½) = 7.
+    lp.fix(np.array([0, 1]), np.array([1.0, 0.0]))
+    second = lp.solve(10.0)
+    lower[[0, 1]] = upper[[0, 1]] = [1.0, 0.0]
+    assert c @ second == cold(c, constraints, lower, upper) == 7.0
+    assert second[0] == 1.0 and second[1] == 0.0
+
+
+def test_highs_prints_nothing_on_the_console():
+    """highspy prints a banner on fd 1 when a process makes its first solver; a CLI's CSV on
+    stdout must not carry it. A fresh interpreter, so that this is its first."""
+    script = (
+        "from carrier_opt_tests.core.test_highs import assignment_lp\n"
+        "from carrier_opt.core.highs import WarmLP\n"
+        "import numpy as np\n"
+        "c, constraints = assignment_lp()\n"
+        "WarmLP(c, constraints, np.zeros(6), np.ones(6)).solve(10.0)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == ""
