@@ -225,6 +225,9 @@ class _Run:
         self.floor = -np.inf  # proven lower bound (USD), known once the bound stage ran
         self.untried: str | None = None  # why a stage that could close the gap did not run
         self.stages: list[Stage] = []
+        # The tie LP's first solve gave no answer (out of its time share): solving it again
+        # around the polished answer would not either (mobility-200k: 13 s twice, for nothing).
+        self.tie_lp_unsolved = False
 
     def left(self) -> float:
         return self.deadline - time.monotonic()
@@ -271,7 +274,7 @@ def optimize(
     best = _polish(instance, pieces, start, reduced, near_ties, run)
     best_cost = _cost(instance, pieces, best)
     run.report("priced start polished", best_cost)
-    if run.searching(best_cost):
+    if run.searching(best_cost) and not run.tie_lp_unsolved:
         # The polish balances pools with "filler" SIMs off their cheapest line; one more tie
         # LP around the polished answer lets the tied SIMs take that role instead.
         again = _split_ties(instance, pieces, reduced, run, base=best)
@@ -383,13 +386,14 @@ def _split_ties(
     deadline = time.monotonic() + run.left() * TIE_TIME_SHARE
     if instance.n_devices >= WARM_TIE_LP_MIN_SIMS:
         return _warm_tie_rounds(instance, pieces, keep, (best, best_cost), deadline, run)
-    for _ in range(MAX_TIE_ROUNDS):
+    for tie_round in range(MAX_TIE_ROUNDS):
         model = _restricted_model(instance, pieces, keep)
         left = deadline - time.monotonic()
         if len(model.free_rows) == 0 or left <= 0:
             break
         found = _solve(model, integral=False, time_left_s=left)
         if found is None:
+            run.tie_lp_unsolved = tie_round == 0
             break
         rounded, shares = found[0], found[3]
         cost = _cost(instance, pieces, rounded)
@@ -422,10 +426,11 @@ def _warm_tie_rounds(
         return best
     lp = WarmLP(model.c, model.constraints, model.lower, model.upper)
     n_x = len(model.free_rows)
-    for _ in range(MAX_TIE_ROUNDS):
+    for tie_round in range(MAX_TIE_ROUNDS):
         left = deadline - time.monotonic()
         values = lp.solve(left) if left > 0 else None
         if values is None:
+            run.tie_lp_unsolved = tie_round == 0
             break
         shares = values[:n_x]
         rounded = _rounded(model, shares)
@@ -471,12 +476,13 @@ def _split_crowded_ties(
     free = np.flatnonzero(np.isfinite(gap) & (gap <= threshold))
     best, best_cost = start, _cost(instance, pieces, start)
     deadline = time.monotonic() + run.left() * TIE_TIME_SHARE
-    for _ in range(MAX_TIE_ROUNDS):
+    for tie_round in range(MAX_TIE_ROUNDS):
         left = deadline - time.monotonic()
         if len(free) == 0 or left <= 0:
             break
         share = _two_line_shares(instance, pieces, start, free, other[free], left)
         if share is None:
+            run.tie_lp_unsolved = tie_round == 0
             break
         rounded = start.copy()
         moves = share > 0.5

@@ -230,3 +230,28 @@ def test_a_large_fleet_keeps_its_tie_lp_in_highs_between_rounds(monkeypatch):
     assert len(rounds) >= 2  # fractional SIMs were fixed and the LP solved again, warm
     assert result.gap <= 0.0005
     assert result.cost < total_cost(instance, instance.current_plan)
+
+
+def test_a_tie_lp_that_gives_no_answer_is_not_solved_again_around_the_polish(monkeypatch):
+    """mobility-200k: the tie LP's first solve ran out of its time share, and the re-split
+    around the polished answer (the same LP, larger) spent as long again for nothing. A LP
+    that gives no answer (stubbed here as HiGHS answers when out of time) is not tried
+    again; the answer is the polished one, still valid and never worse than the current."""
+    real = optimizer._solve
+    tie_solves = []
+
+    def out_of_time(model, *, integral, time_left_s, **kwargs):
+        if not integral:
+            tie_solves.append(time_left_s)
+            return None
+        return real(model, integral=integral, time_left_s=time_left_s, **kwargs)
+
+    monkeypatch.setattr(optimizer, "_solve", out_of_time)
+    instance = synthetic_account(5_000, seed=7).instance()
+    result = optimize(instance, time_limit_s=5, gap_target_pct=0)
+    validate_assignment(instance, result.assignment)
+    assert len(tie_solves) == 1
+    names = [stage.name for stage in result.stages]
+    assert "priced start polished" in names
+    assert "re-split around the polished answer" not in names
+    assert result.cost <= total_cost(instance, instance.current_plan)
