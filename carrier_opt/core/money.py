@@ -37,6 +37,23 @@ def cents_of(amounts: Iterable[float] | np.ndarray) -> np.ndarray:
     return (np.sign(values) * np.floor(np.abs(values) + 0.5)).astype(np.int64)
 
 
+STORED_DECIMALS = 4
+"""Decimal places of an amount in the database (``db.types.MONEY``, Numeric(18, 4))."""
+
+
+def shown_as_stored(shown: float, stored: float | Decimal) -> bool:
+    """Whether ``shown`` (an amount rounded to the cent from the cost model's float) is the
+    ``stored`` amount (the same float kept to 4 decimals) to the cent.
+
+    Not ``usd(stored) == shown``: storing rounds once already, so 86,079.764999… is stored
+    as 86,079.7650, which rounds half up to .77 where the float itself reads .76 (the demo's
+    past period warned of that). The two agree when they are within half a cent plus half
+    the stored precision."""
+    slack = Decimal("0.005") + Decimal(5) / Decimal(10) ** (STORED_DECIMALS + 1)
+    stored = stored if isinstance(stored, Decimal) else Decimal(repr(float(stored)))
+    return abs(Decimal(repr(float(shown))) - stored) <= slack
+
+
 def sum_usd(amounts: Iterable[float] | np.ndarray) -> float:
     """The amounts added in whole cents, each rounded as it is shown: a total that reads as the
     sum of the figures above it (no ``0.30000000000000004``)."""

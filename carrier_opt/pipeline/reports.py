@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
 import numpy as np
 import pandas as pd
@@ -20,7 +21,7 @@ from sqlalchemy import Engine
 
 from carrier_opt.core.billing import BillingPeriodSpan, period_for_key
 from carrier_opt.core.instance import Instance, instance_from_frames
-from carrier_opt.core.money import usd
+from carrier_opt.core.money import shown_as_stored
 from carrier_opt.db import optimization_runs as runs
 from carrier_opt.db.customer_optimization import CustomerInput, period_customers
 from carrier_opt.db.device_details import details_not_read
@@ -64,6 +65,13 @@ from carrier_opt.pipeline.sync import activated_staleness
 CUSTOMER_JOB = "optimize_customer_period"
 
 
+def _same(shown: float | None, stored: Decimal | None) -> bool:
+    """A workbook total and its stored figure agree (both missing, or to the cent)."""
+    if shown is None or stored is None:
+        return shown is None and stored is None
+    return shown_as_stored(shown, stored)
+
+
 @dataclass(frozen=True)
 class InstanceReport:
     """One instance's report, as stored."""
@@ -79,8 +87,8 @@ class InstanceReport:
     @property
     def matches_database(self) -> bool:
         """The workbook's totals equal the instance's stored costs to the cent."""
-        return self.data.cost_after == usd(self.row.cost_after) and (
-            self.data.cost_before == usd(self.row.cost_before)
+        return _same(self.data.cost_after, self.row.cost_after) and _same(
+            self.data.cost_before, self.row.cost_before
         )
 
 

@@ -10,6 +10,7 @@ from carrier_opt.core.money import (
     cents,
     cents_of,
     cost_figures,
+    shown_as_stored,
     sum_usd,
     usd,
     usd_difference,
@@ -64,3 +65,17 @@ def test_a_sum_reads_as_the_sum_of_the_figures_shown():
     assert sum_usd([]) == 0.0
     assert usd_difference(10.005, 0.004) == 10.01  # 10.01 − 0.00
     assert usd_difference(Decimal("1.005"), 1.0) == 0.01
+
+
+def test_a_shown_amount_matches_its_stored_figure_across_the_storage_rounding():
+    """The demo's past period: its float cost 86,079.764999… reads 86,079.76 and is stored as
+    86,079.7650 (4 decimals), which alone would round to .77: the two are one amount. A cent
+    apart beyond that is not."""
+    shown = usd(86_079.76499999)
+    assert shown == 86_079.76
+    assert usd(Decimal("86079.7650")) == 86_079.77  # why a plain comparison warned
+    assert shown_as_stored(shown, Decimal("86079.7650"))
+    assert shown_as_stored(27_070.23, Decimal("27070.2300"))
+    assert not shown_as_stored(shown, Decimal("86079.7700"))
+    assert shown_as_stored(shown, Decimal("86079.7550"))  # the other end of .76
+    assert not shown_as_stored(shown, Decimal("86079.7549"))  # reads .75 however it was
