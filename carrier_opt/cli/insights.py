@@ -1,6 +1,7 @@
 """Insights from the command line (issue 31): ``carrier-opt what-if`` prices a plan offer (or a
 withdrawal) against an instance folder; ``carrier-opt idle-sims`` lists a stored period's idle
-and never-activated SIMs."""
+and never-activated SIMs; ``carrier-opt savings-trend`` prints a provider's bill per period;
+``carrier-opt settle`` settles a closed period."""
 
 from __future__ import annotations
 
@@ -146,3 +147,23 @@ def settle_command(
     for line in settled.lines():
         click.echo(f"  {line}")
     click.echo(f"  stored as {name} {billing_period}'s settlement (replacing any earlier one)")
+
+
+@click.command("savings-trend")
+@click.argument("name")
+@database_url_option
+def savings_trend_command(name: str, database_url: str | None) -> None:
+    """NAME's bill per optimized billing period, oldest first: the cost before, the optimized
+    cost, the legacy strategies' cost, the lower bound and, for a settled period, the settled
+    cost (its plans at the close on its stored usage); as a text chart, then a table. The
+    savings_trend asset and the report's Trend sheet show the same figures."""
+    from carrier_opt.cli.carrier import ready_engine
+    from carrier_opt.core.trend import trend_chart, trend_table
+    from carrier_opt.db.trend import savings_trend
+
+    trend = savings_trend(ready_engine(database_url), name)
+    if trend.empty:
+        click.echo(f"{name}: no completed optimization yet, so no trend")
+        return
+    click.echo(trend_chart(trend).strip("`\n"))
+    click.echo(trend_table(trend))

@@ -324,7 +324,12 @@ def _register_subsystem_commands() -> None:
         sync,
     )
     from carrier_opt.cli.fake_jasper import fake_jasper
-    from carrier_opt.cli.insights import idle_sims_command, settle_command, what_if_command
+    from carrier_opt.cli.insights import (
+        idle_sims_command,
+        savings_trend_command,
+        settle_command,
+        what_if_command,
+    )
     from carrier_opt.cli.jasper_check import jasper
     from carrier_opt.cli.provider_settings import provider_set  # noqa: F401  (registers)
     from carrier_opt.cli.push import push
@@ -333,6 +338,7 @@ def _register_subsystem_commands() -> None:
 
     commands = (fake_jasper, provider, sync, rate_plans, optimization_groups, customer_plans, push)
     commands += (jasper, session, retention, what_if_command, idle_sims_command, settle_command)
+    commands += (savings_trend_command,)
     for command in (*commands, instance):
         cli.add_command(command)
 

@@ -97,3 +97,11 @@ def test_the_summary_line_reaches_the_mail_and_every_sim_the_workbook(
     assert [cell.value for cell in sheet[3]][:3] == ["ICCID", "Rate plan", "Periods without usage"]
     listed = [row[0] for row in sheet.iter_rows(min_row=4, values_only=True)][:-1]  # less total
     assert listed == idle.idle["iccid"].tolist()
+
+
+def test_a_provider_never_optimized_has_no_trend_to_print(database_url, stored_history):
+    """Usage is stored but nothing was optimized: the trend command says so, and draws no
+    empty chart."""
+    shown = CliRunner().invoke(cli, ["savings-trend", "acme", "--database-url", database_url])
+    assert shown.exit_code == 0, shown.output
+    assert shown.output == "acme: no completed optimization yet, so no trend\n"

@@ -176,6 +176,14 @@ def test_the_savings_trend_shows_each_backfilled_period(two_synced_periods, data
     shown = openpyxl.load_workbook(io.BytesIO(build_workbook(april)))["Settlement"]
     assert shown["A1"].value.startswith("Settlement of billing period 2025-03 ")
     assert len(sheet._charts) == 1  # the Excel chart of the same table
+    # The command line prints the same chart and table.
+    shown = CliRunner().invoke(cli, ["savings-trend", "acme", "--database-url", database_url])
+    assert shown.exit_code == 0, shown.output
+    assert shown.output.splitlines()[0].startswith("bars start at ")
+    assert meta["by_period"] in shown.output
+    assert meta["chart"].strip("`\n") in shown.output
+    typo = CliRunner().invoke(cli, ["savings-trend", "acmee", "--database-url", database_url])
+    assert typo.exit_code != 0 and "no service provider named 'acmee'" in typo.output
 
 
 def test_a_closed_period_settles_on_its_stored_usage_then_on_its_final_usage(
