@@ -225,9 +225,11 @@ class _Run:
         self.floor = -np.inf  # proven lower bound (USD), known once the bound stage ran
         self.untried: str | None = None  # why a stage that could close the gap did not run
         self.stages: list[Stage] = []
-        # The tie LP's first solve gave no answer (out of its time share): solving it again
-        # around the polished answer would not either (mobility-200k: 13 s twice, for nothing).
-        self.tie_lp_unsolved = False
+        # The re-split around the polished answer cannot pay: the tie LP's first solve gave no
+        # answer (out of its time share; mobility-200k spent 13 s twice for nothing), or it
+        # ran warm (from 50 k SIMs: on the synthetic, customer and shared-pool 200 k fleets
+        # the re-split never lowered the cost, and took 2.1-2.3 s of about 6).
+        self.skip_resplit = False
 
     def left(self) -> float:
         return self.deadline - time.monotonic()
@@ -274,7 +276,7 @@ def optimize(
     best = _polish(instance, pieces, start, reduced, near_ties, run)
     best_cost = _cost(instance, pieces, best)
     run.report("priced start polished", best_cost)
-    if run.searching(best_cost) and not run.tie_lp_unsolved:
+    if run.searching(best_cost) and not run.skip_resplit:
         # The polish balances pools with "filler" SIMs off their cheapest line; one more tie
         # LP around the polished answer lets the tied SIMs take that role instead.
         again = _split_ties(instance, pieces, reduced, run, base=best)
@@ -393,7 +395,7 @@ def _split_ties(
             break
         found = _solve(model, integral=False, time_left_s=left)
         if found is None:
-            run.tie_lp_unsolved = tie_round == 0
+            run.skip_resplit = tie_round == 0
             break
         rounded, shares = found[0], found[3]
         cost = _cost(instance, pieces, rounded)
@@ -421,16 +423,16 @@ def _warm_tie_rounds(
     its rounding, can differ from a fresh solve's, hence only on fleets where the solves take
     seconds (``WARM_TIE_LP_MIN_SIMS``)."""
     best, best_cost = incumbent
+    run.skip_resplit = True
     model = _restricted_model(instance, pieces, keep)
     if len(model.free_rows) == 0:
         return best
     lp = WarmLP(model.c, model.constraints, model.lower, model.upper)
     n_x = len(model.free_rows)
-    for tie_round in range(MAX_TIE_ROUNDS):
+    for _ in range(MAX_TIE_ROUNDS):
         left = deadline - time.monotonic()
         values = lp.solve(left) if left > 0 else None
         if values is None:
-            run.tie_lp_unsolved = tie_round == 0
             break
         shares = values[:n_x]
         rounded = _rounded(model, shares)
@@ -482,7 +484,7 @@ def _split_crowded_ties(
             break
         share = _two_line_shares(instance, pieces, start, free, other[free], left)
         if share is None:
-            run.tie_lp_unsolved = tie_round == 0
+            run.skip_resplit = tie_round == 0
             break
         rounded = start.copy()
         moves = share > 0.5
