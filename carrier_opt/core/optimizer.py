@@ -102,7 +102,7 @@ TIE_TIME_SHARE = 0.3
 """Share of the remaining time the tie-splitting LPs may use."""
 
 WARM_TIE_LP_MIN_SIMS = 50_000
-"""Fleets from this size keep the tie LP in HiGHS between rounds (:func:`_warm_tie_rounds`).
+"""Fleets from this size keep the tie LP in HiGHS between rounds (:class:`_WarmTieLP`).
 Below it the fresh solves cost little (a second or two in all at 20 k SIMs), and a warm
 LP's other vertex gives another rounding, which the time-limited MILP of small fleets
 follows: warm everywhere, p03 ended 1.23 USD and synthetic-2k 1.40 USD higher."""
@@ -227,8 +227,7 @@ class _Run:
         self.stages: list[Stage] = []
         # The re-split around the polished answer cannot pay: the tie LP's first solve gave no
         # answer (out of its time share; mobility-200k spent 13 s twice for nothing), or it
-        # ran warm (from 50 k SIMs: on the synthetic, customer and shared-pool 200 k fleets
-        # the re-split never lowered the cost, and took 2.1-2.3 s of about 6).
+        # ran warm (see _split_ties).
         self.skip_resplit = False
 
     def left(self) -> float:
@@ -386,55 +385,23 @@ def _split_ties(
         return start
     best, best_cost = start, _cost(instance, pieces, start)
     deadline = time.monotonic() + run.left() * TIE_TIME_SHARE
+    lp: _FreshTieLP | _WarmTieLP
     if instance.n_devices >= WARM_TIE_LP_MIN_SIMS:
-        return _warm_tie_rounds(instance, pieces, keep, (best, best_cost), deadline, run)
+        lp = _WarmTieLP(_restricted_model(instance, pieces, keep))
+        # After a warm split the re-split never lowered the cost (synthetic, customer and
+        # shared-pool 200 k fleets) and took 2.1-2.3 s of about 6.
+        run.skip_resplit = True
+    else:
+        lp = _FreshTieLP(instance, pieces, keep)
     for tie_round in range(MAX_TIE_ROUNDS):
-        model = _restricted_model(instance, pieces, keep)
         left = deadline - time.monotonic()
-        if len(model.free_rows) == 0 or left <= 0:
+        if left <= 0:
             break
-        found = _solve(model, integral=False, time_left_s=left)
+        found = lp.solve(left)
         if found is None:
-            run.skip_resplit = tie_round == 0
+            run.skip_resplit = run.skip_resplit or tie_round == 0
             break
-        rounded, shares = found[0], found[3]
-        cost = _cost(instance, pieces, rounded)
-        if cost < best_cost:
-            best, best_cost = rounded, cost
-        fractional = np.unique(model.free_rows[(shares > 1e-6) & (shares < 1 - 1e-6)])
-        if len(fractional) == 0 or run.proven_good(best_cost):
-            break
-        keep[fractional] = False
-        keep[fractional, rounded[fractional]] = True
-    return best
-
-
-def _warm_tie_rounds(
-    instance: Instance,
-    pieces: PairCosts,
-    keep: np.ndarray,
-    incumbent: tuple[np.ndarray, float],
-    deadline: float,
-    run: _Run,
-) -> np.ndarray:
-    """:func:`_split_ties`'s rounds on one LP kept in HiGHS: fixing a fractional SIM changes
-    its columns' bounds only, so each round starts from the last one's basis (200 k SIMs:
-    the tie split 2 to 3 times faster). The LP's optimum is the same, but its vertex, and so
-    its rounding, can differ from a fresh solve's, hence only on fleets where the solves take
-    seconds (``WARM_TIE_LP_MIN_SIMS``)."""
-    best, best_cost = incumbent
-    run.skip_resplit = True
-    model = _restricted_model(instance, pieces, keep)
-    if len(model.free_rows) == 0:
-        return best
-    lp = WarmLP(model.c, model.constraints, model.lower, model.upper)
-    n_x = len(model.free_rows)
-    for _ in range(MAX_TIE_ROUNDS):
-        left = deadline - time.monotonic()
-        values = lp.solve(left) if left > 0 else None
-        if values is None:
-            break
-        shares = values[:n_x]
+        model, shares = found
         rounded = _rounded(model, shares)
         cost = _cost(instance, pieces, rounded)
         if cost < best_cost:
@@ -442,10 +409,51 @@ def _warm_tie_rounds(
         fractional = np.unique(model.free_rows[(shares > 1e-6) & (shares < 1 - 1e-6)])
         if len(fractional) == 0 or run.proven_good(best_cost):
             break
-        # The fractional SIMs keep their rounded plan from now on.
-        columns = np.flatnonzero(np.isin(model.free_rows, fractional))
-        lp.fix(columns, (model.free_plans[columns] == rounded[model.free_rows[columns]]) * 1.0)
+        lp.fix(model, fractional, rounded)  # they keep their rounded plan from now on
     return best
+
+
+class _FreshTieLP:
+    """The tie LP built again each round from the kept pairs: a fixed SIM leaves the model."""
+
+    def __init__(self, instance: Instance, pieces: PairCosts, keep: np.ndarray) -> None:
+        self.instance, self.pieces, self.keep = instance, pieces, keep
+
+    def solve(self, time_left_s: float) -> tuple[_Restricted, np.ndarray] | None:
+        """The model solved and its free pairs' shares, or None (nothing free, no answer)."""
+        model = _restricted_model(self.instance, self.pieces, self.keep)
+        if len(model.free_rows) == 0:
+            return None
+        found = _solve(model, integral=False, time_left_s=time_left_s)
+        return None if found is None else (model, found[3])
+
+    def fix(self, model: _Restricted, sims: np.ndarray, rounded: np.ndarray) -> None:
+        self.keep[sims] = False
+        self.keep[sims, rounded[sims]] = True
+
+
+class _WarmTieLP:
+    """The tie LP kept in HiGHS between rounds (from ``WARM_TIE_LP_MIN_SIMS`` SIMs): fixing a
+    fractional SIM changes its columns' bounds only, so each round starts from the last one's
+    basis (200 k SIMs: the tie split 2 to 3 times faster). The LP's optimum is the same, but
+    its vertex, and so its rounding, can differ from a fresh solve's, hence only on fleets
+    where the solves take seconds."""
+
+    def __init__(self, model: _Restricted) -> None:
+        self.model = model
+        self.lp = WarmLP(model.c, model.constraints, model.lower, model.upper)
+
+    def solve(self, time_left_s: float) -> tuple[_Restricted, np.ndarray] | None:
+        """The model and its free pairs' shares, or None (nothing free, no answer)."""
+        if len(self.model.free_rows) == 0:
+            return None
+        values = self.lp.solve(time_left_s)
+        return None if values is None else (self.model, values[: len(self.model.free_rows)])
+
+    def fix(self, model: _Restricted, sims: np.ndarray, rounded: np.ndarray) -> None:
+        columns = np.flatnonzero(np.isin(model.free_rows, sims))
+        chosen = model.free_plans[columns] == rounded[model.free_rows[columns]]
+        self.lp.fix(columns, chosen * 1.0)
 
 
 def _split_crowded_ties(
