@@ -287,7 +287,9 @@ def optimize(
     best, best_cost = _compare_starts(instance, pieces, others, best, (reduced, near_ties), run)
     run.report("starts compared", best_cost)
     if run.searching(best_cost):
-        best, best_cost = _kick_rounds(instance, pieces, best, (reduced, near_ties), run)
+        best, best_cost = _kick_rounds(
+            instance, pieces, (best, best_cost), (reduced, near_ties), run
+        )
         run.report("misplaced SIMs kicked", best_cost)
     proven, proven_bound = False, bound.value
     if run.searching(best_cost):
@@ -641,12 +643,12 @@ def _polish(
 def _kick_rounds(
     instance: Instance,
     pieces: PairCosts,
-    best: np.ndarray,
+    incumbent: tuple[np.ndarray, float],
     prices: tuple[np.ndarray, np.ndarray],
     run: _Run,
 ) -> tuple[np.ndarray, float]:
     """:func:`_kick` again while it saves money (up to ``KICK_ROUNDS``), and the cost."""
-    best_cost = _cost(instance, pieces, best)
+    best, best_cost = incumbent
     for _ in range(KICK_ROUNDS):
         kicked = _kick(instance, pieces, best, *prices, run)
         kicked_cost = _cost(instance, pieces, kicked)
@@ -675,12 +677,9 @@ def _kick(
     78 USD). No single move, swap or two-move chain reaches that answer; the kick does, and
     works on the near-tie SIMs only, so it costs a fraction of a second at any fleet size.
     """
-    sims = np.arange(len(assignment))
-    excess = np.where(pieces.movable, reduced[sims, assignment] - reduced.min(axis=1), 0.0)
-    count = min(KICKS, int((excess > NEGLIGIBLE_EXCESS).sum()))
-    if count == 0:
+    kicked, excess = _farthest(reduced, assignment, pieces.movable, KICKS, NEGLIGIBLE_EXCESS)
+    if len(kicked) == 0:
         return assignment
-    kicked = np.argpartition(-excess, count - 1)[:count]
     kicked = kicked[np.argsort(-excess[kicked], kind="stable")]
     # The kernels work on the rows of the kicked and near-tie SIMs; the loads of the others
     # stay in the pool loads.
@@ -707,13 +706,22 @@ def _kick(
 
 
 def _misplaced(reduced: np.ndarray, assign: np.ndarray, movable: np.ndarray) -> np.ndarray:
-    """Movable SIMs farthest from their cheapest line: each costs the gap its excess."""
-    excess = reduced[np.arange(len(assign)), assign] - reduced.min(axis=1)
-    excess = np.where(movable, excess, 0.0)
-    count = min(MISPLACED_CANDIDATES, int((excess > 1e-9).sum()))
+    """Movable SIMs farthest from their cheapest line, by index: each costs the gap its
+    excess."""
+    chosen, _ = _farthest(reduced, assign, movable, MISPLACED_CANDIDATES, 1e-9)
+    return np.sort(chosen).astype(np.int64)
+
+
+def _farthest(
+    reduced: np.ndarray, assign: np.ndarray, movable: np.ndarray, most: int, above: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Up to ``most`` movable SIMs whose line is more than ``above`` USD (reduced cost) from
+    their cheapest, in no order, and every SIM's excess (0 for SIMs that cannot move)."""
+    excess = np.where(movable, reduced[np.arange(len(assign)), assign] - reduced.min(axis=1), 0.0)
+    count = min(most, int((excess > above).sum()))
     if count == 0:
-        return np.empty(0, dtype=np.int64)
-    return np.sort(np.argpartition(-excess, count - 1)[:count]).astype(np.int64)
+        return np.empty(0, dtype=np.int64), excess
+    return np.argpartition(-excess, count - 1)[:count], excess
 
 
 def _near_ties(reduced: np.ndarray, movable: np.ndarray) -> np.ndarray:
