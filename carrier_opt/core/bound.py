@@ -49,7 +49,7 @@ from scipy import sparse
 from scipy.optimize import linprog
 
 from carrier_opt.core.instance import Instance
-from carrier_opt.core.pricing import overage_units
+from carrier_opt.core.pricing import CEIL_TOLERANCE
 
 
 @dataclass(frozen=True)
@@ -128,22 +128,67 @@ def _choose_plans(
 
 
 def linearised_costs(instance: Instance, devices: np.ndarray, plans: np.ndarray):
-    """(lin, load) of ``devices`` × ``plans``: the relaxation's cost pieces (module docstring)."""
-    proration = instance.proration[devices, None]
-    load = instance.usage_mb[devices, None] - instance.allowance_mb[plans] * proration
-    lin = (
-        instance.billed_base_rate[plans] * proration
-        + instance.sms_rate[plans] * instance.sms_count[devices, None]
+    """(lin, load) of ``devices`` × ``plans``: the relaxation's cost pieces (module docstring).
+
+    One fused pass (:func:`_linearised`): the numpy expression built a dozen temporaries of
+    SIMs × plans, 1.3 s and 120 MB each at 1 M SIMs × 15 plans."""
+    devices = np.asarray(devices, dtype=np.int64)
+    plans = np.asarray(plans, dtype=np.int64)
+    lin = np.empty((len(devices), len(plans)))
+    load = np.empty((len(devices), len(plans)))
+    _linearised(
+        devices,
+        plans,
+        np.asarray(instance.proration, dtype=np.float64),
+        np.asarray(instance.usage_mb, dtype=np.float64),
+        np.asarray(instance.sms_count, dtype=np.float64),
+        np.asarray(instance.billed_base_rate, dtype=np.float64),
+        np.asarray(instance.sms_rate, dtype=np.float64),
+        np.asarray(instance.allowance_mb, dtype=np.float64),
+        np.asarray(instance.overage_unit_mb, dtype=np.float64),
+        np.asarray(instance.billed_overage_rate, dtype=np.float64),
+        np.asarray(instance.bills_pool, dtype=np.bool_),
+        lin,
+        load,
     )
-    # A SIM's own overage on a plan that is not pooled does not depend on the others: keep
-    # it exact (ceil included) — still a valid relaxation, and a tighter one.
-    own_overage = (
-        overage_units(load, instance.overage_unit_mb[plans]) * instance.billed_overage_rate[plans]
-    )
-    # A rate_only pool never bills, so it carries no load: its SIMs cost only lin.
-    pooled = instance.bills_pool[plans]
-    lin = lin + np.where(pooled, 0.0, own_overage)
-    return lin, np.where(pooled, load, 0.0)
+    return lin, load
+
+
+@numba.njit(cache=True, nogil=True)
+def _linearised(
+    devices,
+    plans,
+    proration,
+    usage,
+    sms,
+    base_rate,
+    sms_rate,
+    allowance,
+    unit,
+    rate,
+    pooled,
+    lin,
+    load,
+) -> None:
+    """Fill ``lin`` and ``load`` (devices × plans) with the formulas of the module docstring,
+    in the order :func:`core.pricing.overage_units` computes them (the same floats).
+
+    A SIM's own overage on a plan that is not pooled does not depend on the others: it is
+    kept exact (ceil included) — still a valid relaxation, and a tighter one. A rate_only
+    pool never bills, so it carries no load: its SIMs cost only lin."""
+    for i in range(devices.shape[0]):
+        d = devices[i]
+        for j in range(plans.shape[0]):
+            p = plans[j]
+            excess = usage[d] - allowance[p] * proration[d]
+            cost = base_rate[p] * proration[d] + sms_rate[p] * sms[d]
+            if pooled[p]:
+                lin[i, j] = cost
+                load[i, j] = excess
+            else:
+                units = max(np.ceil(max(excess, 0.0) / unit[p] - CEIL_TOLERANCE), 0.0)
+                lin[i, j] = cost + units * rate[p]
+                load[i, j] = 0.0
 
 
 def dual_function(instance: Instance) -> DualFunction:

@@ -67,9 +67,14 @@ class WarmLP:
             self._highs.setOptionValue("output_flag", False)
             self._highs.passModel(lp)
 
-    def solve(self, time_limit_s: float) -> np.ndarray | None:
-        """The optimal column values, or None when HiGHS did not reach the optimum in time."""
+    def solve(self, time_limit_s: float, solver: str = "choose") -> np.ndarray | None:
+        """The optimal column values, or None when HiGHS did not reach the optimum in time.
+
+        ``solver`` is HiGHS's ``solver`` option: ``ipm`` (interior point, then crossover to a
+        basis the next solves start from) suits a first solve of a model with few rows and
+        very many columns; ``simplex`` the warm solves after it."""
         self._highs.setOptionValue("time_limit", max(time_limit_s, 0.1))
+        self._highs.setOptionValue("solver", solver)
         with native_stdout_silenced():
             self._highs.run()
         if self._highs.getModelStatus() != HighsModelStatus.kOptimal:

@@ -164,17 +164,28 @@ def test_a_fleet_too_large_for_the_full_tie_lp_splits_its_ties_over_two_lines(mo
     monkeypatch.setattr(optimizer, "MIN_TIE_PAIRS", 1_000)
     monkeypatch.setattr(optimizer, "MAX_TIE_PAIRS", 1_000)
     calls = []
-    real = optimizer._two_line_shares
+    real = optimizer._two_line_lp
 
     def counted(*args, **kwargs):
-        calls.append(len(args[3]))
+        calls.append(len(args[3]))  # the free SIMs, each a column of the LP
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(optimizer, "_two_line_shares", counted)
+    monkeypatch.setattr(optimizer, "_two_line_lp", counted)
+    solvers = []
+    real_solve = optimizer.WarmLP.solve
+
+    def solved_by(self, time_limit_s, solver="choose"):
+        solvers.append(solver)
+        return real_solve(self, time_limit_s, solver)
+
+    monkeypatch.setattr(optimizer.WarmLP, "solve", solved_by)
     instance = synthetic_account(6_000, seed=7).instance()
     result = optimize(instance, time_limit_s=10)
     validate_assignment(instance, result.assignment)
     assert calls and calls[0] > 1_000  # every exact tie, then 1,000 near ones
+    # One model per split: interior point once, then the simplex from its basis each round.
+    assert solvers[0] == "ipm" and "simplex" in solvers
+    assert solvers.count("ipm") == len(calls)
     assert result.gap <= 0.0005
     assert result.cost < total_cost(instance, instance.current_plan)
 
