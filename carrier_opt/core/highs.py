@@ -39,6 +39,15 @@ def native_stdout_silenced() -> Iterator[None]:
         os.close(saved)
 
 
+PRESOLVE_RULE_PARALLEL_ROWS_AND_COLS = 1 << 13
+"""HiGHS's ``presolve_rule_off`` bit of its parallel rows and columns rule (rule 13 of its
+``HighsPresolveRuleType``). Found by switching each rule off in turn on mobility-60k's
+two-line tie LP: only this one took it from 2.7 s to 0.04 s. On mobility-200k (one pool) the
+rule took 31 of the 32 s of that LP and 21 of the 22 s of the full tie LP; on customer-200k
+(two pools) 1.7 of 2.7 s. It pays where the LP has more pool rows: shared-pool 1 M SIMs
+(three pools) solve in 0.3 s with it, 1.7 s without."""
+
+
 class WarmLP:
     """min c·x s.t. the ``constraints``, lower ≤ x ≤ upper, held in one HiGHS instance: columns
     fixed between solves (:meth:`fix`) keep the basis, so the next solve starts from it."""
@@ -49,7 +58,12 @@ class WarmLP:
         constraints: Sequence[LinearConstraint],
         lower: np.ndarray,
         upper: np.ndarray,
+        *,
+        parallel_columns_presolved: bool = True,
     ) -> None:
+        """``parallel_columns_presolved=False`` switches off HiGHS's presolve rule for parallel
+        rows and columns: on a LP with very few rows it can take minutes (see
+        :data:`PRESOLVE_RULE_PARALLEL_ROWS_AND_COLS`)."""
         matrix = sparse.csc_matrix(sparse.vstack([sparse.csr_matrix(con.A) for con in constraints]))
         lp = HighsLp()
         lp.num_col_, lp.num_row_ = matrix.shape[1], matrix.shape[0]
@@ -65,6 +79,10 @@ class WarmLP:
         with native_stdout_silenced():
             self._highs = Highs()
             self._highs.setOptionValue("output_flag", False)
+            if not parallel_columns_presolved:
+                self._highs.setOptionValue(
+                    "presolve_rule_off", PRESOLVE_RULE_PARALLEL_ROWS_AND_COLS
+                )
             self._highs.passModel(lp)
 
     def solve(self, time_limit_s: float, solver: str = "choose") -> np.ndarray | None:

@@ -91,6 +91,17 @@ MAX_POLISH_ROUNDS = 20
 MAX_TIE_ROUNDS = 8
 """LP re-solves while fixing fractional SIMs; the cheapest rounding seen is kept."""
 
+MAX_TWO_LINE_ROUNDS = 16
+"""The same for the two-line LP of fleets too large for the full tie LP: its rounds are warm
+simplex solves of about 0.1 s at 1 M SIMs, and rounds 9 to 16 gave synthetic-1000k a cheaper
+rounding (23,308,811.96 -> 23,308,714.91 USD) for 0.8 s."""
+
+FEW_POOLS = 2
+"""Tie LPs of fleets with at most this many pools are presolved without HiGHS's parallel
+columns rule (:data:`core.highs.PRESOLVE_RULE_PARALLEL_ROWS_AND_COLS`): with one or two pool
+rows most columns are parallel, and the rule took 21 of the 22 s of mobility-200k's tie LP
+(one pool) and 1.7 of the 2.7 s of customer-200k's (two)."""
+
 EXACT_TIE = 1e-9
 """Reduced-cost excess (USD) up to which two lines of a SIM count as exactly tied."""
 
@@ -389,7 +400,7 @@ def _split_ties(
     deadline = time.monotonic() + run.left() * TIE_TIME_SHARE
     lp: _FreshTieLP | _WarmTieLP
     if instance.n_devices >= WARM_TIE_LP_MIN_SIMS:
-        lp = _WarmTieLP(_restricted_model(instance, pieces, keep))
+        lp = _WarmTieLP(_restricted_model(instance, pieces, keep), instance.n_pools > FEW_POOLS)
         # After a warm split the re-split never lowered the cost (synthetic, customer and
         # shared-pool 200 k fleets) and took 2.1-2.3 s of about 6.
         run.skip_resplit = True
@@ -441,9 +452,15 @@ class _WarmTieLP:
     its vertex, and so its rounding, can differ from a fresh solve's, hence only on fleets
     where the solves take seconds."""
 
-    def __init__(self, model: _Restricted) -> None:
+    def __init__(self, model: _Restricted, parallel_columns_presolved: bool) -> None:
         self.model = model
-        self.lp = WarmLP(model.c, model.constraints, model.lower, model.upper)
+        self.lp = WarmLP(
+            model.c,
+            model.constraints,
+            model.lower,
+            model.upper,
+            parallel_columns_presolved=parallel_columns_presolved,
+        )
 
     def solve(self, time_left_s: float) -> tuple[_Restricted, np.ndarray] | None:
         """The model and its free pairs' shares, or None (nothing free, no answer)."""
@@ -494,7 +511,7 @@ def _split_crowded_ties(
         return best
     deadline = time.monotonic() + run.left() * TIE_TIME_SHARE
     lp = _two_line_lp(instance, pieces, start, free, other[free])
-    for tie_round in range(MAX_TIE_ROUNDS):
+    for tie_round in range(MAX_TWO_LINE_ROUNDS):
         left = deadline - time.monotonic()
         if left <= 0:
             break
@@ -558,7 +575,13 @@ def _two_line_lp(
     bound = np.zeros(shape[0])
     bound[: len(pools)] = -line_load
     upper = np.concatenate([np.ones(n_x), np.full(len(pools), np.inf)])
-    return WarmLP(c, [LinearConstraint(capacity, -np.inf, bound)], np.zeros(len(c)), upper)
+    return WarmLP(
+        c,
+        [LinearConstraint(capacity, -np.inf, bound)],
+        np.zeros(len(c)),
+        upper,
+        parallel_columns_presolved=instance.n_pools > FEW_POOLS,
+    )
 
 
 def _tie_threshold(excess: np.ndarray, movable: np.ndarray, beyond: float = 0.0) -> float:
