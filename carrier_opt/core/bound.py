@@ -40,7 +40,11 @@ so). :func:`lagrangian_bound` maximises it in two stages:
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numba
@@ -91,18 +95,68 @@ class DualFunction:
     price_cap: np.ndarray  # r_P = overage_rate_P / unit_P per pool, then 0
     n_slots: int
     n_devices: int
+    # Threads for the evaluation of large fleets (see evaluate), given by lagrangian_bound for
+    # its passes and shut down after them.
+    pool: ThreadPoolExecutor | None = None
 
     def evaluate(self, prices: np.ndarray) -> tuple[float, np.ndarray]:
-        """(L(λ), a supergradient: the load of every pool when SIMs choose freely)."""
+        """(L(λ), a supergradient: the load of every pool when SIMs choose freely).
+
+        With a ``pool``, the SIMs are priced in row blocks of at least ``BLOCK_ROWS`` on its
+        threads (the kernel releases the GIL): this is the bound's hot loop, one pass per
+        bundle step. The blocks are fixed by the fleet alone and summed in their order, so
+        the bound does not depend on the number of cores."""
+        if self.pool is not None:
+            return self._evaluate_in_blocks(prices, self.pool)
         value = 0.0
         load = np.zeros(self.n_slots)
         for group in self.groups:
             value += _choose_plans(group.lin, group.load, prices[group.slots], group.slots, load)
         return value, load
 
+    def _evaluate_in_blocks(
+        self, prices: np.ndarray, pool: ThreadPoolExecutor
+    ) -> tuple[float, np.ndarray]:
+        def price(block: tuple[_Group, int, int]) -> tuple[float, np.ndarray]:
+            group, start, stop = block
+            load = np.zeros(self.n_slots)
+            rows = slice(start, stop)
+            cost = _choose_plans(
+                group.lin[rows], group.load[rows], prices[group.slots], group.slots, load
+            )
+            return cost, load
+
+        value = 0.0
+        load = np.zeros(self.n_slots)
+        for cost, block_load in pool.map(price, _blocks(self.groups)):
+            value += cost
+            load += block_load
+        return value, load
+
     def reduced_costs(self, prices: np.ndarray) -> list[np.ndarray]:
         """Per group, every SIM's linearised cost on each candidate plan at prices λ."""
         return [group.lin + group.load * prices[group.slots] for group in self.groups]
+
+
+PARALLEL_MIN_SIMS = 100_000
+"""Fleets from this size evaluate the dual function on a thread per core
+(:meth:`DualFunction.evaluate`): 1.5 times faster at 1 M SIMs on 2 cores (the pass reads
+150 MB, so memory bandwidth caps it). Below it one pass takes a millisecond or two."""
+
+BLOCK_ROWS = 25_000
+"""Fewest rows of a block of the parallel evaluation (a larger group is cut into blocks)."""
+
+
+def _blocks(groups: tuple[_Group, ...]) -> list[tuple[_Group, int, int]]:
+    """(group, first row, end row) blocks of every group, at least ``BLOCK_ROWS`` rows each
+    (or the whole group), a function of the groups' sizes only."""
+    blocks = []
+    for group in groups:
+        rows = group.lin.shape[0]
+        n_blocks = max(1, rows // BLOCK_ROWS)
+        edges = np.linspace(0, rows, n_blocks + 1).astype(np.int64)
+        blocks += [(group, int(a), int(b)) for a, b in itertools.pairwise(edges)]
+    return blocks
 
 
 @numba.njit(cache=True, nogil=True)
@@ -443,6 +497,25 @@ def lagrangian_bound(
     started = time.monotonic()
     deadline = started + time_limit_s
     dual = dual_function(instance)
+    if instance.n_devices < PARALLEL_MIN_SIMS:
+        return _maximised(instance, dual, started, deadline, tolerance, max_passes, exact)
+    # A pool per bound, not per process: a forked worker would inherit a cached pool's
+    # bookkeeping without its threads and wait on them for ever.
+    with ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="bound") as pool:
+        dual = dataclasses.replace(dual, pool=pool)
+        return _maximised(instance, dual, started, deadline, tolerance, max_passes, exact)
+
+
+def _maximised(
+    instance: Instance,
+    dual: DualFunction,
+    started: float,
+    deadline: float,
+    tolerance: float,
+    max_passes: int,
+    exact: bool,
+) -> LowerBound:
+    """:func:`lagrangian_bound`'s two stages on a built dual function."""
     slot_of = instance.pool_slot  # each plan's price slot (its pool; the last one is priced 0)
     free = np.flatnonzero(dual.price_cap > 0)
     prices = np.zeros(dual.n_slots)

@@ -16,6 +16,7 @@ from scipy.optimize import linprog
 from carrier_opt.core.bound import lagrangian_bound
 from carrier_opt.core.instance import Instance, load_instance
 from carrier_opt.core.pricing import total_cost
+from carrier_opt.core.synthetic import synthetic_account
 from carrier_opt_tests.core.strategies import (
     REFERENCE_NAMES,
     instances,
@@ -136,3 +137,45 @@ def test_locked_sims_still_load_their_pool(tmp_path):
     bound = lagrangian_bound(instance)
     assert bound.value == pytest.approx(lp_relaxation(instance), abs=1e-6)
     assert bound.value <= total_cost(instance, instance.current_plan) + 1e-9
+
+
+def test_a_large_fleet_prices_its_dual_function_in_blocks_on_every_core(monkeypatch):
+    """From PARALLEL_MIN_SIMS SIMs the dual function is evaluated in row blocks on a thread
+    per core: the same value and pool loads as one pass (to float rounding), and bit for bit
+    the same on one thread as on four, so the bound does not depend on the machine's cores.
+    Blocks shrunk here so that a 6,000-SIM fleet is cut into several."""
+    import dataclasses
+    from concurrent.futures import ThreadPoolExecutor
+
+    from carrier_opt.core import bound
+
+    instance = synthetic_account(6_000, seed=6).instance()
+    dual = bound.dual_function(instance)
+    prices = np.append(dual.price_cap[:-1] * 0.4, 0.0)
+    one_pass = dual.evaluate(prices)
+    monkeypatch.setattr(bound, "BLOCK_ROWS", 500)
+    assert len(bound._blocks(dual.groups)) > len(dual.groups)  # groups were cut
+    answers = []
+    for workers in (1, 4):
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            answers.append(dataclasses.replace(dual, pool=pool).evaluate(prices))
+    (value_1, load_1), (value_4, load_4) = answers
+    assert value_1 == value_4 and np.array_equal(load_1, load_4)
+    assert value_1 == pytest.approx(one_pass[0], rel=1e-12)
+    assert np.allclose(load_1, one_pass[1], rtol=1e-12, atol=1e-6)
+
+
+def test_the_bound_of_a_large_fleet_is_as_valid_and_tight_on_threads(monkeypatch):
+    """The threaded bound (fleets from PARALLEL_MIN_SIMS SIMs, shrunk here) is a valid bound
+    at least as tight as its certificate says, and within float rounding of the one-thread
+    bound."""
+    from carrier_opt.core import bound
+
+    instance = synthetic_account(6_000, seed=6).instance()
+    serial = lagrangian_bound(instance)
+    monkeypatch.setattr(bound, "PARALLEL_MIN_SIMS", 1_000)
+    monkeypatch.setattr(bound, "BLOCK_ROWS", 500)
+    threaded = lagrangian_bound(instance)
+    assert threaded.value <= total_cost(instance, instance.current_plan)
+    assert threaded.value == pytest.approx(serial.value, rel=1e-9)
+    assert threaded.relative_gap <= 1e-6
