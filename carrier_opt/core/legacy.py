@@ -30,6 +30,7 @@ Being a reconstruction, it matches the reference ``seed_style_cost`` only approx
 
 from __future__ import annotations
 
+import ctypes
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -152,6 +153,8 @@ def legacy_baseline(
             priced = pool.map(_OrderedSims.of(instance, order, base).priced, sequences)
             for number, cost in enumerate(priced, start=1):
                 costs[number, name] = cost
+    if threads > 1:
+        release_freed_memory()
     tried = [LegacyQueue(BASE_QUEUE, all_plans, base_cost)]
     best_cost, winner, winning_queue, won = base_cost, "base", BASE_QUEUE, None
     for number, sequence in enumerate(sequences, start=1):
@@ -168,6 +171,20 @@ def legacy_baseline(
         best = greedy_queue(instance, orders[name], sequence, base)
     queues = len(sequences) * len(orders)
     return LegacyResult(best, best_cost, base_cost, queues, winner, winning_queue, tuple(tried))
+
+
+def release_freed_memory() -> None:
+    """Give the memory freed in the worker threads back to the operating system.
+
+    glibc keeps what a thread frees in that thread's arena, and the optimizer that runs next
+    (in the main thread) cannot reuse it: at 1 M SIMs the legacy threads left about 150 MB
+    resident under the optimizer's own peak (1,059 MB; 983 MB with this). Elsewhere than
+    glibc there is no ``malloc_trim`` and nothing to do."""
+    try:
+        trim = ctypes.CDLL(None).malloc_trim  # the process's own C library
+    except (OSError, AttributeError):
+        return
+    trim(0)
 
 
 def greedy_queue(

@@ -295,3 +295,33 @@ def test_a_fleet_with_one_pool_presolves_its_tie_lp_without_the_parallel_columns
     validate_assignment(instance, result.assignment)
     assert built == [False] if warm else built and not any(built)
     assert result.gap <= 0.0005
+
+
+def test_the_two_line_rounds_stop_once_they_stop_lowering_the_rounding(monkeypatch):
+    """Each warm round fixes a few fractional SIMs and rounds again; once
+    STALE_TWO_LINE_ROUNDS rounds in a row have not lowered the best rounding, the rest
+    (up to MAX_TWO_LINE_ROUNDS) are not solved. Here the LP gives the same fractional
+    answer every round, so no round after the first can lower it."""
+    monkeypatch.setattr(optimizer, "MIN_TIE_PAIRS", 1_000)
+    monkeypatch.setattr(optimizer, "MAX_TIE_PAIRS", 1_000)
+    solves = []
+
+    class SameAnswer:
+        def __init__(self, n_free: int) -> None:
+            self.shares = np.full(n_free, 0.3)  # every SIM fractional, none moves
+
+        def solve(self, time_limit_s, solver="choose"):
+            solves.append(solver)
+            return self.shares
+
+        def fix(self, columns, values):
+            pass  # the next round answers the same
+
+    monkeypatch.setattr(
+        optimizer, "_two_line_lp", lambda instance, pieces, line, free, other: SameAnswer(len(free))
+    )
+    instance = synthetic_account(6_000, seed=7).instance()
+    result = optimize(instance, time_limit_s=10)
+    validate_assignment(instance, result.assignment)
+    per_split = optimizer.STALE_TWO_LINE_ROUNDS  # the first round cannot lower it either
+    assert 0 < len(solves) <= 2 * per_split < 2 * optimizer.MAX_TWO_LINE_ROUNDS
