@@ -30,7 +30,6 @@ Being a reconstruction, it matches the reference ``seed_style_cost`` only approx
 
 from __future__ import annotations
 
-import ctypes
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -39,6 +38,7 @@ import numba
 import numpy as np
 
 from carrier_opt.core.instance import Instance
+from carrier_opt.core.memory import release_freed_memory
 from carrier_opt.core.pricing import CEIL_TOLERANCE, pool_loads_mb, total_cost
 
 BASE_QUEUE = "base assignment"
@@ -171,20 +171,6 @@ def legacy_baseline(
         best = greedy_queue(instance, orders[name], sequence, base)
     queues = len(sequences) * len(orders)
     return LegacyResult(best, best_cost, base_cost, queues, winner, winning_queue, tuple(tried))
-
-
-def release_freed_memory() -> None:
-    """Give the memory freed in the worker threads back to the operating system.
-
-    glibc keeps what a thread frees in that thread's arena, and the optimizer that runs next
-    (in the main thread) cannot reuse it: at 1 M SIMs the legacy threads left about 150 MB
-    resident under the optimizer's own peak (1,059 MB; 983 MB with this). Elsewhere than
-    glibc there is no ``malloc_trim`` and nothing to do."""
-    try:
-        trim = ctypes.CDLL(None).malloc_trim  # the process's own C library
-    except (OSError, AttributeError):
-        return
-    trim(0)
 
 
 def greedy_queue(
