@@ -92,9 +92,9 @@ MAX_TIE_ROUNDS = 8
 """LP re-solves while fixing fractional SIMs; the cheapest rounding seen is kept."""
 
 MAX_TWO_LINE_ROUNDS = 16
-"""The same for the two-line LP of fleets too large for the full tie LP: its rounds are warm
-simplex solves of about 0.1 s at 1 M SIMs, and rounds 9 to 16 gave synthetic-1000k a cheaper
-rounding (23,308,811.96 -> 23,308,714.91 USD) for 0.8 s."""
+"""The same for the two-line LP of fleets too large for the full tie LP, whose rounds are warm
+simplex solves of about 0.1 s at 1 M SIMs (they end sooner once they stop paying:
+``STALE_TWO_LINE_ROUNDS``)."""
 
 STALE_TWO_LINE_ROUNDS = 3
 """The two-line rounds stop after this many in a row that did not lower the best rounding:
@@ -453,14 +453,7 @@ class _FreshTieLP:
         if len(model.free_rows) == 0:
             return None
         if self.instance.n_pools <= FEW_POOLS:
-            lp = WarmLP(
-                model.c,
-                model.constraints,
-                model.lower,
-                model.upper,
-                parallel_columns_presolved=False,
-            )
-            values = lp.solve(time_left_s)
+            values = _highs_lp(model, parallel_columns_presolved=False).solve(time_left_s)
             return None if values is None else (model, values[: len(model.free_rows)])
         found = _solve(model, integral=False, time_left_s=time_left_s)
         return None if found is None else (model, found[3])
@@ -479,13 +472,7 @@ class _WarmTieLP:
 
     def __init__(self, model: _Restricted, parallel_columns_presolved: bool) -> None:
         self.model = model
-        self.lp = WarmLP(
-            model.c,
-            model.constraints,
-            model.lower,
-            model.upper,
-            parallel_columns_presolved=parallel_columns_presolved,
-        )
+        self.lp = _highs_lp(model, parallel_columns_presolved)
 
     def solve(self, time_left_s: float) -> tuple[_Restricted, np.ndarray] | None:
         """The model and its free pairs' shares, or None (nothing free, no answer)."""
@@ -498,6 +485,17 @@ class _WarmTieLP:
         columns = np.flatnonzero(np.isin(model.free_rows, sims))
         chosen = model.free_plans[columns] == rounded[model.free_rows[columns]]
         self.lp.fix(columns, chosen * 1.0)
+
+
+def _highs_lp(model: _Restricted, parallel_columns_presolved: bool) -> WarmLP:
+    """The restricted model's LP relaxation held in HiGHS (see :class:`core.highs.WarmLP`)."""
+    return WarmLP(
+        model.c,
+        model.constraints,
+        model.lower,
+        model.upper,
+        parallel_columns_presolved=parallel_columns_presolved,
+    )
 
 
 def _split_crowded_ties(
