@@ -41,6 +41,7 @@ so). :func:`lagrangian_bound` maximises it in two stages:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import os
 import time
@@ -53,7 +54,7 @@ from scipy import sparse
 from scipy.optimize import linprog
 
 from carrier_opt.core.instance import Instance
-from carrier_opt.core.pricing import CEIL_TOLERANCE
+from carrier_opt.core.pricing import overage_units
 
 
 @dataclass(frozen=True)
@@ -128,10 +129,16 @@ class DualFunction:
 
         value = 0.0
         load = np.zeros(self.n_slots)
-        for cost, block_load in pool.map(price, _blocks(self.groups)):
+        for cost, block_load in pool.map(price, self.blocks):
             value += cost
             load += block_load
         return value, load
+
+    @functools.cached_property
+    def blocks(self) -> list[tuple[_Group, int, int]]:
+        """The row blocks of the parallel evaluation (:func:`_blocks`), cut once: the
+        evaluation runs hundreds of times per bound."""
+        return _blocks(self.groups)
 
     def reduced_costs(self, prices: np.ndarray) -> list[np.ndarray]:
         """Per group, every SIM's linearised cost on each candidate plan at prices λ."""
@@ -208,6 +215,11 @@ def linearised_costs(instance: Instance, devices: np.ndarray, plans: np.ndarray)
     return lin, load
 
 
+_overage_units = numba.njit(cache=True, nogil=True)(overage_units)
+"""The cost model's :func:`core.pricing.overage_units`, compiled for the kernel below: one
+formula for a SIM's own overage units (ceil tolerance included) in the pricing and the bound."""
+
+
 @numba.njit(cache=True, nogil=True)
 def _linearised(
     devices,
@@ -224,8 +236,7 @@ def _linearised(
     lin,
     load,
 ) -> None:
-    """Fill ``lin`` and ``load`` (devices × plans) with the formulas of the module docstring,
-    in the order :func:`core.pricing.overage_units` computes them (the same floats).
+    """Fill ``lin`` and ``load`` (devices × plans) with the formulas of the module docstring.
 
     A SIM's own overage on a plan that is not pooled does not depend on the others: it is
     kept exact (ceil included) — still a valid relaxation, and a tighter one. A rate_only
@@ -240,8 +251,7 @@ def _linearised(
                 lin[i, j] = cost
                 load[i, j] = excess
             else:
-                units = max(np.ceil(max(excess, 0.0) / unit[p] - CEIL_TOLERANCE), 0.0)
-                lin[i, j] = cost + units * rate[p]
+                lin[i, j] = cost + _overage_units(excess, unit[p]) * rate[p]
                 load[i, j] = 0.0
 
 

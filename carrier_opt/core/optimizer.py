@@ -108,6 +108,13 @@ columns rule (:data:`core.highs.PRESOLVE_RULE_PARALLEL_ROWS_AND_COLS`): with one
 rows most columns are parallel, and the rule took 21 of the 22 s of mobility-200k's tie LP
 (one pool) and 1.7 of the 2.7 s of customer-200k's (two)."""
 
+
+def _parallel_columns_pay(instance: Instance) -> bool:
+    """Whether HiGHS's parallel-columns presolve rule stays on for this fleet's tie LPs (it
+    has more than ``FEW_POOLS`` pools)."""
+    return instance.n_pools > FEW_POOLS
+
+
 EXACT_TIE = 1e-9
 """Reduced-cost excess (USD) up to which two lines of a SIM count as exactly tied."""
 
@@ -123,7 +130,6 @@ WARM_TIE_LP_MIN_SIMS = 50_000
 Below it the fresh solves cost little (a second or two in all at 20 k SIMs), and a warm
 LP's other vertex gives another rounding, which the time-limited MILP of small fleets
 follows: warm everywhere, p03 ended 1.23 USD and synthetic-2k 1.40 USD higher."""
-"""Share of the remaining time the tie-splitting LPs may use."""
 
 DEFAULT_GAP_TARGET_PCT = 0.001
 """The contract's default ``--gap-target``: the search stops once its answer is proven within
@@ -410,7 +416,7 @@ def _split_ties(
     deadline = time.monotonic() + run.left() * TIE_TIME_SHARE
     lp: _FreshTieLP | _WarmTieLP
     if instance.n_devices >= WARM_TIE_LP_MIN_SIMS:
-        lp = _WarmTieLP(_restricted_model(instance, pieces, keep), instance.n_pools > FEW_POOLS)
+        lp = _WarmTieLP(_restricted_model(instance, pieces, keep), _parallel_columns_pay(instance))
         # After a warm split the re-split never lowered the cost (synthetic, customer and
         # shared-pool 200 k fleets) and took 2.1-2.3 s of about 6.
         run.skip_resplit = True
@@ -452,7 +458,7 @@ class _FreshTieLP:
         model = _restricted_model(self.instance, self.pieces, self.keep)
         if len(model.free_rows) == 0:
             return None
-        if self.instance.n_pools <= FEW_POOLS:
+        if not _parallel_columns_pay(self.instance):
             values = _highs_lp(model, parallel_columns_presolved=False).solve(time_left_s)
             return None if values is None else (model, values[: len(model.free_rows)])
         found = _solve(model, integral=False, time_left_s=time_left_s)
@@ -602,7 +608,7 @@ def _two_line_lp(
         [LinearConstraint(capacity, -np.inf, bound)],
         np.zeros(len(c)),
         upper,
-        parallel_columns_presolved=instance.n_pools > FEW_POOLS,
+        parallel_columns_presolved=_parallel_columns_pay(instance),
     )
 
 
