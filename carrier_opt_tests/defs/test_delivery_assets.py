@@ -20,6 +20,7 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
 from sqlalchemy import select, update
 
+from carrier_opt import clock
 from carrier_opt.core.billing import BillingCycle, period_for_key
 from carrier_opt.core.go_no_go import BATCH_SIZE
 from carrier_opt.core.money import usd_text
@@ -64,7 +65,11 @@ SENDER = "carrier-opt@example.com"
 
 
 def start_fake(engine, monkeypatch, tmp_path, fake: FakeJasper) -> FakeJasper:
-    """Register 'acme' against ``fake`` with prices and recipients; the clock at the fake's."""
+    """Register 'acme' against ``fake`` with prices and recipients; the clock at the fake's.
+
+    The one clock (``carrier_opt.clock.now``) is pinned, not only the assets' ``run_context``
+    clock: a command-line sync in the same test reads it, and on another date its billing
+    period (and one-year sweep) would not be the fake's."""
     monkeypatch.setenv(USERNAME_ENV, fake.credentials[0])
     monkeypatch.setenv(API_KEY_ENV, fake.credentials[1])
     add_fake_provider(engine, fake)
@@ -72,6 +77,7 @@ def start_fake(engine, monkeypatch, tmp_path, fake: FakeJasper) -> FakeJasper:
     with engine.begin() as connection:
         provider_id = load_provider(connection, "acme").id
         set_notification_recipients(connection, provider_id, to=TO, cc=CC, bcc=BCC)
+    monkeypatch.setattr(clock, "now", fake.now)
     monkeypatch.setattr(run_context, "clock", fake.now)
     return fake
 
