@@ -188,15 +188,18 @@ def _choose_plans(
     return total
 
 
-def linearised_costs(instance: Instance, devices: np.ndarray, plans: np.ndarray):
-    """(lin, load) of ``devices`` × ``plans``: the relaxation's cost pieces (module docstring).
+def linearised_costs(
+    instance: Instance, devices: np.ndarray, plans: np.ndarray, with_load: bool = True
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """(lin, load) of ``devices`` × ``plans``: the relaxation's cost pieces (module docstring);
+    load is None without ``with_load`` (the optimizer computes it where it reads it).
 
     One fused pass (:func:`_linearised`): the numpy expression built a dozen temporaries of
     SIMs × plans, 1.3 s and 120 MB each at 1 M SIMs × 15 plans."""
     devices = np.asarray(devices, dtype=np.int64)
     plans = np.asarray(plans, dtype=np.int64)
     lin = np.empty((len(devices), len(plans)))
-    load = np.empty((len(devices), len(plans)))
+    load = np.empty((len(devices), len(plans)) if with_load else (0, 0))
     _linearised(
         devices,
         plans,
@@ -211,8 +214,9 @@ def linearised_costs(instance: Instance, devices: np.ndarray, plans: np.ndarray)
         np.asarray(instance.bills_pool, dtype=np.bool_),
         lin,
         load,
+        with_load,
     )
-    return lin, load
+    return lin, (load if with_load else None)
 
 
 _overage_units = numba.njit(cache=True, nogil=True)(overage_units)
@@ -235,8 +239,11 @@ def _linearised(
     pooled,
     lin,
     load,
+    with_load,
 ) -> None:
-    """Fill ``lin`` and ``load`` (devices × plans) with the formulas of the module docstring.
+    """Fill ``lin`` and, ``with_load``, ``load`` (devices × plans) with the formulas of the
+    module docstring (``local_search.sim_load`` is the same load formula, in the same
+    operations).
 
     A SIM's own overage on a plan that is not pooled does not depend on the others: it is
     kept exact (ceil included) — still a valid relaxation, and a tighter one. A rate_only
@@ -249,10 +256,10 @@ def _linearised(
             cost = base_rate[p] * proration[d] + sms_rate[p] * sms[d]
             if pooled[p]:
                 lin[i, j] = cost
-                load[i, j] = excess
             else:
                 lin[i, j] = cost + _overage_units(excess, unit[p]) * rate[p]
-                load[i, j] = 0.0
+            if with_load:
+                load[i, j] = excess if pooled[p] else 0.0
 
 
 def dual_function(instance: Instance) -> DualFunction:

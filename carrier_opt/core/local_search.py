@@ -9,7 +9,9 @@ Costs follow the contract: a pool bills ``overage_rate · ceil(max(0, load) / un
 its load ``Σ (usage − allowance·proration)`` over the SIMs of all its plans; everything else a
 SIM costs on a plan (base, SMS, its own overage on a plan that is not pooled) is the per-pair
 ``lin[d, p]``. ``pool_of[p]`` is plan ``p``'s pool (``-1``: none) and ``loads`` is indexed by
-pool. Two plans of one pool make a move *within* the pool: the SIM's load changes by the
+pool. What a SIM adds to its plan's pool is not stored: ``load`` is the tuple of
+:class:`core.optimizer.PairLoads` and :func:`sim_load` computes it where it is read. Two
+plans of one pool make a move *within* the pool: the SIM's load changes by the
 difference of its two loads, which is why every delta merges the changes of a shared pool.
 """
 
@@ -24,6 +26,28 @@ CEIL_TOLERANCE = 1e-9  # the contract's tolerance inside ceil (same as core.pric
 IMPROVEMENT_EPS = 1e-9  # USD: smaller "improvements" are float noise and would cycle
 KICK_MIN_SAVING = 1e-6  # USD a kick must save to be kept (the refill's moves are many)
 MAX_REFILL_PASSES = 50  # single-move passes after a kick (each improves, so they end sooner)
+
+
+@njit(cache=True, inline="always")
+def sim_load(load, d: int, p: int) -> float:
+    """MB SIM ``d`` adds to plan ``p``'s pool: ``usage − allowance·proration`` on a plan that
+    bills a pool, else 0 (``load`` = (usage, proration, allowance, bills), the relaxation's
+    ``g`` of :mod:`core.bound`, in the same operations so the same floats)."""
+    usage, proration, allowance, bills = load
+    if bills[p]:
+        return usage[d] - allowance[p] * proration[d]
+    return 0.0
+
+
+@njit(cache=True)
+def reduced_costs(lin: np.ndarray, load, prices: np.ndarray) -> np.ndarray:
+    """``lin + prices · load`` per (SIM, plan), in one pass without a load table."""
+    n_devices, n_plans = lin.shape
+    reduced = np.empty_like(lin)
+    for d in range(n_devices):
+        for p in range(n_plans):
+            reduced[d, p] = sim_load(load, d, p) * prices[p] + lin[d, p]
+    return reduced
 
 
 @njit(cache=True, inline="always")
@@ -106,15 +130,13 @@ def cheapest_other(values: np.ndarray, line: np.ndarray) -> np.ndarray:
 
 
 @njit(cache=True)
-def pool_loads(
-    assign: np.ndarray, load: np.ndarray, pool_of: np.ndarray, n_pools: int
-) -> np.ndarray:
+def pool_loads(assign: np.ndarray, load, pool_of: np.ndarray, n_pools: int) -> np.ndarray:
     """Load of every pool under ``assign``."""
     loads = np.zeros(n_pools)
     for d in range(assign.shape[0]):
         p = assign[d]
         if pool_of[p] >= 0:
-            loads[pool_of[p]] += load[d, p]
+            loads[pool_of[p]] += sim_load(load, d, p)
     return loads
 
 
@@ -128,7 +150,7 @@ def _add(loads, q, change) -> None:
 def single_move_pass(
     assign: np.ndarray,
     lin: np.ndarray,
-    load: np.ndarray,
+    load,
     movable: np.ndarray,
     pool_of: np.ndarray,
     rate: np.ndarray,
@@ -147,7 +169,7 @@ def single_move_pass(
             continue
         a = assign[d]
         qa = pool_of[a]
-        leave = _change(loads, qa, -load[d, a], rate, unit)
+        leave = _change(loads, qa, -sim_load(load, d, a), rate, unit)
         best = -1
         best_delta = -IMPROVEMENT_EPS
         for b in range(n_plans):
@@ -156,15 +178,15 @@ def single_move_pass(
             qb = pool_of[b]
             delta = lin[d, b] - lin[d, a]
             if qb >= 0 and qb == qa:
-                delta += _change(loads, qa, load[d, b] - load[d, a], rate, unit)
+                delta += _change(loads, qa, sim_load(load, d, b) - sim_load(load, d, a), rate, unit)
             else:
-                delta += leave + _change(loads, qb, load[d, b], rate, unit)
+                delta += leave + _change(loads, qb, sim_load(load, d, b), rate, unit)
             if delta < best_delta:
                 best_delta = delta
                 best = b
         if best >= 0:
-            _add(loads, qa, -load[d, a])
-            _add(loads, pool_of[best], load[d, best])
+            _add(loads, qa, -sim_load(load, d, a))
+            _add(loads, pool_of[best], sim_load(load, d, best))
             assign[d] = best
             moves += 1
             saving -= best_delta
@@ -175,7 +197,7 @@ def single_move_pass(
 def swap_pass(
     assign: np.ndarray,
     lin: np.ndarray,
-    load: np.ndarray,
+    load,
     candidates: np.ndarray,
     pool_of: np.ndarray,
     rate: np.ndarray,
@@ -202,12 +224,12 @@ def swap_pass(
             qa = pool_of[a]
             qb = pool_of[b]
             delta = lin[d, b] + lin[e, a] - lin[d, a] - lin[e, b]
-            delta += _changes(
-                loads, qa, load[e, a] - load[d, a], qb, load[d, b] - load[e, b], -1, 0.0, rate, unit
-            )
+            into_a = sim_load(load, e, a) - sim_load(load, d, a)
+            into_b = sim_load(load, d, b) - sim_load(load, e, b)
+            delta += _changes(loads, qa, into_a, qb, into_b, -1, 0.0, rate, unit)
             if delta < -IMPROVEMENT_EPS:
-                _add(loads, qa, load[e, a] - load[d, a])
-                _add(loads, qb, load[d, b] - load[e, b])
+                _add(loads, qa, into_a)
+                _add(loads, qb, into_b)
                 assign[d] = b
                 assign[e] = a
                 moves += 1
@@ -219,7 +241,7 @@ def swap_pass(
 def assignment_cost(
     assign: np.ndarray,
     lin: np.ndarray,
-    load: np.ndarray,
+    load,
     pool_of: np.ndarray,
     rate: np.ndarray,
     unit: np.ndarray,
@@ -238,7 +260,7 @@ def assignment_cost(
 def ejection_pass(
     assign: np.ndarray,
     lin: np.ndarray,
-    load: np.ndarray,
+    load,
     movers: np.ndarray,
     fillers: np.ndarray,
     pool_of: np.ndarray,
@@ -269,9 +291,11 @@ def ejection_pass(
             if e == d or b == a or not np.isfinite(lin[d, b]):
                 continue
             qb = pool_of[b]
-            into_b = load[d, b] - load[e, b]
+            into_b = sim_load(load, d, b) - sim_load(load, e, b)
             head_lin = lin[d, b] - lin[d, a] - lin[e, b]
-            head = head_lin + _changes(loads, qa, -load[d, a], qb, into_b, -1, 0.0, rate, unit)
+            head = head_lin + _changes(
+                loads, qa, -sim_load(load, d, a), qb, into_b, -1, 0.0, rate, unit
+            )
             for c in range(n_plans):
                 if c == a or c == b or not np.isfinite(lin[e, c]):  # noqa: SIM109 (numba)
                     continue
@@ -279,19 +303,27 @@ def ejection_pass(
                 if qc >= 0 and (qc == qa or qc == qb):  # noqa: SIM109 (numba)
                     delta = head_lin + lin[e, c]
                     delta += _changes(
-                        loads, qa, -load[d, a], qb, into_b, qc, load[e, c], rate, unit
+                        loads,
+                        qa,
+                        -sim_load(load, d, a),
+                        qb,
+                        into_b,
+                        qc,
+                        sim_load(load, e, c),
+                        rate,
+                        unit,
                     )
                 else:
-                    delta = head + lin[e, c] + _change(loads, qc, load[e, c], rate, unit)
+                    delta = head + lin[e, c] + _change(loads, qc, sim_load(load, e, c), rate, unit)
                 if delta < best_delta:
                     best_delta = delta
                     best_e = e
                     best_c = c
         if best_e >= 0:
             b = assign[best_e]
-            _add(loads, qa, -load[d, a])
-            _add(loads, pool_of[b], load[d, b] - load[best_e, b])
-            _add(loads, pool_of[best_c], load[best_e, best_c])
+            _add(loads, qa, -sim_load(load, d, a))
+            _add(loads, pool_of[b], sim_load(load, d, b) - sim_load(load, best_e, b))
+            _add(loads, pool_of[best_c], sim_load(load, best_e, best_c))
             assign[d] = b
             assign[best_e] = best_c
             moves += 1
@@ -306,15 +338,17 @@ def _move_delta(assign, lin, load, d, b, pool_of, rate, unit, loads) -> float:
     qa, qb = pool_of[a], pool_of[b]
     delta = lin[d, b] - lin[d, a]
     if qb >= 0 and qb == qa:
-        return delta + _change(loads, qa, load[d, b] - load[d, a], rate, unit)
-    return delta + _changes(loads, qa, -load[d, a], qb, load[d, b], -1, 0.0, rate, unit)
+        return delta + _change(loads, qa, sim_load(load, d, b) - sim_load(load, d, a), rate, unit)
+    return delta + _changes(
+        loads, qa, -sim_load(load, d, a), qb, sim_load(load, d, b), -1, 0.0, rate, unit
+    )
 
 
 @njit(cache=True)
 def kick_pass(
     assign: np.ndarray,
     lin: np.ndarray,
-    load: np.ndarray,
+    load,
     movable: np.ndarray,
     kicked: np.ndarray,
     targets: np.ndarray,
@@ -340,8 +374,8 @@ def kick_pass(
         trial = assign.copy()
         trial_loads = loads.copy()
         gain = -_move_delta(trial, lin, load, d, b, pool_of, rate, unit, trial_loads)
-        _add(trial_loads, pool_of[trial[d]], -load[d, trial[d]])
-        _add(trial_loads, pool_of[b], load[d, b])
+        _add(trial_loads, pool_of[trial[d]], -sim_load(load, d, trial[d]))
+        _add(trial_loads, pool_of[b], sim_load(load, d, b))
         trial[d] = b
         held = movable[d]
         movable[d] = False

@@ -217,11 +217,48 @@ def stopped_by(cost: float, proven_bound: float, gap_target_pct: float) -> Stopp
 
 
 @dataclass(frozen=True)
+class PairLoads:
+    """MB each SIM adds to each plan's pool, computed where it is read instead of stored: a
+    SIMs × plans table of it was 120 MB at 1 M SIMs, a tenth of that run's peak, for a formula
+    of three numbers. ``load[d, p] = usage_d − allowance_p·proration_d`` on a plan that bills a
+    pool, else 0 (the relaxation's ``g``, see :mod:`core.bound`). The kernels take
+    :attr:`kernel` (``local_search.sim_load``); numpy code takes :meth:`at`."""
+
+    usage: np.ndarray  # MB per SIM
+    proration: np.ndarray  # per SIM
+    allowance: np.ndarray  # MB per plan
+    bills: np.ndarray  # bool per plan: whether it bills a pool
+
+    @classmethod
+    def of(cls, instance: Instance) -> PairLoads:
+        return cls(
+            np.ascontiguousarray(instance.usage_mb, dtype=np.float64),
+            np.ascontiguousarray(instance.proration, dtype=np.float64),
+            np.ascontiguousarray(instance.allowance_mb, dtype=np.float64),
+            np.ascontiguousarray(instance.bills_pool, dtype=np.bool_),
+        )
+
+    @property
+    def kernel(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The pieces as the numba kernels take them."""
+        return self.usage, self.proration, self.allowance, self.bills
+
+    def at(self, sims: np.ndarray, plans: np.ndarray) -> np.ndarray:
+        """The loads of the pairs (``sims[i]``, ``plans[i]``)."""
+        excess = self.usage[sims] - self.allowance[plans] * self.proration[sims]
+        return np.where(self.bills[plans], excess, 0.0)
+
+    def of_sims(self, sims: np.ndarray) -> PairLoads:
+        """The loads of ``sims`` only, renumbered 0..len(sims)-1 (as ``lin[sims]`` is)."""
+        return PairLoads(self.usage[sims], self.proration[sims], self.allowance, self.bills)
+
+
+@dataclass(frozen=True)
 class PairCosts:
     """Per (SIM, plan) cost pieces shared by every stage (``lin`` is +inf if not allowed)."""
 
     lin: np.ndarray  # USD without pooled overage
-    load: np.ndarray  # MB a SIM adds to its plan's pool (0 for plans that are not pooled)
+    load: PairLoads  # MB a SIM adds to its plan's pool (0 for plans that are not pooled)
     movable: np.ndarray  # bool per SIM: False for locked SIMs
 
     @classmethod
@@ -229,9 +266,9 @@ class PairCosts:
         """Build the pieces with the relaxation's own formulas (one source of truth)."""
         devices = np.arange(instance.n_devices)
         plans = np.arange(instance.n_plans)
-        lin, load = linearised_costs(instance, devices, plans)
+        lin, _ = linearised_costs(instance, devices, plans, with_load=False)
         lin[~instance.allowed_for_devices()] = np.inf
-        return cls(np.ascontiguousarray(lin), np.ascontiguousarray(load), ~instance.locked)
+        return cls(np.ascontiguousarray(lin), PairLoads.of(instance), ~instance.locked)
 
 
 class _Run:
@@ -294,9 +331,8 @@ def optimize(
     pieces = PairCosts.of(instance)
     run.floor = bound.value
     run.report(BOUND_STAGE, bound.value)
-    # One SIMs × plans array, not two: at 1 M SIMs each is 120 MB of fresh pages.
-    reduced = np.multiply(pieces.load, bound.prices)
-    reduced += pieces.lin
+    # One SIMs × plans array, no temporary: at 1 M SIMs each is 120 MB of fresh pages.
+    reduced = ls.reduced_costs(pieces.lin, pieces.load.kernel, bound.prices)
     near_ties = _near_ties(reduced, pieces.movable)
     start = _split_ties(instance, pieces, reduced, run)
     best = _polish(instance, pieces, start, reduced, near_ties, run)
@@ -584,7 +620,7 @@ def _two_line_lp(
     line_pool = instance.pool_of[line]
     pooled = line_pool >= 0
     line_load = np.bincount(
-        line_pool[pooled], weights=pieces.load[sims[pooled], line[pooled]], minlength=len(pools)
+        line_pool[pooled], weights=pieces.load.at(sims[pooled], line[pooled]), minlength=len(pools)
     )
     to_pool, from_pool = instance.pool_of[other], instance.pool_of[from_line]
     into, out_of = to_pool >= 0, from_pool >= 0
@@ -592,8 +628,8 @@ def _two_line_lp(
     cols = np.concatenate([np.flatnonzero(into), np.flatnonzero(out_of), n_x + pools])
     vals = np.concatenate(
         [
-            pieces.load[free[into], other[into]],
-            -pieces.load[free[out_of], from_line[out_of]],
+            pieces.load.at(free[into], other[into]),
+            -pieces.load.at(free[out_of], from_line[out_of]),
             -instance.pool_unit_mb,
         ]
     )
@@ -637,7 +673,7 @@ def _cost(instance: Instance, pieces: PairCosts, assignment: np.ndarray) -> floa
     return ls.assignment_cost(
         assignment,
         pieces.lin,
-        pieces.load,
+        pieces.load.kernel,
         instance.pool_of,
         instance.pool_overage_rate,
         instance.pool_unit_mb,
@@ -659,13 +695,13 @@ def _polish(
     swaps and chains use to make room. The passes answer their savings, so the running cost
     (checked against the gap target after every pass) costs nothing to keep."""
     assign = assignment.copy()
-    loads = ls.pool_loads(assign, pieces.load, instance.pool_of, instance.n_pools)
+    loads = ls.pool_loads(assign, pieces.load.kernel, instance.pool_of, instance.n_pools)
     kernel_args = (instance.pool_of, instance.pool_overage_rate, instance.pool_unit_mb, loads)
     cost = _cost(instance, pieces, assign)
     for _ in range(MAX_POLISH_ROUNDS):
         while run.searching(cost):
             moves, saving = ls.single_move_pass(
-                assign, pieces.lin, pieces.load, pieces.movable, *kernel_args
+                assign, pieces.lin, pieces.load.kernel, pieces.movable, *kernel_args
             )
             cost -= saving
             if moves == 0:
@@ -677,7 +713,7 @@ def _polish(
         # into small arrays they stay in the CPU's cache (scattered over a 1 M-row table, each
         # read missed it: 0.26 s per round there). The pool loads stay the fleet's.
         rows = np.union1d(near_ties, misplaced)
-        sub, lin, load = assign[rows], pieces.lin[rows], pieces.load[rows]
+        sub, lin, load = assign[rows], pieces.lin[rows], pieces.load.of_sims(rows).kernel
         swaps, saving = ls.swap_pass(sub, lin, load, np.arange(len(rows)), *kernel_args)
         cost -= saving
         chains, saving = ls.ejection_pass(
@@ -740,11 +776,11 @@ def _kick(
     # stay in the pool loads.
     rows = np.union1d(near_ties, kicked)
     sub = assignment[rows]
-    loads = ls.pool_loads(assignment, pieces.load, instance.pool_of, instance.n_pools)
+    loads = ls.pool_loads(assignment, pieces.load.kernel, instance.pool_of, instance.n_pools)
     kept, _ = ls.kick_pass(
         sub,
         pieces.lin[rows],
-        pieces.load[rows],
+        pieces.load.of_sims(rows).kernel,
         pieces.movable[rows],
         np.searchsorted(rows, kicked),
         np.argmin(reduced[kicked], axis=1),
@@ -871,7 +907,7 @@ def _restricted_model(instance: Instance, pieces: PairCosts, keep: np.ndarray) -
     fixed_in_pool = fixed_pool >= 0
     fixed_load = np.bincount(
         fixed_pool[fixed_in_pool],
-        weights=pieces.load[fixed_rows, fixed_plan[fixed_rows]][fixed_in_pool],
+        weights=pieces.load.at(fixed_rows, fixed_plan[fixed_rows])[fixed_in_pool],
         minlength=instance.n_pools,
     )
     free_pool = instance.pool_of[free_plans]
@@ -880,7 +916,7 @@ def _restricted_model(instance: Instance, pieces: PairCosts, keep: np.ndarray) -
     rows = np.concatenate([free_pool[in_pool], pools])
     cols = np.concatenate([np.flatnonzero(in_pool), n_x + pools])
     vals = np.concatenate(
-        [-pieces.load[free_rows[in_pool], free_plans[in_pool]], instance.pool_unit_mb]
+        [-pieces.load.at(free_rows[in_pool], free_plans[in_pool]), instance.pool_unit_mb]
     )
     constraints = [LinearConstraint(one_plan, 1, 1)]
     if len(pools):

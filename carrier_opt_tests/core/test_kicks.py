@@ -5,12 +5,13 @@ import numpy as np
 
 from carrier_opt.core import local_search as ls
 from carrier_opt.core import optimizer
-from carrier_opt.core.optimizer import optimize
+from carrier_opt.core.optimizer import PairLoads, optimize
 from carrier_opt.core.pricing import total_cost, validate_assignment
 from carrier_opt.core.synthetic import customer_account
 
 POOL, BIG, SMALL = 0, 1, 2  # plans: a pooled 10 MB plan; solo plans covering 30 and 15 MB
 INF = np.inf
+POOL_BILLS = np.array([True, False, False])  # only the pooled plan bills a pool
 
 
 def heavy_sim_in_a_pool(lights: int):
@@ -23,11 +24,13 @@ def heavy_sim_in_a_pool(lights: int):
     - Start: 1 + 1 + 1 + 3 × lights USD.
     """
     lin = [[1.0, 5.0, 18.0], [1.0, INF, 3.0], [1.0, INF, 3.0]] + [[1.0, INF, 3.0]] * lights
-    load = [[20.0, 0, 0], [-10.0, 0, 0], [-10.0, 0, 0]] + [[5.0, 0, 0]] * lights
+    usage = np.array([30.0, 0.0, 0.0] + [15.0] * lights)
+    # Loads on the pool: heavy 30 − 10 = +20, idle −10, light +5 (the solo plans carry none).
+    load = PairLoads(usage, np.ones(len(usage)), np.array([10.0, 0, 0]), POOL_BILLS).kernel
     assign = np.array([POOL, POOL, POOL] + [SMALL] * lights, dtype=np.int64)
     pool_of = np.array([0, -1, -1], dtype=np.int64)
     rate, unit = np.array([1.0]), np.array([1.0])
-    lin, load = np.array(lin), np.array(load)
+    lin = np.array(lin)
     loads = ls.pool_loads(assign, load, pool_of, 1)
     return assign, lin, load, pool_of, rate, unit, loads
 

@@ -1,8 +1,17 @@
 """Numba helpers of the local search (core/local_search.py) against numpy."""
 
 import numpy as np
+import pytest
 
 from carrier_opt.core import local_search as ls
+from carrier_opt.core.bound import linearised_costs
+from carrier_opt.core.optimizer import PairLoads
+from carrier_opt.core.synthetic import (
+    customer_account,
+    mobility_account,
+    shared_pool_account,
+    synthetic_account,
+)
 
 
 def test_the_one_pass_row_minima_match_numpy():
@@ -22,3 +31,33 @@ def test_the_one_pass_row_minima_match_numpy():
         partitioned = np.partition(values, 1, axis=1)
         assert np.array_equal(smallest, partitioned[:, 0])
         assert np.array_equal(second, partitioned[:, 1])
+
+
+@pytest.mark.parametrize(
+    "account", [synthetic_account, shared_pool_account, mobility_account, customer_account]
+)
+def test_loads_computed_where_read_are_the_floats_of_the_stored_table(account):
+    """The kernels compute a SIM's pool load where they read it (``sim_load``) instead of a
+    SIMs × plans table (120 MB at 1 M SIMs): on every kind of fleet (pools shared by plans,
+    rate_only plans that bill none, prorated SIMs) the loads and the reduced costs are the
+    very floats the table and ``lin + λ·load`` gave, so no answer moves."""
+    instance = account(3_000, seed=7).instance()
+    devices, plans = np.arange(instance.n_devices), np.arange(instance.n_plans)
+    lin, table = linearised_costs(instance, devices, plans)
+    loads = PairLoads.of(instance)
+    sims, cols = np.meshgrid(devices, plans, indexing="ij")
+    assert np.array_equal(loads.at(sims.ravel(), cols.ravel()).reshape(table.shape), table)
+    assert (table != 0).any() and (table[:, ~instance.bills_pool] == 0).all()
+    prices = np.random.default_rng(3).random(instance.n_plans) * instance.bills_pool
+    assert np.array_equal(ls.reduced_costs(lin, loads.kernel, prices), table * prices + lin)
+    assign = np.argmin(lin, axis=1)
+    expected = np.bincount(
+        instance.pool_of[assign][instance.pool_of[assign] >= 0],
+        weights=table[devices, assign][instance.pool_of[assign] >= 0],
+        minlength=instance.n_pools,
+    )
+    got = ls.pool_loads(assign, loads.kernel, instance.pool_of, instance.n_pools)
+    assert np.allclose(got, expected, rtol=1e-12, atol=1e-6)
+    rows = np.arange(0, instance.n_devices, 7)
+    part = loads.of_sims(rows)
+    assert np.array_equal(part.at(np.arange(len(rows)), assign[rows]), table[rows, assign[rows]])
