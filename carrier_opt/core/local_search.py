@@ -91,45 +91,6 @@ def _changes(loads, q1, x1, q2, x2, q3, x3, rate, unit) -> float:
 
 
 @njit(cache=True)
-def two_smallest(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each row's smallest and second smallest value (equal when the smallest is tied), in
-    one pass and without a copy of ``values``."""
-    n_rows, n_cols = values.shape
-    first = np.full(n_rows, np.inf)
-    second = np.full(n_rows, np.inf)
-    for row in range(n_rows):
-        low, next_low = np.inf, np.inf
-        for col in range(n_cols):
-            value = values[row, col]
-            if value < low:
-                next_low = low
-                low = value
-            elif value < next_low:
-                next_low = value
-        first[row] = low
-        second[row] = next_low
-    return first, second
-
-
-@njit(cache=True)
-def cheapest_other(values: np.ndarray, line: np.ndarray) -> np.ndarray:
-    """Per row, the column of the smallest value other than ``line[row]``'s: ``np.argmin`` of
-    the row with that column set to +inf (the first on ties; 0 when nothing else is finite)."""
-    n_rows, n_cols = values.shape
-    other = np.zeros(n_rows, dtype=np.int64)
-    for row in range(n_rows):
-        best = 0
-        best_value = np.inf if line[row] == 0 else values[row, 0]
-        for col in range(1, n_cols):
-            value = np.inf if col == line[row] else values[row, col]
-            if value < best_value:
-                best_value = value
-                best = col
-        other[row] = best
-    return other
-
-
-@njit(cache=True)
 def pool_loads(assign: np.ndarray, load, pool_of: np.ndarray, n_pools: int) -> np.ndarray:
     """Load of every pool under ``assign``."""
     loads = np.zeros(n_pools)

@@ -50,9 +50,10 @@ from scipy import sparse
 from scipy.optimize import Bounds, LinearConstraint, milp
 
 from carrier_opt.core import local_search as ls
-from carrier_opt.core.bound import LowerBound, lagrangian_bound, linearised_costs
+from carrier_opt.core.bound import LowerBound, lagrangian_bound
 from carrier_opt.core.highs import WarmLP, native_stdout_silenced
 from carrier_opt.core.instance import Instance
+from carrier_opt.core.pair_costs import PairCosts, ReducedCosts
 from carrier_opt.core.pricing import total_cost
 from carrier_opt.errors import InputError
 
@@ -216,61 +217,6 @@ def stopped_by(cost: float, proven_bound: float, gap_target_pct: float) -> Stopp
     return "time_limit"
 
 
-@dataclass(frozen=True)
-class PairLoads:
-    """MB each SIM adds to each plan's pool, computed where it is read instead of stored: a
-    SIMs × plans table of it was 120 MB at 1 M SIMs, a tenth of that run's peak, for a formula
-    of three numbers. ``load[d, p] = usage_d − allowance_p·proration_d`` on a plan that bills a
-    pool, else 0 (the relaxation's ``g``, see :mod:`core.bound`). The kernels take
-    :attr:`kernel` (``local_search.sim_load``); numpy code takes :meth:`at`."""
-
-    usage: np.ndarray  # MB per SIM
-    proration: np.ndarray  # per SIM
-    allowance: np.ndarray  # MB per plan
-    bills: np.ndarray  # bool per plan: whether it bills a pool
-
-    @classmethod
-    def of(cls, instance: Instance) -> PairLoads:
-        return cls(
-            np.ascontiguousarray(instance.usage_mb, dtype=np.float64),
-            np.ascontiguousarray(instance.proration, dtype=np.float64),
-            np.ascontiguousarray(instance.allowance_mb, dtype=np.float64),
-            np.ascontiguousarray(instance.bills_pool, dtype=np.bool_),
-        )
-
-    @property
-    def kernel(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """The pieces as the numba kernels take them."""
-        return self.usage, self.proration, self.allowance, self.bills
-
-    def at(self, sims: np.ndarray, plans: np.ndarray) -> np.ndarray:
-        """The loads of the pairs (``sims[i]``, ``plans[i]``)."""
-        excess = self.usage[sims] - self.allowance[plans] * self.proration[sims]
-        return np.where(self.bills[plans], excess, 0.0)
-
-    def of_sims(self, sims: np.ndarray) -> PairLoads:
-        """The loads of ``sims`` only, renumbered 0..len(sims)-1 (as ``lin[sims]`` is)."""
-        return PairLoads(self.usage[sims], self.proration[sims], self.allowance, self.bills)
-
-
-@dataclass(frozen=True)
-class PairCosts:
-    """Per (SIM, plan) cost pieces shared by every stage (``lin`` is +inf if not allowed)."""
-
-    lin: np.ndarray  # USD without pooled overage
-    load: PairLoads  # MB a SIM adds to its plan's pool (0 for plans that are not pooled)
-    movable: np.ndarray  # bool per SIM: False for locked SIMs
-
-    @classmethod
-    def of(cls, instance: Instance) -> PairCosts:
-        """Build the pieces with the relaxation's own formulas (one source of truth)."""
-        devices = np.arange(instance.n_devices)
-        plans = np.arange(instance.n_plans)
-        lin, _ = linearised_costs(instance, devices, plans, with_load=False)
-        lin[~instance.allowed_for_devices()] = np.inf
-        return cls(np.ascontiguousarray(lin), PairLoads.of(instance), ~instance.locked)
-
-
 class _Run:
     """Deadline, gap target, progress and stage bookkeeping of one optimization."""
 
@@ -331,8 +277,8 @@ def optimize(
     pieces = PairCosts.of(instance)
     run.floor = bound.value
     run.report(BOUND_STAGE, bound.value)
-    # One SIMs × plans array, no temporary: at 1 M SIMs each is 120 MB of fresh pages.
-    reduced = ls.reduced_costs(pieces.lin, pieces.load.kernel, bound.prices)
+    # No SIMs × plans table of them: at 1 M SIMs it was 120 MB at the run's peak.
+    reduced = ReducedCosts(pieces, bound.prices)
     near_ties = _near_ties(reduced, pieces.movable)
     start = _split_ties(instance, pieces, reduced, run)
     best = _polish(instance, pieces, start, reduced, near_ties, run)
@@ -396,7 +342,7 @@ def _compare_starts(
     pieces: PairCosts,
     starts: Sequence[np.ndarray],
     best: np.ndarray,
-    prices: tuple[np.ndarray, np.ndarray],
+    prices: tuple[ReducedCosts, np.ndarray],
     run: _Run,
 ) -> tuple[np.ndarray, float]:
     """The cheapest of ``best`` and the valid ``starts``, and its cost: the answer is never
@@ -422,7 +368,7 @@ def _compare_starts(
 def _split_ties(
     instance: Instance,
     pieces: PairCosts,
-    reduced: np.ndarray,
+    reduced: ReducedCosts,
     run: _Run,
     base: np.ndarray | None = None,
 ) -> np.ndarray:
@@ -438,10 +384,11 @@ def _split_ties(
     With ``base`` (an assignment), every SIM may also keep its plan there: the LP then starts
     from that answer and only improves what the ties allow.
     """
-    if reduced.shape[0] // 3 > MAX_TIE_PAIRS and reduced.shape[1] > 1:
+    if reduced.n_sims // 3 > MAX_TIE_PAIRS and reduced.n_plans > 1:
         return _split_crowded_ties(instance, pieces, reduced, run, base)
-    start = np.argmin(reduced, axis=1).astype(np.int64)
-    excess = reduced - reduced.min(axis=1, keepdims=True)
+    start = reduced.cheapest.copy()
+    excess = reduced.table()
+    excess -= reduced.floor[:, None]
     keep = excess <= _tie_threshold(excess, pieces.movable)
     if base is not None:
         start = base.copy()
@@ -543,7 +490,7 @@ def _highs_lp(model: _Restricted, parallel_columns_presolved: bool) -> WarmLP:
 def _split_crowded_ties(
     instance: Instance,
     pieces: PairCosts,
-    reduced: np.ndarray,
+    reduced: ReducedCosts,
     run: _Run,
     base: np.ndarray | None = None,
 ) -> np.ndarray:
@@ -561,11 +508,11 @@ def _split_crowded_ties(
     column's bounds, so each later round is a warm simplex of about 0.1 s (it was another
     interior-point solve of 1 s).
     """
-    sims = np.arange(reduced.shape[0])
-    start = np.argmin(reduced, axis=1).astype(np.int64) if base is None else base.copy()
-    other = ls.cheapest_other(reduced, start)  # without a 120 MB copy at 1 M SIMs
+    sims = np.arange(reduced.n_sims)
+    start = (reduced.cheapest if base is None else base).copy()
+    other = reduced.cheapest_other(start)
     # How far the other line is from the SIM's cheapest: exact ties first, then the closest.
-    gap = np.where(pieces.movable, reduced[sims, other] - reduced.min(axis=1), np.inf)
+    gap = np.where(pieces.movable, reduced.at(sims, other) - reduced.floor, np.inf)
     threshold = _tie_threshold(gap[:, None], pieces.movable, beyond=NEGLIGIBLE_EXCESS)
     free = np.flatnonzero(np.isfinite(gap) & (gap <= threshold))
     best, best_cost = start, _cost(instance, pieces, start)
@@ -684,7 +631,7 @@ def _polish(
     instance: Instance,
     pieces: PairCosts,
     assignment: np.ndarray,
-    reduced: np.ndarray,
+    reduced: ReducedCosts,
     near_ties: np.ndarray,
     run: _Run,
 ) -> np.ndarray:
@@ -735,7 +682,7 @@ def _kick_rounds(
     instance: Instance,
     pieces: PairCosts,
     incumbent: tuple[np.ndarray, float],
-    prices: tuple[np.ndarray, np.ndarray],
+    prices: tuple[ReducedCosts, np.ndarray],
     run: _Run,
 ) -> tuple[np.ndarray, float]:
     """:func:`_kick` again while it saves money (up to ``KICK_ROUNDS``), and the cost."""
@@ -755,7 +702,7 @@ def _kick(
     instance: Instance,
     pieces: PairCosts,
     assignment: np.ndarray,
-    reduced: np.ndarray,
+    reduced: ReducedCosts,
     near_ties: np.ndarray,
     run: _Run,
 ) -> np.ndarray:
@@ -783,7 +730,7 @@ def _kick(
         pieces.load.of_sims(rows).kernel,
         pieces.movable[rows],
         np.searchsorted(rows, kicked),
-        np.argmin(reduced[kicked], axis=1),
+        np.argmin(reduced.rows(kicked), axis=1),
         instance.pool_of,
         instance.pool_overage_rate,
         instance.pool_unit_mb,
@@ -796,7 +743,7 @@ def _kick(
     return _polish(instance, pieces, kicked_answer, reduced, near_ties, run)
 
 
-def _misplaced(reduced: np.ndarray, assign: np.ndarray, movable: np.ndarray) -> np.ndarray:
+def _misplaced(reduced: ReducedCosts, assign: np.ndarray, movable: np.ndarray) -> np.ndarray:
     """Movable SIMs farthest from their cheapest line, by index: each costs the gap its
     excess."""
     chosen, _ = _farthest(reduced, assign, movable, MISPLACED_CANDIDATES, 1e-9)
@@ -804,22 +751,22 @@ def _misplaced(reduced: np.ndarray, assign: np.ndarray, movable: np.ndarray) -> 
 
 
 def _farthest(
-    reduced: np.ndarray, assign: np.ndarray, movable: np.ndarray, most: int, above: float
+    reduced: ReducedCosts, assign: np.ndarray, movable: np.ndarray, most: int, above: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """Up to ``most`` movable SIMs whose line is more than ``above`` USD (reduced cost) from
     their cheapest, in no order, and every SIM's excess (0 for SIMs that cannot move)."""
-    excess = np.where(movable, reduced[np.arange(len(assign)), assign] - reduced.min(axis=1), 0.0)
+    excess = np.where(movable, reduced.at(np.arange(len(assign)), assign) - reduced.floor, 0.0)
     count = min(most, int((excess > above).sum()))
     if count == 0:
         return np.empty(0, dtype=np.int64), excess
     return np.argpartition(-excess, count - 1)[:count], excess
 
 
-def _near_ties(reduced: np.ndarray, movable: np.ndarray) -> np.ndarray:
+def _near_ties(reduced: ReducedCosts, movable: np.ndarray) -> np.ndarray:
     """Movable SIMs whose two cheapest lines are closest: where swaps can pay off."""
-    if reduced.shape[1] < 2:
+    if reduced.n_plans < 2:
         return np.empty(0, dtype=np.int64)
-    cheapest, second = ls.two_smallest(reduced)  # np.partition copied the whole array
+    cheapest, second = reduced.two_smallest()
     margin = np.where(movable & np.isfinite(second), second - cheapest, np.inf)
     count = min(SWAP_CANDIDATES, int(np.isfinite(margin).sum()))
     if count < 2:
@@ -830,7 +777,7 @@ def _near_ties(reduced: np.ndarray, movable: np.ndarray) -> np.ndarray:
 def _prove_or_improve(
     instance: Instance,
     pieces: PairCosts,
-    reduced: np.ndarray,
+    reduced: ReducedCosts,
     best: np.ndarray,
     run: _Run,
 ) -> tuple[np.ndarray, bool, float]:
@@ -839,14 +786,13 @@ def _prove_or_improve(
     Returns (assignment, proven optimal, valid lower bound).
     """
     best_cost = _cost(instance, pieces, best)
-    floor = reduced.min(axis=1)
-    dual_value = float(floor.sum())
+    dual_value = float(reduced.floor.sum())
     # Slack for the contract's 1e-9 ceil tolerance and float noise: fixing stays rigorous.
     slack = float(instance.pool_overage_rate.sum()) * 1e-9 + 1e-7 * abs(best_cost)
     budget = best_cost - dual_value + slack
     if budget <= 0:
         return best, True, best_cost
-    keep = (reduced - floor[:, None]) < budget
+    keep = reduced.within(budget)
     free_pairs = int(keep.sum()) - keep.shape[0]
     if free_pairs > MILP_MAX_FREE_PAIRS:
         run.untried = (

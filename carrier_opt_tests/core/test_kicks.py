@@ -5,7 +5,8 @@ import numpy as np
 
 from carrier_opt.core import local_search as ls
 from carrier_opt.core import optimizer
-from carrier_opt.core.optimizer import PairLoads, optimize
+from carrier_opt.core.optimizer import optimize
+from carrier_opt.core.pair_costs import PairLoads
 from carrier_opt.core.pricing import total_cost, validate_assignment
 from carrier_opt.core.synthetic import customer_account
 
