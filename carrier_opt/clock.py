@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import math
 import os
+import subprocess
+import sys
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
 from carrier_opt.errors import ConfigurationError
@@ -41,3 +44,32 @@ def shift() -> timedelta:
             f"{SHIFT_ENV}={raw!r}: expected a number of seconds to add to the clock, e.g. -86400"
         )
     return timedelta(seconds=seconds)
+
+
+def real_clock_env(env: Mapping[str, str]) -> dict[str, str]:
+    """``env`` without libfaketime (``LD_PRELOAD`` entry, ``FAKETIME*`` settings).
+
+    Under `faketime` (``make test-clock``) the Dagster daemon's loops stall on the faked
+    clock, so a deployment's processes run on the machine's real clock and get their moved
+    "now" from ``CARRIER_OPT_CLOCK_SHIFT`` alone, computed against that real clock."""
+    clean = {k: v for k, v in env.items() if not k.startswith(("FAKETIME", "DONT_FAKE"))}
+    preload = [part for part in clean.get("LD_PRELOAD", "").split() if "faketime" not in part]
+    if preload:
+        clean["LD_PRELOAD"] = " ".join(preload)
+    else:
+        clean.pop("LD_PRELOAD", None)
+    return clean
+
+
+def real_now(env: Mapping[str, str]) -> datetime:
+    """The machine's real clock, read by a child without libfaketime (the calling process's
+    own clock may be faked)."""
+    answer = subprocess.run(
+        [sys.executable, "-c", "import time; print(time.time())"],
+        env=real_clock_env(env),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return datetime.fromtimestamp(float(answer.stdout), UTC)

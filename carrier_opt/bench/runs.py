@@ -38,7 +38,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 
@@ -288,17 +288,25 @@ def daemon_ready(instance) -> bool:
 
 
 def dagster_cli(args: list[str], env: dict[str, str]) -> None:
-    """One ``dagster`` command against the workspace; raises with its output on failure."""
-    done = subprocess.run(
-        [str(BIN / "dagster"), *args, "-w", "workspace.yaml"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"dagster {' '.join(args[:2])} failed:\n{done.stdout}{done.stderr}")
+    """One ``dagster`` command against the workspace; raises with its output on failure.
+
+    Its output goes to a file, not a pipe: ``dagster job launch`` starts a code server that
+    inherits its stdout and outlives it until its heartbeat times out, and a pipe would keep
+    this call waiting for that server instead of the command (under libfaketime the heartbeat
+    never timed out, and every launch waited out the 600 s timeout)."""
+    with tempfile.TemporaryFile(mode="w+") as output:
+        done = subprocess.run(
+            [str(BIN / "dagster"), *args, "-w", "workspace.yaml"],
+            cwd=REPO,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=600,
+        )
+        if done.returncode != 0:
+            output.seek(0)
+            raise RuntimeError(f"dagster {' '.join(args[:2])} failed:\n{output.read()}")
 
 
 def launch(job: str, provider: str, period: str, env: dict[str, str]) -> str:
@@ -356,7 +364,11 @@ def run(sizes: Sizes, pg_url: str = DEFAULT_PG_URL, out=sys.stdout) -> list[RunT
         "customer": CUSTOMER_JOB_NAME,
         "mobility": MOBILITY_JOB_NAME,
     }
-    now = clock.now().astimezone(UTC)
+    # The daemon and its runs read the machine's real clock (libfaketime is kept from them:
+    # real_clock_env), plus the shift this process was given. Their "now" picks the periods
+    # their partitions hold, so the bench's periods come from it too, not from this process's
+    # clock, which `faketime` may move to another month (their runs were then all cancelled).
+    now = clock.real_now(os.environ) + clock.shift()
     period = now.strftime("%Y-%m")
     backfill_periods = past_periods(now, sizes.periods)
     singles = []
@@ -376,7 +388,7 @@ def run(sizes: Sizes, pg_url: str = DEFAULT_PG_URL, out=sys.stdout) -> list[RunT
         stack.callback(engine.dispose)
         migrate.upgrade(engine)
         env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("FAKETIME")},
+            **clock.real_clock_env(os.environ),
             PG_URL_ENV: dagster_url,
             "DAGSTER_HOME": str(instance_home(folder / "dagster_home")),
             "CARRIER_OPT_HOME": str(folder / "home"),

@@ -20,6 +20,7 @@ import dagster as dg
 import pytest
 
 from carrier_opt.bench.runs import instance_home
+from carrier_opt.clock import real_clock_env
 from carrier_opt.db.loads.rate_plans import load_rate_plans
 from carrier_opt.db.provider_settings import ProviderChanges, change_provider
 from carrier_opt.defs.jobs import OPTIMIZE_JOB_NAME
@@ -29,7 +30,7 @@ from carrier_opt.pipeline.past_usage import fetch_past_usage
 from carrier_opt.pipeline.sync import sync_provider
 from carrier_opt_tests.db.sync_support import add_fake_provider, write_fake_price_files
 from carrier_opt_tests.jasper.support import client_for
-from carrier_opt_tests.ui.support import BIN, REPO, process, real_clock_env, wait_for
+from carrier_opt_tests.ui.support import BIN, REPO, process, wait_for
 
 PROVIDERS = ("north", "south", "west")
 PERIODS = ("2026-02", "2026-03", "2026-04", "2026-05")

@@ -19,7 +19,7 @@ from typing import Any
 import requests
 
 from carrier_opt import demo
-from carrier_opt.clock import SHIFT_ENV
+from carrier_opt.clock import SHIFT_ENV, real_clock_env, real_now
 from carrier_opt.defs.jobs import MOBILITY_JOB_NAME, OPTIMIZE_JOB_NAME
 from carrier_opt.defs.partitions import M2M_PROVIDERS
 from carrier_opt.jasper.fake import API_ROOT
@@ -239,34 +239,6 @@ class GraphQL:
             e for e in data.get("events", []) if e["__typename"] == "ExecutionStepFailureEvent"
         ]
         return "; ".join(f"{e['stepKey']}: {e['error']['message']}" for e in failures) or "?"
-
-
-def real_clock_env(env: Mapping[str, str]) -> dict[str, str]:
-    """``env`` without libfaketime (``LD_PRELOAD`` entry, ``FAKETIME*`` settings).
-
-    Under `faketime` (``make test-clock``) the Dagster daemon's loops stall on the faked
-    clock, so the deployment's processes run on the machine's real clock and get their moved
-    "now" from ``CARRIER_OPT_CLOCK_SHIFT`` alone, computed against that real clock."""
-    clean = {k: v for k, v in env.items() if not k.startswith(("FAKETIME", "DONT_FAKE"))}
-    preload = [part for part in clean.get("LD_PRELOAD", "").split() if "faketime" not in part]
-    if preload:
-        clean["LD_PRELOAD"] = " ".join(preload)
-    else:
-        clean.pop("LD_PRELOAD", None)
-    return clean
-
-
-def real_now(env: Mapping[str, str]) -> datetime:
-    """The machine's real clock, read by a child without libfaketime (the test process's own
-    clock may be faked)."""
-    answer = subprocess.run(
-        [sys.executable, "-c", "import time; print(time.time())"],
-        env=real_clock_env(env),
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return datetime.fromtimestamp(float(answer.stdout), UTC)
 
 
 @dataclass(frozen=True)
