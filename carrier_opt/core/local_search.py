@@ -10,7 +10,7 @@ its load ``Σ (usage − allowance·proration)`` over the SIMs of all its plans;
 SIM costs on a plan (base, SMS, its own overage on a plan that is not pooled) is the per-pair
 ``lin[d, p]``. ``pool_of[p]`` is plan ``p``'s pool (``-1``: none) and ``loads`` is indexed by
 pool. What a SIM adds to its plan's pool is not stored: ``load`` is the tuple of
-:class:`core.optimizer.PairLoads` and :func:`sim_load` computes it where it is read. Two
+:class:`core.pair_costs.PairLoads` and :func:`sim_load` computes it where it is read. Two
 plans of one pool make a move *within* the pool: the SIM's load changes by the
 difference of its two loads, which is why every delta merges the changes of a shared pool.
 """
