@@ -39,17 +39,6 @@ def sim_load(load, d: int, p: int) -> float:
     return 0.0
 
 
-@njit(cache=True)
-def reduced_costs(lin: np.ndarray, load, prices: np.ndarray) -> np.ndarray:
-    """``lin + prices · load`` per (SIM, plan), in one pass without a load table."""
-    n_devices, n_plans = lin.shape
-    reduced = np.empty_like(lin)
-    for d in range(n_devices):
-        for p in range(n_plans):
-            reduced[d, p] = sim_load(load, d, p) * prices[p] + lin[d, p]
-    return reduced
-
-
 @njit(cache=True, inline="always")
 def pool_charge(load: float, rate: float, unit: float) -> float:
     """Overage charge of a pool whose load (usage beyond allowance) is ``load`` MB."""

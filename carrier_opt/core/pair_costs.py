@@ -111,11 +111,11 @@ class ReducedCosts:
 
     def rows(self, sims: np.ndarray) -> np.ndarray:
         """The table's rows of ``sims`` (SIMs × plans)."""
-        return ls.reduced_costs(self.lin[sims], self.load.of_sims(sims).kernel, self.prices)
+        return _table(self.lin[sims], self.load.of_sims(sims).kernel, self.prices)
 
     def table(self) -> np.ndarray:
         """The whole table (SIMs × plans): only for fleets small enough to afford it."""
-        return ls.reduced_costs(self.lin, self.load.kernel, self.prices)
+        return _table(self.lin, self.load.kernel, self.prices)
 
     def two_smallest(self) -> tuple[np.ndarray, np.ndarray]:
         """Each row's smallest and second smallest value (equal when the smallest is tied)."""
@@ -133,8 +133,20 @@ class ReducedCosts:
 
 @njit(cache=True, inline="always")
 def _reduced(lin, load, prices, d: int, p: int) -> float:
-    """One reduced cost, in the operations of ``local_search.reduced_costs``."""
+    """One reduced cost, ``load·λ + lin`` in the operations numpy's ``load * prices + lin``
+    used on the tables (the same floats)."""
     return ls.sim_load(load, d, p) * prices[p] + lin[d, p]
+
+
+@njit(cache=True)
+def _table(lin, load, prices) -> np.ndarray:
+    """The reduced costs of every row of ``lin`` (SIMs × plans)."""
+    n_rows, n_cols = lin.shape
+    reduced = np.empty_like(lin)
+    for d in range(n_rows):
+        for p in range(n_cols):
+            reduced[d, p] = _reduced(lin, load, prices, d, p)
+    return reduced
 
 
 @njit(cache=True)

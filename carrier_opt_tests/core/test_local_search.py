@@ -67,7 +67,9 @@ def test_loads_computed_where_read_are_the_floats_of_the_stored_table(account):
     assert (table != 0).any() and (table[:, ~instance.bills_pool] == 0).all()
     prices = np.random.default_rng(3).random(instance.n_plans) * instance.bills_pool
     expected = table * prices + lin
-    assert np.array_equal(ls.reduced_costs(lin, loads.kernel, prices), expected)
+    assert np.array_equal(
+        ReducedCosts(PairCosts(lin, loads, ~instance.locked), prices).table(), expected
+    )
     lin[~instance.allowed_for_devices()] = np.inf
     reduced = ReducedCosts(PairCosts(lin, loads, ~instance.locked), prices)
     expected = table * prices + lin
