@@ -10,15 +10,18 @@ How it works, and why:
 2. **Start.** Every SIM takes its cheapest line (locked SIMs stay put). This is the LP optimum
    except for SIMs tied between plans, which decide whether pools end at their allowance.
    An LP over the tied pairs splits them; its few fractional SIMs are fixed and it is solved
-   again, on large fleets warm from the last basis (:mod:`core.highs`).
+   again, on large fleets warm from the last basis (:mod:`core.highs`). The LP bills a pool's
+   overage by the MB, the carrier by the whole unit, so each rounding is then *landed*: the
+   near-tie SIMs that move MB out of a pool and into it are combined (a knapsack,
+   :mod:`core.pool_landing`) so the pool ends under the unit boundary that costs least.
 3. **Polish.** Numba local search with exact costs (pooled ``ceil`` included): single moves
    until none improves, then swaps among SIMs close to a tie (where single moves get stuck
-   because a pool sits at its allowance). The current assignment and any caller-given starts
-   (the legacy baseline) are polished too; the cheapest wins, so the answer is never worse
-   than any of them. Then **kicks**: the SIMs farthest from their cheapest line are moved
-   there at a loss and held while the SIMs near a tie refill what they left; a kick is kept
-   when the whole saves money (the heavy SIM using a pool's spare allowance that light SIMs
-   would use better, a move no swap or two-move chain makes).
+   because a pool sits at its allowance), and landings again. The current assignment and any
+   caller-given starts (the legacy baseline) are polished too; the cheapest wins, so the
+   answer is never worse than any of them. Then **kicks**: the SIMs farthest from their
+   cheapest line are moved there at a loss and held while the SIMs near a tie refill what they
+   left; a kick is kept when the whole saves money (the heavy SIM using a pool's spare
+   allowance that light SIMs would use better, a move no swap or two-move chain makes).
 4. **Prove or improve.** For any assignment ``x``, ``cost(x) ≥ L(λ) + Σ_d (rc[d, x_d] −
    min_p rc[d, p])`` with reduced costs ``rc = lin + λ·load``. So a (SIM, plan) pair whose
    reduced-cost excess alone exceeds ``best − L(λ)`` cannot appear in any better assignment.
@@ -54,6 +57,7 @@ from carrier_opt.core.bound import LowerBound, lagrangian_bound
 from carrier_opt.core.highs import WarmLP, native_stdout_silenced
 from carrier_opt.core.instance import Instance
 from carrier_opt.core.pair_costs import PairCosts, ReducedCosts
+from carrier_opt.core.pool_landing import land_pools
 from carrier_opt.core.pricing import total_cost
 from carrier_opt.errors import InputError
 
@@ -280,14 +284,14 @@ def optimize(
     # No SIMs × plans table of them: at 1 M SIMs it was 120 MB at the run's peak.
     reduced = ReducedCosts(pieces, bound.prices)
     near_ties = _near_ties(reduced, pieces.movable)
-    start = _split_ties(instance, pieces, reduced, run)
+    start = _split_ties(instance, pieces, reduced, near_ties, run)
     best = _polish(instance, pieces, start, reduced, near_ties, run)
     best_cost = _cost(instance, pieces, best)
     run.report("priced start polished", best_cost)
     if run.searching(best_cost) and not run.skip_resplit:
         # The polish balances pools with "filler" SIMs off their cheapest line; one more tie
         # LP around the polished answer lets the tied SIMs take that role instead.
-        again = _split_ties(instance, pieces, reduced, run, base=best)
+        again = _split_ties(instance, pieces, reduced, near_ties, run, base=best)
         again = _polish(instance, pieces, again, reduced, near_ties, run)
         if _cost(instance, pieces, again) < best_cost:
             best, best_cost = again, _cost(instance, pieces, again)
@@ -369,6 +373,7 @@ def _split_ties(
     instance: Instance,
     pieces: PairCosts,
     reduced: ReducedCosts,
+    near_ties: np.ndarray,
     run: _Run,
     base: np.ndarray | None = None,
 ) -> np.ndarray:
@@ -379,13 +384,15 @@ def _split_ties(
     the pools end at their allowance. A basic LP solution leaves at most one SIM per pool
     fractional; rounding a heavy one would throw its pool far off balance, so fractional SIMs
     are fixed to their largest share and the LP is solved again — the other tied SIMs then
-    rebalance around them — until every SIM is whole.
+    rebalance around them — until every SIM is whole. Each rounding is landed on its pools'
+    unit boundaries by the ``near_ties`` (:func:`_landed`): the LP bills overage by the MB,
+    the carrier by the whole unit.
 
     With ``base`` (an assignment), every SIM may also keep its plan there: the LP then starts
     from that answer and only improves what the ties allow.
     """
     if reduced.n_sims // 3 > MAX_TIE_PAIRS and reduced.n_plans > 1:
-        return _split_crowded_ties(instance, pieces, reduced, run, base)
+        return _split_crowded_ties(instance, pieces, reduced, near_ties, run, base)
     start = reduced.cheapest.copy()
     excess = reduced.table()
     excess -= reduced.floor[:, None]
@@ -415,9 +422,10 @@ def _split_ties(
             break
         model, shares = found
         rounded = _rounded(model, shares)
-        cost = _cost(instance, pieces, rounded)
+        landed = _landed(instance, pieces, rounded, near_ties)
+        cost = _cost(instance, pieces, landed)
         if cost < best_cost:
-            best, best_cost = rounded, cost
+            best, best_cost = landed, cost
         fractional = np.unique(model.free_rows[(shares > 1e-6) & (shares < 1 - 1e-6)])
         if len(fractional) == 0 or run.proven_good(best_cost):
             break
@@ -491,6 +499,7 @@ def _split_crowded_ties(
     instance: Instance,
     pieces: PairCosts,
     reduced: ReducedCosts,
+    near_ties: np.ndarray,
     run: _Run,
     base: np.ndarray | None = None,
 ) -> np.ndarray:
@@ -536,10 +545,11 @@ def _split_crowded_ties(
         moves = share > 0.5
         rounded = start.copy()
         rounded[free[moves]] = other[free[moves]]
-        cost = _cost(instance, pieces, rounded)
+        landed = _landed(instance, pieces, rounded, near_ties)
+        cost = _cost(instance, pieces, landed)
         stale += 1
         if cost < best_cost:
-            best, best_cost, stale = rounded, cost, 0
+            best, best_cost, stale = landed, cost, 0
         fractional = np.flatnonzero((share > 1e-6) & (share < 1 - 1e-6))
         if len(fractional) == 0 or run.proven_good(best_cost):
             break
@@ -593,6 +603,27 @@ def _two_line_lp(
         upper,
         parallel_columns_presolved=_parallel_columns_pay(instance),
     )
+
+
+def _landed(
+    instance: Instance, pieces: PairCosts, assignment: np.ndarray, rows: np.ndarray
+) -> np.ndarray:
+    """A copy of ``assignment`` with every pool landed on its cheapest unit boundary by moves
+    of the SIMs of ``rows`` (:mod:`core.pool_landing`)."""
+    landed = assignment.copy()
+    loads = ls.pool_loads(landed, pieces.load.kernel, instance.pool_of, instance.n_pools)
+    land_pools(
+        landed,
+        pieces.lin,
+        pieces.load.kernel,
+        pieces.movable,
+        rows,
+        instance.pool_of,
+        instance.pool_overage_rate,
+        instance.pool_unit_mb,
+        loads,
+    )
+    return landed
 
 
 def _tie_threshold(excess: np.ndarray, movable: np.ndarray, beyond: float = 0.0) -> float:
@@ -672,8 +703,13 @@ def _polish(
             *kernel_args,
         )
         cost -= saving
+        # Swaps and chains leave a pool over a unit boundary where many SIMs must move at once.
+        landings, saving = land_pools(
+            sub, lin, load, pieces.movable[rows], np.arange(len(rows)), *kernel_args
+        )
+        cost -= saving
         assign[rows] = sub
-        if swaps + chains == 0:
+        if swaps + chains + landings == 0:
             break
     return assign
 
