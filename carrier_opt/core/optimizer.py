@@ -57,7 +57,7 @@ from carrier_opt.core.bound import LowerBound, lagrangian_bound
 from carrier_opt.core.highs import WarmLP, native_stdout_silenced
 from carrier_opt.core.instance import Instance
 from carrier_opt.core.pair_costs import PairCosts, ReducedCosts
-from carrier_opt.core.pool_landing import land_pools
+from carrier_opt.core.pool_landing import kick_and_land, land_pools
 from carrier_opt.core.pricing import total_cost
 from carrier_opt.errors import InputError
 
@@ -86,6 +86,9 @@ MILP_REL_GAP = 1e-9
 KICKS = 128
 """SIMs farthest from their cheapest line (at the bound's prices) that the kick stage moves
 there at a loss, to see whether the SIMs near a tie refill what they leave better."""
+
+LANDED_KICKS = 128
+"""SIMs farthest from their cheapest line that the landed-kick stage tries, dearest first."""
 
 KICK_ROUNDS = 3
 """Kick stages in a row while each saves money (the polish after one finds new misplaced SIMs;
@@ -304,6 +307,11 @@ def optimize(
             instance, pieces, (best, best_cost), (reduced, near_ties), run
         )
         run.report("misplaced SIMs kicked", best_cost)
+    if run.searching(best_cost):
+        landed = _kicks_landed(instance, pieces, best, reduced, near_ties, run)
+        if _cost(instance, pieces, landed) < best_cost:
+            best, best_cost = landed, _cost(instance, pieces, landed)
+        run.report("kicked SIMs' pools landed", best_cost)
     proven, proven_bound = False, bound.value
     if run.searching(best_cost):
         best, proven, proven_bound = _prove_or_improve(instance, pieces, reduced, best, run)
@@ -777,6 +785,47 @@ def _kick(
     kicked_answer = assignment.copy()
     kicked_answer[rows] = sub
     return _polish(instance, pieces, kicked_answer, reduced, near_ties, run)
+
+
+def _kicks_landed(
+    instance: Instance,
+    pieces: PairCosts,
+    assignment: np.ndarray,
+    reduced: ReducedCosts,
+    near_ties: np.ndarray,
+    run: _Run,
+) -> np.ndarray:
+    """The SIMs farthest from their cheapest line (up to ``LANDED_KICKS``), each moved there
+    and the pools it left and joined landed by the near-tie SIMs
+    (:func:`core.pool_landing.kick_and_land`), then polished.
+
+    Where :func:`_kick` refills a kicked SIM's pools with single moves, this moves many SIMs
+    at once, so a SIM whose allowance carries a pool (hundreds of MB) can leave it."""
+    kicked, excess = _farthest(reduced, assignment, pieces.movable, LANDED_KICKS, NEGLIGIBLE_EXCESS)
+    if len(kicked) == 0 or instance.n_pools == 0:
+        return assignment
+    kicked = kicked[np.argsort(-excess[kicked], kind="stable")]
+    rows = np.union1d(near_ties, kicked)
+    sub = assignment[rows]
+    loads = ls.pool_loads(assignment, pieces.load.kernel, instance.pool_of, instance.n_pools)
+    kept, _ = kick_and_land(
+        sub,
+        pieces.lin[rows],
+        pieces.load.of_sims(rows).kernel,
+        pieces.movable[rows].copy(),
+        np.arange(len(rows)),
+        np.searchsorted(rows, kicked),
+        np.argmin(reduced.rows(kicked), axis=1),
+        instance.pool_of,
+        instance.pool_overage_rate,
+        instance.pool_unit_mb,
+        loads,
+    )
+    if kept == 0:
+        return assignment
+    answer = assignment.copy()
+    answer[rows] = sub
+    return _polish(instance, pieces, answer, reduced, near_ties, run)
 
 
 def _misplaced(reduced: ReducedCosts, assign: np.ndarray, movable: np.ndarray) -> np.ndarray:

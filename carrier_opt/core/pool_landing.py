@@ -23,7 +23,13 @@ import math
 import numpy as np
 from numba import njit
 
-from carrier_opt.core.local_search import CEIL_TOLERANCE, IMPROVEMENT_EPS, pool_charge, sim_load
+from carrier_opt.core.local_search import (
+    CEIL_TOLERANCE,
+    IMPROVEMENT_EPS,
+    KICK_MIN_SAVING,
+    pool_charge,
+    sim_load,
+)
 
 MAX_UNITS = 8
 """Most overage units one landing tries to take off a pool. A pool billing many units sits
@@ -129,10 +135,14 @@ def land_pool(
     rate: np.ndarray,
     unit: np.ndarray,
     loads: np.ndarray,
+    max_units: int = MAX_UNITS,
 ) -> tuple[int, float]:
-    """Land ``pool`` on the unit boundary that costs least: whole overage units off, or the
-    room under its boundary used better, by moving SIMs of ``rows`` out of it and others in;
-    updates ``assign`` and ``loads`` in place. Returns (moves, saving USD)."""
+    """Land ``pool`` on the unit boundary that costs least: up to ``max_units`` whole overage
+    units off, or the room under its boundary used better, by moving SIMs of ``rows`` out of
+    it and others in; updates ``assign`` and ``loads`` in place. Returns (moves, saving USD).
+
+    The knapsack's step is ``STEP_UNITS`` of a unit, coarser only where the units to take
+    off would not fit in its ``STEPS`` otherwise (a kicked SIM's hundreds of MB)."""
     current = loads[pool]
     charge = pool_charge(current, rate[pool], unit[pool])
     out_plan, out_usd, out_mb, into_plan, into_usd, into_mb = _moves(
@@ -146,12 +156,13 @@ def land_pool(
     if intos.shape[0] == 0:
         return 0, 0.0  # without a move that saves, no landing can pay
     billed = max(math.ceil(current / unit[pool] - CEIL_TOLERANCE), 0)
-    step = unit[pool] * STEP_UNITS
+    units = min(billed, max_units)
+    deepest = current - (billed - units) * unit[pool]  # MB out to take ``units`` off
+    step = max(unit[pool] * STEP_UNITS, deepest / (STEPS // 4))
     # Steps taken out: from the room under the billed boundary (negative: moves in may
-    # fill it) up to ``MAX_UNITS`` units off, within ``STEPS`` in all.
+    # fill it) up to ``units`` off, within ``STEPS`` in all.
     low = max(math.ceil((current - billed * unit[pool]) / step), -STEPS // 4)
-    units = min(billed, MAX_UNITS)
-    top = min(math.ceil((current - (billed - units) * unit[pool]) / step), STEPS // 4)
+    top = min(math.ceil(deepest / step), STEPS // 4)
     top = max(top, 0) + STEPS // 2  # room for moves out that the moves in then balance
     # Steps round in the move's disfavour (out: down, in: up), so any sum the knapsack
     # reaches takes at least that many MB out.
@@ -165,12 +176,18 @@ def land_pool(
         sizes[outs.shape[0] + k] = -math.ceil(into_mb[intos[k]] / step)
         usd[outs.shape[0] + k] = into_usd[intos[k]]
     cost, took = _knapsack(sizes, usd, low, top)
+    # cheapest[i]: where the cheapest cost from index i on is (its first place).
+    cheapest = np.empty(cost.shape[0], dtype=np.int64)
+    cheapest[-1] = cost.shape[0] - 1
+    for i in range(cost.shape[0] - 2, -1, -1):
+        later = cheapest[i + 1]
+        cheapest[i] = i if cost[i] <= cost[later] else later
     best_saving, best_end = IMPROVEMENT_EPS, -1
     for left in range(billed, billed - units - 1, -1):
         first = max(math.ceil((current - left * unit[pool]) / step), low)
         if first > top:
             break
-        end = first - low + int(np.argmin(cost[first - low :]))
+        end = cheapest[first - low]
         if not np.isfinite(cost[end]):
             continue
         after = current - (end + low) * step  # at least this low: steps round against moves
@@ -199,6 +216,85 @@ def land_pool(
     loads[pool] += change
     # The exact saving, from the moves' own MB rather than their steps.
     return moves, charge - pool_charge(loads[pool], rate[pool], unit[pool]) - paid
+
+
+@njit(cache=True)
+def _distinct_pools(left: int, joined: int) -> np.ndarray:
+    """The pools a move from pool ``left`` to pool ``joined`` touches (−1: none), once each."""
+    if left >= 0 and joined >= 0 and left != joined:
+        return np.array([left, joined])
+    if left >= 0:
+        return np.array([left])
+    if joined >= 0:
+        return np.array([joined])
+    return np.empty(0, dtype=np.int64)
+
+
+@njit(cache=True)
+def kick_and_land(
+    assign: np.ndarray,
+    lin: np.ndarray,
+    load,
+    movable: np.ndarray,
+    rows: np.ndarray,
+    kicked: np.ndarray,
+    lines: np.ndarray,
+    pool_of: np.ndarray,
+    rate: np.ndarray,
+    unit: np.ndarray,
+    loads: np.ndarray,
+) -> tuple[int, float]:
+    """Each SIM of ``kicked`` (in order) moved to its line ``lines[k]`` at a loss, then the
+    pool it left and the pool it joined landed by the SIMs of ``rows`` (all the units the
+    kick put on them may come off); kept when the whole saves money, else undone. Updates
+    ``assign`` and ``loads`` in place; ``movable`` is the caller's copy (a kicked SIM is held
+    while the pools land). Returns (kicks kept, saving USD).
+
+    Why: after the polish, what is left above the bound is mostly a few SIMs far from their
+    cheapest line, each costing dollars. On synthetic-200k, light SIMs on a 250 MB pooled plan
+    (12 USD each): their 250 MB of allowance carry heavy SIMs, and only moving some tens of
+    near-tie SIMs out of that pool at once lets them go, which the single-move refill of
+    ``local_search.kick_pass`` does not find."""
+    held = np.empty(rows.shape[0], dtype=np.int64)
+    kept, saving = 0, 0.0
+    for k in range(kicked.shape[0]):
+        d, line = kicked[k], lines[k]
+        was = assign[d]
+        if was == line or not movable[d] or not np.isfinite(lin[d, line]):
+            continue
+        for i in range(rows.shape[0]):
+            held[i] = assign[rows[i]]
+        loads_before = loads.copy()
+        left, joined = pool_of[was], pool_of[line]
+        delta = lin[d, line] - lin[d, was]
+        touched = _distinct_pools(left, joined)
+        for q in touched:
+            delta -= pool_charge(loads[q], rate[q], unit[q])
+        if left >= 0:
+            loads[left] -= sim_load(load, d, was)
+        if joined >= 0:
+            loads[joined] += sim_load(load, d, line)
+        for q in touched:
+            delta += pool_charge(loads[q], rate[q], unit[q])
+        assign[d] = line
+        movable[d] = False
+        for q in touched:
+            units = max(math.ceil(loads[q] / unit[q] - CEIL_TOLERANCE), 0)
+            _, saved = land_pool(
+                assign, lin, load, movable, rows, q, pool_of, rate, unit, loads,
+                max(units, MAX_UNITS),
+            )  # fmt: skip
+            delta -= saved
+        movable[d] = True
+        if delta < -KICK_MIN_SAVING:
+            kept += 1
+            saving -= delta
+            continue
+        for i in range(rows.shape[0]):
+            assign[rows[i]] = held[i]
+        assign[d] = was
+        loads[:] = loads_before
+    return kept, saving
 
 
 def land_pools(

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from carrier_opt.core import local_search as ls
 from carrier_opt.core.pair_costs import PairCosts, PairLoads
-from carrier_opt.core.pool_landing import land_pools
+from carrier_opt.core.pool_landing import kick_and_land, land_pools
 from carrier_opt_tests.core.strategies import instances, random_valid_assignment
 
 
@@ -34,6 +34,34 @@ def test_a_landing_saves_exactly_what_it_reports_and_never_costs_more(instance, 
     assert moves == 0 or saving > 0.0
     before, after = _cost(pieces, *args, start), _cost(pieces, *args, assign)
     assert after <= before + 1e-9
+    assert abs((before - after) - saving) < 1e-6 * max(1.0, before)
+    assert np.array_equal(assign[~pieces.movable], start[~pieces.movable])
+    assert np.isfinite(pieces.lin[np.arange(len(assign)), assign]).all()
+    fresh = ls.pool_loads(assign, pieces.load.kernel, instance.pool_of, instance.n_pools)
+    assert np.allclose(loads, fresh, rtol=0, atol=1e-6)
+
+
+@settings(max_examples=200, deadline=None)
+@given(instances(max_devices=30, max_plans=5), st.integers(0, 2**31))
+def test_a_landed_kick_is_kept_only_when_it_saves_and_saves_what_it_reports(instance, seed):
+    """Every SIM kicked to a random allowed plan, its pools landed: a kick that does not
+    save is undone to the last SIM, one that saves is kept, and the saving reported is the
+    exact cost difference. The caller's ``movable`` comes back as it went in."""
+    pieces = PairCosts.of(instance)
+    start = random_valid_assignment(instance, seed)
+    lines = random_valid_assignment(instance, seed + 1)
+    args = (instance.pool_of, instance.pool_overage_rate, instance.pool_unit_mb)
+    assign = start.copy()
+    loads = ls.pool_loads(assign, pieces.load.kernel, instance.pool_of, instance.n_pools)
+    movable = pieces.movable.copy()
+    sims = np.arange(instance.n_devices, dtype=np.int64)
+    kept, saving = kick_and_land(
+        assign, pieces.lin, pieces.load.kernel, movable, sims, sims, lines, *args, loads
+    )
+    assert np.array_equal(movable, pieces.movable)
+    before, after = _cost(pieces, *args, start), _cost(pieces, *args, assign)
+    assert saving >= 0.0
+    assert (kept == 0) == np.array_equal(assign, start)
     assert abs((before - after) - saving) < 1e-6 * max(1.0, before)
     assert np.array_equal(assign[~pieces.movable], start[~pieces.movable])
     assert np.isfinite(pieces.lin[np.arange(len(assign)), assign]).all()
