@@ -21,7 +21,9 @@ How it works, and why:
    answer is never worse than any of them. Then **kicks**: the SIMs farthest from their
    cheapest line are moved there at a loss and held while the SIMs near a tie refill what they
    left; a kick is kept when the whole saves money (the heavy SIM using a pool's spare
-   allowance that light SIMs would use better, a move no swap or two-move chain makes).
+   allowance that light SIMs would use better, a move no swap or two-move chain makes). Last,
+   each of those SIMs is moved there again with the pools it left and joined landed at once
+   (:func:`core.pool_landing.kick_and_land`), kept when that saves.
 4. **Prove or improve.** For any assignment ``x``, ``cost(x) ≥ L(λ) + Σ_d (rc[d, x_d] −
    min_p rc[d, p])`` with reduced costs ``rc = lin + λ·load``. So a (SIM, plan) pair whose
    reduced-cost excess alone exceeds ``best − L(λ)`` cannot appear in any better assignment.
