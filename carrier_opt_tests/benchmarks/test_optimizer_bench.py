@@ -13,6 +13,7 @@ def test_a_generated_row_is_measured_with_every_column(kind):
     assert list(row) == COLUMNS
     assert row["instance"] == f"{kind}-300" and row["devices"] == 300
     assert row["bound"] <= row["cost"] + 1e-6
+    assert 0 <= row["proven_gap_pct"] <= row["gap_pct"] + 1e-9
     assert row["cost"] <= row["legacy_cost"] + 1e-6 and row["saving_vs_legacy_pct"] >= 0
     assert 0 < row["to_quality_s"] <= row["seconds"]
     assert row["instance"] in bench.format_table([row])
