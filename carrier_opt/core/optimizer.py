@@ -310,9 +310,10 @@ def optimize(
         )
         run.report("misplaced SIMs kicked", best_cost)
     if run.searching(best_cost):
-        landed = _kicks_landed(instance, pieces, best, reduced, near_ties, run)
-        if _cost(instance, pieces, landed) < best_cost:
-            best, best_cost = landed, _cost(instance, pieces, landed)
+        landed = _kick(instance, pieces, best, reduced, near_ties, run, land=True)
+        landed_cost = _cost(instance, pieces, landed)
+        if landed_cost < best_cost:
+            best, best_cost = landed, landed_cost
         run.report("kicked SIMs' pools landed", best_cost)
     proven, proven_bound = False, bound.value
     if run.searching(best_cost):
@@ -751,6 +752,8 @@ def _kick(
     reduced: ReducedCosts,
     near_ties: np.ndarray,
     run: _Run,
+    *,
+    land: bool = False,
 ) -> np.ndarray:
     """The SIMs farthest from their cheapest line, each moved there at a loss and held while
     the SIMs near a tie refill the room it leaves (``local_search.kick_pass``), then polished.
@@ -760,9 +763,15 @@ def _kick(
     spare allowance that light SIMs would use better (customer-20k: one SIM held 54 of the
     78 USD). No single move, swap or two-move chain reaches that answer; the kick does, and
     works on the near-tie SIMs only, so it costs a fraction of a second at any fleet size.
+
+    ``land=True``: up to ``LANDED_KICKS`` SIMs, and the pools each left and joined landed by
+    the near-tie SIMs instead (:func:`core.pool_landing.kick_and_land`). Where the refill
+    makes single moves, the landing moves many SIMs at once, so a SIM whose allowance carries
+    a pool (hundreds of MB) can leave it.
     """
-    kicked, excess = _farthest(reduced, assignment, pieces.movable, KICKS, NEGLIGIBLE_EXCESS)
-    if len(kicked) == 0:
+    most = LANDED_KICKS if land else KICKS
+    kicked, excess = _farthest(reduced, assignment, pieces.movable, most, NEGLIGIBLE_EXCESS)
+    if len(kicked) == 0 or (land and instance.n_pools == 0):
         return assignment
     kicked = kicked[np.argsort(-excess[kicked], kind="stable")]
     # The kernels work on the rows of the kicked and near-tie SIMs; the loads of the others
@@ -770,64 +779,19 @@ def _kick(
     rows = np.union1d(near_ties, kicked)
     sub = assignment[rows]
     loads = ls.pool_loads(assignment, pieces.load.kernel, instance.pool_of, instance.n_pools)
-    kept, _ = ls.kick_pass(
-        sub,
-        pieces.lin[rows],
-        pieces.load.of_sims(rows).kernel,
-        pieces.movable[rows],
-        np.searchsorted(rows, kicked),
-        np.argmin(reduced.rows(kicked), axis=1),
-        instance.pool_of,
-        instance.pool_overage_rate,
-        instance.pool_unit_mb,
-        loads,
-    )
+    # pieces.movable[rows] is a copy: kick_and_land may hold a kicked SIM in it.
+    rows_args = (sub, pieces.lin[rows], pieces.load.of_sims(rows).kernel, pieces.movable[rows])
+    kick_args = (np.searchsorted(rows, kicked), np.argmin(reduced.rows(kicked), axis=1))
+    pool_args = (instance.pool_of, instance.pool_overage_rate, instance.pool_unit_mb, loads)
+    if land:
+        kept, _ = kick_and_land(*rows_args, np.arange(len(rows)), *kick_args, *pool_args)
+    else:
+        kept, _ = ls.kick_pass(*rows_args, *kick_args, *pool_args)
     if kept == 0:
         return assignment
     kicked_answer = assignment.copy()
     kicked_answer[rows] = sub
     return _polish(instance, pieces, kicked_answer, reduced, near_ties, run)
-
-
-def _kicks_landed(
-    instance: Instance,
-    pieces: PairCosts,
-    assignment: np.ndarray,
-    reduced: ReducedCosts,
-    near_ties: np.ndarray,
-    run: _Run,
-) -> np.ndarray:
-    """The SIMs farthest from their cheapest line (up to ``LANDED_KICKS``), each moved there
-    and the pools it left and joined landed by the near-tie SIMs
-    (:func:`core.pool_landing.kick_and_land`), then polished.
-
-    Where :func:`_kick` refills a kicked SIM's pools with single moves, this moves many SIMs
-    at once, so a SIM whose allowance carries a pool (hundreds of MB) can leave it."""
-    kicked, excess = _farthest(reduced, assignment, pieces.movable, LANDED_KICKS, NEGLIGIBLE_EXCESS)
-    if len(kicked) == 0 or instance.n_pools == 0:
-        return assignment
-    kicked = kicked[np.argsort(-excess[kicked], kind="stable")]
-    rows = np.union1d(near_ties, kicked)
-    sub = assignment[rows]
-    loads = ls.pool_loads(assignment, pieces.load.kernel, instance.pool_of, instance.n_pools)
-    kept, _ = kick_and_land(
-        sub,
-        pieces.lin[rows],
-        pieces.load.of_sims(rows).kernel,
-        pieces.movable[rows].copy(),
-        np.arange(len(rows)),
-        np.searchsorted(rows, kicked),
-        np.argmin(reduced.rows(kicked), axis=1),
-        instance.pool_of,
-        instance.pool_overage_rate,
-        instance.pool_unit_mb,
-        loads,
-    )
-    if kept == 0:
-        return assignment
-    answer = assignment.copy()
-    answer[rows] = sub
-    return _polish(instance, pieces, answer, reduced, near_ties, run)
 
 
 def _misplaced(reduced: ReducedCosts, assign: np.ndarray, movable: np.ndarray) -> np.ndarray:
