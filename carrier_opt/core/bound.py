@@ -53,6 +53,7 @@ import numpy as np
 from scipy import sparse
 from scipy.optimize import linprog
 
+from carrier_opt.core.highs import CuttingPlaneLP
 from carrier_opt.core.instance import Instance
 from carrier_opt.core.pricing import overage_units
 
@@ -285,32 +286,27 @@ def dual_function(instance: Instance) -> DualFunction:
 # --------------------------------------------------------------------------- stage 1: bundle
 
 
-@dataclass
 class _Cuts:
-    """Supergradient cuts L(μ) ≤ f_i + s_i·(μ − λ_i), in the free coordinates only."""
+    """Supergradient cuts L(μ) ≤ f_i + s_i·(μ − λ_i), in the free coordinates only, and the
+    cutting-plane model they make, kept in HiGHS between passes (:class:`CuttingPlaneLP`)."""
 
-    points: list[np.ndarray]
-    values: list[float]
-    slopes: list[np.ndarray]
+    def __init__(self, n: int) -> None:
+        self.points: list[np.ndarray] = []
+        self.values: list[float] = []
+        self._model = CuttingPlaneLP(n)
 
     def add(self, point: np.ndarray, value: float, slope: np.ndarray) -> None:
         self.points.append(point)
         self.values.append(value)
-        self.slopes.append(slope)
+        self._model.add(value - float(np.dot(slope, point)), slope)
 
     def model_max(self, lower: np.ndarray, upper: np.ndarray) -> tuple[float, np.ndarray]:
         """Maximise the cutting-plane model over the box [lower, upper]."""
-        slopes = np.array(self.slopes)
-        offsets = np.array(self.values) - np.einsum("ij,ij->i", slopes, np.array(self.points))
-        n = slopes.shape[1]
-        objective = np.zeros(n + 1)
-        objective[-1] = -1.0  # maximise t
-        a_ub = np.hstack([-slopes, np.ones((len(offsets), 1))])  # t − s·μ ≤ offset
-        bounds = [*zip(lower, upper, strict=True), (None, None)]
-        result = linprog(objective, A_ub=a_ub, b_ub=offsets, bounds=bounds, method="highs")
-        if result.status != 0:
+        found = self._model.maximise(lower, upper)
+        if found is None:
             return float(np.max(self.values)), self.points[int(np.argmax(self.values))]
-        return -float(result.fun), np.clip(result.x[:n], lower, upper)
+        value, point = found
+        return value, np.clip(point, lower, upper)
 
 
 def _certified_upper(
@@ -340,7 +336,8 @@ def _bundle(
 
     center = cap / 2
     center_value, slope = evaluate(center)
-    cuts = _Cuts([center], [center_value], [slope])
+    cuts = _Cuts(len(free))
+    cuts.add(center, center_value, slope)
     radius = cap / 4
     upper, passes, history = np.inf, 1, [center_value]
     while passes < max_passes and time.monotonic() < deadline:

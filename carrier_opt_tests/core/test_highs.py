@@ -1,14 +1,16 @@
-"""The warm-started LP of the tie split (core/highs.py): the same optimum as a cold solve after
-columns are fixed, and nothing printed on the console."""
+"""The warm-started LPs (core/highs.py): the tie split's gives the same optimum as a cold
+solve after columns are fixed, the bound's cutting-plane model the same as a cold solve after
+every cut and box move, and nothing is printed on the console."""
 
 import subprocess
 import sys
 
 import numpy as np
+import pytest
 from scipy import sparse
 from scipy.optimize import LinearConstraint, linprog
 
-from carrier_opt.core.highs import WarmLP
+from carrier_opt.core.highs import CuttingPlaneLP, WarmLP
 
 
 def assignment_lp():
@@ -57,6 +59,34 @@ def test_fixing_columns_then_solving_again_gives_the_cold_optimum():
     assert second[0] == 1.0 and second[1] == 0.0
 
 
+def test_the_cutting_plane_model_kept_between_cuts_matches_a_cold_solve_after_each():
+    # A concave function of 3 prices, min of 40 random planes, cut at random points as the
+    # bundle does; after each cut the model is maximised over a moving box.
+    rng = np.random.default_rng(7)
+    n = 3
+    model = CuttingPlaneLP(n)
+    offsets, slopes = [], []
+    for _ in range(40):
+        slope = rng.normal(size=n)
+        offset = float(rng.normal())
+        model.add(offset, slope)
+        offsets.append(offset)
+        slopes.append(slope)
+        lower = rng.uniform(0.0, 0.5, size=n)
+        upper = lower + rng.uniform(0.1, 1.0, size=n)
+        value, point = model.maximise(lower, upper)
+        # max t s.t. t − s·μ ≤ offset, in scipy's form: minimise −t.
+        a_ub = np.hstack([-np.array(slopes), np.ones((len(slopes), 1))])
+        bounds = [*zip(lower, upper, strict=True), (None, None)]
+        cold_fit = linprog(np.append(np.zeros(n), -1.0), A_ub=a_ub, b_ub=offsets, bounds=bounds)
+        assert value == pytest.approx(-cold_fit.fun, abs=1e-9)
+        assert np.all(point >= lower - 1e-9) and np.all(point <= upper + 1e-9)
+        # The point reaches the value: the model there (the lowest cut) is the optimum.
+        assert min(o + s @ point for o, s in zip(offsets, slopes, strict=True)) == pytest.approx(
+            value, abs=1e-9
+        )
+
+
 def test_a_one_row_lp_of_many_columns_solves_by_interior_point_then_warm_simplex():
     """The two-line tie LP's shape (one row per pool, one column per SIM, few pools: a
     mobility fleet has one). HiGHS's parallel-columns presolve rule spent 31 of 32 s on such a
@@ -87,7 +117,7 @@ def test_highs_prints_nothing_on_the_console():
     stdout must not carry it. A fresh interpreter, so that this is its first."""
     script = (
         "from carrier_opt_tests.core.test_highs import assignment_lp\n"
-        "from carrier_opt.core.highs import WarmLP\n"
+        "from carrier_opt.core.highs import CuttingPlaneLP, WarmLP\n"
         "import numpy as np\n"
         "c, constraints = assignment_lp()\n"
         "WarmLP(c, constraints, np.zeros(6), np.ones(6)).solve(10.0)\n"
