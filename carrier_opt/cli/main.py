@@ -130,7 +130,8 @@ def db_ddl(dialect: str, from_revision: str | None) -> None:
     help="JSON summary: costs, lower bound, gap, legacy cost, devices, seconds, ...",
 )
 @time_limit_option(
-    "Seconds the optimizer may spend at most (the legacy baseline is computed first)."
+    "Seconds the optimizer may spend at most (the legacy baseline is computed beside it, "
+    "and waited for if it takes longer)."
 )
 @gap_target_option(
     "Stop as soon as the answer is proven within this many percent of the optimum "

@@ -21,9 +21,9 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from carrier_opt.core.comm_groups import CommGroup, comm_groups
-from carrier_opt.core.legacy import legacy_baseline, legacy_queues
-from carrier_opt.core.optimizer import DEFAULT_GAP_TARGET_PCT, OptimizationResult, optimize
-from carrier_opt.core.run import default_legacy_sequences
+from carrier_opt.core.legacy import legacy_queues
+from carrier_opt.core.optimizer import DEFAULT_GAP_TARGET_PCT, OptimizationResult
+from carrier_opt.core.run import default_legacy_sequences, legacy_and_optimized
 from carrier_opt.db import optimization_runs as runs
 from carrier_opt.db.export import InstanceTables, instance_tables
 from carrier_opt.db.models import RunStatus
@@ -123,12 +123,8 @@ def price_queues_and_bound(
     store the lower bound, the legacy cost and the cost before on the instance."""
     tables = instance_tables(engine, provider, period_key)
     instance, _, _ = m2m_instance(engine, provider, tables)
-    legacy = legacy_baseline(instance, max_sequences=default_legacy_sequences(instance.n_devices))
-    result = optimize(
-        instance,
-        time_limit_s=time_limit_s,
-        gap_target_pct=gap_target_pct,
-        starts=[legacy.assignment],
+    legacy, result = legacy_and_optimized(
+        instance, time_limit_s=time_limit_s, gap_target_pct=gap_target_pct
     )
 
     def write(queue_id: int, assignment) -> float:

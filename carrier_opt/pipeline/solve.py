@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from carrier_opt.core.instance import Instance
-from carrier_opt.core.legacy import LegacyResult, legacy_baseline
-from carrier_opt.core.optimizer import OptimizationResult, StoppedBy, optimize
-from carrier_opt.core.run import default_legacy_sequences
+from carrier_opt.core.legacy import LegacyResult
+from carrier_opt.core.optimizer import OptimizationResult, StoppedBy
+from carrier_opt.core.run import legacy_and_optimized
 from carrier_opt.db import optimization_runs as runs
 from carrier_opt.db.models import RunStatus
 
@@ -107,12 +107,8 @@ def solve_instance(
     (queue id, assignment → total cost), choose the winner and close the instance. The
     optimizer stops at ``gap_target_pct`` percent above its proven bound, or at
     ``time_limit_s``."""
-    legacy = legacy_baseline(instance, max_sequences=default_legacy_sequences(instance.n_devices))
-    result = optimize(
-        instance,
-        time_limit_s=time_limit_s,
-        gap_target_pct=gap_target_pct,
-        starts=[legacy.assignment],
+    legacy, result = legacy_and_optimized(
+        instance, time_limit_s=time_limit_s, gap_target_pct=gap_target_pct
     )
     # The baseline has tried every legacy queue already: record them as it tried them.
     tried = ((queue.name, queue.plans) for queue in legacy.tried)

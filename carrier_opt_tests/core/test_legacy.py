@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 
+from carrier_opt.core import legacy
 from carrier_opt.core.bound import lagrangian_bound
 from carrier_opt.core.instance import load_instance
 from carrier_opt.core.legacy import (
@@ -145,3 +146,15 @@ def test_threads_do_not_change_the_legacy_answer():
     assert one.cost == pytest.approx(total_cost(instance, one.assignment), abs=1e-9)
     [won] = [queue for queue in one.tried if queue.name == one.winning_queue]
     assert won.cost == one.cost == min(queue.cost for queue in one.tried)
+
+
+@settings(max_examples=30, deadline=None)
+@given(instance=instances())
+def test_the_base_assignment_ranked_in_blocks_is_the_whole_fleet_ranked_at_once(instance):
+    """``base_assignment`` ranks the SIMs a block at a time (to bound its memory); blocks of
+    one or two SIMs give what one block of every SIM gives."""
+    whole = base_assignment(instance)
+    for rows in (1, 2):
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(legacy, "BASE_BLOCK_ROWS", rows)
+            assert np.array_equal(base_assignment(instance), whole)

@@ -7,11 +7,12 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from carrier_opt.core import optimizer
+from carrier_opt.core import optimizer, run
 from carrier_opt.core.instance import load_instance
 from carrier_opt.core.legacy import legacy_baseline
 from carrier_opt.core.optimizer import optimize
 from carrier_opt.core.pricing import total_cost, validate_assignment
+from carrier_opt.core.run import default_legacy_sequences, legacy_and_optimized
 from carrier_opt.core.synthetic import mobility_account, synthetic_account
 from carrier_opt.errors import InputError
 from carrier_opt_tests.core.strategies import REFERENCE_NAMES, instances, reference_dir
@@ -101,6 +102,59 @@ def test_the_search_stops_once_its_answer_meets_the_gap_target(gap_target_pct):
     assert "MILP" not in names and "re-split around the polished answer" not in names
     assert result.cost <= total_cost(instance, instance.current_plan)
     assert_stopped_by_is_what_the_figures_say(result)
+
+
+def test_the_legacy_baseline_beside_the_optimizer_gives_the_answers_of_one_after_the_other():
+    """``legacy_and_optimized`` computes the baseline on its own thread while the optimizer
+    bounds and splits ties, and hands it over only when the starts are compared: the baseline,
+    the optimizer's answer and what stopped it are those of the two run one after the other."""
+    instance = synthetic_account(5_000, seed=7).instance()
+    alone = legacy_baseline(instance, max_sequences=default_legacy_sequences(5_000))
+    after = optimize(instance, time_limit_s=60, gap_target_pct=0.05, starts=[alone.assignment])
+    seen: list[str] = []
+    legacy, beside = legacy_and_optimized(
+        instance,
+        time_limit_s=60,
+        gap_target_pct=0.05,
+        progress=lambda stage, _: seen.append(stage),
+    )
+    assert (legacy.cost, legacy.winner) == (alone.cost, alone.winner)
+    assert np.array_equal(legacy.assignment, alone.assignment)
+    assert beside.cost == after.cost and beside.stopped_by == after.stopped_by == "gap_target"
+    assert np.array_equal(beside.assignment, after.assignment)
+    # The optimizer did not wait for the baseline before its bound and tie split.
+    assert seen[:3] == ["lower bound", "priced start polished", "starts compared"]
+
+
+def test_starts_given_as_a_function_are_asked_for_only_when_they_are_compared():
+    instance = synthetic_account(2_000, seed=3).instance()
+    stages_before: list[int] = []
+    reported: list[str] = []
+    legacy = legacy_baseline(instance, max_sequences=10)
+
+    def starts():
+        stages_before.append(len(reported))
+        return [legacy.assignment]
+
+    result = optimize(
+        instance,
+        time_limit_s=60,
+        gap_target_pct=1.0,
+        starts=starts,
+        progress=lambda stage, _: reported.append(stage),
+    )
+    assert stages_before == [reported.index("starts compared")]
+    assert result.cost <= legacy.cost
+
+
+def test_a_legacy_baseline_that_fails_beside_the_optimizer_fails_the_run(monkeypatch):
+    def broken(*args, **kwargs):
+        raise InputError("legacy: broken on purpose")
+
+    monkeypatch.setattr(run, "legacy_baseline", broken)
+    instance = synthetic_account(500, seed=1).instance()
+    with pytest.raises(InputError, match="broken on purpose"):
+        legacy_and_optimized(instance, time_limit_s=10)
 
 
 @pytest.mark.parametrize("gap_target_pct", [-0.001, float("nan"), float("inf")])
