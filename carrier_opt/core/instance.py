@@ -46,6 +46,7 @@ a temporary file and :func:`os.replace` so that a crash never leaves half a file
 from __future__ import annotations
 
 import csv
+import io
 import os
 import tempfile
 import warnings
@@ -994,21 +995,51 @@ def write_assignment(
     The file is written next to its destination and moved into place with
     :func:`os.replace`, so readers see either the old file or the complete new one.
     """
-    frame = pd.DataFrame(
-        {"iccid": instance.iccids, "rate_plan_code": instance.plan_codes[assignment]}
-    )
-    for column, values in (extra_columns or {}).items():
-        frame[column] = values
-    atomic_write_text(path, frame.to_csv(index=False, lineterminator="\n"))
+    columns = {"iccid": instance.iccids, "rate_plan_code": instance.plan_codes[assignment]}
+    columns.update(extra_columns or {})
+    atomic_write_bytes(path, _csv_bytes(columns))
+
+
+def _csv_bytes(columns: dict[str, np.ndarray]) -> bytes:
+    """The columns as CSV (a header, ``\n`` line ends, quotes only where a value needs them).
+
+    Arrow writes them when no value needs quoting, which is every real fleet: 0.17 s for 1 M
+    rows where pandas' ``to_csv`` took 1.1-1.3 s. A value with a comma, a quote or a line
+    break makes Arrow refuse (its unquoted style), and pandas writes the file instead; both
+    give the same bytes (``core/test_instance.py``)."""
+    import pyarrow as pa
+    import pyarrow.csv as arrow_csv
+
+    header = ",".join(columns) + "\n"
+    try:
+        body = io.BytesIO()
+        table = pa.table(
+            {name: pa.array(values, type=pa.string()) for name, values in columns.items()}
+        )
+        arrow_csv.write_csv(
+            table,
+            body,
+            arrow_csv.WriteOptions(include_header=False, quoting_style="none"),
+        )
+        return header.encode("utf-8") + body.getvalue()
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        frame = pd.DataFrame(columns)
+        return frame.to_csv(index=False, lineterminator="\n").encode("utf-8")
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
     """Write ``text`` to ``path`` so that nothing half-written is ever visible there."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` so that nothing half-written is ever visible there: into a
+    file beside it, synced, then moved into place (:func:`os.replace`)."""
     path = Path(path)
     handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
     try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as temp_file:
-            temp_file.write(text)
+        with os.fdopen(handle, "wb") as temp_file:
+            temp_file.write(data)
             temp_file.flush()
             os.fsync(temp_file.fileno())
         os.replace(temp_name, path)

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from carrier_opt.core.instance import (
     InstanceInputError,
+    _csv_bytes,
     load_instance,
     read_assignment,
     write_assignment,
@@ -253,6 +255,26 @@ def test_assignment_round_trips(tmp_path):
     write_assignment(target, instance, assignment)
     assert target.read_text().splitlines()[0] == "iccid,rate_plan_code"
     assert read_assignment(target, instance).tolist() == [1, 1, 2]
+
+
+@pytest.mark.parametrize(
+    "codes",
+    [
+        ["SMALL", "POOL", ""],  # plain: Arrow writes the file
+        ["A,B", 'say "hi"', "two\nlines"],  # values that need quotes: pandas writes it
+        ["Ünïcode", "€", ""],
+    ],
+)
+def test_the_assignment_file_has_the_bytes_pandas_would_write(codes):
+    """Arrow writes assignment files (6-7 times faster at 1 M rows) when no value needs
+    quoting; either way the bytes are those of pandas' ``to_csv``."""
+    columns = {
+        "iccid": np.array(["8901", "8902", "8903"], dtype=object),
+        "rate_plan_code": np.array(codes, dtype=object),
+        "current_rate_plan_code": np.array(["", "X", "Y"], dtype=object),
+    }
+    expected = pd.DataFrame(columns).to_csv(index=False, lineterminator="\n").encode()
+    assert _csv_bytes(columns) == expected
 
 
 def test_failed_write_leaves_previous_file_untouched(tmp_path):
