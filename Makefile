@@ -22,7 +22,7 @@ REPORTS_URL = http://$(HOST):$(REPORTS_PORT)
 demo ui: export CARRIER_OPT_DAGSTER_URL = $(UI_URL)
 demo ui: export CARRIER_OPT_REPORTS_URL = $(REPORTS_URL)
 
-.PHONY: install test test-fast test-reliability test-clock lint format demo ui ui-check ui-screenshots ddl clean
+.PHONY: install test test-fast test-reliability test-clock lint format demo ui ui-check ui-screenshots ddl clean clean-jit
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "Python 3.11 or newer is needed (set PYTHON=...)" >&2; exit 1; }
@@ -111,5 +111,10 @@ ui: $(STAMP)
 ddl: $(STAMP)
 	for d in mssql postgresql sqlite; do $(BIN)/carrier-opt db ddl --dialect $$d > sql/$$d.sql; done
 
-clean:
+# numba caches each kernel keyed by its own file: after editing a helper that kernels of other
+# modules inline (local_search.sim_load, pool_charge), their cached copies are stale.
+clean-jit:
+	find carrier_opt -name '*.nbi' -delete -o -name '*.nbc' -delete
+
+clean: clean-jit
 	rm -rf $(VENV) .pytest_cache .ruff_cache

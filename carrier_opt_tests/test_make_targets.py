@@ -116,3 +116,21 @@ def test_make_demo_links_its_reports_where_make_ui_serves_them(tmp_path):
     environment = recorded["carrier-opt"]
     assert environment["CARRIER_OPT_REPORTS_URL"] == "http://127.0.0.1:3124"
     assert environment["CARRIER_OPT_DAGSTER_URL"] == "http://127.0.0.1:3123"
+
+
+def test_make_clean_jit_deletes_the_numba_caches_and_nothing_else(tmp_path):
+    """numba keys each cached kernel by its own file, so one that inlines a helper edited in
+    another module stays stale: `make clean-jit` deletes every cached kernel (docs/
+    architecture.md), and only those."""
+    cache = tmp_path / "carrier_opt" / "core" / "__pycache__"
+    cache.mkdir(parents=True)
+    names = ("pair_costs._row_minima-150.py311.nbi", "pair_costs._row_minima-150.py311.1.nbc")
+    for name in (*names, "pair_costs.cpython-311.pyc"):
+        (cache / name).write_text("x")
+    source = tmp_path / "carrier_opt" / "core" / "pair_costs.py"
+    source.write_text("x")
+    subprocess.run(
+        ["make", "-s", "-f", str(ROOT / "Makefile"), "clean-jit"], cwd=tmp_path, check=True
+    )
+    assert sorted(path.name for path in cache.iterdir()) == ["pair_costs.cpython-311.pyc"]
+    assert source.exists()
