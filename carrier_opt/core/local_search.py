@@ -25,6 +25,11 @@ from numba import njit
 CEIL_TOLERANCE = 1e-9  # the contract's tolerance inside ceil (same as core.pricing)
 IMPROVEMENT_EPS = 1e-9  # USD: smaller "improvements" are float noise and would cycle
 KICK_MIN_SAVING = 1e-6  # USD a kick must save to be kept (the refill's moves are many)
+PRUNE_CHAINS = True
+"""Whether :func:`ejection_pass` skips the onward moves that cannot beat its best chain so far
+(priced ahead, :func:`_onward`). Only the tests switch it off, in the pass's Python form, to
+compare the pruned pass with the full one."""
+PRUNE_MARGIN = 1e-9  # USD: the pruning sums the same terms in another order than the chain
 MAX_REFILL_PASSES = 50  # single-move passes after a kick (each improves, so they end sooner)
 
 
@@ -229,6 +234,10 @@ def ejection_pass(
     n_plans = lin.shape[1]
     moves = 0
     saving = 0.0
+    # What each filler's onward move to each plan adds at the current pool loads: a chain whose
+    # onward pool is not one its head changes costs head + onward[j, c], so most of the plans
+    # are ruled out by one comparison. Computed again after each chain (the loads moved).
+    onward = _onward(lin, load, fillers, pool_of, rate, unit, loads)
     for i in range(movers.shape[0]):
         d = movers[i]
         a = assign[d]
@@ -247,11 +256,22 @@ def ejection_pass(
             head = head_lin + _changes(
                 loads, qa, -sim_load(load, d, a), qb, into_b, -1, 0.0, rate, unit
             )
+            # Onward plans in a pool the head changes are priced with the head's changes; the
+            # others cannot beat the best chain when head + onward does not.
+            plain_cannot = PRUNE_CHAINS and head + onward[j, n_plans] - PRUNE_MARGIN >= best_delta
+            if plain_cannot and qa < 0 and qb < 0:
+                continue
             for c in range(n_plans):
                 if c == a or c == b or not np.isfinite(lin[e, c]):  # noqa: SIM109 (numba)
                     continue
                 qc = pool_of[c]
-                if qc >= 0 and (qc == qa or qc == qb):  # noqa: SIM109 (numba)
+                merged = qc >= 0 and (qc == qa or qc == qb)  # noqa: SIM109 (numba)
+                if not merged and (
+                    plain_cannot
+                    or (PRUNE_CHAINS and head + onward[j, c] - PRUNE_MARGIN >= best_delta)
+                ):
+                    continue
+                if merged:
                     delta = head_lin + lin[e, c]
                     delta += _changes(
                         loads,
@@ -279,7 +299,25 @@ def ejection_pass(
             assign[best_e] = best_c
             moves += 1
             saving -= best_delta
+            onward = _onward(lin, load, fillers, pool_of, rate, unit, loads)
     return moves, saving
+
+
+@njit(cache=True)
+def _onward(lin, load, fillers, pool_of, rate, unit, loads) -> np.ndarray:
+    """Per filler (row) and plan (column), ``lin`` of the plan plus what the filler's load
+    adds to that plan's pool at ``loads``; the last column is each row's minimum (+inf where a
+    plan is not allowed)."""
+    n_plans = lin.shape[1]
+    onward = np.full((fillers.shape[0], n_plans + 1), np.inf)
+    for j in range(fillers.shape[0]):
+        e = fillers[j]
+        for c in range(n_plans):
+            if np.isfinite(lin[e, c]):
+                value = lin[e, c] + _change(loads, pool_of[c], sim_load(load, e, c), rate, unit)
+                onward[j, c] = value
+                onward[j, n_plans] = min(onward[j, n_plans], value)
+    return onward
 
 
 @njit(cache=True)

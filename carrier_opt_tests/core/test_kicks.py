@@ -2,13 +2,17 @@
 the SIMs near a tie refill what it left; kept only when the whole saves money."""
 
 import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from carrier_opt.core import local_search as ls
 from carrier_opt.core import optimizer
 from carrier_opt.core.optimizer import optimize
-from carrier_opt.core.pair_costs import PairLoads
+from carrier_opt.core.pair_costs import PairCosts, PairLoads
 from carrier_opt.core.pricing import total_cost, validate_assignment
 from carrier_opt.core.synthetic import customer_account
+from carrier_opt_tests.core.strategies import instances, random_valid_assignment
 
 POOL, BIG, SMALL = 0, 1, 2  # plans: a pooled 10 MB plan; solo plans covering 30 and 15 MB
 INF = np.inf
@@ -84,3 +88,35 @@ def test_kicks_close_most_of_a_customer_fleets_gap_after_the_polish(monkeypatch)
     assert cost["misplaced SIMs kicked"] - bound < 0.5 * (cost["starts compared"] - bound)
     assert result.cost <= cost["misplaced SIMs kicked"] + 1e-6
     assert result.cost <= total_cost(instance, instance.current_plan)
+
+
+# Its Python form calls numba's kernels one pair at a time: 40 fleets of 20 SIMs keep it to
+# seconds (about a quarter of them make chains).
+@settings(max_examples=40, deadline=None)
+@given(instances(max_devices=20, max_plans=5), st.integers(0, 2**31))
+def test_the_pruned_chain_pass_makes_the_chains_of_the_full_one(instance, seed):
+    """``ejection_pass`` skips the fillers through which no chain can beat its best so far (a
+    lower bound on the chain's cost). On any fleet and assignment it makes the chains the
+    full pass makes (its Python form with the pruning off): the same moves, saving,
+    assignment and pool loads."""
+    pieces = PairCosts.of(instance)
+    start = random_valid_assignment(instance, seed)
+    rng = np.random.default_rng(seed)
+    movers = np.sort(rng.permutation(instance.n_devices)[: max(1, instance.n_devices // 2)])
+    fillers = np.arange(instance.n_devices, dtype=np.int64)
+    args = (instance.pool_of, instance.pool_overage_rate, instance.pool_unit_mb)
+
+    def chains(kernel):
+        assign = start.copy()
+        loads = ls.pool_loads(assign, pieces.load.kernel, instance.pool_of, instance.n_pools)
+        made = kernel(assign, pieces.lin, pieces.load.kernel, movers, fillers, *args, loads)
+        return made, assign, loads
+
+    pruned = chains(ls.ejection_pass)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ls, "PRUNE_CHAINS", False)
+        full = chains(ls.ejection_pass.py_func)
+    assert pruned[0][0] == full[0][0]
+    assert pruned[0][1] == pytest.approx(full[0][1], abs=1e-9)
+    assert np.array_equal(pruned[1], full[1])
+    assert np.allclose(pruned[2], full[2], rtol=0, atol=1e-9)
