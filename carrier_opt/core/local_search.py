@@ -25,10 +25,11 @@ from numba import njit
 CEIL_TOLERANCE = 1e-9  # the contract's tolerance inside ceil (same as core.pricing)
 IMPROVEMENT_EPS = 1e-9  # USD: smaller "improvements" are float noise and would cycle
 KICK_MIN_SAVING = 1e-6  # USD a kick must save to be kept (the refill's moves are many)
-PRUNE_CHAINS = True
-"""Whether :func:`ejection_pass` skips the onward moves that cannot beat its best chain so far
-(priced ahead, :func:`_onward`). Only the tests switch it off, in the pass's Python form, to
-compare the pruned pass with the full one."""
+PRUNE = True
+"""Whether the passes skip what cannot pay before pricing it exactly: :func:`swap_pass` the
+swaps between pools that bill nothing, whose linear part does not save; :func:`ejection_pass`
+the onward moves that cannot beat its best chain so far (priced ahead, :func:`_onward`). Only
+the tests switch it off, in the passes' Python forms, to compare them with the full ones."""
 PRUNE_MARGIN = 1e-9  # USD: the pruning sums the same terms in another order than the chain
 MAX_REFILL_PASSES = 50  # single-move passes after a kick (each improves, so they end sooner)
 
@@ -169,6 +170,9 @@ def swap_pass(
     moves = 0
     saving = 0.0
     k = candidates.shape[0]
+    # A pool that bills nothing now cannot bill less: a swap between two such pools (or plans
+    # of none) saves only if its linear part does, which rules out most pairs at one addition.
+    billing = _billing(loads, rate, unit)
     for i in range(k):
         d = candidates[i]
         for j in range(i + 1, k):
@@ -180,6 +184,13 @@ def swap_pass(
             qa = pool_of[a]
             qb = pool_of[b]
             delta = lin[d, b] + lin[e, a] - lin[d, a] - lin[e, b]
+            if (
+                PRUNE
+                and delta >= -IMPROVEMENT_EPS
+                and not (qa >= 0 and billing[qa])
+                and not (qb >= 0 and billing[qb])
+            ):
+                continue
             into_a = sim_load(load, e, a) - sim_load(load, d, a)
             into_b = sim_load(load, d, b) - sim_load(load, e, b)
             delta += _changes(loads, qa, into_a, qb, into_b, -1, 0.0, rate, unit)
@@ -188,6 +199,7 @@ def swap_pass(
                 _add(loads, qb, into_b)
                 assign[d] = b
                 assign[e] = a
+                billing = _billing(loads, rate, unit)
                 moves += 1
                 saving -= delta
     return moves, saving
@@ -258,7 +270,7 @@ def ejection_pass(
             )
             # Onward plans in a pool the head changes are priced with the head's changes; the
             # others cannot beat the best chain when head + onward does not.
-            plain_cannot = PRUNE_CHAINS and head + onward[j, n_plans] - PRUNE_MARGIN >= best_delta
+            plain_cannot = PRUNE and head + onward[j, n_plans] - PRUNE_MARGIN >= best_delta
             if plain_cannot and qa < 0 and qb < 0:
                 continue
             for c in range(n_plans):
@@ -267,8 +279,7 @@ def ejection_pass(
                 qc = pool_of[c]
                 merged = qc >= 0 and (qc == qa or qc == qb)  # noqa: SIM109 (numba)
                 if not merged and (
-                    plain_cannot
-                    or (PRUNE_CHAINS and head + onward[j, c] - PRUNE_MARGIN >= best_delta)
+                    plain_cannot or (PRUNE and head + onward[j, c] - PRUNE_MARGIN >= best_delta)
                 ):
                     continue
                 if merged:
@@ -301,6 +312,15 @@ def ejection_pass(
             saving -= best_delta
             onward = _onward(lin, load, fillers, pool_of, rate, unit, loads)
     return moves, saving
+
+
+@njit(cache=True)
+def _billing(loads, rate, unit) -> np.ndarray:
+    """Per pool, whether it bills overage at ``loads``."""
+    billing = np.zeros(loads.shape[0], dtype=np.bool_)
+    for q in range(loads.shape[0]):
+        billing[q] = pool_charge(loads[q], rate[q], unit[q]) > 0.0
+    return billing
 
 
 @njit(cache=True)

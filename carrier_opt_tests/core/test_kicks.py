@@ -90,32 +90,34 @@ def test_kicks_close_most_of_a_customer_fleets_gap_after_the_polish(monkeypatch)
     assert result.cost <= total_cost(instance, instance.current_plan)
 
 
-# Its Python form calls numba's kernels one pair at a time: 40 fleets of 20 SIMs keep it to
-# seconds (about a quarter of them make chains).
+# Their Python forms call numba's kernels one pair at a time: 40 fleets of 20 SIMs keep it to
+# seconds (about a quarter of them make chains, most make swaps).
+@pytest.mark.parametrize("pass_name", ["swap_pass", "ejection_pass"])
 @settings(max_examples=40, deadline=None)
 @given(instances(max_devices=20, max_plans=5), st.integers(0, 2**31))
-def test_the_pruned_chain_pass_makes_the_chains_of_the_full_one(instance, seed):
-    """``ejection_pass`` skips the fillers through which no chain can beat its best so far (a
-    lower bound on the chain's cost). On any fleet and assignment it makes the chains the
-    full pass makes (its Python form with the pruning off): the same moves, saving,
-    assignment and pool loads."""
+def test_the_pruned_passes_make_the_moves_of_the_full_ones(pass_name, instance, seed):
+    """The swap pass skips swaps between pools that bill nothing whose linear part does not
+    save; the chain pass skips the onward moves that cannot beat its best chain so far. On any
+    fleet and assignment each makes the moves the full pass makes (its Python form with the
+    pruning off): the same moves, saving, assignment and pool loads."""
     pieces = PairCosts.of(instance)
     start = random_valid_assignment(instance, seed)
     rng = np.random.default_rng(seed)
     movers = np.sort(rng.permutation(instance.n_devices)[: max(1, instance.n_devices // 2)])
-    fillers = np.arange(instance.n_devices, dtype=np.int64)
+    everyone = np.arange(instance.n_devices, dtype=np.int64)
+    sims = (everyone,) if pass_name == "swap_pass" else (movers, everyone)
     args = (instance.pool_of, instance.pool_overage_rate, instance.pool_unit_mb)
 
-    def chains(kernel):
+    def moves(kernel):
         assign = start.copy()
         loads = ls.pool_loads(assign, pieces.load.kernel, instance.pool_of, instance.n_pools)
-        made = kernel(assign, pieces.lin, pieces.load.kernel, movers, fillers, *args, loads)
+        made = kernel(assign, pieces.lin, pieces.load.kernel, *sims, *args, loads)
         return made, assign, loads
 
-    pruned = chains(ls.ejection_pass)
+    pruned = moves(getattr(ls, pass_name))
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(ls, "PRUNE_CHAINS", False)
-        full = chains(ls.ejection_pass.py_func)
+        patch.setattr(ls, "PRUNE", False)
+        full = moves(getattr(ls, pass_name).py_func)
     assert pruned[0][0] == full[0][0]
     assert pruned[0][1] == pytest.approx(full[0][1], abs=1e-9)
     assert np.array_equal(pruned[1], full[1])
