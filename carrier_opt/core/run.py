@@ -121,10 +121,11 @@ def legacy_and_optimized(
     starts. One after the other, a 1 M-SIM run spent 3-4 s on the baseline before the
     optimizer began; beside it, 2-3 s of them overlap the optimizer's single-threaded LP and
     polish. The baseline prices its queues on that one thread (on two it only competed with
-    the bound's). Both answers are the ones computed one after the other: the baseline's
-    does not depend on its threads, and the optimizer reads it at the same point either way.
-    ``time_limit_s`` is the optimizer's ceiling from its start (the baseline is not waited
-    for first)."""
+    the bound's). The baseline's answer does not depend on its threads, and the optimizer
+    reads it at the same point either way, so both answers are the ones computed one after
+    the other, except where a stage is cut by the time limit: the two share the cores, so a
+    time-boxed stage may get less done. ``time_limit_s`` is the optimizer's ceiling from its
+    start (the baseline is not waited for first)."""
     if legacy_sequences is None:
         legacy_sequences = default_legacy_sequences(instance.n_devices)
     with ThreadPoolExecutor(1, thread_name_prefix="legacy") as pool:
