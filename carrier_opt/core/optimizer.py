@@ -368,7 +368,7 @@ def _compare_starts(
     near ties the polish uses.
 
     Polishing a worse start rarely beats the priced one, so only a cheaper start is polished
-    (and not once the answer is proven good: a cheaper start then is too)."""
+    (once the answer is proven good, by its single moves only: see :func:`_polish`)."""
     best_cost = _cost(instance, pieces, best)
     for start in starts:
         if not _is_valid(pieces, start):
@@ -376,9 +376,7 @@ def _compare_starts(
         cost = _cost(instance, pieces, start)
         if cost >= best_cost:
             continue
-        best = start.astype(np.int64)
-        if run.searching(cost):
-            best = _polish(instance, pieces, best, *prices, run)
+        best = _polish(instance, pieces, start.astype(np.int64), *prices, run)
         best_cost = _cost(instance, pieces, best)
     return best, best_cost
 
@@ -683,6 +681,12 @@ def _polish(
     """Single moves to a local optimum, then swaps and two-move chains while they help, until
     the answer is proven good.
 
+    The single moves run to their local optimum even when the answer is already proven good:
+    a pass over every SIM costs milliseconds (0.4 ms at 5 k SIMs, 0.01-0.04 s at 1 M), and
+    stopping before it can leave money that no later stage would look for — p05-mobility's
+    first landed tie rounding is proven within 0.00096 % (target 0.001 %), and one pass
+    moves 10 of its SIMs for 49.88 USD.
+
     ``near_ties`` (from :func:`_near_ties`, computed once per optimization) are the SIMs the
     swaps and chains use to make room. The passes answer their savings, so the running cost
     (checked against the gap target after every pass) costs nothing to keep."""
@@ -691,7 +695,7 @@ def _polish(
     kernel_args = (instance.pool_of, instance.pool_overage_rate, instance.pool_unit_mb, loads)
     cost = _cost(instance, pieces, assign)
     for _ in range(MAX_POLISH_ROUNDS):
-        while run.searching(cost):
+        while run.left() > 0:
             moves, saving = ls.single_move_pass(
                 assign, pieces.lin, pieces.load.kernel, pieces.movable, *kernel_args
             )

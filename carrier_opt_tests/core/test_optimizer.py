@@ -7,10 +7,12 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 
+from carrier_opt.core import local_search as ls
 from carrier_opt.core import optimizer, run
 from carrier_opt.core.instance import load_instance
 from carrier_opt.core.legacy import legacy_baseline
 from carrier_opt.core.optimizer import optimize
+from carrier_opt.core.pair_costs import PairCosts
 from carrier_opt.core.pricing import total_cost, validate_assignment
 from carrier_opt.core.run import default_legacy_sequences, legacy_and_optimized
 from carrier_opt.core.synthetic import mobility_account, synthetic_account
@@ -101,6 +103,38 @@ def test_the_search_stops_once_its_answer_meets_the_gap_target(gap_target_pct):
     names = [stage.name for stage in result.stages]
     assert "MILP" not in names and "re-split around the polished answer" not in names
     assert result.cost <= total_cost(instance, instance.current_plan)
+    assert_stopped_by_is_what_the_figures_say(result)
+    assert single_moves_left(instance, result.assignment) == 0
+
+
+def single_moves_left(instance, assignment) -> int:
+    """How many SIMs one single-move pass over ``assignment`` still moves (0: a local optimum)."""
+    pieces = PairCosts.of(instance)
+    assign = assignment.copy()
+    loads = ls.pool_loads(assign, pieces.load.kernel, instance.pool_of, instance.n_pools)
+    moves, _ = ls.single_move_pass(
+        assign,
+        pieces.lin,
+        pieces.load.kernel,
+        pieces.movable,
+        instance.pool_of,
+        instance.pool_overage_rate,
+        instance.pool_unit_mb,
+        loads,
+    )
+    return moves
+
+
+def test_an_answer_proven_good_still_gets_its_single_moves():
+    """p05-mobility's first landed tie rounding is proven within 0.00096 % (under the default
+    0.001 % target), yet one pass of single moves (under a millisecond) saves 49.88 USD on it:
+    the search stops at the target only after them, at or below the 6,428,123.98 USD this row
+    cost at the target before the pools were landed."""
+    instance = load_instance(reference_dir("p05-mobility"))
+    result = optimize(instance, time_limit_s=60)
+    assert result.stopped_by == "gap_target"
+    assert result.cost <= 6_428_123.98
+    assert single_moves_left(instance, result.assignment) == 0
     assert_stopped_by_is_what_the_figures_say(result)
 
 
