@@ -99,17 +99,20 @@ on customer-20k the second round saved 2 USD, the third nothing)."""
 MAX_POLISH_ROUNDS = 20
 
 MAX_TIE_ROUNDS = 8
-"""LP re-solves while fixing fractional SIMs; the cheapest rounding seen is kept."""
+"""LP re-solves while fixing fractional SIMs; the cheapest rounding seen is kept (they end
+sooner once they stop paying: ``STALE_TIE_ROUNDS``)."""
 
 MAX_TWO_LINE_ROUNDS = 16
 """The same for the two-line LP of fleets too large for the full tie LP, whose rounds are warm
 simplex solves of about 0.1 s at 1 M SIMs (they end sooner once they stop paying:
-``STALE_TWO_LINE_ROUNDS``)."""
+``STALE_TIE_ROUNDS``)."""
 
-STALE_TWO_LINE_ROUNDS = 3
-"""The two-line rounds stop after this many in a row that did not lower the best rounding:
-on synthetic-1000k the rounds after the second lowered it by 14 USD of 23.3 M, which the
-polish after them moves anyway, for 1.3 s (synthetic-1000k 7.3 -> 5.6 s, 4.95 USD dearer;
+STALE_TIE_ROUNDS = 3
+"""The tie LP's rounds (both forms) stop after this many in a row that did not lower the best
+rounding. customer-20k and shared_pool-20k gave the same rounding in all 8 rounds (0.3 s
+each), customer-200k in all 8 warm ones; synthetic-2k's best came after two stale rounds.
+On synthetic-1000k's two-line LP the rounds after the second lowered it by 14 USD of 23.3 M,
+which the polish after them moves anyway, for 1.3 s (synthetic-1000k 7.3 -> 5.6 s, 4.95 USD dearer;
 seed 7: 6.0 -> 5.0 s, 3.34 USD cheaper; both stopped by the gap target)."""
 
 FEW_POOLS = 2
@@ -240,10 +243,9 @@ class _Run:
         self.floor = -np.inf  # proven lower bound (USD), known once the bound stage ran
         self.untried: str | None = None  # why a stage that could close the gap did not run
         self.stages: list[Stage] = []
-        # The re-split around the polished answer cannot pay: the tie LP's first solve gave no
-        # answer (out of its time share; mobility-200k spent 13 s twice for nothing), or it
-        # ran warm (see _split_ties).
-        self.skip_resplit = False
+        # The re-split around the polished answer may pay: only after a two-line split whose
+        # first solve gave an answer (see _split_ties and _split_crowded_ties).
+        self.resplit_pays = False
 
     def left(self) -> float:
         return self.deadline - time.monotonic()
@@ -296,10 +298,10 @@ def optimize(
     best = _polish(instance, pieces, start, reduced, near_ties, run)
     best_cost = _cost(instance, pieces, best)
     run.report("priced start polished", best_cost)
-    if run.searching(best_cost) and not run.skip_resplit:
+    if run.searching(best_cost) and run.resplit_pays:
         # The polish balances pools with "filler" SIMs off their cheapest line; one more tie
         # LP around the polished answer lets the tied SIMs take that role instead.
-        again = _split_ties(instance, pieces, reduced, near_ties, run, base=best)
+        again = _split_crowded_ties(instance, pieces, reduced, near_ties, run, base=best)
         again = _polish(instance, pieces, again, reduced, near_ties, run)
         if _cost(instance, pieces, again) < best_cost:
             best, best_cost = again, _cost(instance, pieces, again)
@@ -387,7 +389,6 @@ def _split_ties(
     reduced: ReducedCosts,
     near_ties: np.ndarray,
     run: _Run,
-    base: np.ndarray | None = None,
 ) -> np.ndarray:
     """Each SIM on its cheapest line, with SIMs (nearly) tied split by the LP over them.
 
@@ -400,18 +401,17 @@ def _split_ties(
     unit boundaries by the ``near_ties`` (:func:`_landed`): the LP bills overage by the MB,
     the carrier by the whole unit.
 
-    With ``base`` (an assignment), every SIM may also keep its plan there: the LP then starts
-    from that answer and only improves what the ties allow.
+    No second split around the polished answer follows this one (that re-split is the
+    two-line form's, :func:`_split_crowded_ties`): since the kicks and the pool landing came,
+    it lowered no row of the bench, warm or fresh, and took 0.7-4.3 s of each (p04-medium
+    4.2 s of 10.4, synthetic-20k 4.3 of 10.5, customer-20k 2.9 of 6.8).
     """
     if reduced.n_sims // 3 > MAX_TIE_PAIRS and reduced.n_plans > 1:
-        return _split_crowded_ties(instance, pieces, reduced, near_ties, run, base)
+        return _split_crowded_ties(instance, pieces, reduced, near_ties, run)
     start = reduced.cheapest.copy()
     excess = reduced.table()
     excess -= reduced.floor[:, None]
     keep = excess <= _tie_threshold(excess, pieces.movable)
-    if base is not None:
-        start = base.copy()
-        keep[np.arange(len(base)), base] = True
     if keep.sum() - keep.shape[0] <= 0:
         return start
     best, best_cost = start, _cost(instance, pieces, start)
@@ -419,25 +419,23 @@ def _split_ties(
     lp: _FreshTieLP | _WarmTieLP
     if instance.n_devices >= WARM_TIE_LP_MIN_SIMS:
         lp = _WarmTieLP(_restricted_model(instance, pieces, keep), _parallel_columns_pay(instance))
-        # After a warm split the re-split never lowered the cost (synthetic, customer and
-        # shared-pool 200 k fleets) and took 2.1-2.3 s of about 6.
-        run.skip_resplit = True
     else:
         lp = _FreshTieLP(instance, pieces, keep)
-    for tie_round in range(MAX_TIE_ROUNDS):
+    stale = 0  # rounds since the best rounding last got cheaper
+    for _ in range(MAX_TIE_ROUNDS):
         left = deadline - time.monotonic()
-        if left <= 0:
+        if left <= 0 or stale >= STALE_TIE_ROUNDS:
             break
         found = lp.solve(left)
         if found is None:
-            run.skip_resplit = run.skip_resplit or tie_round == 0
             break
         model, shares = found
         rounded = _rounded(model, shares)
         landed = _landed(instance, pieces, rounded, near_ties)
         cost = _cost(instance, pieces, landed)
+        stale += 1
         if cost < best_cost:
-            best, best_cost = landed, cost
+            best, best_cost, stale = landed, cost, 0
         fractional = np.unique(model.free_rows[(shares > 1e-6) & (shares < 1 - 1e-6)])
         if len(fractional) == 0 or run.proven_good(best_cost):
             break
@@ -544,15 +542,15 @@ def _split_crowded_ties(
     stale = 0  # rounds since the best rounding last got cheaper
     for tie_round in range(MAX_TWO_LINE_ROUNDS):
         left = deadline - time.monotonic()
-        if left <= 0 or stale >= STALE_TWO_LINE_ROUNDS:
+        if left <= 0 or stale >= STALE_TIE_ROUNDS:
             break
         # Interior point first (one row per pool, a column per free SIM: the simplex from
         # scratch took 4.5 s at 1 M SIMs where this takes 1 s); its crossover leaves a basis
         # that the later rounds' simplex starts from, since fixing SIMs only moves bounds.
         solved = lp.solve(left, solver="ipm" if tie_round == 0 else "simplex")
         if solved is None:
-            run.skip_resplit = run.skip_resplit or tie_round == 0
             break
+        run.resplit_pays = run.resplit_pays or tie_round == 0
         share = np.clip(solved[: len(free)], 0.0, 1.0)
         moves = share > 0.5
         rounded = start.copy()

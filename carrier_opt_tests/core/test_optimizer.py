@@ -15,7 +15,7 @@ from carrier_opt.core.optimizer import optimize
 from carrier_opt.core.pair_costs import PairCosts
 from carrier_opt.core.pricing import total_cost, validate_assignment
 from carrier_opt.core.run import default_legacy_sequences, legacy_and_optimized
-from carrier_opt.core.synthetic import mobility_account, synthetic_account
+from carrier_opt.core.synthetic import customer_account, mobility_account, synthetic_account
 from carrier_opt.errors import InputError
 from carrier_opt_tests.core.strategies import REFERENCE_NAMES, instances, reference_dir
 
@@ -327,7 +327,7 @@ def test_a_large_fleet_keeps_its_tie_lp_in_highs_between_rounds(monkeypatch):
     result = optimize(instance, time_limit_s=30)
     validate_assignment(instance, result.assignment)
     assert len(rounds) >= 2  # fractional SIMs were fixed and the LP solved again, warm
-    # A warm split is not followed by a re-split around the polished answer (it never paid).
+    # No re-split around the polished answer follows a full tie split (it never paid).
     assert "re-split around the polished answer" not in [stage.name for stage in result.stages]
     assert result.gap <= 0.0005
     assert result.cost < total_cost(instance, instance.current_plan)
@@ -387,7 +387,7 @@ def test_a_fleet_with_one_pool_presolves_its_tie_lp_without_the_parallel_columns
 
 def test_the_two_line_rounds_stop_once_they_stop_lowering_the_rounding(monkeypatch):
     """Each warm round fixes a few fractional SIMs and rounds again; once
-    STALE_TWO_LINE_ROUNDS rounds in a row have not lowered the best rounding, the rest
+    STALE_TIE_ROUNDS rounds in a row have not lowered the best rounding, the rest
     (up to MAX_TWO_LINE_ROUNDS) are not solved. Here the LP gives the same fractional
     answer every round, so no round after the first can lower it."""
     monkeypatch.setattr(optimizer, "MIN_TIE_PAIRS", 1_000)
@@ -412,6 +412,33 @@ def test_the_two_line_rounds_stop_once_they_stop_lowering_the_rounding(monkeypat
     result = optimize(instance, time_limit_s=10)
     validate_assignment(instance, result.assignment)
     # The first round lowers it (its rounding, the start, is landed on the pools' unit
-    # boundaries); the next STALE_TWO_LINE_ROUNDS give the same rounding and do not.
-    per_split = 1 + optimizer.STALE_TWO_LINE_ROUNDS
+    # boundaries); the next STALE_TIE_ROUNDS give the same rounding and do not.
+    per_split = 1 + optimizer.STALE_TIE_ROUNDS
     assert 0 < len(solves) <= 2 * per_split < 2 * optimizer.MAX_TWO_LINE_ROUNDS
+
+
+def test_the_tie_rounds_stop_once_they_stop_lowering_the_rounding(monkeypatch):
+    """customer-20k gave the same rounding in all 8 rounds of its tie LP (0.3 s each): once
+    STALE_TIE_ROUNDS rounds in a row have not lowered the best rounding, the rest are not
+    solved, and no re-split around the polished answer follows a full tie split (it lowered
+    no row of the bench). Here every round after the first answers the first round's shares."""
+    solves = []
+    real = optimizer._FreshTieLP.solve
+
+    def same_answer(self, time_left_s):
+        solves.append(time_left_s)
+        if len(solves) == 1:
+            self.first = real(self, time_left_s)
+        return self.first
+
+    monkeypatch.setattr(optimizer._FreshTieLP, "solve", same_answer)
+    monkeypatch.setattr(optimizer._FreshTieLP, "fix", lambda self, model, sims, rounded: None)
+    instance = customer_account(3_000, seed=3_000).instance()
+    result = optimize(instance, time_limit_s=30, gap_target_pct=0)
+    validate_assignment(instance, result.assignment)
+    # The first round may lower the start or not; no later one can.
+    assert optimizer.STALE_TIE_ROUNDS <= len(solves) <= 1 + optimizer.STALE_TIE_ROUNDS
+    assert len(solves) < optimizer.MAX_TIE_ROUNDS
+    names = [stage.name for stage in result.stages]
+    assert "re-split around the polished answer" not in names
+    assert names[:2] == ["lower bound", "priced start polished"]
