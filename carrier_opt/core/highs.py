@@ -60,10 +60,12 @@ class WarmLP:
         upper: np.ndarray,
         *,
         parallel_columns_presolved: bool = True,
+        presolve: bool = True,
     ) -> None:
         """``parallel_columns_presolved=False`` switches off HiGHS's presolve rule for parallel
         rows and columns: on a LP with very few rows it can take minutes (see
-        :data:`PRESOLVE_RULE_PARALLEL_ROWS_AND_COLS`)."""
+        :data:`PRESOLVE_RULE_PARALLEL_ROWS_AND_COLS`). ``presolve=False`` switches presolve
+        off: the simplex then starts from the slack basis of the model as given."""
         matrix = sparse.csc_matrix(sparse.vstack([sparse.csr_matrix(con.A) for con in constraints]))
         lp = HighsLp()
         lp.num_col_, lp.num_row_ = matrix.shape[1], matrix.shape[0]
@@ -79,25 +81,37 @@ class WarmLP:
         with native_stdout_silenced():
             self._highs = Highs()
             self._highs.setOptionValue("output_flag", False)
+            if not presolve:
+                self._highs.setOptionValue("presolve", "off")
             if not parallel_columns_presolved:
                 self._highs.setOptionValue(
                     "presolve_rule_off", PRESOLVE_RULE_PARALLEL_ROWS_AND_COLS
                 )
             self._highs.passModel(lp)
 
-    def solve(self, time_limit_s: float, solver: str = "choose") -> np.ndarray | None:
+    def solve(
+        self, time_limit_s: float, solver: str = "choose", simplex_strategy: int | None = None
+    ) -> np.ndarray | None:
         """The optimal column values, or None when HiGHS did not reach the optimum in time.
 
         ``solver`` is HiGHS's ``solver`` option: ``ipm`` (interior point, then crossover to a
         basis the next solves start from) suits a first solve of a model with few rows and
-        very many columns; ``simplex`` the warm solves after it."""
+        very many columns; ``simplex`` the warm solves after it. ``simplex_strategy`` is
+        HiGHS's option of that name (1: dual, 4: primal; None: HiGHS's choice)."""
         self._highs.setOptionValue("time_limit", max(time_limit_s, 0.1))
         self._highs.setOptionValue("solver", solver)
+        if simplex_strategy is not None:
+            self._highs.setOptionValue("simplex_strategy", simplex_strategy)
         with native_stdout_silenced():
             self._highs.run()
         if self._highs.getModelStatus() != HighsModelStatus.kOptimal:
             return None
         return np.asarray(self._highs.getSolution().col_value)
+
+    @property
+    def objective(self) -> float:
+        """The last solve's objective value."""
+        return float(self._highs.getInfo().objective_function_value)
 
     def fix(self, columns: np.ndarray, values: np.ndarray) -> None:
         """Fix ``columns`` at ``values`` (lower = upper); the basis stays for the next solve."""

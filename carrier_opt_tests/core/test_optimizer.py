@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from carrier_opt.core import local_search as ls
-from carrier_opt.core import optimizer, run
+from carrier_opt.core import optimizer, reference_lp, run
 from carrier_opt.core.instance import load_instance
 from carrier_opt.core.legacy import legacy_baseline
 from carrier_opt.core.optimizer import optimize
@@ -318,9 +318,9 @@ def test_a_large_fleet_keeps_its_tie_lp_in_highs_between_rounds(monkeypatch):
     rounds = []
     real = optimizer.WarmLP.solve
 
-    def counted(self, time_limit_s):
+    def counted(self, time_limit_s, **options):
         rounds.append(time_limit_s)
-        return real(self, time_limit_s)
+        return real(self, time_limit_s, **options)
 
     monkeypatch.setattr(optimizer.WarmLP, "solve", counted)
     instance = synthetic_account(6_000, seed=7).instance()
@@ -358,17 +358,13 @@ def test_a_tie_lp_that_gives_no_answer_is_not_solved_again_around_the_polish(mon
     assert result.cost <= total_cost(instance, instance.current_plan)
 
 
-@pytest.mark.parametrize("warm", [True, False])
 def test_a_fleet_with_one_pool_presolves_its_tie_lp_without_the_parallel_columns_rule(
-    monkeypatch, warm
+    monkeypatch,
 ):
     """mobility-200k has one pool: HiGHS's parallel-columns presolve rule then took 21 of the
     22 s of its tie LP (and most of the demo's fresh tie LPs, two pools). Fleets with at most
-    FEW_POOLS pools build their tie LPs without it, warm (shrunk here so that a 6,000-SIM
-    mobility fleet takes that path) or fresh each round, and the answer stays as close to
+    FEW_POOLS pools build their fresh tie LPs without it, and the answer stays as close to
     the bound."""
-    if warm:
-        monkeypatch.setattr(optimizer, "WARM_TIE_LP_MIN_SIMS", 1_000)
     built = []
     real = optimizer.WarmLP.__init__
 
@@ -381,7 +377,39 @@ def test_a_fleet_with_one_pool_presolves_its_tie_lp_without_the_parallel_columns
     assert instance.n_pools <= optimizer.FEW_POOLS
     result = optimize(instance, time_limit_s=30)
     validate_assignment(instance, result.assignment)
-    assert built == [False] if warm else built and not any(built)
+    assert built and not any(built)
+    assert result.gap <= 0.0005
+
+
+@pytest.mark.parametrize(("kind", "primal"), [("mobility", True), ("synthetic", False)])
+def test_a_warm_tie_lp_is_solved_in_reference_form_without_presolve(monkeypatch, kind, primal):
+    """From WARM_TIE_LP_MIN_SIMS SIMs (shrunk here) the tie LP is held in reference form, with
+    no presolve: its first solve is the primal simplex on fleets with at most FEW_POOLS pools
+    (customer-200k 2.4 -> 0.1 s, mobility-200k 1.9 -> 0.12 s), the dual simplex on the others
+    (synthetic-200k, twelve pools: 2.2 -> 1.0 s); later rounds the dual simplex, warm."""
+    monkeypatch.setattr(optimizer, "WARM_TIE_LP_MIN_SIMS", 1_000)
+    built, strategies = [], []
+    real_init, real_solve = optimizer.WarmLP.__init__, optimizer.WarmLP.solve
+
+    def recorded(self, *args, **kwargs):
+        built.append(kwargs)
+        real_init(self, *args, **kwargs)
+
+    def solved(self, time_limit_s, **options):
+        strategies.append(options.get("simplex_strategy"))
+        return real_solve(self, time_limit_s, **options)
+
+    monkeypatch.setattr(optimizer.WarmLP, "__init__", recorded)
+    monkeypatch.setattr(optimizer.WarmLP, "solve", solved)
+    account = mobility_account if kind == "mobility" else synthetic_account
+    instance = account(6_000, seed=6_000).instance()
+    assert (instance.n_pools <= optimizer.FEW_POOLS) == primal
+    result = optimize(instance, time_limit_s=30)
+    validate_assignment(instance, result.assignment)
+    assert built == [{"presolve": False}]
+    first = reference_lp.PRIMAL_SIMPLEX if primal else reference_lp.DUAL_SIMPLEX
+    assert strategies[0] == first
+    assert all(strategy == reference_lp.DUAL_SIMPLEX for strategy in strategies[1:])
     assert result.gap <= 0.0005
 
 
