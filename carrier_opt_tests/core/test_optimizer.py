@@ -138,13 +138,30 @@ def test_an_answer_proven_good_still_gets_its_single_moves():
     assert_stopped_by_is_what_the_figures_say(result)
 
 
-def test_the_legacy_baseline_beside_the_optimizer_gives_the_answers_of_one_after_the_other():
-    """``legacy_and_optimized`` computes the baseline on its own thread while the optimizer
-    bounds and splits ties, and hands it over only when the starts are compared: the baseline,
-    the optimizer's answer and what stopped it are those of the two run one after the other."""
+def test_the_legacy_baseline_beside_the_optimizer_gives_the_answers_of_one_after_the_other(
+    monkeypatch,
+):
+    """``legacy_and_optimized`` computes the baseline on its own thread, started once the
+    optimizer's bound (which uses both cores) is done, while the optimizer splits ties, and
+    hands it over only when the starts are compared: the baseline, the optimizer's answer and
+    what stopped it are those of the two run one after the other."""
     instance = synthetic_account(5_000, seed=7).instance()
     alone = legacy_baseline(instance, max_sequences=default_legacy_sequences(5_000))
     after = optimize(instance, time_limit_s=60, gap_target_pct=0.05, starts=[alone.assignment])
+    events: list[str] = []
+    real_bound, real_baseline = optimizer.lagrangian_bound, run.legacy_baseline
+
+    def bound(*args, **kwargs):
+        value = real_bound(*args, **kwargs)
+        events.append("bound done")
+        return value
+
+    def baseline(*args, **kwargs):
+        events.append("baseline started")
+        return real_baseline(*args, **kwargs)
+
+    monkeypatch.setattr(optimizer, "lagrangian_bound", bound)
+    monkeypatch.setattr(run, "legacy_baseline", baseline)
     seen: list[str] = []
     legacy, beside = legacy_and_optimized(
         instance,
@@ -156,8 +173,10 @@ def test_the_legacy_baseline_beside_the_optimizer_gives_the_answers_of_one_after
     assert np.array_equal(legacy.assignment, alone.assignment)
     assert beside.cost == after.cost and beside.stopped_by == after.stopped_by == "gap_target"
     assert np.array_equal(beside.assignment, after.assignment)
-    # The optimizer did not wait for the baseline before its bound and tie split.
+    # The optimizer did not wait for the baseline before its bound and tie split, and the
+    # baseline did not start before the bound was done.
     assert seen[:3] == ["lower bound", "priced start polished", "starts compared"]
+    assert events == ["bound done", "baseline started"]
 
 
 def test_starts_given_as_a_function_are_asked_for_only_when_they_are_compared():
