@@ -2,10 +2,10 @@
 
 The tie LP (:func:`core.optimizer._split_ties`) has a variable ``x[d, p]`` per kept (SIM, plan)
 pair, one row ``Σ_p x[d, p] = 1`` per free SIM and one capacity row per pool. At 200 k SIMs
-that is about 55 k SIM rows, and HiGHS spent 1.9-2.7 s on its first solve: its presolve
-removes most SIM rows (doubleton equations), but a basis given to it is then not used, and
-the dual simplex over the rest spent 80 % of its time choosing among the many equal ratios
-of tied SIMs.
+that is about 55 k SIM rows, and HiGHS spent 1.9-2.7 s on its first solve: 0.4 s of presolve,
+which removes most SIM rows (doubleton equations), then 11.5 k dual simplex iterations
+(synthetic-200k). A starting basis from the bound's prices cut those to 412, but HiGHS does
+not presolve a model given a basis, and the solve was no faster.
 
 Here every SIM keeps one *reference* pair (its cheapest at the bound's prices) implicitly,
 ``x[d, r] = 1 − Σ_{p≠r} y[d, p]``, so the LP has a column ``y`` per other pair and rows only
@@ -17,7 +17,8 @@ reference assignment:
 - fleets with one or two pools by the primal simplex: 0.10-0.14 s where the full model took
   1.9-2.7 s (customer-200k, mobility-200k), a few dozen iterations;
 - fleets with more pools by the dual simplex: 1.0-1.4 s where it took 2.1-2.7 s
-  (synthetic-200k, twelve pools; the primal simplex took 16 s there).
+  (synthetic-200k, twelve pools; the primal simplex took 16 s there). 82 % of it goes to the
+  bound-flipping ratio test (HiGHS's ``CHUZC4``), among the equal ratios of tied SIMs.
 
 Each later round (a few SIMs fixed) is a warm dual simplex: 0.04-0.08 s where it was 0.1-0.15.
 The optimum is the LP's, but its vertex, and so the rounding of the few fractional SIMs, can

@@ -12,9 +12,9 @@ from carrier_opt.core.reference_lp import ReferenceTieLP
 
 @st.composite
 def tie_lps(draw):
-    """Free pairs of 2-6 SIMs (2-4 pairs each, pools or none), their pools' rates, units and
+    """Free pairs of 2-6 SIMs (2-4 pairs each, in 0-3 pools or none), their pools' rates, units and
     the load of the SIMs outside the LP (under or over the allowance)."""
-    n_pools = draw(st.integers(1, 3))
+    n_pools = draw(st.integers(0, 3))  # 0: no pool, the LP has no pool row
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     n_sims = draw(st.integers(2, 6))
     sims = np.repeat(np.arange(n_sims) * 7, rng.integers(2, 5, n_sims))  # any integer labels
@@ -47,8 +47,8 @@ def full_model(sims, cost, load, pool, fixed_load, rate, unit, fixed=None):
         bounds[pair] = (value, value)
     result = linprog(
         np.concatenate([cost, rate]),
-        A_ub=a_ub,
-        b_ub=-fixed_load,
+        A_ub=a_ub if n_pools else None,
+        b_ub=-fixed_load if n_pools else None,
         A_eq=a_eq,
         b_eq=np.ones(len(labels)),
         bounds=bounds,
