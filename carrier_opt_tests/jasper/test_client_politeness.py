@@ -45,7 +45,11 @@ def test_eleven_calls_at_the_default_rate_take_at_least_two_seconds(fake) -> Non
 
     assert elapsed >= 2.0
     assert len(clock.sent_at) == len(fake.request_log) == 11
-    assert min(b - a for a, b in pairwise(clock.sent_at)) >= 0.199
+    # The throttle spaces the calls' starts by 0.2 s; each is noted here a little later, after
+    # the client's own work between the throttle and the session. On a loaded machine under
+    # faketime that work took 1.6 ms (a gap of 0.1984 s), so a gap is checked to 10 ms; the
+    # rate itself is the elapsed time above.
+    assert min(b - a for a, b in pairwise(clock.sent_at)) >= 0.19
 
 
 def test_two_threads_with_two_clients_of_one_account_share_the_limits(start_fake) -> None:
