@@ -120,7 +120,9 @@ FEW_POOLS = 2
 """Tie LPs of fleets with at most this many pools are presolved without HiGHS's parallel
 columns rule (:data:`core.highs.PRESOLVE_RULE_PARALLEL_ROWS_AND_COLS`): with one or two pool
 rows most columns are parallel, and the rule took 21 of the 22 s of mobility-200k's tie LP
-(one pool) and 1.7 of the 2.7 s of customer-200k's (two)."""
+(one pool) and 1.7 of the 2.7 s of customer-200k's (two). That holds for the fresh tie LPs;
+the warm one (from ``WARM_TIE_LP_MIN_SIMS``) is not presolved at all, and on such fleets its
+first solve is the primal simplex (:class:`core.reference_lp.ReferenceTieLP`)."""
 
 
 def _parallel_columns_pay(instance: Instance) -> bool:
