@@ -72,8 +72,8 @@ class WarmLP:
         lp.col_cost_ = np.asarray(c, dtype=np.float64)
         lp.col_lower_ = np.asarray(lower, dtype=np.float64)
         lp.col_upper_ = np.asarray(upper, dtype=np.float64)
-        lp.row_lower_ = _row_bounds(constraints, "lb")
-        lp.row_upper_ = _row_bounds(constraints, "ub")
+        lp.row_lower_ = row_bounds(constraints, "lb")
+        lp.row_upper_ = row_bounds(constraints, "ub")
         lp.a_matrix_.format_ = MatrixFormat.kColwise
         lp.a_matrix_.start_ = matrix.indptr.astype(np.int32)
         lp.a_matrix_.index_ = matrix.indices.astype(np.int32)
@@ -113,14 +113,40 @@ class WarmLP:
         """The last solve's objective value."""
         return float(self._highs.getInfo().objective_function_value)
 
+    @property
+    def iterations(self) -> int:
+        """The last solve's simplex iterations."""
+        return int(self._highs.getInfo().simplex_iteration_count)
+
     def fix(self, columns: np.ndarray, values: np.ndarray) -> None:
         """Fix ``columns`` at ``values`` (lower = upper); the basis stays for the next solve."""
         columns = np.asarray(columns, dtype=np.int32)
         values = np.asarray(values, dtype=np.float64)
         self._highs.changeColsBounds(len(columns), columns, values, values)
 
+    def row_duals(self) -> np.ndarray:
+        """The last solve's row duals ``y``: a column's reduced cost is ``c − Aᵀy``."""
+        return np.asarray(self._highs.getSolution().row_dual)
 
-def _row_bounds(constraints: Sequence[LinearConstraint], side: str) -> np.ndarray:
+    def add_columns(
+        self, c: np.ndarray, lower: np.ndarray, upper: np.ndarray, matrix: sparse.csc_matrix
+    ) -> None:
+        """Append columns (``matrix``: their entries in every row); they join the basis as
+        non-basic, so the next solve still starts from the last one's basis."""
+        matrix = sparse.csc_matrix(matrix)
+        self._highs.addCols(
+            matrix.shape[1],
+            np.asarray(c, dtype=np.float64),
+            np.asarray(lower, dtype=np.float64),
+            np.asarray(upper, dtype=np.float64),
+            matrix.nnz,
+            matrix.indptr[:-1].astype(np.int32),
+            matrix.indices.astype(np.int32),
+            matrix.data.astype(np.float64),
+        )
+
+
+def row_bounds(constraints: Sequence[LinearConstraint], side: str) -> np.ndarray:
     """One side of every constraint's row bounds, each broadcast to its rows."""
     return np.concatenate(
         [

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from carrier_opt.core import local_search as ls
-from carrier_opt.core import optimizer, reference_lp, run
+from carrier_opt.core import optimizer, reference_lp, run, sifting
 from carrier_opt.core.instance import load_instance
 from carrier_opt.core.legacy import legacy_baseline
 from carrier_opt.core.optimizer import optimize
@@ -297,6 +297,49 @@ def test_a_fleet_too_large_for_the_full_tie_lp_splits_its_ties_over_two_lines(mo
     assert result.cost < total_cost(instance, instance.current_plan)
 
 
+@pytest.mark.parametrize("gives_up", [False, True])
+def test_a_two_line_lp_of_many_columns_is_sifted_and_whole_again_when_sifting_struggles(
+    monkeypatch, gives_up
+):
+    """Past SIFTED_FIRST free SIMs the two-line LP holds only the closest ones in HiGHS, the
+    others entering as they price out (core/sifting.py); when a solve after an entry takes
+    more than ITERATIONS_PER_ROW iterations per row, the split solves the whole LP by interior
+    point instead (the 1 M shared-pool fleet). Shrunk here so a 6,000-SIM fleet does both; the
+    answer's quality is the whole LP's."""
+    monkeypatch.setattr(optimizer, "MIN_TIE_PAIRS", 1_000)
+    monkeypatch.setattr(optimizer, "MAX_TIE_PAIRS", 1_000)
+    monkeypatch.setattr(optimizer, "SIFTED_FIRST", 300)
+    monkeypatch.setattr(optimizer, "SIFTED_BATCH", 300)
+    if gives_up:
+        monkeypatch.setattr(sifting, "ITERATIONS_PER_ROW", 0)
+    sifted, whole = [], []
+    real_sifted, real_whole = optimizer.SiftedLP.solve, optimizer.WarmLP.solve
+
+    def sifted_solve(self, *args, **kwargs):
+        answer = real_sifted(self, *args, **kwargs)
+        sifted.append((self.working, self.entered, self.gave_up, answer is not None))
+        return answer
+
+    def whole_solve(self, *args, **kwargs):
+        if kwargs.get("solver") == "ipm":  # a sifted LP's own solves are simplex
+            whole.append(self._highs.getNumCol())
+        return real_whole(self, *args, **kwargs)
+
+    monkeypatch.setattr(optimizer.SiftedLP, "solve", sifted_solve)
+    monkeypatch.setattr(optimizer.WarmLP, "solve", whole_solve)
+    instance = synthetic_account(6_000, seed=7).instance()
+    result = optimize(instance, time_limit_s=20)
+    validate_assignment(instance, result.assignment)
+    assert sifted, "the two-line LP was not sifted"
+    working, entered, gave_up, answered = sifted[0]
+    if gives_up:
+        assert gave_up and not answered and whole and whole[0] > working
+    else:
+        assert answered and not gave_up and entered > 0 and not whole
+    assert result.gap <= 0.0005
+    assert result.cost < total_cost(instance, instance.current_plan)
+
+
 def test_time_to_quality_is_the_end_of_the_first_stage_within_it():
     """Issue 30, point 5: hand-checked on stages as the optimizer reports them."""
     result = optimizer.OptimizationResult(
@@ -453,7 +496,9 @@ def test_the_two_line_rounds_stop_once_they_stop_lowering_the_rounding(monkeypat
             pass  # the next round answers the same
 
     monkeypatch.setattr(
-        optimizer, "_two_line_lp", lambda instance, pieces, line, free, other: SameAnswer(len(free))
+        optimizer,
+        "_two_line_lp",
+        lambda instance, pieces, line, free, other, closeness: SameAnswer(len(free)),
     )
     instance = synthetic_account(6_000, seed=7).instance()
     result = optimize(instance, time_limit_s=10)
