@@ -57,6 +57,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from carrier_opt.core.memory import release_freed_memory
 from carrier_opt.core.text_files import first_undecodable_line, not_utf8_message
@@ -473,6 +475,23 @@ POSITIVE_RATE_PLAN_COLUMNS = frozenset({"data_per_overage_charge_mb"})
 ``rate-plans load`` refuses the same values, with the same :data:`LARGEST` limits."""
 
 
+def _parsed(cells: pd.Series) -> np.ndarray:
+    """The float64 value of each (stripped) cell, NaN where it is empty or not a number.
+
+    pyarrow's cast first: where every cell parses (the usual file) it takes 0.05 s over a
+    1 M-SIM devices.csv where ``pd.to_numeric`` took 0.67 s for its columns. It refuses the
+    whole column at one bad cell; pandas then finds which cells are bad. Both read the same
+    numbers ("nan", "inf" and "1e400" included, reported later as not finite); ``+ 0.0``
+    makes "-0" the 0 pandas gives."""
+    try:
+        strings = pa.array(cells, type=pa.large_string())
+        strings = pc.if_else(pc.equal(strings, ""), pa.scalar(None, pa.large_string()), strings)
+        values = pc.cast(strings, pa.float64()).to_numpy(zero_copy_only=False)
+        return np.asarray(values, dtype=float) + 0.0
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        return np.array(pd.to_numeric(cells, errors="coerce"), dtype=float)
+
+
 def _numbers(
     frame: pd.DataFrame,
     name: str,
@@ -491,7 +510,7 @@ def _numbers(
         return np.full(len(frame), np.nan if default is None else default)
     raw = frame[column].str.strip()
     empty = (raw == "").to_numpy()
-    numbers = np.array(pd.to_numeric(raw, errors="coerce"), dtype=float)
+    numbers = _parsed(raw)
     if default is not None:
         numbers[empty] = default
     else:

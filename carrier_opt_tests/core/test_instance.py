@@ -53,6 +53,27 @@ def test_optional_device_columns_default_and_extra_columns_are_ignored(tmp_path)
     assert instance.locked.tolist() == [False]
 
 
+@pytest.mark.parametrize(
+    ("cell", "value"),
+    [("+3", 3.0), (".5", 0.5), ("5.", 5.0), (" 7 ", 7.0), ("1e3", 1000.0), ("-0", 0.0)],
+)
+def test_numbers_read_by_the_fast_cast_are_pandas_numbers(tmp_path, cell, value):
+    """Number cells go through pyarrow's cast when the whole column parses (core/instance.py
+    ``_parsed``); every spelling pandas reads reads the same, "-0" as the 0 pandas gives."""
+    devices = f"iccid,communication_plan,rate_plan_code,usage_mb\nD1,CP-A,SMALL,{cell}\n"
+    usage = load_instance(write_instance(tmp_path, devices=devices)).usage_mb
+    assert usage.tolist() == [float(pd.to_numeric(cell.strip()))] == [value]
+    assert not np.signbit(usage).any()
+
+
+@pytest.mark.parametrize("cell", ["0x10", "1_000", "1;5", "inf", "1e400"])
+def test_a_cell_the_fast_cast_refuses_or_reads_as_not_finite_is_named(tmp_path, cell):
+    devices = f"iccid,communication_plan,rate_plan_code,usage_mb\nD1,CP-A,SMALL,{cell}\n"
+    assert problems_of(tmp_path, devices=devices) == [
+        f"devices.csv:2:usage_mb: {cell!r} is not a number"
+    ]
+
+
 def test_instance_arrays_are_read_only(tmp_path):
     instance = load_instance(write_instance(tmp_path))
     with pytest.raises(ValueError):
