@@ -94,6 +94,18 @@ def test_assignment_file_has_one_row_per_device(tmp_path):
     assert sorted(frame["iccid"]) == ["D1", "D2", "D3"]
 
 
+def test_the_assignment_file_names_each_sims_current_plan_empty_where_it_is_not_offered(
+    tmp_path,
+):
+    # D1's plan, SMALL, has a negative base rate: the contract leaves it out.
+    rate_plans = RATE_PLANS_CSV.replace("SMALL,1.0,", "SMALL,-1.0,")
+    folder = write_instance(tmp_path, rate_plans=rate_plans)
+    out = tmp_path / "a.csv"
+    assert invoke("optimize", str(folder), "--out", str(out)).exit_code == 0
+    frame = pd.read_csv(out, dtype=str, keep_default_na=False).set_index("iccid")
+    assert frame["current_rate_plan_code"].to_dict() == {"D1": "", "D2": "POOL", "D3": "BIG"}
+
+
 def test_the_legacy_strategy_can_be_reproduced(tmp_path):
     from carrier_opt.core.legacy import legacy_baseline
 
