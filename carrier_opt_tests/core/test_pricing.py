@@ -162,3 +162,22 @@ def test_plan_not_allowed_by_communication_plan_is_invalid(small):
 def test_assignment_of_wrong_length_or_index_is_invalid(small):
     assert "expected (3,)" in str(assignment_problems(small, np.array([0, 1]))[0])
     assert "plan index 7" in str(assignment_problems(small, np.array([7, 1, 2]))[0])
+
+
+@settings(max_examples=200, deadline=None)
+@given(instances(max_devices=30, max_plans=5, charge_types=True), st.randoms())
+def test_the_total_is_the_sum_of_the_bills_terms_to_the_bit(instance, rnd):
+    """``total_cost`` computes each array once and bins the pools' loads by slot (a last slot
+    for the SIMs outside a pool) instead of over a masked copy; the terms are the helpers' own,
+    summed in the same order, so the total must be theirs exactly, not merely to the cent."""
+    from carrier_opt.core import pricing
+
+    assignment = np.array(
+        [rnd.randrange(instance.n_plans) for _ in range(instance.n_devices)], dtype=np.int64
+    )
+    sums = pricing._plan_sums(instance, assignment)
+    fixed = instance.billed_base_rate * sums["proration"] + instance.sms_rate * sums["sms"]
+    excess = pricing._device_excess_mb(instance, assignment)
+    own = pricing._own_overage_usd(instance, assignment, excess)
+    pools = pricing.pool_charges(instance, assignment)
+    assert total_cost(instance, assignment) == float(fixed.sum() + own.sum() + pools.sum())
