@@ -162,9 +162,10 @@ def legacy_baseline(
     sequences = rate_plan_sequences(instance, max_sequences)
     costs: dict[tuple[int, str], float] = {}
     threads = max(1, min(workers or os.cpu_count() or 1, len(sequences)))
+    starts = [_QueueStart.of(instance, base, sequence) for sequence in sequences]
     with ThreadPoolExecutor(max_workers=threads) as pool:
         for name, order in orders.items():
-            priced = pool.map(_OrderedSims.of(instance, order, base).priced, sequences)
+            priced = pool.map(_OrderedSims.of(instance, order, base).priced, starts)
             for number, cost in enumerate(priced, start=1):
                 costs[number, name] = cost
     if threads > 1:
@@ -191,7 +192,26 @@ def greedy_queue(
     instance: Instance, order: np.ndarray, sequence: np.ndarray, base: np.ndarray
 ) -> np.ndarray:
     """The assignment of one legacy queue: ``sequence``'s plans, SIMs taken in ``order``."""
-    return _OrderedSims.of(instance, order, base).greedy(sequence)
+    return _OrderedSims.of(instance, order, base).greedy(_QueueStart.of(instance, base, sequence))
+
+
+@dataclass(frozen=True)
+class _QueueStart:
+    """What a queue of one rate-plan sequence starts from, whatever its device order: the
+    plans each communication plan may take from the sequence, and the pools' load of the SIMs
+    that keep their base plan (locked, or not served by the sequence). Computed once per
+    sequence, not once per queue: 9 ms of each of the 40 queues at 1 M SIMs."""
+
+    allowed: np.ndarray  # communication plans × plans
+    pool_load: np.ndarray  # per pool, MB; each queue works on a copy
+
+    @classmethod
+    def of(cls, instance: Instance, base: np.ndarray, sequence: np.ndarray) -> _QueueStart:
+        in_sequence = np.zeros(instance.n_plans, dtype=bool)
+        in_sequence[sequence] = True
+        allowed = instance.allowed & in_sequence  # per communication plan
+        placed = instance.locked | ~allowed.any(axis=1)[instance.comm_plan]
+        return cls(allowed, pool_loads_mb(instance, base, among=placed))
 
 
 @dataclass(frozen=True)
@@ -222,21 +242,17 @@ class _OrderedSims:
             np.ascontiguousarray(base[order]),
         )
 
-    def priced(self, sequence: np.ndarray) -> float:
-        """What the queue of ``sequence`` in this order costs."""
-        return total_cost(self.instance, self.greedy(sequence))
+    def priced(self, start: _QueueStart) -> float:
+        """What the queue of ``start``'s sequence in this order costs."""
+        return total_cost(self.instance, self.greedy(start))
 
-    def greedy(self, sequence: np.ndarray) -> np.ndarray:
-        """The queue of ``sequence`` in this order: SIMs placed one by one on the plan of the
-        sequence (allowed by their communication plan) that adds the least cost; locked SIMs
-        and SIMs the sequence cannot serve keep their base plan (their pool load counts from
-        the start)."""
+    def greedy(self, start: _QueueStart) -> np.ndarray:
+        """The queue of ``start``'s sequence in this order: SIMs placed one by one on the plan
+        of the sequence (allowed by their communication plan) that adds the least cost; locked
+        SIMs and SIMs the sequence cannot serve keep their base plan (their pool load counts
+        from the start)."""
         instance = self.instance
-        in_sequence = np.zeros(instance.n_plans, dtype=bool)
-        in_sequence[sequence] = True
-        allowed = instance.allowed & in_sequence  # per communication plan
-        placed = instance.locked | ~allowed.any(axis=1)[instance.comm_plan]
-        pool_load = pool_loads_mb(instance, self.base, among=placed)
+        allowed, pool_load = start.allowed, start.pool_load.copy()
         chosen = np.empty_like(self.base_in_order)
         _place(
             self.usage,
