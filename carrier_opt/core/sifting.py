@@ -28,12 +28,13 @@ from scipy.optimize import LinearConstraint
 from carrier_opt.core.highs import WarmLP, row_bounds
 
 ITERATIONS_PER_ROW = 25
-"""Sifting gives up (:attr:`SiftedLP.gave_up`) once a solve after columns entered took more
-simplex iterations than this per row: the optimum then moves a large share of the columns,
-which enter a batch at a time and each costs the dual simplex iterations. On the 1 M
-shared-pool fleet (3 rows) the solves took 133, 483, 1,504 … 2,586 iterations, 0.3-0.7 s
-each, and 14 of them ran out of time where the interior point over every column takes about
-a second; on the 1 M synthetic fleet (12 rows) they took at most 127."""
+"""Sifting gives up (:attr:`SiftedLP.gave_up`) when, before its first optimum, a solve after
+columns entered took more simplex iterations than this per row: the optimum then moves a
+large share of the columns, which enter a batch at a time and each costs the dual simplex
+iterations. On the 1 M shared-pool fleet (3 rows) the solves took 133, 483, 1,504 ... 2,586
+iterations, 0.3-0.7 s each, and 14 of them ran out of time where the interior point over
+every column takes about a second; on the 1 M synthetic fleet (12 rows) they took at most
+127."""
 
 PRICED_OUT = 1e-9
 """A held column enters when its reduced cost is below −PRICED_OUT. Columns that enter only
@@ -56,7 +57,6 @@ class SiftedLP:
         first: np.ndarray,
         batch: int,
         presolve: bool = True,
-        parallel_columns_presolved: bool = True,
     ) -> None:
         """``first``: the columns to start with (the others are held at ``lower``, which must
         be finite for them); ``batch``: how many held columns may enter after one solve."""
@@ -83,10 +83,10 @@ class SiftedLP:
             self._lower[working],
             self._upper[working],
             presolve=presolve,
-            parallel_columns_presolved=parallel_columns_presolved,
         )
         self.entered = 0  # columns that joined the working set after the first solve
         self.gave_up = False  # see ITERATIONS_PER_ROW: the caller should solve the whole LP
+        self._answered = False  # whether a solve has reached the optimum
         self._most_iterations = ITERATIONS_PER_ROW * self._matrix.shape[0]
 
     @property
@@ -100,7 +100,12 @@ class SiftedLP:
         """The optimal column values (held columns at their lower bound), or None when HiGHS
         did not reach the optimum in time or sifting gave up (:attr:`gave_up`). ``solver`` and
         ``simplex_strategy`` apply to the first solve of this call; the solves after columns
-        entered are warm simplex."""
+        entered are warm simplex.
+
+        Sifting gives up only before its first optimum, while it builds its working set: a
+        caller that then solves the whole LP instead has fixed nothing yet. After it, the
+        columns that still enter (around the few a round fixes) are solved however long
+        they take."""
         deadline = time.monotonic() + time_limit_s
         entered = False  # whether columns entered since this call's first solve
         while True:
@@ -112,11 +117,13 @@ class SiftedLP:
             entering = self._priced_out()
             if len(entering) == 0:
                 break
-            if entered and self._lp.iterations > self._most_iterations:
+            struggling = self._lp.iterations > self._most_iterations
+            if entered and struggling and not self._answered:
                 self.gave_up = True  # the optimum moves too many columns for sifting
                 return None
             self._enter(entering)
             solver, entered = "simplex", True
+        self._answered = True
         full = self._lower.copy()
         full[self._members] = values
         return full

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from scipy import sparse
 from scipy.optimize import LinearConstraint, linprog
 
+from carrier_opt.core import sifting
 from carrier_opt.core.sifting import SiftedLP
 
 
@@ -124,3 +125,28 @@ def test_a_held_column_needs_a_finite_lower_bound():
             first=np.array([0]),
             batch=1,
         )
+
+
+def test_sifting_gives_up_only_while_it_builds_its_first_working_set(monkeypatch):
+    """A caller that gets ``gave_up`` solves the whole LP instead, from scratch: that is only
+    right before anything was fixed. Once a solve reached the optimum, later solves never give
+    up, whatever their iterations."""
+    n = 100
+    c = np.append(np.ones(n), 0.5)
+    matrix = sparse.csr_matrix(np.append(np.full(n, -10.0), -1.0)[None, :])
+    constraint = LinearConstraint(matrix, -np.inf, -300.0)
+    lower, upper = np.zeros(n + 1), np.append(np.ones(n), np.inf)
+    monkeypatch.setattr(sifting, "ITERATIONS_PER_ROW", -1)  # any solve is too long
+    first = np.array([0, 1, 2, 3, 4, n])
+    lp = SiftedLP(c, [constraint], lower, upper, first=first, batch=10)
+    assert lp.solve(10.0) is None and lp.gave_up  # columns had to enter: it gave up
+    monkeypatch.setattr(sifting, "ITERATIONS_PER_ROW", 1_000)
+    patient = SiftedLP(c, [constraint], lower, upper, first=first, batch=10)
+    assert patient.solve(10.0) is not None
+    patient._most_iterations = -1  # from now on any solve is too long
+    # Fixing 25 of the moves off makes 25 held columns enter; the solve still answers.
+    moved = np.flatnonzero(patient.solve(10.0)[:n] > 0.5)[:25]
+    patient.fix(moved, np.zeros(len(moved)))
+    x = patient.solve(10.0)
+    assert x is not None and not patient.gave_up
+    assert c @ x == pytest.approx(30.0) and (x[moved] == 0).all()
