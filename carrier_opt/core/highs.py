@@ -66,7 +66,7 @@ class WarmLP:
         rows and columns: on a LP with very few rows it can take minutes (see
         :data:`PRESOLVE_RULE_PARALLEL_ROWS_AND_COLS`). ``presolve=False`` switches presolve
         off: the simplex then starts from the slack basis of the model as given."""
-        matrix = sparse.csc_matrix(sparse.vstack([sparse.csr_matrix(con.A) for con in constraints]))
+        matrix = stacked_rows(constraints)
         lp = HighsLp()
         lp.num_col_, lp.num_row_ = matrix.shape[1], matrix.shape[0]
         lp.col_cost_ = np.asarray(c, dtype=np.float64)
@@ -144,6 +144,11 @@ class WarmLP:
             matrix.indices.astype(np.int32),
             matrix.data.astype(np.float64),
         )
+
+
+def stacked_rows(constraints: Sequence[LinearConstraint]) -> sparse.csc_matrix:
+    """Every constraint's matrix, one under the other, by columns (HiGHS's layout)."""
+    return sparse.csc_matrix(sparse.vstack([sparse.csr_matrix(con.A) for con in constraints]))
 
 
 def row_bounds(constraints: Sequence[LinearConstraint], side: str) -> np.ndarray:

@@ -644,8 +644,8 @@ def _two_line_lp(
     bound[: len(pools)] = -line_load
     upper = np.concatenate([np.ones(n_x), np.full(len(pools), np.inf)])
     constraints = [LinearConstraint(capacity, -np.inf, bound)]
-    parallel = _parallel_columns_pay(instance)
     if closeness is None or n_x <= SIFTED_FIRST:
+        parallel = _parallel_columns_pay(instance)
         return WarmLP(c, constraints, np.zeros(len(c)), upper, parallel_columns_presolved=parallel)
     closest = np.argpartition(closeness, SIFTED_FIRST)[:SIFTED_FIRST]
     return SiftedLP(

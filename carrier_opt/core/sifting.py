@@ -22,10 +22,9 @@ import time
 from collections.abc import Sequence
 
 import numpy as np
-from scipy import sparse
 from scipy.optimize import LinearConstraint
 
-from carrier_opt.core.highs import WarmLP, row_bounds
+from carrier_opt.core.highs import WarmLP, row_bounds, stacked_rows
 
 ITERATIONS_PER_ROW = 25
 """Sifting gives up (:attr:`SiftedLP.gave_up`) when, before its first optimum, a solve after
@@ -63,10 +62,7 @@ class SiftedLP:
         self._c = np.asarray(c, dtype=np.float64)
         self._lower = np.asarray(lower, dtype=np.float64).copy()
         self._upper = np.asarray(upper, dtype=np.float64).copy()
-        self._matrix = sparse.csc_matrix(
-            sparse.vstack([sparse.csr_matrix(con.A) for con in constraints])
-        )
-        self._transposed = sparse.csr_matrix(self._matrix.T)  # prices every column at once
+        self._matrix = stacked_rows(constraints)
         self._batch = max(int(batch), 1)
         self._position = np.full(len(self._c), -1, dtype=np.int64)  # column → HiGHS column
         working = np.unique(np.asarray(first, dtype=np.int64))
@@ -148,7 +144,7 @@ class SiftedLP:
     def _priced_out(self) -> np.ndarray:
         """Held, movable columns whose reduced cost at the last solve's duals is negative,
         the most negative first, at most a batch of them."""
-        reduced = self._c - self._transposed @ self._lp.row_duals()
+        reduced = self._c - self._matrix.T @ self._lp.row_duals()  # .T: a view, by rows
         candidates = np.flatnonzero(
             (self._position < 0) & (self._upper > self._lower) & (reduced < -PRICED_OUT)
         )
